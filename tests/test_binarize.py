@@ -1,0 +1,120 @@
+"""The τ policy: exact positives / negatives / grey band on a tiny graded fixture, and validation."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pyterrier_gradrel.binarize import Binarize, binarize, neg_max_for
+
+# q1: answer a0p0s1 (3), its paragraph (2), its article (1), one judged-0 passage of another article
+# q2: answer a0p1s0; q3: answer a1p0s0; q4: no grade 3; q5: only grade 1
+QRELS = pd.DataFrame([
+    ("q1", "a0p0s1", 3), ("q1", "a0p0s0", 2), ("q1", "a0p0s2", 2), ("q1", "a0p1s0", 1), ("q1", "a0p1s1", 1),
+    ("q1", "a1p1s0", 0),
+    ("q2", "a0p1s0", 3), ("q2", "a0p1s1", 2), ("q2", "a0p0s0", 1), ("q2", "a0p0s1", 1), ("q2", "a0p0s2", 1),
+    ("q3", "a1p0s0", 3), ("q3", "a1p0s1", 2), ("q3", "a1p1s0", 1),
+    ("q4", "a1p1s0", 2), ("q4", "a1p0s0", 1), ("q4", "a1p0s1", 1),
+    ("q5", "a1p0s0", 1),
+], columns=["qid", "docno", "label"])
+
+
+def _pos(b):
+    return {q: set(v) for q, v in b.positives.items()}
+
+
+def test_positives_per_threshold():
+    b1 = binarize(QRELS, rel=1)
+    assert _pos(b1) == {
+        "q1": {"a0p0s1", "a0p0s0", "a0p0s2", "a0p1s0", "a0p1s1"},
+        "q2": {"a0p1s0", "a0p1s1", "a0p0s0", "a0p0s1", "a0p0s2"},
+        "q3": {"a1p0s0", "a1p0s1", "a1p1s0"},
+        "q4": {"a1p1s0", "a1p0s0", "a1p0s1"},
+        "q5": {"a1p0s0"},
+    }
+    assert b1.dropped == [] and b1.n_pairs() == 17
+    b2 = binarize(QRELS, rel=2)
+    assert _pos(b2) == {"q1": {"a0p0s1", "a0p0s0", "a0p0s2"}, "q2": {"a0p1s0", "a0p1s1"},
+                        "q3": {"a1p0s0", "a1p0s1"}, "q4": {"a1p1s0"}}
+    assert b2.dropped == ["q5"]
+    b3 = binarize(QRELS, rel=3)
+    assert _pos(b3) == {"q1": {"a0p0s1"}, "q2": {"a0p1s0"}, "q3": {"a1p0s0"}}
+    assert b3.dropped == ["q4", "q5"]
+    assert b3.report()["queries_dropped"] == 2 and b3.report()["positive_pairs"] == 3
+
+
+def test_negative_policies():
+    zero = binarize(QRELS, rel=3, negatives="zero")
+    assert zero.neg_max == 0
+    assert zero.negatives_judged == {"q1": ["a1p1s0"], "q2": [], "q3": []}
+    assert zero.grey == {"q1": ["a0p0s0", "a0p0s2", "a0p1s0", "a0p1s1"],
+                         "q2": ["a0p0s0", "a0p0s1", "a0p0s2", "a0p1s1"], "q3": ["a1p0s1", "a1p1s0"]}
+    below = binarize(QRELS, rel=3, negatives="below")
+    assert below.neg_max == 2
+    assert below.negatives_judged["q1"] == ["a0p0s0", "a0p0s2", "a0p1s0", "a0p1s1", "a1p1s0"]
+    assert all(v == [] for v in below.grey.values())
+    band = binarize(QRELS, rel=3, negatives=1)
+    assert band.neg_max == 1
+    assert band.negatives_judged["q1"] == ["a0p1s0", "a0p1s1", "a1p1s0"]
+    assert band.grey["q1"] == ["a0p0s0", "a0p0s2"]
+    b2 = binarize(QRELS, rel=2, negatives="below")
+    assert b2.negatives_judged["q3"] == ["a1p1s0"] and b2.grey["q3"] == []
+    # every judged pair of a kept query is exactly one of positive / judged negative / grey
+    for b in (zero, below, band, b2):
+        for q in b.positives:
+            parts = b.positives[q] + b.negatives_judged[q] + b.grey[q]
+            assert sorted(parts) == sorted(b.grades[q]) and len(set(parts)) == len(parts)
+
+
+def test_queries_without_any_judgement_are_dropped_and_counted():
+    b = binarize(QRELS, rel=3, qids=["q1", "q9", "q5"])
+    assert set(b.positives) == {"q1"} and b.dropped == ["q9", "q5"]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"rel": 4}, r"rel must be one of \[1, 2, 3\]"),
+    ({"rel": 0}, r"rel must be one of \[1, 2, 3\]"),
+    ({"rel": "2"}, r"rel must be one of"),
+    ({"negatives": "hard"}, r"negatives must be one of \['zero', 'below'\]"),
+    ({"rel": 2, "negatives": 2}, r"must be one of \[0, 1\]"),
+    ({"grades": (1, 2)}, r"grades must contain 0"),
+])
+def test_validation_names_allowed_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        binarize(QRELS, **kwargs)
+    with pytest.raises(ValueError, match=message):
+        Binarize(**kwargs)
+
+
+def test_labels_off_scale_are_rejected():
+    bad = pd.concat([QRELS, pd.DataFrame([("q1", "x", 5)], columns=["qid", "docno", "label"])])
+    with pytest.raises(ValueError, match=r"grades in \[0, 1, 2, 3\], found \[5\]"):
+        binarize(bad, rel=2)
+    with pytest.raises(ValueError, match=r"found \[5\]"):
+        Binarize(rel=2)(bad)
+
+
+def test_neg_max_for():
+    assert neg_max_for("zero", 3) == 0 and neg_max_for("below", 3) == 2 and neg_max_for(1, 3) == 1
+    assert neg_max_for("below", 2, grades=(0, 1, 2)) == 1
+
+
+def test_transformer_adds_columns_and_drops_queries():
+    t = Binarize(rel=3, negatives=1)
+    out = t(QRELS)
+    assert set(out["qid"]) == {"q1", "q2", "q3"} and t.last_dropped == ["q4", "q5"]
+    assert {"qid", "docno", "label", "positive", "negative", "grey"} <= set(out.columns)
+    row = out.set_index(["qid", "docno"])
+    assert row.loc[("q1", "a0p0s1"), "positive"] and not row.loc[("q1", "a0p0s1"), "negative"]
+    assert row.loc[("q1", "a0p0s0"), "grey"] and row.loc[("q1", "a0p1s0"), "negative"]
+    assert (out["positive"].astype(int) + out["negative"].astype(int) + out["grey"].astype(int) == 1).all()
+    assert (out["positive"] == (out["label"] >= 3)).all()
+    empty = t(QRELS.iloc[:0])
+    assert len(empty) == 0 and {"positive", "negative", "grey"} <= set(empty.columns)
+    assert repr(t) == "Binarize(rel=3, negatives=1, grades=(0, 1, 2, 3))"
+
+
+def test_transformer_requires_columns():
+    import pyterrier_alpha as pta
+
+    with pytest.raises(pta.validate.InputValidationError):
+        Binarize(rel=2)(QRELS.drop(columns=["label"]))

@@ -1,0 +1,53 @@
+"""LLM relevance judge: grade (query, passage) pairs 0-3, build LLM-graded collections, measure agreement.
+
+Public API:
+
+* :class:`LLMJudge` - a PyTerrier transformer adding ``grade``, ``judge_raw`` and ``p_0..p_3``.
+* :class:`OpenAIChatBackend` - any OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp).
+* :class:`TransformersBackend` - a local ``transformers`` causal LM, grade probabilities in one forward pass.
+* :class:`JudgementCache` - crash-safe on-disk JSONL cache of judgements.
+* :func:`build_collection` - pool, judge and write a local graded collection (``gradrel/local/<name>``).
+* :func:`agreement` - judge grades vs existing grades: confusion matrix, quadratic-weighted kappa, per group.
+
+Quality needs a real judge model. No judge-quality LLM is available offline on this project's
+development machines, so the tests check the machinery with scripted local servers and tiny random models.
+
+Names are imported lazily, so ``import pyterrier_gradrel.judge`` is cheap (no torch, no pyterrier).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY: dict[str, str] = {
+    "LLMJudge": "pyterrier_gradrel.judge._judge:LLMJudge",
+    "OpenAIChatBackend": "pyterrier_gradrel.judge._http:OpenAIChatBackend",
+    "TransformersBackend": "pyterrier_gradrel.judge._hf:TransformersBackend",
+    "JudgementCache": "pyterrier_gradrel.judge._cache:JudgementCache",
+    "judgement_key": "pyterrier_gradrel.judge._cache:judgement_key",
+    "build_collection": "pyterrier_gradrel.judge._build:build_collection",
+    "agreement": "pyterrier_gradrel.judge._agreement:agreement",
+    "AgreementReport": "pyterrier_gradrel.judge._agreement:AgreementReport",
+    "Judgement": "pyterrier_gradrel.judge._base:Judgement",
+    "JudgeBackendError": "pyterrier_gradrel.judge._base:JudgeBackendError",
+    "GRADE_TEXTS": "pyterrier_gradrel.judge._prompt:GRADE_TEXTS",
+    "PROMPT_VERSION": "pyterrier_gradrel.judge._prompt:PROMPT_VERSION",
+    "parse_grade": "pyterrier_gradrel.judge._prompt:parse_grade",
+    "build_messages": "pyterrier_gradrel.judge._prompt:build_messages",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    target = _LAZY.get(name)
+    if target is None:
+        raise AttributeError(f"module 'pyterrier_gradrel.judge' has no attribute {name!r}")
+    module_name, attr = target.split(":")
+    value = getattr(importlib.import_module(module_name), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,356 @@
+"""A judge backend for any OpenAI-compatible chat-completions endpoint (vLLM, Ollama, llama.cpp server, ...).
+
+Only the standard library is used (``urllib``). The API key is kept in a private attribute and sent
+only in the ``Authorization`` header: it never appears in ``repr``, log records or exception messages
+(any text that could echo it is scrubbed).
+
+Judge quality depends entirely on the model behind the endpoint: use a real instruction-tuned judge
+model (e.g. a 7B+ model served by vLLM). No judge-quality LLM is available offline on the development
+machines of this project, so the tests exercise this backend against a local scripted server.
+"""
+from __future__ import annotations
+
+import email.utils
+import ipaddress
+import json
+import logging
+import math
+import os
+import random
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from typing import Any
+
+from pyterrier_gradrel.judge._base import JudgeBackendError, Judgement, ResultCallback, normalise_probs
+from pyterrier_gradrel.judge._prompt import build_messages, parse_grade
+
+logger = logging.getLogger(__name__)
+
+ENV_BASE_URL = "GRADREL_JUDGE_BASE_URL"
+ENV_MODEL = "GRADREL_JUDGE_MODEL"
+ENV_API_KEYS = ("GRADREL_JUDGE_API_KEY", "OPENAI_API_KEY")
+
+_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+_FATAL_STATUS = frozenset({401, 403, 404})
+
+
+class _Transient(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+class _ItemFailure(Exception):
+    pass
+
+
+def _retry_after_seconds(value: str | None) -> float | None:
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OpenAIChatBackend:
+    """Grade pairs through an OpenAI-compatible ``/chat/completions`` endpoint.
+
+    Args:
+        model: the served model name (default: ``$GRADREL_JUDGE_MODEL``).
+        base_url: the API root, e.g. ``http://127.0.0.1:8000/v1`` (default: ``$GRADREL_JUDGE_BASE_URL``);
+            requests go to ``<base_url>/chat/completions``.
+        api_key: bearer token (default: ``$GRADREL_JUDGE_API_KEY``, then ``$OPENAI_API_KEY``; may be unset
+            for local servers). Never logged or shown.
+        max_workers: concurrent requests (a thread pool), >= 1.
+        timeout: seconds per request (connect and each read).
+        max_retries: retries per pair on timeouts, connection errors, HTTP 429 and 5xx (>= 0).
+        backoff: first retry delay in seconds; doubles each retry (with up to 25% jitter), capped at
+            ``max_backoff``. A ``Retry-After`` header (seconds or HTTP date) is honoured, also capped.
+        max_backoff: the longest single wait in seconds.
+        parse_retries: extra requests when an answer is not a clean grade; after that the pair is
+            recorded as missing (``grade=None``) with the raw answer. Nothing is guessed.
+        max_consecutive_failures: after this many pairs in a row fail on transport errors (all retries
+            spent), the run stops with :class:`JudgeBackendError` (a dead server is not hammered).
+        temperature: sampling temperature (0 = greedy).
+        max_tokens: answer length limit (a grade needs 1-3 tokens; raise it for reasoning models).
+        logprobs: ask for token log-probabilities (``top_logprobs=top_logprobs``) to derive ``p_0..p_3``;
+            switched off automatically if the server rejects the parameter.
+        top_logprobs: how many alternatives per token to request.
+        seed: sent as ``seed`` for servers that support reproducible sampling (``None``: not sent).
+    """
+
+    def __init__(self, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
+                 max_workers: int = 4, timeout: float = 60.0, max_retries: int = 5, backoff: float = 1.0,
+                 max_backoff: float = 30.0, parse_retries: int = 2, max_consecutive_failures: int = 3,
+                 temperature: float = 0.0, max_tokens: int = 8, logprobs: bool = True, top_logprobs: int = 5,
+                 seed: int | None = 0) -> None:
+        model = model or os.environ.get(ENV_MODEL)
+        base_url = base_url or os.environ.get(ENV_BASE_URL)
+        if not model:
+            raise ValueError(f"model is required: pass model=... or set ${ENV_MODEL}")
+        if not base_url:
+            raise ValueError(f"base_url is required (e.g. http://127.0.0.1:8000/v1): pass base_url=... or set ${ENV_BASE_URL}")
+        parsed = urllib.parse.urlsplit(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"base_url must be an http:// or https:// URL with a host, got {base_url!r}")
+        if parsed.username or parsed.password:
+            raise ValueError("base_url must not embed credentials; pass api_key=... or set $GRADREL_JUDGE_API_KEY")
+        for name, value, low in (("max_workers", max_workers, 1), ("max_retries", max_retries, 0),
+                                 ("parse_retries", parse_retries, 0), ("max_consecutive_failures",
+                                                                       max_consecutive_failures, 1),
+                                 ("max_tokens", max_tokens, 1), ("top_logprobs", top_logprobs, 1)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        for name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
+            if not isinstance(value, (int, float)) or not value >= 0 or (name == "timeout" and value == 0):
+                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+        if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+            raise ValueError(f"temperature must be in [0, 2], got {temperature!r}")
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.endpoint = f"{self.base_url}/chat/completions"
+        self.__key = api_key if api_key is not None else next(
+            (os.environ[v] for v in ENV_API_KEYS if os.environ.get(v)), None)
+        self.max_workers = max_workers
+        self.timeout = float(timeout)
+        self.max_retries = max_retries
+        self.backoff = float(backoff)
+        self.max_backoff = float(max_backoff)
+        self.parse_retries = parse_retries
+        self.max_consecutive_failures = max_consecutive_failures
+        self.temperature = float(temperature)
+        self.max_tokens = max_tokens
+        self.logprobs = bool(logprobs)
+        self.top_logprobs = top_logprobs
+        self.seed = seed
+        handlers: list[urllib.request.BaseHandler] = []
+        if _is_loopback(parsed.hostname):
+            handlers.append(urllib.request.ProxyHandler({}))  # loopback traffic never goes through a proxy
+        self._opener = urllib.request.build_opener(*handlers)
+        self._lock = threading.Lock()
+        self._consecutive_failures = 0
+
+    # -- identity ----------------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        """The judge model's name in cache keys and manifests (``openai:<model>``)."""
+        return f"openai:{self.model}"
+
+    @property
+    def has_api_key(self) -> bool:
+        """Whether a key will be sent (the key itself is never exposed)."""
+        return bool(self.__key)
+
+    def __repr__(self) -> str:
+        key = "set" if self.__key else "unset"
+        return (f"OpenAIChatBackend(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>, "
+                f"max_workers={self.max_workers}, timeout={self.timeout:g})")
+
+    def __getstate__(self) -> dict[str, Any]:
+        raise TypeError("OpenAIChatBackend is not picklable (it holds an API key)")
+
+    def _scrub(self, text: str) -> str:
+        key = self.__key
+        if key:
+            text = text.replace(key, "***")
+        return text
+
+    # -- one request -------------------------------------------------------------------------------
+    def _payload(self, query: str, passage: str) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "messages": build_messages(query, passage),
+            "temperature": self.temperature,
+            "max_tokens": self.max_tokens,
+        }
+        if self.seed is not None:
+            payload["seed"] = self.seed
+        if self.logprobs:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = self.top_logprobs
+        return payload
+
+    def _post(self, payload: dict[str, Any]) -> Any:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.__key:
+            headers["Authorization"] = f"Bearer {self.__key}"
+        request = urllib.request.Request(self.endpoint, data=data, headers=headers, method="POST")
+        try:
+            with self._opener.open(request, timeout=self.timeout) as response:
+                body = response.read()
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            try:
+                detail = self._scrub(exc.read(300).decode("utf-8", "replace"))
+            except Exception:  # noqa: BLE001 - the body of an error is best effort
+                detail = ""
+            retry_after = _retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
+            exc.close()
+            if status in _RETRY_STATUS:
+                raise _Transient(f"HTTP {status}", retry_after) from None
+            if status in _FATAL_STATUS:
+                raise JudgeBackendError(
+                    f"{self.endpoint} answered HTTP {status}: check the base URL, the model name "
+                    f"({self.model!r}) and the API key ({'set' if self.__key else 'unset'}); {detail[:200]!r}"
+                ) from None
+            if status == 400 and payload.get("logprobs"):
+                raise _ItemFailure("logprobs-rejected") from None
+            raise _ItemFailure(f"HTTP {status}: {detail[:200]!r}") from None
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise _Transient(self._scrub(f"{type(exc).__name__}: {reason}")) from None
+        try:
+            return json.loads(body.decode("utf-8"))
+        except ValueError:
+            return self._scrub(body[:200].decode("utf-8", "replace"))
+
+    @staticmethod
+    def _extract(body: Any) -> tuple[str | None, tuple[float, float, float, float] | None]:
+        """(answer text, grade probabilities) from a chat-completions body; text None if malformed."""
+        try:
+            choice = body["choices"][0]
+            text = choice["message"]["content"]
+        except (KeyError, IndexError, TypeError):
+            return (body if isinstance(body, str) else None), None
+        if not isinstance(text, str):
+            return None, None
+        probs = None
+        try:
+            content = (choice.get("logprobs") or {}).get("content") or []
+        except AttributeError:
+            content = []
+        for entry in content:
+            token = entry.get("token") if isinstance(entry, dict) else None
+            if not isinstance(token, str) or token.strip() not in ("0", "1", "2", "3"):
+                continue
+            alternatives = entry.get("top_logprobs") or []
+            mass = [0.0, 0.0, 0.0, 0.0]
+            seen = set()
+            for alt in [entry, *alternatives]:
+                tok, lp = alt.get("token"), alt.get("logprob")
+                if (isinstance(tok, str) and tok.strip() in ("0", "1", "2", "3") and isinstance(lp, (int, float))
+                        and tok not in seen):
+                    seen.add(tok)
+                    mass[int(tok.strip())] += math.exp(lp)
+            probs = normalise_probs(mass)
+            break
+        return text, probs
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return min(self.max_backoff, retry_after)
+        base = min(self.max_backoff, self.backoff * (2 ** (attempt - 1)))
+        return min(self.max_backoff, base * (1.0 + random.uniform(0.0, 0.25)))
+
+    def judge_one(self, query: str, passage: str, *, abort: threading.Event | None = None) -> Judgement:
+        """Grade one pair with retries (see the class docstring); raises :class:`JudgeBackendError` on fatal errors."""
+        abort = abort or threading.Event()
+        transport = parse_failures = 0
+        last_text: str | None = None
+        while True:
+            if abort.is_set():
+                return Judgement(None, error="aborted: the endpoint failed repeatedly", transient=True)
+            try:
+                body = self._post(self._payload(query, passage))
+            except _Transient as exc:
+                transport += 1
+                if transport > self.max_retries:
+                    return Judgement(None, raw=last_text, error=f"gave up after {transport} attempts: {exc.reason}",
+                                     transient=True)
+                delay = self._delay(transport, exc.retry_after)
+                logger.warning("judge request to %s failed (%s); retry %d/%d in %.2fs", self.endpoint,
+                               exc.reason, transport, self.max_retries, delay)
+                abort.wait(delay)
+                continue
+            except _ItemFailure as exc:
+                if str(exc) == "logprobs-rejected":
+                    logger.warning("%s rejected the logprobs parameters; continuing without grade probabilities",
+                                   self.endpoint)
+                    self.logprobs = False
+                    continue
+                return Judgement(None, error=str(exc), transient=True)
+            text, probs = self._extract(body)
+            text = self._scrub(text) if text is not None else None
+            grade = parse_grade(text)
+            if grade is not None:
+                return Judgement(grade, raw=text, probs=probs)
+            last_text = text
+            parse_failures += 1
+            if parse_failures > self.parse_retries:
+                return Judgement(None, raw=text, error=f"unparseable answer after {parse_failures} attempts")
+            logger.info("unparseable judge answer %r; asking again (%d/%d)", (text or "")[:80], parse_failures,
+                        self.parse_retries)
+
+    # -- many requests -----------------------------------------------------------------------------
+    def judge_many(self, pairs: Sequence[tuple[str, str]], *,
+                   on_result: ResultCallback | None = None) -> list[Judgement]:
+        """Grade ``pairs`` of (query, passage) with at most ``max_workers`` requests in flight.
+
+        ``on_result(i, judgement)`` is called in the calling thread as each pair completes.
+
+        Raises:
+            JudgeBackendError: on HTTP 401/403/404, or when ``max_consecutive_failures`` pairs in a row
+                failed on transport errors. Judgements completed before that were already passed to
+                ``on_result``.
+        """
+        results: list[Judgement | None] = [None] * len(pairs)
+        if not pairs:
+            return []
+        abort = threading.Event()
+        self._consecutive_failures = 0
+        fatal: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(pairs)),
+                                thread_name_prefix="gradrel-judge") as pool:
+            futures = {pool.submit(self.judge_one, q, p, abort=abort): i for i, (q, p) in enumerate(pairs)}
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    i = futures[future]
+                    try:
+                        judgement = future.result()
+                    except JudgeBackendError as exc:
+                        fatal = fatal or exc
+                        abort.set()
+                        continue
+                    results[i] = judgement
+                    aborted = judgement.error is not None and judgement.error.startswith("aborted")
+                    if judgement.transient and judgement.error and not aborted:
+                        self._consecutive_failures += 1
+                        if self._consecutive_failures >= self.max_consecutive_failures and fatal is None:
+                            fatal = JudgeBackendError(
+                                f"{self.endpoint}: {self._consecutive_failures} pairs in a row failed "
+                                f"({judgement.error}); stopping")
+                            abort.set()
+                    elif not judgement.transient:
+                        self._consecutive_failures = 0
+                    if on_result is not None and not aborted:
+                        on_result(i, judgement)
+        if fatal is not None:
+            raise fatal
+        return [r if r is not None else Judgement(None, error="not judged", transient=True) for r in results]

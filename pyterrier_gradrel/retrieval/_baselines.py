@@ -1,0 +1,114 @@
+"""The benchmark's named baselines as reusable PyTerrier pipelines.
+
+* ``BM25``: :func:`pyterrier_gradrel.retrieval.bm25` (PISA over script/subword terms).
+* ``mE5-zero-shot``: multilingual-e5-small (not fine-tuned), exact dense retrieval.
+* ``BM25>>mE5``: BM25's top ``rerank_depth`` re-scored with the cached mE5 document vectors.
+* ``RRF(BM25,mE5)``: reciprocal-rank fusion (Cormack et al. 2009; ``pyterrier_alpha.fusion.RRFusion``, k=60).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import pyterrier as pt
+import pyterrier_alpha as pta
+
+from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, bm25, corpus_key
+from pyterrier_gradrel.retrieval._dense import (
+    BACKENDS,
+    DenseRetriever,
+    DenseScorer,
+    _resolve_encoder,
+    dense_index,
+)
+
+__all__ = ["BASELINES", "RRF", "baselines"]
+
+#: baseline names, in table order
+BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
+
+_RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
+
+
+class RRF(pt.Transformer):
+    """Reciprocal-rank fusion of several retrievers (``pyterrier_alpha.fusion.rr_fusion``), empty-frame safe.
+
+    A query that only one retriever answers keeps that retriever's ranking; score = sum of 1/(k + rank),
+    with PyTerrier's 0-based ranks.
+    """
+
+    def __init__(self, *transformers: pt.Transformer, k: int = 60, num_results: int = 1000) -> None:
+        """Args:
+            transformers: Two or more retrievers (query frame -> result frame).
+            k: The RRF constant (> 0; 60 as in Cormack et al.).
+            num_results: Results kept per query (>= 1).
+        """
+        if len(transformers) < 2:
+            raise ValueError(f"RRF needs at least 2 transformers, got {len(transformers)}")
+        if not k > 0:
+            raise ValueError(f"k must be > 0, got {k!r}")
+        if int(num_results) < 1:
+            raise ValueError(f"num_results must be >= 1, got {num_results!r}")
+        self.transformers = transformers
+        self.k = k
+        self.num_results = int(num_results)
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pta.validate.query_frame(inp, extra_columns=["query"])
+        if inp.empty:
+            return pd.DataFrame(columns=_RESULT_COLUMNS)
+        runs = [t(inp) for t in self.transformers]
+        runs = [r[["qid", "query", "docno", "score", "rank"]] for r in runs if not r.empty]
+        if not runs:
+            return pd.DataFrame(columns=_RESULT_COLUMNS)
+        fused = pta.fusion.rr_fusion(*runs, k=self.k, num_results=self.num_results)
+        return fused[_RESULT_COLUMNS].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        inner = ", ".join(repr(t) for t in self.transformers)
+        return f"RRF({inner}, k={self.k}, num_results={self.num_results})"
+
+
+def baselines(
+    dataset: Any,
+    *,
+    encoder: Any = None,
+    tokenizer: Any = "auto",
+    backend: str = "numpy",
+    num_results: int = 1000,
+    rerank_depth: int = 100,
+    rrf_k: int = 60,
+    verbose: bool = False,
+) -> dict[str, pt.Transformer]:
+    """The named baselines over ``dataset``'s document pool, in :data:`BASELINES` order.
+
+    Args:
+        dataset: Dataset id (``"gradrel/xquad-r/th-en/test"``) or a PyTerrier dataset.
+        encoder: The dense model: ``None`` for zero-shot multilingual-e5-small, a model name/folder, or an
+            ``E5BiEncoder`` (e.g. a fine-tuned one; the names still say ``mE5``).
+        tokenizer: BM25 tokenizer spec (see :func:`pyterrier_gradrel.retrieval.get_tokenizer`).
+        backend: Dense retrieval back-end, one of :data:`pyterrier_gradrel.retrieval.BACKENDS`.
+        num_results: Results per query for BM25, dense and the fusion.
+        rerank_depth: How many BM25 results ``BM25>>mE5`` re-ranks (>= 1).
+        rrf_k: The RRF constant.
+        verbose: Progress bars.
+
+    Returns:
+        ``{"BM25": ..., "mE5-zero-shot": ..., "BM25>>mE5": ..., "RRF(BM25,mE5)": ...}``.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    if int(rerank_depth) < 1:
+        raise ValueError(f"rerank_depth must be >= 1, got {rerank_depth!r}")
+    encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
+    sparse = bm25(dataset, tokenizer=tokenizer, num_results=num_results, verbose=verbose)
+    collection, lang = corpus_key(dataset)
+    index = dense_index(encoder, _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose),
+                        corpus=f"{collection}.{lang}", verbose=verbose)
+    dense_retr = DenseRetriever(encoder, index, backend=backend, num_results=num_results)
+    return {
+        "BM25": sparse,
+        "mE5-zero-shot": dense_retr,
+        "BM25>>mE5": (sparse % int(rerank_depth)) >> DenseScorer(encoder, index),
+        "RRF(BM25,mE5)": RRF(sparse, dense_retr, k=rrf_k, num_results=num_results),
+    }

@@ -1,0 +1,260 @@
+"""BM25 with pyterrier-pisa over terms made by :mod:`._tokenize` (so every script works).
+
+The PISA index is built from term -> count dicts (``PisaIndex(stemmer='none').toks_indexer(scale=1)``), and
+queries reach PISA as ``query_toks`` dicts made by the *same* tokenizer object, so queries and documents are
+tokenized identically and PISA's ASCII-only text tokenizer is never used. A query that yields no terms never
+reaches PISA: it gets no results and a warning.
+
+An index is built once per (collection, document language, tokenizer) under
+``_paths.cache_dir('indexes')/pisa.<collection>.<lang>.<tokenizer name>`` (written atomically, reused by every
+later call and process). BM25's k1 and b are query-time parameters in PISA, so one index serves every (k1, b);
+they are part of the transformer's ``repr``/name instead.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import re
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyterrier as pt
+import pyterrier_alpha as pta
+
+from pyterrier_gradrel import _atomic, _paths
+from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer, get_tokenizer
+
+__all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key"]
+
+_log = logging.getLogger(__name__)
+
+#: builds per index path in this process (tests use it to prove that a second call reuses the index)
+_BUILDS: collections.Counter[str] = collections.Counter()
+
+_META = "gradrel_index.json"
+_RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
+
+
+def build_count(path: str | Path | None = None) -> int:
+    """How many times this process built the index at ``path`` (all indexes if ``None``)."""
+    if path is None:
+        return sum(_BUILDS.values())
+    return _BUILDS[str(Path(path))]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
+
+
+def corpus_key(dataset: Any) -> tuple[str, str]:
+    """(collection, doc language) of a dataset: the identity of its document pool.
+
+    Args:
+        dataset: A dataset id (``"gradrel/xquad-r/de-en/test"``, with or without ``"irds:"``) or a PyTerrier
+            dataset. Benchmark datasets use :func:`pyterrier_gradrel.datasets.info`, so all splits and query
+            languages that share a pool share one key; other datasets use their id and ``"und"``.
+    """
+    dataset_id = _dataset_id(dataset)
+    if dataset_id.startswith("gradrel/"):
+        from pyterrier_gradrel.datasets import info
+
+        meta = info(dataset_id)
+        return _slug(str(meta.collection)), _slug(str(meta.doc_lang))
+    return _slug(dataset_id), "und"
+
+
+def _dataset_id(dataset: Any) -> str:
+    if isinstance(dataset, str):
+        return dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
+    for attr in ("_irds_id", "irds_id", "name"):
+        value = getattr(dataset, attr, None)
+        if isinstance(value, str) and value:
+            return value[len("irds:"):] if value.startswith("irds:") else value
+    raise TypeError(f"dataset must be a dataset id str or a PyTerrier dataset with an id, got {type(dataset).__name__}")
+
+
+def _as_pt_dataset(dataset: Any):
+    if isinstance(dataset, str):
+        import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
+
+        return pt.get_dataset(dataset if dataset.startswith("irds:") else f"irds:{dataset}")
+    return dataset
+
+
+def bm25_index(
+    docs: Iterable[Mapping[str, Any]],
+    *,
+    name: str,
+    tokenizer: Bm25Tokenizer,
+    threads: int = 1,
+):
+    """Build (once) or open the PISA index ``name`` over ``docs`` tokenized by ``tokenizer``.
+
+    Args:
+        docs: Records with ``docno`` and ``text``; only read when the index is not cached yet.
+        name: Cache name (the folder under ``cache_dir('indexes')``); should carry collection, language
+            and tokenizer, as :func:`bm25` does.
+        tokenizer: The tokenizer whose terms are indexed.
+        threads: PISA threads.
+
+    Returns:
+        ``pyterrier_pisa.PisaIndex`` over the cached folder.
+    """
+    from pyterrier_pisa import PisaIndex
+
+    path = _paths.cache_dir("indexes") / _slug(name)
+    if not (path / _META).exists():
+        import more_itertools
+
+        started = time.time()
+        docs = more_itertools.peekable(iter(docs))
+        if not docs:
+            raise ValueError(f"cannot build BM25 index {name!r}: the corpus has no documents")
+        count = 0
+
+        def toks():
+            nonlocal count
+            for doc in docs:
+                count += 1
+                yield {"docno": str(doc["docno"]), "toks": tokenizer.counts(str(doc["text"]))}
+
+        with _atomic.atomic_path(path) as tmp:
+            index = PisaIndex(str(tmp), stemmer="none", stops="none", threads=threads)
+            index.toks_indexer("toks", scale=1.0).index(toks())
+            (tmp / _META).write_text(json.dumps({
+                "tokenizer": tokenizer.name, "docs": count, "terms": index.num_terms(),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "build_seconds": round(time.time() - started, 3),
+            }, indent=2), encoding="utf-8")
+        _BUILDS[str(path)] += 1
+        _log.info("built BM25 index %s (%d docs)", path, count)
+    return PisaIndex(str(path), stemmer="none", stops="none", threads=threads)
+
+
+class BM25(pt.Transformer):
+    """BM25 retrieval over a :func:`bm25_index`, tokenizing queries with the index's own tokenizer.
+
+    Input: a query frame (``qid``, ``query``). Output: ``qid``, ``query``, ``docno``, ``score``, ``rank``
+    (plus the input's other columns), best first. Queries without terms get no results (with a warning).
+    """
+
+    def __init__(
+        self,
+        index: Any,
+        *,
+        tokenizer: Bm25Tokenizer,
+        k1: float = 0.9,
+        b: float = 0.4,
+        num_results: int = 1000,
+        threads: int = 1,
+        verbose: bool = False,
+    ) -> None:
+        """Args:
+            index: A built ``PisaIndex`` (from :func:`bm25_index`).
+            tokenizer: The tokenizer the index was built with.
+            k1: BM25 k1 (> 0).
+            b: BM25 b (in [0, 1]).
+            num_results: Results per query (>= 1).
+            threads: PISA query threads.
+            verbose: Progress bar over queries.
+        """
+        if not k1 > 0:
+            raise ValueError(f"k1 must be > 0, got {k1!r}")
+        if not 0.0 <= b <= 1.0:
+            raise ValueError(f"b must be in [0, 1], got {b!r}")
+        if int(num_results) < 1:
+            raise ValueError(f"num_results must be >= 1, got {num_results!r}")
+        meta_path = Path(index.path) / _META
+        if meta_path.exists():
+            built_with = json.loads(meta_path.read_text(encoding="utf-8"))["tokenizer"]
+            if built_with != tokenizer.name:
+                raise ValueError(f"index {index.path} was built with tokenizer {built_with!r}, not {tokenizer.name!r}")
+        self.index = index
+        self.tokenizer = tokenizer
+        self.k1 = float(k1)
+        self.b = float(b)
+        self.num_results = int(num_results)
+        self.threads = int(threads)
+        self.verbose = verbose
+        self._retriever = index.bm25(k1=self.k1, b=self.b, num_results=self.num_results, threads=self.threads,
+                                     verbose=verbose, toks_scale=1.0)
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pta.validate.query_frame(inp, extra_columns=["query"])
+        extra = [c for c in inp.columns if c not in _RESULT_COLUMNS and c != "query_toks"]
+        if inp.empty:
+            return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
+        toks = [self.tokenizer.counts(str(q)) for q in inp["query"]]
+        has_terms = [bool(t) for t in toks]
+        if not all(has_terms):
+            empty = inp.loc[[not h for h in has_terms], "qid"].tolist()
+            _log.warning("%d queries have no BM25 terms under %s and get no results: %s",
+                         len(empty), self.tokenizer.name, empty[:10])
+        queries = inp.drop(columns=["query_toks"], errors="ignore").assign(
+            query_toks=[{k: float(v) for k, v in t.items()} for t in toks])
+        queries = queries[has_terms].reset_index(drop=True)
+        if queries.empty:
+            return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
+        res = self._retriever(queries).drop(columns=["query_toks"])
+        return res[[*_RESULT_COLUMNS, *extra]]
+
+    def fuse_rank_cutoff(self, k: int) -> BM25 | None:
+        """Let ``bm25 % k`` ask PISA for only ``k`` results."""
+        if k < self.num_results:
+            return BM25(self.index, tokenizer=self.tokenizer, k1=self.k1, b=self.b, num_results=k,
+                        threads=self.threads, verbose=self.verbose)
+        return None
+
+    def __repr__(self) -> str:
+        return (f"BM25(index={str(self.index.path)!r}, tokenizer={self.tokenizer.name!r}, k1={self.k1}, "
+                f"b={self.b}, num_results={self.num_results})")
+
+
+def bm25(
+    dataset: Any,
+    *,
+    tokenizer: str | Bm25Tokenizer = "auto",
+    k1: float = 0.9,
+    b: float = 0.4,
+    num_results: int = 1000,
+    threads: int = 1,
+    verbose: bool = False,
+) -> BM25:
+    """BM25 over the document pool of ``dataset`` (index built once per collection, language and tokenizer).
+
+    Args:
+        dataset: Dataset id (``"gradrel/xquad-r/th/test"``, ``"irds:..."``) or a PyTerrier dataset.
+        tokenizer: Tokenizer spec (see :func:`pyterrier_gradrel.retrieval.get_tokenizer`) or object.
+        k1: BM25 k1 (PISA/Anserini default 0.9).
+        b: BM25 b (PISA/Anserini default 0.4).
+        num_results: Results per query.
+        threads: PISA threads.
+        verbose: Progress bars.
+
+    Returns:
+        A :class:`BM25` transformer (query frame -> result frame).
+
+    Example:
+        >>> run = bm25("gradrel/xquad-r/th/test")(pt.get_dataset("irds:gradrel/xquad-r/th/test").get_topics())
+    """
+    collection, lang = corpus_key(dataset)
+    tok = get_tokenizer(tokenizer, lang=lang)
+    ds = _as_pt_dataset(dataset)
+    docs = _LazyCorpus(ds, verbose=verbose)
+    index = bm25_index(docs, name=f"pisa.{collection}.{lang}.{tok.name}", tokenizer=tok, threads=threads)
+    return BM25(index, tokenizer=tok, k1=k1, b=b, num_results=num_results, threads=threads, verbose=verbose)
+
+
+class _LazyCorpus:
+    """Iterates a dataset's corpus only when asked (a cached index never reads it)."""
+
+    def __init__(self, dataset: Any, *, verbose: bool) -> None:
+        self.dataset = dataset
+        self.verbose = verbose
+
+    def __iter__(self):
+        return iter(self.dataset.get_corpus_iter(verbose=self.verbose))

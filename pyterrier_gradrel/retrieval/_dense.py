@@ -1,0 +1,224 @@
+"""Dense retrieval through pyterrier-dr, with document embeddings cached per (encoder fingerprint, corpus).
+
+A corpus is encoded once per model: ``encoder.doc_encoder() >> FlexIndex(...).indexer()`` writes the vectors to
+``_paths.cache_dir('embeddings')/<fingerprint[:16]>/<collection>.<lang>.flex`` (atomically), together with
+``gradrel_embeddings.json`` holding the full fingerprint. A sweep that evaluates the same model again reuses the
+vectors; a changed model has a different fingerprint, hence a different folder, and is re-encoded. A folder
+whose stored fingerprint disagrees with the encoder's (a prefix clash or a tampered cache) is rebuilt.
+
+Retrievers over the cached ``FlexIndex``: ``"numpy"`` and ``"torch"`` (exact, brute force), ``"faiss-flat"``
+(exact, FAISS) and ``"faiss-hnsw"`` (approximate; for larger pools; the graph is cached in the same folder).
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyterrier as pt
+import pyterrier_alpha as pta
+
+from pyterrier_gradrel import _atomic, _paths
+from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key
+
+__all__ = ["BACKENDS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
+
+_log = logging.getLogger(__name__)
+
+#: retrieval back-ends accepted by :func:`dense`
+BACKENDS = ("numpy", "torch", "faiss-flat", "faiss-hnsw")
+
+_META = "gradrel_embeddings.json"
+_RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
+
+#: corpus encodings per index path in this process (tests use it to prove reuse / invalidation)
+_ENCODES: collections.Counter[str] = collections.Counter()
+
+
+def encode_count(path: str | Path | None = None) -> int:
+    """How many times this process encoded the corpus cached at ``path`` (all caches if ``None``)."""
+    if path is None:
+        return sum(_ENCODES.values())
+    return _ENCODES[str(Path(path))]
+
+
+def _fingerprint(encoder: Any) -> str:
+    fingerprint = getattr(encoder, "fingerprint", None)
+    if not callable(fingerprint):
+        raise TypeError(
+            f"encoder must have a fingerprint() method (e.g. pyterrier_gradrel.models.E5BiEncoder), "
+            f"got {type(encoder).__name__}"
+        )
+    value = str(fingerprint())
+    if len(value) < 16 or not value.isalnum():
+        raise ValueError(f"encoder.fingerprint() must be a hex digest of at least 16 characters, got {value!r}")
+    return value
+
+
+def _resolve_encoder(encoder: Any) -> Any:
+    if isinstance(encoder, str | Path):
+        from pyterrier_gradrel.models import load_encoder
+
+        return load_encoder(str(encoder))
+    return encoder
+
+
+def dense_index(
+    encoder: Any,
+    docs: Iterable[Mapping[str, Any]],
+    *,
+    corpus: str,
+    verbose: bool = False,
+):
+    """Encode ``docs`` with ``encoder`` into a cached ``FlexIndex`` (once per fingerprint and corpus).
+
+    Args:
+        encoder: A pyterrier-dr ``BiEncoder`` with ``fingerprint()`` (``E5BiEncoder``).
+        docs: Records with ``docno`` and ``text``; only read when the vectors are not cached yet.
+        corpus: The corpus identity, e.g. ``"xquad-r.th"`` (part of the cache path).
+        verbose: Progress bars while encoding.
+
+    Returns:
+        ``pyterrier_dr.FlexIndex`` over the cached vectors.
+    """
+    from pyterrier_dr import FlexIndex
+
+    fingerprint = _fingerprint(encoder)
+    path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
+    meta_path = path / _META
+    cached = meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+    if not cached:
+        if meta_path.exists():
+            _log.warning("embedding cache %s belongs to another model; re-encoding", path)
+        started = time.time()
+        with _atomic.atomic_path(path) as tmp:
+            index = FlexIndex(str(tmp), verbose=verbose)
+            records = ({"docno": str(d["docno"]), "text": str(d["text"])} for d in docs)
+            (encoder.doc_encoder(verbose=verbose) >> index.indexer()).index(records)
+            if len(index) == 0:
+                raise ValueError(f"cannot build dense index for corpus {corpus!r}: it has no documents")
+            (tmp / _META).write_text(json.dumps({
+                "fingerprint": fingerprint, "corpus": corpus, "docs": len(index), "encoder": repr(encoder),
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "encode_seconds": round(time.time() - started, 3),
+            }, indent=2), encoding="utf-8")
+        _ENCODES[str(path)] += 1
+        _log.info("encoded corpus %s into %s", corpus, path)
+    return FlexIndex(str(path), verbose=verbose)
+
+
+def _empty(inp: pd.DataFrame) -> pd.DataFrame:
+    extra = [c for c in inp.columns if c not in _RESULT_COLUMNS and c != "query_vec"]
+    return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
+
+
+class DenseRetriever(pt.Transformer):
+    """Query encoder >> FlexIndex retriever. Input: ``qid``, ``query``; output: a result frame (no vectors)."""
+
+    def __init__(self, encoder: Any, index: Any, *, backend: str = "numpy", num_results: int = 1000) -> None:
+        """Args:
+            encoder: The bi-encoder whose vectors ``index`` holds.
+            index: ``FlexIndex`` (from :func:`dense_index`).
+            backend: One of :data:`BACKENDS`.
+            num_results: Results per query (>= 1).
+        """
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+        if int(num_results) < 1:
+            raise ValueError(f"num_results must be >= 1, got {num_results!r}")
+        self.encoder = encoder
+        self.index = index
+        self.backend = backend
+        self.num_results = int(num_results)
+        self._retriever = None
+
+    def _get_retriever(self) -> pt.Transformer:
+        if self._retriever is None:
+            n = self.num_results
+            if self.backend == "numpy":
+                retr = self.index.np_retriever(num_results=n, drop_query_vec=True)
+            elif self.backend == "torch":
+                retr = self.index.torch_retriever(num_results=n, device="cpu", drop_query_vec=True)
+            elif self.backend == "faiss-flat":
+                retr = self.index.faiss_flat_retriever(drop_query_vec=True)
+                retr.num_results = n  # pyterrier-dr's factory has no num_results argument
+            else:
+                retr = self.index.faiss_hnsw_retriever(num_results=n, drop_query_vec=True)
+            self._retriever = retr
+        return self._retriever
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pta.validate.query_frame(inp, extra_columns=["query"])
+        if inp.empty:
+            return _empty(inp)
+        queries = self.encoder.query_encoder()(inp.drop(columns=["query_vec"], errors="ignore"))
+        res = self._get_retriever()(queries)
+        extra = [c for c in inp.columns if c not in _RESULT_COLUMNS and c != "query_vec"]
+        return res[[*_RESULT_COLUMNS, *extra]].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return f"DenseRetriever(index={str(self.index.index_path)!r}, backend={self.backend!r}, num_results={self.num_results})"
+
+
+class DenseScorer(pt.Transformer):
+    """Re-rank a result frame with cached document vectors (no re-encoding of documents).
+
+    Input: ``qid``, ``query``, ``docno`` (e.g. BM25's results); output: the same rows re-scored and re-ranked.
+    """
+
+    def __init__(self, encoder: Any, index: Any) -> None:
+        """Args:
+            encoder: The bi-encoder whose vectors ``index`` holds.
+            index: ``FlexIndex`` (from :func:`dense_index`).
+        """
+        self.encoder = encoder
+        self.index = index
+
+    def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+        pta.validate.result_frame(inp, extra_columns=["query"])
+        if inp.empty:
+            return _empty(inp)
+        inp = inp.drop(columns=["query_vec", "score", "rank"], errors="ignore")
+        topics = inp[["qid", "query"]].drop_duplicates("qid")
+        vecs = self.encoder.query_encoder()(topics)[["qid", "query_vec"]]
+        res = self.index.np_scorer()(inp.merge(vecs, on="qid"))
+        extra = [c for c in inp.columns if c not in _RESULT_COLUMNS]
+        return res[[*_RESULT_COLUMNS, *extra]].reset_index(drop=True)
+
+    def __repr__(self) -> str:
+        return f"DenseScorer(index={str(self.index.index_path)!r})"
+
+
+def dense(
+    encoder: Any,
+    dataset: Any,
+    *,
+    backend: str = "numpy",
+    num_results: int = 1000,
+    verbose: bool = False,
+) -> DenseRetriever:
+    """Dense retrieval of ``encoder`` over the document pool of ``dataset`` (vectors cached per model and pool).
+
+    Args:
+        encoder: An ``E5BiEncoder`` (anything with ``fingerprint()``) or a model name/folder for
+            :func:`pyterrier_gradrel.models.load_encoder`.
+        dataset: Dataset id (``"gradrel/xquad-r/de-en/test"``, ``"irds:..."``) or a PyTerrier dataset.
+        backend: One of :data:`BACKENDS`: exact ``"numpy"``/``"torch"``/``"faiss-flat"``, or ``"faiss-hnsw"``.
+        num_results: Results per query.
+        verbose: Progress bars.
+
+    Returns:
+        A :class:`DenseRetriever` (query frame -> result frame).
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
+    encoder = _resolve_encoder(encoder)
+    collection, lang = corpus_key(dataset)
+    docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
+    index = dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose)
+    return DenseRetriever(encoder, index, backend=backend, num_results=num_results)

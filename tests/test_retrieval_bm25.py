@@ -1,0 +1,104 @@
+"""BM25 over PISA: index built once per (collection, language, tokenizer) and reused; every script retrieves."""
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+import pytest
+from _retrieval_fixtures import TINY_DOCS, TinyDataset
+
+from pyterrier_gradrel.retrieval import BM25, ScriptTokenizer, bm25, bm25_index, build_count, get_tokenizer
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    return tmp_path
+
+
+def _docs():
+    return [{"docno": d, "text": t} for d, t in TINY_DOCS]
+
+
+def _self_retrieval(retriever):
+    """Every document's own text, used as a query, must retrieve that document first."""
+    topics = pd.DataFrame({"qid": [d for d, _ in TINY_DOCS], "query": [t for _, t in TINY_DOCS]})
+    res = retriever(topics)
+    top = res[res["rank"] == 0].set_index("qid")["docno"]
+    return {qid: top.get(qid) for qid in topics["qid"]}
+
+
+def test_every_script_retrieves_itself_with_the_script_tokenizer(home):
+    tok = ScriptTokenizer()
+    retr = BM25(bm25_index(_docs(), name="tiny.script", tokenizer=tok), tokenizer=tok)
+    assert _self_retrieval(retr) == {d: d for d, _ in TINY_DOCS}
+
+
+def test_every_script_retrieves_itself_with_a_subword_tokenizer(home, tiny_encoder_dir):
+    tok = get_tokenizer(f"subword:{tiny_encoder_dir}")
+    retr = BM25(bm25_index(_docs(), name="tiny.subword", tokenizer=tok), tokenizer=tok)
+    assert _self_retrieval(retr) == {d: d for d, _ in TINY_DOCS}
+
+
+def test_short_queries_in_spaceless_scripts_match(home):
+    retr = bm25(TinyDataset(), tokenizer="script")
+    res = retr(pd.DataFrame({"qid": ["th", "zh", "hi", "ar"], "query": ["สุนัข", "狐狸", "लोमड़ी", "الثعلب"]}))
+    top = res[res["rank"] == 0].set_index("qid")["docno"].to_dict()
+    assert top == {"th": "th-0", "zh": "zh-0", "hi": "hi-0", "ar": "ar-0"}
+    assert list(res.columns) == ["qid", "query", "docno", "score", "rank"]
+
+
+def test_index_is_built_once_and_reused(home):
+    ds = TinyDataset()
+    first = bm25(ds, tokenizer="script")
+    path = first.index.path
+    assert path.parent == home / "indexes"
+    assert path.name == f"pisa.local-tiny-retrieval.und.{ScriptTokenizer().name}"
+    mtime = (path / "gradrel_index.json").stat().st_mtime_ns
+    builds, reads = build_count(path), ds.corpus_reads
+    assert builds == 1 and reads == 1
+    second = bm25(ds, tokenizer="script", k1=1.2, b=0.75)  # k1/b are query-time: same index
+    assert second.index.path == path
+    assert build_count(path) == 1 and ds.corpus_reads == 1
+    assert (path / "gradrel_index.json").stat().st_mtime_ns == mtime
+    assert "k1=1.2" in repr(second) and "b=0.75" in repr(second) and str(path) in repr(second)
+    q = pd.DataFrame({"qid": ["1"], "query": ["capital of France"]})
+    assert first(q)["score"].iloc[0] != second(q)["score"].iloc[0]
+    # another tokenizer is another index
+    other = bm25(ds, tokenizer=ScriptTokenizer(ngram=3))
+    assert other.index.path != path and build_count(other.index.path) == 1
+
+
+def test_index_built_with_another_tokenizer_is_refused(home):
+    index = bm25_index(_docs(), name="tiny.x", tokenizer=ScriptTokenizer())
+    with pytest.raises(ValueError, match="was built with tokenizer 'script-ng2-arnorm'"):
+        BM25(index, tokenizer=ScriptTokenizer(ngram=3))
+
+
+def test_empty_frames_and_termless_queries(home, caplog):
+    retr = bm25(TinyDataset(), tokenizer="script")
+    empty = retr(pd.DataFrame({"qid": pd.Series([], dtype=str), "query": pd.Series([], dtype=str)}))
+    assert empty.empty and list(empty.columns) == ["qid", "query", "docno", "score", "rank"]
+    with caplog.at_level(logging.WARNING):
+        res = retr(pd.DataFrame({"qid": ["a", "b"], "query": ["?!", "fox"]}))
+    assert set(res["qid"]) == {"b"}
+    assert "have no BM25 terms" in caplog.text and "'a'" in caplog.text
+    only_empty = retr(pd.DataFrame({"qid": ["a"], "query": ["..."]}))
+    assert only_empty.empty
+
+
+def test_validation_names_allowed_values(home):
+    ds = TinyDataset()
+    with pytest.raises(ValueError, match="b must be in \\[0, 1\\]"):
+        bm25(ds, tokenizer="script", b=2)
+    with pytest.raises(ValueError, match="tokenizer must be one of"):
+        bm25(ds, tokenizer="nltk")
+    with pytest.raises(ValueError, match="corpus has no documents"):
+        bm25_index([], name="empty", tokenizer=ScriptTokenizer())
+    assert not (home / "indexes" / "empty").exists()
+
+
+def test_rank_cutoff_is_pushed_into_pisa(home):
+    retr = bm25(TinyDataset(), tokenizer="script")
+    res = (retr % 2)(pd.DataFrame({"qid": ["1"], "query": ["the capital fox dog"]}))
+    assert len(res) == 2 and list(res["rank"]) == [0, 1]

@@ -1,0 +1,126 @@
+"""Dense retrieval: embeddings cached per (encoder fingerprint, corpus); every back-end answers every query."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from _retrieval_fixtures import TINY_DOCS, TinyDataset, folder_bi_encoder
+from conftest import build_tiny_encoder
+
+from pyterrier_gradrel.retrieval import BACKENDS, DenseScorer, dense, dense_index, encode_count
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_encoder_dir):
+    return folder_bi_encoder(tiny_encoder_dir)
+
+
+TOPICS = pd.DataFrame({"qid": ["q1", "q2", "q3"], "query": ["capital of France", "狐狸", "สุนัข"]})
+
+
+def _docs():
+    return ({"docno": d, "text": t} for d, t in TINY_DOCS)
+
+
+def test_same_fingerprint_reuses_vectors(home, encoder):
+    ds = TinyDataset()
+    first = dense(encoder, ds)
+    path = first.index.index_path
+    assert path.parent == home / "embeddings" / encoder.fingerprint()[:16]
+    assert encode_count(path) == 1 and ds.corpus_reads == 1
+    mtime = (path / "vecs.f4").stat().st_mtime_ns
+    second = dense(encoder, ds, backend="faiss-flat")
+    assert second.index.index_path == path
+    assert encode_count(path) == 1 and ds.corpus_reads == 1
+    assert (path / "vecs.f4").stat().st_mtime_ns == mtime
+    meta = json.loads((path / "gradrel_embeddings.json").read_text())
+    assert meta["fingerprint"] == encoder.fingerprint() and meta["docs"] == len(TINY_DOCS)
+
+
+def test_changed_model_is_re_encoded(home, encoder, tiny_encoder_dir, tmp_path):
+    ds = TinyDataset()
+    old = dense(encoder, ds).index
+    changed_dir = build_tiny_encoder(tmp_path / "changed", seed=1)
+    changed = folder_bi_encoder(changed_dir)
+    assert changed.fingerprint() != encoder.fingerprint()
+    new = dense(changed, ds).index
+    assert new.index_path != old.index_path
+    assert encode_count(new.index_path) == 1 and ds.corpus_reads == 2
+    assert not np.allclose(np.asarray(new.np_vecs()), np.asarray(old.np_vecs()))
+    expected = changed.encode_docs([t for _, t in TINY_DOCS])
+    np.testing.assert_allclose(np.asarray(new.np_vecs()), expected, atol=1e-5)
+
+
+def test_cache_holding_another_fingerprint_is_rebuilt(home, encoder):
+    index = dense_index(encoder, _docs(), corpus="tiny")
+    meta_path = index.index_path / "gradrel_embeddings.json"
+    meta = json.loads(meta_path.read_text())
+    meta["fingerprint"] = "0" * 64
+    meta_path.write_text(json.dumps(meta))
+    again = dense_index(encoder, _docs(), corpus="tiny")
+    assert encode_count(again.index_path) == 2
+    assert json.loads(meta_path.read_text())["fingerprint"] == encoder.fingerprint()
+
+
+def test_encoder_without_fingerprint_is_refused(home, encoder):
+    class NoFingerprint:
+        pass
+
+    with pytest.raises(TypeError, match="must have a fingerprint"):
+        dense_index(NoFingerprint(), _docs(), corpus="tiny")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_answers_every_query(home, encoder, backend):
+    retr = dense(encoder, TinyDataset(), backend=backend, num_results=5)
+    res = retr(TOPICS)
+    assert set(res["qid"]) == set(TOPICS["qid"])
+    assert res.groupby("qid").size().max() <= 5
+    assert "query_vec" not in res.columns
+    assert list(res.columns[:5]) == ["qid", "query", "docno", "score", "rank"]
+    # exact back-ends agree with the numpy reference
+    ref = dense(encoder, TinyDataset(), backend="numpy", num_results=5)(TOPICS)
+    if backend != "faiss-hnsw":
+        for qid in TOPICS["qid"]:
+            assert list(res[res.qid == qid].docno) == list(ref[ref.qid == qid].docno)
+    empty = retr(TOPICS.iloc[:0])
+    assert empty.empty and "docno" in empty.columns
+
+
+def test_bad_backend_names_the_allowed_values(home, encoder):
+    with pytest.raises(ValueError, match=r"backend must be one of \['numpy', 'torch', 'faiss-flat', 'faiss-hnsw'\]"):
+        dense(encoder, TinyDataset(), backend="annoy")
+
+
+def test_scorer_reranks_with_cached_vectors(home, encoder):
+    index = dense_index(encoder, _docs(), corpus="tiny")
+    cand = pd.DataFrame({"qid": ["q1"] * 3, "query": ["capital of France"] * 3,
+                         "docno": ["en-0", "en-1", "zh-0"], "score": [3.0, 2.0, 1.0], "rank": [0, 1, 2]})
+    res = DenseScorer(encoder, index)(cand)
+    assert sorted(res["docno"]) == ["en-0", "en-1", "zh-0"]
+    qv = encoder.encode_queries(["capital of France"])[0]
+    dv = encoder.encode_docs([dict(TINY_DOCS)[d] for d in res["docno"]])
+    np.testing.assert_allclose(res["score"].to_numpy(), dv @ qv, atol=1e-5)
+    assert list(res["rank"]) == [0, 1, 2] and res["score"].is_monotonic_decreasing
+    assert DenseScorer(encoder, index)(cand.iloc[:0]).empty
+
+
+def test_interrupted_build_leaves_no_cache(home, encoder):
+    def broken():
+        yield {"docno": "a", "text": "fine"}
+        raise RuntimeError("corpus read failed")
+
+    with pytest.raises(RuntimeError, match="corpus read failed"):
+        dense_index(encoder, broken(), corpus="broken")
+    folder = home / "embeddings" / encoder.fingerprint()[:16]
+    assert not (folder / "broken.flex").exists()
+    shutil.rmtree(folder, ignore_errors=True)

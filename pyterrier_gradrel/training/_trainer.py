@@ -1,0 +1,503 @@
+"""``ContrastiveTrainer``: threshold-binarized contrastive fine-tuning of an E5-style bi-encoder."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._paths import cache_dir
+from pyterrier_gradrel.binarize import DEFAULT_GRADES, binarize, neg_max_for, policy_name
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["LOSSES", "ContrastiveTrainer", "TrainConfig"]
+
+logger = logging.getLogger(__name__)
+
+LOSSES = ("infonce", "graded")
+_CKPT = "checkpoint.pt"
+_DONE = "train_report.json"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig:
+    """Everything that decides a fine-tuning run (and so its run name and cache key).
+
+    Attributes:
+        rel: τ, the minimum grade counted positive (for ``loss="graded"``: the smallest grade with a
+            positive weight is used for sampling positives and ``rel`` is ignored).
+        negatives: Negatives policy: ``"zero"``, ``"below"`` or an integer ``neg_max`` < ``rel``.
+        grades: The dataset's grade scale.
+        unit: Sampling unit, ``"query"`` (default) or ``"pair"``.
+        loss: ``"infonce"`` or ``"graded"`` (grade-weighted multi-positive InfoNCE).
+        grade_weights: grade → weight for ``loss="graded"`` (default ``2^g - 1``).
+        temperature: Softmax temperature (0.05 = scale 20).
+        hard_negatives: Hard negatives sampled per example.
+        batch_size: Examples per step.
+        lr: Peak learning rate (AdamW).
+        warmup: Warm-up: a fraction of the total steps if < 1, else a number of steps (linear
+            warm-up, then linear decay to 0).
+        weight_decay: AdamW weight decay.
+        epochs: Passes over the sampling units.
+        max_steps: Stop after this many steps (``None``: ``epochs`` full epochs).
+        max_length: Maximum tokens per query/passage in training.
+        freeze_embeddings: Freeze the word-embedding matrix (the 250k-row matrix dominates memory).
+        seed: Seed of sampling, dropout and subsets.
+        fraction: Fraction of training queries kept (nested, stratified by language).
+        noise: Grade-noise rate ``p`` (see :mod:`pyterrier_gradrel.training._subsets`).
+        negative_split: Only passages of this split may be hard negatives (``None``: any).
+        exclude_own_article: Unjudged hard negatives come from outside the query's article.
+        checkpoint_every: Steps between checkpoints (0: only at the end of each epoch).
+        threads: ``torch.set_num_threads`` during ``fit`` (``None``: leave as is).
+    """
+
+    rel: int = 2
+    negatives: str | int = "zero"
+    grades: tuple[int, ...] = DEFAULT_GRADES
+    unit: str = "query"
+    loss: str = "infonce"
+    grade_weights: tuple[tuple[int, float], ...] | None = None
+    temperature: float = 0.05
+    hard_negatives: int = 1
+    batch_size: int = 16
+    lr: float = 2e-5
+    warmup: float = 0.1
+    weight_decay: float = 0.01
+    epochs: int = 1
+    max_steps: int | None = None
+    max_length: int = 64
+    freeze_embeddings: bool = True
+    seed: int = 0
+    fraction: float = 1.0
+    noise: float = 0.0
+    negative_split: str | None = "train"
+    exclude_own_article: bool = True
+    checkpoint_every: int = 50
+    threads: int | None = None
+
+    def __post_init__(self):
+        if isinstance(self.grade_weights, Mapping):
+            object.__setattr__(self, "grade_weights", tuple(sorted((int(g), float(w))
+                                                                   for g, w in self.grade_weights.items())))
+        object.__setattr__(self, "grades", tuple(self.grades))
+        from pyterrier_gradrel.training._sampler import UNITS
+
+        if self.unit not in UNITS:
+            raise ValueError(f"unit must be one of {list(UNITS)}, got {self.unit!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.grade_weights is not None and self.loss != "graded":
+            raise ValueError(f"grade_weights only apply to loss='graded', got loss={self.loss!r}")
+        neg_max_for(self.negatives, self.positive_rel, self.grades)  # validates rel, negatives, grades
+        for name in ("hard_negatives", "epochs", "batch_size", "max_length", "checkpoint_every", "seed"):
+            v = getattr(self, name)
+            low = 1 if name in ("epochs", "batch_size", "max_length") else 0
+            if isinstance(v, bool) or not isinstance(v, int) or v < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            raise ValueError(f"max_steps must be None or an int >= 1, got {self.max_steps!r}")
+        if self.threads is not None and (not isinstance(self.threads, int) or self.threads < 1):
+            raise ValueError(f"threads must be None or an int >= 1, got {self.threads!r}")
+        if not self.lr > 0 or not self.temperature > 0 or self.warmup < 0 or self.weight_decay < 0:
+            raise ValueError("lr and temperature must be > 0; warmup and weight_decay >= 0, got "
+                             f"lr={self.lr}, temperature={self.temperature}, warmup={self.warmup}, "
+                             f"weight_decay={self.weight_decay}")
+        if not 0 < self.fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}")
+        if not 0 <= self.noise <= 1:
+            raise ValueError(f"noise must be in [0, 1], got {self.noise!r}")
+        self.make_loss()  # validates grade weights
+
+    @property
+    def weights(self) -> dict[int, float] | None:
+        """The graded loss's weights as a dict (``None`` for the default)."""
+        return dict(self.grade_weights) if self.grade_weights is not None else None
+
+    @property
+    def positive_rel(self) -> int:
+        """The τ used to sample positives (``rel``, or the graded loss's smallest positive-weight grade)."""
+        if self.loss == "graded":
+            from pyterrier_gradrel.training._losses import GradedInfoNCELoss
+
+            return GradedInfoNCELoss(weights=self.weights).min_positive_grade
+        return self.rel
+
+    def make_loss(self):
+        """The loss module of this config."""
+        from pyterrier_gradrel.training._losses import GradedInfoNCELoss, InfoNCELoss
+
+        if self.loss == "graded":
+            return GradedInfoNCELoss(weights=self.weights, temperature=self.temperature)
+        return InfoNCELoss(temperature=self.temperature)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of the config."""
+        d = dataclasses.asdict(self)
+        d["grades"] = list(self.grades)
+        d["grade_weights"] = [list(x) for x in self.grade_weights] if self.grade_weights is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
+        """Inverse of :meth:`to_dict`."""
+        d = dict(d)
+        d["grades"] = tuple(d.get("grades", DEFAULT_GRADES))
+        if d.get("grade_weights") is not None:
+            d["grade_weights"] = tuple((int(g), float(w)) for g, w in d["grade_weights"])
+        return cls(**d)
+
+    def key(self) -> str:
+        """A short hash over the whole config."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+
+    def run_name(self) -> str:
+        """Run name carrying τ, negatives policy, sampling unit, loss, seed, fraction, noise (+ config hash)."""
+        loss = self.loss if self.loss == "infonce" else "graded" + "-".join(
+            f"{g}x{_fmt(w)}" for g, w in sorted((self.weights or {1: 1.0, 2: 3.0, 3: 7.0}).items()))
+        rel = f"rel{self.rel}" if self.loss == "infonce" else f"rel{self.positive_rel}"
+        return (f"{rel}-neg{policy_name(self.negatives)}-{self.unit}-{loss}-s{self.seed}"
+                f"-f{_fmt(self.fraction)}-p{_fmt(self.noise)}-{self.key()}")
+
+
+@dataclass
+class _State:
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+
+
+def _fingerprint_folder(path: Path) -> str:
+    h = hashlib.sha256()
+    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):  # noqa: B023
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _frame(corpus: pd.DataFrame | Iterable) -> pd.DataFrame:
+    if isinstance(corpus, pd.DataFrame):
+        df = corpus
+    else:
+        rows = []
+        for doc in corpus:
+            if hasattr(doc, "_asdict"):
+                doc = doc._asdict()
+            rows.append(dict(doc))
+        df = pd.DataFrame(rows)
+    if "docno" not in df.columns and "doc_id" in df.columns:
+        df = df.rename(columns={"doc_id": "docno"})
+    if "docno" not in df.columns or "text" not in df.columns:
+        raise ValueError(f"corpus must give 'docno' (or 'doc_id') and 'text', got columns {list(df.columns)}")
+    return df
+
+
+def _topics(topics: pd.DataFrame) -> pd.DataFrame:
+    if "query" not in topics.columns:
+        if "text" in topics.columns:
+            topics = topics.rename(columns={"text": "query"})
+        else:
+            raise ValueError(f"train_topics must have 'qid' and 'query' (or 'text'), got {list(topics.columns)}")
+    if "qid" not in topics.columns:
+        raise ValueError(f"train_topics must have 'qid' and 'query', got {list(topics.columns)}")
+    return topics.assign(qid=topics["qid"].astype(str))
+
+
+class ContrastiveTrainer:
+    """Fine-tunes an E5-style bi-encoder with threshold-binarized (or graded) contrastive learning.
+
+    Example::
+
+        trainer = ContrastiveTrainer("multilingual-e5-small", config=TrainConfig(rel=3, seed=1))
+        ds = pt.get_dataset("irds:gradrel/xquad-r/th/train")
+        model = trainer.fit(ds.get_topics(), ds.get_qrels(), ds.get_corpus_iter())
+        model >> index.indexer()   # an E5BiEncoder, like the zero-shot one
+    """
+
+    def __init__(self, base: Any = "multilingual-e5-small", *, config: TrainConfig | None = None,
+                 verbose: bool = True):
+        """Args:
+        base: Model name (resolved by :func:`pyterrier_gradrel.models.resolve_model`), an encoder
+            folder path, or an ``E5BiEncoder`` (its ``path`` is used).
+        config: The run's :class:`TrainConfig` (default: ``TrainConfig()``).
+        verbose: Show a tqdm progress bar with the running loss.
+        """
+        if config is not None and not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.base = base
+        self.config = config or TrainConfig()
+        self.verbose = verbose
+        self.last_report: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"ContrastiveTrainer({self.base!r}, config={self.config!r})"
+
+    # -- model loading ------------------------------------------------------------------------------
+    def base_path(self) -> Path:
+        """The folder of the base encoder."""
+        base = self.base
+        if hasattr(base, "path") and base.path is not None:
+            return Path(base.path)
+        if isinstance(base, (str, os.PathLike)) and Path(base).expanduser().is_dir():
+            return Path(base).expanduser()
+        from pyterrier_gradrel.models import resolve_model
+
+        return Path(resolve_model(str(base)).path)
+
+    def _load(self, path: Path):
+        from transformers import AutoModel, AutoTokenizer
+
+        settings = json.loads((path / "gradrel_encoder.json").read_text(encoding="utf-8"))
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModel.from_pretrained(path)
+        return model, tokenizer, settings
+
+    # -- public API ---------------------------------------------------------------------------------
+    def fit(self, train_topics: pd.DataFrame, train_qrels: pd.DataFrame, corpus: pd.DataFrame | Iterable, *,
+            run_dir: str | os.PathLike | None = None):
+        """Fine-tune on graded training data and return the fine-tuned encoder.
+
+        Args:
+            train_topics: ``qid``, ``query`` (or ``text``), optional ``lang`` (fraction strata) and
+                ``article`` (own-article rule).
+            train_qrels: ``qid``, ``docno``, ``label`` (graded).
+            corpus: Frame or iterable of docs (``docno``/``doc_id``, ``text``, optional ``split``, ``article``).
+            run_dir: Where checkpoints and the final model go (default: the cache,
+                ``runs/<base fingerprint>/<run name>``). A finished run there is returned without
+                training; an interrupted one resumes from its last checkpoint.
+
+        Returns:
+            The fine-tuned ``E5BiEncoder`` (loaded from ``run_dir/model``).
+        """
+        return self._encoder(self.train(train_topics, train_qrels, corpus, run_dir=run_dir))
+
+    def train(self, train_topics: pd.DataFrame, train_qrels: pd.DataFrame, corpus: pd.DataFrame | Iterable, *,
+              run_dir: str | os.PathLike | None = None) -> Path:
+        """Like :meth:`fit`, but return the folder of the fine-tuned encoder (``run_dir/model``)."""
+        import torch
+
+        cfg = self.config
+        run_dir = self.run_dir(run_dir)
+        fp = self._base_fingerprint()
+        meta = {"config": cfg.to_dict(), "run_name": cfg.run_name(), "base": str(self.base),
+                "base_fingerprint": fp}
+        meta_path = run_dir / "run.json"
+        if meta_path.exists():
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+            if old.get("config") != meta["config"] or old.get("base_fingerprint") != fp:
+                raise ValueError(f"run_dir {run_dir} holds a different run ({old.get('run_name')}); "
+                                 f"use another run_dir for {meta['run_name']}")
+        else:
+            _atomic.write_text(meta_path, json.dumps(meta, indent=2))
+        if (run_dir / _DONE).exists() and (run_dir / "model" / "gradrel_encoder.json").exists():
+            self.last_report = json.loads((run_dir / _DONE).read_text(encoding="utf-8"))
+            return run_dir / "model"
+
+        sampler, data_report, topics = self._prepare(train_topics, train_qrels, corpus)
+        old_threads = torch.get_num_threads()
+        if cfg.threads is not None:
+            torch.set_num_threads(cfg.threads)
+        try:
+            report = self._train(sampler, topics, self.base_path(), run_dir)
+        finally:
+            torch.set_num_threads(old_threads)
+        report.update(data=data_report, run_name=cfg.run_name(), base=str(self.base), base_fingerprint=fp)
+        _atomic.write_text(run_dir / _DONE, json.dumps(report, indent=2))
+        (run_dir / _CKPT).unlink(missing_ok=True)
+        self.last_report = report
+        return run_dir / "model"
+
+    def _base_fingerprint(self) -> str:
+        if getattr(self, "_fp", None) is None:
+            fp = self.base.fingerprint() if hasattr(self.base, "fingerprint") else _fingerprint_folder(self.base_path())
+            self._fp = str(fp)[:12]
+        return self._fp
+
+    def run_dir(self, run_dir: str | os.PathLike | None = None) -> Path:
+        """The run folder: ``run_dir`` if given, else ``<cache>/runs/<base fingerprint>/<run name>``."""
+        path = Path(run_dir) if run_dir is not None else cache_dir("runs", self._base_fingerprint(),
+                                                                   self.config.run_name())
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _prepare(self, train_topics, train_qrels, corpus):
+        from pyterrier_gradrel.training._sampler import PairSampler
+        from pyterrier_gradrel.training._subsets import grade_noise, nested_fraction
+
+        cfg = self.config
+        topics = _topics(train_topics)
+        qrels = train_qrels.assign(qid=train_qrels["qid"].astype(str), docno=train_qrels["docno"].astype(str))
+        qrels = qrels[qrels["qid"].isin(set(topics["qid"]))]
+        noisy = 0
+        if cfg.noise > 0:
+            qrels = grade_noise(qrels, cfg.noise, seed=cfg.seed, grades=cfg.grades)
+            noisy = int(qrels["noisy"].sum())
+        topics = nested_fraction(topics, cfg.fraction, seed=cfg.seed)
+        b = binarize(qrels, rel=cfg.positive_rel, negatives=cfg.negatives, grades=cfg.grades,
+                     qids=topics["qid"].tolist())
+        if not b.positives:
+            raise ValueError(f"no training query has a positive at rel={cfg.positive_rel} "
+                             f"({len(b.dropped)} queries dropped)")
+        docs = _frame(corpus)
+        sampler = PairSampler(b, topics, docs, unit=cfg.unit, batch_size=cfg.batch_size,
+                              hard_negatives=cfg.hard_negatives, seed=cfg.seed,
+                              negative_split=cfg.negative_split, exclude_own_article=cfg.exclude_own_article)
+        report = {**b.report(), "queries_in": int(len(topics)), "noisy_judgements": noisy,
+                  "units_per_epoch": sampler.units(), "hard_negative_pool": len(sampler.pool),
+                  "negative_split": sampler.negative_split, "own_article_rule": bool(sampler.q_article)}
+        logger.info("training data: %s", report)
+        return sampler, report, topics
+
+    def _encoder(self, path: Path):
+        from pyterrier_gradrel.models import load_encoder
+
+        return load_encoder(str(path))
+
+    def _step(self, model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer, scheduler):
+        import torch
+
+        cfg = self.config
+        cands = sampler.candidates(batch)
+        q = _embed(model, tokenizer, [settings["query_prefix"] + query_text[ex.qid] for ex in batch],
+                   cfg.max_length, settings)
+        d = _embed(model, tokenizer, [settings["doc_prefix"] + sampler.text[c] for c in cands], cfg.max_length,
+                   settings)
+        scores = q @ d.T
+        if cfg.loss == "graded":
+            grades = torch.from_numpy(sampler.grade_matrix(batch, cands))
+            loss = loss_fn(scores, grades, torch.from_numpy(sampler.mask(batch, cands)))
+        else:
+            target = torch.arange(len(batch))
+            loss = loss_fn(scores, target, torch.from_numpy(sampler.mask(batch, cands)))
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        return float(loss.detach())
+
+    def _train(self, sampler, topics, base_path: Path, run_dir: Path) -> dict[str, Any]:
+        import torch
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        model, tokenizer, settings = self._load(base_path)
+        emb = model.get_input_embeddings()
+        if cfg.freeze_embeddings:
+            emb.weight.requires_grad_(False)
+        params = [p for p in model.parameters() if p.requires_grad]
+        decay = [p for p in params if p.ndim >= 2]
+        no_decay = [p for p in params if p.ndim < 2]
+        groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        try:
+            optimizer = torch.optim.AdamW(groups, lr=cfg.lr, fused=True)
+        except (RuntimeError, TypeError):  # pragma: no cover - fused AdamW unavailable
+            optimizer = torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
+        per_epoch = sampler.steps_per_epoch()
+        total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * per_epoch
+        total = min(total, cfg.epochs * per_epoch) if cfg.max_steps is None else total
+        warm = int(math.ceil(cfg.warmup * total)) if cfg.warmup < 1 else int(cfg.warmup)
+
+        def lr_lambda(step: int) -> float:
+            if step < warm:
+                return step / max(1, warm)
+            return max(0.0, (total - step) / max(1, total - warm))
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda)
+        state = _State()
+        ckpt_path = run_dir / _CKPT
+        if ckpt_path.exists():
+            ckpt = torch.load(ckpt_path, weights_only=False)
+            model.load_state_dict(ckpt["model"], strict=False)
+            optimizer.load_state_dict(ckpt["optimizer"])
+            scheduler.load_state_dict(ckpt["scheduler"])
+            torch.set_rng_state(ckpt["rng"])
+            state = _State(step=ckpt["step"], losses=list(ckpt["losses"]))
+            logger.info("resuming %s at step %d of %d", run_dir.name, state.step, total)
+        query_text = dict(zip(topics["qid"], topics["query"].astype(str), strict=True))
+        loss_fn = cfg.make_loss()
+        model.train()
+        t0, pairs, started = time.perf_counter(), 0, state.step
+        bar = tqdm(total=total, initial=state.step, desc=cfg.run_name(), disable=not self.verbose, unit="step")
+        try:
+            while state.step < total:
+                epoch, offset = divmod(state.step, per_epoch)
+                batches = sampler.epoch(epoch)
+                for batch in batches[offset:]:
+                    if state.step >= total:
+                        break
+                    loss = self._step(model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer,
+                                      scheduler)
+                    state.step += 1
+                    state.losses.append(loss)
+                    pairs += len(batch)
+                    bar.update(1)
+                    recent = state.losses[-20:]
+                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", epoch=epoch)
+                    end_of_epoch = state.step % per_epoch == 0
+                    if state.step < total and ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
+                                               or end_of_epoch):
+                        self._checkpoint(ckpt_path, model, optimizer, scheduler, state)
+        finally:
+            bar.close()
+        elapsed = time.perf_counter() - t0
+        model.eval()
+        with _atomic.atomic_path(run_dir / "model") as tmp:
+            model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)
+            out_settings = {**settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
+            (tmp / "gradrel_encoder.json").write_text(json.dumps(out_settings, indent=2), encoding="utf-8")
+            (tmp / "gradrel_training.json").write_text(json.dumps(cfg.to_dict(), indent=2), encoding="utf-8")
+        return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
+                "seconds_this_session": round(elapsed, 2),
+                "pairs_per_s": round(pairs / elapsed, 3) if elapsed > 0 else None,
+                "loss_first": state.losses[0] if state.losses else None,
+                "loss_last20": float(np.mean(state.losses[-20:])) if state.losses else None,
+                "losses": [round(x, 5) for x in state.losses], "config": cfg.to_dict()}
+
+    @staticmethod
+    def _checkpoint(path: Path, model, optimizer, scheduler, state: _State) -> None:
+        import torch
+
+        frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+        sd = {k: v for k, v in model.state_dict().items() if k not in frozen}  # the frozen matrix never changes
+        with _atomic.atomic_path(path) as tmp:
+            torch.save({"model": sd, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "rng": torch.get_rng_state(), "step": state.step, "losses": state.losses}, tmp)
+
+
+def _embed(model, tokenizer, texts: list[str], max_length: int, settings: Mapping[str, Any]) -> torch.Tensor:
+    """Mean-pooled (and, per settings, L2-normalised) embeddings with gradients."""
+    import torch
+
+    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    out = model(**enc).last_hidden_state
+    m = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
+    pooling = settings.get("pooling", "mean")
+    if pooling == "mean":
+        emb = (out * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    elif pooling == "cls":
+        emb = out[:, 0]
+    else:
+        raise ValueError(f"pooling must be one of ['mean', 'cls'], got {pooling!r}")
+    if settings.get("normalize", True):
+        emb = torch.nn.functional.normalize(emb, dim=-1)
+    return emb

@@ -1,0 +1,291 @@
+"""The benchmark's graded datasets, declared in ``datasets_registry/*.yaml`` and registered with ir_datasets.
+
+Ids (see DEVELOPING.md)::
+
+    gradrel/xquad-r/<lang>/<split>             monolingual (lang in ar de el en es hi ro ru th tr vi zh)
+    gradrel/xquad-r/<qlang>-<dlang>/<split>    cross-lingual: queries of qlang, pool and grades of dlang
+    gradrel/xquad-r/multi/<split>              all query languages against the pool of all languages
+    gradrel/afriqa/<lang>/<split>              African-language queries, English (French for fon) passages
+    gradrel/afriqa/<lang>-translated/<split>   the human translations of the same queries (control)
+    gradrel/local/<name>/<split>               a local folder (register_local, or $GRADREL_HOME/collections/<name>)
+
+Dropping the split (``gradrel/xquad-r/de``, ``gradrel/afriqa/hau``, ``gradrel/local/<name>``) gives the
+documents only. The grades of XQuAD-R and AfriQA are **structure-derived** (answer span, paragraph, article,
+gold passage, Wikipedia title), not judged by people or by an LLM; ``info(id).structural`` says so.
+
+Example::
+
+    import pyterrier as pt
+    import pyterrier_gradrel  # registers the datasets
+    ds = pt.get_dataset("irds:gradrel/xquad-r/de/test")
+    topics, qrels = ds.get_topics("text"), ds.get_qrels()   # qrels: qid, docno, label (1..3)
+"""
+from __future__ import annotations
+
+import re
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyterrier_gradrel.datasets._download import MIRROR_ENV, ChecksumError, DownloadError
+from pyterrier_gradrel.datasets._local import LocalCollectionError
+from pyterrier_gradrel.datasets._registry import CollectionSpec, FileSpec, collection, collections
+from pyterrier_gradrel.datasets._sentences import split_sentences
+
+__all__ = [
+    "GRADES", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
+    "fetch", "local_home", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
+    "DownloadError", "ChecksumError", "LocalCollectionError",
+]
+
+#: The grade scale of the benchmark's collections (0 = not listed in the qrels).
+GRADES: tuple[int, ...] = (0, 1, 2, 3)
+#: The default relevance threshold ``rel`` (ir_measures' meaning: minimum grade counted relevant).
+DEFAULT_REL = 2
+
+_LOCAL_PATTERN = r"^gradrel/local/([^/]+)(?:/([^/]+))?$"
+_lock = threading.Lock()
+_registered = False
+_local_folders: dict[str, Path] = {}
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a dataset id means.
+
+    Attributes:
+        dataset_id: The id.
+        collection: ``"xquad-r"``, ``"afriqa"`` or ``"local"``.
+        split: ``"train"``, ``"dev"``, ``"test"``, or None for a documents-only id.
+        query_lang: Language of the queries (None when several, or for documents-only ids).
+        doc_lang: Language of the documents (None when several).
+        query_langs: All query languages.
+        doc_langs: All document languages.
+        grades: Grade → text (the ir_datasets ``qrels_defs``).
+        default_rel: The default threshold (2).
+        structural: True when the grades are derived from the data's structure, not judged.
+        resource: Resource level (high/medium/low, Joshi et al. 2020 classes) of the query language, if known.
+        license: The data's license.
+        citation: BibTeX of the sources.
+    """
+
+    dataset_id: str
+    collection: str
+    split: str | None
+    query_lang: str | None
+    doc_lang: str | None
+    query_langs: tuple[str, ...]
+    doc_langs: tuple[str, ...]
+    grades: dict[int, str]
+    default_rel: int
+    structural: bool
+    resource: str | None
+    license: str
+    citation: str
+
+
+def _xquad_ids() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
+    from pyterrier_gradrel.datasets import _xquad_r
+
+    return _xquad_r.dataset_ids()
+
+
+def _afriqa_ids() -> dict[str, tuple[str, str | None, bool]]:
+    from pyterrier_gradrel.datasets import _afriqa
+
+    return _afriqa.dataset_ids()
+
+
+def dataset_ids(collection_name: str | None = None) -> list[str]:
+    """The registered ids of the declared collections (plus registered local ones), sorted.
+
+    Args:
+        collection_name: Restrict to one collection (``"xquad-r"``, ``"afriqa"`` or ``"local"``).
+    """
+    allowed = ("xquad-r", "afriqa", "local")
+    if collection_name is not None and collection_name not in allowed:
+        raise ValueError(f"collection must be one of {list(allowed)}, got {collection_name!r}")
+    from pyterrier_gradrel.datasets import _local
+
+    ids: list[str] = []
+    if collection_name in (None, "xquad-r"):
+        ids += _xquad_ids()
+    if collection_name in (None, "afriqa"):
+        ids += _afriqa_ids()
+    if collection_name in (None, "local"):
+        for name, folder in _local_folders.items():
+            ids += _local.dataset_ids(name, folder)
+    return sorted(ids)
+
+
+def _discover_local(key: str, groups: tuple[str | None, ...]):
+    """ir_datasets pattern hook: ``gradrel/local/<name>[/<split>]`` from ``$GRADREL_HOME/collections/<name>``."""
+    from pyterrier_gradrel.datasets import _local
+
+    name, split = groups
+    if name in _local_folders:
+        folder = _local_folders[name]
+        raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
+                       f"available: {list(_local.available_splits(folder))}")
+    folder = local_home() / name
+    if not folder.is_dir():
+        raise KeyError(f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
+                       f"({name!r}, folder) or put the collection at {folder}")
+    register_local(name, folder)
+    from ir_datasets import registry
+
+    if key not in set(registry):
+        raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
+                       f"available: {list(_local.available_splits(folder))}")
+    return registry[key]
+
+
+def local_home() -> Path:
+    """``$GRADREL_HOME/collections``: where local collections are discovered by name."""
+    from pyterrier_gradrel._paths import home
+
+    return home() / "collections"
+
+
+def register() -> None:
+    """Register every declared dataset id with ir_datasets (idempotent; no data is read, no torch imported)."""
+    global _registered
+    with _lock:
+        if _registered:
+            return
+        import ir_datasets
+
+        from pyterrier_gradrel.datasets import _afriqa, _xquad_r
+
+        existing = set(ir_datasets.registry)
+        for dataset_id, args in _xquad_r.dataset_ids().items():
+            if dataset_id not in existing:
+                ir_datasets.registry.register(dataset_id, _xquad_r.build_dataset(*args))
+        for dataset_id, args in _afriqa.dataset_ids().items():
+            if dataset_id not in existing:
+                ir_datasets.registry.register(dataset_id, _afriqa.build_dataset(*args))
+        if not any(p.pattern == _LOCAL_PATTERN for p, _ in ir_datasets.registry._patterns):
+            ir_datasets.registry.register_pattern(_LOCAL_PATTERN, _discover_local)
+        _registered = True
+
+
+def register_local(name: str, folder: str | Path) -> list[str]:
+    """Register the local collection in ``folder`` as ``gradrel/local/<name>/<split>``.
+
+    The folder layout is described in ``datasets_registry/local.yaml``; its contents are validated when a
+    split is first loaded (errors name file and line). Registering the same folder again is a no-op.
+
+    Args:
+        name: The collection name (letters, digits, ``_``, ``.``, ``-``).
+        folder: The collection folder.
+
+    Returns:
+        The registered ids (the documents-only id and one per split).
+
+    Raises:
+        ValueError: ``name`` is malformed or already registered for another folder.
+        LocalCollectionError: ``folder`` lacks ``docs.jsonl`` or any ``qrels.<split>.txt``, or its manifest is bad.
+    """
+    import ir_datasets
+
+    from pyterrier_gradrel.datasets import _local
+
+    if not isinstance(name, str) or not _local.NAME_RE.match(name):
+        raise ValueError(f"local collection name must match {_local.NAME_RE.pattern}, got {name!r}")
+    folder = _local.check_folder(folder).resolve()
+    _local.read_manifest(folder)  # fail early on a bad manifest
+    with _lock:
+        known = _local_folders.get(name)
+        if known is not None and known != folder:
+            raise ValueError(f"local collection {name!r} is already registered for {known}; choose another name")
+        _local_folders[name] = folder
+        existing = set(ir_datasets.registry)
+        ids = _local.dataset_ids(name, folder)
+        for dataset_id, split in ids.items():
+            if dataset_id not in existing:
+                ir_datasets.registry.register(dataset_id, _local.build_dataset(folder, split))
+    return list(ids)
+
+
+def _split_of(dataset_id: str, parts: list[str], n: int) -> str | None:
+    if len(parts) == n:
+        return None
+    if len(parts) == n + 1 and parts[n] in ("train", "dev", "test"):
+        return parts[n]
+    raise ValueError(f"{dataset_id!r}: split must be one of ['train', 'dev', 'test'], got {parts[n:]!r}")
+
+
+def info(dataset_id: str) -> DatasetInfo:
+    """Describe ``dataset_id`` (languages, split, grade texts, default ``rel``, whether grades are structural).
+
+    Raises:
+        ValueError: ``dataset_id`` is not one of the benchmark's ids (the message lists the id patterns).
+    """
+    patterns = ["gradrel/xquad-r/<lang>[/<split>]", "gradrel/xquad-r/<qlang>-<dlang>/<split>",
+                "gradrel/xquad-r/multi[/<split>]", "gradrel/afriqa/<lang>[-translated][/<split>]",
+                "gradrel/local/<name>[/<split>]"]
+    bad = ValueError(f"unknown dataset id {dataset_id!r}; expected one of {patterns}")
+    parts = dataset_id.split("/") if isinstance(dataset_id, str) else []
+    if len(parts) < 3 or parts[0] != "gradrel":
+        raise bad
+    kind = parts[1]
+    if kind == "xquad-r":
+        ids = _xquad_ids()
+        if dataset_id not in ids:
+            raise bad
+        spec = collection("xquad-r")
+        qlangs, dlangs, split = ids[dataset_id]
+        qlang = qlangs[0] if len(qlangs) == 1 else None
+        return DatasetInfo(
+            dataset_id, "xquad-r", split, qlang, dlangs[0] if len(dlangs) == 1 else None, qlangs, dlangs,
+            dict(spec.grades), spec.default_rel, spec.structural,
+            spec.languages[qlang]["resource"] if qlang else None, spec.license, spec.citation,
+        )
+    if kind == "afriqa":
+        ids = _afriqa_ids()
+        if dataset_id not in ids:
+            raise bad
+        spec = collection("afriqa")
+        lang, split, translated = ids[dataset_id]
+        pivot = spec.languages[lang]["pivot"]
+        qlang = (pivot if translated else lang) if split else None
+        resource = (spec.languages[lang]["resource"] if not translated else None) if split else None
+        return DatasetInfo(
+            dataset_id, "afriqa", split, qlang, pivot, (qlang,) if qlang else (), (pivot,),
+            dict(spec.grades), spec.default_rel, spec.structural, resource, spec.license, spec.citation,
+        )
+    if kind == "local":
+        from pyterrier_gradrel.datasets import _local
+
+        if not re.match(_LOCAL_PATTERN, dataset_id):
+            raise bad
+        name = parts[2]
+        split = _split_of(dataset_id, parts, 3)
+        folder = _local_folders.get(name) or local_home() / name
+        manifest = _local.read_manifest(_local.check_folder(folder))
+        lang = manifest.lang
+        return DatasetInfo(
+            dataset_id, "local", split, lang if split else None, lang, (lang,) if lang and split else (),
+            (lang,) if lang else (), dict(manifest.grades), manifest.default_rel, False, None,
+            manifest.license, manifest.citation,
+        )
+    raise bad
+
+
+def fetch(collection_name: str | None = None, *, force: bool = False) -> list[Path]:
+    """Fetch (mirror or download) and md5-check the source files of one or all declared collections.
+
+    Args:
+        collection_name: ``"xquad-r"`` or ``"afriqa"``; None for both.
+        force: Fetch again even if a verified copy is cached.
+
+    Returns:
+        The cached paths.
+    """
+    from pyterrier_gradrel.datasets._download import fetch_all
+
+    names = [n for n, spec in collections().items() if spec.files]
+    if collection_name is not None and collection_name not in names:
+        raise ValueError(f"collection must be one of {sorted(names)}, got {collection_name!r}")
+    chosen = [collection_name] if collection_name else sorted(names)
+    return fetch_all([f for n in chosen for f in collection(n).files.values()], force=force)

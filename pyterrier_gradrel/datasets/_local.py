@@ -1,0 +1,306 @@
+"""Local graded collections: a user's own docs, queries and TREC qrels in a folder (``gradrel/local/<name>/<split>``).
+
+Folder layout (see ``datasets_registry/local.yaml``)::
+
+    docs.jsonl                      {"doc_id": ..., "text": ..., optional "lang", "article", "split"}
+    queries.<split>.tsv|.jsonl      query_id<TAB>text  |  {"query_id", "text", optional "lang", "article"}
+    queries.tsv|.jsonl              for splits without their own file (restricted to the split's qrels)
+    qrels.<split>.txt               TREC 4 columns: query_id iteration doc_id grade (a split exists iff this does)
+    manifest.yaml|.json             optional: name, lang, grades {int: text}, default_rel, license, citation
+
+Everything is validated when a split is first loaded; every problem raises :class:`LocalCollectionError` with
+``file:line``. Parsed data is cached per process and re-read when a file changes.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ir_datasets.formats import TrecQrel
+
+from pyterrier_gradrel.datasets._base import DocPool, MemoryDocs, MemoryQrels, MemoryQueries
+from pyterrier_gradrel.datasets._registry import collection
+from pyterrier_gradrel.datasets._types import LocalDoc, LocalQuery
+
+COLLECTION = "local"
+NAMESPACE = "gradrel/local"
+SPLITS = ("train", "dev", "test")
+MANIFEST_KEYS = ("name", "lang", "grades", "default_rel", "license", "citation", "description")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class LocalCollectionError(ValueError):
+    """A local collection is malformed; the message names the file and, where it applies, the line."""
+
+
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A collection's optional manifest, with the defaults of ``datasets_registry/local.yaml`` filled in."""
+
+    name: str
+    lang: str | None
+    grades: dict[int, str]
+    default_rel: int
+    license: str
+    citation: str
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """A validated split: the collection's docs, the split's queries and its qrels."""
+
+    pool: DocPool
+    queries: tuple[LocalQuery, ...]
+    qrels: tuple[TrecQrel, ...]
+
+
+def _err(path: Path, line: int | None, msg: str) -> LocalCollectionError:
+    where = f"{path}:{line}" if line is not None else str(path)
+    return LocalCollectionError(f"{where}: {msg}")
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    """The manifest of ``folder`` (``manifest.yaml`` or ``manifest.json``), defaults where absent."""
+    folder = Path(folder)
+    defaults = collection(COLLECTION)
+    data: dict[str, Any] = {}
+    path = None
+    for candidate in ("manifest.yaml", "manifest.yml", "manifest.json"):
+        if (folder / candidate).is_file():
+            path = folder / candidate
+            import yaml  # JSON is YAML, so one parser reads both
+
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
+            if not isinstance(data, dict):
+                raise _err(path, None, "the manifest must be a mapping")
+            break
+    unknown = sorted(set(data) - set(MANIFEST_KEYS))
+    if unknown:
+        raise _err(path, None, f"unknown keys {unknown}; allowed: {list(MANIFEST_KEYS)}")
+    grades = defaults.grades
+    if "grades" in data:
+        try:
+            grades = {int(k): str(v) for k, v in dict(data["grades"]).items()}
+        except (TypeError, ValueError):
+            raise _err(path, None, f"grades must map integer grades to texts, got {data['grades']!r}") from None
+        if not grades or min(grades) < 0:
+            raise _err(path, None, f"grades must be non-negative integers, got {sorted(grades)}")
+    default_rel = data.get("default_rel", defaults.default_rel)
+    allowed = sorted(g for g in grades if g > 0)
+    if not isinstance(default_rel, int) or default_rel not in allowed:
+        raise _err(path, None, f"default_rel must be one of {allowed} (the declared grades above 0), got {default_rel!r}")
+    return Manifest(
+        name=str(data.get("name", folder.name)), lang=data.get("lang"), grades=grades, default_rel=default_rel,
+        license=str(data.get("license", "")), citation=str(data.get("citation", "")),
+    )
+
+
+def available_splits(folder: str | Path) -> tuple[str, ...]:
+    """The splits of ``folder``: those with a ``qrels.<split>.txt``."""
+    folder = Path(folder)
+    return tuple(s for s in SPLITS if (folder / f"qrels.{s}.txt").is_file())
+
+
+def check_folder(folder: str | Path) -> Path:
+    """``folder`` as a Path if it looks like a collection (``docs.jsonl`` and at least one qrels file)."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise LocalCollectionError(f"{folder}: not a folder")
+    if not (folder / "docs.jsonl").is_file():
+        raise LocalCollectionError(f"{folder / 'docs.jsonl'}: missing (every local collection needs docs.jsonl)")
+    if not available_splits(folder):
+        raise LocalCollectionError(
+            f"{folder}: no qrels file; a split exists when qrels.<split>.txt is present, split in {list(SPLITS)}"
+        )
+    return folder
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise _err(path, lineno, f"not valid JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise _err(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def _id(path: Path, lineno: int, obj: dict[str, Any], key: str) -> str:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
+        raise _err(path, lineno, f"{key!r} must be a non-empty string, got {value!r}")
+    return str(value)
+
+
+def _text(path: Path, lineno: int, obj: dict[str, Any], key: str = "text") -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise _err(path, lineno, f"{key!r} must be a string, got {value!r}")
+    return value
+
+
+def _read_docs(path: Path, lang: str) -> DocPool:
+    docs: list[LocalDoc] = []
+    first: dict[str, int] = {}
+    for lineno, obj in _json_lines(path):
+        doc_id = _id(path, lineno, obj, "doc_id")
+        if doc_id in first:
+            raise _err(path, lineno, f"duplicate doc_id {doc_id!r} (first on line {first[doc_id]})")
+        first[doc_id] = lineno
+        docs.append(LocalDoc(doc_id, _text(path, lineno, obj), str(obj.get("lang") or lang),
+                             str(obj.get("article") or ""), str(obj.get("split") or "")))
+    if not docs:
+        raise _err(path, None, "no documents")
+    return DocPool.build(docs, source=str(path))
+
+
+def _read_queries(path: Path, lang: str) -> dict[str, LocalQuery]:
+    out: dict[str, LocalQuery] = {}
+    first: dict[str, int] = {}
+
+    def add(lineno: int, query: LocalQuery) -> None:
+        if query.query_id in first:
+            raise _err(path, lineno, f"duplicate query_id {query.query_id!r} (first on line {first[query.query_id]})")
+        first[query.query_id] = lineno
+        out[query.query_id] = query
+
+    if path.suffix == ".jsonl":
+        for lineno, obj in _json_lines(path):
+            add(lineno, LocalQuery(_id(path, lineno, obj, "query_id"), _text(path, lineno, obj),
+                                   str(obj.get("lang") or lang), str(obj.get("article") or "")))
+    else:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                cols = line.split("\t")
+                if len(cols) != 2 or not cols[0].strip():
+                    raise _err(path, lineno, f"expected 2 tab-separated columns query_id<TAB>text, got {len(cols)}")
+                add(lineno, LocalQuery(cols[0].strip(), cols[1], lang, ""))
+    return out
+
+
+def _queries_file(folder: Path, split: str) -> tuple[Path, bool]:
+    for name in (f"queries.{split}.tsv", f"queries.{split}.jsonl"):
+        if (folder / name).is_file():
+            return folder / name, True
+    for name in ("queries.tsv", "queries.jsonl"):
+        if (folder / name).is_file():
+            return folder / name, False
+    raise LocalCollectionError(
+        f"{folder}: no queries for split {split!r}; expected queries.{split}.tsv, queries.{split}.jsonl, "
+        f"queries.tsv or queries.jsonl"
+    )
+
+
+def _read_qrels(path: Path, manifest: Manifest, pool: DocPool, queries: dict[str, LocalQuery]) -> tuple[TrecQrel, ...]:
+    scale = sorted(manifest.grades)
+    out: list[TrecQrel] = []
+    seen: dict[tuple[str, str], int] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            cols = line.split()
+            if not cols:
+                continue
+            if len(cols) != 4:
+                raise _err(path, lineno, f"expected 4 columns 'query_id iteration doc_id grade', got {len(cols)}")
+            qid, iteration, doc_id, grade_text = cols
+            try:
+                grade = int(grade_text)
+            except ValueError:
+                raise _err(path, lineno, f"grade must be an integer in {scale}, got {grade_text!r}") from None
+            if grade not in manifest.grades:
+                raise _err(path, lineno, f"grade {grade} is outside the declared scale {scale}")
+            if doc_id not in pool.index:
+                raise _err(path, lineno, f"unknown doc_id {doc_id!r} (not in docs.jsonl)")
+            if qid not in queries:
+                raise _err(path, lineno, f"unknown query_id {qid!r} (not in the split's queries)")
+            if (qid, doc_id) in seen:
+                raise _err(path, lineno, f"duplicate judgement for ({qid!r}, {doc_id!r}) (first on line {seen[qid, doc_id]})")
+            seen[qid, doc_id] = lineno
+            out.append(TrecQrel(qid, doc_id, grade, iteration))
+    return tuple(out)
+
+
+def _signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
+    return tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in folder.iterdir() if p.is_file()))
+
+
+@functools.lru_cache(maxsize=32)
+def _load_docs(folder: Path, signature: tuple) -> DocPool:
+    return _read_docs(folder / "docs.jsonl", read_manifest(folder).lang or "")
+
+
+@functools.lru_cache(maxsize=64)
+def _load_split(folder: Path, split: str, signature: tuple) -> SplitData:
+    manifest = read_manifest(folder)
+    pool = _load_docs(folder, signature)
+    qpath, own = _queries_file(folder, split)
+    all_queries = _read_queries(qpath, manifest.lang or "")
+    qrels = _read_qrels(folder / f"qrels.{split}.txt", manifest, pool, all_queries)
+    if own:
+        queries = tuple(all_queries.values())
+    else:
+        judged = {q.query_id for q in qrels}
+        queries = tuple(q for q in all_queries.values() if q.query_id in judged)
+    return SplitData(pool, queries, qrels)
+
+
+def load_docs(folder: str | Path) -> DocPool:
+    """The validated documents of ``folder`` (cached until a file changes)."""
+    folder = check_folder(folder).resolve()
+    return _load_docs(folder, _signature(folder))
+
+
+def load_split(folder: str | Path, split: str) -> SplitData:
+    """The validated ``split`` of ``folder`` (cached until a file changes)."""
+    folder = check_folder(folder).resolve()
+    if split not in available_splits(folder):
+        raise LocalCollectionError(
+            f"{folder}: no split {split!r}; available: {list(available_splits(folder))} (from qrels.<split>.txt)"
+        )
+    return _load_split(folder, split, _signature(folder))
+
+
+def validate(folder: str | Path) -> dict[str, SplitData]:
+    """Load and validate every split of ``folder`` now (instead of on first use)."""
+    return {split: load_split(folder, split) for split in available_splits(folder)}
+
+
+def dataset_ids(name: str, folder: str | Path) -> dict[str, str | None]:
+    """The ids of collection ``name`` in ``folder`` → split (None: the documents only)."""
+    out: dict[str, str | None] = {f"{NAMESPACE}/{name}": None}
+    for split in available_splits(folder):
+        out[f"{NAMESPACE}/{name}/{split}"] = split
+    return out
+
+
+def build_dataset(folder: str | Path, split: str | None):
+    """The ir_datasets ``Dataset`` for one split of ``folder`` (validated on first use)."""
+    from ir_datasets.datasets.base import Dataset
+
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    docs = MemoryDocs(functools.partial(load_docs, folder), LocalDoc, lang=manifest.lang, namespace=NAMESPACE)
+    if split is None:
+        return Dataset(docs)
+    return Dataset(
+        docs,
+        MemoryQueries(lambda: load_split(folder, split).queries, LocalQuery, lang=manifest.lang, namespace=NAMESPACE),
+        MemoryQrels(lambda: load_split(folder, split).qrels, manifest.grades),
+    )

@@ -52,6 +52,7 @@ class JudgeServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.killed = False
+        self.delay = 0.0  # seconds every answer waits (to make a run slow enough to be killed halfway)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +102,8 @@ class JudgeServer:
                     return
                 if kind == "sleep":
                     time.sleep(action[1])
+                elif server.delay:
+                    time.sleep(server.delay)
                 data = data_block(payload["messages"])
                 grade = server.rule(data["query"], data["passage"])
                 content = action[1] if kind == "text" else str(grade)

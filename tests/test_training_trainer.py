@@ -156,3 +156,18 @@ def test_fit_returns_a_savable_loadable_e5_biencoder(tiny_encoder_dir, data, tmp
     with torch.inference_mode():
         ours = _embed(enc.model, enc.tokenizer, ["passage: " + x for x in texts], 128, enc.settings).numpy()
     assert np.allclose(ours, enc.encode_docs(texts), atol=1e-5)
+
+
+def test_cli_trains_on_a_real_split(tiny_encoder_dir, tmp_path, mirror, capsys):
+    from pyterrier_gradrel.cli import main
+
+    rc = main(["train", "--dataset", "gradrel/xquad-r/th/train", "--base", str(tiny_encoder_dir), "--rel", "3",
+               "--negatives", "below", "--max-steps", "2", "--batch-size", "4", "--max-length", "32",
+               "--run-dir", str(tmp_path / "cli"), "--quiet", "--seed", "5"])
+    assert rc == 0
+    report = json.loads((tmp_path / "cli" / "train_report.json").read_text())
+    assert report["steps"] == 2 and report["run_name"].startswith("rel3-negbelow-query-infonce-s5-")
+    assert report["data"]["queries_in"] == 682 and report["data"]["queries_kept"] == 682
+    assert report["data"]["own_article_rule"] and report["data"]["negative_split"] == "train"
+    assert report["data"]["hard_negative_pool"] == 516  # only the training-split sentences of the 852 (Thai pool)
+    assert (tmp_path / "cli" / "model" / "gradrel_encoder.json").exists()

@@ -1,0 +1,86 @@
+"""``gradrel train``: fine-tune an encoder on a graded training split at a threshold τ."""
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+
+def _negatives(value: str) -> str | int:
+    if value in ("zero", "below"):
+        return value
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--negatives must be 'zero', 'below' or an integer grade, got {value!r}") from exc
+
+
+def _weights(value: str) -> dict[int, float]:
+    try:
+        return {int(g): float(w) for g, w in (part.split(":") for part in value.split(","))}
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"--grade-weights must look like '1:1,2:3,3:7', got {value!r}") from exc
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add the ``train`` sub-command."""
+    p = subparsers.add_parser("train", help="fine-tune a bi-encoder on graded training data at a threshold τ",
+                              description=__doc__)
+    p.add_argument("--dataset", required=True, help="a training split id, e.g. gradrel/xquad-r/th/train")
+    p.add_argument("--base", default="multilingual-e5-small", help="model name or encoder folder")
+    p.add_argument("--rel", type=int, default=2, help="τ: minimum grade counted positive (default 2)")
+    p.add_argument("--negatives", type=_negatives, default="zero", help="zero | below | an integer neg_max")
+    p.add_argument("--unit", choices=["query", "pair"], default="query", help="sampling unit (default query)")
+    p.add_argument("--loss", choices=["infonce", "graded"], default="infonce")
+    p.add_argument("--grade-weights", type=_weights, default=None, help="graded loss weights, e.g. 1:1,2:3,3:7")
+    p.add_argument("--temperature", type=float, default=0.05)
+    p.add_argument("--hard-negatives", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-5)
+    p.add_argument("--warmup", type=float, default=0.1)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--max-steps", type=int, default=None)
+    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--train-embeddings", action="store_true", help="also train the word-embedding matrix")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fraction", type=float, default=1.0)
+    p.add_argument("--noise", type=float, default=0.0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--checkpoint-every", type=int, default=50)
+    p.add_argument("--run-dir", default=None, help="default: the cache (runs/<base fingerprint>/<run name>)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gradrel train``: print the run folder and the training report as JSON."""
+    import pyterrier as pt
+
+    from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
+
+    grades = (0, 1, 2, 3)
+    structural = True
+    dataset_id = args.dataset.removeprefix("irds:")
+    try:
+        from pyterrier_gradrel.datasets import info
+
+        meta = info(dataset_id)
+        grades = tuple(sorted(int(g) for g in meta.grades))
+        structural = bool(meta.structural)
+    except (ImportError, AttributeError, KeyError, ValueError):
+        pass
+    cfg = TrainConfig(rel=args.rel, negatives=args.negatives, grades=grades, unit=args.unit, loss=args.loss,
+                      grade_weights=args.grade_weights, temperature=args.temperature,
+                      hard_negatives=args.hard_negatives, batch_size=args.batch_size, lr=args.lr,
+                      warmup=args.warmup, epochs=args.epochs, max_steps=args.max_steps,
+                      max_length=args.max_length, freeze_embeddings=not args.train_embeddings, seed=args.seed,
+                      fraction=args.fraction, noise=args.noise, exclude_own_article=structural,
+                      checkpoint_every=args.checkpoint_every, threads=args.threads)
+    ds = pt.get_dataset(f"irds:{dataset_id}")
+    trainer = ContrastiveTrainer(args.base, config=cfg, verbose=not args.quiet)
+    folder = trainer.train(ds.get_topics(), ds.get_qrels(), ds.get_corpus_iter(verbose=False),
+                           run_dir=args.run_dir)
+    report = {k: v for k, v in (trainer.last_report or {}).items() if k != "losses"}
+    print(json.dumps({"model": str(folder), **report}, indent=2))
+    return 0

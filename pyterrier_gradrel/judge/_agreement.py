@@ -1,0 +1,159 @@
+"""Agreement between judge grades and a collection's existing grades (confusion matrix, weighted kappa).
+
+The reference qrels of the benchmark list grades 1..3 only; a judged pair that the reference qrels do
+not list has reference grade 0 (as ir_measures treats it).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+WEIGHTS = ("quadratic", "linear", None)
+
+
+def weighted_kappa(confusion: np.ndarray, *, weights: str | None = "quadratic") -> float:
+    """Cohen's kappa of a square confusion matrix (rows: reference, columns: judge).
+
+    ``weights``: ``"quadratic"`` (disagreement weight ``(i-j)^2``), ``"linear"`` (``|i-j|``) or ``None``
+    (unweighted). Returns NaN when the expected disagreement is zero (e.g. a single grade everywhere).
+    """
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {list(WEIGHTS)}, got {weights!r}")
+    observed = np.asarray(confusion, dtype=float)
+    if observed.ndim != 2 or observed.shape[0] != observed.shape[1]:
+        raise ValueError(f"confusion must be a square matrix, got shape {observed.shape}")
+    n = observed.sum()
+    if n == 0:
+        return float("nan")
+    k = observed.shape[0]
+    i, j = np.indices((k, k))
+    if weights == "quadratic":
+        w = (i - j) ** 2
+    elif weights == "linear":
+        w = np.abs(i - j)
+    else:
+        w = (i != j).astype(float)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / n
+    denominator = (w * expected).sum()
+    if denominator == 0:
+        return float("nan")
+    return float(1.0 - (w * observed).sum() / denominator)
+
+
+@dataclass(frozen=True)
+class GroupAgreement:
+    """Agreement within one group (a language, or everything).
+
+    Attributes:
+        n: judged pairs with a grade (pairs the judge left missing are counted in ``missing``).
+        missing: pairs without a judge grade.
+        confusion: ``len(grades) x len(grades)`` counts, rows = reference grade, columns = judge grade.
+        kappa_quadratic: Cohen's quadratic-weighted kappa.
+        kappa_linear: Cohen's linear-weighted kappa.
+        exact: share of pairs with identical grades.
+    """
+
+    n: int
+    missing: int
+    confusion: np.ndarray = field(repr=False)
+    kappa_quadratic: float
+    kappa_linear: float
+    exact: float
+
+
+@dataclass(frozen=True)
+class AgreementReport:
+    """Agreement overall and per group (e.g. per language)."""
+
+    grades: tuple[int, ...]
+    overall: GroupAgreement
+    groups: dict[str, GroupAgreement]
+    by: str | None
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per group plus ``all``: n, missing, exact, kappa_quadratic, kappa_linear."""
+        rows = [{"group": g, "n": a.n, "missing": a.missing, "exact": a.exact,
+                 "kappa_quadratic": a.kappa_quadratic, "kappa_linear": a.kappa_linear}
+                for g, a in [*sorted(self.groups.items()), ("all", self.overall)]]
+        return pd.DataFrame(rows)
+
+    def confusion_frame(self, group: str | None = None) -> pd.DataFrame:
+        """The confusion matrix of ``group`` (default: overall) with labelled axes."""
+        agreement = self.overall if group is None else self.groups[group]
+        labels = [str(g) for g in self.grades]
+        return pd.DataFrame(agreement.confusion, index=pd.Index(labels, name="reference"),
+                            columns=pd.Index(labels, name="judge"))
+
+    def to_markdown(self) -> str:
+        """A markdown summary: per-group table and the overall confusion matrix."""
+        table = self.to_frame()
+        lines = ["| group | n | missing | exact | kappa (quadratic) | kappa (linear) |", "|---|---|---|---|---|---|"]
+        for r in table.itertuples():
+            lines.append(f"| {r.group} | {r.n} | {r.missing} | {r.exact:.3f} | {r.kappa_quadratic:.3f} | "
+                         f"{r.kappa_linear:.3f} |")
+        conf = self.confusion_frame()
+        lines += ["", "Confusion (rows: reference grade, columns: judge grade)", "",
+                  "| ref \\ judge | " + " | ".join(conf.columns) + " |", "|---" * (len(conf.columns) + 1) + "|"]
+        for label, row in conf.iterrows():
+            lines.append(f"| {label} | " + " | ".join(str(int(v)) for v in row) + " |")
+        return "\n".join(lines)
+
+
+def _group(ref: np.ndarray, judge: np.ndarray, missing: int, grades: Sequence[int]) -> GroupAgreement:
+    pos = {g: i for i, g in enumerate(grades)}
+    confusion = np.zeros((len(grades), len(grades)), dtype=np.int64)
+    for r, j in zip(ref, judge, strict=True):
+        confusion[pos[int(r)], pos[int(j)]] += 1
+    n = int(confusion.sum())
+    return GroupAgreement(
+        n=n, missing=int(missing), confusion=confusion,
+        kappa_quadratic=weighted_kappa(confusion, weights="quadratic"),
+        kappa_linear=weighted_kappa(confusion, weights="linear"),
+        exact=float(np.trace(confusion) / n) if n else float("nan"),
+    )
+
+
+def agreement(judged: pd.DataFrame, qrels: pd.DataFrame, *, by: str | None = "lang",
+              grades: Sequence[int] = (0, 1, 2, 3)) -> AgreementReport:
+    """Compare judge grades with reference grades.
+
+    Args:
+        judged: frame with ``qid``, ``docno``, ``grade`` (judge; missing allowed) and, if ``by`` is set,
+            the grouping column (e.g. ``lang``).
+        qrels: reference qrels with ``qid``, ``docno``, ``label``; judged pairs absent from it have
+            reference grade 0.
+        by: column of ``judged`` to group by (``None``: overall only).
+        grades: the grade scale (both sides must stay inside it).
+
+    Returns:
+        An :class:`AgreementReport` (overall and per group).
+    """
+    for frame_name, frame, cols in (("judged", judged, ["qid", "docno", "grade"]),
+                                    ("qrels", qrels, ["qid", "docno", "label"])):
+        missing_cols = [c for c in cols if c not in frame.columns]
+        if missing_cols:
+            raise ValueError(f"{frame_name} lacks columns {missing_cols}; it needs {cols}, has {list(frame.columns)}")
+    if by is not None and by not in judged.columns:
+        raise ValueError(f"by={by!r} is not a column of judged; choose one of {list(judged.columns)} or None")
+    grades = tuple(int(g) for g in grades)
+    if judged.duplicated(["qid", "docno"]).any():
+        raise ValueError("judged has duplicate (qid, docno) pairs")
+    ref = qrels[["qid", "docno", "label"]].astype({"qid": str, "docno": str})
+    merged = judged.astype({"qid": str, "docno": str}).merge(ref, on=["qid", "docno"], how="left")
+    merged["label"] = merged["label"].fillna(0).astype(int)
+    bad_ref = sorted(set(merged["label"]) - set(grades))
+    present = merged["grade"].notna()
+    bad_judge = sorted(set(merged.loc[present, "grade"].astype(int)) - set(grades))
+    if bad_ref or bad_judge:
+        raise ValueError(f"grades must be in {list(grades)}; reference has {bad_ref}, judge has {bad_judge}")
+
+    def summarise(part: pd.DataFrame) -> GroupAgreement:
+        ok = part["grade"].notna()
+        return _group(part.loc[ok, "label"].to_numpy(), part.loc[ok, "grade"].astype(int).to_numpy(),
+                      int((~ok).sum()), grades)
+
+    groups = {str(k): summarise(part) for k, part in merged.groupby(by, sort=True)} if by is not None else {}
+    return AgreementReport(grades=grades, overall=summarise(merged), groups=groups, by=by)

@@ -1,0 +1,286 @@
+"""Build an LLM-graded local collection: pool candidates per query, judge them, write the folder.
+
+The folder follows the local-collection layout of ``datasets_registry/local.yaml`` and registers as
+``gradrel/local/<name>/<split>``::
+
+    docs.jsonl          the whole corpus (doc_id, text, and lang/article/split where the corpus has them)
+    queries.tsv         qid<TAB>query of every pooled query
+    qrels.<split>.txt   TREC 4 columns (qid 0 docno grade) for every judged pair with a grade, 0 included
+                        (judged non-relevant); pairs the judge left missing are not listed
+    manifest.json       name, lang, grades (the judge rubric's texts), default_rel, license, citation,
+                        description (one line: judge model, prompt version, date, counts per grade)
+    build.json          provenance: judge model and backend, prompt version, date, source, pool settings,
+                        counts per split and grade
+    judgements.jsonl    every judged pair: qid, docno, split, grade (or null), judge_raw, p_0..p_3
+
+The whole folder is written atomically. Judgements go through the judge's cache, so a build that was
+interrupted and run again judges only what is missing.
+
+Quality needs a real judge model: a collection graded by a tiny or random model is only good for testing.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pyterrier_gradrel._atomic import atomic_path
+from pyterrier_gradrel.judge._prompt import GRADE_TEXTS, PROMPT_VERSION
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SPLITS = ("train", "dev", "test")
+FORMAT_VERSION = 1
+
+
+def _collections_home() -> Path:
+    try:
+        from pyterrier_gradrel.datasets import local_home
+    except ImportError:  # pragma: no cover - the datasets module ships with the package
+        from pyterrier_gradrel._paths import home
+
+        return home() / "collections"
+    return local_home()
+
+
+def _one_line(text: Any) -> str:
+    return re.sub(r"\s+", " ", str(text)).strip()
+
+
+def _as_dataset(dataset: Any) -> tuple[Any, str | None]:
+    import pyterrier as pt
+
+    if isinstance(dataset, str):
+        dataset_id = dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
+        return pt.get_dataset(f"irds:{dataset_id}"), dataset_id
+    return dataset, None
+
+
+def _pool(topics: pd.DataFrame, retrievers: Mapping[str, Any], depth: int, verbose: bool) -> pd.DataFrame:
+    """(qid, docno, sources) of the union of each retriever's top ``depth`` per query."""
+    runs = []
+    for rname, retriever in retrievers.items():
+        res = retriever.transform(topics[["qid", "query"]].copy())
+        missing = [c for c in ("qid", "docno") if c not in res.columns]
+        if missing:
+            raise ValueError(f"retriever {rname!r} returned no {missing} column(s); it must return a result frame")
+        if "rank" not in res.columns:
+            if "score" not in res.columns:
+                raise ValueError(f"retriever {rname!r} returned neither rank nor score")
+            res = res.sort_values(["qid", "score"], ascending=[True, False])
+            res["rank"] = res.groupby("qid").cumcount()
+        top = res[res["rank"] < depth][["qid", "docno"]].astype(str).copy()
+        top["source"] = rname
+        runs.append(top)
+        if verbose:
+            print(f"pool: {rname} gave {len(top)} candidates for {top['qid'].nunique()} queries")
+    pool = pd.concat(runs, ignore_index=True)
+    pool = pool.groupby(["qid", "docno"], sort=False)["source"].agg(lambda s: ",".join(sorted(set(s)))).reset_index()
+    return pool
+
+
+def build_collection(name: str, *, judge: Any, dataset: Any = None,
+                     topics: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
+                     corpus: Iterable[Mapping[str, Any]] | None = None,
+                     retrievers: Mapping[str, Any] | Sequence[Any] | None = None, depth: int = 20,
+                     split: str | None = None, max_queries: int | None = None, folder: str | Path | None = None,
+                     overwrite: bool = False, lang: str | None = None, license: str | None = None,
+                     citation: str | None = None, encoder: Any = "multilingual-e5-small", register: bool = True,
+                     verbose: bool = False) -> Path:
+    """Pool, judge and write an LLM-graded local collection; returns its folder.
+
+    Args:
+        name: the collection name (``gradrel/local/<name>``): letters, digits, ``_``, ``.``, ``-``.
+        judge: an :class:`~pyterrier_gradrel.judge.LLMJudge` (its cache makes the build resumable).
+        dataset: an ir_datasets id (``"gradrel/xquad-r/de/test"``, ``"irds:..."``) or a PyTerrier dataset;
+            supplies ``topics``, ``corpus``, ``split``, language, license and citation where not given.
+        topics: query frame(s) with ``qid`` and ``query``: one frame (for ``split``) or a mapping
+            split -> frame (qids unique across splits).
+        corpus: the documents, as dicts with ``docno`` (or ``doc_id``) and ``text`` (e.g.
+            ``dataset.get_corpus_iter()``); all of them go into ``docs.jsonl``.
+        retrievers: name -> retriever (any ``pt.Transformer`` from a query frame to a result frame), or a
+            sequence of them (named by ``repr``). Default with ``dataset``: BM25 and dense retrieval with
+            ``encoder`` from :mod:`pyterrier_gradrel.retrieval`.
+        depth: candidates per query and retriever (>= 1); the pool is their union.
+        split: the split of a single ``topics`` frame (default: the dataset's split, else ``"test"``).
+        max_queries: judge only the first ``max_queries`` queries of each split (a slice), >= 1.
+        folder: where to write (default ``$GRADREL_HOME/collections/<name>``, where it is found by name).
+        overwrite: replace an existing folder.
+        lang: the collection language for the manifest (default: the dataset's language when queries
+            and documents share one).
+        license: the data's license (default: the dataset's).
+        citation: BibTeX of the sources (default: the dataset's).
+        encoder: the dense encoder of the default retrievers.
+        register: register ``gradrel/local/<name>`` with ir_datasets when done.
+        verbose: progress messages and bars.
+
+    Returns:
+        The collection folder.
+    """
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"name must match {NAME_RE.pattern}, got {name!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    if max_queries is not None and (not isinstance(max_queries, int) or isinstance(max_queries, bool)
+                                    or max_queries < 1):
+        raise ValueError(f"max_queries must be an integer >= 1 or None, got {max_queries!r}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    for attr in ("transform", "model_id"):
+        if not hasattr(judge, attr):
+            raise TypeError(f"judge must be an LLMJudge (a transformer with model_id), got {type(judge).__name__}")
+
+    info = None
+    ds = None
+    if dataset is not None:
+        ds, dataset_id = _as_dataset(dataset)
+        if dataset_id is not None and dataset_id.startswith("gradrel/"):
+            from pyterrier_gradrel.datasets import info as dataset_info
+
+            info = dataset_info(dataset_id)
+        if topics is None:
+            topics = ds.get_topics("text") if dataset_id and dataset_id.startswith("gradrel/") else ds.get_topics()
+        if corpus is None:
+            corpus = ds.get_corpus_iter(verbose=verbose)
+        split = split or (info.split if info is not None else None)
+        if lang is None and info is not None and info.query_lang and info.query_lang == info.doc_lang:
+            lang = info.query_lang
+        license = license if license is not None else (info.license if info is not None else None)
+        citation = citation if citation is not None else (info.citation if info is not None else None)
+    if topics is None or corpus is None:
+        raise ValueError("pass dataset=..., or both topics=... and corpus=...")
+    split = split or "test"
+    by_split = dict(topics) if isinstance(topics, Mapping) else {split: topics}
+    bad = [s for s in by_split if s not in SPLITS]
+    if bad:
+        raise ValueError(f"topic splits must be in {list(SPLITS)}, got {bad}")
+    for s, frame in list(by_split.items()):
+        if not isinstance(frame, pd.DataFrame) or not {"qid", "query"} <= set(frame.columns):
+            raise ValueError(f"topics[{s!r}] must be a frame with qid and query columns")
+        frame = frame.drop_duplicates("qid")
+        by_split[s] = (frame.head(max_queries) if max_queries else frame).reset_index(drop=True)
+    all_qids = pd.concat([f["qid"] for f in by_split.values()]).astype(str)
+    if all_qids.duplicated().any():
+        raise ValueError(f"qids must be unique across splits; repeated: {sorted(set(all_qids[all_qids.duplicated()]))[:5]}")
+
+    if retrievers is None:
+        if ds is None:
+            raise ValueError("pass retrievers=... (pt.Transformers from queries to results) or dataset=...")
+        from pyterrier_gradrel.retrieval import bm25, dense
+
+        retrievers = {"BM25": bm25(dataset, num_results=depth),
+                      "dense": dense(encoder, dataset, num_results=depth, verbose=verbose)}
+    if not isinstance(retrievers, Mapping):
+        retrievers = {repr(r): r for r in retrievers}
+    if not retrievers:
+        raise ValueError("retrievers must not be empty")
+
+    folder = Path(folder) if folder is not None else _collections_home() / name
+    if folder.exists() and not overwrite:
+        raise FileExistsError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
+
+    # 1. pool per split
+    pools = {s: _pool(frame, retrievers, depth, verbose) for s, frame in by_split.items()}
+    needed = set().union(*(set(p["docno"]) for p in pools.values()))
+
+    created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+    with atomic_path(folder) as tmp:
+        tmp.mkdir(parents=True)
+        # 2. write the corpus, keeping the texts of pooled documents
+        texts: dict[str, str] = {}
+        n_docs = 0
+        seen: set[str] = set()
+        with open(tmp / "docs.jsonl", "w", encoding="utf-8") as f:
+            for doc in corpus:
+                docno = str(doc.get("docno", doc.get("doc_id", "")))
+                text = doc.get("text")
+                if not docno or not isinstance(text, str):
+                    raise ValueError(f"corpus documents need docno (or doc_id) and text; got keys {sorted(doc)}")
+                if docno in seen:
+                    raise ValueError(f"duplicate docno {docno!r} in the corpus")
+                seen.add(docno)
+                record = {"doc_id": docno, "text": text}
+                for key in ("lang", "article", "split"):
+                    if doc.get(key) not in (None, ""):
+                        record[key] = str(doc[key])
+                f.write(json.dumps(record, ensure_ascii=False) + "\n")
+                n_docs += 1
+                if docno in needed:
+                    texts[docno] = text
+        unknown = sorted(needed - set(texts))
+        if unknown:
+            raise ValueError(f"retrievers returned docnos that are not in the corpus, e.g. {unknown[:5]}")
+
+        # 3. judge
+        counts: dict[str, dict[str, Any]] = {}
+        judged_frames = []
+        for s, pool in pools.items():
+            queries = by_split[s][["qid", "query"]].astype({"qid": str})
+            frame = pool.merge(queries, on="qid", how="inner")
+            frame["text"] = frame["docno"].map(texts)
+            out = judge.transform(frame[["qid", "query", "docno", "text"]]).reset_index(drop=True)
+            out["source"] = frame["source"].to_numpy()
+            out["split"] = s
+            judged_frames.append(out)
+            grades = out["grade"].dropna().astype(int)
+            counts[s] = {"queries": int(queries["qid"].nunique()), "pooled": int(len(out)),
+                         "per_grade": {str(g): int((grades == g).sum()) for g in sorted(GRADE_TEXTS)},
+                         "missing": int(out["grade"].isna().sum()),
+                         "queries_with_grade_ge_2": int(out[out["grade"].fillna(-1) >= 2]["qid"].nunique())}
+        judged = pd.concat(judged_frames, ignore_index=True)
+
+        # 4. queries, qrels, judgements
+        with open(tmp / "queries.tsv", "w", encoding="utf-8") as f:
+            for frame in by_split.values():
+                for qid, query in zip(frame["qid"].astype(str), frame["query"], strict=True):
+                    f.write(f"{_one_line(qid)}\t{_one_line(query)}\n")
+        for s in by_split:
+            part = judged[(judged["split"] == s) & judged["grade"].notna()]
+            with open(tmp / f"qrels.{s}.txt", "w", encoding="utf-8") as f:
+                for qid, docno, grade in zip(part["qid"], part["docno"], part["grade"].astype(int), strict=True):
+                    f.write(f"{qid} 0 {docno} {grade}\n")
+        with open(tmp / "judgements.jsonl", "w", encoding="utf-8") as f:
+            for row in judged.itertuples(index=False):
+                probs = [getattr(row, f"p_{g}") for g in range(4)]
+                f.write(json.dumps({
+                    "qid": row.qid, "docno": row.docno, "split": row.split, "source": row.source,
+                    "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,
+                    **{f"p_{g}": (None if p is None or math.isnan(p) else float(p)) for g, p in enumerate(probs)},
+                }, ensure_ascii=False) + "\n")
+
+        totals = {str(g): sum(c["per_grade"][str(g)] for c in counts.values()) for g in sorted(GRADE_TEXTS)}
+        missing = sum(c["missing"] for c in counts.values())
+        description = (f"LLM-graded by {judge.model_id} (prompt {PROMPT_VERSION}) on {created}; pool: "
+                       f"{'+'.join(retrievers)} depth {depth}; grades "
+                       + ", ".join(f"{g}:{n}" for g, n in totals.items()) + f", missing {missing}")
+        manifest = {"name": name, "grades": {int(g): t for g, t in GRADE_TEXTS.items()}, "default_rel": 2,
+                    "license": license or "", "citation": citation or "", "description": description}
+        if lang:
+            manifest["lang"] = lang
+        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        backend = getattr(judge, "backend", None)
+        build = {
+            "format_version": FORMAT_VERSION, "name": name, "created": created,
+            "judge": {"model": judge.model_id, "backend": type(backend).__name__ if backend is not None else None,
+                      "repr": repr(judge), "prompt_version": PROMPT_VERSION},
+            "grades": {str(g): t for g, t in GRADE_TEXTS.items()},
+            "source": {"dataset": dataset if isinstance(dataset, str) else (repr(dataset) if dataset is not None else None),
+                       "structural_reference": bool(info.structural) if info is not None else None},
+            "pool": {"depth": depth, "retrievers": {k: repr(v) for k, v in retrievers.items()},
+                     "max_queries": max_queries},
+            "counts": {"docs": n_docs, "queries": sum(c["queries"] for c in counts.values()), "per_grade": totals,
+                       "missing": missing, "splits": counts},
+            "note": "Judge quality depends on the judge model; grades from a small or random model are for tests only.",
+        }
+        (tmp / "build.json").write_text(json.dumps(build, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+    if register:
+        from pyterrier_gradrel.datasets import register_local
+
+        register_local(name, folder)
+    return folder

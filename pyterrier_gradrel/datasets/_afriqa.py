@@ -9,7 +9,8 @@ never exposes a dev/test gold passage.
 Structural grades for question q (nobody judged these pairs):
 
 * 3: q's gold passage,
-* 2: another pool passage with the same Wikipedia title that contains a pivot answer string (case-folded
+* 2: another pool passage with the same Wikipedia title (whitespace-normalised; a passage keeps the first
+  title it is given) that contains a pivot answer string (case-folded
   substring match; the strings are ``answer_pivot.text``, or the human ``translated_answer`` when that is
   empty),
 * 1: another pool passage with the same title without such a string,
@@ -95,6 +96,11 @@ def _read_jsonl(file: FileSpec) -> list[dict[str, Any]]:
     return rows
 
 
+def _title(value: Any) -> str:
+    """A Wikipedia title with surrounding/repeated whitespace removed ("" when missing)."""
+    return "" if _missing(value) else " ".join(str(value).split())
+
+
 def _literal_list(value: Any) -> list[str]:
     if _missing(value):
         return []
@@ -136,8 +142,8 @@ def load_pool(pivot: str) -> Pool:
                 if _missing(text) or not str(text).strip():
                     continue
                 entry = passages.setdefault(text, {"title": "", "held_out": split})
-                if not entry["title"] and not _missing(row.get("title")):
-                    entry["title"] = str(row["title"])
+                if not entry["title"]:
+                    entry["title"] = _title(row.get("title"))
                 if _HELD_OUT[split] > _HELD_OUT[entry["held_out"]]:
                     entry["held_out"] = split
     docs, by_text, by_title = [], {}, {}
@@ -168,7 +174,7 @@ def load_split(lang: str, split: str) -> SplitData:
             continue
         gold_docno = pool.by_text[g["context"]]
         gold_doc = pool.docs.docs[pool.docs.index[gold_docno]]
-        title = str(g["title"]) if not _missing(g.get("title")) else gold_doc.title
+        title = _title(g.get("title")) or gold_doc.title
         answers = [a for a in (g.get("answer_pivot") or {}).get("text") or [] if isinstance(a, str) and a.strip()]
         if not answers:
             answers = [a for a in _literal_list(row.get("translated_answer")) if a.strip()]

@@ -1,0 +1,62 @@
+"""The paper's experiments as declarative configs run through ``pt.Experiment``-style evaluation.
+
+``run_experiment("experiments/quickstart.yaml")`` trains and evaluates every condition of a config
+(reusing finished runs), tests each fine-tuned variant against each baseline with a multiple-testing
+correction, bootstraps confidence intervals over test articles, calibrates τ on dev and writes a
+Markdown report with plots into ``experiments/results/<name>/``. The command line is
+``gradrel run experiments/<name>.yaml`` and ``gradrel report experiments/<name>.yaml``.
+
+Importing this sub-package is cheap (pandas, numpy, yaml); torch and the retrieval stack load when a
+condition actually runs.
+"""
+from pyterrier_gradrel.experiments._calibration import calibrate, calibration_summary
+from pyterrier_gradrel.experiments._config import (
+    CalibrationSpec,
+    ConfigError,
+    ExperimentConfig,
+    ScenarioSpec,
+    SignificanceSpec,
+    load_config,
+)
+from pyterrier_gradrel.experiments._measures import MeasureSpec, evaluate, parse_measures
+from pyterrier_gradrel.experiments._report import aggregate, write_report
+from pyterrier_gradrel.experiments._runner import Components, ExperimentResult, run_experiment, run_key
+from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_datasets
+from pyterrier_gradrel.experiments._significance import (
+    bootstrap_table,
+    cluster_bootstrap,
+    compare_to_baselines,
+    correct,
+    paired_test,
+    seed_average,
+)
+
+__all__ = [
+    "CalibrationSpec",
+    "Components",
+    "Condition",
+    "ConfigError",
+    "ExperimentConfig",
+    "ExperimentResult",
+    "MeasureSpec",
+    "ScenarioSpec",
+    "SignificanceSpec",
+    "Target",
+    "aggregate",
+    "bootstrap_table",
+    "calibrate",
+    "calibration_summary",
+    "cluster_bootstrap",
+    "compare_to_baselines",
+    "correct",
+    "evaluate",
+    "load_config",
+    "paired_test",
+    "parse_measures",
+    "plan",
+    "run_experiment",
+    "run_key",
+    "scenario_datasets",
+    "seed_average",
+    "write_report",
+]

@@ -1,0 +1,311 @@
+"""The experiment report: Markdown tables, CSVs and PNG plots in ``experiments/results/<config name>/``.
+
+Files written (each atomically):
+
+* ``report.md`` – per scenario a table of the primary measure, mean ± sd over seeds, with significance
+  markers against each baseline (after the family-wise correction); the other measures; bootstrap CIs
+  over test articles; the calibration table; and the procedure (test, correction, seeds, limits).
+* ``aggregate.csv``, ``significance.csv``, ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``.
+* ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
+  ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
+  experiment varies fractions / noise.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from pyterrier_gradrel import _atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pyterrier_gradrel.experiments._runner import ExperimentResult
+
+# significance markers: one letter per baseline, upper case = significantly better, lower = worse
+_MARKERS = {"BM25": "b", "mE5-zero-shot": "z", "BM25>>mE5": "r", "RRF(BM25,mE5)": "f"}
+
+
+def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
+    """Per (scenario, label, target, split, system, variant, fraction, noise, measure): mean ± sd over seeds.
+
+    The per-seed value is the mean over queries; ``mean`` and ``sd`` are over seeds (``sd`` is NaN for a
+    single seed), ``n_queries`` counts the evaluated queries.
+    """
+    cols = ["scenario", "label", "target", "split", "system", "variant", "fraction", "noise", "measure"]
+    if perquery.empty:
+        return pd.DataFrame(columns=cols + ["mean", "sd", "n_seeds", "n_queries"])
+    per_seed = perquery.groupby(cols + ["seed"], dropna=False).agg(value=("value", "mean"), nq=("qid", "nunique"))
+    out = per_seed.groupby(level=cols, dropna=False).agg(
+        mean=("value", "mean"), sd=("value", lambda v: v.std(ddof=1) if len(v) > 1 else float("nan")),
+        n_seeds=("value", "size"), n_queries=("nq", "max"))
+    return out.reset_index()
+
+
+def _fmt(mean: float, sd: float) -> str:
+    return f"{mean:.3f}" if sd is None or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+
+
+def _systems(cfg) -> list[tuple[str, str]]:
+    return [(b, "") for b in cfg.baselines] + [("fine-tuned", v) for v in cfg.variants]
+
+
+def _col_name(system: str, variant: str) -> str:
+    return system if system != "fine-tuned" else ("graded loss" if variant == "graded" else f"τ={variant[4:]}")
+
+
+def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
+                    cal: pd.DataFrame) -> str:
+    """The body of ``report.md``."""
+    from pyterrier_gradrel.experiments._calibration import calibration_summary
+
+    cfg = result.config
+    s = cfg.significance
+    lines = [f"# Experiment `{cfg.name}`", ""]
+    if cfg.description:
+        lines += [cfg.description.strip(), ""]
+    n_seeds = len(cfg.seeds)
+    lines += [
+        "## Setup", "",
+        f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{dict(cfg.training)}` "
+        f"(hash `{cfg.training_hash()}`).",
+        f"- Seeds: {list(cfg.seeds)}" + (" — **a single seed: no seed variance is reported, and a difference "
+                                         "seen with one seed is not a finding**." if n_seeds == 1 else "."),
+        f"- Fractions: {list(cfg.fractions)}; noise rates: {list(cfg.noise_rates)}.",
+    ]
+    if cfg.limit_queries is not None:
+        lines.append(f"- **Query limit: the first {cfg.limit_queries} queries of every dataset** (smoke run; "
+                     "numbers are not comparable with full runs).")
+    if cfg.note:
+        lines.append(f"- Note: {cfg.note.strip()}")
+    lines += [
+        f"- Primary measure `{cfg.primary_measure}`: graded nDCG with gains 2^g − 1; binary measures at rel ≥ "
+        f"{list(cfg.binary_rels)} (each nDCG variant is evaluated in its own `pt.Experiment` call).",
+        f"- Significance: per-query scores averaged over seeds, then a two-sided paired "
+        f"{ {'t': 't-test', 'wilcoxon': 'Wilcoxon signed-rank test', 'permutation': 'permutation test'}[s.test]} "
+        f"against each baseline; correction: {_correction_name(s.correction)} over every test target × "
+        f"variant × fraction × noise rate of this experiment, per (measure, baseline); α = {s.alpha}.",
+        "- Markers: " + ", ".join(f"**{_MARKERS.get(b, b[0]).upper()}** / {_MARKERS.get(b, b[0])} = "
+                                  f"significantly better / worse than {b}" for b in cfg.baselines) + ".",
+        f"- Bootstrap: {s.bootstrap_samples} resamples of test **{s.bootstrap_unit}s** "
+        f"({int(s.confidence * 100)}% percentile intervals).",
+        f"- Conditions: {result.n_run} computed, {result.n_reused} reused"
+        + (f", **{result.n_missing} not run yet (this report is partial)**" if result.n_missing else "")
+        + f"; wall time {result.wall_time:.0f} s.",
+        "",
+    ]
+    markers = {}
+    if not sig.empty:
+        for r in sig[sig["significant"]].itertuples():
+            m = _MARKERS.get(r.baseline, r.baseline[0])
+            markers.setdefault((r.scenario, r.target, r.variant, r.fraction, r.noise, r.measure), []).append(
+                m.upper() if r.delta > 0 else m)
+    test_agg = agg[agg["split"] == "test"]
+    for scenario, sg in test_agg.groupby("scenario", sort=False):
+        lines += [f"## {scenario}", ""]
+        for (fraction, noise), fg in _ft_levels(sg, cfg):
+            title = f"`{cfg.primary_measure}` (test)"
+            if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
+                title += f", fraction {fraction:g}, noise {noise:g}"
+            lines += [f"### {title}", ""]
+            lines += _table(fg, sg, cfg, cfg.primary_measure, markers, fraction, noise)
+            lines.append("")
+        other = [m.label for m in cfg.measures if m.label != cfg.primary_measure]
+        if other:
+            fraction, noise = max(cfg.fractions), min(cfg.noise_rates)
+            lines += [f"### Other measures (test, fraction {fraction:g}, noise {noise:g}; mean over seeds)", ""]
+            systems = _systems(cfg)
+            header = ["target", "measure"] + [_col_name(*x) for x in systems]
+            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            for label in sg["label"].drop_duplicates():
+                for measure in other:
+                    cells = [label, measure]
+                    for system, variant in systems:
+                        row = _pick(sg, label, system, variant, measure, fraction, noise)
+                        cells.append("–" if row is None else f"{row['mean']:.3f}")
+                    lines.append("| " + " | ".join(cells) + " |")
+            lines.append("")
+    if not boot.empty:
+        lines += ["## Bootstrap confidence intervals (test, primary measure)", ""]
+        b = boot[boot["measure"] == cfg.primary_measure]
+        lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
+        for r in b.itertuples():
+            name = _col_name(r.system, r.variant)
+            if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
+                name += f" (f={r.fraction:g}, n={r.noise:g})"
+            vs = f"Δ vs {r.versus}" if r.versus else "mean"
+            lines.append(f"| {r.scenario} | {r.label} | {name} | {vs} | {r.estimate:+.3f} | "
+                         f"[{r.low:+.3f}, {r.high:+.3f}] | {r.unit} ({r.n_clusters}) |")
+        lines.append("")
+    if not cal.empty:
+        measure = cfg.calibration.measure or cfg.primary_measure
+        lines += [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
+        vcols = [c for c in cal.columns if c.startswith("test[")]
+        header = ["scenario", "target", "fraction", "noise", "chosen (dev)", "test of chosen", "oracle",
+                  "test of oracle", "regret"] + [f"fixed {c[5:-1]}" for c in vcols]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r in cal.to_dict("records"):
+            lines.append("| " + " | ".join([
+                r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"],
+                f"{r['test_chosen']:.3f}", r["oracle"], f"{r['test_oracle']:.3f}", f"{r['regret']:.3f}",
+            ] + [f"{r[c]:.3f}" for c in vcols]) + " |")
+        summary = calibration_summary(cal, variants=cfg.variants)
+        lines += ["", "Mean over targets:", ""]
+        header = ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + [c for c in summary.columns
+                                                                                     if c.startswith("fixed[")]
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for r in summary.to_dict("records"):
+            lines.append("| " + " | ".join([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}",
+                                            str(r["n_languages"]), f"{r['calibrated']:.3f}", f"{r['oracle']:.3f}"]
+                                           + [f"{r[c]:.3f}" for c in header[6:]]) + " |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+def _correction_name(c: str) -> str:
+    return {"holm": "Holm-Bonferroni", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg",
+            "none": "none"}[c]
+
+
+def _ft_levels(sg: pd.DataFrame, cfg) -> list[tuple[tuple[float, float], pd.DataFrame]]:
+    ft = sg[sg["system"] == "fine-tuned"]
+    levels = [(f, n) for f in cfg.fractions for n in cfg.noise_rates]
+    out = [((f, n), ft[(ft["fraction"] == f) & (ft["noise"] == n)]) for f, n in levels]
+    return [x for x in out if not x[1].empty] or [((1.0, 0.0), ft)]
+
+
+def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str, fraction: float, noise: float):
+    sel = df[(df["label"] == label) & (df["system"] == system) & (df["variant"] == variant)
+             & (df["measure"] == measure)]
+    if system == "fine-tuned":
+        sel = sel[(sel["fraction"] == fraction) & (sel["noise"] == noise)]
+    return None if sel.empty else sel.iloc[0]
+
+
+def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
+    systems = _systems(cfg)
+    header = ["target", "queries"] + [_col_name(*x) for x in systems]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in sg["label"].drop_duplicates():
+        cells = [label]
+        rows = [_pick(sg, label, s, v, measure, fraction, noise) for s, v in systems]
+        nq = next((int(r["n_queries"]) for r in rows if r is not None), 0)
+        cells.append(str(nq))
+        best = max((r["mean"] for r in rows if r is not None), default=None)
+        for (system, variant), row in zip(systems, rows, strict=True):
+            if row is None:
+                cells.append("–")
+                continue
+            text = _fmt(row["mean"], row["sd"])
+            if best is not None and np.isclose(row["mean"], best):
+                text = f"**{text}**"
+            mk = markers.get((row["scenario"], row["target"], variant, fraction, noise, measure), [])
+            if system == "fine-tuned" and mk:
+                text += " " + "".join(sorted(mk))
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def write_report(result: ExperimentResult, results_dir: Path) -> Path:
+    """Write the report files (see the module docstring); returns the path of ``report.md``."""
+    agg = aggregate(result.perquery)
+    sig = result.significance()
+    boot = result.bootstrap()
+    cal = result.calibration() if result.config.calibration.enabled else pd.DataFrame()
+    results_dir.mkdir(parents=True, exist_ok=True)
+    _atomic.write_text(results_dir / "aggregate.csv", agg.to_csv(index=False))
+    _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
+    _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))
+    _atomic.write_text(results_dir / "calibration.csv", cal.to_csv(index=False))
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        gz.write(result.perquery.to_csv(index=False).encode("utf-8"))
+    _atomic.write_bytes(results_dir / "perquery.csv.gz", buf.getvalue())
+    text = markdown_tables(result, agg, sig, boot, cal)
+    plots = write_plots(result, agg, results_dir)
+    if plots:
+        text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
+    path = results_dir / "report.md"
+    _atomic.write_text(path, text)
+    return path
+
+
+def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) -> list[Path]:
+    """PNG plots (matplotlib Agg): measure vs τ per language; learning curves; noise curves."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    cfg = result.config
+    measure = cfg.primary_measure
+    test = agg[(agg["split"] == "test") & (agg["measure"] == measure)]
+    written: list[Path] = []
+    for scenario, sg in test.groupby("scenario", sort=False):
+        safe = scenario.replace("/", "_")
+        ft = sg[sg["system"] == "fine-tuned"]
+        full = ft[(ft["fraction"] == max(cfg.fractions)) & (ft["noise"] == min(cfg.noise_rates))]
+        if not full.empty:
+            fig, ax = plt.subplots(figsize=(7, 4.5))
+            xs = list(range(len(cfg.variants)))
+            for i, label in enumerate(sg["label"].drop_duplicates()):
+                color = f"C{i % 10}"
+                ys, es = [], []
+                for v in cfg.variants:
+                    r = full[(full["label"] == label) & (full["variant"] == v)]
+                    ys.append(r["mean"].iloc[0] if len(r) else np.nan)
+                    es.append(r["sd"].iloc[0] if len(r) and not np.isnan(r["sd"].iloc[0]) else 0.0)
+                ax.errorbar(xs, ys, yerr=es, marker="o", color=color, label=label, capsize=3)
+                z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
+                if len(z):
+                    ax.axhline(z["mean"].iloc[0], color=color, linestyle="--", linewidth=0.8)
+                b = sg[(sg["label"] == label) & (sg["system"] == "BM25")]
+                if len(b):
+                    ax.axhline(b["mean"].iloc[0], color=color, linestyle=":", linewidth=0.8)
+            ax.set_xticks(xs, [_col_name("fine-tuned", v) for v in cfg.variants])
+            ax.set_ylabel(f"{measure} (graded)")
+            ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
+            ax.legend(fontsize=7, ncol=2)
+            fig.tight_layout()
+            written.append(_save(fig, results_dir / f"tau_{safe}.png"))
+            plt.close(fig)
+        for axis, other, name, xlabel in (("fraction", "noise", "fractions", "training fraction"),
+                                          ("noise", "fraction", "noise", "grade-noise rate")):
+            levels = cfg.fractions if axis == "fraction" else cfg.noise_rates
+            if len(levels) < 2:
+                continue
+            fixed = min(cfg.noise_rates) if axis == "fraction" else max(cfg.fractions)
+            sub = ft[ft[other] == fixed]
+            labels = list(sg["label"].drop_duplicates())
+            fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.8), squeeze=False)
+            for ax, label in zip(axes[0], labels, strict=True):
+                for j, v in enumerate(cfg.variants):
+                    r = sub[(sub["label"] == label) & (sub["variant"] == v)].sort_values(axis)
+                    if r.empty:
+                        continue
+                    ax.errorbar(r[axis], r["mean"], yerr=r["sd"].fillna(0.0), marker="o", capsize=3,
+                                color=f"C{j}", label=_col_name("fine-tuned", v))
+                z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
+                if len(z):
+                    ax.axhline(z["mean"].iloc[0], color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
+                ax.set_title(label, fontsize=9)
+                ax.set_xlabel(xlabel)
+                ax.set_ylabel(measure)
+                ax.legend(fontsize=7)
+            fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
+            fig.tight_layout()
+            written.append(_save(fig, results_dir / f"{name}_{safe}.png"))
+            plt.close(fig)
+    return written
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    _atomic.write_bytes(path, buf.getvalue())
+    return path

@@ -1,0 +1,504 @@
+"""Run an experiment: every condition once, results stored atomically, finished runs reused.
+
+Each condition (see :mod:`._scenarios`) gets a folder ``experiments/runs/<config name>/<run key>/`` holding
+
+* ``condition.json`` – the key material (system, variant/τ/loss, seed, fraction, noise, base-model
+  fingerprint, training hyper-parameter hash, training/evaluation dataset ids and data fingerprints,
+  query limit) and timings;
+* ``train_log.json`` – the trainer's report (fine-tuned systems);
+* per evaluated dataset ``eval/<dataset>/run.res.gz`` (the raw run), ``perquery.csv.gz`` and
+  ``metrics.json`` (means);
+* ``model/`` – only with ``keep_models: true`` (a fine-tuned mE5-small is ~0.5 GB).
+
+The folder appears in one atomic rename once everything is written, so a folder that exists is
+complete. The run key is ``<readable prefix>-<sha256 of the key material>``: changing any of τ, loss,
+seed, fraction, noise, base model (its weight fingerprint), training hyper-parameters, the datasets
+(their ids *and* a hash of their topics + qrels) or the query limit gives a new key, so a stale run is
+never reused. Metrics are recomputed from the stored run file when the configured measures change
+(no retraining). Training checkpoints live in ``<run key>.partial/`` so an interrupted training resumes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.experiments._config import ExperimentConfig, dataset_facts, load_config
+from pyterrier_gradrel.experiments._measures import evaluate
+from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_targets
+
+SCHEMA_VERSION = 1
+PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "variant", "seed", "fraction", "noise",
+                    "qid", "article", "measure", "value"]
+# rough relative costs for the ETA: a fine-tuning run costs about as much as 20 baseline evaluations
+_COST = {"baseline": 1.0, "fine-tuned": 20.0}
+
+
+def default_root() -> Path:
+    """Where ``experiments/`` lives: ``$GRADREL_EXPERIMENTS`` or ``./experiments``."""
+    return Path(os.environ.get("GRADREL_EXPERIMENTS", "experiments"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# data access (the datasets module through PyTerrier)
+
+@dataclass
+class _Data:
+    topics: pd.DataFrame
+    qrels: pd.DataFrame
+    fingerprint: str
+
+
+class DataCache:
+    """Loads topics/qrels of benchmark datasets once per run (with the query limit applied)."""
+
+    def __init__(self, *, limit_queries: int | None = None) -> None:
+        self.limit_queries = limit_queries
+        self._cache: dict[str, _Data] = {}
+
+    def get(self, ds_id: str) -> _Data:
+        """Topics (``qid``, ``query``, ``article``), qrels (``qid``, ``docno``, ``label``) and their hash."""
+        if ds_id not in self._cache:
+            import pyterrier as pt
+
+            import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
+
+            ds = pt.get_dataset(f"irds:{ds_id}")
+            topics = ds.get_topics()
+            if "query" not in topics.columns and "text" in topics.columns:
+                topics = topics.rename(columns={"text": "query"})
+            topics["qid"] = topics["qid"].astype(str)
+            if self.limit_queries is not None:
+                topics = topics.head(self.limit_queries)
+            qrels = ds.get_qrels()
+            qrels["qid"] = qrels["qid"].astype(str)
+            qrels = qrels[qrels["qid"].isin(set(topics["qid"]))].reset_index(drop=True)
+            self._cache[ds_id] = _Data(topics.reset_index(drop=True), qrels, data_fingerprint(topics, qrels))
+        return self._cache[ds_id]
+
+    def corpus(self, ds_ids: Iterable[str]) -> pd.DataFrame:
+        """The union of the document pools of ``ds_ids`` (deduplicated by docno)."""
+        import pyterrier as pt
+
+        frames = [pd.DataFrame(list(pt.get_dataset(f"irds:{d}").get_corpus_iter(verbose=False))) for d in ds_ids]
+        return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
+
+
+def data_fingerprint(topics: pd.DataFrame, qrels: pd.DataFrame) -> str:
+    """sha256 over the topics (qid, query) and qrels (qid, docno, label), order-independent."""
+    h = hashlib.sha256()
+    t = topics[["qid", "query"]].astype(str).sort_values(["qid", "query"])
+    h.update(t.to_csv(index=False).encode())
+    q = qrels[["qid", "docno", "label"]].astype(str).sort_values(["qid", "docno"])
+    h.update(q.to_csv(index=False).encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# systems (the retrieval and training modules)
+
+class Components:
+    """How conditions become retrieval systems. The default wires the package's real components.
+
+    Tests (and other back-ends) can pass their own callables.
+
+    Args:
+        base_model: the encoder to fine-tune and the zero-shot baseline.
+        baseline: ``(name, dataset_id, encoder) -> pt.Transformer``.
+        dense: ``(encoder, dataset_id) -> pt.Transformer``.
+        train: ``(condition, topics, qrels, corpus, run_dir, config) -> (encoder, train_report)``.
+        fingerprint: ``() -> str``, the base model's weight fingerprint (part of every run key).
+    """
+
+    def __init__(
+        self,
+        *,
+        base_model: str = "multilingual-e5-small",
+        baseline: Callable[[str, str, Any], Any] | None = None,
+        dense: Callable[[Any, str], Any] | None = None,
+        train: Callable[..., tuple[Any, dict]] | None = None,
+        fingerprint: Callable[[], str] | None = None,
+    ) -> None:
+        self.base_model = base_model
+        self._baseline = baseline
+        self._dense = dense
+        self._train = train
+        self._fingerprint = fingerprint
+        self._encoder: Any = None
+
+    def encoder(self) -> Any:
+        """The base encoder (loaded once)."""
+        if self._encoder is None:
+            from pyterrier_gradrel.models import load_encoder
+
+            self._encoder = load_encoder(self.base_model)
+        return self._encoder
+
+    def fingerprint(self) -> str:
+        """The base model fingerprint."""
+        if self._fingerprint is not None:
+            return self._fingerprint()
+        return str(self.encoder().fingerprint())
+
+    def baseline(self, name: str, ds_id: str) -> Any:
+        """The baseline ``name`` over ``ds_id``'s pool."""
+        if self._baseline is not None:
+            return self._baseline(name, ds_id, None if name == "BM25" else self.encoder())
+        from pyterrier_gradrel import retrieval
+
+        if name == "BM25":
+            return retrieval.bm25(ds_id)
+        if name == "mE5-zero-shot":
+            return retrieval.dense(self.encoder(), ds_id)
+        return retrieval.baselines(ds_id, encoder=self.encoder())[name]
+
+    def dense(self, encoder: Any, ds_id: str) -> Any:
+        """Dense retrieval with a (fine-tuned) encoder over ``ds_id``'s pool."""
+        if self._dense is not None:
+            return self._dense(encoder, ds_id)
+        from pyterrier_gradrel import retrieval
+
+        return retrieval.dense(encoder, ds_id)
+
+    def train(self, cond: Condition, topics: pd.DataFrame, qrels: pd.DataFrame, corpus: pd.DataFrame,
+              run_dir: Path, cfg: ExperimentConfig) -> tuple[Any, dict]:
+        """Fine-tune the base model for ``cond``; returns the encoder and the trainer's report."""
+        if self._train is not None:
+            return self._train(cond, topics, qrels, corpus, run_dir, cfg)
+        from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
+
+        grades = dataset_facts(cond.train[0]).grades
+        params: dict[str, Any] = dict(cfg.training)
+        params.update(seed=cond.seed, fraction=cond.fraction, noise=cond.noise, grades=tuple(grades))
+        if cond.loss == "graded":
+            params["loss"] = "graded"
+        else:
+            params.update(loss="infonce", rel=cond.rel)
+        trainer = ContrastiveTrainer(self.base_model, config=TrainConfig(**params))
+        result = trainer.fit(topics, qrels, corpus, run_dir=run_dir)
+        if isinstance(result, (str, os.PathLike)):
+            from pyterrier_gradrel.models import load_encoder
+
+            result = load_encoder(str(result))
+        return result, dict(getattr(trainer, "last_report", None) or {})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# results
+
+@dataclass
+class ExperimentResult:
+    """What :func:`run_experiment` returns (and what the report is made from).
+
+    Attributes:
+        config: the validated config.
+        perquery: the per-query long frame (columns :data:`PERQUERY_COLUMNS`).
+        runs_dir: ``experiments/runs/<name>``.
+        results_dir: ``experiments/results/<name>``.
+        wall_time: seconds this call took.
+        n_run: conditions computed now; n_reused: conditions reused from disk; n_missing: conditions
+            neither finished nor computed (``compute=False``).
+        conditions: ``run key -> condition.json`` content.
+    """
+
+    config: ExperimentConfig
+    perquery: pd.DataFrame
+    runs_dir: Path
+    results_dir: Path
+    wall_time: float = 0.0
+    n_run: int = 0
+    n_reused: int = 0
+    n_missing: int = 0
+    conditions: dict[str, dict] = field(default_factory=dict)
+
+    def aggregate(self) -> pd.DataFrame:
+        """Mean ± sd over seeds of each system's mean score (columns ``mean``, ``sd``, ``n_seeds``)."""
+        from pyterrier_gradrel.experiments._report import aggregate
+
+        return aggregate(self.perquery)
+
+    def significance(self) -> pd.DataFrame:
+        """Paired tests of each fine-tuned variant against each baseline, corrected (see ``_significance``)."""
+        from pyterrier_gradrel.experiments._significance import compare_to_baselines
+
+        s = self.config.significance
+        return compare_to_baselines(self.perquery, baselines=list(self.config.baselines), test=s.test,
+                                    correction=s.correction, alpha=s.alpha, permutations=s.permutations,
+                                    random_seed=s.random_seed)
+
+    def bootstrap(self) -> pd.DataFrame:
+        """Article-level bootstrap CIs (see ``_significance.bootstrap_table``)."""
+        from pyterrier_gradrel.experiments._significance import bootstrap_table
+
+        s = self.config.significance
+        return bootstrap_table(self.perquery, baselines=list(self.config.baselines), unit=s.bootstrap_unit,
+                               samples=s.bootstrap_samples, confidence=s.confidence, random_seed=s.random_seed)
+
+    def calibration(self) -> pd.DataFrame:
+        """Dev-chosen τ vs oracle vs fixed τ (see ``_calibration``)."""
+        from pyterrier_gradrel.experiments._calibration import calibrate
+
+        measure = self.config.calibration.measure or self.config.primary_measure
+        return calibrate(self.perquery, measure=measure, variants=self.config.variants)
+
+    def write_report(self, results_dir: str | os.PathLike | None = None) -> Path:
+        """Write ``report.md``, CSVs and PNG plots into ``results_dir`` (default: :attr:`results_dir`)."""
+        from pyterrier_gradrel.experiments._report import write_report
+
+        return write_report(self, Path(results_dir) if results_dir is not None else self.results_dir)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# running
+
+def run_key(material: Mapping[str, Any]) -> str:
+    """``<prefix>-<hash>`` for a condition's key material (see the module docstring)."""
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    if material["system"] == "fine-tuned":
+        train = "+".join(d.split("/")[2] for d in material["train"])
+        if len(train) > 40:
+            train = f"{len(material['train'])}langs"
+        prefix = (f"ft-{train}-{material['variant'].replace('=', '')}-s{material['seed']}"
+                  f"-f{material['fraction']:g}-n{material['noise']:g}")
+    else:
+        target = material["targets"][0]["dataset"].split("/", 1)[1].replace("/", "_")
+        prefix = f"{material['system']}-{target}"
+    safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in prefix)
+    return f"{safe}-{digest}"
+
+
+def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache, fingerprint: Callable[[], str]) -> dict:
+    """Everything that decides a condition's results."""
+    material: dict[str, Any] = {
+        "schema": SCHEMA_VERSION,
+        "system": cond.system,
+        "variant": cond.variant,
+        "rel": cond.rel,
+        "loss": cond.loss,
+        "targets": [{"dataset": t.dataset, "split": t.split, "data": data.get(t.dataset).fingerprint}
+                    for t in sorted(cond.targets, key=lambda t: t.dataset)],
+        "limit_queries": cfg.limit_queries,
+    }
+    if cond.system != "BM25":
+        material["model"] = fingerprint()
+    if cond.fine_tuned:
+        material.update(
+            seed=cond.seed, fraction=cond.fraction, noise=cond.noise, train=list(cond.train),
+            train_data=[data.get(d).fingerprint for d in cond.train], training=cfg.training_hash(),
+        )
+    return material
+
+
+def run_experiment(
+    config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig,
+    *,
+    root: str | os.PathLike | None = None,
+    limit_queries: int | None = None,
+    dry_run: bool = False,
+    report: bool = True,
+    components: Components | None = None,
+    compute: bool = True,
+    verbose: bool = True,
+) -> ExperimentResult:
+    """Run (or resume) an experiment and write its report.
+
+    Args:
+        config: a path to ``experiments/<name>.yaml``, a mapping, or an :class:`ExperimentConfig`.
+        root: the ``experiments`` folder (runs go to ``root/runs/<name>``, the report to ``root/results/<name>``);
+            default ``$GRADREL_EXPERIMENTS`` or ``./experiments``.
+        limit_queries: override the config's query limit (smoke runs; part of the run keys).
+        dry_run: only list the conditions and whether each is reusable; nothing is trained or evaluated.
+        report: write the Markdown report and plots at the end.
+        components: the retrieval/training back-end (default: the package's real components).
+        compute: False reports only the finished runs (``gradrel report``); missing ones are counted.
+        verbose: progress bar with ETA and a line per condition.
+
+    Returns:
+        The :class:`ExperimentResult` (its ``perquery`` is empty on a dry run).
+    """
+    from tqdm.auto import tqdm
+
+    start = time.time()
+    cfg = load_config(config)
+    if limit_queries is not None:
+        cfg = cfg.with_overrides(limit_queries=int(limit_queries))
+    root = Path(root) if root is not None else default_root()
+    runs_dir = root / "runs" / cfg.name
+    results_dir = root / "results" / cfg.name
+    components = components or Components(base_model=cfg.base_model)
+    data = DataCache(limit_queries=cfg.limit_queries)
+    conditions = plan(cfg)
+    fp_cache: list[str] = []
+
+    def fingerprint() -> str:
+        if not fp_cache:
+            fp_cache.append(components.fingerprint())
+        return fp_cache[0]
+
+    result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
+                              runs_dir=runs_dir, results_dir=results_dir)
+    keyed = []
+    for cond in conditions:
+        material = key_material(cond, cfg, data, fingerprint)
+        keyed.append((cond, material, run_key(material)))
+    if dry_run:
+        for cond, _material, key in keyed:
+            done = _is_done(runs_dir / key)
+            print(f"{'reuse' if done else 'run  '}  {key}  {cond.describe()}")
+        n_done = sum(_is_done(runs_dir / k) for _, _, k in keyed)
+        print(f"{len(keyed)} conditions: {n_done} finished, {len(keyed) - n_done} to run "
+              f"({sum(c.fine_tuned and not _is_done(runs_dir / k) for c, _, k in keyed)} fine-tuning runs)")
+        result.wall_time = time.time() - start
+        return result
+
+    total = sum(_COST["fine-tuned" if c.fine_tuned else "baseline"] for c, _, _ in keyed)
+    frames = []
+    targets_by_scenario = scenario_targets(cfg)
+    with tqdm(total=total, desc=f"{cfg.name}", unit="cost", disable=not verbose,
+              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}] {postfix}") as bar:
+        for i, (cond, material, key) in enumerate(keyed):
+            bar.set_postfix_str(f"{i + 1}/{len(keyed)} {cond.describe()}"[:90])
+            run_dir = runs_dir / key
+            if _is_done(run_dir):
+                result.n_reused += 1
+                _refresh_metrics(run_dir, cond, cfg, data)
+            elif not compute:
+                result.n_missing += 1
+                bar.update(_COST["fine-tuned" if cond.fine_tuned else "baseline"])
+                continue
+            else:
+                _run_condition(cond, material, run_dir, cfg, data, components)
+                result.n_run += 1
+            result.conditions[key] = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
+            frames.append(_load_perquery(run_dir, cond, cfg, targets_by_scenario))
+            bar.update(_COST["fine-tuned" if cond.fine_tuned else "baseline"])
+    frames = [f for f in frames if not f.empty]
+    if frames:
+        result.perquery = pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]
+    result.wall_time = time.time() - start
+    if report:
+        result.write_report()
+    return result
+
+
+def _is_done(run_dir: Path) -> bool:
+    return (run_dir / "condition.json").is_file() and (run_dir / "eval").is_dir()
+
+
+def _eval_dir(run_dir: Path, target: Target) -> Path:
+    return run_dir / "eval" / target.dataset.replace("/", "__")
+
+
+def _run_condition(cond: Condition, material: dict, run_dir: Path, cfg: ExperimentConfig, data: DataCache,
+                   components: Components) -> None:
+    import pyterrier as pt
+
+    t0 = time.time()
+    partial = run_dir.with_name(run_dir.name + ".partial")
+    train_report: dict = {}
+    if cond.fine_tuned:
+        topics = pd.concat([data.get(d).topics for d in cond.train], ignore_index=True)
+        qrels = pd.concat([data.get(d).qrels for d in cond.train], ignore_index=True)
+        corpus = data.corpus(cond.train)
+        encoder, train_report = components.train(cond, topics, qrels, corpus, partial / "train", cfg)
+    t_train = time.time() - t0
+    runs: dict[str, pd.DataFrame] = {}
+    for target in cond.targets:
+        d = data.get(target.dataset)
+        system = components.dense(encoder, target.dataset) if cond.fine_tuned else \
+            components.baseline(cond.system, target.dataset)
+        res = system(d.topics[["qid", "query"]])
+        runs[target.dataset] = res
+    t_retrieve = time.time() - t0 - t_train
+    with _atomic.atomic_path(run_dir) as tmp:
+        tmp.mkdir(parents=True)
+        for target in cond.targets:
+            d = data.get(target.dataset)
+            edir = _eval_dir(tmp, target)
+            edir.mkdir(parents=True)
+            res = runs[target.dataset]
+            pt.io.write_results(res, str(edir / "run.res.gz"), format="trec")
+            _write_metrics(edir, res, target, cfg, data)
+        if train_report:
+            (tmp / "train_log.json").write_text(json.dumps(train_report, indent=2, default=str), encoding="utf-8")
+        if cfg.keep_models and cond.fine_tuned:
+            model = partial / "train" / "model"
+            if model.is_dir():
+                shutil.copytree(model, tmp / "model")
+            elif hasattr(encoder, "save"):
+                encoder.save(tmp / "model")
+        meta = {"key": material, "condition": dataclasses.asdict(cond), "describe": cond.describe(),
+                "seconds": {"train": round(t_train, 1), "retrieve": round(t_retrieve, 1),
+                            "total": round(time.time() - t0, 1)},
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (tmp / "condition.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    shutil.rmtree(partial, ignore_errors=True)
+
+
+def _write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: ExperimentConfig, data: DataCache) -> None:
+    d = data.get(target.dataset)
+    grades = dataset_facts(target.dataset).grades
+    per_query = evaluate(res, d.topics, d.qrels, cfg.measures, grades=grades)
+    articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
+    per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
+    _atomic.write_bytes(edir / "perquery.csv.gz", _to_csv_gz(per_query[["qid", "article", "measure", "value"]]))
+    means = per_query.groupby("measure")["value"].mean().to_dict()
+    _atomic.write_text(edir / "metrics.json", json.dumps(
+        {"dataset": target.dataset, "n_queries": int(per_query["qid"].nunique()), "means": means}, indent=2))
+
+
+def _to_csv_gz(df: pd.DataFrame) -> bytes:
+    import gzip
+    import io
+
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        gz.write(df.to_csv(index=False).encode("utf-8"))
+    return buf.getvalue()
+
+
+def _refresh_metrics(run_dir: Path, cond: Condition, cfg: ExperimentConfig, data: DataCache) -> None:
+    """Re-evaluate a reused run from its stored run file when the configured measures changed."""
+    import pyterrier as pt
+
+    wanted = {m.label for m in cfg.measures}
+    for target in cond.targets:
+        edir = _eval_dir(run_dir, target)
+        pq = pd.read_csv(edir / "perquery.csv.gz", dtype={"qid": str, "article": str})
+        if wanted <= set(pq["measure"]):
+            continue
+        res = pt.io.read_results(str(edir / "run.res.gz"))
+        _write_metrics(edir, res, target, cfg, data)
+
+
+def _load_perquery(run_dir: Path, cond: Condition, cfg: ExperimentConfig,
+                   targets_by_scenario: dict[str, list[Target]]) -> pd.DataFrame:
+    wanted = [m.label for m in cfg.measures]
+    frames = []
+    for target in cond.targets:
+        pq = pd.read_csv(_eval_dir(run_dir, target) / "perquery.csv.gz", dtype={"qid": str, "article": str},
+                         keep_default_na=False)
+        pq = pq[pq["measure"].isin(wanted)]
+        # a baseline is shared: attach its scores to every scenario that evaluates this dataset
+        scenarios = [cond.scenario] if cond.fine_tuned else [
+            s for s, ts in targets_by_scenario.items() if any(t.dataset == target.dataset for t in ts)]
+        for scenario in scenarios:
+            t = target if cond.fine_tuned else next(
+                t for t in targets_by_scenario[scenario] if t.dataset == target.dataset)
+            frame = pq.assign(scenario=scenario, label=t.label, target=t.dataset, split=t.split, role=t.role,
+                              system=cond.system, variant=cond.variant, seed=cond.seed, fraction=cond.fraction,
+                              noise=cond.noise)
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=PERQUERY_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]

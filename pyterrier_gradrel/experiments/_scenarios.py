@@ -1,0 +1,210 @@
+"""Turn a config into concrete work: which datasets each scenario trains and tests on, and the conditions.
+
+A **condition** is one unit of work for the runner:
+
+* a *baseline* (``BM25``, ``mE5-zero-shot``, ...) evaluated on one dataset (shared by every scenario
+  that tests on it);
+* a *fine-tuned* model: trained on ``train`` with one variant (``tau=1|2|3`` binarisation, or the
+  ``graded``-aware loss), seed, training fraction and grade-noise rate, then evaluated on its scenario's
+  test datasets (and their dev splits when calibration is on).
+
+Scenarios:
+
+* **monolingual** (XQuAD-R): per language L, train on ``L/train``, test on ``L/test``.
+* **multilingual** mixture: *one* model trained on the union of ``L/train`` over the languages, tested
+  on every ``L/test`` and (XQuAD-R, ``multi_pool``) on the ``multi/test`` pool.
+* **crosslingual** XQuAD-R: per pair (q, d), queries in q against the d pool (``q-d``).
+  **crosslingual** AfriQA: per language L, African-language queries against the pivot-language pool
+  (``L``), with the human-translated queries (``L-translated/test``) as a control target evaluated by
+  the same systems.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pyterrier_gradrel.experiments._config import ExperimentConfig, ScenarioSpec, dataset_id
+
+
+@dataclass(frozen=True)
+class Target:
+    """One evaluated dataset of a scenario.
+
+    Attributes:
+        dataset: the ir_datasets id.
+        label: a short row label, e.g. ``en``, ``de-en``, ``hau``, ``hau-translated``, ``multi``.
+        split: ``test`` or ``dev``.
+        role: ``main`` (τ is compared and calibrated here), ``control`` (translated queries) or ``pool``.
+    """
+
+    dataset: str
+    label: str
+    split: str
+    role: str = "main"
+
+
+@dataclass(frozen=True)
+class TrainingGroup:
+    """One trained model per variant × seed × fraction × noise: its training data and its test targets."""
+
+    train: tuple[str, ...]
+    targets: tuple[Target, ...]
+
+
+@dataclass(frozen=True)
+class ScenarioPlan:
+    """The datasets one scenario touches."""
+
+    scenario: ScenarioSpec
+    groups: tuple[TrainingGroup, ...]
+
+    @property
+    def train(self) -> list[str]:
+        """Every training dataset id."""
+        return sorted({d for g in self.groups for d in g.train})
+
+    @property
+    def test(self) -> list[str]:
+        """Every test dataset id."""
+        return sorted({t.dataset for g in self.groups for t in g.targets if t.split == "test"})
+
+    @property
+    def dev(self) -> dict[str, str]:
+        """Test id → dev id for the targets that calibration uses (role ``main`` / ``pool``)."""
+        out = {}
+        for g in self.groups:
+            for t in g.targets:
+                if t.split == "test" and t.role != "control":
+                    out[t.dataset] = t.dataset.rsplit("/", 1)[0] + "/dev"
+        return out
+
+
+def scenario_datasets(s: ScenarioSpec) -> ScenarioPlan:
+    """The training groups and test targets of one scenario (dev targets are added by :func:`plan`)."""
+    c = s.collection
+    groups: list[TrainingGroup] = []
+    if s.type == "monolingual":
+        for lang in s.languages:
+            groups.append(TrainingGroup(
+                train=(dataset_id(c, lang, "train"),), targets=(Target(dataset_id(c, lang, "test"), lang, "test"),)
+            ))
+    elif s.type == "multilingual":
+        targets = [Target(dataset_id(c, lang, "test"), lang, "test") for lang in s.languages]
+        if c == "xquad-r" and s.multi_pool:
+            targets.append(Target(dataset_id(c, "multi", "test"), "multi", "test", role="pool"))
+        groups.append(TrainingGroup(train=tuple(dataset_id(c, lang, "train") for lang in s.languages),
+                                    targets=tuple(targets)))
+    elif s.type == "crosslingual":
+        if c == "xquad-r":
+            for q, d in s.pairs:
+                groups.append(TrainingGroup(
+                    train=(dataset_id(c, f"{q}-{d}", "train"),),
+                    targets=(Target(dataset_id(c, f"{q}-{d}", "test"), f"{q}-{d}", "test"),),
+                ))
+        else:
+            for lang in s.languages:
+                targets = [Target(dataset_id(c, lang, "test"), lang, "test")]
+                if s.translated_control:
+                    targets.append(Target(dataset_id(c, f"{lang}-translated", "test"), f"{lang}-translated", "test",
+                                          role="control"))
+                groups.append(TrainingGroup(train=(dataset_id(c, lang, "train"),), targets=tuple(targets)))
+    else:  # pragma: no cover - validated earlier
+        raise ValueError(f"unknown scenario type {s.type!r}")
+    return ScenarioPlan(scenario=s, groups=tuple(groups))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One unit of work (see the module docstring).
+
+    Attributes:
+        scenario: the scenario name (``monolingual-xquad-r``), or ``""`` for a shared baseline.
+        system: ``fine-tuned`` or a baseline name.
+        variant: ``tau=<r>`` or ``graded`` for fine-tuned systems, ``""`` for baselines.
+        train: training dataset ids (empty for baselines).
+        targets: evaluated datasets (test, and dev when calibrating).
+        seed: training seed (0 for baselines).
+        fraction: fraction of training queries (1.0 for baselines).
+        noise: grade-noise rate (0.0 for baselines).
+    """
+
+    scenario: str
+    system: str
+    variant: str
+    train: tuple[str, ...]
+    targets: tuple[Target, ...]
+    seed: int = 0
+    fraction: float = 1.0
+    noise: float = 0.0
+
+    @property
+    def fine_tuned(self) -> bool:
+        """True for a fine-tuned system."""
+        return self.system == "fine-tuned"
+
+    @property
+    def rel(self) -> int | None:
+        """The binarisation threshold τ, or None (graded loss, baselines)."""
+        return int(self.variant.split("=", 1)[1]) if self.variant.startswith("tau=") else None
+
+    @property
+    def loss(self) -> str | None:
+        """``infonce`` (binarised at τ), ``graded`` or None (baselines)."""
+        if not self.fine_tuned:
+            return None
+        return "graded" if self.variant == "graded" else "infonce"
+
+    def describe(self) -> str:
+        """A one-line description for progress bars and logs."""
+        if not self.fine_tuned:
+            return f"{self.system} on {', '.join(t.label + '/' + t.split for t in self.targets)}"
+        return (f"{self.scenario}: train {'+'.join(d.split('/')[2] for d in self.train)} {self.variant} "
+                f"seed={self.seed} frac={self.fraction:g} noise={self.noise:g}")
+
+
+def plan(cfg: ExperimentConfig) -> list[Condition]:
+    """All conditions of an experiment: shared baselines first, then fine-tuned models.
+
+    Fine-tuned conditions are ordered fraction → noise → seed → group → variant so that a partial run
+    already covers the τ sweep of the first seed.
+    """
+    baseline_targets: dict[str, Target] = {}
+    finetuned: list[Condition] = []
+    for s in cfg.scenarios:
+        sp = scenario_datasets(s)
+        for group in sp.groups:
+            targets = list(group.targets)
+            if cfg.calibration.enabled:
+                targets += [Target(t.dataset.rsplit("/", 1)[0] + "/dev", t.label, "dev", t.role)
+                            for t in group.targets if t.role != "control"]
+            for t in targets:
+                baseline_targets.setdefault(t.dataset, t)
+            for fraction in cfg.fractions:
+                for noise in cfg.noise_rates:
+                    for seed in cfg.seeds:
+                        for variant in cfg.variants:
+                            finetuned.append(Condition(
+                                scenario=s.name, system="fine-tuned", variant=variant, train=group.train,
+                                targets=tuple(targets), seed=seed, fraction=fraction, noise=noise,
+                            ))
+    order = {(f, n, sd): i for i, (f, n, sd) in enumerate(
+        (f, n, sd) for f in cfg.fractions for n in cfg.noise_rates for sd in cfg.seeds)}
+    finetuned.sort(key=lambda c: order[(c.fraction, c.noise, c.seed)])
+    baselines = [
+        Condition(scenario="", system=b, variant="", train=(), targets=(t,))
+        for b in cfg.baselines for t in baseline_targets.values()
+    ]
+    return baselines + finetuned
+
+
+def scenario_targets(cfg: ExperimentConfig) -> dict[str, list[Target]]:
+    """Scenario name → the targets it reports (test, plus dev when calibrating)."""
+    out: dict[str, list[Target]] = {}
+    for s in cfg.scenarios:
+        targets: list[Target] = []
+        for g in scenario_datasets(s).groups:
+            targets += list(g.targets)
+            if cfg.calibration.enabled:
+                targets += [Target(t.dataset.rsplit("/", 1)[0] + "/dev", t.label, "dev", t.role)
+                            for t in g.targets if t.role != "control"]
+        out[s.name] = targets
+    return out

@@ -1,0 +1,134 @@
+"""Experiment configs: every shipped config validates, and invalid ones fail early with clear errors."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pyterrier_gradrel.experiments import ConfigError, load_config, plan, scenario_datasets
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "experiments").glob("*.yaml"))
+
+
+def _cfg(**changes):
+    base = {
+        "name": "t",
+        "scenarios": [{"type": "monolingual", "collection": "xquad-r", "languages": ["en", "th"]}],
+        "thresholds": [1, 2, 3],
+        "seeds": [0],
+    }
+    base.update(changes)
+    return base
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_shipped_configs_validate(path, mirror):
+    cfg = load_config(path)
+    assert cfg.name == path.stem
+    conditions = plan(cfg)
+    assert any(c.fine_tuned for c in conditions)
+    assert {c.system for c in conditions if not c.fine_tuned} == set(cfg.baselines)
+
+
+def test_quickstart_shape(mirror):
+    cfg = load_config(REPO / "experiments" / "quickstart.yaml")
+    assert cfg.thresholds == (1, 2, 3)
+    assert {"BM25", "mE5-zero-shot"} <= set(cfg.baselines)
+    types = {s.type for s in cfg.scenarios}
+    assert {"monolingual", "crosslingual"} <= types
+    assert len(cfg.seeds) == 1 and "seed" in cfg.note  # says it uses one seed
+
+
+def test_unknown_language(mirror):
+    with pytest.raises(ConfigError, match=r"unknown language 'xx' for xquad-r: expected one of \['ar', 'de'"):
+        load_config(_cfg(scenarios=[{"type": "monolingual", "collection": "xquad-r", "languages": ["en", "xx"]}]))
+
+
+def test_threshold_outside_scale(mirror):
+    with pytest.raises(ConfigError, match=r"threshold 4 is outside the grade scale .* rel must be one of \[1, 2, 3\]"):
+        load_config(_cfg(thresholds=[2, 4]))
+    with pytest.raises(ConfigError, match=r"threshold 0 is outside"):
+        load_config(_cfg(thresholds=[0]))
+
+
+def test_missing_split(mirror):
+    # AfriQA Swahili has only a test split: it cannot be fine-tuned
+    with pytest.raises(ConfigError, match=r"missing train split 'gradrel/afriqa/swa/train'"):
+        load_config(_cfg(scenarios=[{"type": "crosslingual", "collection": "afriqa", "languages": ["hau", "swa"]}]))
+    # Yoruba has no dev split: calibration needs one, and the message says how to run without it
+    with pytest.raises(ConfigError, match=r"missing dev split 'gradrel/afriqa/yor/dev'.*calibration"):
+        load_config(_cfg(scenarios=[{"type": "crosslingual", "collection": "afriqa", "languages": ["yor"]}]))
+    cfg = load_config(_cfg(scenarios=[{"type": "crosslingual", "collection": "afriqa", "languages": ["yor"]}],
+                           calibration={"enabled": False}))
+    assert all(t.split == "test" for c in plan(cfg) for t in c.targets)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"scenarios": [{"type": "bilingual", "languages": ["en"]}]}, r"unknown scenario type 'bilingual': expected one of \['monolingual', 'multilingual', 'crosslingual'\]"),
+    ({"scenarios": [{"type": "monolingual", "collection": "msmarco", "languages": ["en"]}]}, r"unknown collection 'msmarco'"),
+    ({"measures": {"binary": ["MAP@10"]}}, r"unknown binary measure 'MAP@10'"),
+    ({"measures": {"graded": ["R@100"]}}, r"unknown graded measure 'R@100'"),
+    ({"measures": {"binary": ["P"]}}, r"needs a cut-off"),
+    ({"measures": {"primary": "ERR@20"}}, r"unknown primary measure 'ERR@20'"),
+    ({"baselines": ["BM25", "ColBERT"]}, r"unknown baseline 'ColBERT'"),
+    ({"training": {"seed": 3}}, r"set by the sweep"),
+    ({"fractions": [0.0, 1.0]}, r"fractions must lie in \(0, 1\]"),
+    ({"noise_rates": [1.5]}, r"noise_rates must lie in \[0, 1\)"),
+    ({"significance": {"correction": "fdr"}}, r"unknown correction 'fdr': expected one of \['holm', 'bonferroni', 'bh', 'none'\]"),
+    ({"significance": {"test": "z"}}, r"unknown significance test 'z'"),
+    ({"thresholds": [2, 2]}, r"thresholds must be unique"),
+    ({"colour": "red"}, r"unknown config key\(s\) \['colour'\]"),
+    ({"scenarios": [{"type": "crosslingual", "collection": "xquad-r", "languages": ["de"]}]}, r"takes 'pairs'"),
+    ({"scenarios": [{"type": "crosslingual", "collection": "xquad-r", "pairs": [["de", "de"]]}]}, r"is monolingual"),
+    ({"scenarios": [{"type": "monolingual", "collection": "afriqa", "languages": ["hau"]}]}, r"use type 'crosslingual'"),
+])
+def test_invalid_configs(changes, message, mirror):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_cfg(**changes))
+
+
+def test_unknown_training_hyperparameter(mirror):
+    pytest.importorskip("pyterrier_gradrel.training")
+    with pytest.raises(ConfigError, match=r"unknown hyper-parameter\(s\) \['learning_rate'\].*'lr'"):
+        load_config(_cfg(training={"learning_rate": 1e-5}))
+
+
+def test_missing_file():
+    with pytest.raises(FileNotFoundError, match="no experiment config"):
+        load_config("experiments/does-not-exist.yaml")
+
+
+def test_scenarios_expand_to_the_right_datasets(mirror):
+    cfg = load_config(_cfg(scenarios=[
+        {"type": "monolingual", "collection": "xquad-r", "languages": ["en", "th"]},
+        {"type": "multilingual", "collection": "xquad-r", "languages": ["en", "th", "de"]},
+        {"type": "crosslingual", "collection": "xquad-r", "pairs": ["th-en"]},
+        {"type": "crosslingual", "collection": "afriqa", "languages": ["hau"]},
+    ], seeds=[0, 1], graded_loss=True))
+    mono, multi, cross, afri = (scenario_datasets(s) for s in cfg.scenarios)
+    assert [g.train for g in mono.groups] == [("gradrel/xquad-r/en/train",), ("gradrel/xquad-r/th/train",)]
+    # the mixture trains ONE model on the union and tests per language and on the multi pool
+    assert len(multi.groups) == 1
+    assert multi.groups[0].train == tuple(f"gradrel/xquad-r/{x}/train" for x in ["en", "th", "de"])
+    assert [t.label for t in multi.groups[0].targets] == ["en", "th", "de", "multi"]
+    assert cross.groups[0].train == ("gradrel/xquad-r/th-en/train",)
+    # AfriQA: African-language queries, with the translated control evaluated by the same model
+    assert [(t.dataset, t.role) for t in afri.groups[0].targets] == [
+        ("gradrel/afriqa/hau/test", "main"), ("gradrel/afriqa/hau-translated/test", "control")]
+    conditions = plan(cfg)
+    ft = [c for c in conditions if c.fine_tuned]
+    # (2 mono + 1 multi + 1 cross + 1 afriqa groups) × 4 variants × 2 seeds
+    assert len(ft) == 5 * 4 * 2
+    assert {c.variant for c in ft} == {"tau=1", "tau=2", "tau=3", "graded"}
+    assert {c.rel for c in ft} == {1, 2, 3, None}
+    hau = next(c for c in ft if c.train == ("gradrel/afriqa/hau/train",))
+    assert {(t.dataset, t.split) for t in hau.targets} == {
+        ("gradrel/afriqa/hau/test", "test"), ("gradrel/afriqa/hau-translated/test", "test"),
+        ("gradrel/afriqa/hau/dev", "dev")}
+    # baselines are shared per dataset: en/test is evaluated once although two scenarios test on it
+    base = [c for c in conditions if not c.fine_tuned and c.system == "BM25"]
+    assert [t.dataset for c in base for t in c.targets].count("gradrel/xquad-r/en/test") == 1
+    # the first seed's complete τ sweep comes before any second-seed run
+    first_seed1 = next(i for i, c in enumerate(ft) if c.seed == 1)
+    assert all(c.seed == 0 for c in ft[:first_seed1]) and len(ft[:first_seed1]) == 20

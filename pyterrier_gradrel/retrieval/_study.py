@@ -1,0 +1,127 @@
+"""The two measured tables of the retrieval module.
+
+* :func:`tokenizer_study`: BM25 effectiveness per language and tokenizer on XQuAD-R (how ``"auto"`` was chosen).
+* :func:`baseline_table`: every baseline on monolingual and cross-lingual XQuAD-R pairs.
+
+Both compute each run once, check coverage (queries with at least one result) and evaluate with
+``pt.Experiment`` through :func:`pyterrier_gradrel.retrieval._evaluate.evaluate_runs`.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
+
+__all__ = ["BASELINE_PAIRS", "STUDY_TOKENIZERS", "baseline_table", "load_eval", "tokenizer_study"]
+
+_log = logging.getLogger(__name__)
+
+#: (query language, document language) pairs of the acceptance table
+BASELINE_PAIRS = (("en", "en"), ("ar", "ar"), ("hi", "hi"), ("th", "th"), ("zh", "zh"), ("de", "en"), ("th", "en"))
+
+#: tokenizers compared by :func:`tokenizer_study`
+STUDY_TOKENIZERS = ("script", "subword", "subword-lower")
+
+
+def dataset_id(qlang: str, dlang: str, split: str) -> str:
+    """The XQuAD-R dataset id of a (query language, document language) pair."""
+    pair = qlang if qlang == dlang else f"{qlang}-{dlang}"
+    return f"gradrel/xquad-r/{pair}/{split}"
+
+
+def load_eval(dataset: str | Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
+    """(PyTerrier dataset, topics, qrels) of a dataset id or object."""
+    from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset
+
+    ds = _as_pt_dataset(dataset)
+    topics = ds.get_topics()
+    if "query" not in topics.columns:  # ir_datasets queries with several text fields: the question is "text"
+        topics = ds.get_topics("text")
+    qrels = ds.get_qrels()
+    if topics.empty:
+        raise ValueError(f"{dataset!r} has no queries")
+    return ds, topics[["qid", "query"]], qrels
+
+
+def tokenizer_study(
+    langs: Sequence[str],
+    *,
+    split: str = "test",
+    tokenizers: Sequence[str] = STUDY_TOKENIZERS,
+) -> pd.DataFrame:
+    """BM25 per language x tokenizer: the measures, coverage, vocabulary size and index build time.
+
+    Args:
+        langs: XQuAD-R languages (monolingual datasets ``gradrel/xquad-r/<lang>/<split>``).
+        split: ``train``, ``dev`` or ``test``.
+        tokenizers: Tokenizer specs (see :func:`pyterrier_gradrel.retrieval.get_tokenizer`).
+
+    Returns:
+        One row per (lang, tokenizer).
+    """
+    import json
+    from pathlib import Path
+
+    from pyterrier_gradrel.retrieval._bm25 import bm25
+
+    rows = []
+    for lang in langs:
+        ds, topics, qrels = load_eval(dataset_id(lang, lang, split))
+        runs, extra = {}, {}
+        for spec in tokenizers:
+            started = time.time()
+            retr = bm25(ds, tokenizer=spec)
+            meta = json.loads((Path(retr.index.path) / "gradrel_index.json").read_text(encoding="utf-8"))
+            runs[spec] = retr(topics)
+            extra[spec] = {"tokenizer_name": meta["tokenizer"], "terms": meta["terms"],
+                           "seconds": round(time.time() - started, 2)}
+        table = evaluate_runs(runs, topics, qrels)
+        for row in table.to_dict(orient="records"):
+            name = row.pop("name")
+            rows.append({"lang": lang, "tokenizer": name, **row, **extra[name]})
+    return pd.DataFrame(rows)
+
+
+def baseline_table(
+    pairs: Sequence[tuple[str, str]] = BASELINE_PAIRS,
+    *,
+    split: str = "test",
+    encoder: Any = None,
+    tokenizer: str = "auto",
+) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, pd.DataFrame]]]:
+    """Every baseline on every (query language, document language) pair.
+
+    Args:
+        pairs: (query language, document language) pairs of XQuAD-R.
+        split: ``train``, ``dev`` or ``test``.
+        encoder: Dense model (``None``: zero-shot multilingual-e5-small).
+        tokenizer: BM25 tokenizer spec.
+
+    Returns:
+        (table with one row per (pair, baseline), the runs keyed by pair then baseline name).
+    """
+    from pyterrier_gradrel.retrieval._baselines import baselines
+    from pyterrier_gradrel.retrieval._dense import _resolve_encoder
+
+    encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
+    rows, all_runs = [], {}
+    for qlang, dlang in pairs:
+        ds_id = dataset_id(qlang, dlang, split)
+        ds, topics, qrels = load_eval(ds_id)
+        systems = baselines(ds_id, encoder=encoder, tokenizer=tokenizer)
+        runs = {}
+        for name, system in systems.items():
+            started = time.time()
+            runs[name] = system(topics)
+            _log.info("%s %s: %d rows in %.1fs", ds_id, name, len(runs[name]), time.time() - started)
+        table = evaluate_runs(runs, topics, qrels)
+        for row in table.to_dict(orient="records"):
+            name = row.pop("name")
+            rows.append({"queries_lang": qlang, "docs_lang": dlang, "dataset": ds_id, "baseline": name, **row})
+        all_runs[(qlang, dlang)] = runs
+    return pd.DataFrame(rows), all_runs

@@ -1,0 +1,135 @@
+"""Named baselines: every baseline answers every query on a small fixture; empty frames; evaluation; CLI."""
+from __future__ import annotations
+
+import argparse
+
+import pandas as pd
+import pytest
+from _retrieval_fixtures import TINY_DOCS, TinyDataset, folder_bi_encoder
+
+from pyterrier_gradrel.retrieval import BASELINES, RRF, baselines, encode_count
+from pyterrier_gradrel.retrieval._cli import parse_pairs
+from pyterrier_gradrel.retrieval._evaluate import MEASURE_NAMES, evaluate_runs, markdown_table
+
+
+@pytest.fixture()
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def encoder(tiny_encoder_dir):
+    return folder_bi_encoder(tiny_encoder_dir)
+
+
+# one query per script of the fixture (each shares words with its document), plus an all-punctuation query
+TOPICS = pd.DataFrame({
+    "qid": ["en", "ru", "th", "zh", "hi", "ar", "el", "punct"],
+    "query": ["capital of France", "коричневая лиса", "สุนัขจิ้งจอก", "棕色狐狸", "भूरी लोमड़ी", "الثعلب البني",
+              "καφέ αλεπού", "?!"],
+})
+
+
+def test_every_baseline_answers_every_query(home, encoder):
+    systems = baselines(TinyDataset(), encoder=encoder, tokenizer="script", rerank_depth=5)
+    assert tuple(systems) == BASELINES
+    lexical = set(TOPICS["qid"]) - {"punct"}
+    for name, system in systems.items():
+        res = system(TOPICS)
+        expected = lexical if name in ("BM25", "BM25>>mE5") else set(TOPICS["qid"])
+        assert set(res["qid"]) == expected, name
+        assert {"qid", "query", "docno", "score", "rank"} <= set(res.columns), name
+        assert "query_vec" not in res.columns and "query_toks" not in res.columns
+        for _, group in res.groupby("qid"):
+            assert group.sort_values("rank")["score"].is_monotonic_decreasing, name
+            assert group["docno"].is_unique, name
+    # the re-ranker keeps BM25's candidates (top rerank_depth) and only re-orders them
+    bm25_top = systems["BM25"](TOPICS).query("rank < 5")
+    reranked = systems["BM25>>mE5"](TOPICS)
+    for qid in lexical:
+        assert set(reranked[reranked.qid == qid].docno) == set(bm25_top[bm25_top.qid == qid].docno)
+
+
+def test_baselines_share_one_encoding_of_the_corpus(home, encoder):
+    ds = TinyDataset()
+    baselines(ds, encoder=encoder, tokenizer="script")
+    baselines(ds, encoder=encoder, tokenizer="script")
+    assert encode_count() >= 1
+    assert ds.corpus_reads == 2  # one BM25 build + one encoding, then both are reused
+
+
+def test_every_baseline_handles_an_empty_frame(home, encoder):
+    empty = TOPICS.iloc[:0]
+    for name, system in baselines(TinyDataset(), encoder=encoder, tokenizer="script").items():
+        res = system(empty)
+        assert res.empty and {"qid", "docno", "score", "rank"} <= set(res.columns), name
+
+
+def test_rrf_fuses_by_rank():
+    class Fixed:
+        def __init__(self, docnos):
+            self.docnos = docnos
+
+        def __call__(self, inp):
+            rows = [{"qid": q, "query": "x", "docno": d, "score": float(-r), "rank": r}
+                    for q in inp["qid"] for r, d in enumerate(self.docnos)]
+            return pd.DataFrame(rows, columns=["qid", "query", "docno", "score", "rank"])
+
+    fused = RRF(Fixed(["a", "b", "c"]), Fixed(["b", "c", "d"]), k=60)(pd.DataFrame({"qid": ["1"], "query": ["x"]}))
+    # b: 1/61 + 1/60, c: 1/62 + 1/61, a: 1/60, d: 1/62
+    assert list(fused.sort_values("rank")["docno"]) == ["b", "c", "a", "d"]
+    assert fused["score"].max() == pytest.approx(1 / 61 + 1 / 60)
+    with pytest.raises(ValueError, match="at least 2 transformers"):
+        RRF(Fixed(["a"]))
+
+
+def test_baselines_validate_options(home, encoder):
+    with pytest.raises(ValueError, match="backend must be one of"):
+        baselines(TinyDataset(), encoder=encoder, backend="annoy")
+    with pytest.raises(ValueError, match="rerank_depth must be >= 1"):
+        baselines(TinyDataset(), encoder=encoder, rerank_depth=0)
+
+
+def test_evaluation_counts_unanswered_queries_as_zero():
+    topics = pd.DataFrame({"qid": ["1", "2"], "query": ["a", "b"]})
+    qrels = pd.DataFrame({"qid": ["1", "1", "2"], "docno": ["d3", "d1", "d9"], "label": [3, 1, 3]})
+    perfect = pd.DataFrame({"qid": ["1", "1", "2"], "docno": ["d3", "d1", "d9"], "score": [2.0, 1.0, 1.0],
+                            "rank": [0, 1, 0]})
+    half = perfect[perfect.qid == "1"]
+    table = evaluate_runs({"perfect": perfect, "half": half}, topics, qrels).set_index("name")
+    assert list(table.columns) == [*MEASURE_NAMES, "queries", "answered"]
+    assert table.loc["perfect", "nDCG@10"] == pytest.approx(1.0)
+    assert table.loc["half", "nDCG@10"] == pytest.approx(0.5)
+    assert table.loc["half", "RR(rel=3)"] == pytest.approx(0.5)
+    assert table.loc["half", "answered"] == 1 and table.loc["perfect", "answered"] == 2
+    # graded gains: grade-1 doc first costs more than with binary gains
+    swapped = perfect.assign(rank=[1, 0, 0], score=[1.0, 2.0, 1.0])
+    ndcg = evaluate_runs({"s": swapped}, topics, qrels).loc[0, "nDCG@10"]
+    import math
+    dcg = 1 / math.log2(2) + 7 / math.log2(3)
+    idcg = 7 / math.log2(2) + 1 / math.log2(3)
+    assert ndcg == pytest.approx((dcg / idcg + 1.0) / 2)
+    md = markdown_table(table.reset_index())
+    assert md.splitlines()[0].startswith("| name | nDCG@10") and "0.5000" in md
+
+
+def test_cli_pairs_are_validated():
+    assert parse_pairs("en, th ,de-en") == [("en", "en"), ("th", "th"), ("de", "en")]
+    with pytest.raises(argparse.ArgumentTypeError, match="language must be one of .*'zh'"):
+        parse_pairs("en,xx")
+
+
+def test_cli_registers_its_commands():
+    from pyterrier_gradrel.retrieval._cli import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["baselines", "--pairs", "th-en", "--out", "x"])
+    assert args.pairs == [("th", "en")] and args.split == "test" and callable(args.func)
+    args = parser.parse_args(["bm25-tokenizers", "--langs", "th,zh", "--tokenizers", "script"])
+    assert args.langs == ["th", "zh"] and args.tokenizers == ["script"]
+
+
+def test_fixture_has_every_script():
+    assert len({d.split("-")[0] for d, _ in TINY_DOCS}) >= 8

@@ -171,3 +171,18 @@ def test_cli_trains_on_a_real_split(tiny_encoder_dir, tmp_path, mirror, capsys):
     assert report["data"]["own_article_rule"] and report["data"]["negative_split"] == "train"
     assert report["data"]["hard_negative_pool"] == 516  # only the training-split sentences of the 852 (Thai pool)
     assert (tmp_path / "cli" / "model" / "gradrel_encoder.json").exists()
+
+
+def test_bf16_mixed_precision_trains_deterministically(tiny_encoder_dir, data, tmp_path):
+    topics, qrels, docs = data
+    cfg = _cfg(max_steps=3, precision="bf16", seed=4)
+    runs = []
+    for name in ("x", "y"):
+        t = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+        runs.append(_weights(t.train(topics, qrels, docs, run_dir=tmp_path / name)))
+        assert all(x == x and x > 0 for x in t.last_report["losses"])
+        assert len(t.last_report["step_seconds"]) == 3
+    assert all(runs[0][k].dtype == torch.float32 and torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
+    assert cfg.run_name() != _cfg(max_steps=3, seed=4).run_name()
+    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\]"):
+        TrainConfig(precision="fp16")

@@ -46,6 +46,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fraction", type=float, default=1.0)
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast mixed precision")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--run-dir", default=None, help="default: the cache (runs/<base fingerprint>/<run name>)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -76,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
                       warmup=args.warmup, epochs=args.epochs, max_steps=args.max_steps,
                       max_length=args.max_length, freeze_embeddings=not args.train_embeddings, seed=args.seed,
                       fraction=args.fraction, noise=args.noise, exclude_own_article=structural,
-                      checkpoint_every=args.checkpoint_every, threads=args.threads)
+                      checkpoint_every=args.checkpoint_every, threads=args.threads,
+                      precision=args.precision)
     ds = pt.get_dataset(f"irds:{dataset_id}")
     trainer = ContrastiveTrainer(args.base, config=cfg, verbose=not args.quiet)
     folder = trainer.train(ds.get_topics(), ds.get_qrels(), ds.get_corpus_iter(verbose=False),

@@ -119,25 +119,27 @@ def dataset_ids(collection_name: str | None = None) -> list[str]:
 
 
 def _discover_local(key: str, groups: tuple[str | None, ...]):
-    """ir_datasets pattern hook: ``gradrel/local/<name>[/<split>]`` from ``$GRADREL_HOME/collections/<name>``."""
+    """ir_datasets pattern hook: ``gradrel/local/<name>[/<split>]`` from ``$GRADREL_HOME/collections/<name>``.
+
+    ir_datasets registers the returned dataset under ``key`` itself.
+    """
     from pyterrier_gradrel.datasets import _local
 
     name, split = groups
-    if name in _local_folders:
-        folder = _local_folders[name]
+    with _lock:
+        folder = _local_folders.get(name)
+        if folder is None:
+            candidate = local_home() / name
+            if not candidate.is_dir():
+                raise KeyError(f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
+                               f"({name!r}, folder) or put the collection at {candidate}")
+            folder = _local.check_folder(candidate).resolve()
+            _local.read_manifest(folder)
+            _local_folders[name] = folder
+    if split is not None and split not in _local.available_splits(folder):
         raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
                        f"available: {list(_local.available_splits(folder))}")
-    folder = local_home() / name
-    if not folder.is_dir():
-        raise KeyError(f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
-                       f"({name!r}, folder) or put the collection at {folder}")
-    register_local(name, folder)
-    from ir_datasets import registry
-
-    if key not in set(registry):
-        raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
-                       f"available: {list(_local.available_splits(folder))}")
-    return registry[key]
+    return _local.build_dataset(folder, split)
 
 
 def local_home() -> Path:

@@ -1,0 +1,173 @@
+"""E5BiEncoder on the tiny random encoder: prefixes, pooling, batching, pyterrier-dr integration, identity."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from pyterrier_gradrel.models import load_encoder
+from pyterrier_gradrel.models._encoder import E5BiEncoder, infer_settings, validate_settings
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "Der schnelle braune Fuchs springt über den faulen Hund.",
+    "敏捷的棕色狐狸跳过了懒狗。",
+    "Paris is the capital of France. Berlin is the capital of Germany.",
+    "fox",
+    "Быстрая коричневая лиса прыгает через ленивую собаку.",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def enc(tiny_encoder_dir):
+    return E5BiEncoder.from_pretrained(tiny_encoder_dir, batch_size=3, num_threads=1)
+
+
+def _reference(enc, texts):
+    """Straightforward per-text forward pass: mean over all tokens, then L2 norm."""
+    rows = []
+    with torch.no_grad():
+        for t in texts:
+            ids = enc.tokenizer(t, return_tensors="pt", truncation=True, max_length=enc.max_length)["input_ids"]
+            rows.append(torch.nn.functional.normalize(enc.model(input_ids=ids).last_hidden_state.mean(1), dim=-1)[0])
+    return torch.stack(rows).numpy()
+
+
+def test_docs_and_queries_match_a_plain_forward_pass(enc):
+    docs = enc.encode_docs(TEXTS)
+    assert docs.dtype == np.float32 and docs.shape == (len(TEXTS), enc.dim)
+    np.testing.assert_allclose(np.linalg.norm(docs, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(docs, _reference(enc, ["passage: " + t for t in TEXTS]), atol=2e-5)
+    queries = enc.encode_queries(TEXTS)
+    np.testing.assert_allclose(queries, _reference(enc, ["query: " + t for t in TEXTS]), atol=2e-5)
+    assert not np.allclose(queries, docs, atol=1e-3)  # the prefixes matter
+
+
+def test_batch_size_and_order_do_not_change_embeddings(enc):
+    a = enc.encode_docs(TEXTS, batch_size=1)
+    b = enc.encode_docs(TEXTS, batch_size=4)
+    c = enc.encode_docs(TEXTS[::-1], batch_size=7)[::-1]
+    np.testing.assert_allclose(a, b, atol=2e-5)
+    np.testing.assert_allclose(a, c, atol=2e-5)
+
+
+def test_max_length_truncates(tiny_encoder_dir, enc):
+    short = E5BiEncoder.from_pretrained(tiny_encoder_dir, max_length=6)
+    long_text = "the quick brown fox jumps over the lazy dog " * 5
+    ids = short.tokenizer("passage: " + long_text, truncation=True, max_length=6)["input_ids"]
+    assert len(ids) == 6
+    with torch.no_grad():
+        ref = short.model(input_ids=torch.tensor([ids])).last_hidden_state.mean(1)
+    ref = torch.nn.functional.normalize(ref, dim=-1).numpy()
+    np.testing.assert_allclose(short.encode_docs([long_text]), ref, atol=2e-5)
+    assert not np.allclose(short.encode_docs([long_text]), enc.encode_docs([long_text]), atol=1e-3)
+    assert enc.max_length == 128
+
+
+def test_torch_path_keeps_gradients_and_agrees(enc):
+    out = enc.encode_queries_torch(TEXTS[:3])
+    assert out.requires_grad and out.shape == (3, enc.dim)
+    np.testing.assert_allclose(out.detach().numpy(), enc.encode_queries(TEXTS[:3]), atol=2e-5)
+    assert enc.encode_docs_torch(TEXTS[:2]).requires_grad
+
+
+def test_empty_inputs(enc):
+    assert enc.encode_docs([]).shape == (0, enc.dim)
+    assert enc.encode_queries_torch([]).shape == (0, enc.dim)
+    out = enc.query_encoder()(pd.DataFrame({"qid": [], "query": []}))
+    assert "query_vec" in out.columns and len(out) == 0
+
+
+def test_threads_are_restored(tiny_encoder_dir):
+    before = torch.get_num_threads()
+    e = E5BiEncoder.from_pretrained(tiny_encoder_dir, num_threads=2)
+    e.encode_docs(TEXTS)
+    assert torch.get_num_threads() == before
+
+
+def test_pyterrier_dr_pipeline(enc, tmp_path):
+    import pyterrier_dr
+
+    docs = pd.DataFrame({"docno": [f"d{i}" for i in range(len(TEXTS))], "text": TEXTS})
+    q = enc.query_encoder()(pd.DataFrame({"qid": ["1", "2"], "query": ["fox", "capital of France"]}))
+    assert q["query_vec"].iloc[0].shape == (enc.dim,)
+    np.testing.assert_allclose(q["query_vec"].iloc[0], enc.encode_queries(["fox"])[0], atol=1e-6)
+    d = enc.doc_encoder()(docs)
+    np.testing.assert_allclose(np.stack(d["doc_vec"]), enc.encode_docs(TEXTS), atol=1e-6)
+
+    index = pyterrier_dr.FlexIndex(str(tmp_path / "tiny.flex"))
+    (enc >> index.indexer()).index(docs.to_dict("records"))
+    for retriever in (index.np_retriever(), index.retriever()):
+        res = (enc >> retriever).search("quick brown fox")
+        assert len(res) == len(TEXTS) and set(res["docno"]) == set(docs["docno"])
+        assert res["score"].is_monotonic_decreasing
+        # scores are dot products of the normalised query and doc vectors
+        qv = enc.encode_queries(["quick brown fox"])[0]
+        top = res.iloc[0]
+        assert top["score"] == pytest.approx(float(enc.encode_docs([TEXTS[int(top["docno"][1:])]])[0] @ qv), abs=1e-5)
+    # as a plain transformer it infers its mode from the columns
+    assert "doc_vec" in enc(docs).columns and "query_vec" in enc(pd.DataFrame({"qid": ["1"], "query": ["x"]})).columns
+
+
+def test_fingerprint_and_save_roundtrip(enc, tmp_path):
+    fp = enc.fingerprint()
+    assert len(fp) == 64 and fp == enc.fingerprint()
+    saved = enc.save(tmp_path / "copy")
+    assert json.loads((saved / "gradrel_encoder.json").read_text()) == enc.settings
+    again = E5BiEncoder.from_pretrained(saved)
+    assert again.fingerprint() == fp
+    np.testing.assert_allclose(again.encode_docs(TEXTS), enc.encode_docs(TEXTS), atol=1e-6)
+    # changing weights in place or settings changes the fingerprint
+    with torch.no_grad():
+        again.model.embeddings.word_embeddings.weight[5, 0] += 1.0
+    assert again.fingerprint() != fp
+    other = E5BiEncoder.from_hf(enc.model, enc.tokenizer, {**enc.settings, "query_prefix": "q: "})
+    assert other.fingerprint() != fp and other.query_prefix == "q: "
+
+
+def test_load_encoder_on_a_folder(tiny_encoder_dir):
+    e = load_encoder(tiny_encoder_dir, batch_size=2, max_length=16)
+    assert isinstance(e, E5BiEncoder) and e.batch_size == 2 and e.max_length == 16
+    assert repr(e) == f"E5BiEncoder({str(tiny_encoder_dir.resolve())!r})"
+
+
+def test_validation_errors(tiny_encoder_dir, enc):
+    with pytest.raises(ValueError, match="pooling'] must be one of"):
+        validate_settings({**enc.settings, "pooling": "max"})
+    with pytest.raises(ValueError, match="lack"):
+        validate_settings({"query_prefix": "query: "})
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        E5BiEncoder.from_pretrained(tiny_encoder_dir, batch_size=0)
+    with pytest.raises(ValueError, match="num_threads"):
+        E5BiEncoder.from_pretrained(tiny_encoder_dir, num_threads=0)
+    with pytest.raises(ValueError, match="max_length"):
+        E5BiEncoder.from_pretrained(tiny_encoder_dir, max_length=1)
+    with pytest.raises(TypeError, match="texts must be strings"):
+        enc.encode_docs(["ok", None])
+
+
+def test_settings_inferred_from_sentence_transformers_metadata(tiny_encoder_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "bge-like"
+    shutil.copytree(tiny_encoder_dir, folder)
+    (folder / "gradrel_encoder.json").unlink()
+    assert infer_settings(folder)["query_prefix"] == ""
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode_cls_token": True}))
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": "Q: ", "document": "D: "}}))
+    s = infer_settings(folder)
+    assert (s["pooling"], s["normalize"], s["query_prefix"], s["doc_prefix"]) == ("cls", False, "Q: ", "D: ")
+    assert infer_settings(folder, base="intfloat/multilingual-e5-base")["query_prefix"] == "Q: "
+    cls_enc = E5BiEncoder.from_pretrained(folder)
+    with torch.no_grad():
+        ids = cls_enc.tokenizer("D: fox", return_tensors="pt")["input_ids"]
+        ref = cls_enc.model(input_ids=ids).last_hidden_state[:, 0].numpy()
+    np.testing.assert_allclose(cls_enc.encode_docs(["fox"]), ref, atol=2e-5)

@@ -89,11 +89,12 @@ def collections() -> dict[str, CollectionSpec]:
     """All collections declared in ``datasets_registry``, by name (parsed once per process)."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is present
     out: dict[str, CollectionSpec] = {}
     for entry in sorted(resources.files(REGISTRY_PACKAGE).iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml"):
             continue
-        spec = _parse(entry.name, yaml.safe_load(entry.read_text(encoding="utf-8")))
+        spec = _parse(entry.name, yaml.load(entry.read_text(encoding="utf-8"), Loader=loader))
         if spec.name in out:
             raise ValueError(f"{entry.name}: collection {spec.name!r} is declared twice")
         out[spec.name] = spec

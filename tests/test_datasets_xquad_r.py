@@ -168,6 +168,10 @@ def test_docs_only_ids_and_langs(pt):
     assert ir_datasets.load("gradrel/xquad-r/hi/test").docs_lang() == "hi"
     assert ir_datasets.load("gradrel/xquad-r/multi/dev").docs_lang() is None
     assert ir_datasets.load("gradrel/xquad-r/zh-ar/dev").queries_lang() == "zh"
+    # the namespace names the pool, so datasets share it exactly when they share documents
+    assert ir_datasets.load("gradrel/xquad-r/zh-ar/dev").docs_namespace() == "gradrel/xquad-r/ar"
+    assert ir_datasets.load("gradrel/xquad-r/multi/dev").docs_namespace() == "gradrel/xquad-r/multi"
+    assert ir_datasets.load("gradrel/afriqa/fon/dev").docs_namespace() == "gradrel/afriqa/fr"
 
 
 def test_turkish_misencoded_sentence_keeps_its_text(pt):

@@ -139,7 +139,7 @@ def _discover_local(key: str, groups: tuple[str | None, ...]):
     if split is not None and split not in _local.available_splits(folder):
         raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
                        f"available: {list(_local.available_splits(folder))}")
-    return _local.build_dataset(folder, split)
+    return _local.build_dataset(folder, split, name=name)
 
 
 def local_home() -> Path:
@@ -205,7 +205,7 @@ def register_local(name: str, folder: str | Path) -> list[str]:
         ids = _local.dataset_ids(name, folder)
         for dataset_id, split in ids.items():
             if dataset_id not in existing:
-                ir_datasets.registry.register(dataset_id, _local.build_dataset(folder, split))
+                ir_datasets.registry.register(dataset_id, _local.build_dataset(folder, split, name=name))
     return list(ids)
 
 

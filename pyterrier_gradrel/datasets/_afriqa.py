@@ -232,7 +232,7 @@ def build_dataset(lang: str, split: str | None, translated: bool):
 
     spec = collection(COLLECTION)
     pivot = spec.languages[lang]["pivot"]
-    docs = MemoryDocs(lambda: load_pool(pivot).docs, AfriqaDoc, lang=pivot, namespace=NAMESPACE)
+    docs = MemoryDocs(lambda: load_pool(pivot).docs, AfriqaDoc, lang=pivot, namespace=f"{NAMESPACE}/{pivot}")
     if split is None:
         return Dataset(docs)
     qlang = pivot if translated else spec.languages[lang].get("iso639_1")

@@ -290,13 +290,14 @@ def dataset_ids(name: str, folder: str | Path) -> dict[str, str | None]:
     return out
 
 
-def build_dataset(folder: str | Path, split: str | None):
-    """The ir_datasets ``Dataset`` for one split of ``folder`` (validated on first use)."""
+def build_dataset(folder: str | Path, split: str | None, *, name: str):
+    """The ir_datasets ``Dataset`` for one split of ``folder``, collection ``name`` (validated on first use)."""
     from ir_datasets.datasets.base import Dataset
 
     folder = Path(folder)
     manifest = read_manifest(folder)
-    docs = MemoryDocs(functools.partial(load_docs, folder), LocalDoc, lang=manifest.lang, namespace=NAMESPACE)
+    docs = MemoryDocs(functools.partial(load_docs, folder), LocalDoc, lang=manifest.lang,
+                      namespace=f"{NAMESPACE}/{name}")
     if split is None:
         return Dataset(docs)
     return Dataset(

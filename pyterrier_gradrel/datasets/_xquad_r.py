@@ -206,7 +206,8 @@ def build_dataset(qlangs: tuple[str, ...], dlangs: tuple[str, ...], split: str |
 
     defs = collection(COLLECTION).grades
     docs = MemoryDocs(functools.partial(pool, dlangs), XQuadDoc,
-                      lang=dlangs[0] if len(dlangs) == 1 else None, namespace=NAMESPACE)
+                      lang=dlangs[0] if len(dlangs) == 1 else None,
+                      namespace=f"{NAMESPACE}/{dlangs[0] if len(dlangs) == 1 else 'multi'}")
     if split is None:
         return Dataset(docs)
     return Dataset(

@@ -114,6 +114,16 @@ def test_evaluation_counts_unanswered_queries_as_zero():
     assert md.splitlines()[0].startswith("| name | nDCG@10") and "0.5000" in md
 
 
+def test_evaluation_columns_hold_their_own_measure():
+    topics = pd.DataFrame({"qid": ["1"], "query": ["a"]})
+    qrels = pd.DataFrame({"qid": ["1"] * 4, "docno": ["d3", "d2", "d1", "dx"], "label": [3, 2, 1, 2]})
+    run = pd.DataFrame({"qid": ["1"] * 3, "docno": ["d1", "d2", "d3"], "score": [3.0, 2.0, 1.0], "rank": [0, 1, 2]})
+    row = evaluate_runs({"r": run}, topics, qrels).iloc[0]
+    assert row["RR(rel=2)"] == pytest.approx(1 / 2)
+    assert row["RR(rel=3)"] == pytest.approx(1 / 3)
+    assert row["R(rel=2)@100"] == pytest.approx(2 / 3)
+
+
 def test_cli_pairs_are_validated():
     assert parse_pairs("en, th ,de-en") == [("en", "en"), ("th", "th"), ("de", "en")]
     with pytest.raises(argparse.ArgumentTypeError, match="language must be one of .*'zh'"):

@@ -46,7 +46,9 @@ def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels:
     kwargs = {"names": names, "filter_by_qrels": False}
     first = pt.Experiment(frames, topics, qrels, ndcg_m, **kwargs)
     second = pt.Experiment(frames, topics, qrels, other_m, **kwargs)
+    # pt.Experiment orders its columns its own way: select them by the measure's name, never by position
     table = first.merge(second, on="name")
+    table = table[["name", *(str(m) for m in [*ndcg_m, *other_m])]]
     table.columns = ["name", *MEASURE_NAMES]
     qids = set(topics["qid"])
     table["queries"] = len(qids)

@@ -145,14 +145,12 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
             info = dataset_info(dataset_id)
         if topics is None:
             topics = ds.get_topics("text") if dataset_id and dataset_id.startswith("gradrel/") else ds.get_topics()
-        if corpus is None:
-            corpus = ds.get_corpus_iter(verbose=verbose)
         split = split or (info.split if info is not None else None)
         if lang is None and info is not None and info.query_lang and info.query_lang == info.doc_lang:
             lang = info.query_lang
         license = license if license is not None else (info.license if info is not None else None)
         citation = citation if citation is not None else (info.citation if info is not None else None)
-    if topics is None or corpus is None:
+    if topics is None or (corpus is None and ds is None):
         raise ValueError("pass dataset=..., or both topics=... and corpus=...")
     split = split or "test"
     by_split = dict(topics) if isinstance(topics, Mapping) else {split: topics}
@@ -188,6 +186,8 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
     pools = {s: _pool(frame, retrievers, depth, verbose) for s, frame in by_split.items()}
     needed = set().union(*(set(p["docno"]) for p in pools.values()))
 
+    if corpus is None:  # opened only now, so that its progress bar does not include the pooling
+        corpus = ds.get_corpus_iter(verbose=verbose)
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)

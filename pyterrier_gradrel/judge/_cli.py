@@ -1,0 +1,203 @@
+"""``gradrel judge | build | agreement``: grade pairs with an LLM, build LLM-graded collections, measure agreement.
+
+The API key of an OpenAI-compatible endpoint is read from ``$GRADREL_JUDGE_API_KEY`` (or ``$OPENAI_API_KEY``)
+only: a key on the command line would be visible to every user of the machine.
+
+Quality needs a real judge model; a tiny or random model only exercises the machinery.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+BACKENDS = ("openai", "hf")
+
+
+def _add_backend_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("judge backend")
+    g.add_argument("--backend", choices=BACKENDS, required=True,
+                   help="openai: an OpenAI-compatible chat-completions endpoint; hf: a local transformers causal LM")
+    g.add_argument("--model", default=None,
+                   help="served model name (openai; default $GRADREL_JUDGE_MODEL) or model folder / hub id (hf)")
+    g.add_argument("--base-url", default=None, help="API root, e.g. http://127.0.0.1:8000/v1 (default $GRADREL_JUDGE_BASE_URL); "
+                   "the key comes from $GRADREL_JUDGE_API_KEY or $OPENAI_API_KEY")
+    g.add_argument("--max-workers", type=int, default=4, help="concurrent requests (openai)")
+    g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
+    g.add_argument("--max-retries", type=int, default=5, help="retries on timeouts, 429 and 5xx (openai)")
+    g.add_argument("--batch-size", type=int, default=4, help="prompts per forward pass (hf)")
+    g.add_argument("--max-length", type=int, default=2048, help="longest prompt in tokens (hf)")
+    g.add_argument("--device", default=None, help="torch device (hf)")
+    g.add_argument("--cache", default=None, help="judgement cache file (default: $GRADREL_HOME/judgements/<model>.jsonl)")
+    g.add_argument("--no-cache", action="store_true", help="do not read or write a judgement cache")
+    g.add_argument("--retry-missing", action="store_true", help="ask again for cached pairs without a grade")
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add the ``judge``, ``build`` and ``agreement`` commands to the ``gradrel`` sub-parsers."""
+    p = subparsers.add_parser("judge", help="grade (query, passage) pairs 0-3 with an LLM judge",
+                              description="Read pairs (TSV with a header or JSON Lines: qid, query, docno, text), "
+                                          "write JSON Lines with grade, judge_raw and p_0..p_3.")
+    p.add_argument("--input", required=True, help="pairs file (.tsv with header qid query docno text, or .jsonl)")
+    p.add_argument("--output", default="-", help="output JSON Lines (default: stdout)")
+    _add_backend_args(p)
+    p.set_defaults(func=_judge_cmd)
+
+    p = subparsers.add_parser("build", help="pool, judge and write an LLM-graded local collection",
+                              description="Pool BM25 + dense candidates per query from a dataset, judge them and "
+                                          "write $GRADREL_HOME/collections/<name> (gradrel/local/<name>/<split>).")
+    p.add_argument("name", help="collection name (letters, digits, _ . -)")
+    p.add_argument("--dataset", required=True, help="source dataset id, e.g. gradrel/xquad-r/de/test")
+    p.add_argument("--depth", type=int, default=20, help="candidates per query and retriever (default 20)")
+    p.add_argument("--max-queries", type=int, default=None, help="judge only the first N queries (a slice)")
+    p.add_argument("--encoder", default="multilingual-e5-small", help="dense retriever's encoder")
+    p.add_argument("--folder", default=None, help="write here instead of $GRADREL_HOME/collections/<name>")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing collection folder")
+    _add_backend_args(p)
+    p.set_defaults(func=_build_cmd)
+
+    p = subparsers.add_parser("agreement", help="compare judge grades with a dataset's existing grades",
+                              description="Confusion matrix and Cohen's weighted kappa of a built collection's "
+                                          "judgements against the grades of the dataset it was built from.")
+    p.add_argument("judgements", help="a collection name, a collection folder or a judgements.jsonl file")
+    p.add_argument("--dataset", default=None, help="reference dataset id (default: the collection's source)")
+    p.add_argument("--by", default="lang", help="group by this query field (default lang; 'none' for overall only)")
+    p.add_argument("--output", default=None, help="also write the markdown report here")
+    p.add_argument("--json", action="store_true", help="print JSON instead of markdown")
+    p.set_defaults(func=_agreement_cmd)
+
+
+def make_backend(args: argparse.Namespace) -> Any:
+    """The judge backend described by the command-line options."""
+    if args.backend == "openai":
+        from pyterrier_gradrel.judge._http import OpenAIChatBackend
+
+        return OpenAIChatBackend(model=args.model, base_url=args.base_url, max_workers=args.max_workers,
+                                 timeout=args.timeout, max_retries=args.max_retries)
+    if not args.model:
+        raise SystemExit("gradrel: --model (a model folder or cached hub id) is required with --backend hf")
+    from pyterrier_gradrel.judge._hf import TransformersBackend
+
+    return TransformersBackend(args.model, batch_size=args.batch_size, max_length=args.max_length, device=args.device)
+
+
+def make_judge(args: argparse.Namespace) -> Any:
+    """An :class:`LLMJudge` with the backend and cache chosen on the command line."""
+    from pyterrier_gradrel.judge._judge import LLMJudge
+
+    cache: Any = False if args.no_cache else (args.cache or True)
+    return LLMJudge(make_backend(args), cache=cache, retry_missing=args.retry_missing, verbose=True)
+
+
+def _read_pairs(path: str) -> Any:
+    import pandas as pd
+
+    p = Path(path)
+    if not p.is_file():
+        raise SystemExit(f"gradrel judge: no such file {path}")
+    if p.suffix == ".jsonl":
+        frame = pd.read_json(p, orient="records", lines=True, dtype=False)
+    elif p.suffix == ".tsv":
+        frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    else:
+        raise SystemExit(f"gradrel judge: --input must end with .tsv or .jsonl, got {path}")
+    missing = [c for c in ("qid", "query", "docno", "text") if c not in frame.columns]
+    if missing:
+        raise SystemExit(f"gradrel judge: {path} lacks columns {missing}; needs qid, query, docno, text")
+    return frame
+
+
+def _judge_cmd(args: argparse.Namespace) -> int:
+    import math
+
+    frame = _read_pairs(args.input)
+    out = make_judge(args).transform(frame)
+    lines = []
+    for row in out.itertuples(index=False):
+        probs = {f"p_{g}": getattr(row, f"p_{g}") for g in range(4)}
+        lines.append(json.dumps({"qid": str(row.qid), "docno": str(row.docno),
+                                 "grade": None if row.grade is None or row.grade != row.grade else int(row.grade),
+                                 "judge_raw": row.judge_raw,
+                                 **{k: None if math.isnan(v) else float(v) for k, v in probs.items()}},
+                                ensure_ascii=False))
+    text = "".join(line + "\n" for line in lines)
+    if args.output == "-":
+        sys.stdout.write(text)
+    else:
+        from pyterrier_gradrel._atomic import write_text
+
+        write_text(args.output, text)
+    missing = int(out["grade"].isna().sum())
+    print(f"judged {len(out)} pairs ({missing} without a grade)", file=sys.stderr)
+    return 0
+
+
+def _build_cmd(args: argparse.Namespace) -> int:
+    from pyterrier_gradrel.judge._build import build_collection
+
+    folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, depth=args.depth,
+                              max_queries=args.max_queries, encoder=args.encoder, folder=args.folder,
+                              overwrite=args.overwrite, verbose=True)
+    build = json.loads((folder / "build.json").read_text(encoding="utf-8"))
+    print(f"wrote {folder}")
+    print(json.dumps({"judge": build["judge"]["model"], "prompt_version": build["judge"]["prompt_version"],
+                      "counts": build["counts"]}, indent=2))
+    splits = ", ".join(f"irds:gradrel/local/{args.name}/{s}" for s in build["counts"]["splits"])
+    print(f"load it with pt.get_dataset(...) on: {splits}")
+    return 0
+
+
+def _resolve_judgements(target: str) -> tuple[Path, dict[str, Any] | None]:
+    path = Path(target)
+    if not path.exists():
+        from pyterrier_gradrel.judge._build import _collections_home
+
+        path = _collections_home() / target
+    if path.is_dir():
+        build_path = path / "build.json"
+        build = json.loads(build_path.read_text(encoding="utf-8")) if build_path.is_file() else None
+        path = path / "judgements.jsonl"
+    else:
+        build = None
+    if not path.is_file():
+        raise SystemExit(f"gradrel agreement: no judgements at {path} (give a collection name, folder or .jsonl)")
+    return path, build
+
+
+def _agreement_cmd(args: argparse.Namespace) -> int:
+    import pandas as pd
+    import pyterrier as pt
+
+    from pyterrier_gradrel.judge._agreement import agreement
+
+    path, build = _resolve_judgements(args.judgements)
+    dataset = args.dataset or ((build or {}).get("source") or {}).get("dataset")
+    if not dataset:
+        raise SystemExit("gradrel agreement: pass --dataset (the judgements do not name their source dataset)")
+    dataset = dataset.removeprefix("irds:")
+    judged = pd.read_json(path, orient="records", lines=True, dtype={"qid": str, "docno": str})
+    judged["grade"] = judged["grade"].astype("Int64")
+    ds = pt.get_dataset(f"irds:{dataset}")
+    qrels = ds.get_qrels()
+    by = None if args.by in ("none", "") else args.by
+    if by is not None and by not in judged.columns:
+        import ir_datasets
+
+        field = {q.query_id: getattr(q, by, None) for q in ir_datasets.load(dataset).queries_iter()}
+        if not any(v is not None for v in field.values()):
+            raise SystemExit(f"gradrel agreement: the queries of {dataset} have no field {by!r}; use --by none")
+        judged[by] = judged["qid"].map(field)
+    report = agreement(judged, qrels, by=by)
+    if args.json:
+        frame = report.to_frame()
+        print(json.dumps({"dataset": dataset, "judgements": str(path), "groups": frame.to_dict("records"),
+                          "confusion": report.confusion_frame().to_numpy().tolist()}, indent=2))
+    else:
+        print(report.to_markdown())
+    if args.output:
+        from pyterrier_gradrel._atomic import write_text
+
+        write_text(args.output, f"# Judge agreement with {dataset}\n\nJudgements: `{path}`\n\n{report.to_markdown()}\n")
+    return 0

@@ -131,15 +131,19 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
             lines.append("")
     if not boot.empty:
         lines += ["## Bootstrap confidence intervals (test, primary measure)", ""]
-        b = boot[boot["measure"] == cfg.primary_measure]
+        b = boot[boot["measure"] == cfg.primary_measure].copy()
+        order = {name: i for i, name in enumerate([*cfg.baselines, "fine-tuned"])}
+        b["_o"] = b["system"].map(order).fillna(len(order))
+        b = b.sort_values(["scenario", "label", "_o", "fraction", "noise", "variant", "versus"], kind="stable")
         lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
         for r in b.itertuples():
             name = _col_name(r.system, r.variant)
             if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
                 name += f" (f={r.fraction:g}, n={r.noise:g})"
             vs = f"Δ vs {r.versus}" if r.versus else "mean"
-            lines.append(f"| {r.scenario} | {r.label} | {name} | {vs} | {r.estimate:+.3f} | "
-                         f"[{r.low:+.3f}, {r.high:+.3f}] | {r.unit} ({r.n_clusters}) |")
+            fmt = "+.3f" if r.versus else ".3f"
+            lines.append(f"| {r.scenario} | {r.label} | {name} | {vs} | {r.estimate:{fmt}} | "
+                         f"[{r.low:{fmt}}, {r.high:{fmt}}] | {r.unit} ({r.n_clusters}) |")
         lines.append("")
     if not cal.empty:
         measure = cfg.calibration.measure or cfg.primary_measure

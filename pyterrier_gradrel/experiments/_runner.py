@@ -74,9 +74,9 @@ class DataCache:
             import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
 
             ds = pt.get_dataset(f"irds:{ds_id}")
-            topics = ds.get_topics()
-            if "query" not in topics.columns and "text" in topics.columns:
-                topics = topics.rename(columns={"text": "query"})
+            # the raw ir_datasets queries keep the untokenised text and the article of every query
+            topics = pd.DataFrame(ds.irds_ref().queries_iter())
+            topics = topics.rename(columns={"query_id": "qid", "text": "query"})
             topics["qid"] = topics["qid"].astype(str)
             if self.limit_queries is not None:
                 topics = topics.head(self.limit_queries)
@@ -114,7 +114,7 @@ class Components:
 
     Args:
         base_model: the encoder to fine-tune and the zero-shot baseline.
-        baseline: ``(name, dataset_id, encoder) -> pt.Transformer``.
+        baseline: ``(name, dataset_id) -> pt.Transformer``.
         dense: ``(encoder, dataset_id) -> pt.Transformer``.
         train: ``(condition, topics, qrels, corpus, run_dir, config) -> (encoder, train_report)``.
         fingerprint: ``() -> str``, the base model's weight fingerprint (part of every run key).
@@ -124,7 +124,7 @@ class Components:
         self,
         *,
         base_model: str = "multilingual-e5-small",
-        baseline: Callable[[str, str, Any], Any] | None = None,
+        baseline: Callable[[str, str], Any] | None = None,
         dense: Callable[[Any, str], Any] | None = None,
         train: Callable[..., tuple[Any, dict]] | None = None,
         fingerprint: Callable[[], str] | None = None,
@@ -153,7 +153,7 @@ class Components:
     def baseline(self, name: str, ds_id: str) -> Any:
         """The baseline ``name`` over ``ds_id``'s pool."""
         if self._baseline is not None:
-            return self._baseline(name, ds_id, None if name == "BM25" else self.encoder())
+            return self._baseline(name, ds_id)
         from pyterrier_gradrel import retrieval
 
         if name == "BM25":
@@ -307,6 +307,7 @@ def run_experiment(
     dry_run: bool = False,
     report: bool = True,
     components: Components | None = None,
+    data: DataCache | None = None,
     compute: bool = True,
     verbose: bool = True,
 ) -> ExperimentResult:
@@ -320,6 +321,7 @@ def run_experiment(
         dry_run: only list the conditions and whether each is reusable; nothing is trained or evaluated.
         report: write the Markdown report and plots at the end.
         components: the retrieval/training back-end (default: the package's real components).
+        data: where topics/qrels/corpora come from (default: the benchmark datasets through PyTerrier).
         compute: False reports only the finished runs (``gradrel report``); missing ones are counted.
         verbose: progress bar with ETA and a line per condition.
 
@@ -336,7 +338,10 @@ def run_experiment(
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
     components = components or Components(base_model=cfg.base_model)
-    data = DataCache(limit_queries=cfg.limit_queries)
+    if data is None:
+        data = DataCache(limit_queries=cfg.limit_queries)
+    elif data.limit_queries != cfg.limit_queries:
+        raise ValueError(f"data.limit_queries ({data.limit_queries}) must equal the config's ({cfg.limit_queries})")
     conditions = plan(cfg)
     fp_cache: list[str] = []
 

@@ -1,0 +1,222 @@
+"""The runner on real XQuAD-R topics/qrels with scripted retrieval/training back-ends.
+
+The back-ends here are test doubles on purpose: these tests check what the runner stores, when it
+reuses a finished run and when it must not (τ/loss, seed, fraction, noise, model fingerprint, training
+hyper-parameters, data). Real retrieval and training are exercised by the quickstart run.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pyterrier_gradrel.experiments import Components, load_config, plan, run_experiment
+from pyterrier_gradrel.experiments._runner import DataCache
+
+LIMIT = 12
+
+
+def _config(**changes):
+    cfg = {
+        "name": "unit",
+        "scenarios": [{"type": "monolingual", "collection": "xquad-r", "languages": ["en", "th"]}],
+        "thresholds": [1, 3],
+        "graded_loss": False,
+        "seeds": [0],
+        "training": {"max_steps": 2},
+        "measures": {"graded": ["nDCG@10"], "binary": ["RR"], "rels": [2]},
+        "significance": {"bootstrap_samples": 200},
+        "limit_queries": LIMIT,
+    }
+    cfg.update(changes)
+    return cfg
+
+
+class LightData(DataCache):
+    """Real topics/qrels; an empty corpus (the scripted trainer does not read it); optional qrels edits."""
+
+    def __init__(self, *, limit_queries=None, drop_qrels_of=None):
+        super().__init__(limit_queries=limit_queries)
+        self.drop_qrels_of = drop_qrels_of
+
+    def get(self, ds_id):
+        d = super().get(ds_id)
+        if self.drop_qrels_of == ds_id and not getattr(d, "_edited", False):
+            from pyterrier_gradrel.experiments._runner import data_fingerprint
+
+            d.qrels = d.qrels[d.qrels["label"] != 1].reset_index(drop=True)
+            d.fingerprint = data_fingerprint(d.topics, d.qrels)
+            d._edited = True
+        return d
+
+    def corpus(self, ds_ids):
+        return pd.DataFrame(columns=["docno", "text"])
+
+
+class Scripted:
+    """Scripted systems: rank each query's judged sentences by a seeded noisy grade, then unjudged ones."""
+
+    def __init__(self, data: DataCache, fingerprint: str = "f" * 64):
+        self.data = data
+        self.fp = fingerprint
+        self.trained: list[tuple] = []
+
+    def _system(self, key: str, ds_id: str, strength: float):
+        import pyterrier as pt
+
+        qrels = self.data.get(ds_id).qrels
+
+        def fn(topics):
+            rows = []
+            for qid in topics["qid"]:
+                rng = np.random.default_rng(abs(hash((key, qid))) % 2**32)
+                judged = qrels[qrels["qid"] == qid]
+                for docno, label in zip(judged["docno"], judged["label"], strict=True):
+                    rows.append((qid, docno, strength * label + rng.normal()))
+                for i in range(5):
+                    rows.append((qid, f"unjudged-{i}", rng.normal() - 1))
+            return pt.model.add_ranks(pd.DataFrame(rows, columns=["qid", "docno", "score"]))
+
+        return pt.apply.generic(fn)
+
+    def components(self) -> Components:
+        return Components(
+            baseline=lambda name, ds_id: self._system(name, ds_id, 0.5 if name == "BM25" else 1.0),
+            dense=lambda enc, ds_id: self._system(str(enc), ds_id, 1.5),
+            train=self._train,
+            fingerprint=lambda: self.fp,
+        )
+
+    def _train(self, cond, topics, qrels, corpus, run_dir, cfg):
+        assert len(topics) == cfg.limit_queries * len(cond.train) and set(qrels["qid"]) <= set(topics["qid"])
+        self.trained.append((cond.train, cond.variant, cond.seed))
+        return (cond.train, cond.variant, cond.seed), {"steps": cfg.training["max_steps"], "scripted": True}
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path / "experiments"
+
+
+@pytest.fixture(scope="module")
+def shared_data():
+    """Loaded once per module: the topics/qrels cache is read-only for the tests."""
+    return LightData(limit_queries=LIMIT)
+
+
+def _run(cfg, root, scripted, data=None, **kw):
+    data = data or scripted.data
+    kw.setdefault("report", False)  # the report has its own tests; plots cost seconds per run
+    return run_experiment(cfg, root=root, components=scripted.components(), data=data, verbose=False, **kw)
+
+
+def test_first_run_stores_everything_and_rerun_reuses(root, mirror, shared_data):
+    data = shared_data
+    scripted = Scripted(data)
+    cfg = _config()
+    n = len(plan(load_config(cfg)))
+    res = _run(cfg, root, scripted, report=True)
+    assert (res.n_run, res.n_reused) == (n, 0)
+    assert len(scripted.trained) == 2 * 2  # 2 languages × 2 thresholds
+    runs = sorted(p for p in (root / "runs" / "unit").iterdir())
+    assert len(runs) == n and not any(p.name.endswith((".partial", ".tmp")) for p in runs)
+    ft = next(p for p in runs if p.name.startswith("ft-en-tau3-s0-f1-n0-"))
+    meta = json.loads((ft / "condition.json").read_text())
+    assert meta["key"]["rel"] == 3 and meta["key"]["seed"] == 0 and meta["key"]["model"] == "f" * 64
+    assert json.loads((ft / "train_log.json").read_text())["scripted"] is True
+    edir = ft / "eval" / "gradrel__xquad-r__en__test"
+    with gzip.open(edir / "run.res.gz", "rt") as fh:
+        assert len(fh.readline().split()) == 6  # TREC run format
+    metrics = json.loads((edir / "metrics.json").read_text())
+    assert metrics["n_queries"] == LIMIT and set(metrics["means"]) == {"nDCG@10", "RR(rel>=2)"}
+    # per-query frame: 2 languages × (test + dev) × LIMIT queries × 2 measures for each of 4 systems
+    pq = res.perquery
+    assert len(pq) == 2 * 2 * LIMIT * 2 * 4
+    assert set(pq["system"]) == {"BM25", "mE5-zero-shot", "fine-tuned"}
+    assert (pq["article"] != "").all()
+    assert (res.results_dir / "report.md").is_file()
+
+    again = _run(cfg, root, scripted)
+    assert (again.n_run, again.n_reused) == (0, n)
+    assert len(scripted.trained) == 4  # nothing retrained
+    pd.testing.assert_frame_equal(again.perquery.reset_index(drop=True), pq.reset_index(drop=True))
+
+
+def test_changed_settings_invalidate_exactly_the_affected_runs(root, mirror, shared_data):
+    data = shared_data
+    scripted = Scripted(data)
+    cfg = _config()
+    _run(cfg, root, scripted)
+    n_base = 2 * 2 * 2  # 2 baselines × 2 languages × (test, dev)
+
+    # training hyper-parameters: every fine-tuned run, no baseline
+    res = _run(_config(training={"max_steps": 3}), root, scripted)
+    assert (res.n_run, res.n_reused) == (4, n_base)
+
+    # a new threshold and a new seed: only the new runs
+    res = _run(_config(thresholds=[1, 2, 3], seeds=[0, 1]), root, scripted)
+    assert res.n_run == 2 * 3 * 2 - 4 and res.n_reused == n_base + 4
+
+    # fraction / noise are part of the key
+    res = _run(_config(fractions=[0.5]), root, scripted)
+    assert res.n_run == 4
+    res = _run(_config(noise_rates=[0.2]), root, scripted)
+    assert res.n_run == 4
+
+    # another base model fingerprint: everything but BM25
+    other = Scripted(data, fingerprint="e" * 64)
+    res = _run(cfg, root, other)
+    assert res.n_run == n_base // 2 + 4 and res.n_reused == n_base // 2
+
+    # changed qrels of one dataset: the runs that evaluate it (2 baselines, 2 τ of en), nothing else
+    edited = LightData(limit_queries=LIMIT, drop_qrels_of="gradrel/xquad-r/en/test")
+    res = _run(cfg, root, Scripted(edited), data=edited)
+    assert res.n_run == 2 + 2 and res.n_reused == n_base - 2 + 2
+
+    # a different query limit is a different run
+    res = _run(_config(limit_queries=LIMIT - 1), root, scripted, data=LightData(limit_queries=LIMIT - 1))
+    assert res.n_reused == 0
+
+
+def test_new_measures_are_computed_from_stored_runs_without_retraining(root, mirror, shared_data):
+    data = shared_data
+    scripted = Scripted(data)
+    _run(_config(), root, scripted)
+    trained = len(scripted.trained)
+    res = _run(_config(measures={"graded": ["nDCG@10"], "binary": ["RR", "R@100"], "rels": [2, 3]}), root, scripted)
+    assert res.n_run == 0 and len(scripted.trained) == trained
+    assert {"R@100(rel>=2)", "RR(rel>=3)", "nDCG@10"} <= set(res.perquery["measure"])
+
+
+def test_failed_training_leaves_no_finished_run(root, mirror, shared_data):
+    data = shared_data
+    scripted = Scripted(data)
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    comps = scripted.components()
+    comps._train = boom
+    with pytest.raises(RuntimeError, match="out of memory"):
+        run_experiment(_config(), root=root, components=comps, data=data, verbose=False)
+    names = [p.name for p in (root / "runs" / "unit").iterdir()]
+    assert names and not any(n.startswith("ft-") and not n.endswith(".partial") for n in names)
+    # the baselines that finished are reused next time
+    res = _run(_config(), root, scripted)
+    assert res.n_reused == 8 and res.n_run == 4
+
+
+def test_dry_run_and_report_only(root, mirror, shared_data, capsys):
+    data = shared_data
+    scripted = Scripted(data)
+    res = _run(_config(), root, scripted, dry_run=True)
+    out = capsys.readouterr().out
+    assert "12 conditions: 0 finished, 12 to run (4 fine-tuning runs)" in out
+    assert res.perquery.empty and not (root / "runs" / "unit").exists()
+    _run(_config(thresholds=[1]), root, scripted)
+    res = _run(_config(), root, scripted, compute=False, report=True)
+    assert res.n_missing == 2 and res.n_reused == 10 and res.n_run == 0
+    assert "2 not run yet (this report is partial)" in (res.results_dir / "report.md").read_text()

@@ -1,0 +1,220 @@
+"""Significance wiring on a synthetic run set whose p-values are recomputed independently here."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from pyterrier_gradrel.experiments import (
+    bootstrap_table,
+    calibrate,
+    cluster_bootstrap,
+    compare_to_baselines,
+    correct,
+    evaluate,
+    paired_test,
+    parse_measures,
+)
+from pyterrier_gradrel.experiments._runner import PERQUERY_COLUMNS
+
+N_Q = 40
+TARGETS = {"en": "gradrel/xquad-r/en/test", "th": "gradrel/xquad-r/th/test"}
+VARIANTS = ["tau=1", "tau=2", "tau=3"]
+SEEDS = [0, 1, 2]
+# true effects (per target, variant) relative to zero-shot; BM25 is 0.15 below zero-shot
+EFFECT = {("en", "tau=1"): -0.08, ("en", "tau=2"): 0.0, ("en", "tau=3"): 0.01,
+          ("th", "tau=1"): -0.02, ("th", "tau=2"): 0.09, ("th", "tau=3"): 0.05}
+
+
+def synthetic_perquery(seed: int = 7) -> pd.DataFrame:
+    """Per-query scores of 2 baselines and 3 τ variants × 3 seeds on 2 targets (test + dev), 4 articles."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for label, target in TARGETS.items():
+        for split in ("test", "dev"):
+            qids = [f"{label}-{split}-q{i}" for i in range(N_Q)]
+            articles = [f"art{i % 4}" for i in range(N_Q)]
+            base = np.clip(rng.normal(0.65, 0.2, N_Q) + np.repeat(rng.normal(0, 0.05, 4), N_Q // 4), 0, 1)
+
+            def add(system, variant, seed_, values, qids=qids, articles=articles, label=label, split=split,
+                    target=target):
+                for q, a, v in zip(qids, articles, values, strict=True):
+                    rows.append(dict(scenario="monolingual-xquad-r", label=label, target=target.replace("test", split),
+                                     split=split, role="main", system=system, variant=variant, seed=seed_,
+                                     fraction=1.0, noise=0.0, qid=q, article=a, measure="nDCG@10", value=float(v)))
+            add("mE5-zero-shot", "", 0, base)
+            add("BM25", "", 0, np.clip(base - 0.15 + rng.normal(0, 0.1, N_Q), 0, 1))
+            for variant in VARIANTS:
+                for s in SEEDS:
+                    add("fine-tuned", variant, s,
+                        np.clip(base + EFFECT[(label, variant)] + rng.normal(0, 0.08, N_Q), 0, 1))
+    return pd.DataFrame(rows)[PERQUERY_COLUMNS]
+
+
+def _holm_reference(p):
+    """Holm step-down written as the textbook loop (independent of the vectorised implementation)."""
+    m = len(p)
+    order = sorted(range(m), key=lambda i: p[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def _bh_reference(p):
+    m = len(p)
+    out = []
+    for i in range(m):
+        # adjusted p_i = min over j with p_j >= p_i of m * p_j / rank_j
+        ranks = {j: sum(pk <= p[j] for pk in p) for j in range(m)}
+        out.append(min(1.0, min(m * p[j] / ranks[j] for j in range(m) if p[j] >= p[i])))
+    return out
+
+
+def test_corrections_match_textbook_definitions():
+    rng = np.random.default_rng(3)
+    p = list(rng.uniform(0, 0.2, 12)) + [0.001, 0.5]
+    np.testing.assert_allclose(correct(p, method="holm"), _holm_reference(p))
+    np.testing.assert_allclose(correct(p, method="bh"), _bh_reference([float(x) for x in p]))
+    np.testing.assert_allclose(correct(p, method="bonferroni"), np.minimum(np.array(p) * len(p), 1))
+    np.testing.assert_allclose(correct(p, method="none"), p)
+    with pytest.raises(ValueError, match="expected one of"):
+        correct(p, method="fdr")
+
+
+def test_p_values_recomputed_with_scipy_on_seed_averaged_scores():
+    pq = synthetic_perquery()
+    sig = compare_to_baselines(pq, baselines=["BM25", "mE5-zero-shot"], test="t", correction="holm")
+    # one row per target × variant × baseline, test split only
+    assert len(sig) == 2 * 3 * 2
+    test = pq[pq["split"] == "test"]
+    expected = {}
+    for label in TARGETS:
+        t = test[test["label"] == label]
+        for baseline in ["BM25", "mE5-zero-shot"]:
+            b = t[t["system"] == baseline].set_index("qid")["value"].sort_index()
+            for variant in VARIANTS:
+                ft = t[(t["system"] == "fine-tuned") & (t["variant"] == variant)]
+                # seed-averaged per-query scores, computed here with a pivot (independently of seed_average)
+                x = ft.pivot(index="qid", columns="seed", values="value").mean(axis=1).sort_index()
+                assert list(x.index) == list(b.index)
+                expected[(label, variant, baseline)] = stats.ttest_rel(x.to_numpy(), b.to_numpy()).pvalue
+                row = sig[(sig["label"] == label) & (sig["variant"] == variant) & (sig["baseline"] == baseline)].iloc[0]
+                assert row["n_seeds"] == 3 and row["n_queries"] == N_Q
+                assert math.isclose(row["mean"], x.mean()) and math.isclose(row["baseline_mean"], b.mean())
+                assert math.isclose(row["p_value"], expected[(label, variant, baseline)], rel_tol=1e-12)
+    # Holm over the family = all targets × variants of one (measure, baseline)
+    for baseline in ["BM25", "mE5-zero-shot"]:
+        keys = [k for k in expected if k[2] == baseline]
+        ref = dict(zip(keys, _holm_reference([expected[k] for k in keys]), strict=True))
+        fam = sig[sig["baseline"] == baseline]
+        assert (fam["family_size"] == 6).all()
+        for r in fam.itertuples():
+            assert math.isclose(r.p_adjusted, ref[(r.label, r.variant, baseline)], rel_tol=1e-12)
+            assert r.significant == (ref[(r.label, r.variant, baseline)] < 0.05)
+    # the planted effects: th τ=2 (+0.09) beats zero-shot, en τ=1 (-0.08) loses, en τ=2 (0.0) does not differ
+    z = sig[sig["baseline"] == "mE5-zero-shot"].set_index(["label", "variant"])
+    assert z.loc[("th", "tau=2"), "significant"] and z.loc[("th", "tau=2"), "delta"] > 0
+    assert z.loc[("en", "tau=1"), "significant"] and z.loc[("en", "tau=1"), "delta"] < 0
+    assert not z.loc[("en", "tau=2"), "significant"]
+
+
+def test_other_tests_match_scipy():
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(0.6, 0.1, 30), rng.normal(0.55, 0.1, 30)
+    assert paired_test(x, y, test="wilcoxon")[1] == pytest.approx(stats.wilcoxon(x, y).pvalue)
+    # permutation: with 20 000 sign flips the p-value is close to scipy's exact-ish permutation test
+    ref = stats.permutation_test((x - y,), np.mean, permutation_type="samples", n_resamples=20000,
+                                 random_state=0).pvalue
+    assert paired_test(x, y, test="permutation", permutations=20000)[1] == pytest.approx(ref, abs=0.01)
+    assert paired_test(x, x) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="equal length"):
+        paired_test(x, y[:-1])
+
+
+def test_uncorrected_p_values_agree_with_pt_experiment_baseline():
+    """Our per-measure evaluation + paired t-test gives pt.Experiment(baseline=...)'s p-value."""
+    import pyterrier as pt
+
+    rng = np.random.default_rng(11)
+    docs = [f"d{i}" for i in range(30)]
+    qrels = pd.DataFrame([(f"q{q}", d, int(rng.integers(1, 4))) for q in range(25)
+                          for d in rng.choice(docs, 4, replace=False)], columns=["qid", "docno", "label"])
+    topics = pd.DataFrame({"qid": [f"q{q}" for q in range(25)], "query": ["x"] * 25})
+
+    def run(noise):
+        rows = []
+        for q in topics["qid"]:
+            scores = rng.normal(0, 1, len(docs))
+            rel = qrels[qrels["qid"] == q].set_index("docno")["label"]
+            scores += np.array([rel.get(d, 0) * noise for d in docs])
+            for d, s in zip(docs, scores, strict=True):
+                rows.append((q, d, float(s)))
+        res = pd.DataFrame(rows, columns=["qid", "docno", "score"])
+        return pt.model.add_ranks(res)
+
+    a, b = run(1.0), run(0.3)
+    spec = parse_measures(graded=["nDCG@10"], binary=["RR"], rels=[2])
+    for m in spec:
+        exp = pt.Experiment([b, a], topics, qrels, [m.ir_measure([0, 1, 2, 3])], names=["b", "a"], baseline=0)
+        p_pt = float(exp.iloc[1][[c for c in exp.columns if c.endswith("p-value")][0]])
+        pa = evaluate(a, topics, qrels, [m], grades=[0, 1, 2, 3]).set_index("qid")["value"]
+        pb = evaluate(b, topics, qrels, [m], grades=[0, 1, 2, 3]).set_index("qid")["value"]
+        pa, pb = pa.sort_index(), pb.loc[pa.sort_index().index]
+        assert paired_test(pa.to_numpy(), pb.to_numpy(), test="t")[1] == pytest.approx(p_pt, rel=1e-9)
+
+
+def test_graded_and_binary_ndcg_hand_computed():
+    qrels = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["d1", "d2"], "label": [3, 1]})
+    topics = pd.DataFrame({"qid": ["q1"], "query": ["x"]})
+    run = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["d2", "d1"], "score": [2.0, 1.0], "rank": [0, 1]})
+    specs = parse_measures(graded=["nDCG@10"], binary=["nDCG@10", "RR"], rels=[1, 2])
+    out = evaluate(run, topics, qrels, specs, grades=[0, 1, 2, 3]).set_index("measure")["value"]
+    dcg = (2**1 - 1) / math.log2(2) + (2**3 - 1) / math.log2(3)
+    idcg = (2**3 - 1) / math.log2(2) + (2**1 - 1) / math.log2(3)
+    assert out["nDCG@10"] == pytest.approx(dcg / idcg)  # 0.7098: graded, gains 2^g - 1
+    assert out["nDCG@10(rel>=1)"] == pytest.approx(1.0)  # both relevant at rel 1: ideal order
+    assert out["nDCG@10(rel>=2)"] == pytest.approx(1 / math.log2(3))  # only d1 relevant, at rank 2
+    assert out["RR(rel>=1)"] == 1.0 and out["RR(rel>=2)"] == 0.5
+
+
+def test_cluster_bootstrap_respects_articles():
+    rng = np.random.default_rng(0)
+    # 12 articles whose queries share a strong article effect: query-level CIs are too narrow
+    articles = np.repeat(np.arange(12), 30)
+    values = np.repeat(rng.normal(0, 1, 12), 30) + rng.normal(0, 0.1, 360)
+    lo_a, hi_a = cluster_bootstrap(values, articles, samples=2000)
+    lo_q, hi_q = cluster_bootstrap(values, None, samples=2000)
+    assert lo_a < values.mean() < hi_a and lo_q < values.mean() < hi_q
+    assert (hi_a - lo_a) > 3 * (hi_q - lo_q)
+    # the article interval matches the sd of the article means / sqrt(12) (normal approximation)
+    se = values.reshape(12, 30).mean(axis=1).std(ddof=1) / math.sqrt(12)
+    assert (hi_a - lo_a) == pytest.approx(2 * 1.96 * se, rel=0.25)
+
+
+def test_bootstrap_table_uses_articles_and_paired_differences():
+    pq = synthetic_perquery()
+    boot = bootstrap_table(pq, baselines=["BM25", "mE5-zero-shot"], samples=500)
+    assert set(boot["unit"]) == {"article"} and set(boot["n_clusters"]) == {4}
+    row = boot[(boot["label"] == "th") & (boot["variant"] == "tau=2") & (boot["versus"] == "mE5-zero-shot")].iloc[0]
+    assert row["low"] <= row["estimate"] <= row["high"]
+    assert row["estimate"] == pytest.approx(0.09, abs=0.04)
+
+
+def test_calibration_picks_dev_best_and_reports_oracle():
+    pq = synthetic_perquery()
+    cal = calibrate(pq, measure="nDCG@10", variants=VARIANTS).set_index("label")
+    for label in TARGETS:
+        ft = pq[(pq["system"] == "fine-tuned") & (pq["label"] == label)]
+        dev = ft[ft["split"] == "dev"].groupby("variant")["value"].mean()
+        test = ft[ft["split"] == "test"].groupby("variant")["value"].mean()
+        assert cal.loc[label, "chosen"] == dev.idxmax()
+        assert cal.loc[label, "oracle"] == test.idxmax()
+        assert cal.loc[label, "test_chosen"] == pytest.approx(test[dev.idxmax()])
+        assert cal.loc[label, "regret"] == pytest.approx(test.max() - test[dev.idxmax()])
+    assert cal.loc["th", "chosen"] == "tau=2"  # the planted best variant in Thai

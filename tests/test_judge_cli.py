@@ -1,0 +1,139 @@
+"""``gradrel judge | build | agreement`` end to end (loopback server, tiny random LM, real XQuAD-R slice)."""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyterrier as pt
+import pytest
+from judge_server import JudgeServer, overlap_rule
+from test_judge_build import DOCS, TOPICS, Overlap
+from test_judge_hf import build_tiny_causal_lm
+
+from pyterrier_gradrel.cli import main
+
+PAIRS = pd.DataFrame({"qid": ["q1", "q1", "q2"], "query": ["capital of france", "capital of france", "who wrote faust"],
+                      "docno": ["d0", "d3", "d2"],
+                      "text": ["Paris is the capital of France.", "Bananas are yellow.", "Goethe wrote Faust."]})
+
+
+@pytest.fixture(scope="module")
+def tiny_lm(tmp_path_factory):
+    return build_tiny_causal_lm(tmp_path_factory.mktemp("cli-tiny-lm"))
+
+
+def _read_jsonl(path):
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+
+
+def test_judge_command_with_openai_backend(tmp_path, monkeypatch, capsys):
+    pairs = tmp_path / "pairs.tsv"
+    PAIRS.to_csv(pairs, sep="\t", index=False)
+    out = tmp_path / "out.jsonl"
+    monkeypatch.setenv("GRADREL_JUDGE_API_KEY", "sk-cli-secret")
+    with JudgeServer(api_key="sk-cli-secret") as server:
+        rc = main(["judge", "--backend", "openai", "--model", "m", "--base-url", server.base_url, "--input", str(pairs),
+                   "--output", str(out), "--cache", str(tmp_path / "cache.jsonl")])
+    assert rc == 0
+    rows = _read_jsonl(out)
+    assert [r["grade"] for r in rows] == [overlap_rule(q, t) for q, t in zip(PAIRS["query"], PAIRS["text"], strict=True)]
+    assert [(r["qid"], r["docno"]) for r in rows] == list(zip(PAIRS["qid"], PAIRS["docno"], strict=True))
+    assert all(abs(sum(r[f"p_{g}"] for g in range(4)) - 1) < 1e-9 for r in rows)
+    assert "judged 3 pairs (0 without a grade)" in capsys.readouterr().err
+    assert len(_read_jsonl(tmp_path / "cache.jsonl")) == 3
+
+
+def test_judge_command_with_transformers_backend(tmp_path, tiny_lm, capsys):
+    pairs = tmp_path / "pairs.jsonl"
+    PAIRS.to_json(pairs, orient="records", lines=True)
+    rc = main(["judge", "--backend", "hf", "--model", str(tiny_lm), "--input", str(pairs), "--no-cache"])
+    assert rc == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and all(r["grade"] in (0, 1, 2, 3) for r in rows)
+
+
+def test_judge_command_rejects_bad_input(tmp_path):
+    bad = tmp_path / "pairs.csv"
+    bad.write_text("qid,query\n")
+    with pytest.raises(SystemExit, match=r"\.tsv or \.jsonl"):
+        main(["judge", "--backend", "hf", "--model", "x", "--input", str(bad)])
+    nocols = tmp_path / "pairs.tsv"
+    nocols.write_text("qid\tquery\nq\tx\n")
+    with pytest.raises(SystemExit, match="lacks columns"):
+        main(["judge", "--backend", "hf", "--model", "x", "--input", str(nocols)])
+
+
+def test_agreement_command_against_a_reference_collection(tmp_path, monkeypatch, capsys):
+    """A reference local collection with known grades; the judged collection built from it; the command's
+    numbers equal :func:`agreement` on the same frames."""
+    from pyterrier_gradrel.datasets import register_local
+    from pyterrier_gradrel.judge import LLMJudge, OpenAIChatBackend, agreement, build_collection
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    ref = tmp_path / "ref"
+    ref.mkdir()
+    (ref / "docs.jsonl").write_text("".join(json.dumps({"doc_id": d["docno"], "text": d["text"]}) + "\n" for d in DOCS))
+    (ref / "queries.jsonl").write_text("".join(
+        json.dumps({"query_id": q, "text": t, "lang": "de" if q == "q2" else "en"}) + "\n"
+        for q, t in zip(TOPICS["qid"], TOPICS["query"], strict=True)))
+    (ref / "qrels.test.txt").write_text("q1 0 d0 3\nq1 0 d4 1\nq2 0 d2 3\nq3 0 d1 2\n")
+    ref_name = f"ref-{tmp_path.name}"
+    register_local(ref_name, ref)
+    with JudgeServer() as server:
+        judge = LLMJudge(OpenAIChatBackend(model="m", base_url=server.base_url))
+        folder = build_collection(f"judged-{tmp_path.name}", judge=judge, dataset=f"gradrel/local/{ref_name}/test",
+                                  retrievers={"lex": Overlap(DOCS)}, depth=3)
+    assert json.loads((folder / "build.json").read_text())["source"]["dataset"] == f"gradrel/local/{ref_name}/test"
+    rc = main(["agreement", str(folder), "--json", "--output", str(tmp_path / "report.md")])
+    assert rc == 0
+    printed = json.loads(capsys.readouterr().out)
+    judged = pd.read_json(folder / "judgements.jsonl", orient="records", lines=True, dtype={"qid": str})
+    judged["grade"] = judged["grade"].astype("Int64")
+    judged["lang"] = judged["qid"].map({"q1": "en", "q2": "de", "q3": "en"})
+    qrels = pt.get_dataset(f"irds:gradrel/local/{ref_name}/test").get_qrels()
+    expected = agreement(judged, qrels, by="lang")
+    expected_rows = expected.to_frame().to_dict("records")
+    assert len(printed["groups"]) == len(expected_rows)
+    for got, want in zip(printed["groups"], expected_rows, strict=True):
+        assert got["group"] == want["group"] and got["n"] == want["n"] and got["missing"] == want["missing"]
+        for key in ("exact", "kappa_quadratic", "kappa_linear"):
+            assert got[key] == pytest.approx(want[key], abs=1e-12)
+    assert [g["group"] for g in printed["groups"]] == ["de", "en", "all"]
+    assert printed["confusion"] == expected.confusion_frame().to_numpy().tolist()
+    assert sum(map(sum, printed["confusion"])) == 9
+    assert "kappa (quadratic)" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.slow
+def test_build_command_on_an_xquad_r_slice_loads_and_evaluates(tmp_path, tiny_lm, mirror, capsys):
+    """The acceptance run at test scale: BM25 + multilingual-e5-small pool over real XQuAD-R (en test, 2 queries,
+    depth 3), graded by the transformers backend (a tiny RANDOM model: the grades are meaningless), written as a
+    local collection that loads through pt.get_dataset and evaluates with pt.Experiment."""
+    name = f"xquad-en-slice-{tmp_path.name}"
+    folder = tmp_path / name
+    rc = main(["build", name, "--dataset", "gradrel/xquad-r/en/test", "--max-queries", "2", "--depth", "3",
+               "--backend", "hf", "--model", str(tiny_lm), "--cache", str(tmp_path / "cache.jsonl"),
+               "--folder", str(folder)])
+    assert rc == 0
+    build = json.loads((folder / "build.json").read_text())
+    counts = build["counts"]
+    assert counts["queries"] == 2 and counts["missing"] == 0 and counts["docs"] > 1000
+    assert 3 <= counts["splits"]["test"]["pooled"] <= 12  # 2 queries x (3 BM25 + 3 dense), deduplicated
+    assert sum(counts["per_grade"].values()) == counts["splits"]["test"]["pooled"]
+    assert build["judge"]["backend"] == "TransformersBackend" and build["judge"]["model"].startswith("hf:")
+    ds = pt.get_dataset(f"irds:gradrel/local/{name}/test")
+    topics, qrels = ds.get_topics("text"), ds.get_qrels()
+    assert len(topics) == 2 and len(qrels) == counts["splits"]["test"]["pooled"]
+    # the judged pool covers each query's top-3 BM25 results, so BM25's top 3 are all judged
+    from pyterrier_gradrel.retrieval import bm25
+
+    run = bm25(f"gradrel/local/{name}/test", num_results=3)(topics)
+    assert set(zip(run["qid"], run["docno"], strict=True)) <= set(zip(qrels["qid"], qrels["docno"], strict=True))
+    res = pt.Experiment([bm25(f"gradrel/local/{name}/test")], topics, qrels,
+                        [pt.measures.nDCG @ 10, pt.measures.R(rel=2) @ 100], names=["BM25"])
+    assert 0 <= float(res["nDCG@10"].iloc[0]) <= 1
+    capsys.readouterr()
+    rc = main(["agreement", str(folder), "--json"])
+    assert rc == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["dataset"] == "gradrel/xquad-r/en/test" and report["groups"][-1]["n"] == counts["splits"]["test"]["pooled"]

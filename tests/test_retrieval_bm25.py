@@ -102,3 +102,28 @@ def test_rank_cutoff_is_pushed_into_pisa(home):
     retr = bm25(TinyDataset(), tokenizer="script")
     res = (retr % 2)(pd.DataFrame({"qid": ["1"], "query": ["the capital fox dog"]}))
     assert len(res) == 2 and list(res["rank"]) == [0, 1]
+
+
+def _local_collection(folder, docs):
+    import json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "docs.jsonl").write_text("".join(json.dumps({"doc_id": d, "text": t}) + "\n" for d, t in docs))
+    (folder / "queries.tsv").write_text("q1\tcapital of France\n")
+    (folder / "qrels.test.txt").write_text(f"q1 0 {docs[0][0]} 3\n")
+    (folder / "manifest.json").write_text(json.dumps({"lang": "en"}))
+    return folder
+
+
+def test_local_collections_get_their_own_index_and_edits_invalidate_it(home, tmp_path):
+    from pyterrier_gradrel.datasets import register_local
+    from pyterrier_gradrel.retrieval import corpus_key
+
+    register_local("retrtest-a", _local_collection(tmp_path / "a", [("x1", "Paris is the capital of France.")]))
+    register_local("retrtest-b", _local_collection(tmp_path / "b", [("y1", "Berlin is the capital of Germany.")]))
+    key_a, key_b = corpus_key("gradrel/local/retrtest-a/test"), corpus_key("gradrel/local/retrtest-b/test")
+    assert key_a != key_b and key_a[1] == "en" and key_a[0].startswith("local-retrtest-a-")
+    run = bm25("gradrel/local/retrtest-b/test", tokenizer="script")(pd.DataFrame({"qid": ["q"], "query": ["capital"]}))
+    assert list(run["docno"]) == ["y1"]
+    _local_collection(tmp_path / "a", [("x2", "Rome is the capital of Italy.")])
+    assert corpus_key("gradrel/local/retrtest-a/test") != key_a

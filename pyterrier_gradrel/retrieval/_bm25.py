@@ -56,15 +56,32 @@ def corpus_key(dataset: Any) -> tuple[str, str]:
     Args:
         dataset: A dataset id (``"gradrel/xquad-r/de-en/test"``, with or without ``"irds:"``) or a PyTerrier
             dataset. Benchmark datasets use :func:`pyterrier_gradrel.datasets.info`, so all splits and query
-            languages that share a pool share one key; other datasets use their id and ``"und"``.
+            languages that share a pool share one key (a local collection's key also carries its name and a
+            hash of its documents); other datasets use their id and ``"und"``.
     """
     dataset_id = _dataset_id(dataset)
     if dataset_id.startswith("gradrel/"):
         from pyterrier_gradrel.datasets import info
 
         meta = info(dataset_id)
-        return _slug(str(meta.collection)), _slug(str(meta.doc_lang))
+        lang = meta.doc_lang or "+".join(meta.doc_langs) or "und"
+        if meta.collection == "local":
+            # every local collection reports collection "local", and its files may be edited: key on the name
+            # and on a hash of the documents themselves
+            name = dataset_id.split("/")[2]
+            return _slug(f"local-{name}-{_corpus_digest(_as_pt_dataset(dataset))[:12]}"), _slug(lang)
+        return _slug(str(meta.collection)), _slug(lang)
     return _slug(dataset_id), "und"
+
+
+def _corpus_digest(dataset: Any) -> str:
+    """sha256 over every (docno, text) of a dataset's corpus."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for doc in dataset.get_corpus_iter(verbose=False):
+        digest.update(f"{doc['docno']}\t{doc['text']}\n".encode())
+    return digest.hexdigest()
 
 
 def _dataset_id(dataset: Any) -> str:

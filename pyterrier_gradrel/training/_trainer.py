@@ -420,7 +420,6 @@ class ContrastiveTrainer:
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
         per_epoch = sampler.steps_per_epoch()
         total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * per_epoch
-        total = min(total, cfg.epochs * per_epoch) if cfg.max_steps is None else total
         warm = int(math.ceil(cfg.warmup * total)) if cfg.warmup < 1 else int(cfg.warmup)
 
         def lr_lambda(step: int) -> float:

@@ -40,8 +40,8 @@ from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, sc
 SCHEMA_VERSION = 1
 PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "variant", "seed", "fraction", "noise",
                     "qid", "article", "measure", "value"]
-# rough relative costs for the ETA: a fine-tuning run costs about as much as 20 baseline evaluations
-_COST = {"baseline": 1.0, "fine-tuned": 20.0}
+# prior seconds per condition for the ETA until this run has measured its own (2 CPU cores, XQuAD-R pools)
+_PRIOR_SECONDS = {"baseline": 30.0, "fine-tuned": 180.0}
 
 
 def default_root() -> Path:
@@ -366,27 +366,29 @@ def run_experiment(
         result.wall_time = time.time() - start
         return result
 
-    total = sum(_COST["fine-tuned" if c.fine_tuned else "baseline"] for c, _, _ in keyed)
+    eta = _Eta(keyed, runs_dir)
     frames = []
     targets_by_scenario = scenario_targets(cfg)
-    with tqdm(total=total, desc=f"{cfg.name}", unit="cost", disable=not verbose,
-              bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} [{elapsed}<{remaining}] {postfix}") as bar:
+    with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
+              bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}] {postfix}") as bar:
         for i, (cond, material, key) in enumerate(keyed):
-            bar.set_postfix_str(f"{i + 1}/{len(keyed)} {cond.describe()}"[:90])
+            bar.set_postfix_str(f"ETA {eta.remaining(i)} | {cond.describe()}"[:100])
             run_dir = runs_dir / key
             if _is_done(run_dir):
                 result.n_reused += 1
                 _refresh_metrics(run_dir, cond, cfg, data)
             elif not compute:
                 result.n_missing += 1
-                bar.update(_COST["fine-tuned" if cond.fine_tuned else "baseline"])
+                bar.update(1)
                 continue
             else:
+                t0 = time.time()
                 _run_condition(cond, material, run_dir, cfg, data, components)
+                eta.observe(cond, time.time() - t0)
                 result.n_run += 1
             result.conditions[key] = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
             frames.append(_load_perquery(run_dir, cond, cfg, targets_by_scenario))
-            bar.update(_COST["fine-tuned" if cond.fine_tuned else "baseline"])
+            bar.update(1)
     frames = [f for f in frames if not f.empty]
     if frames:
         result.perquery = pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]
@@ -394,6 +396,25 @@ def run_experiment(
     if report:
         result.write_report()
     return result
+
+
+class _Eta:
+    """Remaining time: the unfinished conditions × the mean measured seconds of their kind (or a prior)."""
+
+    def __init__(self, keyed: list, runs_dir: Path) -> None:
+        self.kinds = ["fine-tuned" if c.fine_tuned else "baseline" for c, _, _ in keyed]
+        self.todo = [not _is_done(runs_dir / k) for _, _, k in keyed]
+        self.seconds: dict[str, list[float]] = {"baseline": [], "fine-tuned": []}
+
+    def observe(self, cond: Condition, seconds: float) -> None:
+        self.seconds["fine-tuned" if cond.fine_tuned else "baseline"].append(seconds)
+
+    def remaining(self, index: int) -> str:
+        per = {k: (sum(v) / len(v) if v else _PRIOR_SECONDS[k]) for k, v in self.seconds.items()}
+        left = sum(per[k] for k, todo in zip(self.kinds[index:], self.todo[index:], strict=True) if todo)
+        minutes, secs = divmod(int(left), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{secs:02d}" + ("" if any(self.seconds.values()) else " (prior)")
 
 
 def _is_done(run_dir: Path) -> bool:

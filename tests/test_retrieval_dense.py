@@ -89,7 +89,7 @@ def test_every_backend_answers_every_query(home, encoder, backend):
     assert list(res.columns[:5]) == ["qid", "query", "docno", "score", "rank"]
     # exact back-ends agree with the numpy reference
     ref = dense(encoder, TinyDataset(), backend="numpy", num_results=5)(TOPICS)
-    if backend != "faiss-hnsw":
+    if backend != "faiss-hnsw":  # "auto" is numpy for a pool this small
         for qid in TOPICS["qid"]:
             assert list(res[res.qid == qid].docno) == list(ref[ref.qid == qid].docno)
     empty = retr(TOPICS.iloc[:0])
@@ -97,7 +97,7 @@ def test_every_backend_answers_every_query(home, encoder, backend):
 
 
 def test_bad_backend_names_the_allowed_values(home, encoder):
-    with pytest.raises(ValueError, match=r"backend must be one of \['numpy', 'torch', 'faiss-flat', 'faiss-hnsw'\]"):
+    with pytest.raises(ValueError, match=r"backend must be one of \['numpy', 'torch', 'faiss-flat', 'faiss-hnsw', 'auto'\]"):
         dense(encoder, TinyDataset(), backend="annoy")
 
 
@@ -124,3 +124,16 @@ def test_interrupted_build_leaves_no_cache(home, encoder):
     folder = home / "embeddings" / encoder.fingerprint()[:16]
     assert not (folder / "broken.flex").exists()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_auto_backend_switches_to_hnsw_for_large_pools(home, encoder, monkeypatch):
+    from pyterrier_gradrel.retrieval import _dense
+
+    small = dense(encoder, TinyDataset(), backend="auto")
+    small(TOPICS)
+    assert type(small._retriever).__name__ == "NumpyRetriever"
+    monkeypatch.setattr(_dense, "HNSW_MIN_DOCS", 5)
+    large = dense(encoder, TinyDataset(), backend="auto")
+    assert set(large(TOPICS)["qid"]) == set(TOPICS["qid"])
+    assert type(large._retriever).__name__ == "FaissRetriever"
+    assert large._retriever.index_spec[0] == "faiss_hnsw"

@@ -8,6 +8,7 @@ from pyterrier_gradrel.retrieval._baselines import BASELINES, RRF, baselines
 from pyterrier_gradrel.retrieval._bm25 import BM25, bm25, bm25_index, build_count, corpus_key
 from pyterrier_gradrel.retrieval._dense import (
     BACKENDS,
+    HNSW_MIN_DOCS,
     DenseRetriever,
     DenseScorer,
     dense,
@@ -29,6 +30,7 @@ __all__ = [
     "BACKENDS",
     "BASELINES",
     "BM25",
+    "HNSW_MIN_DOCS",
     "RRF",
     "TOKENIZER_KINDS",
     "Bm25Tokenizer",

@@ -26,12 +26,15 @@ import pyterrier_alpha as pta
 from pyterrier_gradrel import _atomic, _paths
 from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key
 
-__all__ = ["BACKENDS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
+__all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
 
 _log = logging.getLogger(__name__)
 
-#: retrieval back-ends accepted by :func:`dense`
-BACKENDS = ("numpy", "torch", "faiss-flat", "faiss-hnsw")
+#: retrieval back-ends accepted by :func:`dense` (``"auto"``: exact numpy below :data:`HNSW_MIN_DOCS`, else HNSW)
+BACKENDS = ("numpy", "torch", "faiss-flat", "faiss-hnsw", "auto")
+
+#: pool size from which ``backend="auto"`` switches from exact search to FAISS HNSW
+HNSW_MIN_DOCS = 200_000
 
 _META = "gradrel_embeddings.json"
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
@@ -140,11 +143,14 @@ class DenseRetriever(pt.Transformer):
     def _get_retriever(self) -> pt.Transformer:
         if self._retriever is None:
             n = self.num_results
-            if self.backend == "numpy":
+            backend = self.backend
+            if backend == "auto":
+                backend = "faiss-hnsw" if len(self.index) >= HNSW_MIN_DOCS else "numpy"
+            if backend == "numpy":
                 retr = self.index.np_retriever(num_results=n, drop_query_vec=True)
-            elif self.backend == "torch":
+            elif backend == "torch":
                 retr = self.index.torch_retriever(num_results=n, device="cpu", drop_query_vec=True)
-            elif self.backend == "faiss-flat":
+            elif backend == "faiss-flat":
                 retr = self.index.faiss_flat_retriever(drop_query_vec=True)
                 retr.num_results = n  # pyterrier-dr's factory has no num_results argument
             else:
@@ -208,7 +214,8 @@ def dense(
         encoder: An ``E5BiEncoder`` (anything with ``fingerprint()``) or a model name/folder for
             :func:`pyterrier_gradrel.models.load_encoder`.
         dataset: Dataset id (``"gradrel/xquad-r/de-en/test"``, ``"irds:..."``) or a PyTerrier dataset.
-        backend: One of :data:`BACKENDS`: exact ``"numpy"``/``"torch"``/``"faiss-flat"``, or ``"faiss-hnsw"``.
+        backend: One of :data:`BACKENDS`: exact ``"numpy"``/``"torch"``/``"faiss-flat"``, approximate
+            ``"faiss-hnsw"`` (for larger pools), or ``"auto"`` (numpy below :data:`HNSW_MIN_DOCS` documents).
         num_results: Results per query.
         verbose: Progress bars.
 

@@ -265,7 +265,7 @@ def test_key_never_in_logs_repr_or_errors(caplog, monkeypatch, tmp_path):
         with pytest.raises(JudgeBackendError) as info:
             LLMJudge(OpenAIChatBackend(max_workers=1, backoff=0.01, max_retries=0, max_consecutive_failures=1)
                      ).transform(frame(PAIRS[2:]))
-    texts = [repr(be), str(be.__dict__.get("model")), repr(judge), str(info.value), caplog.text]
+    texts = [repr(be), repr(vars(be)), repr(judge), str(info.value), caplog.text]
     assert "api_key=<set>" in repr(be)
     for text in texts:
         assert SECRET not in text

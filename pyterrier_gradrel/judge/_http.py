@@ -50,6 +50,27 @@ class _ItemFailure(Exception):
     pass
 
 
+class _Secret:
+    """Holds the API key so that ``repr``/``vars`` of the backend never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str | None) -> None:
+        self._value = value or None
+
+    def reveal(self) -> str | None:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return self._value is not None
+
+    def __repr__(self) -> str:
+        return "<secret>" if self._value else "<unset>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("the API key is not picklable")
+
+
 def _retry_after_seconds(value: str | None) -> float | None:
     if not value:
         return None
@@ -133,8 +154,8 @@ class OpenAIChatBackend:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.endpoint = f"{self.base_url}/chat/completions"
-        self.__key = api_key if api_key is not None else next(
-            (os.environ[v] for v in ENV_API_KEYS if os.environ.get(v)), None)
+        self._key = _Secret(api_key if api_key is not None else next(
+            (os.environ[v] for v in ENV_API_KEYS if os.environ.get(v)), None))
         self.max_workers = max_workers
         self.timeout = float(timeout)
         self.max_retries = max_retries
@@ -163,10 +184,10 @@ class OpenAIChatBackend:
     @property
     def has_api_key(self) -> bool:
         """Whether a key will be sent (the key itself is never exposed)."""
-        return bool(self.__key)
+        return bool(self._key)
 
     def __repr__(self) -> str:
-        key = "set" if self.__key else "unset"
+        key = "set" if self._key else "unset"
         return (f"OpenAIChatBackend(model={self.model!r}, base_url={self.base_url!r}, api_key=<{key}>, "
                 f"max_workers={self.max_workers}, timeout={self.timeout:g})")
 
@@ -174,7 +195,7 @@ class OpenAIChatBackend:
         raise TypeError("OpenAIChatBackend is not picklable (it holds an API key)")
 
     def _scrub(self, text: str) -> str:
-        key = self.__key
+        key = self._key.reveal()
         if key:
             text = text.replace(key, "***")
         return text
@@ -197,8 +218,8 @@ class OpenAIChatBackend:
     def _post(self, payload: dict[str, Any]) -> Any:
         data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.__key:
-            headers["Authorization"] = f"Bearer {self.__key}"
+        if self._key:
+            headers["Authorization"] = f"Bearer {self._key.reveal()}"
         request = urllib.request.Request(self.endpoint, data=data, headers=headers, method="POST")
         try:
             with self._opener.open(request, timeout=self.timeout) as response:
@@ -216,7 +237,7 @@ class OpenAIChatBackend:
             if status in _FATAL_STATUS:
                 raise JudgeBackendError(
                     f"{self.endpoint} answered HTTP {status}: check the base URL, the model name "
-                    f"({self.model!r}) and the API key ({'set' if self.__key else 'unset'}); {detail[:200]!r}"
+                    f"({self.model!r}) and the API key ({'set' if self._key else 'unset'}); {detail[:200]!r}"
                 ) from None
             if status == 400 and payload.get("logprobs"):
                 raise _ItemFailure("logprobs-rejected") from None

@@ -63,22 +63,56 @@ def test_judge_command_rejects_bad_input(tmp_path):
         main(["judge", "--backend", "hf", "--model", "x", "--input", str(nocols)])
 
 
-def test_agreement_command_against_a_reference_collection(tmp_path, monkeypatch, capsys):
-    """A reference local collection with known grades; the judged collection built from it; the command's
-    numbers equal :func:`agreement` on the same frames."""
+def _reference_collection(tmp_path, *, qrels=None):
+    """A registered local collection with known grades (q2 is German, the others English)."""
     from pyterrier_gradrel.datasets import register_local
-    from pyterrier_gradrel.judge import LLMJudge, OpenAIChatBackend, agreement, build_collection
 
-    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
     ref = tmp_path / "ref"
     ref.mkdir()
     (ref / "docs.jsonl").write_text("".join(json.dumps({"doc_id": d["docno"], "text": d["text"]}) + "\n" for d in DOCS))
     (ref / "queries.jsonl").write_text("".join(
         json.dumps({"query_id": q, "text": t, "lang": "de" if q == "q2" else "en"}) + "\n"
         for q, t in zip(TOPICS["qid"], TOPICS["query"], strict=True)))
-    (ref / "qrels.test.txt").write_text("q1 0 d0 3\nq1 0 d4 1\nq2 0 d2 3\nq3 0 d1 2\n")
-    ref_name = f"ref-{tmp_path.name}"
-    register_local(ref_name, ref)
+    for split, text in (qrels or {"test": "q1 0 d0 3\nq1 0 d4 1\nq2 0 d2 3\nq3 0 d1 2\n"}).items():
+        (ref / f"qrels.{split}.txt").write_text(text)
+    name = f"ref-{tmp_path.name}"
+    register_local(name, ref)
+    return name
+
+
+def test_build_several_splits_and_agreement_over_them(tmp_path, monkeypatch, capsys):
+    from pyterrier_gradrel.judge import LLMJudge, OpenAIChatBackend, build_collection
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    ref_name = _reference_collection(tmp_path, qrels={"train": "q1 0 d0 3\nq2 0 d2 3\n", "test": "q3 0 d1 2\n"})
+    name = f"judged-splits-{tmp_path.name}"
+    with JudgeServer() as server:
+        judge = LLMJudge(OpenAIChatBackend(model="m", base_url=server.base_url))
+        with pytest.raises(ValueError, match="splits must be"):
+            build_collection(name, judge=judge, dataset=f"gradrel/local/{ref_name}", splits=["valid"],
+                             retrievers=[Overlap(DOCS)])
+        folder = build_collection(name, judge=judge, dataset=f"gradrel/local/{ref_name}/test",
+                                  splits=["train", "test"], retrievers={"lex": Overlap(DOCS)}, depth=2)
+    build = json.loads((folder / "build.json").read_text())
+    assert build["source"]["datasets"] == {"train": f"gradrel/local/{ref_name}/train",
+                                           "test": f"gradrel/local/{ref_name}/test"}
+    assert build["counts"]["splits"]["train"]["queries"] == 2 and build["counts"]["splits"]["test"]["queries"] == 1
+    train = pt.get_dataset(f"irds:gradrel/local/{name}/train")
+    assert sorted(train.get_topics("text")["qid"]) == ["q1", "q2"] and set(train.get_qrels()["qid"]) == {"q1", "q2"}
+    assert set(pt.get_dataset(f"irds:gradrel/local/{name}/test").get_qrels()["qid"]) == {"q3"}
+    capsys.readouterr()
+    assert main(["agreement", name, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["groups"][-1]["n"] == 6 and [g["group"] for g in printed["groups"]] == ["de", "en", "all"]
+
+
+def test_agreement_command_against_a_reference_collection(tmp_path, monkeypatch, capsys):
+    """A reference local collection with known grades; the judged collection built from it; the command's
+    numbers equal :func:`agreement` on the same frames."""
+    from pyterrier_gradrel.judge import LLMJudge, OpenAIChatBackend, agreement, build_collection
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    ref_name = _reference_collection(tmp_path)
     with JudgeServer() as server:
         judge = LLMJudge(OpenAIChatBackend(model="m", base_url=server.base_url))
         folder = build_collection(f"judged-{tmp_path.name}", judge=judge, dataset=f"gradrel/local/{ref_name}/test",

@@ -88,7 +88,7 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
                      topics: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                      corpus: Iterable[Mapping[str, Any]] | None = None,
                      retrievers: Mapping[str, Any] | Sequence[Any] | None = None, depth: int = 20,
-                     split: str | None = None, max_queries: int | None = None, folder: str | Path | None = None,
+                     split: str | None = None, splits: Sequence[str] | None = None, max_queries: int | None = None, folder: str | Path | None = None,
                      overwrite: bool = False, lang: str | None = None, license: str | None = None,
                      citation: str | None = None, encoder: Any = "multilingual-e5-small", register: bool = True,
                      verbose: bool = False) -> Path:
@@ -108,6 +108,9 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
             ``encoder`` from :mod:`pyterrier_gradrel.retrieval`.
         depth: candidates per query and retriever (>= 1); the pool is their union.
         split: the split of a single ``topics`` frame (default: the dataset's split, else ``"test"``).
+        splits: build these splits of ``dataset`` (an id; its split part, if any, is replaced), e.g.
+            ``dataset="gradrel/xquad-r/de", splits=["train", "dev", "test"]`` for a collection that can
+            also be trained on. The documents (one pool) come from the first split.
         max_queries: judge only the first ``max_queries`` queries of each split (a slice), >= 1.
         folder: where to write (default ``$GRADREL_HOME/collections/<name>``, where it is found by name).
         overwrite: replace an existing folder.
@@ -137,6 +140,24 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
 
     info = None
     ds = None
+    sources: dict[str, str] = {}
+    if splits is not None:
+        if not isinstance(dataset, str):
+            raise ValueError("splits=... needs dataset=... as a dataset id (e.g. gradrel/xquad-r/de)")
+        if topics is not None:
+            raise ValueError("pass either topics=... or splits=..., not both")
+        splits = list(dict.fromkeys(splits))
+        bad_splits = [s for s in splits if s not in SPLITS]
+        if not splits or bad_splits:
+            raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {splits}")
+        base = dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
+        if base.rsplit("/", 1)[-1] in SPLITS:
+            base = base.rsplit("/", 1)[0]
+        sources = {s: f"{base}/{s}" for s in splits}
+        topics = {}
+        for s, sid in sources.items():
+            topics[s] = _as_dataset(sid)[0].get_topics("text" if sid.startswith("gradrel/") else None)
+        dataset = sources[splits[0]]
     if dataset is not None:
         ds, dataset_id = _as_dataset(dataset)
         if dataset_id is not None and dataset_id.startswith("gradrel/"):
@@ -146,6 +167,8 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
         if topics is None:
             topics = ds.get_topics("text") if dataset_id and dataset_id.startswith("gradrel/") else ds.get_topics()
         split = split or (info.split if info is not None else None)
+        if not sources and dataset_id is not None:
+            sources = {split or "test": dataset_id}
         if lang is None and info is not None and info.query_lang and info.query_lang == info.doc_lang:
             lang = info.query_lang
         license = license if license is not None else (info.license if info is not None else None)
@@ -270,6 +293,7 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
                       "repr": repr(judge), "prompt_version": PROMPT_VERSION},
             "grades": {str(g): t for g, t in GRADE_TEXTS.items()},
             "source": {"dataset": dataset if isinstance(dataset, str) else (repr(dataset) if dataset is not None else None),
+                       "datasets": sources,
                        "structural_reference": bool(info.structural) if info is not None else None},
             "pool": {"depth": depth, "retrievers": {k: repr(v) for k, v in retrievers.items()},
                      "max_queries": max_queries},

@@ -50,6 +50,8 @@ def add_parser(subparsers: Any) -> None:
                                           "write $GRADREL_HOME/collections/<name> (gradrel/local/<name>/<split>).")
     p.add_argument("name", help="collection name (letters, digits, _ . -)")
     p.add_argument("--dataset", required=True, help="source dataset id, e.g. gradrel/xquad-r/de/test")
+    p.add_argument("--splits", default=None,
+                   help="comma-separated splits of --dataset to build, e.g. train,dev,test (default: its own split)")
     p.add_argument("--depth", type=int, default=20, help="candidates per query and retriever (default 20)")
     p.add_argument("--max-queries", type=int, default=None, help="judge only the first N queries (a slice)")
     p.add_argument("--encoder", default="multilingual-e5-small", help="dense retriever's encoder")
@@ -137,7 +139,8 @@ def _judge_cmd(args: argparse.Namespace) -> int:
 def _build_cmd(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.judge._build import build_collection
 
-    folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, depth=args.depth,
+    splits = [x.strip() for x in args.splits.split(",") if x.strip()] if args.splits else None
+    folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, splits=splits, depth=args.depth,
                               max_queries=args.max_queries, encoder=args.encoder, folder=args.folder,
                               overwrite=args.overwrite, verbose=True)
     build = json.loads((folder / "build.json").read_text(encoding="utf-8"))
@@ -173,19 +176,22 @@ def _agreement_cmd(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.judge._agreement import agreement
 
     path, build = _resolve_judgements(args.judgements)
-    dataset = args.dataset or ((build or {}).get("source") or {}).get("dataset")
-    if not dataset:
+    source = (build or {}).get("source") or {}
+    if args.dataset:
+        datasets = [args.dataset.removeprefix("irds:")]
+    else:
+        datasets = list((source.get("datasets") or {}).values()) or ([source["dataset"]] if source.get("dataset") else [])
+    if not datasets:
         raise SystemExit("gradrel agreement: pass --dataset (the judgements do not name their source dataset)")
-    dataset = dataset.removeprefix("irds:")
+    dataset = ", ".join(datasets)
     judged = pd.read_json(path, orient="records", lines=True, dtype={"qid": str, "docno": str})
     judged["grade"] = judged["grade"].astype("Int64")
-    ds = pt.get_dataset(f"irds:{dataset}")
-    qrels = ds.get_qrels()
+    qrels = pd.concat([pt.get_dataset(f"irds:{d}").get_qrels() for d in datasets], ignore_index=True)
     by = None if args.by in ("none", "") else args.by
     if by is not None and by not in judged.columns:
         import ir_datasets
 
-        field = {q.query_id: getattr(q, by, None) for q in ir_datasets.load(dataset).queries_iter()}
+        field = {q.query_id: getattr(q, by, None) for d in datasets for q in ir_datasets.load(d).queries_iter()}
         if not any(v is not None for v in field.values()):
             raise SystemExit(f"gradrel agreement: the queries of {dataset} have no field {by!r}; use --by none")
         judged[by] = judged["qid"].map(field)

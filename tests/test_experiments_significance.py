@@ -218,3 +218,20 @@ def test_calibration_picks_dev_best_and_reports_oracle():
         assert cal.loc[label, "test_chosen"] == pytest.approx(test[dev.idxmax()])
         assert cal.loc[label, "regret"] == pytest.approx(test.max() - test[dev.idxmax()])
     assert cal.loc["th", "chosen"] == "tau=2"  # the planted best variant in Thai
+
+
+def test_grouped_binary_measures_equal_separate_calls():
+    """The non-nDCG measures share one pt.Experiment call; their values equal one call per measure."""
+    rng = np.random.default_rng(2)
+    qrels = pd.DataFrame([(f"q{q}", f"d{d}", int(rng.integers(1, 4))) for q in range(15)
+                          for d in rng.choice(40, 6, replace=False)], columns=["qid", "docno", "label"])
+    topics = pd.DataFrame({"qid": [f"q{q}" for q in range(15)], "query": ["x"] * 15})
+    run = pd.DataFrame([(f"q{q}", f"d{d}", float(rng.normal())) for q in range(15) for d in range(40)],
+                       columns=["qid", "docno", "score"])
+    specs = parse_measures(graded=["nDCG@10"], binary=["nDCG@10", "R@20", "RR", "P@10", "AP"], rels=[1, 2, 3])
+    together = evaluate(run, topics, qrels, specs, grades=[0, 1, 2, 3])
+    assert set(together["measure"]) == {s.label for s in specs}
+    for spec in specs:
+        alone = evaluate(run, topics, qrels, [spec], grades=[0, 1, 2, 3]).set_index("qid")["value"].sort_index()
+        grouped = together[together["measure"] == spec.label].set_index("qid")["value"].sort_index()
+        pd.testing.assert_series_equal(alone, grouped, check_names=False)

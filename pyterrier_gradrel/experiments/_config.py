@@ -49,7 +49,7 @@ _AFRIQA_FALLBACK_SPLITS = {
 _TOP_KEYS = {
     "name", "description", "scenarios", "thresholds", "graded_loss", "seeds", "fractions", "noise_rates",
     "training", "base_model", "baselines", "measures", "significance", "calibration", "limit_queries",
-    "keep_models", "note",
+    "keep_models", "note", "run_depth",
 }
 
 
@@ -143,6 +143,7 @@ class ExperimentConfig:
     significance: SignificanceSpec = SignificanceSpec()
     calibration: CalibrationSpec = CalibrationSpec()
     limit_queries: int | None = None
+    run_depth: int = 100
     keep_models: bool = False
     description: str = ""
     note: str = ""
@@ -341,6 +342,7 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         significance=significance,
         calibration=calibration,
         limit_queries=raw.get("limit_queries"),
+        run_depth=raw.get("run_depth", 100),
         keep_models=bool(raw.get("keep_models", False)),
         description=str(raw.get("description", "")),
         note=str(raw.get("note", "")),
@@ -440,6 +442,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"alpha and confidence must lie in (0, 1), got {sig.alpha}, {sig.confidence}")
     if sig.bootstrap_samples < 100 or sig.permutations < 100:
         raise ConfigError("bootstrap_samples and permutations must be at least 100")
+    cutoffs = [m.cutoff for m in measures if m.cutoff is not None]
+    if isinstance(cfg.run_depth, bool) or not isinstance(cfg.run_depth, int) or cfg.run_depth < max(cutoffs, default=1):
+        raise ConfigError(f"run_depth must be an integer >= the deepest measure cut-off ({max(cutoffs, default=1)}), "
+                          f"got {cfg.run_depth!r}")
     if cfg.limit_queries is not None and (not isinstance(cfg.limit_queries, int) or cfg.limit_queries < 1):
         raise ConfigError(f"limit_queries must be a positive integer or null, got {cfg.limit_queries!r}")
 

@@ -12,8 +12,11 @@ Measures are written in configs as short labels and turned into ``ir_measures`` 
   (``nDCG(gains={g: int(g >= r)})@10``; ir_measures' ``nDCG`` has no ``rel=`` parameter).
 
 ir_measures 0.4.3 returns wrong values when ``nDCG@10`` and ``nDCG(gains=...)@10`` share one call,
-so :func:`evaluate` evaluates **every measure in its own** ``pt.Experiment`` call. That costs a few
-milliseconds per measure and rules out any cross-talk between measures.
+so :func:`evaluate` gives **every nDCG variant its own** ``pt.Experiment`` call; the other binary
+measures share one call (see :func:`evaluation_groups`).
+
+Runs are cut to ``depth`` results per query before they are stored and evaluated (default 100, the
+deepest cut-off we report): ``RR`` is therefore reciprocal rank within the top 100.
 """
 from __future__ import annotations
 
@@ -112,6 +115,18 @@ def _parse_label(label: str, *, allowed: Sequence[str], kind: str) -> tuple[str,
     return match["family"], cutoff
 
 
+def evaluation_groups(measures: Sequence[MeasureSpec]) -> list[list[MeasureSpec]]:
+    """Split measures into ``pt.Experiment`` calls: every nDCG alone, all other measures together.
+
+    ir_measures 0.4.3 mixes up nDCG variants with different gains inside one call; the other families
+    (``R``, ``RR``, ``P``, ``AP``, ``Success`` at any ``rel``) are computed correctly together (tested in
+    ``tests/test_experiments_significance.py``), and one call for them saves a pass over the run.
+    """
+    ndcg = [[m] for m in measures if m.family == "nDCG"]
+    rest = [m for m in measures if m.family != "nDCG"]
+    return ndcg + ([rest] if rest else [])
+
+
 def evaluate(
     run: pd.DataFrame,
     topics: pd.DataFrame,
@@ -120,7 +135,7 @@ def evaluate(
     *,
     grades: Sequence[int],
 ) -> pd.DataFrame:
-    """Per-query scores of one run, one ``pt.Experiment`` call per measure.
+    """Per-query scores of one run (see :func:`evaluation_groups` for how the calls are split).
 
     Queries in ``topics`` that have qrels but no retrieved documents score 0 (PyTerrier's
     behaviour); queries without qrels are dropped (they carry no relevance information).
@@ -142,12 +157,14 @@ def evaluate(
         return pd.DataFrame(columns=columns)
     topics = topics[topics["qid"].isin(set(qrels["qid"]))]
     frames = []
-    for spec in measures:
+    for group in evaluation_groups(measures):
+        objs = {spec.ir_measure(grades): spec for spec in group}
         per_query = pt.Experiment(
-            [run], topics, qrels, [spec.ir_measure(grades)], names=["run"], perquery=True, verbose=False,
+            [run], topics, qrels, list(objs), names=["run"], perquery=True, verbose=False,
         )
-        per_query = per_query[["qid", "value"]].copy()
-        per_query["measure"] = spec.label
+        labels = {str(m): spec.label for m, spec in objs.items()}
+        per_query = per_query[["qid", "measure", "value"]].copy()
+        per_query["measure"] = per_query["measure"].map(labels)
         frames.append(per_query)
     out = pd.concat(frames, ignore_index=True)[columns]
     out["qid"] = out["qid"].astype(str)

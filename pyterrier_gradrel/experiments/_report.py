@@ -84,7 +84,8 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
         lines.append(f"- Note: {cfg.note.strip()}")
     lines += [
         f"- Primary measure `{cfg.primary_measure}`: graded nDCG with gains 2^g − 1; binary measures at rel ≥ "
-        f"{list(cfg.binary_rels)} (each nDCG variant is evaluated in its own `pt.Experiment` call).",
+        f"{list(cfg.binary_rels)} (each nDCG variant is evaluated in its own `pt.Experiment` call); runs are cut "
+        f"to the top {cfg.run_depth} (so RR is RR@{cfg.run_depth}).",
         f"- Significance: per-query scores averaged over seeds, then a two-sided paired "
         f"{ {'t': 't-test', 'wilcoxon': 'Wilcoxon signed-rank test', 'permutation': 'permutation test'}[s.test]} "
         f"against each baseline; correction: {_correction_name(s.correction)} over every test target × "

@@ -288,6 +288,7 @@ def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache, finger
         "targets": [{"dataset": t.dataset, "split": t.split, "data": data.get(t.dataset).fingerprint}
                     for t in sorted(cond.targets, key=lambda t: t.dataset)],
         "limit_queries": cfg.limit_queries,
+        "depth": cfg.run_depth,
     }
     if cond.system != "BM25":
         material["model"] = fingerprint()
@@ -444,7 +445,7 @@ def _run_condition(cond: Condition, material: dict, run_dir: Path, cfg: Experime
         system = components.dense(encoder, target.dataset) if cond.fine_tuned else \
             components.baseline(cond.system, target.dataset)
         res = system(d.topics[["qid", "query"]])
-        runs[target.dataset] = res
+        runs[target.dataset] = _cut(res, cfg.run_depth)
     t_retrieve = time.time() - t0 - t_train
     with _atomic.atomic_path(run_dir) as tmp:
         tmp.mkdir(parents=True)
@@ -469,6 +470,15 @@ def _run_condition(cond: Condition, material: dict, run_dir: Path, cfg: Experime
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (tmp / "condition.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     shutil.rmtree(partial, ignore_errors=True)
+
+
+def _cut(res: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """The top ``depth`` results per query, re-ranked (0-based ``rank``, PyTerrier's convention)."""
+    import pyterrier as pt
+
+    res = res.sort_values(["qid", "score"], ascending=[True, False], kind="stable")
+    res = res.groupby("qid", sort=False).head(depth).reset_index(drop=True)
+    return pt.model.add_ranks(res[["qid", "docno", "score"]].copy())
 
 
 def _write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: ExperimentConfig, data: DataCache) -> None:

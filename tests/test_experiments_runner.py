@@ -220,3 +220,23 @@ def test_dry_run_and_report_only(root, mirror, shared_data, capsys):
     res = _run(_config(), root, scripted, compute=False, report=True)
     assert res.n_missing == 2 and res.n_reused == 10 and res.n_run == 0
     assert "2 not run yet (this report is partial)" in (res.results_dir / "report.md").read_text()
+
+
+def test_train_configs_for_every_variant(mirror):
+    """The real TrainConfig accepts what the runner builds for τ=1..3 and the graded loss."""
+    pytest.importorskip("torch")
+    from pyterrier_gradrel.experiments._runner import train_config
+
+    cfg = load_config(_config(thresholds=[1, 2, 3], graded_loss=True, fractions=[0.5], noise_rates=[0.1],
+                              training={"max_steps": 2, "batch_size": 8}))
+    made = {c.variant: train_config(c, cfg) for c in plan(cfg) if c.fine_tuned and c.seed == 0}
+    assert {v: (t.loss, t.rel) for v, t in made.items() if v != "graded"} == {
+        "tau=1": ("infonce", 1), "tau=2": ("infonce", 2), "tau=3": ("infonce", 3)}
+    graded = made["graded"]
+    assert graded.loss == "graded" and graded.positive_rel == 1
+    assert all(t.fraction == 0.5 and t.noise == 0.1 and t.max_steps == 2 and t.batch_size == 8
+               for t in made.values())
+    # distinct run names: the trainer never confuses two variants
+    assert len({t.run_name() for t in made.values()}) == 4
+    with pytest.raises(ValueError, match="only fine-tuned"):
+        train_config(next(c for c in plan(cfg) if not c.fine_tuned), cfg)

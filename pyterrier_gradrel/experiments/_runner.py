@@ -175,22 +175,36 @@ class Components:
         """Fine-tune the base model for ``cond``; returns the encoder and the trainer's report."""
         if self._train is not None:
             return self._train(cond, topics, qrels, corpus, run_dir, cfg)
-        from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
+        from pyterrier_gradrel.training import ContrastiveTrainer
 
-        grades = dataset_facts(cond.train[0]).grades
-        params: dict[str, Any] = dict(cfg.training)
-        params.update(seed=cond.seed, fraction=cond.fraction, noise=cond.noise, grades=tuple(grades))
-        if cond.loss == "graded":
-            params["loss"] = "graded"
-        else:
-            params.update(loss="infonce", rel=cond.rel)
-        trainer = ContrastiveTrainer(self.base_model, config=TrainConfig(**params))
+        trainer = ContrastiveTrainer(self.base_model, config=train_config(cond, cfg))
         result = trainer.fit(topics, qrels, corpus, run_dir=run_dir)
         if isinstance(result, (str, os.PathLike)):
             from pyterrier_gradrel.models import load_encoder
 
             result = load_encoder(str(result))
         return result, dict(getattr(trainer, "last_report", None) or {})
+
+
+def train_config(cond: Condition, cfg: ExperimentConfig) -> Any:
+    """The trainer's ``TrainConfig`` for a fine-tuned condition.
+
+    The config's ``training:`` hyper-parameters, plus what the sweep sets: ``seed``, ``fraction``,
+    ``noise``, the dataset's ``grades`` and either ``loss="infonce", rel=τ`` or ``loss="graded"``
+    (grade-weighted multi-positive InfoNCE with the trainer's default weights 2^g - 1).
+    """
+    from pyterrier_gradrel.training import TrainConfig
+
+    if not cond.fine_tuned:
+        raise ValueError(f"only fine-tuned conditions are trained, got system {cond.system!r}")
+    params: dict[str, Any] = dict(cfg.training)
+    params.update(seed=cond.seed, fraction=cond.fraction, noise=cond.noise,
+                  grades=tuple(dataset_facts(cond.train[0]).grades))
+    if cond.loss == "graded":
+        params["loss"] = "graded"
+    else:
+        params.update(loss="infonce", rel=cond.rel)
+    return TrainConfig(**params)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -27,9 +27,25 @@ def _run(args: argparse.Namespace) -> int:
     result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, dry_run=args.dry_run,
                             verbose=not args.quiet)
     if not args.dry_run:
+        report = result.results_dir / "report.md"
+        if report.is_file():
+            print(summary(report.read_text(encoding="utf-8")))
         print(f"{result.n_run} conditions run, {result.n_reused} reused in {result.wall_time:.0f} s; "
-              f"report: {result.results_dir / 'report.md'}")
+              f"report: {report}")
     return 0
+
+
+def summary(report: str) -> str:
+    """The headline part of a report: setup, the primary-measure tables and the calibration summary."""
+    keep, out = True, []
+    for line in report.splitlines():
+        if line.startswith("#"):
+            title = line.lstrip("#").strip()
+            keep = not (title.startswith("Other measures") or title.startswith("Bootstrap")
+                        or title.startswith("Plots"))
+        if keep:
+            out.append(line)
+    return "\n".join(out).rstrip() + "\n"
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -184,3 +184,14 @@ def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):
     assert fast.encode_queries_torch(TEXTS[:2]).dtype == torch.float32
     with pytest.raises(ValueError, match="precision must be one of"):
         E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="fp8")
+
+
+def test_from_hf_keeps_the_callers_training_mode(enc):
+    import copy
+
+    model = copy.deepcopy(enc.model).train()
+    wrapped = E5BiEncoder.from_hf(model, enc.tokenizer, enc.settings, device="cpu")
+    assert model.training
+    # inference is deterministic (dropout off) and leaves the model in training mode
+    np.testing.assert_allclose(wrapped.encode_docs(TEXTS[:3]), enc.encode_docs(TEXTS[:3]), atol=2e-5)
+    assert model.training

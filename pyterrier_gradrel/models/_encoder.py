@@ -138,7 +138,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        self.model = model.to(self.device)  # its train/eval mode is the caller's; encode_docs/queries use eval
         self.tokenizer = tokenizer
         self.path = Path(path) if path is not None else None
         self.model_name = str(self.path) if self.path is not None else self.settings["base"]
@@ -171,7 +171,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         settings = infer_settings(path, base=base)
         config = AutoConfig.from_pretrained(path)
         extra = {"add_pooling_layer": False} if config.model_type in ("bert", "xlm-roberta", "roberta") else {}
-        model = AutoModel.from_pretrained(path, dtype=torch.float32, **extra)
+        model = AutoModel.from_pretrained(path, dtype=torch.float32, **extra).eval()
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, settings, path=path, batch_size=batch_size, max_length=max_length,
                    verbose=verbose, device=device, num_threads=num_threads, precision=precision)

@@ -432,10 +432,16 @@ class ContrastiveTrainer:
         ckpt_path = run_dir / _CKPT
         if ckpt_path.exists():
             ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
-            model.load_state_dict(ckpt["model"], strict=False)
+            result = model.load_state_dict(ckpt["model"], strict=False)
+            frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+            if result.unexpected_keys or set(result.missing_keys) - frozen:
+                raise ValueError(f"checkpoint {ckpt_path} does not fit the model (unexpected "
+                                 f"{result.unexpected_keys[:3]}, missing {sorted(set(result.missing_keys) - frozen)[:3]})")
             optimizer.load_state_dict(ckpt["optimizer"])
             scheduler.load_state_dict(ckpt["scheduler"])
             torch.set_rng_state(ckpt["rng"])
+            if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
             state = _State(step=ckpt["step"], losses=list(ckpt["losses"]))
             logger.info("resuming %s at step %d of %d", run_dir.name, state.step, total)
         query_text = dict(zip(topics["qid"], topics["query"].astype(str), strict=True))
@@ -489,7 +495,9 @@ class ContrastiveTrainer:
         sd = {k: v for k, v in model.state_dict().items() if k not in frozen}  # the frozen matrix never changes
         with _atomic.atomic_path(path) as tmp:
             torch.save({"model": sd, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "rng": torch.get_rng_state(), "step": state.step, "losses": state.losses}, tmp)
+                        "rng": torch.get_rng_state(),
+                        "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                        "step": state.step, "losses": state.losses}, tmp)
 
 
 def _embed(model, tokenizer, texts: list[str], max_length: int, settings: Mapping[str, Any]) -> torch.Tensor:

@@ -122,7 +122,10 @@ def _run_baselines(args: argparse.Namespace) -> int:
         f"BM25 = pyterrier-pisa (k1=0.9, b=0.4) over `{tok.name}` terms; `BM25>>mE5` re-ranks BM25's top 100; "
         "`RRF(BM25,mE5)` = reciprocal-rank fusion, k=60.",
         "Measures: nDCG@10 with gains 2^g-1 on grades 1-3 (own pt.Experiment call), R(rel=2)@100, RR(rel=2), "
-        "RR(rel=3); `answered` = queries with at least one result (missing queries score 0).",
+        "RR(rel=3); `answered` = queries with at least one result (missing queries score 0); `with_bm25_terms` = "
+        "queries whose BM25 tokenization is non-empty (an unanswered BM25 query with terms shares no term with "
+        "the document pool: a lexical gap, as for Thai queries over English sentences, not a tokenization "
+        "failure).",
     ]
     record = {"command": "gradrel baselines", "split": args.split, "pairs": args.pairs, "encoder": args.encoder,
               "encoder_fingerprint": encoder.fingerprint(), "tokenizer": tok.name, "versions": _versions(),

@@ -103,7 +103,10 @@ def baseline_table(
         tokenizer: BM25 tokenizer spec.
 
     Returns:
-        (table with one row per (pair, baseline), the runs keyed by pair then baseline name).
+        (table with one row per (pair, baseline), the runs keyed by pair then baseline name). ``answered``
+        counts queries with at least one result, ``with_bm25_terms`` queries whose BM25 tokenization is not
+        empty (so an unanswered BM25 query with terms shares no term with the pool: a lexical gap, e.g.
+        Thai queries over English documents, not a tokenization failure).
     """
     from pyterrier_gradrel.retrieval._baselines import baselines
     from pyterrier_gradrel.retrieval._dense import _resolve_encoder
@@ -114,6 +117,8 @@ def baseline_table(
         ds_id = dataset_id(qlang, dlang, split)
         ds, topics, qrels = load_eval(ds_id)
         systems = baselines(ds_id, encoder=encoder, tokenizer=tokenizer)
+        bm25_tok = systems["BM25"].tokenizer
+        with_terms = int(sum(bool(bm25_tok.tokenize(str(q))) for q in topics["query"]))
         runs = {}
         for name, system in systems.items():
             started = time.time()
@@ -122,6 +127,7 @@ def baseline_table(
         table = evaluate_runs(runs, topics, qrels)
         for row in table.to_dict(orient="records"):
             name = row.pop("name")
-            rows.append({"queries_lang": qlang, "docs_lang": dlang, "dataset": ds_id, "baseline": name, **row})
+            rows.append({"queries_lang": qlang, "docs_lang": dlang, "dataset": ds_id, "baseline": name, **row,
+                         "with_bm25_terms": with_terms})
         all_runs[(qlang, dlang)] = runs
     return pd.DataFrame(rows), all_runs

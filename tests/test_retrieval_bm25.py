@@ -98,10 +98,16 @@ def test_validation_names_allowed_values(home):
     assert not (home / "indexes" / "empty").exists()
 
 
-def test_rank_cutoff_is_pushed_into_pisa(home):
+def test_rank_cutoff(home):
     retr = bm25(TinyDataset(), tokenizer="script")
-    res = (retr % 2)(pd.DataFrame({"qid": ["1"], "query": ["the capital fox dog"]}))
+    query = pd.DataFrame({"qid": ["1"], "query": ["the capital fox dog"]})
+    res = (retr % 2)(query)
     assert len(res) == 2 and list(res["rank"]) == [0, 1]
+    # the cut-off can be pushed into PISA: it then retrieves only k results
+    short = retr.fuse_rank_cutoff(2)
+    assert short.num_results == 2 and short.index.path == retr.index.path
+    pd.testing.assert_frame_equal(short(query), res.reset_index(drop=True))
+    assert retr.fuse_rank_cutoff(5000) is None
 
 
 def _local_collection(folder, docs):

@@ -109,6 +109,7 @@ def baselines(
     return {
         "BM25": sparse,
         "mE5-zero-shot": dense_retr,
-        "BM25>>mE5": (sparse % int(rerank_depth)) >> DenseScorer(encoder, index),
+        # PISA retrieves only the re-ranking depth (not 1000 results cut afterwards)
+        "BM25>>mE5": (sparse.fuse_rank_cutoff(int(rerank_depth)) or sparse) >> DenseScorer(encoder, index),
         "RRF(BM25,mE5)": RRF(sparse, dense_retr, k=rrf_k, num_results=num_results),
     }

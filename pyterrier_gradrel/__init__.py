@@ -33,6 +33,7 @@ _LAZY: dict[str, str] = {
     # retrieval
     "bm25": "pyterrier_gradrel.retrieval:bm25",
     "baselines": "pyterrier_gradrel.retrieval:baselines",
+    "dense": "pyterrier_gradrel.retrieval:dense",
     # judge
     "LLMJudge": "pyterrier_gradrel.judge:LLMJudge",
 }
@@ -55,10 +56,8 @@ def __dir__() -> list[str]:
 
 
 def _register_datasets() -> None:
-    try:
-        from pyterrier_gradrel.datasets import register
-    except ImportError:  # the datasets module is being built; keep the package importable
-        return
+    from pyterrier_gradrel.datasets import register
+
     register()
 
 

@@ -106,7 +106,9 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
             markers.setdefault((r.scenario, r.target, r.variant, r.fraction, r.noise, r.measure), []).append(
                 m.upper() if r.delta > 0 else m)
     test_agg = agg[agg["split"] == "test"]
-    for scenario, sg in test_agg.groupby("scenario", sort=False):
+    order = [s.name for s in cfg.scenarios]
+    for scenario, sg in sorted(test_agg.groupby("scenario", sort=False),
+                               key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         lines += [f"## {scenario}", ""]
         for (fraction, noise), fg in _ft_levels(sg, cfg):
             title = f"`{cfg.primary_measure}` (test)"

@@ -34,6 +34,9 @@ _LAZY: dict[str, str] = {
     "bm25": "pyterrier_gradrel.retrieval:bm25",
     "baselines": "pyterrier_gradrel.retrieval:baselines",
     "dense": "pyterrier_gradrel.retrieval:dense",
+    # experiments
+    "run_experiment": "pyterrier_gradrel.experiments:run_experiment",
+    "load_config": "pyterrier_gradrel.experiments:load_config",
     # judge
     "LLMJudge": "pyterrier_gradrel.judge:LLMJudge",
 }

@@ -23,43 +23,17 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import PeakRSS, rss_mib  # noqa: E402
+
 ENCODERS = ("ours", "ours-bf16", "st", "ptdr-e5", "ptdr-hgf")
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xquad-r" / "en.json"
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class _PeakRSS:
-    """Samples this process's RSS every 10 ms in a thread; ``peak`` is the maximum seen in the block."""
-
-    def __enter__(self) -> _PeakRSS:
-        self.peak = _rss_mib()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.01):
-            self.peak = max(self.peak, _rss_mib())
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, _rss_mib())
 
 
 def load_sentences(path: Path, limit: int | None) -> list[str]:
@@ -107,9 +81,9 @@ def _worker(args: argparse.Namespace) -> None:
         raise SystemExit(f"--worker must be one of {list(ENCODERS)}, got {args.worker!r}")
     load_s = time.perf_counter() - start
     encode(texts[:args.batch_size])  # warm-up
-    rss_before = _rss_mib()
+    rss_before = rss_mib()
     times = []
-    with _PeakRSS() as peak:
+    with PeakRSS() as peak:
         for _ in range(args.repeats):
             start = time.perf_counter()
             vecs = np.asarray(encode(texts), dtype=np.float32)

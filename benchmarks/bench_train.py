@@ -20,41 +20,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class _PeakRSS:
-    """Samples the process RSS every 20 ms in a thread (the peak during a block)."""
-
-    def __enter__(self):
-        self.start = _rss_mib()
-        self.peak = self.start
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.wait(0.02):
-            self.peak = max(self.peak, _rss_mib())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, _rss_mib())
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _memory import PeakRSS  # noqa: E402
 
 
 def _data(lang: str, rel: int, n: int, seed: int):
@@ -86,7 +59,7 @@ def _worker_ours(args) -> dict:
                       max_steps=args.skip + args.steps, max_length=args.max_length, seed=args.seed,
                       checkpoint_every=0, threads=args.threads, precision=args.precision)
     trainer = ContrastiveTrainer(args.model, config=cfg, verbose=False)
-    with tempfile.TemporaryDirectory() as run_dir, _PeakRSS() as mem:
+    with tempfile.TemporaryDirectory() as run_dir, PeakRSS() as mem:
         trainer.train(topics, qrels, docs, run_dir=run_dir)
     elapsed = sum(trainer.last_report["step_seconds"][args.skip:])  # the timed steps of the training loop
     n = args.steps * args.batch_size
@@ -130,7 +103,7 @@ def _worker_st(args) -> dict:
             dataloader_num_workers=0, use_cpu=True, disable_tqdm=True, bf16=args.precision == "bf16")
         trainer = SentenceTransformerTrainer(model=st, args=targs, train_dataset=train, loss=loss,
                                              callbacks=[Clock()])
-        with _PeakRSS() as mem:
+        with PeakRSS() as mem:
             trainer.train()
     elapsed = times["end"] - times["start"]
     n = args.steps * args.batch_size

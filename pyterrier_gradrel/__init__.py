@@ -9,8 +9,7 @@ Heavy components are loaded on first attribute access, e.g. ``pyterrier_gradrel.
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyterrier_gradrel._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -44,18 +43,7 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'pyterrier_gradrel' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
 def _register_datasets() -> None:

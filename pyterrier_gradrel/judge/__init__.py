@@ -16,8 +16,7 @@ Names are imported lazily, so ``import pyterrier_gradrel.judge`` is cheap (no to
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from pyterrier_gradrel._lazy import lazy_exports
 
 _LAZY: dict[str, str] = {
     "LLMJudge": "pyterrier_gradrel.judge._judge:LLMJudge",
@@ -39,15 +38,4 @@ _LAZY: dict[str, str] = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    target = _LAZY.get(name)
-    if target is None:
-        raise AttributeError(f"module 'pyterrier_gradrel.judge' has no attribute {name!r}")
-    module_name, attr = target.split(":")
-    value = getattr(importlib.import_module(module_name), attr)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -30,7 +30,7 @@ from typing import Any
 from pyterrier_gradrel.experiments._measures import MeasureSpec, parse_measures
 
 SCENARIOS = ("monolingual", "multilingual", "crosslingual")
-COLLECTIONS = ("xquad-r", "afriqa")
+COLLECTIONS = ("xquad-r", "afriqa", "local")
 SPLITS = ("train", "dev", "test")
 BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 TESTS = ("t", "wilcoxon", "permutation")
@@ -63,7 +63,8 @@ class ScenarioSpec:
 
     Attributes:
         type: ``monolingual`` | ``multilingual`` | ``crosslingual``.
-        collection: ``xquad-r`` | ``afriqa``.
+        collection: ``xquad-r`` | ``afriqa`` | ``local`` (your own or an LLM-judged collection,
+            ``gradrel/local/<name>``; then ``languages`` names the collections and the type is monolingual).
         languages: monolingual: one model per language; multilingual: the union trained once;
             crosslingual AfriQA: the query languages (passages in the pivot language).
         pairs: crosslingual XQuAD-R ``(qlang, dlang)`` pairs.
@@ -246,12 +247,22 @@ def _afriqa_splits() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def _local_names() -> tuple[str, ...]:
+    """Names of the local collections found under ``$GRADREL_HOME/collections`` (each with a manifest)."""
+    from pyterrier_gradrel.datasets import local_home
+
+    root = local_home()
+    return tuple(sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())) if root.is_dir() else ()
+
+
 def collection_languages(collection: str) -> tuple[str, ...]:
     """The languages a collection offers (for error messages and ``languages: all``)."""
     if collection == "xquad-r":
         return XQUAD_R_LANGS
     if collection == "afriqa":
         return tuple(sorted(_afriqa_splits()))
+    if collection == "local":  # the "languages" of a local scenario are collection names (gradrel/local/<name>)
+        return _local_names()
     raise ConfigError(f"unknown collection {collection!r}: expected one of {list(COLLECTIONS)}")
 
 
@@ -495,6 +506,9 @@ def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
             raise ConfigError(f"{where}: 'pairs' belong to crosslingual scenarios; use 'languages'")
         if not s.languages:
             raise ConfigError(f"{where}: give 'languages' (a list, or 'all')")
+        if s.collection == "local" and s.type != "monolingual":
+            raise ConfigError(f"{where}: a local collection is one pool with its own queries; use type 'monolingual' "
+                              f"with 'languages' naming the collections (gradrel/local/<name>)")
         if s.collection == "afriqa" and s.type == "monolingual":
             raise ConfigError(f"{where}: AfriQA pairs African-language queries with pivot-language passages; "
                               f"use type 'crosslingual' (or 'multilingual' for one model over several languages)")

@@ -1,0 +1,49 @@
+"""A local (e.g. LLM-judged) collection runs in experiment configs like the benchmark's own."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pyterrier_gradrel.experiments import ConfigError, load_config, plan
+
+DOCS = [{"doc_id": f"d{i}", "text": f"passage number {i}", "split": "train" if i < 4 else "test"} for i in range(8)]
+
+
+def _collection(root, name: str, *, splits=("train", "dev", "test")):
+    folder = root / "collections" / name
+    folder.mkdir(parents=True)
+    (folder / "docs.jsonl").write_text("".join(json.dumps(d) + "\n" for d in DOCS), encoding="utf-8")
+    for split in splits:
+        (folder / f"queries.{split}.tsv").write_text(f"{split}1\twhich passage is one?\n", encoding="utf-8")
+        (folder / f"qrels.{split}.txt").write_text(f"{split}1 0 d1 3\n{split}1 0 d2 0\n", encoding="utf-8")
+    (folder / "manifest.json").write_text(json.dumps({"name": name, "lang": "en"}), encoding="utf-8")
+    return folder
+
+
+def _cfg(name: str, **scenario):
+    return {"name": "t", "seeds": [0], "thresholds": [2, 3],
+            "scenarios": [{"type": "monolingual", "collection": "local", "languages": [name], **scenario}]}
+
+
+def test_local_collection_plans_train_and_test(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    _collection(tmp_path, "judged")
+    cfg = load_config(_cfg("judged"))
+    datasets = {t for c in plan(cfg) for t in (*c.train, *(x.dataset for x in c.targets))}
+    assert {"gradrel/local/judged/train", "gradrel/local/judged/test"} <= datasets
+
+
+def test_unknown_local_collection_names_the_ones_found(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    _collection(tmp_path, "judged")
+    with pytest.raises(ConfigError, match=r"unknown language 'other' for local: expected one of \['judged'\]"):
+        load_config(_cfg("other"))
+
+
+def test_local_collection_is_monolingual_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    _collection(tmp_path, "judged")
+    with pytest.raises(ConfigError, match="use type 'monolingual'"):
+        load_config({**_cfg("judged"), "scenarios": [{"type": "multilingual", "collection": "local",
+                                                        "languages": ["judged"]}]})

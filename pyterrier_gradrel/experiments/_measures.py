@@ -61,7 +61,9 @@ class MeasureSpec:
         family = getattr(ir_measures, self.family)
         if self.family == "nDCG":
             if self.rel is None:
-                gains = {int(g): int(2 ** int(g) - 1) for g in grades}
+                from pyterrier_gradrel._gains import exponential_gains
+
+                gains = exponential_gains(grades)
             else:
                 gains = {int(g): int(int(g) >= self.rel) for g in grades}
             measure = family(gains=gains)

@@ -21,7 +21,9 @@ def measures() -> tuple[list[Any], list[Any]]:
     """(nDCG call measures, other call measures) as ir_measures objects."""
     import ir_measures
 
-    ndcg = ir_measures.nDCG(gains={0: 0, 1: 1, 2: 3, 3: 7}) @ 10
+    from pyterrier_gradrel._gains import graded_ndcg
+
+    ndcg = graded_ndcg(10)
     others = [ir_measures.R(rel=2) @ 100, ir_measures.RR(rel=2), ir_measures.RR(rel=3)]
     return [ndcg], others
 

@@ -155,7 +155,45 @@ def test_fit_returns_a_savable_loadable_e5_biencoder(tiny_encoder_dir, data, tmp
 
     with torch.inference_mode():
         ours = _embed(enc.model, enc.tokenizer, ["passage: " + x for x in texts], 128, enc.settings).numpy()
-    assert np.allclose(ours, enc.encode_docs(texts), atol=1e-5)
+    exact = load_encoder(tmp_path / "copy", precision="float32")  # the default may be bf16 on this CPU
+    assert np.allclose(ours, exact.encode_docs(texts), atol=1e-5)
+
+
+def test_length_groups_minimise_padding_plus_overhead():
+    from pyterrier_gradrel.training._trainer import length_groups
+
+    assert length_groups([]) == []
+    assert length_groups([5, 5, 5, 5], overhead=64) == [(0, 4)]
+    # two clusters far apart: splitting saves more padding than one extra pass costs
+    assert length_groups([4] * 8 + [60] * 8, overhead=64) == [(0, 8), (8, 16)]
+    # the same lengths with a prohibitive overhead stay one batch
+    assert length_groups([4] * 8 + [60] * 8, overhead=10_000) == [(0, 16)]
+    # brute force over all splits of a small case agrees with the dynamic programme
+    import itertools
+
+    lengths, overhead = [1, 2, 3, 9, 10, 30, 31], 8
+    def cost(groups):
+        return sum(lengths[e - 1] * (e - s) + overhead for s, e in groups)
+    best = min(cost(list(zip((0, *cuts), (*cuts, len(lengths)), strict=True)))
+               for r in range(len(lengths)) for cuts in itertools.combinations(range(1, len(lengths)), r))
+    assert cost(length_groups(lengths, overhead)) == best
+
+
+def test_grouped_embedding_equals_one_padded_batch(tiny_encoder_dir):
+    import torch
+
+    from pyterrier_gradrel.models import load_encoder
+    from pyterrier_gradrel.training._trainer import _embed
+
+    enc = load_encoder(tiny_encoder_dir, precision="float32")
+    texts = ["a", "a much longer passage " * 12, "short text", "", "medium length words here " * 3, "x y"] * 3
+    with torch.inference_mode():
+        grouped = _embed(enc.model, enc.tokenizer, texts, 64, enc.settings)
+        b = enc.tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
+        out = enc.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state
+        m = b["attention_mask"].unsqueeze(-1).float()
+        ref = torch.nn.functional.normalize((out * m).sum(1) / m.sum(1), dim=-1)
+    torch.testing.assert_close(grouped, ref, atol=1e-5, rtol=1e-5)
 
 
 def test_cli_trains_on_a_real_split(tiny_encoder_dir, tmp_path, mirror, capsys):

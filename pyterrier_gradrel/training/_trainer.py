@@ -8,7 +8,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 
 LOSSES = ("infonce", "graded")
 PRECISIONS = ("fp32", "bf16")
+#: Bumped whenever a code change alters the weights a config trains to (part of every run name), so a
+#: cached run of older code is never returned as this code's result. 2: length-grouped sub-batches.
+TRAINER_VERSION = 2
 _CKPT = "checkpoint.pt"
 _DONE = "train_report.json"
 
@@ -170,8 +173,9 @@ class TrainConfig:
         return cls(**d)
 
     def key(self) -> str:
-        """A short hash over the whole config."""
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+        """A short hash over the whole config and :data:`TRAINER_VERSION`."""
+        material = {**self.to_dict(), "trainer_version": TRAINER_VERSION}
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()[:8]
 
     def run_name(self) -> str:
         """Run name carrying τ, negatives policy, sampling unit, loss, seed, fraction, noise (+ config hash)."""
@@ -500,21 +504,68 @@ class ContrastiveTrainer:
                         "step": state.step, "losses": state.losses}, tmp)
 
 
+#: Cost of one extra forward pass in padded-token equivalents, for :func:`length_groups`. Measured on the
+#: converted mE5-small (batch 16, max length 64, 2 threads): 32-128 all gave ~1.25x faster steps than one
+#: padded batch; 384 gave 1.1x.
+GROUP_OVERHEAD_TOKENS = 64
+
+
+def length_groups(lengths: Sequence[int], overhead: float = GROUP_OVERHEAD_TOKENS) -> list[tuple[int, int]]:
+    """Split ascending ``lengths`` into contiguous groups that minimise padded tokens + ``overhead`` per group.
+
+    A batch padded to its longest text wastes compute on padding (a third of the tokens of a
+    16-text XQuAD-R batch); encoding length-sorted groups, each padded to its own longest text,
+    gives the same embeddings (and gradients) for fewer tokens. Exact dynamic programme, O(n^2).
+
+    Args:
+        lengths: token counts, sorted ascending.
+        overhead: cost of one more forward pass, in tokens.
+
+    Returns:
+        ``[(start, end), ...]`` half-open index ranges covering ``range(len(lengths))`` in order.
+    """
+    n = len(lengths)
+    best = [0.0] + [math.inf] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(j):
+            cost = best[i] + lengths[j - 1] * (j - i) + overhead
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    out, j = [], n
+    while j > 0:
+        out.append((cut[j], j))
+        j = cut[j]
+    return out[::-1]
+
+
 def _embed(model, tokenizer, texts: list[str], max_length: int, settings: Mapping[str, Any]) -> torch.Tensor:
-    """Mean-pooled (and, per settings, L2-normalised) embeddings with gradients."""
+    """Mean-pooled (and, per settings, L2-normalised) embeddings with gradients, in the order of ``texts``.
+
+    Texts are encoded in length-sorted groups (:func:`length_groups`), each padded only to its own
+    longest text: the result equals one padded batch up to float rounding, for fewer tokens.
+    """
     import torch
 
-    enc = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-    enc = {k: v.to(model.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
-    out = model(**enc).last_hidden_state.float()  # pool in fp32 (also under bf16 autocast)
-    m = enc["attention_mask"].unsqueeze(-1).to(out.dtype)
     pooling = settings.get("pooling", "mean")
-    if pooling == "mean":
-        emb = (out * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    elif pooling == "cls":
-        emb = out[:, 0]
-    else:
+    if pooling not in ("mean", "cls"):
         raise ValueError(f"pooling must be one of ['mean', 'cls'], got {pooling!r}")
+    enc = tokenizer(texts, truncation=True, max_length=max_length, return_token_type_ids=False)
+    lengths = [len(x) for x in enc["input_ids"]]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    parts = []
+    for start, end in length_groups([lengths[i] for i in order]):
+        idx = order[start:end]
+        batch = tokenizer.pad({"input_ids": [enc["input_ids"][i] for i in idx],
+                               "attention_mask": [enc["attention_mask"][i] for i in idx]}, return_tensors="pt")
+        ids, mask = batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device)
+        out = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()  # pool in fp32 (also under autocast)
+        if pooling == "mean":
+            m = mask.unsqueeze(-1).to(out.dtype)
+            parts.append((out * m).sum(1) / m.sum(1).clamp(min=1e-9))
+        else:
+            parts.append(out[:, 0])
+    emb = torch.cat(parts)[torch.from_numpy(np.argsort(np.asarray(order), kind="stable")).to(model.device)]
     if settings.get("normalize", True):
         emb = torch.nn.functional.normalize(emb, dim=-1)
     return emb

@@ -24,7 +24,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def enc(tiny_encoder_dir):
-    return E5BiEncoder.from_pretrained(tiny_encoder_dir, batch_size=3, num_threads=1)
+    return E5BiEncoder.from_pretrained(tiny_encoder_dir, batch_size=3, num_threads=1, precision="float32")
 
 
 def _reference(enc, texts):
@@ -56,7 +56,7 @@ def test_batch_size_and_order_do_not_change_embeddings(enc):
 
 
 def test_max_length_truncates(tiny_encoder_dir, enc):
-    short = E5BiEncoder.from_pretrained(tiny_encoder_dir, max_length=6)
+    short = E5BiEncoder.from_pretrained(tiny_encoder_dir, max_length=6, precision="float32")
     long_text = "the quick brown fox jumps over the lazy dog " * 5
     ids = short.tokenizer("passage: " + long_text, truncation=True, max_length=6)["input_ids"]
     assert len(ids) == 6
@@ -118,19 +118,19 @@ def test_fingerprint_and_save_roundtrip(enc, tmp_path):
     assert len(fp) == 64 and fp == enc.fingerprint()
     saved = enc.save(tmp_path / "copy")
     assert json.loads((saved / "gradrel_encoder.json").read_text()) == enc.settings
-    again = E5BiEncoder.from_pretrained(saved)
+    again = E5BiEncoder.from_pretrained(saved, precision="float32")
     assert again.fingerprint() == fp
     np.testing.assert_allclose(again.encode_docs(TEXTS), enc.encode_docs(TEXTS), atol=1e-6)
     # changing weights in place or settings changes the fingerprint
     with torch.no_grad():
         again.model.embeddings.word_embeddings.weight[5, 0] += 1.0
     assert again.fingerprint() != fp
-    other = E5BiEncoder.from_hf(enc.model, enc.tokenizer, {**enc.settings, "query_prefix": "q: "})
+    other = E5BiEncoder.from_hf(enc.model, enc.tokenizer, {**enc.settings, "query_prefix": "q: "}, precision="float32")
     assert other.fingerprint() != fp and other.query_prefix == "q: "
 
 
 def test_load_encoder_on_a_folder(tiny_encoder_dir):
-    e = load_encoder(tiny_encoder_dir, batch_size=2, max_length=16)
+    e = load_encoder(tiny_encoder_dir, batch_size=2, max_length=16, precision="float32")
     assert isinstance(e, E5BiEncoder) and e.batch_size == 2 and e.max_length == 16
     assert repr(e) == f"E5BiEncoder({str(tiny_encoder_dir.resolve())!r})"
 
@@ -166,7 +166,7 @@ def test_settings_inferred_from_sentence_transformers_metadata(tiny_encoder_dir,
     s = infer_settings(folder)
     assert (s["pooling"], s["normalize"], s["query_prefix"], s["doc_prefix"]) == ("cls", False, "Q: ", "D: ")
     assert infer_settings(folder, base="intfloat/multilingual-e5-base")["query_prefix"] == "Q: "
-    cls_enc = E5BiEncoder.from_pretrained(folder)
+    cls_enc = E5BiEncoder.from_pretrained(folder, precision="float32")
     with torch.no_grad():
         ids = cls_enc.tokenizer("D: fox", return_tensors="pt")["input_ids"]
         ref = cls_enc.model(input_ids=ids).last_hidden_state[:, 0].numpy()
@@ -186,11 +186,28 @@ def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):
         E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="fp8")
 
 
+def test_auto_precision_resolves_by_hardware(tiny_encoder_dir, enc):
+    from pyterrier_gradrel.models._encoder import resolve_precision
+
+    cpu = torch.device("cpu")
+    amx = bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+    assert resolve_precision("auto", cpu) == ("bfloat16" if amx else "float32")
+    assert resolve_precision("float32", cpu) == "float32" and resolve_precision("bfloat16", cpu) == "bfloat16"
+    auto = E5BiEncoder.from_pretrained(tiny_encoder_dir, num_threads=1)  # the default is "auto"
+    explicit = E5BiEncoder.from_pretrained(tiny_encoder_dir, num_threads=1, precision=auto.precision)
+    assert auto.precision in ("float32", "bfloat16")
+    # the resolved precision, not "auto", identifies the vectors (cache keys)
+    assert auto.fingerprint() == explicit.fingerprint()
+    assert (auto.fingerprint() == enc.fingerprint()) == (auto.precision == "float32")
+    with pytest.raises(ValueError, match=r"precision must be one of \['auto', 'float32', 'bfloat16'\]"):
+        resolve_precision("half", cpu)
+
+
 def test_from_hf_keeps_the_callers_training_mode(enc):
     import copy
 
     model = copy.deepcopy(enc.model).train()
-    wrapped = E5BiEncoder.from_hf(model, enc.tokenizer, enc.settings, device="cpu")
+    wrapped = E5BiEncoder.from_hf(model, enc.tokenizer, enc.settings, device="cpu", precision="float32")
     assert model.training
     # inference is deterministic (dropout off) and leaves the model in training mode
     np.testing.assert_allclose(wrapped.encode_docs(TEXTS[:3]), enc.encode_docs(TEXTS[:3]), atol=2e-5)

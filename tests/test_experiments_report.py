@@ -48,7 +48,12 @@ def test_report_tables_and_tau_plot(tmp_path, mirror):
     png = res.results_dir / "tau_monolingual-xquad-r.png"
     assert png.read_bytes()[:8] == PNG_MAGIC and png.stat().st_size > 5000
     assert "![tau_monolingual-xquad-r](tau_monolingual-xquad-r.png)" in text
-    for name in ("aggregate.csv", "significance.csv", "bootstrap.csv", "calibration.csv", "perquery.csv.gz"):
+    # which τ wins: th's planted τ=2 beats τ=1; the query language's resource level is named
+    assert "## Which τ wins" in text
+    th_win = next(line for line in text.splitlines() if line.startswith("| monolingual-xquad-r | th | "))
+    assert "| medium (class 3) | tau=2 |" in th_win and "tau=1 (+" in th_win.split("|")[6]
+    for name in ("aggregate.csv", "significance.csv", "thresholds.csv", "bootstrap.csv", "calibration.csv",
+                 "perquery.csv.gz"):
         assert (res.results_dir / name).stat().st_size > 0
     sig = pd.read_csv(res.results_dir / "significance.csv")
     assert len(sig) == 12 and sig["p_adjusted"].ge(sig["p_value"]).all()

@@ -12,6 +12,7 @@ from pyterrier_gradrel.experiments import (
     bootstrap_table,
     calibrate,
     cluster_bootstrap,
+    compare_thresholds,
     compare_to_baselines,
     correct,
     evaluate,
@@ -122,6 +123,35 @@ def test_p_values_recomputed_with_scipy_on_seed_averaged_scores():
     assert z.loc[("th", "tau=2"), "significant"] and z.loc[("th", "tau=2"), "delta"] > 0
     assert z.loc[("en", "tau=1"), "significant"] and z.loc[("en", "tau=1"), "delta"] < 0
     assert not z.loc[("en", "tau=2"), "significant"]
+
+
+def test_threshold_winner_tested_against_the_other_variants():
+    pq = synthetic_perquery()
+    thr = compare_thresholds(pq, measure="nDCG@10", test="t", correction="holm")
+    assert len(thr) == 2 * 2  # per target: the winner against the two other τ
+    test = pq[(pq["split"] == "test") & (pq["system"] == "fine-tuned")]
+    expected = {}
+    for label in TARGETS:
+        t = test[test["label"] == label]
+        avg = {v: t[t["variant"] == v].pivot(index="qid", columns="seed", values="value").mean(axis=1).sort_index()
+               for v in VARIANTS}
+        best = max(VARIANTS, key=lambda v: avg[v].mean())
+        for other in VARIANTS:
+            if other != best:
+                expected[(label, best, other)] = stats.ttest_rel(avg[best].to_numpy(), avg[other].to_numpy()).pvalue
+    ref = dict(zip(expected, _holm_reference(list(expected.values())), strict=True))
+    for r in thr.itertuples():
+        assert math.isclose(r.p_value, expected[(r.label, r.best, r.other)], rel_tol=1e-12)
+        assert math.isclose(r.p_adjusted, ref[(r.label, r.best, r.other)], rel_tol=1e-12)
+        assert r.family_size == 4 and r.n_seeds == 3 and r.delta >= 0
+    # planted: th τ=2 (+0.09) wins and beats τ=1 (-0.02); en τ=3 (+0.01) or τ=2 (0.0) wins and beats τ=1 (-0.08)
+    winners = thr.groupby("label")["best"].first()
+    assert winners["th"] == "tau=2" and winners["en"] in ("tau=2", "tau=3")
+    sig = thr.set_index(["label", "other"])["significant"]
+    assert sig[("th", "tau=1")] and sig[("en", "tau=1")]
+    # one variant per target: nothing to compare
+    one = pq[~((pq["system"] == "fine-tuned") & (pq["variant"] != "tau=2"))]
+    assert compare_thresholds(one, measure="nDCG@10").empty
 
 
 def test_other_tests_match_scipy():

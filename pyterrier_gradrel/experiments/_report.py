@@ -5,7 +5,8 @@ Files written (each atomically):
 * ``report.md`` – per scenario a table of the primary measure, mean ± sd over seeds, with significance
   markers against each baseline (after the family-wise correction); the other measures; bootstrap CIs
   over test articles; the calibration table; and the procedure (test, correction, seeds, limits).
-* ``aggregate.csv``, ``significance.csv``, ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``.
+* ``aggregate.csv``, ``significance.csv``, ``thresholds.csv`` (the winning τ per target against the other
+  variants), ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``.
 * ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
   ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
   experiment varies fractions / noise.
@@ -58,8 +59,46 @@ def _col_name(system: str, variant: str) -> str:
     return system if system != "fine-tuned" else ("graded loss" if variant == "graded" else f"τ={variant[4:]}")
 
 
+def query_resource(dataset_id: str) -> str:
+    """``"<resource> (class <joshi>)"`` of a target's query language, ``"–"`` when unknown."""
+    from pyterrier_gradrel.datasets import collection, info
+
+    try:
+        i = info(dataset_id)
+        joshi = collection(i.collection).languages.get(i.query_lang or "", {}).get("joshi_class")
+    except (ValueError, KeyError, AttributeError):
+        return "–"
+    if i.resource is None:
+        return "–"
+    return i.resource + (f" (class {joshi})" if joshi is not None else "")
+
+
+def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
+    """The "which τ wins" section: per target the winning variant and the variants it is / is not separable from."""
+    if thr.empty:
+        return []
+    n, alpha = len(thr), cfg.significance.alpha
+    lines = [f"## Which τ wins (test, `{cfg.primary_measure}`)", "",
+             f"Per target, the variant with the best seed-averaged mean, tested against every other variant "
+             f"(paired {cfg.significance.test}-test on per-query scores averaged over seeds; "
+             f"{_correction_name(cfg.significance.correction)} over all {n} comparisons of this experiment; "
+             f"α = {alpha}). *beats* lists the variants it is significantly better than; a winner that beats "
+             f"nothing is not a finding.", "",
+             "| scenario | target | query language | winner | mean | beats (Δ) | not separable from (Δ, adj. p) |",
+             "|---|---|---|---|---|---|---|"]
+    for key, g in thr.groupby(["scenario", "label", "target", "fraction", "noise"], sort=False):
+        scenario, label, target, fraction, noise = key
+        name = label if (fraction, noise) == (1.0, 0.0) else f"{label} (f={fraction:g}, n={noise:g})"
+        beats = ", ".join(f"{r.other} (+{r.delta:.3f})" for r in g[g["significant"]].itertuples()) or "–"
+        same = ", ".join(f"{r.other} (+{r.delta:.3f}, {r.p_adjusted:.2g})"
+                         for r in g[~g["significant"]].itertuples()) or "–"
+        lines.append(f"| {scenario} | {name} | {query_resource(target)} | {g['best'].iloc[0]} | "
+                     f"{g['best_mean'].iloc[0]:.3f} | {beats} | {same} |")
+    return lines + [""]
+
+
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
-                    cal: pd.DataFrame) -> str:
+                    cal: pd.DataFrame, thr: pd.DataFrame | None = None) -> str:
     """The body of ``report.md``."""
     from pyterrier_gradrel.experiments._calibration import calibration_summary
 
@@ -132,6 +171,7 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
                         cells.append("–" if row is None else f"{row['mean']:.3f}")
                     lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
+    lines += threshold_lines(thr if thr is not None else pd.DataFrame(), cfg)
     if not boot.empty:
         lines += ["## Bootstrap confidence intervals (test, primary measure)", ""]
         b = boot[boot["measure"] == cfg.primary_measure].copy()
@@ -224,7 +264,9 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     sig = result.significance()
     boot = result.bootstrap()
     cal = result.calibration() if result.config.calibration.enabled else pd.DataFrame()
+    thr = result.thresholds()
     results_dir.mkdir(parents=True, exist_ok=True)
+    _atomic.write_text(results_dir / "thresholds.csv", thr.to_csv(index=False))
     _atomic.write_text(results_dir / "aggregate.csv", agg.to_csv(index=False))
     _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
     _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))
@@ -233,7 +275,7 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(result.perquery.to_csv(index=False).encode("utf-8"))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", buf.getvalue())
-    text = markdown_tables(result, agg, sig, boot, cal)
+    text = markdown_tables(result, agg, sig, boot, cal, thr)
     plots = write_plots(result, agg, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

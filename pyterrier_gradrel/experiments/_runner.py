@@ -251,6 +251,16 @@ class ExperimentResult:
                                     correction=s.correction, alpha=s.alpha, permutations=s.permutations,
                                     random_seed=s.random_seed)
 
+    def thresholds(self) -> pd.DataFrame:
+        """Per target, the winning variant on the primary measure tested against the others (see
+        ``_significance.compare_thresholds``)."""
+        from pyterrier_gradrel.experiments._significance import compare_thresholds
+
+        s = self.config.significance
+        return compare_thresholds(self.perquery, measure=self.config.primary_measure, test=s.test,
+                                  correction=s.correction, alpha=s.alpha, permutations=s.permutations,
+                                  random_seed=s.random_seed)
+
     def bootstrap(self) -> pd.DataFrame:
         """Article-level bootstrap CIs (see ``_significance.bootstrap_table``)."""
         from pyterrier_gradrel.experiments._significance import bootstrap_table

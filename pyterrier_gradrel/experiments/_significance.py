@@ -197,6 +197,73 @@ def compare_to_baselines(
     return out[columns]
 
 
+def compare_thresholds(
+    perquery: pd.DataFrame,
+    *,
+    measure: str,
+    test: str = "t",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    split: str = "test",
+    permutations: int = 10000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """Which fine-tuned variant (τ, or the graded loss) wins on each target, and is it separable from the rest?
+
+    For every (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
+    ``measure`` is the winner; it is tested against every other variant with a paired test on per-query
+    scores averaged over seeds. The family of the correction is every such test of the experiment (all
+    targets × fractions × noise rates × runner-up variants), so "τ = 3 wins on th" means the winner is
+    significantly better than each variant it is listed as beating, after the correction.
+
+    Args:
+        perquery: the per-query long frame.
+        measure: the measure label (e.g. the primary ``nDCG@10``).
+        test: see :func:`paired_test`.
+        correction: see :func:`correct`.
+        alpha: significance level applied to the adjusted p-values.
+        split: which split to compare on (``test``).
+        permutations: resamples of the permutation test.
+        random_seed: seeds the permutation test.
+
+    Returns:
+        One row per (target, fraction, noise, other variant) with ``best``, ``other``, ``best_mean``,
+        ``other_mean``, ``delta``, ``n_queries``, ``n_seeds``, ``statistic``, ``p_value``, ``p_adjusted``,
+        ``significant`` and ``family_size``; empty when no target has two variants.
+    """
+    columns = ["scenario", "label", "target", "fraction", "noise", "measure", "best", "other", "best_mean",
+               "other_mean", "delta", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted", "significant",
+               "family_size"]
+    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")
+                   & (perquery["measure"] == measure)]
+    avg = seed_average(sel)
+    rows = []
+    for key, grp in avg.groupby(["scenario", "label", "target", "fraction", "noise"], sort=True):
+        scores = {v: g.set_index("qid")["value"] for v, g in grp.groupby("variant", sort=True)}
+        if len(scores) < 2:
+            continue
+        means = {v: float(x.mean()) for v, x in scores.items()}
+        best = max(sorted(means), key=means.__getitem__)
+        for other in sorted(scores):
+            if other == best:
+                continue
+            qids = scores[best].index.intersection(scores[other].index)
+            if len(qids) < 2:
+                continue
+            x, y = scores[best].loc[qids].to_numpy(), scores[other].loc[qids].to_numpy()
+            stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+            rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
+                             best_mean=float(x.mean()), other_mean=float(y.mean()), delta=float((x - y).mean()),
+                             n_queries=len(qids), n_seeds=int(grp["n_seeds"].max()), statistic=stat, p_value=p))
+    out = pd.DataFrame(rows, columns=columns[:15])
+    if out.empty:
+        return pd.DataFrame(columns=columns)
+    out["p_adjusted"] = correct(out["p_value"].to_numpy(), method=correction)
+    out["significant"] = out["p_adjusted"] < alpha
+    out["family_size"] = len(out)
+    return out[columns]
+
+
 def cluster_bootstrap(
     values: np.ndarray,
     clusters: np.ndarray | None,

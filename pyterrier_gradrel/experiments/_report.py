@@ -135,7 +135,8 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
         f"({int(s.confidence * 100)}% percentile intervals).",
         f"- Conditions: {result.n_run} computed, {result.n_reused} reused"
         + (f", **{result.n_missing} not run yet (this report is partial)**" if result.n_missing else "")
-        + f"; wall time {result.wall_time:.0f} s.",
+        + f"; wall time of this invocation {result.wall_time:.0f} s; compute time of all conditions (sum of "
+        f"their own timings) {_compute_seconds(result) / 60:.0f} min.",
         "",
     ]
     markers = {}
@@ -211,6 +212,16 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
                                            + [f"{r[c]:.3f}" for c in header[6:]]) + " |")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _compute_seconds(result: ExperimentResult) -> float:
+    """Sum of the per-condition ``seconds.total`` recorded when each condition was computed."""
+    total = 0.0
+    for cond in result.conditions.values():
+        seconds = cond.get("seconds") if isinstance(cond, dict) else None
+        if isinstance(seconds, dict) and isinstance(seconds.get("total"), (int, float)):
+            total += float(seconds["total"])
+    return total
 
 
 def _correction_name(c: str) -> str:

@@ -172,7 +172,8 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
                         cells.append("–" if row is None else f"{row['mean']:.3f}")
                     lines.append("| " + " | ".join(cells) + " |")
             lines.append("")
-    lines += threshold_lines(thr if thr is not None else pd.DataFrame(), cfg)
+    if thr is not None:
+        lines += threshold_lines(thr, cfg)
     if not boot.empty:
         lines += ["## Bootstrap confidence intervals (test, primary measure)", ""]
         b = boot[boot["measure"] == cfg.primary_measure].copy()

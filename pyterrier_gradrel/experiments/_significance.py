@@ -126,6 +126,20 @@ def correct(p_values: Sequence[float], *, method: str = "holm") -> np.ndarray:
     return out
 
 
+def _paired_on_common_queries(a: pd.Series, b: pd.Series, test: str, permutations: int, random_seed: int):
+    """Align two per-query score series (index ``qid``) on their common queries and test them (:func:`paired_test`).
+
+    Returns:
+        ``(x, y, statistic, p_value)`` with the aligned arrays, or ``None`` when fewer than 2 queries are shared.
+    """
+    qids = a.index.intersection(b.index)
+    if len(qids) < 2:
+        return None
+    x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
+    stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+    return x, y, stat, p
+
+
 def compare_to_baselines(
     perquery: pd.DataFrame,
     *,
@@ -173,15 +187,13 @@ def compare_to_baselines(
             b = base_scores.get((baseline, scenario, target, measure))
             if b is None:
                 continue
-            qids = sys_scores.index.intersection(b.index)
-            if len(qids) < 2:
+            paired = _paired_on_common_queries(sys_scores, b, test, permutations, random_seed)
+            if paired is None:
                 continue
-            x = sys_scores.loc[qids].to_numpy()
-            y = b.loc[qids].to_numpy()
-            stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+            x, y, stat, p = paired
             rows.append(dict(
                 scenario=scenario, label=label, target=target, variant=variant, fraction=fraction, noise=noise,
-                measure=measure, baseline=baseline, n_queries=len(qids), n_seeds=int(grp["n_seeds"].max()),
+                measure=measure, baseline=baseline, n_queries=len(x), n_seeds=int(grp["n_seeds"].max()),
                 mean=float(x.mean()), baseline_mean=float(y.mean()), delta=float((x - y).mean()),
                 wins=int((x > y).sum()), losses=int((x < y).sum()), statistic=stat, p_value=p,
             ))
@@ -247,14 +259,13 @@ def compare_thresholds(
         for other in sorted(scores):
             if other == best:
                 continue
-            qids = scores[best].index.intersection(scores[other].index)
-            if len(qids) < 2:
+            paired = _paired_on_common_queries(scores[best], scores[other], test, permutations, random_seed)
+            if paired is None:
                 continue
-            x, y = scores[best].loc[qids].to_numpy(), scores[other].loc[qids].to_numpy()
-            stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+            x, y, stat, p = paired
             rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
                              best_mean=float(x.mean()), other_mean=float(y.mean()), delta=float((x - y).mean()),
-                             n_queries=len(qids), n_seeds=int(grp["n_seeds"].max()), statistic=stat, p_value=p))
+                             n_queries=len(x), n_seeds=int(grp["n_seeds"].max()), statistic=stat, p_value=p))
     out = pd.DataFrame(rows, columns=columns[:15])
     if out.empty:
         return pd.DataFrame(columns=columns)

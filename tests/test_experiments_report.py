@@ -97,6 +97,15 @@ def test_learning_and_noise_curves(tmp_path, mirror):
     sig = res.significance()
     # the family spans targets × variants × fractions × noise rates
     assert set(sig["family_size"]) == {2 * 3 * 2 * 2}
+    # less data / noise: every variant's change (-0.075 for a quarter of the data, -0.04 for 40% noise) is
+    # reported and significant; the variants share the same planted change, so none differs from another
+    assert "## Less data and grade noise" in text
+    lev = pd.read_csv(res.results_dir / "levels.csv")
+    eff = lev[lev["kind"] == "effect"]
+    assert len(eff) == 2 * 2 * 3 and eff["significant"].all()
+    assert np.allclose(eff.loc[eff["axis"] == "fraction", "delta"], -0.075, atol=0.01)
+    assert np.allclose(eff.loc[eff["axis"] == "noise", "delta"], -0.04, atol=0.01)
+    assert "fraction 1 → 0.25" in text and "noise 0 → 0.4" in text
 
 
 def test_empty_result_renders(tmp_path, mirror):

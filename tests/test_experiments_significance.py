@@ -12,6 +12,7 @@ from pyterrier_gradrel.experiments import (
     bootstrap_table,
     calibrate,
     cluster_bootstrap,
+    compare_levels,
     compare_thresholds,
     compare_to_baselines,
     correct,
@@ -152,6 +153,67 @@ def test_threshold_winner_tested_against_the_other_variants():
     # one variant per target: nothing to compare
     one = pq[~((pq["system"] == "fine-tuned") & (pq["variant"] != "tau=2"))]
     assert compare_thresholds(one, measure="nDCG@10").empty
+
+
+# planted noise effects at rate 0.4, relative to the same τ at rate 0 (τ=3 is hurt, τ=1 is not)
+NOISE_EFFECT = {"tau=1": 0.0, "tau=2": -0.03, "tau=3": -0.12}
+
+
+def synthetic_noise_perquery(seed: int = 11) -> pd.DataFrame:
+    """One target, 3 τ × 3 seeds at noise 0 and 0.4 (fraction 1), plus 3 τ × 3 seeds at fraction 0.1 (noise 0)."""
+    rng = np.random.default_rng(seed)
+    qids = [f"q{i}" for i in range(N_Q)]
+    base = np.clip(rng.normal(0.6, 0.2, N_Q), 0, 1)
+    rows = []
+    for variant in VARIANTS:
+        for fraction, noise, shift in ((1.0, 0.0, 0.0), (1.0, 0.4, NOISE_EFFECT[variant]), (0.1, 0.0, -0.01)):
+            for s in SEEDS:
+                values = np.clip(base + shift + rng.normal(0, 0.05, N_Q), 0, 1)
+                for q, v in zip(qids, values, strict=True):
+                    rows.append(dict(scenario="crosslingual-xquad-r", label="th-en", target="gradrel/xquad-r/th-en/test",
+                                     split="test", role="main", system="fine-tuned", variant=variant, seed=s,
+                                     fraction=fraction, noise=noise, qid=q, article="a", measure="nDCG@10",
+                                     value=float(v)))
+    return pd.DataFrame(rows)[PERQUERY_COLUMNS]
+
+
+def test_level_effects_and_interactions_recomputed_with_scipy():
+    pq = synthetic_noise_perquery()
+    lev = compare_levels(pq, measure="nDCG@10", test="t", correction="holm")
+    # per axis level (fraction 0.1, noise 0.4): 3 effects + 3 variant pairs
+    assert len(lev) == 2 * (3 + 3)
+    assert set(lev["axis"]) == {"fraction", "noise"}
+    avg = {(v, f, n): g.pivot(index="qid", columns="seed", values="value").mean(axis=1).sort_index()
+           for (v, f, n), g in pq.groupby(["variant", "fraction", "noise"])}
+    expected = {}
+    for axis, (f, n) in (("fraction", (0.1, 0.0)), ("noise", (1.0, 0.4))):
+        change = {v: avg[(v, f, n)] - avg[(v, 1.0, 0.0)] for v in VARIANTS}
+        for v in VARIANTS:
+            expected[(axis, "effect", v, "")] = (
+                change[v].mean(), stats.ttest_rel(avg[(v, f, n)].to_numpy(), avg[(v, 1.0, 0.0)].to_numpy()).pvalue)
+        for i, v in enumerate(VARIANTS):
+            for w in VARIANTS[i + 1:]:
+                expected[(axis, "interaction", v, w)] = (
+                    (change[v] - change[w]).mean(), stats.ttest_rel(change[v].to_numpy(), change[w].to_numpy()).pvalue)
+    for kind in ("effect", "interaction"):
+        keys = [k for k in expected if k[1] == kind]
+        ref = dict(zip(keys, _holm_reference([expected[k][1] for k in keys]), strict=True))
+        fam = lev[lev["kind"] == kind]
+        assert (fam["family_size"] == 6).all()
+        for r in fam.itertuples():
+            k = (r.axis, kind, r.variant, r.other)
+            assert math.isclose(r.delta, expected[k][0], abs_tol=1e-12)
+            assert math.isclose(r.p_value, expected[k][1], rel_tol=1e-9)
+            assert math.isclose(r.p_adjusted, ref[k], rel_tol=1e-9)
+    noise = lev[lev["axis"] == "noise"].set_index(["kind", "variant", "other"])
+    assert (noise["reference"] == 0.0).all() and (noise["level"] == 0.4).all()
+    # planted: noise hurts τ=3 (-0.12), not τ=1; τ=1 is hurt significantly less than τ=3
+    assert noise.loc[("effect", "tau=3", ""), "significant"] and noise.loc[("effect", "tau=3", ""), "delta"] < -0.1
+    assert not noise.loc[("effect", "tau=1", ""), "significant"]
+    assert noise.loc[("interaction", "tau=1", "tau=3"), "significant"]
+    assert noise.loc[("interaction", "tau=1", "tau=3"), "delta"] > 0.1
+    # an experiment with one fraction and one noise rate has nothing to compare
+    assert compare_levels(pq[(pq["fraction"] == 1.0) & (pq["noise"] == 0.0)], measure="nDCG@10").empty
 
 
 def test_other_tests_match_scipy():

@@ -25,6 +25,7 @@ from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, sc
 from pyterrier_gradrel.experiments._significance import (
     bootstrap_table,
     cluster_bootstrap,
+    compare_levels,
     compare_thresholds,
     compare_to_baselines,
     correct,
@@ -48,6 +49,7 @@ __all__ = [
     "calibrate",
     "calibration_summary",
     "cluster_bootstrap",
+    "compare_levels",
     "compare_thresholds",
     "compare_to_baselines",
     "correct",

@@ -6,7 +6,9 @@ Files written (each atomically):
   markers against each baseline (after the family-wise correction); the other measures; bootstrap CIs
   over test articles; the calibration table; and the procedure (test, correction, seeds, limits).
 * ``aggregate.csv``, ``significance.csv``, ``thresholds.csv`` (the winning τ per target against the other
-  variants), ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``.
+  variants), ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``; ``levels.csv`` (each variant's
+  change with less data / grade noise and the differences between variants) when the experiment varies
+  fractions or noise.
 * ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
   ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
   experiment varies fractions / noise.
@@ -97,8 +99,52 @@ def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
     return lines + [""]
 
 
+def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
+    """The "less data and grade noise" section: each variant's change against the reference level, and which
+    variants change differently (see ``_significance.compare_levels``)."""
+    if lev.empty:
+        return []
+    eff, inter = lev[lev["kind"] == "effect"], lev[lev["kind"] == "interaction"]
+    corr, alpha = _correction_name(cfg.significance.correction), cfg.significance.alpha
+    variants = [v for v in cfg.variants if v in set(eff["variant"])]
+    lines = [f"## Less data and grade noise (test, `{cfg.primary_measure}`)", "",
+             f"Δ is each variant's change against the same variant at the reference (all training data, no "
+             f"noise), paired {cfg.significance.test}-test on per-query scores averaged over seeds; **bold** = "
+             f"significant after {corr} over all {len(eff)} such changes (α = {alpha}). The last column tests "
+             f"whether two variants change differently (difference of their per-query changes; {corr} over all "
+             f"{len(inter)} pairs): a τ that loses significantly less than another is the paper's claim that a "
+             f"good τ needs less data or resists noise.", "",
+             "| scenario | target | change | " + " | ".join(f"Δ {_col_name('fine-tuned', v)}" for v in variants)
+             + " | variants that differ (Δ of Δ, adj. p) |",
+             "|" + "---|" * (len(variants) + 4)]
+    for key, g in eff.groupby(["scenario", "label", "target", "axis", "level"], sort=False):
+        scenario, label, target, axis, level = key
+        ref = g["reference"].iloc[0]
+        change = f"fraction {ref:g} → {level:g}" if axis == "fraction" else f"noise {ref:g} → {level:g}"
+        cells = []
+        for v in variants:
+            r = g[g["variant"] == v]
+            if r.empty:
+                cells.append("–")
+                continue
+            txt = f"{r['delta'].iloc[0]:+.3f}"
+            cells.append(f"**{txt}**" if bool(r["significant"].iloc[0]) else txt)
+        i = inter[(inter["scenario"] == scenario) & (inter["target"] == target) & (inter["axis"] == axis)
+                  & (inter["level"] == level)]
+        sig = i[i["significant"]]
+        if len(sig):
+            differ = ", ".join(f"{_col_name('fine-tuned', r.variant)} − {_col_name('fine-tuned', r.other)}: "
+                               f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
+        elif len(i):
+            differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})"
+        else:
+            differ = "–"
+        lines.append(f"| {scenario} | {label} | {change} | " + " | ".join(cells) + f" | {differ} |")
+    return lines + [""]
+
+
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
-                    cal: pd.DataFrame, thr: pd.DataFrame | None = None) -> str:
+                    cal: pd.DataFrame, thr: pd.DataFrame | None = None, lev: pd.DataFrame | None = None) -> str:
     """The body of ``report.md``."""
     from pyterrier_gradrel.experiments._calibration import calibration_summary
 
@@ -174,6 +220,8 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
             lines.append("")
     if thr is not None:
         lines += threshold_lines(thr, cfg)
+    if lev is not None:
+        lines += level_lines(lev, cfg)
     if not boot.empty:
         lines += ["## Bootstrap confidence intervals (test, primary measure)", ""]
         b = boot[boot["measure"] == cfg.primary_measure].copy()
@@ -277,8 +325,11 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     boot = result.bootstrap()
     cal = result.calibration() if result.config.calibration.enabled else pd.DataFrame()
     thr = result.thresholds()
+    lev = result.levels()
     results_dir.mkdir(parents=True, exist_ok=True)
     _atomic.write_text(results_dir / "thresholds.csv", thr.to_csv(index=False))
+    if not lev.empty:
+        _atomic.write_text(results_dir / "levels.csv", lev.to_csv(index=False))
     _atomic.write_text(results_dir / "aggregate.csv", agg.to_csv(index=False))
     _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
     _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))
@@ -287,7 +338,7 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(result.perquery.to_csv(index=False).encode("utf-8"))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", buf.getvalue())
-    text = markdown_tables(result, agg, sig, boot, cal, thr)
+    text = markdown_tables(result, agg, sig, boot, cal, thr, lev)
     plots = write_plots(result, agg, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

@@ -261,6 +261,16 @@ class ExperimentResult:
                                   correction=s.correction, alpha=s.alpha, permutations=s.permutations,
                                   random_seed=s.random_seed)
 
+    def levels(self) -> pd.DataFrame:
+        """Each variant's change with less training data / grade noise, and the differences between variants'
+        changes, on the primary measure (see ``_significance.compare_levels``)."""
+        from pyterrier_gradrel.experiments._significance import compare_levels
+
+        s = self.config.significance
+        return compare_levels(self.perquery, measure=self.config.primary_measure, test=s.test,
+                              correction=s.correction, alpha=s.alpha, permutations=s.permutations,
+                              random_seed=s.random_seed)
+
     def bootstrap(self) -> pd.DataFrame:
         """Article-level bootstrap CIs (see ``_significance.bootstrap_table``)."""
         from pyterrier_gradrel.experiments._significance import bootstrap_table

@@ -275,6 +275,100 @@ def compare_thresholds(
     return out[columns]
 
 
+def compare_levels(
+    perquery: pd.DataFrame,
+    *,
+    measure: str,
+    test: str = "t",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    split: str = "test",
+    permutations: int = 10000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """How each variant responds to less training data or to grade noise, and whether the variants differ.
+
+    The reference level is the largest training fraction at the lowest noise rate. Each other fraction (at
+    the lowest noise rate) and each other noise rate (at the largest fraction) is a *level*. Two kinds of test,
+    both paired per query on scores averaged over seeds:
+
+    * ``effect``: one variant at the level against the same variant at the reference (``delta`` = level −
+      reference; negative = the variant loses effectiveness with less data / more noise);
+    * ``interaction``: the effect of variant ``variant`` against the effect of variant ``other`` (``delta`` =
+      effect of ``variant`` − effect of ``other``; positive = ``variant`` is hurt less). This is the test of
+      the paper's claim that a good τ needs less data and resists noise.
+
+    Each kind is one correction family over the whole experiment (all targets × levels × variants, or
+    variant pairs).
+
+    Args:
+        perquery: the per-query long frame.
+        measure: the measure label (e.g. the primary ``nDCG@10``).
+        test: see :func:`paired_test`.
+        correction: see :func:`correct`.
+        alpha: significance level applied to the adjusted p-values.
+        split: which split to compare on (``test``).
+        permutations: resamples of the permutation test.
+        random_seed: seeds the permutation test.
+
+    Returns:
+        One row per test with ``scenario``, ``label``, ``target``, ``axis`` (``fraction`` or ``noise``),
+        ``level``, ``reference``, ``measure``, ``kind``, ``variant``, ``other`` (empty for effects), ``delta``,
+        ``n_queries``, ``statistic``, ``p_value``, ``p_adjusted``, ``significant`` and ``family_size``; empty
+        when the experiment varies neither fractions nor noise.
+    """
+    columns = ["scenario", "label", "target", "axis", "level", "reference", "measure", "kind", "variant", "other",
+               "delta", "n_queries", "statistic", "p_value", "p_adjusted", "significant", "family_size"]
+    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")
+                   & (perquery["measure"] == measure)]
+    if sel.empty:
+        return pd.DataFrame(columns=columns)
+    f_ref, n_ref = float(sel["fraction"].max()), float(sel["noise"].min())
+    levels = [("fraction", float(f), (float(f), n_ref), f_ref) for f in sorted(sel["fraction"].unique()) if f != f_ref]
+    levels += [("noise", float(n), (f_ref, float(n)), n_ref) for n in sorted(sel["noise"].unique()) if n != n_ref]
+    avg = seed_average(sel)
+    scores = {key: g.set_index("qid")["value"]
+              for key, g in avg.groupby(["scenario", "label", "target", "variant", "fraction", "noise"], sort=True)}
+    rows = []
+    for (scenario, label, target), g in avg.groupby(["scenario", "label", "target"], sort=True):
+        variants = sorted(g["variant"].unique())
+        for axis, level, (f, n), reference in levels:
+            effects = {}
+            for v in variants:
+                a = scores.get((scenario, label, target, v, f, n))
+                b = scores.get((scenario, label, target, v, f_ref, n_ref))
+                if a is None or b is None:
+                    continue
+                paired = _paired_on_common_queries(a, b, test, permutations, random_seed)
+                if paired is None:
+                    continue
+                x, y, stat, p = paired
+                qids = a.index.intersection(b.index)
+                effects[v] = a.loc[qids] - b.loc[qids]
+                rows.append(dict(scenario=scenario, label=label, target=target, axis=axis, level=level,
+                                 reference=reference, measure=measure, kind="effect", variant=v, other="",
+                                 delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))
+            for i, v in enumerate(sorted(effects)):
+                for w in sorted(effects)[i + 1:]:
+                    paired = _paired_on_common_queries(effects[v], effects[w], test, permutations, random_seed)
+                    if paired is None:
+                        continue
+                    x, y, stat, p = paired
+                    rows.append(dict(scenario=scenario, label=label, target=target, axis=axis, level=level,
+                                     reference=reference, measure=measure, kind="interaction", variant=v, other=w,
+                                     delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))
+    out = pd.DataFrame(rows, columns=columns[:14])
+    if out.empty:
+        return pd.DataFrame(columns=columns)
+    out["p_adjusted"] = np.nan
+    out["family_size"] = 0
+    for _, idx in out.groupby("kind").groups.items():
+        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
+        out.loc[idx, "family_size"] = len(idx)
+    out["significant"] = out["p_adjusted"] < alpha
+    return out[columns]
+
+
 def cluster_bootstrap(
     values: np.ndarray,
     clusters: np.ndarray | None,

@@ -140,6 +140,20 @@ def _paired_on_common_queries(a: pd.Series, b: pd.Series, test: str, permutation
     return x, y, stat, p
 
 
+def _correct_families(out: pd.DataFrame, by: list[str] | None, correction: str, alpha: float) -> pd.DataFrame:
+    """Add ``p_adjusted``, ``family_size`` and ``significant`` to ``out``, correcting ``p_value`` within each group
+    of ``by`` (``None``: the whole frame is one family)."""
+    out = out.copy()
+    out["p_adjusted"] = np.nan
+    out["family_size"] = 0
+    groups = out.groupby(by).groups.values() if by else [out.index]
+    for idx in groups:
+        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
+        out.loc[idx, "family_size"] = len(idx)
+    out["significant"] = out["p_adjusted"] < alpha
+    return out
+
+
 def compare_to_baselines(
     perquery: pd.DataFrame,
     *,
@@ -200,13 +214,7 @@ def compare_to_baselines(
     out = pd.DataFrame(rows, columns=columns[:17])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    out["p_adjusted"] = np.nan
-    out["family_size"] = 0
-    for _, idx in out.groupby(["measure", "baseline"]).groups.items():
-        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
-        out.loc[idx, "family_size"] = len(idx)
-    out["significant"] = out["p_adjusted"] < alpha
-    return out[columns]
+    return _correct_families(out, ["measure", "baseline"], correction, alpha)[columns]
 
 
 def compare_thresholds(
@@ -269,10 +277,7 @@ def compare_thresholds(
     out = pd.DataFrame(rows, columns=columns[:15])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    out["p_adjusted"] = correct(out["p_value"].to_numpy(), method=correction)
-    out["significant"] = out["p_adjusted"] < alpha
-    out["family_size"] = len(out)
-    return out[columns]
+    return _correct_families(out, None, correction, alpha)[columns]
 
 
 def compare_levels(
@@ -360,13 +365,7 @@ def compare_levels(
     out = pd.DataFrame(rows, columns=columns[:14])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    out["p_adjusted"] = np.nan
-    out["family_size"] = 0
-    for _, idx in out.groupby("kind").groups.items():
-        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
-        out.loc[idx, "family_size"] = len(idx)
-    out["significant"] = out["p_adjusted"] < alpha
-    return out[columns]
+    return _correct_families(out, ["kind"], correction, alpha)[columns]
 
 
 def cluster_bootstrap(

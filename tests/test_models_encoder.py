@@ -203,6 +203,17 @@ def test_auto_precision_resolves_by_hardware(tiny_encoder_dir, enc):
         resolve_precision("half", cpu)
 
 
+def test_fingerprint_does_not_change_when_the_encoder_is_used(tiny_encoder_dir):
+    # calling a fast tokenizer leaves truncation state on its backend; that is not part of its identity
+    fresh = E5BiEncoder.from_pretrained(tiny_encoder_dir, num_threads=1, precision="float32")
+    used = E5BiEncoder.from_pretrained(tiny_encoder_dir, num_threads=1, precision="float32")
+    before = used.fingerprint()
+    used.encode_docs(TEXTS[:3])
+    used._fp_cache = None  # recompute from scratch
+    assert used.tokenizer.backend_tokenizer.truncation is not None
+    assert used.fingerprint() == before == fresh.fingerprint()
+
+
 def test_from_hf_keeps_the_callers_training_mode(enc):
     import copy
 

@@ -39,6 +39,20 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
         return "bfloat16" if amx is not None and amx() else "float32"
     return "float32"
+def _tokenizer_identity(tokenizer: Any) -> str:
+    """The tokenizer as text for fingerprints, without the truncation / padding state that calling it leaves
+    on a fast tokenizer's backend (the same tokenizer must hash the same before and after it has encoded)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return repr(tokenizer.get_vocab())
+    from tokenizers import Tokenizer
+
+    clean = Tokenizer.from_str(backend.to_str())
+    clean.no_truncation()
+    clean.no_padding()
+    return clean.to_str()
+
+
 E5_PREFIXES = {"query_prefix": "query: ", "doc_prefix": "passage: "}
 _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "query_prefix": str, "doc_prefix": str, "pooling": str, "normalize": bool, "max_length": int, "base": str,
@@ -333,8 +347,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             tensor = state[name].detach().to("cpu").contiguous()
             digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
             digest.update(memoryview(tensor.view(torch.uint8).numpy() if tensor.numel() else np.empty(0, np.uint8)))
-        backend = getattr(self.tokenizer, "backend_tokenizer", None)
-        digest.update((backend.to_str() if backend is not None else repr(self.tokenizer.get_vocab())).encode())
+        digest.update(_tokenizer_identity(self.tokenizer).encode())
         digest.update(json.dumps(self.settings, sort_keys=True).encode())
         if self.precision != "float32":  # other inference numerics, other vectors
             digest.update(f"precision={self.precision}".encode())

@@ -7,8 +7,8 @@ Files written (each atomically):
   over test articles; the calibration table; and the procedure (test, correction, seeds, limits).
 * ``aggregate.csv``, ``significance.csv``, ``thresholds.csv`` (the winning τ per target against the other
   variants), ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``; ``levels.csv`` (each variant's
-  change with less data / grade noise and the differences between variants) when the experiment varies
-  fractions or noise.
+  change with less data / grade noise and the differences between variants; only a header when the
+  experiment varies neither).
 * ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
   ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
   experiment varies fractions / noise.
@@ -328,8 +328,7 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     lev = result.levels()
     results_dir.mkdir(parents=True, exist_ok=True)
     _atomic.write_text(results_dir / "thresholds.csv", thr.to_csv(index=False))
-    if not lev.empty:
-        _atomic.write_text(results_dir / "levels.csv", lev.to_csv(index=False))
+    _atomic.write_text(results_dir / "levels.csv", lev.to_csv(index=False))
     _atomic.write_text(results_dir / "aggregate.csv", agg.to_csv(index=False))
     _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
     _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))

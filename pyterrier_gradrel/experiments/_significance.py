@@ -348,8 +348,7 @@ def compare_levels(
                 if paired is None:
                     continue
                 x, y, stat, p = paired
-                qids = a.index.intersection(b.index)
-                effects[v] = a.loc[qids] - b.loc[qids]
+                effects[v] = (a - b).dropna()  # per-query change on the common queries
                 rows.append(dict(scenario=scenario, label=label, target=target, axis=axis, level=level,
                                  reference=reference, measure=measure, kind="effect", variant=v, other="",
                                  delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))

@@ -178,8 +178,16 @@ class Components:
             return self._train(cond, topics, qrels, corpus, run_dir, cfg)
         from pyterrier_gradrel.training import ContrastiveTrainer
 
-        trainer = ContrastiveTrainer(self.base_model, config=train_config(cond, cfg))
-        result = trainer.fit(topics, qrels, corpus, run_dir=run_dir)
+        config = train_config(cond, cfg)
+        if config.side == "query":  # train against the very passage vectors the zero-shot index holds
+            from pyterrier_gradrel import retrieval
+
+            trainer = ContrastiveTrainer(self.encoder(), config=config)
+            result = trainer.fit(topics, qrels, corpus, run_dir=run_dir,
+                                 doc_vectors=retrieval.passage_vectors(self.encoder(), cond.train))
+        else:
+            trainer = ContrastiveTrainer(self.base_model, config=config)
+            result = trainer.fit(topics, qrels, corpus, run_dir=run_dir)
         if isinstance(result, (str, os.PathLike)):
             from pyterrier_gradrel.models import load_encoder
 

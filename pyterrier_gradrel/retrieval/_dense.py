@@ -15,10 +15,11 @@ import collections
 import json
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
@@ -51,7 +52,9 @@ def encode_count(path: str | Path | None = None) -> int:
 
 
 def _fingerprint(encoder: Any) -> str:
-    fingerprint = getattr(encoder, "fingerprint", None)
+    """The identity of ``encoder``'s passage vectors: ``doc_fingerprint()`` where an encoder has one
+    (a :class:`~pyterrier_gradrel.models.QueryTunedEncoder` shares its base model's vectors), else ``fingerprint()``."""
+    fingerprint = getattr(encoder, "doc_fingerprint", None) or getattr(encoder, "fingerprint", None)
     if not callable(fingerprint):
         raise TypeError(
             f"encoder must have a fingerprint() method (e.g. pyterrier_gradrel.models.E5BiEncoder), "
@@ -225,7 +228,46 @@ def dense(
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     encoder = _resolve_encoder(encoder)
+    index = _pool_index(encoder, dataset, verbose=verbose)
+    return DenseRetriever(encoder, index, backend=backend, num_results=num_results)
+
+
+def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False) -> Any:
     collection, lang = corpus_key(dataset)
     docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
-    index = dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose)
-    return DenseRetriever(encoder, index, backend=backend, num_results=num_results)
+    return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose)
+
+
+def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:
+    """A docno -> vector lookup over the cached pools of ``datasets`` (encoded once if not cached yet).
+
+    Query-side fine-tuning (``TrainConfig(side="query")``) scores its training passages with exactly the
+    vectors retrieval will use; this reads them from the same cache :func:`dense` fills.
+
+    Args:
+        encoder: The (base) encoder whose passage vectors to read.
+        datasets: Dataset ids or PyTerrier datasets whose pools to cover (e.g. the training datasets).
+        verbose: Progress bars if a pool has to be encoded.
+
+    Returns:
+        ``lookup(docnos) -> (len(docnos), dim) float32 array``; an unknown docno raises ``KeyError``.
+    """
+    encoder = _resolve_encoder(encoder)
+    vectors, row = [], {}
+    for dataset in datasets:
+        docnos, dvecs, _ = _pool_index(encoder, dataset, verbose=verbose).payload()
+        offset = sum(len(v) for v in vectors)
+        for i, docno in enumerate(docnos):
+            row.setdefault(str(docno), offset + i)
+        vectors.append(np.asarray(dvecs, dtype=np.float32))
+    if not vectors:
+        raise ValueError("datasets must name at least one dataset")
+    table = np.concatenate(vectors)
+
+    def lookup(docnos: Sequence[str]) -> np.ndarray:
+        missing = [d for d in docnos if d not in row]
+        if missing:
+            raise KeyError(f"{len(missing)} docnos are in none of the cached pools, e.g. {missing[:3]}")
+        return table[[row[d] for d in docnos]]
+
+    return lookup

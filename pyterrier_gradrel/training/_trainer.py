@@ -8,7 +8,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,12 +23,15 @@ from pyterrier_gradrel.binarize import DEFAULT_GRADES, binarize, neg_max_for, po
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["LOSSES", "ContrastiveTrainer", "TrainConfig"]
+__all__ = ["LOSSES", "SIDES", "ContrastiveTrainer", "TrainConfig"]
 
 logger = logging.getLogger(__name__)
 
 LOSSES = ("infonce", "graded")
 PRECISIONS = ("fp32", "bf16")
+#: What is fine-tuned: ``"both"`` (one shared encoder for queries and passages, the paper's setting) or
+#: ``"query"`` (passages keep the base model's vectors; only the query side learns).
+SIDES = ("both", "query")
 #: Bumped whenever a code change alters the weights a config trains to (part of every run name), so a
 #: cached run of older code is never returned as this code's result. 2: length-grouped sub-batches.
 TRAINER_VERSION = 2
@@ -72,6 +75,10 @@ class TrainConfig:
         threads: ``torch.set_num_threads`` during ``fit`` (``None``: leave as is).
         precision: ``"fp32"`` (default) or ``"bf16"`` (autocast mixed precision for the encoder
             forward/backward, fp32 master weights and loss; fast on CPUs with AMX/AVX512-BF16).
+        side: ``"both"`` (default: queries and passages share the encoder being tuned) or ``"query"``
+            (query-side fine-tuning: passages are scored with the base encoder's vectors, which stay fixed,
+            so an index of the base model serves every fine-tuned model; the result loads as a
+            :class:`~pyterrier_gradrel.models.QueryTunedEncoder`).
     """
 
     rel: int = 2
@@ -98,6 +105,7 @@ class TrainConfig:
     checkpoint_every: int = 50
     threads: int | None = None
     precision: str = "fp32"
+    side: str = "both"
 
     def __post_init__(self):
         if isinstance(self.grade_weights, Mapping):
@@ -110,6 +118,8 @@ class TrainConfig:
             raise ValueError(f"unit must be one of {list(UNITS)}, got {self.unit!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.side not in SIDES:
+            raise ValueError(f"side must be one of {list(SIDES)}, got {self.side!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
         if self.grade_weights is not None and self.loss != "graded":
@@ -159,6 +169,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of the config."""
         d = dataclasses.asdict(self)
+        if d["side"] == "both":  # added later: the default stays out, so keys of earlier runs stay valid
+            del d["side"]
         d["grades"] = list(self.grades)
         d["grade_weights"] = [list(x) for x in self.grade_weights] if self.grade_weights is not None else None
         return d
@@ -182,7 +194,8 @@ class TrainConfig:
         loss = self.loss if self.loss == "infonce" else "graded" + "-".join(
             f"{g}x{_fmt(w)}" for g, w in sorted((self.weights or {1: 1.0, 2: 3.0, 3: 7.0}).items()))
         rel = f"rel{self.rel}" if self.loss == "infonce" else f"rel{self.positive_rel}"
-        return (f"{rel}-neg{policy_name(self.negatives)}-{self.unit}-{loss}-s{self.seed}"
+        side = "" if self.side == "both" else f"-{self.side}side"
+        return (f"{rel}-neg{policy_name(self.negatives)}-{self.unit}-{loss}{side}-s{self.seed}"
                 f"-f{_fmt(self.fraction)}-p{_fmt(self.noise)}-{self.key()}")
 
 
@@ -281,7 +294,8 @@ class ContrastiveTrainer:
 
     # -- public API ---------------------------------------------------------------------------------
     def fit(self, train_topics: pd.DataFrame, train_qrels: pd.DataFrame, corpus: pd.DataFrame | Iterable, *,
-            run_dir: str | os.PathLike | None = None):
+            run_dir: str | os.PathLike | None = None,
+            doc_vectors: Callable[[Sequence[str]], np.ndarray] | None = None):
         """Fine-tune on graded training data and return the fine-tuned encoder.
 
         Args:
@@ -292,18 +306,26 @@ class ContrastiveTrainer:
             run_dir: Where checkpoints and the final model go (default: the cache,
                 ``runs/<base fingerprint>/<run name>``). A finished run there is returned without
                 training; an interrupted one resumes from its last checkpoint.
+            doc_vectors: Only for ``side="query"``: docnos -> ``(n, dim)`` float32 array of the base
+                encoder's passage vectors, e.g. read from its cached index (the runner does this). Default:
+                the needed passages are encoded with the base encoder on first use. Either way the
+                vectors must be the ones retrieval will use, or training and retrieval disagree.
 
         Returns:
-            The fine-tuned ``E5BiEncoder`` (loaded from ``run_dir/model``).
+            The fine-tuned ``E5BiEncoder`` (loaded from ``run_dir/model``); with ``side="query"`` a
+            ``QueryTunedEncoder`` over the base encoder's passage vectors.
         """
-        return self._encoder(self.train(train_topics, train_qrels, corpus, run_dir=run_dir))
+        return self._encoder(self.train(train_topics, train_qrels, corpus, run_dir=run_dir, doc_vectors=doc_vectors))
 
     def train(self, train_topics: pd.DataFrame, train_qrels: pd.DataFrame, corpus: pd.DataFrame | Iterable, *,
-              run_dir: str | os.PathLike | None = None) -> Path:
+              run_dir: str | os.PathLike | None = None,
+              doc_vectors: Callable[[Sequence[str]], np.ndarray] | None = None) -> Path:
         """Like :meth:`fit`, but return the folder of the fine-tuned encoder (``run_dir/model``)."""
         import torch
 
         cfg = self.config
+        if doc_vectors is not None and cfg.side != "query":
+            raise ValueError(f"doc_vectors only apply to side='query', got side={cfg.side!r}")
         run_dir = self.run_dir(run_dir)
         fp = self._base_fingerprint()
         meta = {"config": cfg.to_dict(), "run_name": cfg.run_name(), "base": str(self.base),
@@ -325,7 +347,7 @@ class ContrastiveTrainer:
         if cfg.threads is not None:
             torch.set_num_threads(cfg.threads)
         try:
-            report = self._train(sampler, topics, self.base_path(), run_dir)
+            report = self._train(sampler, topics, self.base_path(), run_dir, doc_vectors)
         finally:
             torch.set_num_threads(old_threads)
         report.update(data=data_report, run_name=cfg.run_name(), base=str(self.base), base_fingerprint=fp)
@@ -381,7 +403,18 @@ class ContrastiveTrainer:
 
         return load_encoder(str(path))
 
-    def _step(self, model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer, scheduler):
+    def _doc_encoder(self):
+        """The frozen base encoder (``side="query"``): passage vectors and the reference saved with the model."""
+        if getattr(self, "_docs", None) is None:
+            from pyterrier_gradrel.models import E5BiEncoder
+
+            base = self.base
+            self._docs = base if isinstance(base, E5BiEncoder) else E5BiEncoder.from_pretrained(
+                self.base_path(), device=self.device or "cpu")
+        return self._docs
+
+    def _step(self, model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer, scheduler,
+              doc_vectors=None):
         import torch
 
         cfg = self.config
@@ -389,8 +422,11 @@ class ContrastiveTrainer:
         with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
             q = _embed(model, tokenizer, [settings["query_prefix"] + query_text[ex.qid] for ex in batch],
                        cfg.max_length, settings)
-            d = _embed(model, tokenizer, [settings["doc_prefix"] + sampler.text[c] for c in cands],
-                       cfg.max_length, settings)
+            if doc_vectors is None:
+                d = _embed(model, tokenizer, [settings["doc_prefix"] + sampler.text[c] for c in cands],
+                           cfg.max_length, settings)
+            else:  # query side only: the base model's fixed passage vectors
+                d = torch.from_numpy(np.ascontiguousarray(doc_vectors(cands), dtype=np.float32)).to(q.device)
         scores = q.float() @ d.float().T
         if cfg.loss == "graded":
             grades = torch.from_numpy(sampler.grade_matrix(batch, cands)).to(scores.device)
@@ -404,13 +440,18 @@ class ContrastiveTrainer:
         optimizer.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    def _train(self, sampler, topics, base_path: Path, run_dir: Path) -> dict[str, Any]:
+    def _train(self, sampler, topics, base_path: Path, run_dir: Path,
+               doc_vectors: Callable[[Sequence[str]], np.ndarray] | None = None) -> dict[str, Any]:
         import torch
         from tqdm.auto import tqdm
 
         cfg = self.config
+        if cfg.side == "query":  # before seeding: loading the base model must not shift the dropout stream
+            doc_vectors = doc_vectors or _OnDemandVectors(self._doc_encoder(), sampler.text)
         torch.manual_seed(cfg.seed)
         model, tokenizer, settings = self._load(base_path)
+        if cfg.side == "query":
+            doc_vectors = _checked_vectors(doc_vectors, dim=int(model.config.hidden_size))
         emb = model.get_input_embeddings()
         if cfg.freeze_embeddings:
             emb.weight.requires_grad_(False)
@@ -462,7 +503,7 @@ class ContrastiveTrainer:
                         break
                     t_step = time.perf_counter()
                     loss = self._step(model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer,
-                                      scheduler)
+                                      scheduler, doc_vectors)
                     step_seconds.append(round(time.perf_counter() - t_step, 4))
                     state.step += 1
                     state.losses.append(loss)
@@ -481,6 +522,10 @@ class ContrastiveTrainer:
         from pyterrier_gradrel.models import E5BiEncoder
 
         out_settings = {**settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
+        if cfg.side == "query":
+            from pyterrier_gradrel.models._query_tuned import DOC_ENCODER_KEY, doc_reference
+
+            out_settings[DOC_ENCODER_KEY] = doc_reference(self._doc_encoder())
         E5BiEncoder.from_hf(model, tokenizer, out_settings, device=self.device or "cpu").save(run_dir / "model")
         _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
@@ -502,6 +547,30 @@ class ContrastiveTrainer:
                         "rng": torch.get_rng_state(),
                         "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                         "step": state.step, "losses": state.losses}, tmp)
+
+
+class _OnDemandVectors:
+    """docnos -> the base encoder's passage vectors, encoded on first use and kept (``side="query"``)."""
+
+    def __init__(self, encoder: Any, text: Mapping[str, str]) -> None:
+        self.encoder, self.text, self.cache = encoder, text, {}
+
+    def __call__(self, docnos: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(d for d in docnos if d not in self.cache))
+        if missing:
+            for d, v in zip(missing, self.encoder.encode_docs([self.text[d] for d in missing]), strict=True):
+                self.cache[d] = v
+        return np.stack([self.cache[d] for d in docnos])
+
+
+def _checked_vectors(fn: Callable[[Sequence[str]], np.ndarray], *, dim: int) -> Callable[[Sequence[str]], np.ndarray]:
+    def lookup(docnos: Sequence[str]) -> np.ndarray:
+        out = np.asarray(fn(list(docnos)))
+        if out.shape != (len(docnos), dim):
+            raise ValueError(f"doc_vectors returned shape {out.shape} for {len(docnos)} docnos; expected "
+                             f"({len(docnos)}, {dim})")
+        return out
+    return lookup
 
 
 #: Cost of one extra forward pass in padded-token equivalents, for :func:`length_groups`. Measured on the

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pyterrier_dr
 
+from pyterrier_gradrel._atomic import write_text
 from pyterrier_gradrel.models._convert import SETTINGS_FILE
 
 #: The settings key that marks a query-tuned folder.
@@ -87,7 +88,7 @@ class QueryTunedEncoder(pyterrier_dr.BiEncoder):
         settings_path = Path(target) / SETTINGS_FILE
         settings = json.loads(settings_path.read_text(encoding="utf-8"))
         settings[DOC_ENCODER_KEY] = doc_reference(self.docs)
-        settings_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+        write_text(settings_path, json.dumps(settings, indent=2))
         return Path(target)
 
 

@@ -119,6 +119,7 @@ class Components:
         dense: ``(encoder, dataset_id) -> pt.Transformer``.
         train: ``(condition, topics, qrels, corpus, run_dir, config) -> (encoder, train_report)``.
         fingerprint: ``() -> str``, the base model's weight fingerprint (part of every run key).
+        verbose: progress bars while a passage pool is encoded (minutes on a large pool).
     """
 
     def __init__(
@@ -129,8 +130,10 @@ class Components:
         dense: Callable[[Any, str], Any] | None = None,
         train: Callable[..., tuple[Any, dict]] | None = None,
         fingerprint: Callable[[], str] | None = None,
+        verbose: bool = False,
     ) -> None:
         self.base_model = base_model
+        self.verbose = verbose
         self._baseline = baseline
         self._dense = dense
         self._train = train
@@ -160,7 +163,7 @@ class Components:
         if name == "BM25":
             return retrieval.bm25(ds_id)
         if name == "mE5-zero-shot":
-            return retrieval.dense(self.encoder(), ds_id)
+            return retrieval.dense(self.encoder(), ds_id, verbose=self.verbose)
         return retrieval.baselines(ds_id, encoder=self.encoder())[name]
 
     def dense(self, encoder: Any, ds_id: str) -> Any:
@@ -169,7 +172,7 @@ class Components:
             return self._dense(encoder, ds_id)
         from pyterrier_gradrel import retrieval
 
-        return retrieval.dense(encoder, ds_id)
+        return retrieval.dense(encoder, ds_id, verbose=self.verbose)
 
     def train(self, cond: Condition, topics: pd.DataFrame, qrels: pd.DataFrame, corpus: pd.DataFrame,
               run_dir: Path, cfg: ExperimentConfig) -> tuple[Any, dict]:
@@ -184,7 +187,8 @@ class Components:
 
             trainer = ContrastiveTrainer(self.encoder(), config=config)
             result = trainer.fit(topics, qrels, corpus, run_dir=run_dir,
-                                 doc_vectors=retrieval.passage_vectors(self.encoder(), cond.train))
+                                 doc_vectors=retrieval.passage_vectors(self.encoder(), cond.train,
+                                                                       verbose=self.verbose))
         else:
             trainer = ContrastiveTrainer(self.base_model, config=config)
             result = trainer.fit(topics, qrels, corpus, run_dir=run_dir)
@@ -381,7 +385,7 @@ def run_experiment(
     root = Path(root) if root is not None else default_root()
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
-    components = components or Components(base_model=cfg.base_model)
+    components = components or Components(base_model=cfg.base_model, verbose=verbose)
     if data is None:
         data = DataCache(limit_queries=cfg.limit_queries)
     elif data.limit_queries != cfg.limit_queries:

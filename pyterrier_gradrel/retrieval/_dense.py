@@ -115,7 +115,7 @@ def dense_index(
             }, indent=2), encoding="utf-8")
         _ENCODES[str(path)] += 1
         _log.info("encoded corpus %s into %s", corpus, path)
-    return FlexIndex(str(path), verbose=verbose)
+    return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
 
 
 def _empty(inp: pd.DataFrame) -> pd.DataFrame:

@@ -365,13 +365,13 @@ def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) 
             fig, ax = plt.subplots(figsize=(7, 4.5))
             xs = list(range(len(cfg.variants)))
             for i, label in enumerate(sg["label"].drop_duplicates()):
-                color = f"C{i % 10}"
+                color, marker = f"C{i % 10}", "osD^v"[i // 10 % 5]  # past 10 lines the colours repeat, not the markers
                 ys, es = [], []
                 for v in cfg.variants:
                     r = full[(full["label"] == label) & (full["variant"] == v)]
                     ys.append(r["mean"].iloc[0] if len(r) else np.nan)
                     es.append(r["sd"].iloc[0] if len(r) and not np.isnan(r["sd"].iloc[0]) else 0.0)
-                ax.errorbar(xs, ys, yerr=es, marker="o", color=color, label=label, capsize=3)
+                ax.errorbar(xs, ys, yerr=es, marker=marker, color=color, label=label, capsize=3)
                 z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
                 if len(z):
                     ax.axhline(z["mean"].iloc[0], color=color, linestyle="--", linewidth=0.8)

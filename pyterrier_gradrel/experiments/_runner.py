@@ -182,16 +182,13 @@ class Components:
         from pyterrier_gradrel.training import ContrastiveTrainer
 
         config = train_config(cond, cfg)
+        extra: dict[str, Any] = {}
         if config.side == "query":  # train against the very passage vectors the zero-shot index holds
             from pyterrier_gradrel import retrieval
 
-            trainer = ContrastiveTrainer(self.encoder(), config=config)
-            result = trainer.fit(topics, qrels, corpus, run_dir=run_dir,
-                                 doc_vectors=retrieval.passage_vectors(self.encoder(), cond.train,
-                                                                       verbose=self.verbose))
-        else:
-            trainer = ContrastiveTrainer(self.base_model, config=config)
-            result = trainer.fit(topics, qrels, corpus, run_dir=run_dir)
+            extra["doc_vectors"] = retrieval.passage_vectors(self.encoder(), cond.train, verbose=self.verbose)
+        trainer = ContrastiveTrainer(self.encoder() if extra else self.base_model, config=config)
+        result = trainer.fit(topics, qrels, corpus, run_dir=run_dir, **extra)
         if isinstance(result, (str, os.PathLike)):
             from pyterrier_gradrel.models import load_encoder
 

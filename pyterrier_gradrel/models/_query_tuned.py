@@ -15,7 +15,6 @@ a ``QueryTunedEncoder`` for it and refuses a base whose weights changed since tr
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -23,9 +22,6 @@ from typing import Any
 
 import numpy as np
 import pyterrier_dr
-
-from pyterrier_gradrel._atomic import write_text
-from pyterrier_gradrel.models._convert import SETTINGS_FILE
 
 #: The settings key that marks a query-tuned folder.
 DOC_ENCODER_KEY = "doc_encoder"
@@ -83,21 +79,21 @@ class QueryTunedEncoder(pyterrier_dr.BiEncoder):
         return hashlib.sha256(material.encode()).hexdigest()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write the query encoder's folder with a reference to the base (its path and fingerprint)."""
-        target = self.query.save(path)
-        settings_path = Path(target) / SETTINGS_FILE
-        settings = json.loads(settings_path.read_text(encoding="utf-8"))
-        settings[DOC_ENCODER_KEY] = doc_reference(self.docs)
-        write_text(settings_path, json.dumps(settings, indent=2))
-        return Path(target)
+        """Write the query encoder's folder, with the reference to the base in its settings, atomically."""
+        from pyterrier_gradrel.models._encoder import E5BiEncoder
+
+        q = self.query
+        return E5BiEncoder.from_hf(q.model, q.tokenizer, with_doc_reference(q.settings, self.docs),
+                                   device=q.device, precision=q.precision).save(path)
 
 
-def doc_reference(docs: Any) -> dict[str, str]:
-    """The ``doc_encoder`` entry that ties a query-tuned folder to its base encoder."""
+def with_doc_reference(settings: dict[str, Any], docs: Any) -> dict[str, Any]:
+    """``settings`` plus the ``doc_encoder`` entry that ties a query-tuned folder to its base encoder ``docs``."""
     if getattr(docs, "path", None) is None:
         raise ValueError("the base encoder must be loaded from a folder (its path is stored with the query encoder)")
-    return {"path": str(Path(docs.path).resolve()), "fingerprint": str(docs.fingerprint()),
-            "precision": str(docs.precision)}
+    reference = {"path": str(Path(docs.path).resolve()), "fingerprint": str(docs.fingerprint()),
+                 "precision": str(docs.precision)}
+    return {**settings, DOC_ENCODER_KEY: reference}
 
 
 def load_doc_encoder(reference: Any, **kwargs: Any) -> Any:

@@ -253,9 +253,13 @@ def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = Fa
         ``lookup(docnos) -> (len(docnos), dim) float32 array``; an unknown docno raises ``KeyError``.
     """
     encoder = _resolve_encoder(encoder)
-    vectors, row = [], {}
+    vectors, row, seen = [], {}, set()
     for dataset in datasets:
-        docnos, dvecs, _ = _pool_index(encoder, dataset, verbose=verbose).payload()
+        index = _pool_index(encoder, dataset, verbose=verbose)
+        if index.index_path in seen:  # datasets of one pool (e.g. AfriQA's languages) share its vectors
+            continue
+        seen.add(index.index_path)
+        docnos, dvecs, _ = index.payload()
         offset = sum(len(v) for v in vectors)
         for i, docno in enumerate(docnos):
             row.setdefault(str(docno), offset + i)

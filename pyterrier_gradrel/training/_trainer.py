@@ -447,11 +447,10 @@ class ContrastiveTrainer:
 
         cfg = self.config
         if cfg.side == "query":  # before seeding: loading the base model must not shift the dropout stream
-            doc_vectors = doc_vectors or _OnDemandVectors(self._doc_encoder(), sampler.text)
+            docs = self._doc_encoder()
+            doc_vectors = _checked_vectors(doc_vectors or _OnDemandVectors(docs, sampler.text), dim=docs.dim)
         torch.manual_seed(cfg.seed)
         model, tokenizer, settings = self._load(base_path)
-        if cfg.side == "query":
-            doc_vectors = _checked_vectors(doc_vectors, dim=int(model.config.hidden_size))
         emb = model.get_input_embeddings()
         if cfg.freeze_embeddings:
             emb.weight.requires_grad_(False)
@@ -523,9 +522,9 @@ class ContrastiveTrainer:
 
         out_settings = {**settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
         if cfg.side == "query":
-            from pyterrier_gradrel.models._query_tuned import DOC_ENCODER_KEY, doc_reference
+            from pyterrier_gradrel.models._query_tuned import with_doc_reference
 
-            out_settings[DOC_ENCODER_KEY] = doc_reference(self._doc_encoder())
+            out_settings = with_doc_reference(out_settings, self._doc_encoder())
         E5BiEncoder.from_hf(model, tokenizer, out_settings, device=self.device or "cpu").save(run_dir / "model")
         _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,

@@ -6,6 +6,10 @@ A corpus is encoded once per model: ``encoder.doc_encoder() >> FlexIndex(...).in
 vectors; a changed model has a different fingerprint, hence a different folder, and is re-encoded. A folder
 whose stored fingerprint disagrees with the encoder's (a prefix clash or a tampered cache) is rebuilt.
 
+A docno names one passage within a collection (the ir_datasets convention), so a new pool takes the vectors of
+passages already cached for the same model and collection and encodes only the rest: XQuAD-R's ``multi`` pool,
+the union of the 12 language pools, costs no encoding once those are cached.
+
 Retrievers over the cached ``FlexIndex``: ``"numpy"`` and ``"torch"`` (exact, brute force), ``"faiss-flat"``
 (exact, FAISS) and ``"faiss-hnsw"`` (approximate; for larger pools; the graph is cached in the same folder).
 """
@@ -102,20 +106,53 @@ def dense_index(
         if meta_path.exists():
             _log.warning("embedding cache %s belongs to another model; re-encoding", path)
         started = time.time()
+        known = _cached_vectors(path, fingerprint)
+        encoded = 0
         with _atomic.atomic_path(path) as tmp:
             index = FlexIndex(str(tmp), verbose=verbose)
             records = ({"docno": str(d["docno"]), "text": str(d["text"])} for d in docs)
-            (encoder.doc_encoder(verbose=verbose) >> index.indexer()).index(records)
+            if known:
+                records = list(records)
+                todo = [r for r in records if r["docno"] not in known]
+                if todo:
+                    fresh = encoder.doc_encoder(verbose=verbose)(pd.DataFrame(todo))
+                    known.update(zip(fresh["docno"], fresh["doc_vec"], strict=True))
+                encoded = len(todo)
+                index.indexer().index({"docno": r["docno"], "doc_vec": known[r["docno"]]} for r in records)
+            else:
+                (encoder.doc_encoder(verbose=verbose) >> index.indexer()).index(records)
+                encoded = len(index)
             if len(index) == 0:
                 raise ValueError(f"cannot build dense index for corpus {corpus!r}: it has no documents")
             (tmp / _META).write_text(json.dumps({
                 "fingerprint": fingerprint, "corpus": corpus, "docs": len(index), "encoder": repr(encoder),
                 "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "encode_seconds": round(time.time() - started, 3),
+                "encode_seconds": round(time.time() - started, 3), "encoded": encoded,
+                "reused": len(index) - encoded,
             }, indent=2), encoding="utf-8")
-        _ENCODES[str(path)] += 1
-        _log.info("encoded corpus %s into %s", corpus, path)
+        if encoded:
+            _ENCODES[str(path)] += 1
+        _log.info("corpus %s into %s: %d passages encoded, %d reused", corpus, path, encoded, len(index) - encoded)
     return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
+
+
+def _cached_vectors(path: Path, fingerprint: str) -> dict[str, np.ndarray]:
+    """docno -> vector over the other pools of ``path``'s collection cached for the same model (may be empty)."""
+    collection = path.name.split(".", 1)[0]
+    known: dict[str, np.ndarray] = {}
+    for other in sorted(path.parent.glob(f"{collection}.*.flex")):
+        meta = other / _META
+        if other == path or not meta.exists():
+            continue
+        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
+            continue
+        from pyterrier_dr import FlexIndex
+
+        docnos, dvecs, _ = FlexIndex(str(other), verbose=False).payload()
+        vectors = np.array(dvecs, dtype=np.float32)
+        for i, docno in enumerate(docnos):
+            known.setdefault(str(docno), vectors[i])
+    return known
 
 
 def _empty(inp: pd.DataFrame) -> pd.DataFrame:

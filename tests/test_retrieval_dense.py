@@ -142,20 +142,20 @@ def test_auto_backend_switches_to_hnsw_for_large_pools(home, encoder, monkeypatc
 def test_union_pool_reuses_the_vectors_of_its_parts(home, encoder):
     """XQuAD-R's multi pool is the union of the language pools: cached parts are not encoded again."""
     docs = [{"docno": d, "text": t} for d, t in TINY_DOCS]
-    first = dense_index(encoder, docs[:4], corpus="toyc.a")
-    second = dense_index(encoder, docs[4:8], corpus="toyc.b")
-    union = dense_index(encoder, docs[:8], corpus="toyc.multi")
+    first = dense_index(encoder, docs[:4], corpus="toyc.a", reuse_collection="toyc")
+    second = dense_index(encoder, docs[4:8], corpus="toyc.b", reuse_collection="toyc")
+    union = dense_index(encoder, docs[:8], corpus="toyc.multi", reuse_collection="toyc")
     assert encode_count(first.index_path) == encode_count(second.index_path) == 1
     assert encode_count(union.index_path) == 0
     meta = json.loads((union.index_path / "gradrel_embeddings.json").read_text())
     assert (meta["encoded"], meta["reused"], meta["docs"]) == (0, 8, 8)
     docnos, vecs, _ = union.payload()
     assert [str(d) for d in docnos] == [d["docno"] for d in docs[:8]]
-    direct = dense_index(encoder, docs[:8], corpus="elsewhere.multi")  # another collection: encoded from scratch
+    direct = dense_index(encoder, docs[:8], corpus="toyc.direct")  # reuse not asked for: encoded from scratch
     assert encode_count(direct.index_path) == 1
     np.testing.assert_allclose(np.asarray(vecs), np.asarray(direct.payload()[1]), atol=1e-5)
 
-    more = dense_index(encoder, docs, corpus="toyc.all")  # two passages are new: only they are encoded
+    more = dense_index(encoder, docs, corpus="toyc.all", reuse_collection="toyc")  # only the 2 new ones are encoded
     meta = json.loads((more.index_path / "gradrel_embeddings.json").read_text())
     assert (meta["encoded"], meta["reused"]) == (2, 8) and encode_count(more.index_path) == 1
     np.testing.assert_allclose(np.asarray(more.payload()[1])[:8], np.asarray(vecs), atol=1e-5)
@@ -163,9 +163,21 @@ def test_union_pool_reuses_the_vectors_of_its_parts(home, encoder):
 
 def test_vectors_of_another_model_are_not_reused(home, encoder):
     docs = [{"docno": d, "text": t} for d, t in TINY_DOCS]
-    part = dense_index(encoder, docs[:4], corpus="toyd.a")
+    part = dense_index(encoder, docs[:4], corpus="toyd.a", reuse_collection="toyd")
     meta_path = part.index_path / "gradrel_embeddings.json"
     meta = json.loads(meta_path.read_text())
     meta_path.write_text(json.dumps({**meta, "fingerprint": "0" * 64}))  # the part now claims another model
-    union = dense_index(encoder, docs[:6], corpus="toyd.multi")
+    union = dense_index(encoder, docs[:6], corpus="toyd.multi", reuse_collection="toyd")
     assert json.loads((union.index_path / "gradrel_embeddings.json").read_text())["encoded"] == 6
+
+
+def test_vectors_are_reused_only_when_asked_and_only_within_the_collection(home, encoder):
+    """A user's own corpora (or a local collection whose files changed) never take another pool's vectors."""
+    docs = [{"docno": d, "text": t} for d, t in TINY_DOCS]
+    dense_index(encoder, docs[:4], corpus="mine.v1", reuse_collection="mine")
+    edited = [{"docno": d["docno"], "text": d["text"] + " (edited)"} for d in docs[:4]]
+    v2 = dense_index(encoder, edited, corpus="mine.v2")  # same docnos, other texts, no reuse asked
+    assert json.loads((v2.index_path / "gradrel_embeddings.json").read_text())["encoded"] == 4
+    dense_index(encoder, docs[:4], corpus="coll.x.en", reuse_collection="coll.x")
+    other = dense_index(encoder, docs[:4], corpus="coll.en", reuse_collection="coll")  # "coll.x" is not "coll"
+    assert json.loads((other.index_path / "gradrel_embeddings.json").read_text())["encoded"] == 4

@@ -6,9 +6,10 @@ A corpus is encoded once per model: ``encoder.doc_encoder() >> FlexIndex(...).in
 vectors; a changed model has a different fingerprint, hence a different folder, and is re-encoded. A folder
 whose stored fingerprint disagrees with the encoder's (a prefix clash or a tampered cache) is rebuilt.
 
-A docno names one passage within a collection (the ir_datasets convention), so a new pool takes the vectors of
-passages already cached for the same model and collection and encodes only the rest: XQuAD-R's ``multi`` pool,
-the union of the 12 language pools, costs no encoding once those are cached.
+Within a benchmark collection a docno names one passage, so a new pool can take the vectors of passages already
+cached for the same model and collection and encode only the rest (``dense_index(..., reuse_collection=...)``;
+:func:`dense` turns it on for the package's fixed collections, never for local ones, whose files may change):
+XQuAD-R's ``multi`` pool, the union of the 12 language pools, costs no encoding once those are cached.
 
 Retrievers over the cached ``FlexIndex``: ``"numpy"`` and ``"torch"`` (exact, brute force), ``"faiss-flat"``
 (exact, FAISS) and ``"faiss-hnsw"`` (approximate; for larger pools; the graph is cached in the same folder).
@@ -29,7 +30,7 @@ import pyterrier as pt
 import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _paths
-from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key
+from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _dataset_id, _LazyCorpus, _slug, corpus_key
 
 __all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
 
@@ -84,6 +85,7 @@ def dense_index(
     *,
     corpus: str,
     verbose: bool = False,
+    reuse_collection: str | None = None,
 ):
     """Encode ``docs`` with ``encoder`` into a cached ``FlexIndex`` (once per fingerprint and corpus).
 
@@ -92,6 +94,9 @@ def dense_index(
         docs: Records with ``docno`` and ``text``; only read when the vectors are not cached yet.
         corpus: The corpus identity, e.g. ``"xquad-r.th"`` (part of the cache path).
         verbose: Progress bars while encoding.
+        reuse_collection: The collection part of ``corpus`` (``"xquad-r"`` for ``"xquad-r.multi"``) when docnos
+            identify passage texts across that collection's pools: passages already cached for this model in
+            another ``<reuse_collection>.<lang>`` pool are not encoded again. ``None`` (default): encode all.
 
     Returns:
         ``pyterrier_dr.FlexIndex`` over the cached vectors.
@@ -106,7 +111,7 @@ def dense_index(
         if meta_path.exists():
             _log.warning("embedding cache %s belongs to another model; re-encoding", path)
         started = time.time()
-        known = _cached_vectors(path, fingerprint)
+        known = _cached_vectors(path, fingerprint, _slug(reuse_collection)) if reuse_collection else {}
         encoded = 0
         with _atomic.atomic_path(path) as tmp:
             index = FlexIndex(str(tmp), verbose=verbose)
@@ -136,18 +141,17 @@ def dense_index(
     return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
 
 
-def _cached_vectors(path: Path, fingerprint: str) -> dict[str, np.ndarray]:
-    """docno -> vector over the other pools of ``path``'s collection cached for the same model (may be empty)."""
-    collection = path.name.split(".", 1)[0]
+def _cached_vectors(path: Path, fingerprint: str, collection: str) -> dict[str, np.ndarray]:
+    """docno -> vector over the other ``<collection>.<lang>`` pools cached beside ``path`` for the same model."""
+    from pyterrier_dr import FlexIndex
+
     known: dict[str, np.ndarray] = {}
     for other in sorted(path.parent.glob(f"{collection}.*.flex")):
         meta = other / _META
-        if other == path or not meta.exists():
+        if other == path or not meta.exists() or other.name[:-len(".flex")].rsplit(".", 1)[0] != collection:
             continue
         if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
             continue
-        from pyterrier_dr import FlexIndex
-
         docnos, dvecs, _ = FlexIndex(str(other), verbose=False).payload()
         vectors = np.array(dvecs, dtype=np.float32)
         for i, docno in enumerate(docnos):
@@ -272,7 +276,9 @@ def dense(
 def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False) -> Any:
     collection, lang = corpus_key(dataset)
     docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
-    return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose)
+    fixed = _dataset_id(dataset).startswith("gradrel/") and not collection.startswith("local-")
+    return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose,
+                       reuse_collection=collection if fixed else None)
 
 
 def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:

@@ -74,6 +74,21 @@ def corpus_key(dataset: Any) -> tuple[str, str]:
     return _slug(dataset_id), "und"
 
 
+def fixed_collection(dataset: Any) -> str | None:
+    """The collection key of a dataset whose docnos name the same passage text in every pool of its collection.
+
+    That holds for the package's benchmark collections (XQuAD-R, AfriQA: built from pinned, checksummed files),
+    not for local collections (their files may be edited) nor for other datasets: ``None`` for those.
+    """
+    dataset_id = _dataset_id(dataset)
+    if not dataset_id.startswith("gradrel/"):
+        return None
+    from pyterrier_gradrel.datasets import info
+
+    collection = str(info(dataset_id).collection)
+    return None if collection == "local" else _slug(collection)
+
+
 def _corpus_digest(dataset: Any) -> str:
     """sha256 over every (docno, text) of a dataset's corpus."""
     import hashlib

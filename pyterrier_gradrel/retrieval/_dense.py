@@ -30,7 +30,7 @@ import pyterrier as pt
 import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _paths
-from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _dataset_id, _LazyCorpus, _slug, corpus_key
+from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key, fixed_collection
 
 __all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
 
@@ -111,19 +111,23 @@ def dense_index(
         if meta_path.exists():
             _log.warning("embedding cache %s belongs to another model; re-encoding", path)
         started = time.time()
-        known = _cached_vectors(path, fingerprint, _slug(reuse_collection)) if reuse_collection else {}
+        siblings = _sibling_pools(path, fingerprint, _slug(reuse_collection)) if reuse_collection else []
+        row, table = _vector_table(siblings)
         encoded = 0
         with _atomic.atomic_path(path) as tmp:
             index = FlexIndex(str(tmp), verbose=verbose)
             records = ({"docno": str(d["docno"]), "text": str(d["text"])} for d in docs)
-            if known:
+            if row:
                 records = list(records)
-                todo = [r for r in records if r["docno"] not in known]
+                todo = [r for r in records if r["docno"] not in row]
+                fresh = {}
                 if todo:
-                    fresh = encoder.doc_encoder(verbose=verbose)(pd.DataFrame(todo))
-                    known.update(zip(fresh["docno"], fresh["doc_vec"], strict=True))
+                    out = encoder.doc_encoder(verbose=verbose)(pd.DataFrame(todo))
+                    fresh = dict(zip(out["docno"], out["doc_vec"], strict=True))
                 encoded = len(todo)
-                index.indexer().index({"docno": r["docno"], "doc_vec": known[r["docno"]]} for r in records)
+                index.indexer().index(
+                    {"docno": d, "doc_vec": table[row[d]] if d in row else fresh[d]} for d in (r["docno"] for r in records)
+                )
             else:
                 (encoder.doc_encoder(verbose=verbose) >> index.indexer()).index(records)
                 encoded = len(index)
@@ -141,22 +145,40 @@ def dense_index(
     return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
 
 
-def _cached_vectors(path: Path, fingerprint: str, collection: str) -> dict[str, np.ndarray]:
-    """docno -> vector over the other ``<collection>.<lang>`` pools cached beside ``path`` for the same model."""
+def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[Any]:
+    """The other ``<collection>.<lang>`` pools cached beside ``path`` for the same model, as ``FlexIndex``es."""
     from pyterrier_dr import FlexIndex
 
-    known: dict[str, np.ndarray] = {}
+    pools = []
     for other in sorted(path.parent.glob(f"{collection}.*.flex")):
         meta = other / _META
         if other == path or not meta.exists() or other.name[:-len(".flex")].rsplit(".", 1)[0] != collection:
             continue
-        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") != fingerprint:
+        if json.loads(meta.read_text(encoding="utf-8")).get("fingerprint") == fingerprint:
+            pools.append(FlexIndex(str(other), verbose=False))
+    return pools
+
+
+def _vector_table(indexes: Iterable[Any]) -> tuple[dict[str, int], np.ndarray]:
+    """One float32 table stacking the vectors of several ``FlexIndex``es, and docno -> its row.
+
+    The first index holding a docno wins; an index whose path came before is skipped (datasets of one pool, e.g.
+    AfriQA's languages, share its vectors).
+    """
+    row: dict[str, int] = {}
+    parts: list[np.ndarray] = []
+    seen: set[Path] = set()
+    offset = 0
+    for index in indexes:
+        if Path(index.index_path) in seen:
             continue
-        docnos, dvecs, _ = FlexIndex(str(other), verbose=False).payload()
-        vectors = np.array(dvecs, dtype=np.float32)
+        seen.add(Path(index.index_path))
+        docnos, dvecs, _ = index.payload()
         for i, docno in enumerate(docnos):
-            known.setdefault(str(docno), vectors[i])
-    return known
+            row.setdefault(str(docno), offset + i)
+        parts.append(np.asarray(dvecs, dtype=np.float32))
+        offset += len(parts[-1])
+    return row, (np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32))
 
 
 def _empty(inp: pd.DataFrame) -> pd.DataFrame:
@@ -276,9 +298,8 @@ def dense(
 def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False) -> Any:
     collection, lang = corpus_key(dataset)
     docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
-    fixed = _dataset_id(dataset).startswith("gradrel/") and not collection.startswith("local-")
     return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose,
-                       reuse_collection=collection if fixed else None)
+                       reuse_collection=fixed_collection(dataset))
 
 
 def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:
@@ -296,20 +317,10 @@ def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = Fa
         ``lookup(docnos) -> (len(docnos), dim) float32 array``; an unknown docno raises ``KeyError``.
     """
     encoder = _resolve_encoder(encoder)
-    vectors, row, seen = [], {}, set()
-    for dataset in datasets:
-        index = _pool_index(encoder, dataset, verbose=verbose)
-        if index.index_path in seen:  # datasets of one pool (e.g. AfriQA's languages) share its vectors
-            continue
-        seen.add(index.index_path)
-        docnos, dvecs, _ = index.payload()
-        offset = sum(len(v) for v in vectors)
-        for i, docno in enumerate(docnos):
-            row.setdefault(str(docno), offset + i)
-        vectors.append(np.asarray(dvecs, dtype=np.float32))
-    if not vectors:
+    datasets = list(datasets)
+    if not datasets:
         raise ValueError("datasets must name at least one dataset")
-    table = np.concatenate(vectors)
+    row, table = _vector_table(_pool_index(encoder, dataset, verbose=verbose) for dataset in datasets)
 
     def lookup(docnos: Sequence[str]) -> np.ndarray:
         missing = [d for d in docnos if d not in row]

@@ -36,9 +36,12 @@ def _one_thread():
 @pytest.fixture(scope="session")
 def mirror() -> Path:
     """The local mirror of the benchmark's source files (``../shared/data``)."""
-    path = Path(os.environ["GRADREL_MIRROR"])
+    value = os.environ.get("GRADREL_MIRROR")
+    if not value:
+        pytest.skip(f"no data mirror: set GRADREL_MIRROR or put the data at {SHARED_DATA}")
+    path = Path(value)
     if not path.is_dir():
-        pytest.skip(f"no data mirror at {path}")
+        pytest.skip(f"no data mirror at {path} (GRADREL_MIRROR)")
     return path
 
 

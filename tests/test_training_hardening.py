@@ -172,6 +172,18 @@ def test_run_recorded_with_the_older_fingerprint_still_resumes(tiny_encoder_dir,
         ContrastiveTrainer(base, config=_cfg(max_steps=1), verbose=False).train(*data, run_dir=run)
 
 
+def test_default_run_folder_of_the_older_fingerprint_is_found(tiny_encoder_dir, tmp_path):
+    from pyterrier_gradrel._paths import home
+
+    base = _materialise(tiny_encoder_dir, tmp_path / "base", 99.0)
+    t = ContrastiveTrainer(base, config=_cfg(seed=41), verbose=False)
+    assert t.run_dir() == home() / "runs" / t._base_fingerprint() / t.config.run_name()
+    old = home() / "runs" / _legacy_fingerprint_folder(base)[:12] / _cfg(seed=42).run_name()
+    old.mkdir(parents=True)
+    (old / "run.json").write_text("{}")
+    assert ContrastiveTrainer(base, config=_cfg(seed=42), verbose=False).run_dir() == old
+
+
 def test_resume_removes_temporaries_of_the_killed_writer(tiny_encoder_dir, data, tmp_path, monkeypatch):
     run = tmp_path / "run"
     _killed_run(tiny_encoder_dir, data, run, monkeypatch)

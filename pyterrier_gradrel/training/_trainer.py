@@ -226,8 +226,9 @@ def _base_files(path: Path) -> dict[str, str]:
     """
     from pyterrier_gradrel.models._convert import CONVERSION_FILE
 
-    return {f.relative_to(path).as_posix(): _file_sha256(f) for f in _folder_files(path)
-            if f.relative_to(path).as_posix() != CONVERSION_FILE}
+    rel = {f.relative_to(path).as_posix(): f for f in _folder_files(path)}
+    return {name: _file_sha256(f) for name, f in rel.items()
+            if name != CONVERSION_FILE and not any(part.startswith(".") for part in name.split("/"))}
 
 
 def _fingerprint_files(files: Mapping[str, str]) -> str:
@@ -235,8 +236,8 @@ def _fingerprint_files(files: Mapping[str, str]) -> str:
 
 
 def _legacy_fingerprint_folder(path: Path) -> str:
-    """The base fingerprint of run folders written before :func:`_base_files` (every file's bytes, provenance
-    included); still accepted for those runs so they resume."""
+    """The base fingerprint that run folders without ``base_files`` in their ``run.json`` carry: every file's
+    bytes, provenance included. Accepted for those folders (same base folder), so their runs resume."""
     h = hashlib.sha256()
     for f in _folder_files(path):
         h.update(str(f.relative_to(path)).encode())

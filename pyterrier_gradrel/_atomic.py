@@ -1,12 +1,104 @@
-"""Atomic file and folder writes: a reader never sees a half-written file, a crash loses nothing."""
+"""Atomic file and folder writes: a reader never sees a half-written file, a crash loses nothing.
+
+A write goes to a temporary folder beside the target, ``.<name>.<pid>@<host>.<random>.tmp``, and is
+renamed onto the target when complete. A process killed mid-write (SIGKILL, power loss) leaves that
+temporary behind; the next write of the same target (or :func:`remove_stale`) removes the temporaries
+whose owning process, named by the pid and host in the name, is no longer alive. A live writer's
+temporary is never removed, so two processes may write the same target at once (the last rename wins).
+"""
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+__all__ = ["atomic_path", "remove_stale", "write_bytes", "write_text"]
+
+#: Temporaries in the format without owner (``.<name>.<8 random chars>.tmp``) are removed only when
+#: untouched for this long: their writer cannot be asked whether it is alive, and no single write runs
+#: this long.
+LEGACY_MAX_AGE_S = 24 * 3600
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _owner() -> str:
+    return f"{os.getpid()}@{_host()}"
+
+
+def _alive(pid: int, host: str | None) -> bool:
+    """Whether process ``pid`` may still be writing. Another host's process cannot be asked: assumed alive."""
+    if host is not None and host != _host():
+        return True
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    except OSError:  # pragma: no cover - pid out of range and the like
+        return False
+    return True
+
+
+def _stale(name: str, target_name: str, now: float, entry: os.DirEntry) -> bool:
+    t = re.escape(target_name)
+    m = (re.fullmatch(rf"\.{t}\.(\d+)@([A-Za-z0-9-]+)\.[A-Za-z0-9_]+\.tmp", name)
+         or re.fullmatch(rf"\.{t}\.old-(\d+)(?:@([A-Za-z0-9-]+))?", name))
+    if m:
+        return not _alive(int(m.group(1)), m.group(2))
+    if re.fullmatch(rf"\.{t}\.[a-z0-9_]{{8}}\.tmp", name):
+        try:
+            return now - entry.stat(follow_symlinks=False).st_mtime > LEGACY_MAX_AGE_S
+        except OSError:
+            return False
+    return False
+
+
+def remove_stale(target: str | os.PathLike) -> list[Path]:
+    """Remove the temporaries of writes of ``target`` whose writing process has died.
+
+    Args:
+        target: The file or folder that :func:`atomic_path` writes.
+
+    A previous version of a folder that a killed writer had moved aside (``.<name>.old-<pid>@<host>``)
+    is put back when ``target`` itself is missing.
+
+    Returns:
+        The removed paths (restored ones not included).
+    """
+    target = Path(target)
+    removed: list[Path] = []
+    now = time.time()
+    try:
+        entries = list(os.scandir(target.parent))
+    except (FileNotFoundError, NotADirectoryError):
+        return removed
+    for entry in entries:
+        if entry.name.startswith(f".{target.name}.") and _stale(entry.name, target.name, now, entry):
+            path = Path(entry.path)
+            if ".old-" in entry.name and not os.path.lexists(target):
+                # killed between the two renames of a folder write: the previous version is the complete one
+                with contextlib.suppress(OSError):
+                    os.replace(path, target)
+                    continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager
@@ -14,15 +106,17 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; on success it is renamed onto ``target``.
 
     Works for files and folders. On error the temporary path is removed and ``target`` is untouched.
+    Temporaries left by killed writers of the same target are removed first (:func:`remove_stale`).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    remove_stale(target)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.{_owner()}.", suffix=".tmp", dir=target.parent))
     tmp_target = tmp / target.name
     try:
         yield tmp_target
         if target.is_dir() and not target.is_symlink():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            old = target.with_name(f".{target.name}.old-{_owner()}")
             os.replace(target, old)
             os.replace(tmp_target, target)
             shutil.rmtree(old, ignore_errors=True)

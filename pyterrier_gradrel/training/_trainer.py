@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import logging
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel._paths import cache_dir
+from pyterrier_gradrel._paths import home
 from pyterrier_gradrel.binarize import DEFAULT_GRADES, binarize, neg_max_for, policy_name
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -205,14 +206,104 @@ class _State:
     losses: list[float] = field(default_factory=list)
 
 
-def _fingerprint_folder(path: Path) -> str:
+def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
-    for f in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _folder_files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def _base_files(path: Path) -> dict[str, str]:
+    """relative path -> sha256 of the files of an encoder folder that decide its vectors.
+
+    Weights, model config, tokenizer and ``gradrel_encoder.json`` count; the conversion's provenance
+    record (bundle path, timestamps) does not, so a re-materialised identical model keeps its fingerprint.
+    """
+    from pyterrier_gradrel.models._convert import CONVERSION_FILE
+
+    rel = {f.relative_to(path).as_posix(): f for f in _folder_files(path)}
+    return {name: _file_sha256(f) for name, f in rel.items()
+            if name != CONVERSION_FILE and not any(part.startswith(".") for part in name.split("/"))}
+
+
+def _fingerprint_files(files: Mapping[str, str]) -> str:
+    return hashlib.sha256("".join(f"{name}\0{sha}\n" for name, sha in sorted(files.items())).encode()).hexdigest()
+
+
+def _legacy_fingerprint_folder(path: Path) -> str:
+    """The base fingerprint that run folders without ``base_files`` in their ``run.json`` carry: every file's
+    bytes, provenance included. Accepted for those folders (same base folder), so their runs resume."""
+    h = hashlib.sha256()
+    for f in _folder_files(path):
         h.update(str(f.relative_to(path)).encode())
         with open(f, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 22), b""):  # noqa: B023
                 h.update(chunk)
     return h.hexdigest()
+
+
+_ABSENT = "(absent)"
+
+
+def _identity_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Human-readable differences between a run folder's recorded identity and the requested run."""
+    lines = []
+    oc, nc = old.get("config") or {}, new.get("config") or {}
+    for k in sorted(set(oc) | set(nc)):
+        if oc.get(k, _ABSENT) != nc.get(k, _ABSENT):
+            lines.append(f"config {k}: {oc.get(k, _ABSENT)!r} in the folder, {nc.get(k, _ABSENT)!r} now")
+    if old.get("base_fingerprint") != new.get("base_fingerprint"):
+        lines.append(f"base model: {old.get('base')} (fingerprint {old.get('base_fingerprint')}) in the folder, "
+                     f"{new.get('base')} (fingerprint {new.get('base_fingerprint')}) now")
+        of, nf = old.get("base_files"), new.get("base_files")
+        if isinstance(of, Mapping) and isinstance(nf, Mapping):
+            for name in sorted(set(of) | set(nf)):
+                if name not in of:
+                    lines.append(f"base file {name}: only in the new base model")
+                elif name not in nf:
+                    lines.append(f"base file {name}: only in the folder's base model")
+                elif of[name] != nf[name]:
+                    lines.append(f"base file {name}: sha256 {of[name][:12]} in the folder, {nf[name][:12]} now")
+        elif of is None:
+            lines.append("(the folder does not record its base model's files, so which files differ is unknown)")
+    return lines
+
+
+def _is_ours(name: str) -> bool:
+    """Entries a run folder may hold before its ``run.json``: temporaries of our atomic writes."""
+    return name.startswith(".") and (name.endswith(".tmp") or ".old-" in name)
+
+
+def _load_checkpoint(path: Path) -> dict[str, Any]:
+    """Read a training checkpoint without unpickling anything but tensors and plain values."""
+    import pickle
+
+    import torch
+
+    def fail(why: str) -> ValueError:
+        return ValueError(f"checkpoint {path} cannot be resumed: {why}. Delete it to restart this run from "
+                          f"step 0, or delete the run folder {path.parent}")
+
+    try:
+        ckpt = torch.load(path, weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        raise fail("it holds Python objects other than tensors and plain values, and checkpoints are never "
+                   f"unpickled ({first})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, IndexError, KeyError) as e:
+        raise fail(f"it is truncated or corrupted ({type(e).__name__}: {str(e)[:200]})") from None
+    expected = {"model": dict, "optimizer": dict, "scheduler": dict, "rng": torch.Tensor, "step": int, "losses": list}
+    if not isinstance(ckpt, dict):
+        raise fail(f"expected a dict with keys {sorted(expected)}, got {type(ckpt).__name__}")
+    for key, kind in expected.items():
+        if not isinstance(ckpt.get(key), kind):
+            raise fail(f"expected {key!r} to be a {kind.__name__}, got {type(ckpt.get(key)).__name__}")
+    return ckpt
 
 
 def _frame(corpus: pd.DataFrame | Iterable) -> pd.DataFrame:
@@ -329,15 +420,10 @@ class ContrastiveTrainer:
         run_dir = self.run_dir(run_dir)
         fp = self._base_fingerprint()
         meta = {"config": cfg.to_dict(), "run_name": cfg.run_name(), "base": str(self.base),
-                "base_fingerprint": fp}
-        meta_path = run_dir / "run.json"
-        if meta_path.exists():
-            old = json.loads(meta_path.read_text(encoding="utf-8"))
-            if old.get("config") != meta["config"] or old.get("base_fingerprint") != fp:
-                raise ValueError(f"run_dir {run_dir} holds a different run ({old.get('run_name')}); "
-                                 f"use another run_dir for {meta['run_name']}")
-        else:
-            _atomic.write_text(meta_path, json.dumps(meta, indent=2))
+                "base_fingerprint": fp, "base_files": self._base_files()}
+        self._adopt(run_dir, meta)
+        for name in ("run.json", _CKPT, "model", _DONE):  # temporaries of writers killed mid-write
+            _atomic.remove_stale(run_dir / name)
         if (run_dir / _DONE).exists() and (run_dir / "model" / "gradrel_encoder.json").exists():
             self.last_report = json.loads((run_dir / _DONE).read_text(encoding="utf-8"))
             return run_dir / "model"
@@ -356,17 +442,70 @@ class ContrastiveTrainer:
         self.last_report = report
         return run_dir / "model"
 
+    def _base_files(self) -> dict[str, str] | None:
+        """The base folder's deciding files and their sha256 (``None`` for an in-memory encoder)."""
+        if hasattr(self.base, "fingerprint"):
+            return None
+        if getattr(self, "_files", None) is None:
+            self._files = _base_files(self.base_path())
+        return self._files
+
     def _base_fingerprint(self) -> str:
+        """12 hex chars naming the base model: the encoder's own fingerprint, or a hash of its folder's deciding files."""
         if getattr(self, "_fp", None) is None:
-            fp = self.base.fingerprint() if hasattr(self.base, "fingerprint") else _fingerprint_folder(self.base_path())
+            files = self._base_files()
+            fp = self.base.fingerprint() if files is None else _fingerprint_files(files)
             self._fp = str(fp)[:12]
         return self._fp
 
+    def _legacy_fingerprint(self) -> str | None:
+        if hasattr(self.base, "fingerprint"):
+            return None
+        if getattr(self, "_legacy_fp", None) is None:
+            self._legacy_fp = _legacy_fingerprint_folder(self.base_path())[:12]
+        return self._legacy_fp
+
+    def _adopt(self, run_dir: Path, meta: dict[str, Any]) -> None:
+        """Take ``run_dir`` for this run: a new or empty folder, or one holding this very run; refuse any other."""
+        meta_path = run_dir / "run.json"
+        if not meta_path.exists():
+            foreign = sorted(p.name for p in run_dir.iterdir() if not _is_ours(p.name))
+            if foreign:
+                raise ValueError(f"run_dir {run_dir} is not empty and is not a training run folder (no run.json; "
+                                 f"it holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}); nothing was "
+                                 "changed there. Give an empty or new folder as run_dir.")
+            _atomic.write_text(meta_path, json.dumps(meta, indent=2))
+            return
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{meta_path} is not valid JSON ({e}); delete the run folder {run_dir} to "
+                             "start this run afresh") from None
+        same_base = old.get("base_fingerprint") == meta["base_fingerprint"]
+        if not same_base and old.get("base_files") is None and old.get("base_fingerprint") == self._legacy_fingerprint():
+            same_base = True  # recorded with the fingerprint over every file of the folder: same folder
+            _atomic.write_text(meta_path, json.dumps({**old, **{k: meta[k] for k in ("base_fingerprint", "base_files")}},
+                                                     indent=2))
+        if old.get("config") != meta["config"] or not same_base:
+            differences = "\n".join(f"  - {line}" for line in _identity_diff(old, meta))
+            raise ValueError(f"run_dir {run_dir} holds a different run ({old.get('run_name')}) than "
+                             f"{meta['run_name']}:\n{differences}\nUse another run_dir, or delete {run_dir} "
+                             "to train this run there.")
+
     def run_dir(self, run_dir: str | os.PathLike | None = None) -> Path:
         """The run folder: ``run_dir`` if given, else ``<cache>/runs/<base fingerprint>/<run name>``."""
-        path = Path(run_dir) if run_dir is not None else cache_dir("runs", self._base_fingerprint(),
-                                                                   self.config.run_name())
+        path = Path(run_dir) if run_dir is not None else self._default_run_dir()
         path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def _default_run_dir(self) -> Path:
+        name = self.config.run_name()
+        runs = home() / "runs"
+        path = runs / self._base_fingerprint() / name
+        if not path.exists() and any(runs.glob(f"*/{glob.escape(name)}/run.json")):
+            legacy = self._legacy_fingerprint()  # a run of this base recorded under the older fingerprint?
+            if legacy is not None and (runs / legacy / name / "run.json").is_file():
+                return runs / legacy / name
         return path
 
     # -- internals ----------------------------------------------------------------------------------
@@ -475,7 +614,7 @@ class ContrastiveTrainer:
         state = _State()
         ckpt_path = run_dir / _CKPT
         if ckpt_path.exists():
-            ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+            ckpt = _load_checkpoint(ckpt_path)
             result = model.load_state_dict(ckpt["model"], strict=False)
             frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
             if result.unexpected_keys or set(result.missing_keys) - frozen:

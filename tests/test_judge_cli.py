@@ -43,6 +43,26 @@ def test_judge_command_with_openai_backend(tmp_path, monkeypatch, capsys):
     assert len(_read_jsonl(tmp_path / "cache.jsonl")) == 3
 
 
+def test_judge_command_writes_pairs_without_a_grade_as_null(tmp_path, capsys):
+    """Every answer unparseable: the output is still written, one line per pair, grade null with the reason."""
+    pairs = tmp_path / "pairs.tsv"
+    PAIRS.to_csv(pairs, sep="\t", index=False)
+    out = tmp_path / "out.jsonl"
+    with JudgeServer() as server:
+        server.script = [("text", "no idea")] * 20
+        rc = main(["judge", "--backend", "openai", "--model", "m", "--base-url", server.base_url, "--input", str(pairs),
+                   "--output", str(out), "--cache", str(tmp_path / "cache.jsonl"), "--max-workers", "1"])
+    assert rc == 0
+    rows = _read_jsonl(out)
+    assert [(r["qid"], r["docno"]) for r in rows] == list(zip(PAIRS["qid"], PAIRS["docno"], strict=True))
+    assert all(r["grade"] is None and r["judge_raw"] == "no idea" for r in rows)
+    assert all(r["judge_error"].startswith("unparseable answer") for r in rows)
+    assert all(r[f"p_{g}"] is None for r in rows for g in range(4))
+    err = capsys.readouterr().err
+    assert "judged 3 pairs (3 without a grade)" in err and "--retry-missing" in err
+    assert [r["grade"] for r in _read_jsonl(tmp_path / "cache.jsonl")] == [None] * 3
+
+
 def test_judge_command_with_transformers_backend(tmp_path, tiny_lm, capsys):
     pairs = tmp_path / "pairs.jsonl"
     PAIRS.to_json(pairs, orient="records", lines=True)

@@ -63,6 +63,27 @@ def test_judge_command_writes_pairs_without_a_grade_as_null(tmp_path, capsys):
     assert [r["grade"] for r in _read_jsonl(tmp_path / "cache.jsonl")] == [None] * 3
 
 
+def test_build_command_fails_without_grades_and_leaves_nothing(tmp_path, monkeypatch):
+    """`gradrel build` against an endpoint that never gives a grade: a clear error, exit status 1, no folder."""
+    import pyterrier_gradrel.retrieval as retrieval
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    ref_name = _reference_collection(tmp_path)
+    monkeypatch.setattr(retrieval, "bm25", lambda *a, **k: Overlap(DOCS))
+    monkeypatch.setattr(retrieval, "dense", lambda *a, **k: Overlap(DOCS, salt=5))
+    folder = tmp_path / "out" / "judged"
+    with JudgeServer() as server:
+        server.script = [("text", "relevant")] * 100
+        with pytest.raises(SystemExit) as info:
+            main(["build", "judged", "--dataset", f"gradrel/local/{ref_name}/test", "--depth", "1",
+                  "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                  "--cache", str(tmp_path / "cache.jsonl"), "--folder", str(folder)])
+    message = str(info.value.code)
+    assert message.startswith("gradrel build: the judge graded no pair of split(s) ['test']")
+    assert "pairs pooled for 3 queries, 0 graded" in message and "--retry-missing" in message
+    assert not folder.exists() and list(folder.parent.iterdir()) == []
+
+
 def test_judge_command_with_transformers_backend(tmp_path, tiny_lm, capsys):
     pairs = tmp_path / "pairs.jsonl"
     PAIRS.to_json(pairs, orient="records", lines=True)

@@ -150,12 +150,16 @@ def _judge_cmd(args: argparse.Namespace) -> int:
 
 
 def _build_cmd(args: argparse.Namespace) -> int:
+    from pyterrier_gradrel.judge._base import JudgeBackendError
     from pyterrier_gradrel.judge._build import build_collection
 
     splits = [x.strip() for x in args.splits.split(",") if x.strip()] if args.splits else None
-    folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, splits=splits, depth=args.depth,
-                              max_queries=args.max_queries, encoder=args.encoder, folder=args.folder,
-                              overwrite=args.overwrite, verbose=True)
+    try:
+        folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, splits=splits,
+                                  depth=args.depth, max_queries=args.max_queries, encoder=args.encoder,
+                                  folder=args.folder, overwrite=args.overwrite, verbose=True)
+    except JudgeBackendError as exc:
+        raise SystemExit(f"gradrel build: {exc}") from None
     build = json.loads((folder / "build.json").read_text(encoding="utf-8"))
     print(f"wrote {folder}")
     print(json.dumps({"judge": build["judge"]["model"], "prompt_version": build["judge"]["prompt_version"],

@@ -63,6 +63,21 @@ def test_judge_command_writes_pairs_without_a_grade_as_null(tmp_path, capsys):
     assert [r["grade"] for r in _read_jsonl(tmp_path / "cache.jsonl")] == [None] * 3
 
 
+def test_no_logprobs_option_does_not_ask_for_logprobs(tmp_path):
+    """--no-logprobs (the way around a server that sends malformed ones): grades without p_0..p_3."""
+    pairs = tmp_path / "pairs.jsonl"
+    PAIRS.to_json(pairs, orient="records", lines=True)
+    out = tmp_path / "out.jsonl"
+    with JudgeServer() as server:
+        rc = main(["judge", "--backend", "openai", "--model", "m", "--base-url", server.base_url, "--input", str(pairs),
+                   "--output", str(out), "--no-cache", "--no-logprobs"])
+        assert all("logprobs" not in r["payload"] for r in server.requests)
+    assert rc == 0
+    rows = _read_jsonl(out)
+    assert [r["grade"] for r in rows] == [overlap_rule(q, t) for q, t in zip(PAIRS["query"], PAIRS["text"], strict=True)]
+    assert all(r["p_0"] is None and r["judge_error"] is None for r in rows)
+
+
 def test_build_command_fails_without_grades_and_leaves_nothing(tmp_path, monkeypatch):
     """`gradrel build` against an endpoint that never gives a grade: a clear error, exit status 1, no folder."""
     import pyterrier_gradrel.retrieval as retrieval

@@ -26,7 +26,10 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
                    "the key comes from $GRADREL_JUDGE_API_KEY or $OPENAI_API_KEY")
     g.add_argument("--max-workers", type=int, default=4, help="concurrent requests (openai)")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
-    g.add_argument("--max-retries", type=int, default=5, help="retries on timeouts, 429 and 5xx (openai)")
+    g.add_argument("--max-retries", type=int, default=5,
+                   help="retries on timeouts, 429, 5xx and malformed answers (openai)")
+    g.add_argument("--no-logprobs", action="store_true",
+                   help="do not ask for token log-probabilities (no p_0..p_3; for servers that send malformed ones)")
     g.add_argument("--batch-size", type=int, default=4, help="prompts per forward pass (hf)")
     g.add_argument("--max-length", type=int, default=2048, help="longest prompt in tokens (hf)")
     g.add_argument("--device", default=None, help="torch device (hf)")
@@ -79,7 +82,7 @@ def make_backend(args: argparse.Namespace) -> Any:
         from pyterrier_gradrel.judge._http import OpenAIChatBackend
 
         return OpenAIChatBackend(model=args.model, base_url=args.base_url, max_workers=args.max_workers,
-                                 timeout=args.timeout, max_retries=args.max_retries)
+                                 timeout=args.timeout, max_retries=args.max_retries, logprobs=not args.no_logprobs)
     if not args.model:
         raise SystemExit("gradrel: --model (a model folder or cached hub id) is required with --backend hf")
     from pyterrier_gradrel.judge._hf import TransformersBackend

@@ -103,7 +103,7 @@ _GRADE_TOKENS = ("0", "1", "2", "3")
 
 
 def _malformed(what: str) -> _Transient:
-    return _Transient(f"malformed logprobs: {what}")
+    return _Transient(f"malformed logprobs: {what} (logprobs=False, --no-logprobs, stops asking for them)")
 
 
 def _token_logprob(entry: Any, where: str) -> tuple[str, float]:

@@ -139,6 +139,102 @@ def test_missing_grades_are_counted_and_left_out_of_qrels(home, tmp_path):
     assert len((folder / "qrels.test.txt").read_text().splitlines()) == 1
 
 
+class ScriptedBackend:
+    """A judge backend that grades by the overlap rule, except for queries in ``ungradable`` (final missing)."""
+
+    model_id = "scripted"
+
+    def __init__(self, ungradable=()) -> None:
+        self.ungradable = set(ungradable)
+
+    def judge_many(self, pairs, *, on_result=None):
+        from pyterrier_gradrel.judge import Judgement
+
+        out = [Judgement(None, raw="hmm", error="unparseable answer") if q in self.ungradable
+               else Judgement(overlap_rule(q, t), raw="x") for q, t in pairs]
+        for i, j in enumerate(out):
+            if on_result is not None:
+                on_result(i, j)
+        return out
+
+
+def test_build_without_any_grade_fails_and_leaves_nothing(home, tmp_path):
+    """Every answer missing: a clear error with the counts and what to do; no folder, no temporary left;
+    an existing collection stays as it was; after the endpoint recovers, --retry-missing builds it."""
+    from pyterrier_gradrel.judge import JudgeBackendError, build_collection
+
+    name = f"judge-none-{tmp_path.name}"
+    kw = {"topics": TOPICS, "retrievers": [Overlap(DOCS)], "depth": 2, "register": False}
+    with JudgeServer() as server:
+        server.script = [("text", "I cannot tell")] * 100
+        with pytest.raises(JudgeBackendError) as info:
+            build_collection(name, judge=_judge(server, tmp_path), corpus=iter(DOCS), **kw)
+    message = str(info.value)
+    assert "graded no pair of split(s) ['test']" in message and "6 pairs pooled for 3 queries, 0 graded" in message
+    assert "--retry-missing" in message and str(tmp_path / "judgements.jsonl") in message
+    assert list((home / "collections").iterdir()) == []
+
+    with JudgeServer() as server:  # an existing collection is not touched by a failed rebuild
+        folder = build_collection(name, judge=_judge(server, tmp_path / "other"), corpus=iter(DOCS), **kw)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with JudgeServer() as server:
+        server.script = [("text", "I cannot tell")] * 100
+        with pytest.raises(JudgeBackendError):
+            build_collection(name, judge=_judge(server, tmp_path / "third"), corpus=iter(DOCS), overwrite=True, **kw)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in (home / "collections").iterdir()) == [name]
+
+    with JudgeServer() as server:  # the cached ungradable answers are asked again only with retry_missing
+        judge = _judge(server, tmp_path)
+        with pytest.raises(JudgeBackendError):
+            build_collection(name, judge=judge, corpus=iter(DOCS), overwrite=True, **kw)
+        assert len(server.requests) == 0
+        judge.retry_missing = True
+        build_collection(name, judge=judge, corpus=iter(DOCS), overwrite=True, **kw)
+        assert len(server.requests) == 6
+    assert json.loads((folder / "build.json").read_text())["counts"]["missing"] == 0
+
+
+def test_a_split_without_grades_fails_and_queries_without_grades_are_warned(home, tmp_path):
+    from pyterrier_gradrel.judge import JudgeBackendError, LLMJudge, build_collection
+
+    topics = {"train": TOPICS.head(2), "test": TOPICS.tail(1)}
+    kw = {"topics": topics, "retrievers": [Overlap(DOCS)], "depth": 2, "register": False}
+    # the only test query gets no grade: the test split would have no queries
+    judge = LLMJudge(ScriptedBackend(ungradable={"river in paris"}))
+    with pytest.raises(JudgeBackendError, match=r"split\(s\) \['test'\].*train: 4 pairs pooled for 2 queries, 4 graded"
+                                                r"; test: 2 pairs pooled for 1 queries, 0 graded"):
+        build_collection("split-none", judge=judge, corpus=iter(DOCS), **kw)
+    assert not (home / "collections" / "split-none").exists()
+    # one of two train queries without a grade: built, with a warning and the count
+    judge = LLMJudge(ScriptedBackend(ungradable={"who wrote faust"}))
+    with pytest.warns(UserWarning, match="split 'train': 1 of 2 queries have no graded pair"):
+        folder = build_collection("split-some", judge=judge, corpus=iter(DOCS), **kw)
+    counts = json.loads((folder / "build.json").read_text())["counts"]["splits"]
+    assert counts["train"]["queries_without_grade"] == 1 and counts["test"]["queries_without_grade"] == 0
+    judgements = [json.loads(x) for x in (folder / "judgements.jsonl").read_text().splitlines()]
+    assert {j["judge_error"] for j in judgements if j["grade"] is None} == {"unparseable answer"}
+    assert {j["judge_error"] for j in judgements if j["grade"] is not None} == {None}
+
+
+def test_a_split_without_topics_or_candidates_is_refused(home, tmp_path):
+    from pyterrier_gradrel.judge import LLMJudge, build_collection
+
+    judge = LLMJudge(ScriptedBackend())
+    with pytest.raises(ValueError, match=r"topics\['dev'\] has no queries"):
+        build_collection("no-topics", judge=judge, topics={"test": TOPICS, "dev": TOPICS.head(0)}, corpus=iter(DOCS),
+                         retrievers=[Overlap(DOCS)], register=False)
+
+    class Nothing(pt.Transformer):
+        def transform(self, inp):
+            return pd.DataFrame(columns=["qid", "docno", "score", "rank"])
+
+    with pytest.raises(ValueError, match=r"no candidates for split\(s\) \['test'\]"):
+        build_collection("no-candidates", judge=judge, topics=TOPICS, corpus=iter(DOCS), retrievers={"none": Nothing()},
+                         register=False)
+    assert not (home / "collections").exists() or list((home / "collections").iterdir()) == []
+
+
 @pytest.mark.parametrize("kw,match", [
     ({"name": "bad name"}, "name must match"), ({"depth": 0}, "depth"), ({"max_queries": 0}, "max_queries"),
     ({"split": "valid"}, "split must be one of"), ({"topics": None}, "dataset=..."),

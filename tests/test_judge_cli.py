@@ -43,6 +43,62 @@ def test_judge_command_with_openai_backend(tmp_path, monkeypatch, capsys):
     assert len(_read_jsonl(tmp_path / "cache.jsonl")) == 3
 
 
+def test_judge_command_writes_pairs_without_a_grade_as_null(tmp_path, capsys):
+    """Every answer unparseable: the output is still written, one line per pair, grade null with the reason."""
+    pairs = tmp_path / "pairs.tsv"
+    PAIRS.to_csv(pairs, sep="\t", index=False)
+    out = tmp_path / "out.jsonl"
+    with JudgeServer() as server:
+        server.script = [("text", "no idea")] * 20
+        rc = main(["judge", "--backend", "openai", "--model", "m", "--base-url", server.base_url, "--input", str(pairs),
+                   "--output", str(out), "--cache", str(tmp_path / "cache.jsonl"), "--max-workers", "1"])
+    assert rc == 0
+    rows = _read_jsonl(out)
+    assert [(r["qid"], r["docno"]) for r in rows] == list(zip(PAIRS["qid"], PAIRS["docno"], strict=True))
+    assert all(r["grade"] is None and r["judge_raw"] == "no idea" for r in rows)
+    assert all(r["judge_error"].startswith("unparseable answer") for r in rows)
+    assert all(r[f"p_{g}"] is None for r in rows for g in range(4))
+    err = capsys.readouterr().err
+    assert "judged 3 pairs (3 without a grade)" in err and "--retry-missing" in err
+    assert [r["grade"] for r in _read_jsonl(tmp_path / "cache.jsonl")] == [None] * 3
+
+
+def test_no_logprobs_option_does_not_ask_for_logprobs(tmp_path):
+    """--no-logprobs (the way around a server that sends malformed ones): grades without p_0..p_3."""
+    pairs = tmp_path / "pairs.jsonl"
+    PAIRS.to_json(pairs, orient="records", lines=True)
+    out = tmp_path / "out.jsonl"
+    with JudgeServer() as server:
+        rc = main(["judge", "--backend", "openai", "--model", "m", "--base-url", server.base_url, "--input", str(pairs),
+                   "--output", str(out), "--no-cache", "--no-logprobs"])
+        assert all("logprobs" not in r["payload"] for r in server.requests)
+    assert rc == 0
+    rows = _read_jsonl(out)
+    assert [r["grade"] for r in rows] == [overlap_rule(q, t) for q, t in zip(PAIRS["query"], PAIRS["text"], strict=True)]
+    assert all(r["p_0"] is None and r["judge_error"] is None for r in rows)
+
+
+def test_build_command_fails_without_grades_and_leaves_nothing(tmp_path, monkeypatch):
+    """`gradrel build` against an endpoint that never gives a grade: a clear error, exit status 1, no folder."""
+    import pyterrier_gradrel.retrieval as retrieval
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    ref_name = _reference_collection(tmp_path)
+    monkeypatch.setattr(retrieval, "bm25", lambda *a, **k: Overlap(DOCS))
+    monkeypatch.setattr(retrieval, "dense", lambda *a, **k: Overlap(DOCS, salt=5))
+    folder = tmp_path / "out" / "judged"
+    with JudgeServer() as server:
+        server.script = [("text", "relevant")] * 100
+        with pytest.raises(SystemExit) as info:
+            main(["build", "judged", "--dataset", f"gradrel/local/{ref_name}/test", "--depth", "1",
+                  "--backend", "openai", "--model", "m", "--base-url", server.base_url,
+                  "--cache", str(tmp_path / "cache.jsonl"), "--folder", str(folder)])
+    message = str(info.value.code)
+    assert message.startswith("gradrel build: the judge graded no pair of split(s) ['test']")
+    assert "pairs pooled for 3 queries, 0 graded" in message and "--retry-missing" in message
+    assert not folder.exists() and list(folder.parent.iterdir()) == []
+
+
 def test_judge_command_with_transformers_backend(tmp_path, tiny_lm, capsys):
     pairs = tmp_path / "pairs.jsonl"
     PAIRS.to_json(pairs, orient="records", lines=True)

@@ -118,7 +118,8 @@ def test_duplicate_pairs_are_judged_once_and_empty_frames_keep_columns():
         assert len(server.requests) == 2
         empty = judge.transform(frame([]).reindex(columns=["qid", "query", "docno", "text"]))
     assert out["grade"].tolist() == [3, 3, 0]
-    assert list(empty.columns) == ["qid", "query", "docno", "text", "grade", "judge_raw", "p_0", "p_1", "p_2", "p_3"]
+    assert list(empty.columns) == ["qid", "query", "docno", "text", "grade", "judge_raw", "judge_error",
+                                   "p_0", "p_1", "p_2", "p_3"]
     assert len(empty) == 0
 
 
@@ -169,14 +170,15 @@ def test_garbage_answers_are_retried_then_recorded_missing(tmp_path):
     from pyterrier_gradrel.judge import JudgementCache, LLMJudge
 
     with JudgeServer() as server:
-        server.script = [("text", "I think it is relevant"), ("body", b"<html>oops</html>"),
+        server.script = [("text", "I think it is relevant"), ("text", "Grade: 5"),
                          ("text", "The passage is relevant: 3"), ("text", "probably 2")]
         cache = JudgementCache(tmp_path / "c.jsonl")
         out = LLMJudge(backend(server, max_workers=1, parse_retries=1), cache=cache).transform(
             frame([PAIRS[1], PAIRS[2]]))
         assert len(server.requests) == 4  # 2 pairs x (1 try + 1 parse retry)
         assert out["grade"].isna().all()
-        assert set(out["judge_raw"]) == {"<html>oops</html>", "probably 2"}
+        assert set(out["judge_raw"]) == {"Grade: 5", "probably 2"}
+        assert out["judge_error"].tolist() == ["unparseable answer after 2 attempts"] * 2
         # recorded as missing in the cache (not retried on the next run) ...
         assert [r["grade"] for r in cache.records()] == [None, None]
         LLMJudge(backend(server), cache=cache).transform(frame([PAIRS[1], PAIRS[2]]))
@@ -184,6 +186,113 @@ def test_garbage_answers_are_retried_then_recorded_missing(tmp_path):
         # ... unless asked for
         again = LLMJudge(backend(server), cache=cache, retry_missing=True).transform(frame([PAIRS[1], PAIRS[2]]))
         assert again["grade"].tolist() == [3, 0] and len(server.requests) == 6
+
+
+def _chat_body(content, logprobs=None) -> bytes:
+    choice = {"index": 0, "message": {"role": "assistant", "content": content}}
+    if logprobs is not None:
+        choice["logprobs"] = logprobs
+    return json.dumps({"choices": [choice]}).encode()
+
+
+MALFORMED_LOGPROBS = {
+    "entry not an object": b'{"choices":[{"message":{"content":"3"},"logprobs":{"content":["3"]}}]}',
+    "alternative not an object": _chat_body("3", {"content": [{"token": "3", "logprob": -0.1,
+                                                               "top_logprobs": ["2", 3]}]}),
+    "logprob 1000": _chat_body("3", {"content": [{"token": "3", "logprob": 1000}]}),
+    "logprob 10**400": b'{"choices":[{"message":{"content":"3"},"logprobs":{"content":[{"token":"3","logprob":1'
+                       + b"0" * 400 + b'}]}}]}',
+    "logprob Infinity": b'{"choices":[{"message":{"content":"3"},"logprobs":{"content":[{"token":"3",'
+                        b'"logprob":-0.1,"top_logprobs":[{"token":"2","logprob":Infinity}]}]}}]}',
+    "logprob NaN": b'{"choices":[{"message":{"content":"3"},"logprobs":{"content":[{"token":"3","logprob":NaN}]}}]}',
+    "logprob a string": _chat_body("3", {"content": [{"token": "3", "logprob": "-0.1"}]}),
+    "content a string": _chat_body("3", {"content": "3"}),
+    "logprobs a list": _chat_body("3", [{"token": "3", "logprob": -0.1}]),
+}
+
+
+@pytest.mark.parametrize("body", list(MALFORMED_LOGPROBS.values()), ids=list(MALFORMED_LOGPROBS))
+def test_malformed_logprobs_give_a_missing_grade_and_the_others_are_cached(tmp_path, body):
+    """A 200 with malformed logprobs is a bad answer: a missing grade, not cached (asked again next run);
+    the run goes on and the other pairs' grades are cached."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    cache = JudgementCache(tmp_path / "c.jsonl")
+    with JudgeServer() as server:
+        server.script = [("body", body)]
+        out = LLMJudge(backend(server, max_workers=1, max_retries=0), cache=cache).transform(frame(PAIRS[:3]))
+        assert len(server.requests) == 3
+        assert out["grade"].tolist()[1:] == [3, 0] and pd.isna(out["grade"].iloc[0])
+        assert "malformed logprobs" in out["judge_error"].iloc[0]
+        assert len(cache) == 2 and all(r["grade"] is not None for r in cache.records())
+        again = LLMJudge(backend(server), cache=JudgementCache(tmp_path / "c.jsonl")).transform(frame(PAIRS[:3]))
+        assert len(server.requests) == 4  # only the pair with the bad answer is asked again
+    assert again["grade"].tolist() == [2, 3, 0]
+
+
+def test_well_formed_logprobs_edge_cases_are_accepted():
+    """-inf (probability 0) and tiny positive rounding are valid log-probabilities; no grade token: no probs."""
+    from pyterrier_gradrel.judge._http import _grade_probs
+
+    probs = _grade_probs({"content": [{"token": "x", "logprob": 0.0},
+                                      {"token": "2", "logprob": 1e-9, "top_logprobs": [
+                                          {"token": "1", "logprob": float("-inf")}, {"token": " 2", "logprob": -50}]}]})
+    assert probs is not None and probs[2] == pytest.approx(1.0) and probs[1] == 0.0
+    assert _grade_probs(None) is None and _grade_probs({"content": None}) is None
+    assert _grade_probs({"content": [{"token": "yes", "logprob": -0.1}]}) is None
+
+
+NOT_A_CHAT_COMPLETION = {
+    "html error page": b"<html><body>502 Bad Gateway</body></html>",
+    "truncated json": _chat_body("3")[:25],
+    "empty body": b"",
+    "not utf-8": b"\xff\xfe3",
+    "json without choices": b'{"error": "model is loading"}',
+    "content not text": _chat_body(["3"]),
+}
+
+
+@pytest.mark.parametrize("body", list(NOT_A_CHAT_COMPLETION.values()), ids=list(NOT_A_CHAT_COMPLETION))
+def test_a_200_that_is_not_a_chat_completion_is_transient_and_asked_again(tmp_path, body):
+    """Retried within the run like a 5xx; when the retries are spent, a missing grade that is not cached,
+    so a rerun against a healthy server asks again without --retry-missing."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    with JudgeServer() as server:  # within the run: the retry gets the grade
+        server.script = [("body", body)]
+        result = backend(server, max_workers=1).judge_many([PAIRS[1]])
+        assert result[0].grade == 3 and len(server.requests) == 2
+    cache = JudgementCache(tmp_path / "c.jsonl")
+    with JudgeServer() as server:
+        server.script = [("body", body)] * 2
+        out = LLMJudge(backend(server, max_workers=1, max_retries=1), cache=cache).transform(frame(PAIRS[1:3]))
+        assert len(server.requests) == 3 and pd.isna(out["grade"].iloc[0]) and out["grade"].iloc[1] == 0
+        assert out["judge_error"].iloc[0].startswith("gave up after 2 attempts: HTTP 200")
+        assert [r["grade"] for r in cache.records()] == [0]  # the bad answer is not cached
+        again = LLMJudge(backend(server), cache=JudgementCache(tmp_path / "c.jsonl")).transform(frame(PAIRS[1:3]))
+        assert len(server.requests) == 4
+    assert again["grade"].tolist() == [3, 0]
+
+
+def test_an_answer_without_a_grade_is_final():
+    """A well-formed completion whose content is null or out of range is the judge's answer: final, not transient."""
+    with JudgeServer() as server:
+        server.script = [("body", _chat_body(None)), ("text", "4")]
+        result = backend(server, max_workers=1, parse_retries=1).judge_many([PAIRS[1]])
+    assert result[0].grade is None and not result[0].transient and result[0].raw == "4"
+
+
+def test_an_endpoint_answering_only_html_stops_the_run(tmp_path):
+    """Transient answers count toward max_consecutive_failures, like a dead server; what was judged is kept."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    cache = JudgementCache(tmp_path / "c.jsonl")
+    with JudgeServer() as server:
+        server.script = ["ok"] + [("body", b"<html>maintenance</html>")] * 20
+        judge = LLMJudge(backend(server, max_workers=1, max_retries=1, max_consecutive_failures=2), cache=cache)
+        with pytest.raises(JudgeBackendError, match="2 pairs in a row failed .*not JSON"):
+            judge.transform(frame(PAIRS))
+    assert [r["grade"] for r in cache.records()] == [2]
 
 
 def test_garbage_then_clean_answer_is_used():

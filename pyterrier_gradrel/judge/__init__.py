@@ -9,6 +9,16 @@ Public API:
 * :func:`build_collection` - pool, judge and write a local graded collection (``gradrel/local/<name>``).
 * :func:`agreement` - judge grades vs existing grades: confusion matrix, quadratic-weighted kappa, per group.
 
+What is cached, retried and final. Every judgement is appended to the cache (fsync-ed) as it completes,
+so a killed run keeps all finished pairs and the next run judges only the rest. A grade 0-3 is final. A
+well-formed answer without a clean grade (text such as ``"maybe 3"`` or ``"5"``, an empty message) is
+final too: cached as missing (``grade=None``) and asked again only with ``retry_missing=True``
+(``--retry-missing``). Transient failures are never cached and are asked again by the next run: timeouts,
+connection errors, HTTP 429/5xx, and 200 answers that are not a well-formed chat completion (a non-JSON,
+HTML, truncated or empty body, JSON without a message, malformed ``logprobs``). Missing grades are
+``<NA>`` in ``grade`` with the reason in ``judge_error``, and ``null`` in JSON output; nothing is guessed.
+:func:`build_collection` refuses to write a collection with a split in which no pair was graded.
+
 Quality needs a real judge model. No judge-quality LLM is available offline on this project's
 development machines, so the tests check the machinery with scripted local servers and tiny random models.
 

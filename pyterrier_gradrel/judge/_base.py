@@ -21,8 +21,9 @@ class Judgement:
         probs: probability of each grade 0..3 (renormalised over the four grade tokens) where the
             backend exposes token probabilities, else ``None``.
         error: why ``grade`` is missing, if it is.
-        transient: ``True`` if the failure was a transport failure (timeouts, 5xx, connection errors):
-            such outcomes are not cached, so a later run tries again.
+        transient: ``True`` if the failure was transient (timeouts, 5xx, connection errors, a 200 answer
+            that is not a well-formed response): such outcomes are not cached, so a later run tries again.
+            A missing grade with ``transient=False`` is final: the judge answered, without a clean grade.
     """
 
     grade: int | None

@@ -11,10 +11,17 @@ The folder follows the local-collection layout of ``datasets_registry/local.yaml
                         description (one line: judge model, prompt version, date, counts per grade)
     build.json          provenance: judge model and backend, prompt version, date, source, pool settings,
                         counts per split and grade
-    judgements.jsonl    every judged pair: qid, docno, split, grade (or null), judge_raw, p_0..p_3
+    judgements.jsonl    every judged pair: qid, docno, split, grade (or null), judge_raw, judge_error, p_0..p_3
 
 The whole folder is written atomically. Judgements go through the judge's cache, so a build that was
 interrupted and run again judges only what is missing.
+
+A split's queries are those with at least one graded pair (``datasets_registry/local.yaml``). A build in
+which some split has no graded pair at all (every answer missing, e.g. a broken endpoint) fails with
+:class:`~pyterrier_gradrel.judge.JudgeBackendError` naming the counts, and writes nothing: no folder, no
+temporary files; an existing collection it would replace stays as it was. Queries left without any graded
+pair in an otherwise usable split drop out of that split: counted in ``build.json``
+(``queries_without_grade``) and warned about.
 
 Quality needs a real judge model: a collection graded by a tiny or random model is only good for testing.
 """
@@ -24,6 +31,7 @@ import datetime as _dt
 import json
 import math
 import re
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from pyterrier_gradrel._atomic import atomic_path
+from pyterrier_gradrel.judge._base import JudgeBackendError
 from pyterrier_gradrel.judge._prompt import GRADE_TEXTS, PROMPT_VERSION
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -84,6 +93,29 @@ def _pool(topics: pd.DataFrame, retrievers: Mapping[str, Any], depth: int, verbo
     return pool
 
 
+def _check_graded(counts: Mapping[str, Mapping[str, Any]], judge: Any, folder: Path) -> None:
+    """Fail when a split has no graded pair (it would have no queries); warn about queries left without one."""
+    empty = [s for s, c in counts.items() if c["pooled"] - c["missing"] == 0]
+    if empty:
+        per_split = "; ".join(f"{s}: {c['pooled']} pairs pooled for {c['queries']} queries, "
+                              f"{c['pooled'] - c['missing']} graded" for s, c in counts.items())
+        if all(counts[s]["pooled"] == 0 for s in empty):
+            raise ValueError(f"the retrievers returned no candidates for split(s) {empty} ({per_split}); "
+                             f"nothing was written to {folder}")
+        cache = getattr(judge, "cache", None)
+        where = f"the judge cache {cache.path} keeps its answers" if cache is not None else "no judge cache was used"
+        raise JudgeBackendError(
+            f"the judge graded no pair of split(s) {empty}, so they would have no queries ({per_split}); nothing "
+            f"was written to {folder}. Check the judge endpoint and model and what it answers ({where}; "
+            f"`gradrel judge` shows judge_error per pair), then build again: pairs that failed transiently are "
+            f"asked again, answers cached without a grade only with --retry-missing (retry_missing=True)")
+    for s, c in counts.items():
+        if c["queries_without_grade"]:
+            warnings.warn(f"split {s!r}: {c['queries_without_grade']} of {c['queries']} queries have no graded pair "
+                          f"and are left out of that split ({c['missing']} of {c['pooled']} pairs without a grade; "
+                          f"--retry-missing asks again for answers cached as ungradable)", stacklevel=3)
+
+
 def build_collection(name: str, *, judge: Any, dataset: Any = None,
                      topics: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                      corpus: Iterable[Mapping[str, Any]] | None = None,
@@ -124,6 +156,11 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
 
     Returns:
         The collection folder.
+
+    Raises:
+        JudgeBackendError: the judge graded no pair of some split (nothing is written), or the endpoint
+            failed (see :class:`~pyterrier_gradrel.judge.OpenAIChatBackend`).
+        ValueError: invalid arguments, a split without topics, or retrievers that found no candidates.
     """
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ValueError(f"name must match {NAME_RE.pattern}, got {name!r}")
@@ -183,6 +220,8 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
     for s, frame in list(by_split.items()):
         if not isinstance(frame, pd.DataFrame) or not {"qid", "query"} <= set(frame.columns):
             raise ValueError(f"topics[{s!r}] must be a frame with qid and query columns")
+        if len(frame) == 0:
+            raise ValueError(f"topics[{s!r}] has no queries; a split needs at least one")
         frame = frame.drop_duplicates("qid")
         by_split[s] = (frame.head(max_queries) if max_queries else frame).reset_index(drop=True)
     all_qids = pd.concat([f["qid"] for f in by_split.values()]).astype(str)
@@ -251,11 +290,15 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
             out["split"] = s
             judged_frames.append(out)
             grades = out["grade"].dropna().astype(int)
-            counts[s] = {"queries": int(queries["qid"].nunique()), "pooled": int(len(out)),
+            n_queries = int(queries["qid"].nunique())
+            graded_queries = int(out.loc[out["grade"].notna(), "qid"].nunique())
+            counts[s] = {"queries": n_queries, "pooled": int(len(out)),
                          "per_grade": {str(g): int((grades == g).sum()) for g in sorted(GRADE_TEXTS)},
                          "missing": int(out["grade"].isna().sum()),
-                         "queries_with_grade_ge_2": int(out[out["grade"].fillna(-1) >= 2]["qid"].nunique())}
+                         "queries_with_grade_ge_2": int(out[out["grade"].fillna(-1) >= 2]["qid"].nunique()),
+                         "queries_without_grade": n_queries - graded_queries}
         judged = pd.concat(judged_frames, ignore_index=True)
+        _check_graded(counts, judge, folder)
 
         # 4. queries, qrels, judgements
         with open(tmp / "queries.tsv", "w", encoding="utf-8") as f:
@@ -273,6 +316,7 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
                 f.write(json.dumps({
                     "qid": row.qid, "docno": row.docno, "split": row.split, "source": row.source,
                     "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,
+                    "judge_error": row.judge_error,
                     **{f"p_{g}": (None if p is None or math.isnan(p) else float(p)) for g, p in enumerate(probs)},
                 }, ensure_ascii=False) + "\n")
 

@@ -26,7 +26,10 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
                    "the key comes from $GRADREL_JUDGE_API_KEY or $OPENAI_API_KEY")
     g.add_argument("--max-workers", type=int, default=4, help="concurrent requests (openai)")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
-    g.add_argument("--max-retries", type=int, default=5, help="retries on timeouts, 429 and 5xx (openai)")
+    g.add_argument("--max-retries", type=int, default=5,
+                   help="retries on timeouts, 429, 5xx and malformed answers (openai)")
+    g.add_argument("--no-logprobs", action="store_true",
+                   help="do not ask for token log-probabilities (no p_0..p_3; for servers that send malformed ones)")
     g.add_argument("--batch-size", type=int, default=4, help="prompts per forward pass (hf)")
     g.add_argument("--max-length", type=int, default=2048, help="longest prompt in tokens (hf)")
     g.add_argument("--device", default=None, help="torch device (hf)")
@@ -39,7 +42,9 @@ def add_parser(subparsers: Any) -> None:
     """Add the ``judge``, ``build`` and ``agreement`` commands to the ``gradrel`` sub-parsers."""
     p = subparsers.add_parser("judge", help="grade (query, passage) pairs 0-3 with an LLM judge",
                               description="Read pairs (TSV with a header or JSON Lines: qid, query, docno, text), "
-                                          "write JSON Lines with grade, judge_raw and p_0..p_3.")
+                                          "write JSON Lines with grade, judge_raw, judge_error and p_0..p_3, one "
+                                          "line per input row. A pair without a grade has \"grade\": null and "
+                                          "judge_error saying why.")
     p.add_argument("--input", required=True, help="pairs file (.tsv with header qid query docno text, or .jsonl)")
     p.add_argument("--output", default="-", help="output JSON Lines (default: stdout)")
     _add_backend_args(p)
@@ -77,7 +82,7 @@ def make_backend(args: argparse.Namespace) -> Any:
         from pyterrier_gradrel.judge._http import OpenAIChatBackend
 
         return OpenAIChatBackend(model=args.model, base_url=args.base_url, max_workers=args.max_workers,
-                                 timeout=args.timeout, max_retries=args.max_retries)
+                                 timeout=args.timeout, max_retries=args.max_retries, logprobs=not args.no_logprobs)
     if not args.model:
         raise SystemExit("gradrel: --model (a model folder or cached hub id) is required with --backend hf")
     from pyterrier_gradrel.judge._hf import TransformersBackend
@@ -111,19 +116,26 @@ def _read_pairs(path: str) -> Any:
     return frame
 
 
-def _judge_cmd(args: argparse.Namespace) -> int:
-    import math
+def judged_rows(out: Any) -> list[dict[str, Any]]:
+    """The JSON records of an :class:`LLMJudge` output frame: ``grade`` is an int or ``None`` (missing),
+    ``judge_error`` says why it is missing, ``p_0..p_3`` are floats or ``None``."""
+    import pandas as pd
 
-    frame = _read_pairs(args.input)
-    out = make_judge(args).transform(frame)
-    lines = []
+    rows = []
     for row in out.itertuples(index=False):
-        probs = {f"p_{g}": getattr(row, f"p_{g}") for g in range(4)}
-        lines.append(json.dumps({"qid": str(row.qid), "docno": str(row.docno),
-                                 "grade": None if row.grade is None or row.grade != row.grade else int(row.grade),
-                                 "judge_raw": row.judge_raw,
-                                 **{k: None if math.isnan(v) else float(v) for k, v in probs.items()}},
-                                ensure_ascii=False))
+        probs = [getattr(row, f"p_{g}") for g in range(4)]
+        rows.append({"qid": str(row.qid), "docno": str(row.docno),
+                     "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,
+                     "judge_error": row.judge_error,
+                     **{f"p_{g}": None if pd.isna(p) else float(p) for g, p in enumerate(probs)}})
+    return rows
+
+
+def _judge_cmd(args: argparse.Namespace) -> int:
+    frame = _read_pairs(args.input)
+    judge = make_judge(args)
+    out = judge.transform(frame)
+    lines = [json.dumps(row, ensure_ascii=False) for row in judged_rows(out)]
     text = "".join(line + "\n" for line in lines)
     if args.output == "-":
         sys.stdout.write(text)
@@ -133,16 +145,24 @@ def _judge_cmd(args: argparse.Namespace) -> int:
         write_text(args.output, text)
     missing = int(out["grade"].isna().sum())
     print(f"judged {len(out)} pairs ({missing} without a grade)", file=sys.stderr)
+    if missing:
+        print(f"  {judge.transient_last} of the pairs sent failed transiently (not cached: the next run asks "
+              f"again); answers without a clean grade are cached as final (--retry-missing asks again)",
+              file=sys.stderr)
     return 0
 
 
 def _build_cmd(args: argparse.Namespace) -> int:
+    from pyterrier_gradrel.judge._base import JudgeBackendError
     from pyterrier_gradrel.judge._build import build_collection
 
     splits = [x.strip() for x in args.splits.split(",") if x.strip()] if args.splits else None
-    folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, splits=splits, depth=args.depth,
-                              max_queries=args.max_queries, encoder=args.encoder, folder=args.folder,
-                              overwrite=args.overwrite, verbose=True)
+    try:
+        folder = build_collection(args.name, judge=make_judge(args), dataset=args.dataset, splits=splits,
+                                  depth=args.depth, max_queries=args.max_queries, encoder=args.encoder,
+                                  folder=args.folder, overwrite=args.overwrite, verbose=True)
+    except JudgeBackendError as exc:
+        raise SystemExit(f"gradrel build: {exc}") from None
     build = json.loads((folder / "build.json").read_text(encoding="utf-8"))
     print(f"wrote {folder}")
     print(json.dumps({"judge": build["judge"]["model"], "prompt_version": build["judge"]["prompt_version"],

@@ -4,6 +4,19 @@ Only the standard library is used (``urllib``). The API key is kept in a private
 only in the ``Authorization`` header: it never appears in ``repr``, log records or exception messages
 (any text that could echo it is scrubbed).
 
+What is final and what is retried. An outcome is *final* only when the endpoint returned a well-formed
+chat completion whose answer text holds no clean grade 0-3 (``"I think 3"``, ``"5"``, an empty or ``null``
+message): after ``parse_retries`` extra requests the pair is recorded as missing (``grade=None``), the
+cache keeps it, and a later run asks again only with ``retry_missing=True`` (``--retry-missing``).
+Everything else that yields no grade is *transient* (``Judgement.transient``): timeouts, connection
+errors, HTTP 408/409/425/429/5xx, and 200 answers that are not a well-formed chat completion (a body that
+is not JSON, such as a proxy's HTML error page, a truncated or empty body; JSON without
+``choices[0].message.content`` or with non-text content; malformed ``logprobs``: entries that are not
+objects, log-probabilities that are not finite numbers <= 0 such as ``1000``, ``Infinity``, ``NaN`` or
+strings). Transient outcomes are retried with backoff within the run (``max_retries``), then returned as
+missing grades that are never cached, so the next run asks for them again; ``max_consecutive_failures``
+of them in a row stop the run with :class:`JudgeBackendError`. HTTP 401/403/404 stop it at once.
+
 Judge quality depends entirely on the model behind the endpoint: use a real instruction-tuned judge
 model (e.g. a 7B+ model served by vLLM). No judge-quality LLM is available offline on the development
 machines of this project, so the tests exercise this backend against a local scripted server.
@@ -86,6 +99,67 @@ def _retry_after_seconds(value: str | None) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+_GRADE_TOKENS = ("0", "1", "2", "3")
+
+
+def _malformed(what: str) -> _Transient:
+    return _Transient(f"malformed logprobs: {what} (logprobs=False, --no-logprobs, stops asking for them)")
+
+
+def _token_logprob(entry: Any, where: str) -> tuple[str, float]:
+    """(token, log-probability) of one logprobs entry; raises :class:`_Transient` unless the token is text and
+    the log-probability a number <= 0 (``-inf`` allowed: probability 0)."""
+    if not isinstance(entry, dict):
+        raise _malformed(f"{where} is {type(entry).__name__}, expected an object")
+    token, lp = entry.get("token"), entry.get("logprob")
+    if not isinstance(token, str):
+        raise _malformed(f"{where}.token is {type(token).__name__}, expected text")
+    if isinstance(lp, bool) or not isinstance(lp, (int, float)):
+        raise _malformed(f"{where}.logprob is {type(lp).__name__}, expected a number")
+    try:
+        value = float(lp)
+    except OverflowError:  # an integer beyond float range
+        value = math.inf
+    if not value <= 1e-6:  # NaN, +inf and any positive log-probability (a probability above 1); 1e-6 for rounding
+        raise _malformed(f"{where}.logprob is {str(lp)[:40]}, expected a number <= 0")
+    return token, min(value, 0.0)
+
+
+def _grade_probs(logprobs: Any) -> tuple[float, float, float, float] | None:
+    """Probabilities of grades 0..3 at the first answer token that is a grade, from a choice's ``logprobs``.
+
+    ``None`` when the server sent no log-probabilities or no grade token; raises :class:`_Transient` when
+    the entries up to the grade token, or its alternatives, are malformed.
+    """
+    if logprobs is None:
+        return None
+    if not isinstance(logprobs, dict):
+        raise _malformed(f"logprobs is {type(logprobs).__name__}, expected an object")
+    content = logprobs.get("content")
+    if content is None:
+        return None
+    if not isinstance(content, list):
+        raise _malformed(f"logprobs.content is {type(content).__name__}, expected a list")
+    for n, entry in enumerate(content):
+        token, _ = _token_logprob(entry, f"content[{n}]")
+        if token.strip() not in _GRADE_TOKENS:
+            continue
+        alternatives = entry.get("top_logprobs")
+        if alternatives is None:
+            alternatives = []
+        if not isinstance(alternatives, list):
+            raise _malformed(f"content[{n}].top_logprobs is {type(alternatives).__name__}, expected a list")
+        mass = [0.0, 0.0, 0.0, 0.0]
+        seen: set[str] = set()
+        for j, alt in enumerate([entry, *alternatives]):
+            tok, lp = _token_logprob(alt, f"content[{n}]" if j == 0 else f"content[{n}].top_logprobs[{j - 1}]")
+            if tok.strip() in _GRADE_TOKENS and tok not in seen:
+                seen.add(tok)
+                mass[int(tok.strip())] += math.exp(lp)
+        return normalise_probs(mass)
+    return None
+
+
 def _is_loopback(host: str | None) -> bool:
     if not host:
         return False
@@ -108,18 +182,20 @@ class OpenAIChatBackend:
             for local servers). Never logged or shown.
         max_workers: concurrent requests (a thread pool), >= 1.
         timeout: seconds per request (connect and each read).
-        max_retries: retries per pair on timeouts, connection errors, HTTP 429 and 5xx (>= 0).
+        max_retries: retries per pair on timeouts, connection errors, HTTP 429 and 5xx, and 200 answers
+            that are not a well-formed chat completion (>= 0).
         backoff: first retry delay in seconds; doubles each retry (with up to 25% jitter), capped at
             ``max_backoff``. A ``Retry-After`` header (seconds or HTTP date) is honoured, also capped.
         max_backoff: the longest single wait in seconds.
         parse_retries: extra requests when an answer is not a clean grade; after that the pair is
-            recorded as missing (``grade=None``) with the raw answer. Nothing is guessed.
-        max_consecutive_failures: after this many pairs in a row fail on transport errors (all retries
+            recorded as missing (``grade=None``, final) with the raw answer. Nothing is guessed.
+        max_consecutive_failures: after this many pairs in a row fail on transient errors (all retries
             spent), the run stops with :class:`JudgeBackendError` (a dead server is not hammered).
         temperature: sampling temperature (0 = greedy).
         max_tokens: answer length limit (a grade needs 1-3 tokens; raise it for reasoning models).
         logprobs: ask for token log-probabilities (``top_logprobs=top_logprobs``) to derive ``p_0..p_3``;
-            switched off automatically if the server rejects the parameter.
+            switched off automatically if the server rejects the parameter. Switch it off for a server
+            that answers malformed log-probabilities (they make the answer transient, see above).
         top_logprobs: how many alternatives per token to request.
         seed: sent as ``seed`` for servers that support reproducible sampling (``None``: not sent).
     """
@@ -247,40 +323,26 @@ class OpenAIChatBackend:
             raise _Transient(self._scrub(f"{type(exc).__name__}: {reason}")) from None
         try:
             return json.loads(body.decode("utf-8"))
-        except ValueError:
-            return self._scrub(body[:200].decode("utf-8", "replace"))
+        except ValueError:  # UnicodeDecodeError included
+            snippet = self._scrub(body[:200].decode("utf-8", "replace"))
+            raise _Transient(f"HTTP 200 with a body that is not JSON ({len(body)} bytes): {snippet!r}") from None
 
     @staticmethod
     def _extract(body: Any) -> tuple[str | None, tuple[float, float, float, float] | None]:
-        """(answer text, grade probabilities) from a chat-completions body; text None if malformed."""
+        """(answer text, grade probabilities) from a chat-completions body.
+
+        The text is ``None`` for a ``null`` message (an answer without a grade). Raises :class:`_Transient`
+        when the body is not a well-formed chat completion or its ``logprobs`` are malformed.
+        """
         try:
             choice = body["choices"][0]
             text = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
-            return (body if isinstance(body, str) else None), None
-        if not isinstance(text, str):
-            return None, None
-        probs = None
-        try:
-            content = (choice.get("logprobs") or {}).get("content") or []
-        except AttributeError:
-            content = []
-        for entry in content:
-            token = entry.get("token") if isinstance(entry, dict) else None
-            if not isinstance(token, str) or token.strip() not in ("0", "1", "2", "3"):
-                continue
-            alternatives = entry.get("top_logprobs") or []
-            mass = [0.0, 0.0, 0.0, 0.0]
-            seen = set()
-            for alt in [entry, *alternatives]:
-                tok, lp = alt.get("token"), alt.get("logprob")
-                if (isinstance(tok, str) and tok.strip() in ("0", "1", "2", "3") and isinstance(lp, (int, float))
-                        and tok not in seen):
-                    seen.add(tok)
-                    mass[int(tok.strip())] += math.exp(lp)
-            probs = normalise_probs(mass)
-            break
-        return text, probs
+            raise _Transient(f"HTTP 200 with JSON that is not a chat completion (no choices[0].message.content): "
+                             f"{json.dumps(body)[:200]!r}") from None
+        if text is not None and not isinstance(text, str):
+            raise _Transient(f"HTTP 200 with message content of type {type(text).__name__}, expected text")
+        return text, _grade_probs(choice.get("logprobs"))
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -297,15 +359,16 @@ class OpenAIChatBackend:
             if abort.is_set():
                 return Judgement(None, error="aborted: the endpoint failed repeatedly", transient=True)
             try:
-                body = self._post(self._payload(query, passage))
+                text, probs = self._extract(self._post(self._payload(query, passage)))
             except _Transient as exc:
                 transport += 1
+                reason = self._scrub(exc.reason)
                 if transport > self.max_retries:
-                    return Judgement(None, raw=last_text, error=f"gave up after {transport} attempts: {exc.reason}",
+                    return Judgement(None, raw=last_text, error=f"gave up after {transport} attempts: {reason}",
                                      transient=True)
                 delay = self._delay(transport, exc.retry_after)
                 logger.warning("judge request to %s failed (%s); retry %d/%d in %.2fs", self.endpoint,
-                               exc.reason, transport, self.max_retries, delay)
+                               reason, transport, self.max_retries, delay)
                 abort.wait(delay)
                 continue
             except _ItemFailure as exc:
@@ -315,7 +378,6 @@ class OpenAIChatBackend:
                     self.logprobs = False
                     continue
                 return Judgement(None, error=str(exc), transient=True)
-            text, probs = self._extract(body)
             text = self._scrub(text) if text is not None else None
             grade = parse_grade(text)
             if grade is not None:
@@ -336,7 +398,7 @@ class OpenAIChatBackend:
 
         Raises:
             JudgeBackendError: on HTTP 401/403/404, or when ``max_consecutive_failures`` pairs in a row
-                failed on transport errors. Judgements completed before that were already passed to
+                failed on transient errors. Judgements completed before that were already passed to
                 ``on_result``.
         """
         results: list[Judgement | None] = [None] * len(pairs)

@@ -20,7 +20,7 @@ from pyterrier_gradrel.judge._prompt import PROMPT_VERSION
 
 INPUT_COLUMNS = ["qid", "query", "docno", "text"]
 PROB_COLUMNS = ["p_0", "p_1", "p_2", "p_3"]
-OUTPUT_COLUMNS = ["grade", "judge_raw", *PROB_COLUMNS]
+OUTPUT_COLUMNS = ["grade", "judge_raw", "judge_error", *PROB_COLUMNS]
 
 
 class LLMJudge(pt.Transformer):
@@ -28,13 +28,15 @@ class LLMJudge(pt.Transformer):
 
     Input: a frame with ``qid``, ``query``, ``docno``, ``text`` (e.g. the output of a retriever followed by
     a text loader). Output: the input plus ``grade`` (pandas ``Int64``: 0..3, ``<NA>`` where the judge gave
-    no parseable grade or the request failed), ``judge_raw`` (the judge's answer text) and ``p_0..p_3``
-    (the probability of each grade where the backend exposes token probabilities, else NaN).
+    no parseable grade or the request failed), ``judge_raw`` (the judge's answer text), ``judge_error`` (why
+    the grade is missing, ``None`` where there is one) and ``p_0..p_3`` (the probability of each grade where
+    the backend exposes token probabilities, else NaN).
 
     Identical (query, text) pairs are judged once. With a cache, every completed judgement is persisted
-    immediately, so an interrupted run resumes with only the missing pairs. Transport failures (timeouts,
-    5xx, connection errors) are never cached; unparseable answers are cached as missing (``grade=None``)
-    unless ``retry_missing=True`` asks for them again.
+    immediately, so an interrupted run resumes with only the missing pairs. Transient failures (timeouts,
+    5xx, connection errors, answers that are not a well-formed response: see the backend) are never
+    cached, so the next run asks again; answers without a clean grade are final and cached as missing
+    (``grade=None``) unless ``retry_missing=True`` asks for them again.
 
     Args:
         backend: a judge backend (:class:`OpenAIChatBackend`, :class:`TransformersBackend` or anything with
@@ -67,6 +69,7 @@ class LLMJudge(pt.Transformer):
         self.batch_size = batch_size
         self.verbose = bool(verbose)
         self.judged_last = 0  # how many pairs the last transform sent to the backend
+        self.transient_last = 0  # how many of those failed transiently (not cached; the next run asks again)
 
     @property
     def model_id(self) -> str:
@@ -101,7 +104,7 @@ class LLMJudge(pt.Transformer):
                 found[key] = cached
             else:
                 todo[key] = (q, t, qid, docno)
-        self.judged_last = 0
+        self.judged_last = self.transient_last = 0
         items = list(todo.items())
         bar = None
         if self.verbose and items:
@@ -118,6 +121,7 @@ class LLMJudge(pt.Transformer):
                     record.update(model=self.model_id, prompt_version=PROMPT_VERSION)
                     found[key] = record
                     self.judged_last += 1
+                    self.transient_last += int(judgement.transient)
                     if self.cache is not None and not judgement.transient:
                         self.cache.put(key, record)
                     if bar is not None:
@@ -133,26 +137,29 @@ class LLMJudge(pt.Transformer):
         return {k: found[k] for k in keys if k in found}
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        """Add ``grade``, ``judge_raw`` and ``p_0..p_3`` to each row of ``inp``."""
+        """Add ``grade``, ``judge_raw``, ``judge_error`` and ``p_0..p_3`` to each row of ``inp``."""
         pta.validate.columns(inp, includes=INPUT_COLUMNS)
         out = inp.drop(columns=[c for c in OUTPUT_COLUMNS if c in inp.columns]).copy()
         if len(out) == 0:
             out["grade"] = pd.Series([], dtype="Int64")
             out["judge_raw"] = pd.Series([], dtype=object)
+            out["judge_error"] = pd.Series([], dtype=object)
             for c in PROB_COLUMNS:
                 out[c] = pd.Series([], dtype=float)
             return out
         records = self.judge_pairs(out)
         keys = [self.key(q, t) for q, t in zip(out["query"].astype(str), out["text"].astype(str), strict=True)]
-        grades, raws, probs = [], [], []
+        grades, raws, errors, probs = [], [], [], []
         for key in keys:
             rec = records.get(key) or {}
             grades.append(rec.get("grade"))
             raws.append(rec.get("raw"))
+            errors.append(None if rec.get("grade") is not None else (rec.get("error") or "not judged"))
             p = rec.get("probs")
             probs.append(p if p is not None else [np.nan] * 4)
         out["grade"] = pd.array(grades, dtype="Int64")
         out["judge_raw"] = pd.Series(raws, index=out.index, dtype=object)
+        out["judge_error"] = pd.Series(errors, index=out.index, dtype=object)
         parr = np.asarray(probs, dtype=float).reshape(len(out), 4)
         for j, c in enumerate(PROB_COLUMNS):
             out[c] = parr[:, j]

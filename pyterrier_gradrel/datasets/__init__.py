@@ -121,7 +121,9 @@ def dataset_ids(collection_name: str | None = None) -> list[str]:
 def _discover_local(key: str, groups: tuple[str | None, ...]):
     """ir_datasets pattern hook: ``gradrel/local/<name>[/<split>]`` from ``$GRADREL_HOME/collections/<name>``.
 
-    ir_datasets registers the returned dataset under ``key`` itself.
+    ir_datasets registers the returned dataset under ``key`` itself. An unknown name or a missing split raises
+    :class:`LocalCollectionError`, not ``KeyError``: ``pt.get_dataset`` replaces any ``KeyError`` of its
+    provider with a bare "not found in provider 'irds'", and the user should see which splits there are.
     """
     from pyterrier_gradrel.datasets import _local
 
@@ -131,14 +133,15 @@ def _discover_local(key: str, groups: tuple[str | None, ...]):
         if folder is None:
             candidate = local_home() / name
             if not candidate.is_dir():
-                raise KeyError(f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
-                               f"({name!r}, folder) or put the collection at {candidate}")
+                raise LocalCollectionError(
+                    f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
+                    f"({name!r}, folder) or put the collection at {candidate}")
             folder = _local.check_folder(candidate).resolve()
             _local.read_manifest(folder)
             _local_folders[name] = folder
     if split is not None and split not in _local.available_splits(folder):
-        raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
-                       f"available: {list(_local.available_splits(folder))}")
+        raise LocalCollectionError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
+                                   f"available: {list(_local.available_splits(folder))}")
     return _local.build_dataset(folder, split, name=name)
 
 

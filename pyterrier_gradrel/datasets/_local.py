@@ -79,6 +79,8 @@ def read_manifest(folder: str | Path) -> Manifest:
 
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except UnicodeDecodeError as exc:
+                raise _err(path, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
             except yaml.YAMLError as exc:
                 raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
             if not isinstance(data, dict):
@@ -125,18 +127,28 @@ def check_folder(folder: str | Path) -> Path:
     return folder
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line of ``path``, decoded as UTF-8 (an undecodable line names file:line)."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _err(path, lineno, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise _err(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _err(path, lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                                         f"save the file as UTF-8") from None
+
+
+def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise _err(path, lineno, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise _err(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
+        yield lineno, obj
 
 
 def _id(path: Path, lineno: int, obj: dict[str, Any], key: str) -> str:
@@ -146,10 +158,12 @@ def _id(path: Path, lineno: int, obj: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def _text(path: Path, lineno: int, obj: dict[str, Any], key: str = "text") -> str:
-    value = obj.get(key)
+def _text(path: Path, lineno: int, value: Any, key: str = "text") -> str:
+    """A query's or document's text; empty or whitespace-only text is an error (nothing could match it)."""
     if not isinstance(value, str):
         raise _err(path, lineno, f"{key!r} must be a string, got {value!r}")
+    if not value.strip():
+        raise _err(path, lineno, f"{key!r} is empty or only whitespace ({value!r}); give it text or leave the line out")
     return value
 
 
@@ -161,7 +175,7 @@ def _read_docs(path: Path, lang: str) -> DocPool:
         if doc_id in first:
             raise _err(path, lineno, f"duplicate doc_id {doc_id!r} (first on line {first[doc_id]})")
         first[doc_id] = lineno
-        docs.append(LocalDoc(doc_id, _text(path, lineno, obj), str(obj.get("lang") or lang),
+        docs.append(LocalDoc(doc_id, _text(path, lineno, obj.get("text")), str(obj.get("lang") or lang),
                              str(obj.get("article") or ""), str(obj.get("split") or "")))
     if not docs:
         raise _err(path, None, "no documents")
@@ -180,18 +194,17 @@ def _read_queries(path: Path, lang: str) -> dict[str, LocalQuery]:
 
     if path.suffix == ".jsonl":
         for lineno, obj in _json_lines(path):
-            add(lineno, LocalQuery(_id(path, lineno, obj, "query_id"), _text(path, lineno, obj),
+            add(lineno, LocalQuery(_id(path, lineno, obj, "query_id"), _text(path, lineno, obj.get("text")),
                                    str(obj.get("lang") or lang), str(obj.get("article") or "")))
     else:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                cols = line.split("\t")
-                if len(cols) != 2 or not cols[0].strip():
-                    raise _err(path, lineno, f"expected 2 tab-separated columns query_id<TAB>text, got {len(cols)}")
-                add(lineno, LocalQuery(cols[0].strip(), cols[1], lang, ""))
+        for lineno, line in _lines(path):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            cols = line.split("\t")
+            if len(cols) != 2 or not cols[0].strip():
+                raise _err(path, lineno, f"expected 2 tab-separated columns query_id<TAB>text, got {len(cols)}")
+            add(lineno, LocalQuery(cols[0].strip(), _text(path, lineno, cols[1]), lang, ""))
     return out
 
 
@@ -212,28 +225,27 @@ def _read_qrels(path: Path, manifest: Manifest, pool: DocPool, queries: dict[str
     scale = sorted(manifest.grades)
     out: list[TrecQrel] = []
     seen: dict[tuple[str, str], int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 4:
-                raise _err(path, lineno, f"expected 4 columns 'query_id iteration doc_id grade', got {len(cols)}")
-            qid, iteration, doc_id, grade_text = cols
-            try:
-                grade = int(grade_text)
-            except ValueError:
-                raise _err(path, lineno, f"grade must be an integer in {scale}, got {grade_text!r}") from None
-            if grade not in manifest.grades:
-                raise _err(path, lineno, f"grade {grade} is outside the declared scale {scale}")
-            if doc_id not in pool.index:
-                raise _err(path, lineno, f"unknown doc_id {doc_id!r} (not in docs.jsonl)")
-            if qid not in queries:
-                raise _err(path, lineno, f"unknown query_id {qid!r} (not in the split's queries)")
-            if (qid, doc_id) in seen:
-                raise _err(path, lineno, f"duplicate judgement for ({qid!r}, {doc_id!r}) (first on line {seen[qid, doc_id]})")
-            seen[qid, doc_id] = lineno
-            out.append(TrecQrel(qid, doc_id, grade, iteration))
+    for lineno, line in _lines(path):
+        cols = line.split()
+        if not cols:
+            continue
+        if len(cols) != 4:
+            raise _err(path, lineno, f"expected 4 columns 'query_id iteration doc_id grade', got {len(cols)}")
+        qid, iteration, doc_id, grade_text = cols
+        try:
+            grade = int(grade_text)
+        except ValueError:
+            raise _err(path, lineno, f"grade must be an integer in {scale}, got {grade_text!r}") from None
+        if grade not in manifest.grades:
+            raise _err(path, lineno, f"grade {grade} is outside the declared scale {scale}")
+        if doc_id not in pool.index:
+            raise _err(path, lineno, f"unknown doc_id {doc_id!r} (not in docs.jsonl)")
+        if qid not in queries:
+            raise _err(path, lineno, f"unknown query_id {qid!r} (not in the split's queries)")
+        if (qid, doc_id) in seen:
+            raise _err(path, lineno, f"duplicate judgement for ({qid!r}, {doc_id!r}) (first on line {seen[qid, doc_id]})")
+        seen[qid, doc_id] = lineno
+        out.append(TrecQrel(qid, doc_id, grade, iteration))
     return tuple(out)
 
 

@@ -34,7 +34,7 @@ from pyterrier_gradrel.datasets._sentences import split_sentences
 
 __all__ = [
     "GRADES", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
-    "fetch", "local_home", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
+    "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
     "DownloadError", "ChecksumError", "LocalCollectionError",
 ]
 
@@ -97,7 +97,7 @@ def _afriqa_ids() -> dict[str, tuple[str, str | None, bool]]:
 
 
 def dataset_ids(collection_name: str | None = None) -> list[str]:
-    """The registered ids of the declared collections (plus registered local ones), sorted.
+    """The ids of the declared collections plus the local ones (:func:`local_collections`), sorted.
 
     Args:
         collection_name: Restrict to one collection (``"xquad-r"``, ``"afriqa"`` or ``"local"``).
@@ -113,7 +113,7 @@ def dataset_ids(collection_name: str | None = None) -> list[str]:
     if collection_name in (None, "afriqa"):
         ids += _afriqa_ids()
     if collection_name in (None, "local"):
-        for name, folder in _local_folders.items():
+        for name, folder in local_collections().items():
             ids += _local.dataset_ids(name, folder)
     return sorted(ids)
 
@@ -143,6 +143,25 @@ def _discover_local(key: str, groups: tuple[str | None, ...]):
         raise LocalCollectionError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
                                    f"available: {list(_local.available_splits(folder))}")
     return _local.build_dataset(folder, split, name=name)
+
+
+def local_collections() -> dict[str, Path]:
+    """The local collections known by name: those registered with :func:`register_local` and the folders under
+    :func:`local_home` that look like a collection (``docs.jsonl`` and a ``qrels.<split>.txt``; the manifest
+    is optional). Their contents are not validated here.
+    """
+    from pyterrier_gradrel.datasets import _local
+
+    out: dict[str, Path] = {}
+    root = local_home()
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            if (folder.is_dir() and _local.NAME_RE.match(folder.name) and (folder / "docs.jsonl").is_file()
+                    and _local.available_splits(folder)):
+                out[folder.name] = folder
+    with _lock:
+        out.update(_local_folders)
+    return dict(sorted(out.items()))
 
 
 def local_home() -> Path:

@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -248,11 +251,12 @@ def _afriqa_splits() -> dict[str, tuple[str, ...]]:
 
 
 def _local_names() -> tuple[str, ...]:
-    """Names of the local collections found under ``$GRADREL_HOME/collections`` (each with a manifest)."""
-    from pyterrier_gradrel.datasets import local_home
+    """Names of the local collections: those registered in this process (``register_local``) and the folders
+    under ``$GRADREL_HOME/collections`` that look like a collection (``docs.jsonl`` and a
+    ``qrels.<split>.txt``; the manifest, ``.yaml`` or ``.json``, is optional)."""
+    from pyterrier_gradrel.datasets import local_collections
 
-    root = local_home()
-    return tuple(sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())) if root.is_dir() else ()
+    return tuple(sorted(local_collections()))
 
 
 def collection_languages(collection: str) -> tuple[str, ...]:
@@ -292,7 +296,13 @@ def load_config(config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig
         path = Path(config)
         if not path.is_file():
             raise FileNotFoundError(f"no experiment config at {path}")
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            with open(path, encoding="utf-8") as f:  # a stream, so that YAML's marks name the file
+                raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
         raw = dict(raw)
@@ -324,6 +334,9 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         raise ConfigError(f"unknown key(s) {bad} under 'measures': expected graded, binary, rels, primary")
     sig = raw.get("significance") or {}
     cal = raw.get("calibration") or {}
+    for key, value in (("significance", sig), ("calibration", cal)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key!r} must be a mapping, got {value!r}")
     try:
         significance = SignificanceSpec(**sig)
     except TypeError as exc:
@@ -339,10 +352,10 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         name=str(raw["name"]),
         scenarios=scenarios,
         thresholds=tuple(_as_list(raw.get("thresholds", [1, 2, 3]), "thresholds")),
-        graded_loss=bool(raw.get("graded_loss", True)),
+        graded_loss=_bool(raw.get("graded_loss", True), "graded_loss"),
         seeds=tuple(_as_list(raw.get("seeds", [0, 1, 2]), "seeds")),
-        fractions=tuple(float(x) for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
-        noise_rates=tuple(float(x) for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
+        fractions=tuple(_number(x, "fractions") for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
+        noise_rates=tuple(_number(x, "noise_rates") for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
         training=dict(training),
         base_model=str(raw.get("base_model", "multilingual-e5-small")),
         baselines=tuple(_as_list(raw.get("baselines", ["BM25", "mE5-zero-shot"]), "baselines")),
@@ -354,12 +367,76 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         calibration=calibration,
         limit_queries=raw.get("limit_queries"),
         run_depth=raw.get("run_depth", 100),
-        keep_models=bool(raw.get("keep_models", False)),
+        keep_models=_bool(raw.get("keep_models", False), "keep_models"),
         description=str(raw.get("description", "")),
         note=str(raw.get("note", "")),
         source=source,
     )
     return ExperimentConfig(**kwargs)
+
+
+def _bool(value: Any, key: str) -> bool:
+    """``value`` if it is a real boolean (YAML ``true``/``false``); a string such as ``"false"`` is an error."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key!r} must be true or false (an unquoted YAML boolean), got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    """``value`` as a float if it is a finite number (not a bool, not a string, not NaN or infinity)."""
+    if not _is_finite_number(value):
+        raise ConfigError(f"{key!r} must hold finite numbers, got {value!r}")
+    return float(value)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    names = {bool: "true or false (an unquoted YAML boolean)", int: "an integer", float: "a finite number",
+             str: "a string", type(None): "null"}
+    return names.get(hint, str(hint))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the dataclass field type ``hint`` (scalars strictly; containers: finite numbers)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return _is_finite_number(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):  # e.g. grade_weights (which may also be given as a mapping); the class checks shape
+        if isinstance(value, Mapping):
+            return all(_is_finite_number(v) for v in value.values())
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            return False
+        return all(_is_finite_number(v) or not isinstance(v, float) for v in _flatten(value))
+    return True
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flatten(v)]
+    return [value]
+
+
+def _check_fields(values: Mapping[str, Any], cls: type, where: str) -> None:
+    """Raise :class:`ConfigError` naming ``where.<key>`` for a value that does not fit ``cls``'s field type."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise ConfigError(f"{where}.{key} must be {_describe(hints[key])}, got {value!r}")
 
 
 def _as_list(value: Any, key: str) -> list[Any]:
@@ -395,7 +472,8 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
         pairs.append((str(pair[0]), str(pair[1])))
     return ScenarioSpec(
         type=kind, collection=collection, languages=languages, pairs=tuple(pairs),
-        translated_control=bool(raw.get("translated_control", True)), multi_pool=bool(raw.get("multi_pool", True)),
+        translated_control=_bool(raw.get("translated_control", True), f"{where}.translated_control"),
+        multi_pool=_bool(raw.get("multi_pool", True), f"{where}.multi_pool"),
     )
 
 
@@ -405,6 +483,13 @@ def validate(cfg: ExperimentConfig) -> None:
 
     if not cfg.name or any(c in cfg.name for c in "/\\ ") or cfg.name.startswith("."):
         raise ConfigError(f"name must be a plain folder name (no '/', '\\\\', spaces, leading '.'), got {cfg.name!r}")
+    for key in ("graded_loss", "keep_models"):
+        _bool(getattr(cfg, key), key)
+    for key in ("fractions", "noise_rates"):
+        for x in getattr(cfg, key):
+            _number(x, key)
+    _check_fields(asdict(cfg.significance), SignificanceSpec, "significance")
+    _check_fields(asdict(cfg.calibration), CalibrationSpec, "calibration")
     if not cfg.thresholds and not cfg.graded_loss:
         raise ConfigError("nothing to fine-tune: give 'thresholds' (e.g. [1, 2, 3]) and/or 'graded_loss: true'")
     for t in cfg.thresholds:
@@ -457,7 +542,8 @@ def validate(cfg: ExperimentConfig) -> None:
     if isinstance(cfg.run_depth, bool) or not isinstance(cfg.run_depth, int) or cfg.run_depth < max(cutoffs, default=1):
         raise ConfigError(f"run_depth must be an integer >= the deepest measure cut-off ({max(cutoffs, default=1)}), "
                           f"got {cfg.run_depth!r}")
-    if cfg.limit_queries is not None and (not isinstance(cfg.limit_queries, int) or cfg.limit_queries < 1):
+    if cfg.limit_queries is not None and (isinstance(cfg.limit_queries, bool) or not isinstance(cfg.limit_queries, int)
+                                          or cfg.limit_queries < 1):
         raise ConfigError(f"limit_queries must be a positive integer or null, got {cfg.limit_queries!r}")
 
     names = [s.name for s in cfg.scenarios]
@@ -485,6 +571,7 @@ def validate(cfg: ExperimentConfig) -> None:
                 for r in cfg.binary_rels:
                     if r not in allowed:
                         raise ConfigError(f"measures.rels: {r} is outside the grade scale of {ds_id}: expected one of {allowed}")
+    _validate_train_configs(cfg)
 
 
 def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
@@ -528,3 +615,25 @@ def _validate_training_keys(training: Mapping[str, Any]) -> None:
     if unknown:
         allowed = sorted(set(fields) - set(SWEEP_KEYS))
         raise ConfigError(f"training: unknown hyper-parameter(s) {unknown}: expected some of {allowed}")
+    _check_fields(training, TrainConfig, "training")
+
+
+def _validate_train_configs(cfg: ExperimentConfig) -> None:
+    """Build the trainer's ``TrainConfig`` of every planned fine-tuned condition now, so that a bad
+    hyper-parameter (``batch_size: 0``, ``negatives`` outside the grade scale, ...) fails before any work."""
+    try:
+        from pyterrier_gradrel.experiments._runner import train_config
+    except ImportError:  # the trainer is not there yet: the runner will say so when it needs it
+        return
+    from pyterrier_gradrel.experiments._scenarios import plan
+
+    seen: set[tuple[Any, ...]] = set()
+    for cond in plan(cfg):
+        key = (cond.train, cond.variant, cond.seed, cond.fraction, cond.noise)
+        if not cond.fine_tuned or key in seen:
+            continue
+        seen.add(key)
+        try:
+            train_config(cond, cfg)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None

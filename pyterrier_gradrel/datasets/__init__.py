@@ -287,10 +287,10 @@ def info(dataset_id: str) -> DatasetInfo:
         split = _split_of(dataset_id, parts, 3)
         folder = _local_folders.get(name) or local_home() / name
         manifest = _local.read_manifest(_local.check_folder(folder))
-        lang = manifest.lang
+        lang, qlang = manifest.lang, manifest.queries_lang
         return DatasetInfo(
-            dataset_id, "local", split, lang if split else None, lang, (lang,) if lang and split else (),
-            (lang,) if lang else (), dict(manifest.grades), manifest.default_rel, False, None,
+            dataset_id, "local", split, qlang if split else None, lang, (qlang,) if qlang and split else (),
+            (lang,) if lang else (), dict(manifest.grades), manifest.default_rel, manifest.structural, None,
             manifest.license, manifest.citation,
         )
     raise bad

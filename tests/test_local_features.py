@@ -161,3 +161,18 @@ def test_list_shows_collections_under_gradrel_home(tmp_path, monkeypatch, capsys
     out = capsys.readouterr().out.split()
     assert "gradrel/local/mine/train" in out and "gradrel/local/mine/test" in out
     assert not any("scratch" in line for line in out)
+
+
+def test_fit_on_a_collection_without_split_or_article(tiny_encoder_dir, tmp_path):
+    """The trainer's defaults (negative_split='train', own-article rule on) fine-tune a bare local collection."""
+    from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
+
+    name = f"bare{next(_names)}"
+    register_local(name, bare_collection(tmp_path))
+    topics, qrels, corpus = _train_frames(name)
+    config = TrainConfig(rel=3, batch_size=2, hard_negatives=2, max_steps=1, max_length=16)
+    trainer = ContrastiveTrainer(tiny_encoder_dir, config=config, verbose=False)
+    trainer.fit(topics, qrels, corpus, run_dir=tmp_path / "fit")
+    data = trainer.last_report["data"]
+    assert data["own_article_rule"] is False and data["negative_split"] == "train"
+    assert data["hard_negative_pool"] == len(PASSAGES)

@@ -65,7 +65,7 @@ def test_missing_split(mirror):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"scenarios": [{"type": "bilingual", "languages": ["en"]}]}, r"unknown scenario type 'bilingual': expected one of \['monolingual', 'multilingual', 'crosslingual'\]"),
+    ({"scenarios": [{"type": "bilingual", "languages": ["en"]}]}, r"unknown scenario type 'bilingual': expected one of \['monolingual', 'multilingual', 'crosslingual', 'transfer'\]"),
     ({"scenarios": [{"type": "monolingual", "collection": "msmarco", "languages": ["en"]}]}, r"unknown collection 'msmarco'"),
     ({"measures": {"binary": ["MAP@10"]}}, r"unknown binary measure 'MAP@10'"),
     ({"measures": {"graded": ["R@100"]}}, r"unknown graded measure 'R@100'"),

@@ -176,3 +176,12 @@ def test_fit_on_a_collection_without_split_or_article(tiny_encoder_dir, tmp_path
     data = trainer.last_report["data"]
     assert data["own_article_rule"] is False and data["negative_split"] == "train"
     assert data["hard_negative_pool"] == len(PASSAGES)
+
+
+def test_info_refuses_a_split_the_collection_does_not_have(tmp_path):
+    from pyterrier_gradrel.datasets import LocalCollectionError, info
+
+    name = f"bare{next(_names)}"
+    register_local(name, bare_collection(tmp_path))
+    with pytest.raises(LocalCollectionError, match=r"has no split 'dev'; available: \['train', 'test'\]"):
+        info(f"gradrel/local/{name}/dev")

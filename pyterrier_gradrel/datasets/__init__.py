@@ -286,7 +286,11 @@ def info(dataset_id: str) -> DatasetInfo:
         name = parts[2]
         split = _split_of(dataset_id, parts, 3)
         folder = _local_folders.get(name) or local_home() / name
-        manifest = _local.read_manifest(_local.check_folder(folder))
+        folder = _local.check_folder(folder)
+        manifest = _local.read_manifest(folder)
+        if split is not None and split not in _local.available_splits(folder):
+            raise LocalCollectionError(f"{dataset_id}: local collection {name!r} ({folder}) has no split {split!r}; "
+                                       f"available: {list(_local.available_splits(folder))}")
         lang, qlang = manifest.lang, manifest.queries_lang
         return DatasetInfo(
             dataset_id, "local", split, qlang if split else None, lang, (qlang,) if qlang and split else (),

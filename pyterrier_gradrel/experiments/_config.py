@@ -16,6 +16,11 @@ Example::
     graded_loss: true
     seeds: [0]
     training: {epochs: 1, max_steps: 40}
+
+A ``transfer`` scenario names its datasets itself: one model per variant trained on (the union of) ``train``
+and tested on every ``test`` id, e.g. fine-tune on XQuAD-R German and test on a local collection::
+
+      - {type: transfer, train: [gradrel/xquad-r/de/train], test: [gradrel/local/mine/test], label: de-to-mine}
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ from typing import Any
 
 from pyterrier_gradrel.experiments._measures import MeasureSpec, parse_measures
 
-SCENARIOS = ("monolingual", "multilingual", "crosslingual")
+SCENARIOS = ("monolingual", "multilingual", "crosslingual", "transfer")
 COLLECTIONS = ("xquad-r", "afriqa", "local")
 SPLITS = ("train", "dev", "test")
 BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
@@ -65,14 +70,19 @@ class ScenarioSpec:
     """One scenario of an experiment.
 
     Attributes:
-        type: ``monolingual`` | ``multilingual`` | ``crosslingual``.
+        type: ``monolingual`` | ``multilingual`` | ``crosslingual`` | ``transfer``.
         collection: ``xquad-r`` | ``afriqa`` | ``local`` (your own or an LLM-judged collection,
-            ``gradrel/local/<name>``; then ``languages`` names the collections and the type is monolingual).
+            ``gradrel/local/<name>``; then ``languages`` names the collections, each trained on its own train
+            split and tested on its test split, under type monolingual or crosslingual, which a collection
+            with ``query_lang`` != ``lang`` is); ``""`` for ``transfer``.
         languages: monolingual: one model per language; multilingual: the union trained once;
             crosslingual AfriQA: the query languages (passages in the pivot language).
         pairs: crosslingual XQuAD-R ``(qlang, dlang)`` pairs.
         translated_control: AfriQA only: also test on the human-translated queries (``<lang>-translated``).
         multi_pool: multilingual XQuAD-R only: also test on the ``multi`` pool.
+        train: transfer only: the training dataset ids (``.../train``), trained as one union.
+        test: transfer only: the test dataset ids (``.../test``).
+        label: transfer only: names the scenario (``transfer-<label>``); default derived from the ids.
     """
 
     type: str
@@ -81,11 +91,21 @@ class ScenarioSpec:
     pairs: tuple[tuple[str, str], ...] = ()
     translated_control: bool = True
     multi_pool: bool = True
+    train: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    label: str = ""
 
     @property
     def name(self) -> str:
-        """A short, file-safe name, e.g. ``monolingual-xquad-r``."""
+        """A short, file-safe name, e.g. ``monolingual-xquad-r`` or ``transfer-xquad-r.de-to-local.mine``."""
+        if self.type == "transfer":
+            return "transfer-" + (self.label or f"{_short(self.train)}-to-{_short(self.test)}")
         return f"{self.type}-{self.collection}"
+
+
+def _short(ids: Sequence[str]) -> str:
+    """``gradrel/xquad-r/de/train`` → ``xquad-r.de``; several ids joined by ``+``."""
+    return "+".join(".".join(i.split("/")[1:-1]) for i in ids)
 
 
 @dataclass(frozen=True)
@@ -172,12 +192,22 @@ class ExperimentConfig:
         """A copy with some fields replaced (e.g. ``limit_queries``), re-validated."""
         data = asdict(self)
         data.update(changes)
-        data["scenarios"] = tuple(ScenarioSpec(**s) if isinstance(s, Mapping) else s for s in data["scenarios"])
+        data["scenarios"] = tuple(_respec(s) for s in data["scenarios"])
         data["significance"] = SignificanceSpec(**data["significance"])
         data["calibration"] = CalibrationSpec(**data["calibration"])
         config = ExperimentConfig(**data)
         validate(config)
         return config
+
+
+def _respec(s: Any) -> ScenarioSpec:
+    if not isinstance(s, Mapping):
+        return s
+    s = dict(s)
+    for key in ("languages", "train", "test"):
+        s[key] = tuple(s.get(key, ()))
+    s["pairs"] = tuple(tuple(p) for p in s.get("pairs", ()))
+    return ScenarioSpec(**s)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -449,6 +479,8 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
     where = f"scenarios[{index}]"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping with 'type' and 'collection', got {raw!r}")
+    if raw.get("type") == "transfer":
+        return _transfer(raw, where)
     allowed = {"type", "collection", "languages", "pairs", "translated_control", "multi_pool"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -475,6 +507,39 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
         translated_control=_bool(raw.get("translated_control", True), f"{where}.translated_control"),
         multi_pool=_bool(raw.get("multi_pool", True), f"{where}.multi_pool"),
     )
+
+
+_LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+
+
+def _transfer(raw: Mapping[str, Any], where: str) -> ScenarioSpec:
+    """A ``transfer`` scenario: explicit ``train`` and ``test`` dataset ids (a split-less id gets the role's split)."""
+    allowed = {"type", "train", "test", "label"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for a transfer scenario: expected some of {sorted(allowed)}")
+    ids: dict[str, tuple[str, ...]] = {}
+    for role in ("train", "test"):
+        value = raw.get(role)
+        values = [value] if isinstance(value, str) else _as_list(value if value is not None else [], f"{where}.{role}")
+        if not values:
+            raise ConfigError(f"{where}: a transfer scenario needs '{role}': dataset ids such as "
+                              f"gradrel/xquad-r/de/{role} or gradrel/local/<name>/{role}")
+        out = []
+        for v in values:
+            if not isinstance(v, str) or not v.startswith("gradrel/"):
+                raise ConfigError(f"{where}.{role}: expected gradrel dataset ids, got {v!r}")
+            last = v.rstrip("/").rsplit("/", 1)[-1]
+            if last in SPLITS and last != role:
+                raise ConfigError(f"{where}.{role}: {v!r} is a {last} split; {role} takes .../{role} ids")
+            out.append(v.rstrip("/") if last == role else f"{v.rstrip('/')}/{role}")
+        if len(set(out)) != len(out):
+            raise ConfigError(f"{where}.{role}: dataset ids must be unique, got {out}")
+        ids[role] = tuple(out)
+    label = raw.get("label", "")
+    if not isinstance(label, str) or (label and not set(label) <= _LABEL_CHARS):
+        raise ConfigError(f"{where}.label must be letters, digits, '_', '.', '+' or '-', got {label!r}")
+    return ScenarioSpec(type="transfer", collection="", train=ids["train"], test=ids["test"], label=label)
 
 
 def validate(cfg: ExperimentConfig) -> None:
@@ -548,9 +613,10 @@ def validate(cfg: ExperimentConfig) -> None:
 
     names = [s.name for s in cfg.scenarios]
     if len(set(names)) != len(names):
-        raise ConfigError(f"scenarios must differ in (type, collection); merge the duplicates of {names}")
+        raise ConfigError(f"scenarios must differ in (type, collection), transfer ones in their ids or label; "
+                          f"merge the duplicates of {names}")
     for i, scenario in enumerate(cfg.scenarios):
-        where = f"scenarios[{i}] ({scenario.type}, {scenario.collection})"
+        where = f"scenarios[{i}] ({scenario.type}, {scenario.collection or scenario.name})"
         _validate_scenario_shape(scenario, where)
         plan = scenario_datasets(scenario)
         needed: list[tuple[str, str]] = [(d, "train") for d in plan.train] + [(d, "test") for d in plan.test]
@@ -571,10 +637,21 @@ def validate(cfg: ExperimentConfig) -> None:
                 for r in cfg.binary_rels:
                     if r not in allowed:
                         raise ConfigError(f"measures.rels: {r} is outside the grade scale of {ds_id}: expected one of {allowed}")
+        for group in plan.groups:
+            scales = {d: dataset_facts(d).grades for d in group.train}
+            if len(set(scales.values())) > 1:
+                raise ConfigError(f"{where}: the training datasets of one model must share a grade scale, got "
+                                  + ", ".join(f"{d}: {list(g)}" for d, g in scales.items()))
     _validate_train_configs(cfg)
 
 
 def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
+    if s.type == "transfer":
+        if not s.train or not s.test:
+            raise ConfigError(f"{where}: a transfer scenario needs 'train' and 'test' dataset ids")
+        return
+    if s.train or s.test or s.label:
+        raise ConfigError(f"{where}: 'train', 'test' and 'label' belong to transfer scenarios")
     langs = collection_languages(s.collection)
     for lang in list(s.languages) + [x for p in s.pairs for x in p]:
         if lang not in langs:
@@ -587,7 +664,8 @@ def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
                 if q == d:
                     raise ConfigError(f"{where}: pair {q}-{d} is monolingual; use a monolingual scenario")
         elif not s.languages or s.pairs:
-            raise ConfigError(f"{where}: crosslingual afriqa takes 'languages' (the query languages), not 'pairs'")
+            what = "the collections (gradrel/local/<name>)" if s.collection == "local" else "the query languages"
+            raise ConfigError(f"{where}: crosslingual {s.collection} takes 'languages' ({what}), not 'pairs'")
     else:
         if s.pairs:
             raise ConfigError(f"{where}: 'pairs' belong to crosslingual scenarios; use 'languages'")
@@ -595,7 +673,9 @@ def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
             raise ConfigError(f"{where}: give 'languages' (a list, or 'all')")
         if s.collection == "local" and s.type != "monolingual":
             raise ConfigError(f"{where}: a local collection is one pool with its own queries; use type 'monolingual' "
-                              f"with 'languages' naming the collections (gradrel/local/<name>)")
+                              f"(or 'crosslingual', for collections whose query_lang differs from lang) with "
+                              f"'languages' naming the collections (gradrel/local/<name>), or a 'transfer' "
+                              f"scenario to train on several datasets at once")
         if s.collection == "afriqa" and s.type == "monolingual":
             raise ConfigError(f"{where}: AfriQA pairs African-language queries with pivot-language passages; "
                               f"use type 'crosslingual' (or 'multilingual' for one model over several languages)")

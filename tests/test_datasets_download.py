@@ -79,7 +79,7 @@ def test_md5_mismatch_keeps_a_good_cached_copy_untouched(home, tmp_path, mirror,
     (bad / "xquad-r").mkdir(parents=True)
     (bad / "xquad-r" / "en.json").write_bytes(b"corrupt")
     monkeypatch.setenv(dl.MIRROR_ENV, str(bad))
-    with pytest.raises(ChecksumError):
+    with pytest.raises(ChecksumError, match="verified copy already there is kept"):
         dl.fetch(spec, force=True)
     assert dl.md5sum(good) == spec.md5
     assert sorted(p.name for p in good.parent.iterdir()) == ["en.json"]
@@ -141,3 +141,20 @@ def test_loading_a_dataset_without_source_raises_the_download_error(home, monkey
             _xquad_r.load_language("el")
     finally:
         _xquad_r.load_language.cache_clear()
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_md5_mismatch_removes_a_corrupted_cached_copy_and_says_so(home, tmp_path, monkeypatch, no_network, force):
+    spec = collection("xquad-r").file("de")
+    target = dl.cached_path(spec)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"old and truncated")
+    bad = tmp_path / "bad-mirror"
+    (bad / "xquad-r").mkdir(parents=True)
+    (bad / "xquad-r" / "de.json").write_bytes(b"corrupt")
+    monkeypatch.setenv(dl.MIRROR_ENV, str(bad))
+    with pytest.raises(ChecksumError) as err:
+        dl.fetch(spec, force=force)
+    assert f"Nothing was written to {target}" in str(err.value)
+    assert not target.exists()  # "nothing was written" must not leave the old corrupted copy in place
+    assert not force or "corrupted copy that was there has been removed" in str(err.value)

@@ -98,10 +98,29 @@ def test_discovery_under_gradrel_home(tmp_path, monkeypatch):
     ds = ir_datasets.load(f"gradrel/local/{name}/test")
     assert [q.query_id for q in ds.queries_iter()] == ["q1", "q2"]
     assert info(f"gradrel/local/{name}/test").default_rel == 1
-    with pytest.raises(KeyError, match=r"no split 'dev'; available: \['test'\]"):
+    with pytest.raises(LocalCollectionError, match=r"no split 'dev'; available: \['test'\]"):
         ir_datasets.load(f"gradrel/local/{name}/dev")
-    with pytest.raises(KeyError, match="register_local"):
+    with pytest.raises(LocalCollectionError, match="register_local"):
         ir_datasets.load(f"gradrel/local/{_name()}/test")
+
+
+@pytest.mark.parametrize("discovered", [True, False])
+def test_pyterrier_shows_which_splits_exist(tmp_path, monkeypatch, discovered):
+    """pt.get_dataset turns a provider's KeyError into "not found in provider 'irds'"; ours must get through."""
+    import pyterrier as pt
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    name = _name()
+    if discovered:
+        (tmp_path / "home" / "collections").mkdir(parents=True)
+        make(tmp_path).rename(tmp_path / "home" / "collections" / name)
+    else:
+        register_local(name, make(tmp_path))
+    with pytest.raises(LocalCollectionError, match=r"has no split 'train'; available: \['test'\]"):
+        pt.get_dataset(f"irds:gradrel/local/{name}/train")
+    with pytest.raises(LocalCollectionError, match=f"no local collection 'nope{name}'.*register_local"):
+        pt.get_dataset(f"irds:gradrel/local/nope{name}/test")
+    assert len(pt.get_dataset(f"irds:gradrel/local/{name}/test").get_qrels()) == 4
 
 
 def test_name_conflicts_and_bad_names(tmp_path):
@@ -129,6 +148,13 @@ def test_name_conflicts_and_bad_names(tmp_path):
     ({"qrels__test__txt": "q7 0 d1 2\n"}, "qrels.test.txt:1", "unknown query_id 'q7'"),
     ({"qrels__test__txt": "q1 0 d1 2\nq1 0 d1 1\n"}, "qrels.test.txt:2", "duplicate judgement for ('q1', 'd1')"),
     ({"queries__test__tsv": None}, "coll", "no queries for split 'test'"),
+    ({"docs__jsonl": '{"doc_id": "d1", "text": "a"}\n{"doc_id": "d2", "text": "  \\t "}\n'},
+     "docs.jsonl:2", "'text' is empty or only whitespace"),
+    ({"docs__jsonl": '{"doc_id": "d1", "text": ""}\n'}, "docs.jsonl:1", "'text' is empty or only whitespace"),
+    ({"queries__test__tsv": "q1\tWhat?\nq2\t \n"}, "queries.test.tsv:2", "'text' is empty or only whitespace"),
+    ({"queries__test__tsv": "q1\t\n"}, "queries.test.tsv:1", "'text' is empty or only whitespace"),
+    ({"queries__test__tsv": None, "queries__jsonl": '{"query_id": "q1", "text": "x"}\n{"query_id": "q2", "text": ""}\n'},
+     "queries.jsonl:2", "'text' is empty or only whitespace"),
 ])
 def test_bad_inputs_name_file_and_line(tmp_path, files, where, message):
     import ir_datasets
@@ -187,3 +213,25 @@ def test_cli_check(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test: 3 docs, 2 queries, qrels per grade {0: 1, 1: 1, 2: 2}" in out
     assert f"gradrel/local/{name}/test" in out
+
+
+@pytest.mark.parametrize("file, content, where", [
+    ("docs.jsonl", b'{"doc_id": "d1", "text": "Nairobi"}\n{"doc_id": "d2", "text": "Kenya \xe9t\xe9"}\n', "docs.jsonl:2"),
+    ("queries.test.tsv", b"q1\tcapital?\nq2\twhere?\n\n q3\t\xff\n", "queries.test.tsv:4"),
+    ("qrels.test.txt", b"q1 0 d1 2\nq2 0 d2 2\xa0\n", "qrels.test.txt:2"),
+])
+def test_non_utf8_bytes_name_file_and_line(tmp_path, file, content, where):
+    """Latin-1 bytes in a collection file: not a bare UnicodeDecodeError but file:line and the byte."""
+    folder = make(tmp_path)
+    (folder / file).write_bytes(content)
+    with pytest.raises(LocalCollectionError) as err:
+        _local.load_split(folder, "test")
+    assert str(folder / where.split(":")[0]) + ":" + where.split(":")[1] in str(err.value)
+    assert "not valid UTF-8" in str(err.value) and "byte 0x" in str(err.value)
+
+
+def test_non_utf8_manifest_names_the_file(tmp_path):
+    folder = make(tmp_path, manifest__yaml=None)
+    (folder / "manifest.yaml").write_bytes(b"name: caf\xe9\n")
+    with pytest.raises(LocalCollectionError, match=re.escape(f"{folder / 'manifest.yaml'}: not valid UTF-8")):
+        _local.read_manifest(folder)

@@ -65,7 +65,7 @@ def test_missing_split(mirror):
 
 
 @pytest.mark.parametrize("changes, message", [
-    ({"scenarios": [{"type": "bilingual", "languages": ["en"]}]}, r"unknown scenario type 'bilingual': expected one of \['monolingual', 'multilingual', 'crosslingual'\]"),
+    ({"scenarios": [{"type": "bilingual", "languages": ["en"]}]}, r"unknown scenario type 'bilingual': expected one of \['monolingual', 'multilingual', 'crosslingual', 'transfer'\]"),
     ({"scenarios": [{"type": "monolingual", "collection": "msmarco", "languages": ["en"]}]}, r"unknown collection 'msmarco'"),
     ({"measures": {"binary": ["MAP@10"]}}, r"unknown binary measure 'MAP@10'"),
     ({"measures": {"graded": ["R@100"]}}, r"unknown graded measure 'R@100'"),
@@ -132,3 +132,66 @@ def test_scenarios_expand_to_the_right_datasets(mirror):
     # the first seed's complete τ sweep comes before any second-seed run
     first_seed1 = next(i for i, c in enumerate(ft) if c.seed == 1)
     assert all(c.seed == 0 for c in ft[:first_seed1]) and len(ft[:first_seed1]) == 20
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"graded_loss": "false"}, r"'graded_loss' must be true or false .*got 'false'"),
+    ({"keep_models": "no"}, r"'keep_models' must be true or false .*got 'no'"),
+    ({"graded_loss": 0}, r"'graded_loss' must be true or false"),
+    ({"calibration": {"enabled": "false"}}, r"calibration.enabled must be true or false .*got 'false'"),
+    ({"scenarios": [{"type": "multilingual", "collection": "xquad-r", "languages": ["en", "th"],
+                     "multi_pool": "off"}]}, r"scenarios\[0\].multi_pool' must be true or false"),
+    ({"scenarios": [{"type": "crosslingual", "collection": "afriqa", "languages": ["hau"],
+                     "translated_control": "false"}]}, r"scenarios\[0\].translated_control' must be true or false"),
+    ({"fractions": ["abc"]}, r"'fractions' must hold finite numbers, got 'abc'"),
+    ({"fractions": [float("nan")]}, r"'fractions' must hold finite numbers, got nan"),
+    ({"noise_rates": ["0.2"]}, r"'noise_rates' must hold finite numbers, got '0.2'"),
+    ({"significance": {"bootstrap_samples": "1000"}}, r"significance.bootstrap_samples must be an integer, got '1000'"),
+    ({"significance": {"alpha": float("nan")}}, r"significance.alpha must be a finite number, got nan"),
+    ({"limit_queries": True}, r"limit_queries must be a positive integer"),
+])
+def test_values_of_the_wrong_type_are_rejected_naming_the_key(changes, message, mirror):
+    with pytest.raises(ConfigError, match=message):
+        load_config(_cfg(**changes))
+
+
+def test_real_booleans_are_kept():
+    cfg = load_config(_cfg(graded_loss=False, keep_models=True, calibration={"enabled": False}))
+    assert cfg.graded_loss is False and cfg.keep_models is True and cfg.calibration.enabled is False
+    assert cfg.fractions == (1.0,) and isinstance(cfg.fractions[0], float)
+
+
+@pytest.mark.parametrize("training, message", [
+    ({"batch_size": 0}, r"batch_size must be an int >= 1, got 0"),
+    ({"batch_size": "16"}, r"training.batch_size must be an integer, got '16'"),
+    ({"warmup": float("nan")}, r"training.warmup must be a finite number, got nan"),
+    ({"warmup": "nan"}, r"training.warmup must be a finite number, got 'nan'"),
+    ({"lr": float("inf")}, r"training.lr must be a finite number, got inf"),
+    ({"lr": "1e-5"}, r"training.lr must be a finite number, got '1e-5'"),  # YAML 1.1 reads 1e-5 as a string
+    ({"freeze_embeddings": "false"}, r"training.freeze_embeddings must be true or false"),
+    ({"max_steps": 0}, r"max_steps must be None or an int >= 1"),
+    ({"negatives": 5}, r"training: .*negatives"),
+    ({"unit": "article"}, r"unit must be one of"),
+])
+def test_training_hyperparameters_are_validated_up_front(training, message, mirror):
+    """Each planned condition's TrainConfig is built at load time: nothing has to run first to find out."""
+    pytest.importorskip("pyterrier_gradrel.training")
+    with pytest.raises(ConfigError, match=message):
+        load_config(_cfg(training=training))
+
+
+def test_yaml_syntax_error_names_the_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: broken\nscenarios:\n  - {type: monolingual, languages: [en\nseeds: [0]\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    msg = str(err.value)
+    assert msg.startswith(f"{path}: not valid YAML") and "<unicode string>" not in msg and "line" in msg
+
+
+def test_yaml_strings_for_booleans_fail_from_a_file(tmp_path):
+    path = tmp_path / "quoted.yaml"
+    path.write_text('scenarios: [{type: monolingual, collection: xquad-r, languages: [en]}]\nseeds: [0]\n'
+                    'graded_loss: "false"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"'graded_loss' must be true or false .*got 'false'"):
+        load_config(path)

@@ -34,7 +34,7 @@ from pyterrier_gradrel.datasets._sentences import split_sentences
 
 __all__ = [
     "GRADES", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
-    "fetch", "local_home", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
+    "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
     "DownloadError", "ChecksumError", "LocalCollectionError",
 ]
 
@@ -97,7 +97,7 @@ def _afriqa_ids() -> dict[str, tuple[str, str | None, bool]]:
 
 
 def dataset_ids(collection_name: str | None = None) -> list[str]:
-    """The registered ids of the declared collections (plus registered local ones), sorted.
+    """The ids of the declared collections plus the local ones (:func:`local_collections`), sorted.
 
     Args:
         collection_name: Restrict to one collection (``"xquad-r"``, ``"afriqa"`` or ``"local"``).
@@ -113,7 +113,7 @@ def dataset_ids(collection_name: str | None = None) -> list[str]:
     if collection_name in (None, "afriqa"):
         ids += _afriqa_ids()
     if collection_name in (None, "local"):
-        for name, folder in _local_folders.items():
+        for name, folder in local_collections().items():
             ids += _local.dataset_ids(name, folder)
     return sorted(ids)
 
@@ -121,7 +121,9 @@ def dataset_ids(collection_name: str | None = None) -> list[str]:
 def _discover_local(key: str, groups: tuple[str | None, ...]):
     """ir_datasets pattern hook: ``gradrel/local/<name>[/<split>]`` from ``$GRADREL_HOME/collections/<name>``.
 
-    ir_datasets registers the returned dataset under ``key`` itself.
+    ir_datasets registers the returned dataset under ``key`` itself. An unknown name or a missing split raises
+    :class:`LocalCollectionError`, not ``KeyError``: ``pt.get_dataset`` replaces any ``KeyError`` of its
+    provider with a bare "not found in provider 'irds'", and the user should see which splits there are.
     """
     from pyterrier_gradrel.datasets import _local
 
@@ -131,15 +133,35 @@ def _discover_local(key: str, groups: tuple[str | None, ...]):
         if folder is None:
             candidate = local_home() / name
             if not candidate.is_dir():
-                raise KeyError(f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
-                               f"({name!r}, folder) or put the collection at {candidate}")
+                raise LocalCollectionError(
+                    f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
+                    f"({name!r}, folder) or put the collection at {candidate}")
             folder = _local.check_folder(candidate).resolve()
             _local.read_manifest(folder)
             _local_folders[name] = folder
     if split is not None and split not in _local.available_splits(folder):
-        raise KeyError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
-                       f"available: {list(_local.available_splits(folder))}")
+        raise LocalCollectionError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
+                                   f"available: {list(_local.available_splits(folder))}")
     return _local.build_dataset(folder, split, name=name)
+
+
+def local_collections() -> dict[str, Path]:
+    """The local collections known by name: those registered with :func:`register_local` and the folders under
+    :func:`local_home` that look like a collection (``docs.jsonl`` and a ``qrels.<split>.txt``; the manifest
+    is optional). Their contents are not validated here.
+    """
+    from pyterrier_gradrel.datasets import _local
+
+    out: dict[str, Path] = {}
+    root = local_home()
+    if root.is_dir():
+        for folder in sorted(root.iterdir()):
+            if (folder.is_dir() and _local.NAME_RE.match(folder.name) and (folder / "docs.jsonl").is_file()
+                    and _local.available_splits(folder)):
+                out[folder.name] = folder
+    with _lock:
+        out.update(_local_folders)
+    return dict(sorted(out.items()))
 
 
 def local_home() -> Path:
@@ -264,11 +286,15 @@ def info(dataset_id: str) -> DatasetInfo:
         name = parts[2]
         split = _split_of(dataset_id, parts, 3)
         folder = _local_folders.get(name) or local_home() / name
-        manifest = _local.read_manifest(_local.check_folder(folder))
-        lang = manifest.lang
+        folder = _local.check_folder(folder)
+        manifest = _local.read_manifest(folder)
+        if split is not None and split not in _local.available_splits(folder):
+            raise LocalCollectionError(f"{dataset_id}: local collection {name!r} ({folder}) has no split {split!r}; "
+                                       f"available: {list(_local.available_splits(folder))}")
+        lang, qlang = manifest.lang, manifest.queries_lang
         return DatasetInfo(
-            dataset_id, "local", split, lang if split else None, lang, (lang,) if lang and split else (),
-            (lang,) if lang else (), dict(manifest.grades), manifest.default_rel, False, None,
+            dataset_id, "local", split, qlang if split else None, lang, (qlang,) if qlang and split else (),
+            (lang,) if lang else (), dict(manifest.grades), manifest.default_rel, manifest.structural, None,
             manifest.license, manifest.citation,
         )
     raise bad

@@ -28,9 +28,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="fetch again even if a verified copy is cached")
     p.set_defaults(func=_fetch)
 
-    p = sub.add_parser("check", help="validate a local collection folder (docs.jsonl, queries, qrels)")
+    p = sub.add_parser("check", help="validate a local collection folder (docs.jsonl, queries, qrels): every "
+                                      "error, one line each, and a summary of what the collection supports")
     p.add_argument("folder")
-    p.add_argument("--name", default=None, help="register it under this name and print its ids")
+    p.add_argument("--name", default=None, help="register it under this name and print its ids (if it is valid)")
+    p.add_argument("--max-errors", type=int, default=50, help="stop after this many errors (default 50)")
     p.set_defaults(func=_check)
     return parser
 
@@ -95,12 +97,22 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    """Print the summary and every error (one line each); exit status 1 when there is any error."""
     from pyterrier_gradrel.datasets import _local, register_local
 
-    for split, data in _local.validate(args.folder).items():
+    report = _local.check(args.folder, limit=max(1, args.max_errors))
+    for split, data in report.splits.items():
         grades = Counter(q.relevance for q in data.qrels)
         print(f"{split}: {len(data.pool.docs)} docs, {len(data.queries)} queries, "
               f"qrels per grade {dict(sorted(grades.items()))}")
+    for line in report.features():
+        print(line)
+    if report.errors:
+        more = f" (stopped after {len(report.errors)}; --max-errors to see more)" if report.truncated else ""
+        print(f"{len(report.errors)} error(s){more}:", file=sys.stderr)
+        for message in report.errors:
+            print(f"  {message}", file=sys.stderr)
+        return 1
     if args.name:
         for dataset_id in register_local(args.name, args.folder):
             print(dataset_id)

@@ -118,7 +118,8 @@ def fetch(spec: FileSpec, *, force: bool = False) -> Path:
             if md5sum(target) == spec.md5:
                 _verified.add(target)
                 return target
-            _logger.warning("%s: cached copy has the wrong md5; fetching it again", target)
+            _logger.warning("%s: cached copy has the wrong md5; removing it and fetching it again", target)
+            target.unlink()
         with _source(spec) as (stream, origin):
             digest = hashlib.md5()
             with atomic_path(target) as tmp:
@@ -129,11 +130,23 @@ def fetch(spec: FileSpec, *, force: bool = False) -> Path:
                 if digest.hexdigest() != spec.md5:
                     raise ChecksumError(
                         f"{spec.relpath}: md5 mismatch for the copy from {origin}: expected {spec.md5} "
-                        f"(datasets_registry), got {digest.hexdigest()}. Nothing was written to {target}; "
-                        f"check the {MIRROR_ENV} folder or the download ({spec.url})."
+                        f"(datasets_registry), got {digest.hexdigest()}. Nothing was written to {target}"
+                        f"{_old_copy_note(target, spec)}; check the {MIRROR_ENV} folder or the download "
+                        f"({spec.url})."
                     )
         _verified.add(target)
         return target
+
+
+def _old_copy_note(target: Path, spec: FileSpec) -> str:
+    """What became of a copy already at ``target`` after a failed fetch: a corrupted one is removed."""
+    if not target.is_file():
+        return ""
+    if md5sum(target) == spec.md5:
+        return " (the verified copy already there is kept)"
+    target.unlink()
+    _verified.discard(target)
+    return " (the corrupted copy that was there has been removed)"
 
 
 def open_text(spec: FileSpec) -> IO[str]:

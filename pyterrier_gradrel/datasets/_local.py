@@ -6,10 +6,12 @@ Folder layout (see ``datasets_registry/local.yaml``)::
     queries.<split>.tsv|.jsonl      query_id<TAB>text  |  {"query_id", "text", optional "lang", "article"}
     queries.tsv|.jsonl              for splits without their own file (restricted to the split's qrels)
     qrels.<split>.txt               TREC 4 columns: query_id iteration doc_id grade (a split exists iff this does)
-    manifest.yaml|.json             optional: name, lang, grades {int: text}, default_rel, license, citation
+    manifest.yaml|.json             optional: name, lang, query_lang, structural, grades {int: text}, default_rel,
+                                    license, citation, description
 
 Everything is validated when a split is first loaded; every problem raises :class:`LocalCollectionError` with
-``file:line``. Parsed data is cached per process and re-read when a file changes.
+``file:line``. :func:`check` instead collects every error (``gradrel datasets check``). Parsed data is cached
+per process and re-read when a file changes.
 """
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ from pyterrier_gradrel.datasets._types import LocalDoc, LocalQuery
 COLLECTION = "local"
 NAMESPACE = "gradrel/local"
 SPLITS = ("train", "dev", "test")
-MANIFEST_KEYS = ("name", "lang", "grades", "default_rel", "license", "citation", "description")
+MANIFEST_KEYS = ("name", "lang", "query_lang", "structural", "grades", "default_rel", "license", "citation",
+                 "description")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -50,6 +53,13 @@ class Manifest:
     default_rel: int
     license: str
     citation: str
+    query_lang: str | None = None
+    structural: bool = False
+
+    @property
+    def queries_lang(self) -> str | None:
+        """The queries' language: ``query_lang``, else ``lang``."""
+        return self.query_lang or self.lang
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,8 @@ def read_manifest(folder: str | Path) -> Manifest:
 
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except UnicodeDecodeError as exc:
+                raise _err(path, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
             except yaml.YAMLError as exc:
                 raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
             if not isinstance(data, dict):
@@ -99,9 +111,17 @@ def read_manifest(folder: str | Path) -> Manifest:
     allowed = sorted(g for g in grades if g > 0)
     if not isinstance(default_rel, int) or default_rel not in allowed:
         raise _err(path, None, f"default_rel must be one of {allowed} (the declared grades above 0), got {default_rel!r}")
+    for key in ("lang", "query_lang"):
+        if data.get(key) is not None and (not isinstance(data[key], str) or not data[key].strip()):
+            raise _err(path, None, f"{key} must be a language code such as 'en', got {data[key]!r}")
+    structural = data.get("structural", defaults.structural)
+    if not isinstance(structural, bool):
+        raise _err(path, None, f"structural must be true (grades derived from the data's structure) or false "
+                               f"(judged by people or an LLM), got {structural!r}")
     return Manifest(
         name=str(data.get("name", folder.name)), lang=data.get("lang"), grades=grades, default_rel=default_rel,
         license=str(data.get("license", "")), citation=str(data.get("citation", "")),
+        query_lang=data.get("query_lang"), structural=structural,
     )
 
 
@@ -125,18 +145,59 @@ def check_folder(folder: str | Path) -> Path:
     return folder
 
 
-def _json_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
+class _Full(Exception):
+    """Raised by :class:`Problems` when its limit is reached."""
+
+
+class Problems:
+    """Collects validation errors instead of raising the first (``gradrel datasets check``).
+
+    Readers take ``problems=None`` (raise at the first error, as loading does) or a :class:`Problems`
+    (record the error, skip the offending line, go on; stop once ``limit`` errors are recorded).
+    """
+
+    def __init__(self, limit: int = 50):
+        self.limit = limit
+        self.messages: list[str] = []
+
+    def add(self, exc: LocalCollectionError) -> None:
+        message = str(exc)
+        if message not in self.messages:  # a shared queries file is read once per split
+            self.messages.append(message)
+        if len(self.messages) >= self.limit:
+            raise _Full
+
+
+def _report(problems: Problems | None, exc: LocalCollectionError) -> None:
+    if problems is None:
+        raise exc
+    problems.add(exc)
+
+
+def _lines(path: Path, problems: Problems | None = None) -> Iterator[tuple[int, str]]:
+    """``(line number, text)`` of each line of ``path``, decoded as UTF-8 (an undecodable line names file:line)."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, 1):
             try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise _err(path, lineno, f"not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise _err(path, lineno, f"expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+                yield lineno, raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                _report(problems, _err(path, lineno, f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+                                                     f"{exc.start + 1}); save the file as UTF-8"))
+
+
+def _json_lines(path: Path, problems: Problems | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+    for lineno, line in _lines(path, problems):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            _report(problems, _err(path, lineno, f"not valid JSON ({exc.msg})"))
+            continue
+        if not isinstance(obj, dict):
+            _report(problems, _err(path, lineno, f"expected a JSON object, got {type(obj).__name__}"))
+            continue
+        yield lineno, obj
 
 
 def _id(path: Path, lineno: int, obj: dict[str, Any], key: str) -> str:
@@ -146,52 +207,63 @@ def _id(path: Path, lineno: int, obj: dict[str, Any], key: str) -> str:
     return str(value)
 
 
-def _text(path: Path, lineno: int, obj: dict[str, Any], key: str = "text") -> str:
-    value = obj.get(key)
+def _text(path: Path, lineno: int, value: Any, key: str = "text") -> str:
+    """A query's or document's text; empty or whitespace-only text is an error (nothing could match it)."""
     if not isinstance(value, str):
         raise _err(path, lineno, f"{key!r} must be a string, got {value!r}")
+    if not value.strip():
+        raise _err(path, lineno, f"{key!r} is empty or only whitespace ({value!r}); give it text or leave the line out")
     return value
 
 
-def _read_docs(path: Path, lang: str) -> DocPool:
+def _read_docs(path: Path, lang: str, problems: Problems | None = None) -> DocPool:
     docs: list[LocalDoc] = []
     first: dict[str, int] = {}
-    for lineno, obj in _json_lines(path):
-        doc_id = _id(path, lineno, obj, "doc_id")
-        if doc_id in first:
-            raise _err(path, lineno, f"duplicate doc_id {doc_id!r} (first on line {first[doc_id]})")
+    for lineno, obj in _json_lines(path, problems):
+        try:
+            doc_id = _id(path, lineno, obj, "doc_id")
+            if doc_id in first:
+                raise _err(path, lineno, f"duplicate doc_id {doc_id!r} (first on line {first[doc_id]})")
+            doc = LocalDoc(doc_id, _text(path, lineno, obj.get("text")), str(obj.get("lang") or lang),
+                           str(obj.get("article") or ""), str(obj.get("split") or ""))
+        except LocalCollectionError as exc:
+            _report(problems, exc)
+            continue
         first[doc_id] = lineno
-        docs.append(LocalDoc(doc_id, _text(path, lineno, obj), str(obj.get("lang") or lang),
-                             str(obj.get("article") or ""), str(obj.get("split") or "")))
+        docs.append(doc)
     if not docs:
         raise _err(path, None, "no documents")
     return DocPool.build(docs, source=str(path))
 
 
-def _read_queries(path: Path, lang: str) -> dict[str, LocalQuery]:
+def _read_queries(path: Path, lang: str, problems: Problems | None = None) -> dict[str, LocalQuery]:
     out: dict[str, LocalQuery] = {}
     first: dict[str, int] = {}
 
-    def add(lineno: int, query: LocalQuery) -> None:
-        if query.query_id in first:
-            raise _err(path, lineno, f"duplicate query_id {query.query_id!r} (first on line {first[query.query_id]})")
-        first[query.query_id] = lineno
-        out[query.query_id] = query
+    def parse(lineno: int, line: str | dict[str, Any]) -> LocalQuery:
+        if isinstance(line, dict):
+            return LocalQuery(_id(path, lineno, line, "query_id"), _text(path, lineno, line.get("text")),
+                              str(line.get("lang") or lang), str(line.get("article") or ""))
+        cols = line.split("\t")
+        if len(cols) != 2 or not cols[0].strip():
+            raise _err(path, lineno, f"expected 2 tab-separated columns query_id<TAB>text, got {len(cols)}")
+        return LocalQuery(cols[0].strip(), _text(path, lineno, cols[1]), lang, "")
 
     if path.suffix == ".jsonl":
-        for lineno, obj in _json_lines(path):
-            add(lineno, LocalQuery(_id(path, lineno, obj, "query_id"), _text(path, lineno, obj),
-                                   str(obj.get("lang") or lang), str(obj.get("article") or "")))
+        rows: Iterator[tuple[int, str | dict[str, Any]]] = _json_lines(path, problems)
     else:
-        with open(path, encoding="utf-8") as f:
-            for lineno, line in enumerate(f, 1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                cols = line.split("\t")
-                if len(cols) != 2 or not cols[0].strip():
-                    raise _err(path, lineno, f"expected 2 tab-separated columns query_id<TAB>text, got {len(cols)}")
-                add(lineno, LocalQuery(cols[0].strip(), cols[1], lang, ""))
+        rows = ((n, line.rstrip("\r\n")) for n, line in _lines(path, problems) if line.strip())
+    for lineno, row in rows:
+        try:
+            query = parse(lineno, row)
+            if query.query_id in first:
+                raise _err(path, lineno, f"duplicate query_id {query.query_id!r} "
+                                         f"(first on line {first[query.query_id]})")
+        except LocalCollectionError as exc:
+            _report(problems, exc)
+            continue
+        first[query.query_id] = lineno
+        out[query.query_id] = query
     return out
 
 
@@ -208,32 +280,43 @@ def _queries_file(folder: Path, split: str) -> tuple[Path, bool]:
     )
 
 
-def _read_qrels(path: Path, manifest: Manifest, pool: DocPool, queries: dict[str, LocalQuery]) -> tuple[TrecQrel, ...]:
+def _qrel(path: Path, lineno: int, cols: list[str], manifest: Manifest, pool: DocPool,
+          queries: dict[str, LocalQuery]) -> TrecQrel:
     scale = sorted(manifest.grades)
+    if len(cols) != 4:
+        raise _err(path, lineno, f"expected 4 columns 'query_id iteration doc_id grade', got {len(cols)}")
+    qid, iteration, doc_id, grade_text = cols
+    try:
+        grade = int(grade_text)
+    except ValueError:
+        raise _err(path, lineno, f"grade must be an integer in {scale}, got {grade_text!r}") from None
+    if grade not in manifest.grades:
+        raise _err(path, lineno, f"grade {grade} is outside the declared scale {scale}")
+    if doc_id not in pool.index:
+        raise _err(path, lineno, f"unknown doc_id {doc_id!r} (not in docs.jsonl)")
+    if qid not in queries:
+        raise _err(path, lineno, f"unknown query_id {qid!r} (not in the split's queries)")
+    return TrecQrel(qid, doc_id, grade, iteration)
+
+
+def _read_qrels(path: Path, manifest: Manifest, pool: DocPool, queries: dict[str, LocalQuery],
+                problems: Problems | None = None) -> tuple[TrecQrel, ...]:
     out: list[TrecQrel] = []
     seen: dict[tuple[str, str], int] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            cols = line.split()
-            if not cols:
-                continue
-            if len(cols) != 4:
-                raise _err(path, lineno, f"expected 4 columns 'query_id iteration doc_id grade', got {len(cols)}")
-            qid, iteration, doc_id, grade_text = cols
-            try:
-                grade = int(grade_text)
-            except ValueError:
-                raise _err(path, lineno, f"grade must be an integer in {scale}, got {grade_text!r}") from None
-            if grade not in manifest.grades:
-                raise _err(path, lineno, f"grade {grade} is outside the declared scale {scale}")
-            if doc_id not in pool.index:
-                raise _err(path, lineno, f"unknown doc_id {doc_id!r} (not in docs.jsonl)")
-            if qid not in queries:
-                raise _err(path, lineno, f"unknown query_id {qid!r} (not in the split's queries)")
-            if (qid, doc_id) in seen:
-                raise _err(path, lineno, f"duplicate judgement for ({qid!r}, {doc_id!r}) (first on line {seen[qid, doc_id]})")
-            seen[qid, doc_id] = lineno
-            out.append(TrecQrel(qid, doc_id, grade, iteration))
+    for lineno, line in _lines(path, problems):
+        cols = line.split()
+        if not cols:
+            continue
+        try:
+            qrel = _qrel(path, lineno, cols, manifest, pool, queries)
+            if (qrel.query_id, qrel.doc_id) in seen:
+                raise _err(path, lineno, f"duplicate judgement for ({qrel.query_id!r}, {qrel.doc_id!r}) "
+                                         f"(first on line {seen[qrel.query_id, qrel.doc_id]})")
+        except LocalCollectionError as exc:
+            _report(problems, exc)
+            continue
+        seen[qrel.query_id, qrel.doc_id] = lineno
+        out.append(qrel)
     return tuple(out)
 
 
@@ -251,7 +334,7 @@ def _load_split(folder: Path, split: str, signature: tuple) -> SplitData:
     manifest = read_manifest(folder)
     pool = _load_docs(folder, signature)
     qpath, own = _queries_file(folder, split)
-    all_queries = _read_queries(qpath, manifest.lang or "")
+    all_queries = _read_queries(qpath, manifest.queries_lang or "")
     qrels = _read_qrels(folder / f"qrels.{split}.txt", manifest, pool, all_queries)
     if own:
         queries = tuple(all_queries.values())
@@ -282,6 +365,84 @@ def validate(folder: str | Path) -> dict[str, SplitData]:
     return {split: load_split(folder, split) for split in available_splits(folder)}
 
 
+@dataclass(frozen=True)
+class CheckReport:
+    """What :func:`check` found: every error (up to a limit) and, per split, what was read."""
+
+    folder: Path
+    errors: tuple[str, ...]
+    truncated: bool
+    splits: dict[str, SplitData]
+    manifest: Manifest | None
+
+    def features(self) -> list[str]:
+        """One line per feature of the collection (what training and evaluation will do with it)."""
+        if self.manifest is None or not self.splits:
+            return []
+        m = self.manifest
+        docs = next(iter(self.splits.values())).pool.docs
+        n = len(docs)
+        with_split = sum(1 for d in docs if d.split)
+        with_article = sum(1 for d in docs if d.article)
+        doc_langs = sorted({d.lang for d in docs if d.lang})
+        query_langs = sorted({q.lang for data in self.splits.values() for q in data.queries if q.lang})
+        train = self.splits.get("train")
+        q_article = sum(1 for q in train.queries if q.article) if train else 0
+        lines = [
+            f"grades: {'structural (derived from the data)' if m.structural else 'judged'}, scale "
+            f"{sorted(m.grades)}, default_rel {m.default_rel}",
+            f"languages: queries {query_langs or ['unknown']}, documents {doc_langs or ['unknown']}"
+            + (" (cross-lingual)" if query_langs and doc_langs and query_langs != doc_langs else ""),
+            f"document split: on {with_split} of {n} documents"
+            + (" (documents without one may be hard negatives in training)" if with_split < n else ""),
+            f"document article: on {with_article} of {n} documents",
+        ]
+        if train is None:
+            lines.append("fine-tuning: not possible (no train split: add qrels.train.txt)")
+        elif q_article:
+            lines.append(f"own-article rule: possible for {q_article} of {len(train.queries)} training queries "
+                         f"(those with an article)")
+        else:
+            lines.append("own-article rule: off (no training query has an article)")
+        return lines
+
+
+def check(folder: str | Path, *, limit: int = 50) -> CheckReport:
+    """Validate every file of ``folder`` and collect all errors (up to ``limit``) instead of stopping at the first.
+
+    Lines with an error are skipped and reading goes on, so one bad document can also make the qrels that
+    name it "unknown doc_id". Loading a split (:func:`load_split`) still raises at the first error.
+    """
+    problems = Problems(limit)
+    splits: dict[str, SplitData] = {}
+    manifest = None
+    path = Path(folder).expanduser()
+    try:
+        try:
+            path = check_folder(folder)
+            manifest = read_manifest(path)
+            pool = _read_docs(path / "docs.jsonl", manifest.lang or "", problems)
+        except LocalCollectionError as exc:
+            problems.add(exc)
+            pool = None
+        if manifest is not None and pool is not None:
+            for split in available_splits(path):
+                try:
+                    qpath, own = _queries_file(path, split)
+                    queries = _read_queries(qpath, manifest.queries_lang or "", problems)
+                    qrels = _read_qrels(path / f"qrels.{split}.txt", manifest, pool, queries, problems)
+                except LocalCollectionError as exc:
+                    problems.add(exc)
+                    continue
+                judged = {q.query_id for q in qrels}
+                kept = tuple(q for q in queries.values() if own or q.query_id in judged)
+                splits[split] = SplitData(pool, kept, qrels)
+        truncated = False
+    except _Full:
+        truncated = True
+    return CheckReport(path, tuple(problems.messages), truncated, splits, manifest)
+
+
 def dataset_ids(name: str, folder: str | Path) -> dict[str, str | None]:
     """The ids of collection ``name`` in ``folder`` → split (None: the documents only)."""
     out: dict[str, str | None] = {f"{NAMESPACE}/{name}": None}
@@ -302,6 +463,7 @@ def build_dataset(folder: str | Path, split: str | None, *, name: str):
         return Dataset(docs)
     return Dataset(
         docs,
-        MemoryQueries(lambda: load_split(folder, split).queries, LocalQuery, lang=manifest.lang, namespace=NAMESPACE),
+        MemoryQueries(lambda: load_split(folder, split).queries, LocalQuery, lang=manifest.queries_lang,
+                      namespace=NAMESPACE),
         MemoryQrels(lambda: load_split(folder, split).qrels, manifest.grades),
     )

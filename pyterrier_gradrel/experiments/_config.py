@@ -16,12 +16,20 @@ Example::
     graded_loss: true
     seeds: [0]
     training: {epochs: 1, max_steps: 40}
+
+A ``transfer`` scenario names its datasets itself: one model per variant trained on (the union of) ``train``
+and tested on every ``test`` id, e.g. fine-tune on XQuAD-R German and test on a local collection::
+
+      - {type: transfer, train: [gradrel/xquad-r/de/train], test: [gradrel/local/mine/test], label: de-to-mine}
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +37,7 @@ from typing import Any
 
 from pyterrier_gradrel.experiments._measures import MeasureSpec, parse_measures
 
-SCENARIOS = ("monolingual", "multilingual", "crosslingual")
+SCENARIOS = ("monolingual", "multilingual", "crosslingual", "transfer")
 COLLECTIONS = ("xquad-r", "afriqa", "local")
 SPLITS = ("train", "dev", "test")
 BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
@@ -62,14 +70,19 @@ class ScenarioSpec:
     """One scenario of an experiment.
 
     Attributes:
-        type: ``monolingual`` | ``multilingual`` | ``crosslingual``.
+        type: ``monolingual`` | ``multilingual`` | ``crosslingual`` | ``transfer``.
         collection: ``xquad-r`` | ``afriqa`` | ``local`` (your own or an LLM-judged collection,
-            ``gradrel/local/<name>``; then ``languages`` names the collections and the type is monolingual).
+            ``gradrel/local/<name>``; then ``languages`` names the collections, each trained on its own train
+            split and tested on its test split, under type monolingual or crosslingual, which a collection
+            with ``query_lang`` != ``lang`` is); ``""`` for ``transfer``.
         languages: monolingual: one model per language; multilingual: the union trained once;
             crosslingual AfriQA: the query languages (passages in the pivot language).
         pairs: crosslingual XQuAD-R ``(qlang, dlang)`` pairs.
         translated_control: AfriQA only: also test on the human-translated queries (``<lang>-translated``).
         multi_pool: multilingual XQuAD-R only: also test on the ``multi`` pool.
+        train: transfer only: the training dataset ids (``.../train``), trained as one union.
+        test: transfer only: the test dataset ids (``.../test``).
+        label: transfer only: names the scenario (``transfer-<label>``); default derived from the ids.
     """
 
     type: str
@@ -78,11 +91,21 @@ class ScenarioSpec:
     pairs: tuple[tuple[str, str], ...] = ()
     translated_control: bool = True
     multi_pool: bool = True
+    train: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    label: str = ""
 
     @property
     def name(self) -> str:
-        """A short, file-safe name, e.g. ``monolingual-xquad-r``."""
+        """A short, file-safe name, e.g. ``monolingual-xquad-r`` or ``transfer-xquad-r.de-to-local.mine``."""
+        if self.type == "transfer":
+            return "transfer-" + (self.label or f"{_short(self.train)}-to-{_short(self.test)}")
         return f"{self.type}-{self.collection}"
+
+
+def _short(ids: Sequence[str]) -> str:
+    """``gradrel/xquad-r/de/train`` → ``xquad-r.de``; several ids joined by ``+``."""
+    return "+".join(".".join(i.split("/")[1:-1]) for i in ids)
 
 
 @dataclass(frozen=True)
@@ -169,12 +192,22 @@ class ExperimentConfig:
         """A copy with some fields replaced (e.g. ``limit_queries``), re-validated."""
         data = asdict(self)
         data.update(changes)
-        data["scenarios"] = tuple(ScenarioSpec(**s) if isinstance(s, Mapping) else s for s in data["scenarios"])
+        data["scenarios"] = tuple(_respec(s) for s in data["scenarios"])
         data["significance"] = SignificanceSpec(**data["significance"])
         data["calibration"] = CalibrationSpec(**data["calibration"])
         config = ExperimentConfig(**data)
         validate(config)
         return config
+
+
+def _respec(s: Any) -> ScenarioSpec:
+    if not isinstance(s, Mapping):
+        return s
+    s = dict(s)
+    for key in ("languages", "train", "test"):
+        s[key] = tuple(s.get(key, ()))
+    s["pairs"] = tuple(tuple(p) for p in s.get("pairs", ()))
+    return ScenarioSpec(**s)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -248,11 +281,12 @@ def _afriqa_splits() -> dict[str, tuple[str, ...]]:
 
 
 def _local_names() -> tuple[str, ...]:
-    """Names of the local collections found under ``$GRADREL_HOME/collections`` (each with a manifest)."""
-    from pyterrier_gradrel.datasets import local_home
+    """Names of the local collections: those registered in this process (``register_local``) and the folders
+    under ``$GRADREL_HOME/collections`` that look like a collection (``docs.jsonl`` and a
+    ``qrels.<split>.txt``; the manifest, ``.yaml`` or ``.json``, is optional)."""
+    from pyterrier_gradrel.datasets import local_collections
 
-    root = local_home()
-    return tuple(sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())) if root.is_dir() else ()
+    return tuple(sorted(local_collections()))
 
 
 def collection_languages(collection: str) -> tuple[str, ...]:
@@ -292,7 +326,13 @@ def load_config(config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig
         path = Path(config)
         if not path.is_file():
             raise FileNotFoundError(f"no experiment config at {path}")
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            with open(path, encoding="utf-8") as f:  # a stream, so that YAML's marks name the file
+                raw = yaml.safe_load(f) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
         raw = dict(raw)
@@ -324,6 +364,9 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         raise ConfigError(f"unknown key(s) {bad} under 'measures': expected graded, binary, rels, primary")
     sig = raw.get("significance") or {}
     cal = raw.get("calibration") or {}
+    for key, value in (("significance", sig), ("calibration", cal)):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key!r} must be a mapping, got {value!r}")
     try:
         significance = SignificanceSpec(**sig)
     except TypeError as exc:
@@ -339,10 +382,10 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         name=str(raw["name"]),
         scenarios=scenarios,
         thresholds=tuple(_as_list(raw.get("thresholds", [1, 2, 3]), "thresholds")),
-        graded_loss=bool(raw.get("graded_loss", True)),
+        graded_loss=_bool(raw.get("graded_loss", True), "graded_loss"),
         seeds=tuple(_as_list(raw.get("seeds", [0, 1, 2]), "seeds")),
-        fractions=tuple(float(x) for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
-        noise_rates=tuple(float(x) for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
+        fractions=tuple(_number(x, "fractions") for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
+        noise_rates=tuple(_number(x, "noise_rates") for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
         training=dict(training),
         base_model=str(raw.get("base_model", "multilingual-e5-small")),
         baselines=tuple(_as_list(raw.get("baselines", ["BM25", "mE5-zero-shot"]), "baselines")),
@@ -354,12 +397,76 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         calibration=calibration,
         limit_queries=raw.get("limit_queries"),
         run_depth=raw.get("run_depth", 100),
-        keep_models=bool(raw.get("keep_models", False)),
+        keep_models=_bool(raw.get("keep_models", False), "keep_models"),
         description=str(raw.get("description", "")),
         note=str(raw.get("note", "")),
         source=source,
     )
     return ExperimentConfig(**kwargs)
+
+
+def _bool(value: Any, key: str) -> bool:
+    """``value`` if it is a real boolean (YAML ``true``/``false``); a string such as ``"false"`` is an error."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{key!r} must be true or false (an unquoted YAML boolean), got {value!r}")
+    return value
+
+
+def _number(value: Any, key: str) -> float:
+    """``value`` as a float if it is a finite number (not a bool, not a string, not NaN or infinity)."""
+    if not _is_finite_number(value):
+        raise ConfigError(f"{key!r} must hold finite numbers, got {value!r}")
+    return float(value)
+
+
+def _is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _describe(hint: Any) -> str:
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in typing.get_args(hint))
+    names = {bool: "true or false (an unquoted YAML boolean)", int: "an integer", float: "a finite number",
+             str: "a string", type(None): "null"}
+    return names.get(hint, str(hint))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits the dataclass field type ``hint`` (scalars strictly; containers: finite numbers)."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return _is_finite_number(value)
+    if hint is str:
+        return isinstance(value, str)
+    if origin in (tuple, list):  # e.g. grade_weights (which may also be given as a mapping); the class checks shape
+        if isinstance(value, Mapping):
+            return all(_is_finite_number(v) for v in value.values())
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+            return False
+        return all(_is_finite_number(v) or not isinstance(v, float) for v in _flatten(value))
+    return True
+
+
+def _flatten(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return [x for v in value for x in _flatten(v)]
+    return [value]
+
+
+def _check_fields(values: Mapping[str, Any], cls: type, where: str) -> None:
+    """Raise :class:`ConfigError` naming ``where.<key>`` for a value that does not fit ``cls``'s field type."""
+    hints = typing.get_type_hints(cls)
+    for key, value in values.items():
+        if key in hints and not _matches(value, hints[key]):
+            raise ConfigError(f"{where}.{key} must be {_describe(hints[key])}, got {value!r}")
 
 
 def _as_list(value: Any, key: str) -> list[Any]:
@@ -372,6 +479,8 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
     where = f"scenarios[{index}]"
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{where} must be a mapping with 'type' and 'collection', got {raw!r}")
+    if raw.get("type") == "transfer":
+        return _transfer(raw, where)
     allowed = {"type", "collection", "languages", "pairs", "translated_control", "multi_pool"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
@@ -395,8 +504,42 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
         pairs.append((str(pair[0]), str(pair[1])))
     return ScenarioSpec(
         type=kind, collection=collection, languages=languages, pairs=tuple(pairs),
-        translated_control=bool(raw.get("translated_control", True)), multi_pool=bool(raw.get("multi_pool", True)),
+        translated_control=_bool(raw.get("translated_control", True), f"{where}.translated_control"),
+        multi_pool=_bool(raw.get("multi_pool", True), f"{where}.multi_pool"),
     )
+
+
+_LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
+
+
+def _transfer(raw: Mapping[str, Any], where: str) -> ScenarioSpec:
+    """A ``transfer`` scenario: explicit ``train`` and ``test`` dataset ids (a split-less id gets the role's split)."""
+    allowed = {"type", "train", "test", "label"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown} for a transfer scenario: expected some of {sorted(allowed)}")
+    ids: dict[str, tuple[str, ...]] = {}
+    for role in ("train", "test"):
+        value = raw.get(role)
+        values = [value] if isinstance(value, str) else _as_list(value if value is not None else [], f"{where}.{role}")
+        if not values:
+            raise ConfigError(f"{where}: a transfer scenario needs '{role}': dataset ids such as "
+                              f"gradrel/xquad-r/de/{role} or gradrel/local/<name>/{role}")
+        out = []
+        for v in values:
+            if not isinstance(v, str) or not v.startswith("gradrel/"):
+                raise ConfigError(f"{where}.{role}: expected gradrel dataset ids, got {v!r}")
+            last = v.rstrip("/").rsplit("/", 1)[-1]
+            if last in SPLITS and last != role:
+                raise ConfigError(f"{where}.{role}: {v!r} is a {last} split; {role} takes .../{role} ids")
+            out.append(v.rstrip("/") if last == role else f"{v.rstrip('/')}/{role}")
+        if len(set(out)) != len(out):
+            raise ConfigError(f"{where}.{role}: dataset ids must be unique, got {out}")
+        ids[role] = tuple(out)
+    label = raw.get("label", "")
+    if not isinstance(label, str) or (label and not set(label) <= _LABEL_CHARS):
+        raise ConfigError(f"{where}.label must be letters, digits, '_', '.', '+' or '-', got {label!r}")
+    return ScenarioSpec(type="transfer", collection="", train=ids["train"], test=ids["test"], label=label)
 
 
 def validate(cfg: ExperimentConfig) -> None:
@@ -405,6 +548,13 @@ def validate(cfg: ExperimentConfig) -> None:
 
     if not cfg.name or any(c in cfg.name for c in "/\\ ") or cfg.name.startswith("."):
         raise ConfigError(f"name must be a plain folder name (no '/', '\\\\', spaces, leading '.'), got {cfg.name!r}")
+    for key in ("graded_loss", "keep_models"):
+        _bool(getattr(cfg, key), key)
+    for key in ("fractions", "noise_rates"):
+        for x in getattr(cfg, key):
+            _number(x, key)
+    _check_fields(asdict(cfg.significance), SignificanceSpec, "significance")
+    _check_fields(asdict(cfg.calibration), CalibrationSpec, "calibration")
     if not cfg.thresholds and not cfg.graded_loss:
         raise ConfigError("nothing to fine-tune: give 'thresholds' (e.g. [1, 2, 3]) and/or 'graded_loss: true'")
     for t in cfg.thresholds:
@@ -457,14 +607,16 @@ def validate(cfg: ExperimentConfig) -> None:
     if isinstance(cfg.run_depth, bool) or not isinstance(cfg.run_depth, int) or cfg.run_depth < max(cutoffs, default=1):
         raise ConfigError(f"run_depth must be an integer >= the deepest measure cut-off ({max(cutoffs, default=1)}), "
                           f"got {cfg.run_depth!r}")
-    if cfg.limit_queries is not None and (not isinstance(cfg.limit_queries, int) or cfg.limit_queries < 1):
+    if cfg.limit_queries is not None and (isinstance(cfg.limit_queries, bool) or not isinstance(cfg.limit_queries, int)
+                                          or cfg.limit_queries < 1):
         raise ConfigError(f"limit_queries must be a positive integer or null, got {cfg.limit_queries!r}")
 
     names = [s.name for s in cfg.scenarios]
     if len(set(names)) != len(names):
-        raise ConfigError(f"scenarios must differ in (type, collection); merge the duplicates of {names}")
+        raise ConfigError(f"scenarios must differ in (type, collection), transfer ones in their ids or label; "
+                          f"merge the duplicates of {names}")
     for i, scenario in enumerate(cfg.scenarios):
-        where = f"scenarios[{i}] ({scenario.type}, {scenario.collection})"
+        where = f"scenarios[{i}] ({scenario.type}, {scenario.collection or scenario.name})"
         _validate_scenario_shape(scenario, where)
         plan = scenario_datasets(scenario)
         needed: list[tuple[str, str]] = [(d, "train") for d in plan.train] + [(d, "test") for d in plan.test]
@@ -485,9 +637,21 @@ def validate(cfg: ExperimentConfig) -> None:
                 for r in cfg.binary_rels:
                     if r not in allowed:
                         raise ConfigError(f"measures.rels: {r} is outside the grade scale of {ds_id}: expected one of {allowed}")
+        for group in plan.groups:
+            scales = {d: dataset_facts(d).grades for d in group.train}
+            if len(set(scales.values())) > 1:
+                raise ConfigError(f"{where}: the training datasets of one model must share a grade scale, got "
+                                  + ", ".join(f"{d}: {list(g)}" for d, g in scales.items()))
+    _validate_train_configs(cfg)
 
 
 def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
+    if s.type == "transfer":
+        if not s.train or not s.test:
+            raise ConfigError(f"{where}: a transfer scenario needs 'train' and 'test' dataset ids")
+        return
+    if s.train or s.test or s.label:
+        raise ConfigError(f"{where}: 'train', 'test' and 'label' belong to transfer scenarios")
     langs = collection_languages(s.collection)
     for lang in list(s.languages) + [x for p in s.pairs for x in p]:
         if lang not in langs:
@@ -500,7 +664,8 @@ def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
                 if q == d:
                     raise ConfigError(f"{where}: pair {q}-{d} is monolingual; use a monolingual scenario")
         elif not s.languages or s.pairs:
-            raise ConfigError(f"{where}: crosslingual afriqa takes 'languages' (the query languages), not 'pairs'")
+            what = "the collections (gradrel/local/<name>)" if s.collection == "local" else "the query languages"
+            raise ConfigError(f"{where}: crosslingual {s.collection} takes 'languages' ({what}), not 'pairs'")
     else:
         if s.pairs:
             raise ConfigError(f"{where}: 'pairs' belong to crosslingual scenarios; use 'languages'")
@@ -508,7 +673,9 @@ def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
             raise ConfigError(f"{where}: give 'languages' (a list, or 'all')")
         if s.collection == "local" and s.type != "monolingual":
             raise ConfigError(f"{where}: a local collection is one pool with its own queries; use type 'monolingual' "
-                              f"with 'languages' naming the collections (gradrel/local/<name>)")
+                              f"(or 'crosslingual', for collections whose query_lang differs from lang) with "
+                              f"'languages' naming the collections (gradrel/local/<name>), or a 'transfer' "
+                              f"scenario to train on several datasets at once")
         if s.collection == "afriqa" and s.type == "monolingual":
             raise ConfigError(f"{where}: AfriQA pairs African-language queries with pivot-language passages; "
                               f"use type 'crosslingual' (or 'multilingual' for one model over several languages)")
@@ -528,3 +695,25 @@ def _validate_training_keys(training: Mapping[str, Any]) -> None:
     if unknown:
         allowed = sorted(set(fields) - set(SWEEP_KEYS))
         raise ConfigError(f"training: unknown hyper-parameter(s) {unknown}: expected some of {allowed}")
+    _check_fields(training, TrainConfig, "training")
+
+
+def _validate_train_configs(cfg: ExperimentConfig) -> None:
+    """Build the trainer's ``TrainConfig`` of every planned fine-tuned condition now, so that a bad
+    hyper-parameter (``batch_size: 0``, ``negatives`` outside the grade scale, ...) fails before any work."""
+    try:
+        from pyterrier_gradrel.experiments._runner import train_config
+    except ImportError:  # the trainer is not there yet: the runner will say so when it needs it
+        return
+    from pyterrier_gradrel.experiments._scenarios import plan
+
+    seen: set[tuple[Any, ...]] = set()
+    for cond in plan(cfg):
+        key = (cond.train, cond.variant, cond.seed, cond.fraction, cond.noise)
+        if not cond.fine_tuned or key in seen:
+            continue
+        seen.add(key)
+        try:
+            train_config(cond, cfg)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None

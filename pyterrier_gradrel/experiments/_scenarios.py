@@ -16,7 +16,10 @@ Scenarios:
 * **crosslingual** XQuAD-R: per pair (q, d), queries in q against the d pool (``q-d``).
   **crosslingual** AfriQA: per language L, African-language queries against the pivot-language pool
   (``L``), with the human-translated queries (``L-translated/test``) as a control target evaluated by
-  the same systems.
+  the same systems. **crosslingual** local: per collection, like monolingual (its queries and documents
+  differ in language by the collection's own ``query_lang``).
+* **transfer**: one model per variant trained on the union of the ``train`` ids, tested on every ``test``
+  id (train on one dataset, test on another).
 """
 from __future__ import annotations
 
@@ -103,10 +106,13 @@ def scenario_datasets(s: ScenarioSpec) -> ScenarioPlan:
         else:
             for lang in s.languages:
                 targets = [Target(dataset_id(c, lang, "test"), lang, "test")]
-                if s.translated_control:
+                if s.translated_control and c == "afriqa":
                     targets.append(Target(dataset_id(c, f"{lang}-translated", "test"), f"{lang}-translated", "test",
                                           role="control"))
                 groups.append(TrainingGroup(train=(dataset_id(c, lang, "train"),), targets=tuple(targets)))
+    elif s.type == "transfer":
+        targets = tuple(Target(d, "/".join(d.split("/")[1:-1]), "test") for d in s.test)
+        groups.append(TrainingGroup(train=tuple(s.train), targets=targets))
     else:  # pragma: no cover - validated earlier
         raise ValueError(f"unknown scenario type {s.type!r}")
     return ScenarioPlan(scenario=s, groups=tuple(groups))

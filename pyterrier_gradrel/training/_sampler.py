@@ -9,10 +9,11 @@ Sampling unit (recorded in the run name):
   than τ = 3).
 
 Hard negatives (``hard_negatives`` per example) are drawn only from training-split passages
-(``split == negative_split`` when the corpus has a ``split`` column) that are legal negatives for the
-query: judged negatives of the policy first (grades ``1..neg_max`` under ``"below"``/``neg_max``: the
-structurally close passages), then uniformly random unjudged passages, which must come from outside
-the query's own article when topics and corpus carry ``article`` (structure-derived grades).
+(``split == negative_split`` when the corpus has a ``split`` column; a passage with an empty split counts
+as one) that are legal negatives for the query: judged negatives of the policy first (grades
+``1..neg_max`` under ``"below"``/``neg_max``: the structurally close passages), then uniformly random
+unjudged passages, which must come from outside the query's own article when topics and corpus carry
+``article`` and the query's article is not empty (structure-derived grades).
 
 A passage is a *legal negative* for a query iff its grade for that query is ``<= neg_max`` **and** its
 text differs from the text of every passage judged above ``neg_max`` for it (positives and grey band;
@@ -90,16 +91,19 @@ class PairSampler:
         if missing:
             raise ValueError(f"{len(missing)} positive passages are not in the corpus, e.g. {missing[:3]}")
 
+        # a passage without a split ("", e.g. a local collection's optional field) may be a negative of any split
         use_split = negative_split is not None and "split" in corpus.columns
-        self.doc_split = dict(zip(self.docnos, corpus["split"].astype(str), strict=True)) if use_split else {}
+        self.doc_split = (dict(zip(self.docnos, corpus["split"].fillna("").astype(str), strict=True))
+                          if use_split else {})
         self.negative_split = negative_split if use_split else None
-        pool = [d for d in self.docnos if not use_split or self.doc_split[d] == negative_split]
+        pool = [d for d in self.docnos if not use_split or self.doc_split[d] in (negative_split, "")]
         self.pool = pool
+        # a query without an article ("") has no own-article rule (else it would exclude every article-less passage)
         has_article = exclude_own_article and "article" in corpus.columns and "article" in topics.columns
-        self.doc_article = dict(zip(self.docnos, corpus["article"].astype(str), strict=True)) if has_article else {}
-        self.q_article = (
-            dict(zip(topics["qid"].astype(str), topics["article"].astype(str), strict=True)) if has_article else {}
-        )
+        self.doc_article = (dict(zip(self.docnos, corpus["article"].fillna("").astype(str), strict=True))
+                            if has_article else {})
+        self.q_article = {q: a for q, a in zip(topics["qid"].astype(str), topics["article"].fillna("").astype(str),
+                                               strict=True) if a} if has_article else {}
 
         # per query: the grade of each text (max over judged passages with that text)
         self._text_grade: dict[str, dict[str, int]] = {}
@@ -120,7 +124,7 @@ class PairSampler:
 
     # -- labels -----------------------------------------------------------------------------------
     def _in_split(self, docno: str) -> bool:
-        return self.negative_split is None or self.doc_split.get(docno) == self.negative_split
+        return self.negative_split is None or self.doc_split.get(docno) in (self.negative_split, "")
 
     def grade(self, qid: str, docno: str) -> int:
         """The grade of a passage for a query: its own judgement or that of an identical text (0 if none)."""

@@ -155,3 +155,15 @@ def _touch(path: Path, requires: Path | None = None) -> None:
     if requires is not None and not requires.exists():
         raise AssertionError(f"{requires} should exist: stage 0 finishes before stage 1 starts")
     path.write_text("x")
+
+
+def test_components_reach_workers_without_the_loaded_encoder():
+    import pickle
+
+    from pyterrier_gradrel.experiments import Components
+
+    comps = Components(base_model="some-model", device="cpu")
+    comps._encoder = object()  # stands for ~0.5 GB of loaded weights
+    sent = pickle.loads(pickle.dumps(comps))
+    assert sent._encoder is None and (sent.base_model, sent.device) == ("some-model", "cpu")
+    assert comps._encoder is not None  # the driver keeps its own

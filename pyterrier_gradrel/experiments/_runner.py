@@ -16,6 +16,10 @@ seed, fraction, noise, base model (its weight fingerprint), training hyper-param
 (their ids *and* a hash of their topics + qrels) or the query limit gives a new key, so a stale run is
 never reused. Metrics are recomputed from the stored run file when the configured measures change
 (no retraining). Training checkpoints live in ``<run key>.partial/`` so an interrupted training resumes.
+
+The conditions to compute run through an executor (:mod:`._executor`): one after the other in this
+process, or as Ray tasks on a cluster. A failed condition leaves its error in ``<run key>.partial/error.txt``
+and does not stop the others.
 """
 from __future__ import annotations
 

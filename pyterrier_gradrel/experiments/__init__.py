@@ -18,9 +18,16 @@ from pyterrier_gradrel.experiments._config import (
     SignificanceSpec,
     load_config,
 )
+from pyterrier_gradrel.experiments._executor import LocalExecutor, RayExecutor
 from pyterrier_gradrel.experiments._measures import MeasureSpec, evaluate, parse_measures
 from pyterrier_gradrel.experiments._report import aggregate, write_report
-from pyterrier_gradrel.experiments._runner import Components, ExperimentResult, run_experiment, run_key
+from pyterrier_gradrel.experiments._runner import (
+    Components,
+    ConditionsFailed,
+    ExperimentResult,
+    run_experiment,
+    run_key,
+)
 from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_datasets
 from pyterrier_gradrel.experiments._significance import (
     bootstrap_table,
@@ -37,10 +44,13 @@ __all__ = [
     "CalibrationSpec",
     "Components",
     "Condition",
+    "ConditionsFailed",
     "ConfigError",
     "ExperimentConfig",
     "ExperimentResult",
+    "LocalExecutor",
     "MeasureSpec",
+    "RayExecutor",
     "ScenarioSpec",
     "SignificanceSpec",
     "Target",

@@ -1,7 +1,9 @@
-"""``gradrel run experiments/<name>.yaml [--dry-run] [--limit-queries N]`` and ``gradrel report ...``."""
+"""``gradrel run experiments/<name>.yaml [--dry-run] [--limit-queries N] [--executor local|ray] [--address ADDR]
+[--device DEVICE]`` and ``gradrel report ...``."""
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,6 +15,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="only the first N queries of every dataset (smoke runs; part of the run keys)")
     run.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--executor", choices=["local", "ray"], default="local",
+                     help="local: one condition after the other in this process (default); ray: each condition "
+                          "a Ray task (needs pip install 'pyterrier-gradrel[ray]'): baselines first, then the "
+                          "fine-tuned conditions in parallel, one GPU each where the cluster has GPUs, else "
+                          "training.threads CPUs each; a killed worker is retried and resumes from its checkpoint")
+    run.add_argument("--address", default=None, metavar="ADDR",
+                     help="the Ray cluster to attach to (e.g. ray://head:10001 or auto; default: $RAY_ADDRESS, "
+                          "else a local Ray on this machine). Runs and caches must be on a filesystem all nodes share")
+    run.add_argument("--device", default=None, metavar="DEVICE",
+                     help="where models run: auto (CUDA when available, else CPU), cpu, cuda, cuda:1 "
+                          "(default: the config's training.device, else auto); not part of the run keys")
     run.set_defaults(func=_run)
     rep = subparsers.add_parser("report", help="re-write the report of an experiment from its finished runs")
     rep.add_argument("config", help="path to experiments/<name>.yaml")
@@ -22,16 +35,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pyterrier_gradrel.experiments._runner import run_experiment
+    from pyterrier_gradrel.experiments._runner import ConditionsFailed, run_experiment
 
-    result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, dry_run=args.dry_run,
-                            verbose=not args.quiet)
+    try:
+        result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries,
+                                dry_run=args.dry_run, verbose=not args.quiet, executor=args.executor,
+                                address=args.address, device=args.device)
+        failed = None
+    except ConditionsFailed as e:
+        result, failed = e.result, e
     if not args.dry_run:
         report = result.results_dir / "report.md"
         if report.is_file():
             print(summary(report.read_text(encoding="utf-8")))
         print(f"{result.n_run} conditions run, {result.n_reused} reused in {result.wall_time:.0f} s; "
               f"report: {report}")
+    if failed is not None:
+        print(f"{failed}\n(tracebacks: <run key>.partial/error.txt under {result.runs_dir})", file=sys.stderr)
+        return 1
     return 0
 
 

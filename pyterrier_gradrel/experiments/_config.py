@@ -44,6 +44,8 @@ BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 TESTS = ("t", "wilcoxon", "permutation")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 BOOTSTRAP_UNITS = ("article", "query")
+#: `training:` keys that are not TrainConfig fields: where training runs (never part of a run key)
+RUNTIME_TRAINING_KEYS = ("device",)
 # TrainConfig fields that the sweep itself sets per condition; a config may not fix them in `training:`
 SWEEP_KEYS = ("rel", "seed", "fraction", "noise", "loss")
 
@@ -183,9 +185,18 @@ class ExperimentConfig:
         """The fine-tuning variants: ``tau=1``, ``tau=2``, ... and ``graded`` when the graded loss is on."""
         return [f"tau={t}" for t in self.thresholds] + (["graded"] if self.graded_loss else [])
 
+    @property
+    def device(self) -> str:
+        """Where fine-tuning runs: ``training: {device: ...}``, default ``"auto"`` (see ``_device.resolve_device``)."""
+        return str(self.training.get("device", "auto"))
+
     def training_hash(self) -> str:
-        """A short hash of the training hyper-parameters and base model (part of every run key)."""
-        payload = json.dumps({"training": dict(self.training), "base": self.base_model}, sort_keys=True, default=str)
+        """A short hash of the training hyper-parameters and base model (part of every run key).
+
+        The device is left out: it says where a model trains, not what it trains to.
+        """
+        training = {k: v for k, v in self.training.items() if k not in RUNTIME_TRAINING_KEYS}
+        payload = json.dumps({"training": training, "base": self.base_model}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
     def with_overrides(self, **changes: Any) -> ExperimentConfig:
@@ -691,9 +702,12 @@ def _validate_training_keys(training: Mapping[str, Any]) -> None:
     fields = getattr(TrainConfig, "__dataclass_fields__", None)
     if not fields:
         return
-    unknown = sorted(set(training) - set(fields))
+    if not isinstance(training.get("device", "auto"), str):
+        raise ConfigError(f"training: device must be 'auto', 'cpu', 'cuda' or a torch device such as 'cuda:1', "
+                          f"got {training['device']!r}")
+    unknown = sorted(set(training) - set(fields) - set(RUNTIME_TRAINING_KEYS))
     if unknown:
-        allowed = sorted(set(fields) - set(SWEEP_KEYS))
+        allowed = sorted((set(fields) | set(RUNTIME_TRAINING_KEYS)) - set(SWEEP_KEYS))
         raise ConfigError(f"training: unknown hyper-parameter(s) {unknown}: expected some of {allowed}")
     _check_fields(training, TrainConfig, "training")
 

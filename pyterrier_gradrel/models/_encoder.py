@@ -34,7 +34,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     if precision != "auto":
         return precision
     if device.type == "cuda":
-        return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
+        from pyterrier_gradrel._device import bf16_capable
+
+        return "bfloat16" if bf16_capable(device) else "float32"
     if device.type == "cpu":
         amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
         return "bfloat16" if amx is not None and amx() else "float32"
@@ -140,8 +142,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
     """
 
     def __init__(self, model: Any, tokenizer: Any, settings: dict[str, Any], *, path: str | os.PathLike | None = None,
-                 batch_size: int = 32, max_length: int | None = None, text_field: str = "text",
-                 verbose: bool = False, device: str | torch.device | None = None,
+                 batch_size: int | None = None, max_length: int | None = None, text_field: str = "text",
+                 verbose: bool = False, device: str | torch.device | None = "auto",
                  num_threads: int | None = None, precision: str = "auto") -> None:
         """Wrap a model and tokenizer.
 
@@ -150,11 +152,13 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             tokenizer: its fast tokenizer.
             settings: the ``gradrel_encoder.json`` dict (prefixes, pooling, normalize, max_length, base).
             path: the folder it was loaded from, if any.
-            batch_size: texts per forward pass.
+            batch_size: texts per forward pass (default: by device, 32 on CPU, 128 on CUDA;
+                :func:`pyterrier_gradrel._device.encode_batch_size`).
             max_length: token limit (default ``settings['max_length']``; capped by the position embeddings).
             text_field: the document text column.
             verbose: show a progress bar while encoding.
-            device: torch device (default: cuda when available, else cpu).
+            device: ``"auto"`` (default: cuda when available, else cpu) or a torch device
+                (:func:`pyterrier_gradrel._device.resolve_device`).
             num_threads: torch intra-op threads while encoding (default: leave torch's setting alone).
             precision: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"``. ``"bfloat16"`` runs inference
                 matmuls under bf16 autocast (layer norms, softmax and pooling stay float32): on a CPU
@@ -164,15 +168,18 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                 :attr:`precision` and in :meth:`fingerprint`, so cached vectors of the two never mix.
                 It does not affect the gradient path (``encode_*_torch``, training).
         """
+        from pyterrier_gradrel._device import encode_batch_size, resolve_device
+
+        device = resolve_device(device)
+        if batch_size is None:
+            batch_size = encode_batch_size(device)
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
             raise ValueError(f"num_threads must be None or a positive int, got {num_threads!r}")
         super().__init__(batch_size=batch_size, text_field=text_field, verbose=verbose)
         self.settings = validate_settings(settings)
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        self.device = device
         self.precision = resolve_precision(precision, self.device)
         self.model = model.to(self.device)  # its train/eval mode is the caller's; encode_docs/queries use eval
         self.tokenizer = tokenizer
@@ -194,8 +201,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, *, batch_size: int = 32, max_length: int | None = None,
-                        verbose: bool = False, device: str | torch.device | None = None,
+    def from_pretrained(cls, path: str | os.PathLike, *, batch_size: int | None = None, max_length: int | None = None,
+                        verbose: bool = False, device: str | torch.device | None = "auto",
                         num_threads: int | None = None, precision: str = "auto",
                         base: str | None = None) -> E5BiEncoder:
         """Load an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``)."""

@@ -7,7 +7,7 @@ reaches PISA: it gets no results and a warning.
 
 An index is built once per (collection, document language, tokenizer) under
 ``_paths.cache_dir('indexes')/pisa.<collection>.<lang>.<tokenizer name>`` (written atomically, reused by every
-later call and process). BM25's k1 and b are query-time parameters in PISA, so one index serves every (k1, b);
+later call and process; concurrent processes that need it build it once under :func:`.._lock.file_lock`). BM25's k1 and b are query-time parameters in PISA, so one index serves every (k1, b);
 they are part of the transformer's ``repr``/name instead.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
 
-from pyterrier_gradrel import _atomic, _paths
+from pyterrier_gradrel import _atomic, _lock, _paths
 from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer, get_tokenizer
 
 __all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key"]
@@ -140,31 +140,40 @@ def bm25_index(
 
     path = _paths.cache_dir("indexes") / _slug(name)
     if not (path / _META).exists():
-        import more_itertools
-
-        started = time.time()
-        docs = more_itertools.peekable(iter(docs))
-        if not docs:
-            raise ValueError(f"cannot build BM25 index {name!r}: the corpus has no documents")
-        count = 0
-
-        def toks():
-            nonlocal count
-            for doc in docs:
-                count += 1
-                yield {"docno": str(doc["docno"]), "toks": tokenizer.counts(str(doc["text"]))}
-
-        with _atomic.atomic_path(path) as tmp:
-            index = PisaIndex(str(tmp), stemmer="none", stops="none", threads=threads)
-            index.toks_indexer("toks", scale=1.0).index(toks())
-            (tmp / _META).write_text(json.dumps({
-                "tokenizer": tokenizer.name, "docs": count, "terms": index.num_terms(),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "build_seconds": round(time.time() - started, 3),
-            }, indent=2), encoding="utf-8")
-        _BUILDS[str(path)] += 1
-        _log.info("built BM25 index %s (%d docs)", path, count)
+        # another process building the same index: wait for it and reuse its index
+        with _lock.file_lock(path):
+            if not (path / _META).exists():
+                _build_index(path, docs, name=name, tokenizer=tokenizer, threads=threads)
     return PisaIndex(str(path), stemmer="none", stops="none", threads=threads)
+
+
+def _build_index(path: Path, docs: Iterable[Mapping[str, Any]], *, name: str, tokenizer: Bm25Tokenizer,
+                 threads: int) -> None:
+    import more_itertools
+    from pyterrier_pisa import PisaIndex
+
+    started = time.time()
+    docs = more_itertools.peekable(iter(docs))
+    if not docs:
+        raise ValueError(f"cannot build BM25 index {name!r}: the corpus has no documents")
+    count = 0
+
+    def toks():
+        nonlocal count
+        for doc in docs:
+            count += 1
+            yield {"docno": str(doc["docno"]), "toks": tokenizer.counts(str(doc["text"]))}
+
+    with _atomic.atomic_path(path) as tmp:
+        index = PisaIndex(str(tmp), stemmer="none", stops="none", threads=threads)
+        index.toks_indexer("toks", scale=1.0).index(toks())
+        (tmp / _META).write_text(json.dumps({
+            "tokenizer": tokenizer.name, "docs": count, "terms": index.num_terms(),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "build_seconds": round(time.time() - started, 3),
+        }, indent=2), encoding="utf-8")
+    _BUILDS[str(path)] += 1
+    _log.info("built BM25 index %s (%d docs)", path, count)
 
 
 class BM25(pt.Transformer):

@@ -29,7 +29,7 @@ import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
 
-from pyterrier_gradrel import _atomic, _paths
+from pyterrier_gradrel import _atomic, _lock, _paths
 from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key, fixed_collection
 
 __all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
@@ -106,43 +106,58 @@ def dense_index(
     fingerprint = _fingerprint(encoder)
     path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
     meta_path = path / _META
-    cached = meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
-    if not cached:
-        if meta_path.exists():
-            _log.warning("embedding cache %s belongs to another model; re-encoding", path)
-        started = time.time()
-        siblings = _sibling_pools(path, fingerprint, _slug(reuse_collection)) if reuse_collection else []
-        row, table = _vector_table(siblings)
-        encoded = 0
-        with _atomic.atomic_path(path) as tmp:
-            index = FlexIndex(str(tmp), verbose=verbose)
-            records = ({"docno": str(d["docno"]), "text": str(d["text"])} for d in docs)
-            if row:
-                records = list(records)
-                todo = [r for r in records if r["docno"] not in row]
-                fresh = {}
-                if todo:
-                    out = encoder.doc_encoder(verbose=verbose)(pd.DataFrame(todo))
-                    fresh = dict(zip(out["docno"], out["doc_vec"], strict=True))
-                encoded = len(todo)
-                index.indexer().index(
-                    {"docno": d, "doc_vec": table[row[d]] if d in row else fresh[d]} for d in (r["docno"] for r in records)
-                )
-            else:
-                (encoder.doc_encoder(verbose=verbose) >> index.indexer()).index(records)
-                encoded = len(index)
-            if len(index) == 0:
-                raise ValueError(f"cannot build dense index for corpus {corpus!r}: it has no documents")
-            (tmp / _META).write_text(json.dumps({
-                "fingerprint": fingerprint, "corpus": corpus, "docs": len(index), "encoder": repr(encoder),
-                "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "encode_seconds": round(time.time() - started, 3), "encoded": encoded,
-                "reused": len(index) - encoded,
-            }, indent=2), encoding="utf-8")
-        if encoded:
-            _ENCODES[str(path)] += 1
-        _log.info("corpus %s into %s: %d passages encoded, %d reused", corpus, path, encoded, len(index) - encoded)
+
+    def cached() -> bool:
+        return meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+
+    if not cached():
+        # another process encoding the same pool for the same model: wait for it and reuse its vectors
+        with _lock.file_lock(path):
+            if not cached():
+                _encode_pool(encoder, docs, path, fingerprint=fingerprint, corpus=corpus, verbose=verbose,
+                             reuse_collection=reuse_collection)
     return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
+
+
+def _encode_pool(encoder: Any, docs: Iterable[Mapping[str, Any]], path: Path, *, fingerprint: str, corpus: str,
+                 verbose: bool, reuse_collection: str | None) -> None:
+    from pyterrier_dr import FlexIndex
+
+    meta_path = path / _META
+    if meta_path.exists():
+        _log.warning("embedding cache %s belongs to another model; re-encoding", path)
+    started = time.time()
+    siblings = _sibling_pools(path, fingerprint, _slug(reuse_collection)) if reuse_collection else []
+    row, table = _vector_table(siblings)
+    encoded = 0
+    with _atomic.atomic_path(path) as tmp:
+        index = FlexIndex(str(tmp), verbose=verbose)
+        records = ({"docno": str(d["docno"]), "text": str(d["text"])} for d in docs)
+        if row:
+            records = list(records)
+            todo = [r for r in records if r["docno"] not in row]
+            fresh = {}
+            if todo:
+                out = encoder.doc_encoder(verbose=verbose)(pd.DataFrame(todo))
+                fresh = dict(zip(out["docno"], out["doc_vec"], strict=True))
+            encoded = len(todo)
+            index.indexer().index(
+                {"docno": d, "doc_vec": table[row[d]] if d in row else fresh[d]} for d in (r["docno"] for r in records)
+            )
+        else:
+            (encoder.doc_encoder(verbose=verbose) >> index.indexer()).index(records)
+            encoded = len(index)
+        if len(index) == 0:
+            raise ValueError(f"cannot build dense index for corpus {corpus!r}: it has no documents")
+        (tmp / _META).write_text(json.dumps({
+            "fingerprint": fingerprint, "corpus": corpus, "docs": len(index), "encoder": repr(encoder),
+            "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "encode_seconds": round(time.time() - started, 3), "encoded": encoded,
+            "reused": len(index) - encoded,
+        }, indent=2), encoding="utf-8")
+    if encoded:
+        _ENCODES[str(path)] += 1
+    _log.info("corpus %s into %s: %d passages encoded, %d reused", corpus, path, encoded, len(index) - encoded)
 
 
 def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[Any]:

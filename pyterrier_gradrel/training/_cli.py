@@ -49,6 +49,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast mixed precision")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--run-dir", default=None, help="default: the cache (runs/<base fingerprint>/<run name>)")
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="auto (default: CUDA when available, else CPU), cpu, cuda, cuda:1; not part of the run name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p
@@ -80,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
                       checkpoint_every=args.checkpoint_every, threads=args.threads,
                       precision=args.precision)
     ds = pt.get_dataset(f"irds:{dataset_id}")
-    trainer = ContrastiveTrainer(args.base, config=cfg, verbose=not args.quiet)
+    trainer = ContrastiveTrainer(args.base, config=cfg, verbose=not args.quiet, device=args.device)
     folder = trainer.train(ds.get_topics(), ds.get_qrels(), ds.get_corpus_iter(verbose=False),
                            run_dir=args.run_dir)
     report = {k: v for k, v in (trainer.last_report or {}).items() if k != "losses"}

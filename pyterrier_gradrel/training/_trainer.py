@@ -346,20 +346,22 @@ class ContrastiveTrainer:
     """
 
     def __init__(self, base: Any = "multilingual-e5-small", *, config: TrainConfig | None = None,
-                 verbose: bool = True, device: str | None = None):
+                 verbose: bool = True, device: str | None = "auto"):
         """Args:
         base: Model name (resolved by :func:`pyterrier_gradrel.models.resolve_model`), an encoder
             folder path, or an ``E5BiEncoder`` (its ``path`` is used).
         config: The run's :class:`TrainConfig` (default: ``TrainConfig()``).
         verbose: Show a tqdm progress bar with the running loss.
-        device: Torch device to train on (default ``"cpu"``); not part of the run identity.
+        device: Torch device to train on: ``"auto"`` (default: CUDA when available, else CPU;
+            :func:`pyterrier_gradrel._device.resolve_device`), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+            Not part of the run identity.
         """
         if config is not None and not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
         self.base = base
         self.config = config or TrainConfig()
         self.verbose = verbose
-        self.device = device
+        self.device = "auto" if device is None else device
         self.last_report: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -380,7 +382,7 @@ class ContrastiveTrainer:
     def _load(self, path: Path):
         from pyterrier_gradrel.models import E5BiEncoder
 
-        enc = E5BiEncoder.from_pretrained(path, device=self.device or "cpu")
+        enc = E5BiEncoder.from_pretrained(path, device=self.device)
         return enc.model, enc.tokenizer, enc.settings
 
     # -- public API ---------------------------------------------------------------------------------
@@ -549,7 +551,7 @@ class ContrastiveTrainer:
 
             base = self.base
             self._docs = base if isinstance(base, E5BiEncoder) else E5BiEncoder.from_pretrained(
-                self.base_path(), device=self.device or "cpu")
+                self.base_path(), device=self.device)
         return self._docs
 
     def _step(self, model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer, scheduler,
@@ -664,7 +666,7 @@ class ContrastiveTrainer:
             from pyterrier_gradrel.models._query_tuned import with_doc_reference
 
             out_settings = with_doc_reference(out_settings, self._doc_encoder())
-        E5BiEncoder.from_hf(model, tokenizer, out_settings, device=self.device or "cpu").save(run_dir / "model")
+        E5BiEncoder.from_hf(model, tokenizer, out_settings, device=self.device).save(run_dir / "model")
         _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
                 "seconds_this_session": round(elapsed, 2),

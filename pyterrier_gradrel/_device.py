@@ -1,0 +1,59 @@
+"""Where models run: ``device="auto"`` (CUDA when available, else CPU) and what follows from the device.
+
+One resolver for the trainer, the encoders, the CLI and experiment configs. A device says *where* a
+model runs, not *what* it computes, so it is never part of a run key or a cache key. Precision is part of
+them: an encoder's ``precision="auto"`` resolves per device (``models._encoder.resolve_precision``: bf16 on
+bf16-capable CUDA) into a value its fingerprint carries; training precision is an explicit
+``TrainConfig.precision`` (``fp32``/``bf16``) because it names the weights a run trains to.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+#: ``device`` values the CLI offers besides explicit torch devices such as ``cuda:1``
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+#: texts per encoder forward pass by device type: a GPU is only busy with large batches
+ENCODE_BATCH_SIZES = {"cpu": 32, "cuda": 128}
+
+
+def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
+    """The torch device ``device`` stands for.
+
+    Args:
+        device: ``"auto"`` or ``None`` (CUDA when ``torch.cuda.is_available()``, else CPU), or a torch
+            device / name such as ``"cpu"``, ``"cuda"``, ``"cuda:1"``.
+
+    Raises:
+        ValueError: a CUDA device is asked for where torch sees none.
+    """
+    import torch
+
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda' or a torch device such as 'cuda:1', "
+                         f"got {device!r}") from e
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r} was asked for but torch {torch.__version__} sees no CUDA device "
+                         f"(torch.cuda.is_available() is False); use device='auto' or 'cpu'")
+    return resolved
+
+
+def bf16_capable(device: str | torch.device) -> bool:
+    """Whether ``device`` is a CUDA device with native bf16 (where an encoder's ``precision="auto"`` is bf16)."""
+    import torch
+
+    device = torch.device(device)
+    return device.type == "cuda" and torch.cuda.is_available() and bool(torch.cuda.is_bf16_supported())
+
+
+def encode_batch_size(device: str | torch.device | Any) -> int:
+    """Texts per encoder forward pass on ``device``: 32 on CPU, 128 on CUDA."""
+    import torch
+
+    return ENCODE_BATCH_SIZES.get(torch.device(device).type, ENCODE_BATCH_SIZES["cpu"])

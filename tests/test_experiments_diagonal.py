@@ -258,3 +258,52 @@ def test_cli_report_options():
 
     args = build_parser().parse_args(["report", "experiments/x.yaml", "--from-results", "--control", "y.yaml"])
     assert args.from_results and args.control == "y.yaml"
+
+
+# --- grades of the drawn training positives ------------------------------------------------------------
+
+def test_positive_grades_from_logs_reads_the_key_and_skips_runs_without_it(tmp_path, caplog):
+    import json
+
+    from pyterrier_gradrel.experiments._positives import LOG_KEY, positive_grades_from_logs, positive_shares
+
+    runs = tmp_path / "runs" / "x"
+    for name, variant, unit, counts in (("a", "tau=1", "pair", {"1": 150, "2": 30, "3": 12}),
+                                        ("b", "tau=1", "pair", {"1": 140, "2": 40, "3": 12}),
+                                        ("c", "tau=2", "query", {"2": 100, "3": 92}),
+                                        ("d", "tau=3", "query", None)):
+        run = runs / name
+        run.mkdir(parents=True)
+        log = {"steps": 12, "config": {"rel": int(variant[-1]), "unit": unit, "loss": "infonce", "seed": 0}}
+        if counts is not None:
+            log[LOG_KEY] = counts
+        (run / "train_log.json").write_text(json.dumps(log))
+        (run / "condition.json").write_text(json.dumps({"condition": {"scenario": "s", "variant": variant,
+                                                                      "train": ["gradrel/xquad-r/en/train"]}}))
+    (runs / "baseline").mkdir()  # no train_log.json: not a fine-tuned run
+    with caplog.at_level("WARNING"):
+        counts = positive_grades_from_logs(runs)
+    assert "1 run(s)" in caplog.text and set(counts["run"]) == {"a", "b", "c"}
+    shares = positive_shares(counts).set_index(["unit", "variant", "grade"])
+    assert shares.loc[("pair", "tau=1", 1), "count"] == 290 and shares.loc[("pair", "tau=1", 1), "n_runs"] == 2
+    assert shares.loc[("pair", "tau=1", 1), "share"] == pytest.approx(290 / 384)
+    assert shares.loc[("query", "tau=2", 3), "share"] == pytest.approx(92 / 192)
+    with pytest.raises(FileNotFoundError, match="experiments/runs"):
+        positive_grades_from_logs(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("unit", ["query", "pair"])
+def test_replay_counts_the_trainers_positives(unit, mirror):
+    from pyterrier_gradrel.experiments._positives import replay_positive_grades
+
+    cfg = {"name": "tiny", "scenarios": [{"type": "monolingual", "collection": "xquad-r", "languages": ["en"]}],
+           "thresholds": [1, 2, 3], "graded_loss": False, "seeds": [0], "limit_queries": 40,
+           "training": {"max_steps": 7, "batch_size": 8, "unit": unit}, "baselines": [],
+           "calibration": {"enabled": False}}
+    counts = replay_positive_grades(cfg)
+    per_run = counts.groupby("variant")["count"].sum()
+    # 7 steps of 8 examples; 40 queries make 5 batches per epoch under unit=query, so epoch 2 is reached
+    assert per_run.to_dict() == {"tau=1": 56, "tau=2": 56, "tau=3": 56}
+    assert (counts["grade"] >= counts["rel"]).all() and (counts["unit"] == unit).all()
+    assert set(counts[counts["variant"] == "tau=3"]["grade"]) == {3}
+    assert set(counts[counts["variant"] == "tau=1"]["grade"]) >= {1, 3}  # τ = 1 draws mostly grade-1 passages

@@ -196,6 +196,12 @@ def _tau(t: int) -> str:
     return f"τ={int(t)}"
 
 
+def _bases(diag: pd.DataFrame, cfg: Any) -> list[str]:
+    """The base measures of ``diag`` in the config's order (``measures.binary``)."""
+    order = list(getattr(cfg, "binary_measures", ()))
+    return sorted(diag["base"].drop_duplicates(), key=lambda b: (order.index(b) if b in order else len(order), b))
+
+
 def diagonal_lines(diag: pd.DataFrame, cfg: Any) -> list[str]:
     """The report section: per scenario and base measure, the winning τ at each rel, and the sign tests."""
     if diag.empty:
@@ -217,7 +223,10 @@ def diagonal_lines(diag: pd.DataFrame, cfg: Any) -> list[str]:
              f"tie and not counted). `diagonal.csv` has every τ's mean, Δ "
              f"and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
              f"targets.", ""]
-    for (scenario, base), g in diag.groupby(["scenario", "base"], sort=False):
+    for scenario, base in [(sc, b) for sc in diag["scenario"].drop_duplicates() for b in _bases(diag, cfg)]:
+        g = diag[(diag["scenario"] == scenario) & (diag["base"] == base)]
+        if g.empty:
+            continue
         rels = sorted(g["rel"].astype(int).unique())
         lines += [f"### {scenario}: `{base}`", "",
                   "| target | " + " | ".join(f"rel ≥ {r}" for r in rels) + " |", "|---|" + "---|" * len(rels)]
@@ -283,7 +292,7 @@ def write_heatmaps(diag: pd.DataFrame, cfg: Any, results_dir: Path) -> list[Path
 
     written = []
     for scenario, sg in diag.groupby("scenario", sort=False):
-        bases = list(sg["base"].drop_duplicates())
+        bases = _bases(sg, cfg)
         n_targets = sg["target"].nunique()
         fig, axes = plt.subplots(1, len(bases), figsize=(3.6 * len(bases) + 0.6, 3.4), squeeze=False)
         for ax, base in zip(axes[0], bases, strict=True):

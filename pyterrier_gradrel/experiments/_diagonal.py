@@ -299,12 +299,13 @@ def write_heatmaps(diag: pd.DataFrame, cfg: Any, results_dir: Path) -> list[Path
             taus, rels, delta, wins = heatmap_matrix(diag, scenario, base)
             lim = max(float(np.nanmax(-delta)), 1e-3)
             im = ax.imshow(delta, cmap="viridis", vmin=-lim, vmax=0.0, aspect="auto")
+            digits = 3 if lim >= 0.01 else 4  # small margins (query-side runs) stay readable
             for i in range(len(taus)):
                 for j in range(len(rels)):
                     if np.isnan(delta[i, j]):
                         continue
                     color = "black" if delta[i, j] > -lim / 2 else "white"
-                    ax.text(j, i, f"{delta[i, j]:+.3f}\n{wins[i, j]}/{n_targets} won", ha="center", va="center",
+                    ax.text(j, i, f"{delta[i, j]:+.{digits}f}\n{wins[i, j]}/{n_targets} won", ha="center", va="center",
                             fontsize=7, color=color)
             ax.set_xticks(range(len(rels)), [f"rel ≥ {r}" for r in rels])
             ax.set_yticks(range(len(taus)), [_tau(t) for t in taus])

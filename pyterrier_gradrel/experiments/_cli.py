@@ -1,5 +1,5 @@
 """``gradrel run experiments/<name>.yaml [--dry-run] [--limit-queries N] [--executor local|ray] [--address ADDR]
-[--device DEVICE]`` and ``gradrel report ...``."""
+[--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--from-results] [--control <control>.yaml]``."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("config", help="path to experiments/<name>.yaml")
     rep.add_argument("--limit-queries", type=int, default=None, metavar="N")
     rep.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
+    rep.add_argument("--from-results", action="store_true",
+                     help="no run folders needed: rebuild only diagonal.csv, the diagonal heatmaps and the report's "
+                          "τ × evaluation-threshold section from results/<name>/perquery.csv.gz")
+    rep.add_argument("--control", default=None, metavar="CONFIG",
+                     help="a control experiment with the same targets and variants (e.g. the unit: query runs of a "
+                          "unit: pair config): writes units.csv and a 'Sampling unit × τ' section")
     rep.set_defaults(func=_report)
 
 
@@ -70,10 +76,16 @@ def summary(report: str) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from pyterrier_gradrel.experiments._diagonal import add_unit_comparison, refresh_diagonal
     from pyterrier_gradrel.experiments._runner import run_experiment
 
-    result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, compute=False,
-                            verbose=False)
-    print(f"report from {result.n_reused} finished conditions ({result.n_missing} not run yet): "
-          f"{result.results_dir / 'report.md'}")
+    if args.from_results:
+        print(f"diagonal section rebuilt from the committed per-query results: {refresh_diagonal(args.config, root=args.root)}")
+    else:
+        result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, compute=False,
+                                verbose=False)
+        print(f"report from {result.n_reused} finished conditions ({result.n_missing} not run yet): "
+              f"{result.results_dir / 'report.md'}")
+    if args.control:
+        print(f"sampling unit × τ against {args.control}: {add_unit_comparison(args.config, args.control, root=args.root)}")
     return 0

@@ -8,10 +8,11 @@ Files written (each atomically):
 * ``aggregate.csv``, ``significance.csv``, ``thresholds.csv`` (the winning τ per target against the other
   variants), ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``; ``levels.csv`` (each variant's
   change with less data / grade noise and the differences between variants; only a header when the
-  experiment varies neither).
+  experiment varies neither); ``diagonal.csv`` (per target, binary measure and evaluation threshold rel,
+  each τ's mean, its Δ to the winning τ and the winner-vs-τ test; see :mod:`._diagonal`).
 * ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
   ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
-  experiment varies fractions / noise.
+  experiment varies fractions / noise; ``diagonal_<scenario>.png`` (training τ × evaluation rel heatmaps).
 """
 from __future__ import annotations
 
@@ -144,7 +145,8 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
 
 
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
-                    cal: pd.DataFrame, thr: pd.DataFrame | None = None, lev: pd.DataFrame | None = None) -> str:
+                    cal: pd.DataFrame, thr: pd.DataFrame | None = None, lev: pd.DataFrame | None = None,
+                    diag: pd.DataFrame | None = None) -> str:
     """The body of ``report.md``."""
     from pyterrier_gradrel.experiments._calibration import calibration_summary
 
@@ -220,6 +222,10 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
             lines.append("")
     if thr is not None:
         lines += threshold_lines(thr, cfg)
+    if diag is not None:
+        from pyterrier_gradrel.experiments._diagonal import diagonal_lines
+
+        lines += diagonal_lines(diag, cfg)
     if lev is not None:
         lines += level_lines(lev, cfg)
     if not boot.empty:
@@ -326,7 +332,11 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     cal = result.calibration() if result.config.calibration.enabled else pd.DataFrame()
     thr = result.thresholds()
     lev = result.levels()
+    from pyterrier_gradrel.experiments import _diagonal
+
+    diag = _diagonal.experiment_diagonal(result.config, result.perquery)
     results_dir.mkdir(parents=True, exist_ok=True)
+    _diagonal.write_diagonal_csv(diag, results_dir)
     _atomic.write_text(results_dir / "thresholds.csv", thr.to_csv(index=False))
     _atomic.write_text(results_dir / "levels.csv", lev.to_csv(index=False))
     _atomic.write_text(results_dir / "aggregate.csv", agg.to_csv(index=False))
@@ -337,8 +347,8 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(result.perquery.to_csv(index=False).encode("utf-8"))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", buf.getvalue())
-    text = markdown_tables(result, agg, sig, boot, cal, thr, lev)
-    plots = write_plots(result, agg, results_dir)
+    text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag)
+    plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
     path = results_dir / "report.md"

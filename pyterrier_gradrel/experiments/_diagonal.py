@@ -1,0 +1,594 @@
+"""The τ × evaluation-threshold diagonal, and the sampling unit × τ interaction.
+
+**Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one
+evaluation threshold ``rel`` and lose at another. :func:`compare_diagonal` takes every *binary* measure
+of the per-query frame (labels ``"<measure>(rel>=r)"``, see :mod:`._measures`) and, per target and
+``rel``, names the τ with the best seed-averaged mean, its margin over every other τ and a paired test of
+the winner against each other τ (per-query scores averaged over seeds first, as everywhere in
+:mod:`._significance`). The correction family is one measure label (e.g. ``nDCG@10(rel>=3)``) over the
+whole experiment: every target × losing τ. Only the ``tau=N`` variants take part (the graded loss has no
+threshold). Fractions and noise rates: the reference level only (largest fraction, lowest noise), where
+every experiment has all its targets.
+
+:func:`diagonal_sign_test` asks across targets whether "the winning τ equals ``rel``" happens more often
+than chance (one-sided binomial test, null probability 1 / number of τ values), per ``rel`` and pooled
+over the ``rel`` values that are also training thresholds. The pooled count mixes cells of one target
+(its rel ≥ 1 and rel ≥ 3 winners are not independent), so its p-value is descriptive; the per-``rel``
+tests are exact under the null that each target's winner is uniform over the τ values. A cell whose
+best mean is shared by two τ (R@100 at rel ≥ 3 is often 1.0 for all) is a tie and is not counted.
+
+**Sampling unit × τ.** :func:`compare_units` pairs two experiments with the same targets, variants and
+measures (e.g. ``unit: pair`` against its ``unit: query`` control): per target × variant × measure the
+change ``treatment − control`` (``effect``), and per pair of variants the difference of their changes
+(``interaction``: does switching the unit help one τ more than another), each a paired test on
+per-query seed-averaged scores, corrected per (kind, measure).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.experiments._significance import correct, paired_test, seed_average
+
+DIAGONAL_COLUMNS = ["scenario", "label", "target", "fraction", "noise", "measure", "base", "rel", "tau", "mean",
+                    "delta", "best", "is_best", "tied", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted",
+                    "significant", "family_size"]
+SIGN_TEST_COLUMNS = ["scenario", "fraction", "noise", "base", "rel", "n_targets", "matches", "n_taus", "chance",
+                     "p_value"]
+UNITS_COLUMNS = ["scenario", "label", "target", "measure", "kind", "variant", "other", "treatment_mean",
+                 "control_mean", "delta", "n_queries", "statistic", "p_value", "p_adjusted", "significant",
+                 "family_size"]
+SECTION_TITLE = "τ × evaluation threshold (the diagonal)"
+UNITS_TITLE = "Sampling unit × τ"
+_BINARY_LABEL = re.compile(r"^(?P<base>.+)\(rel>=(?P<rel>\d+)\)$")
+_TAU_VARIANT = re.compile(r"^tau=(?P<tau>\d+)$")
+_TIE = 1e-12  # two τ whose seed-averaged means differ by less are tied (e.g. R@100 at rel >= 3 is often 1.0)
+
+
+def binary_label(label: str) -> tuple[str, int] | None:
+    """``"nDCG@10(rel>=3)"`` -> ``("nDCG@10", 3)``; None for a graded label such as ``"nDCG@10"``."""
+    m = _BINARY_LABEL.match(str(label))
+    return (m["base"], int(m["rel"])) if m else None
+
+
+def variant_tau(variant: str) -> int | None:
+    """``"tau=2"`` -> 2; None for other variants (``"graded"``, baselines)."""
+    m = _TAU_VARIANT.match(str(variant))
+    return int(m["tau"]) if m else None
+
+
+def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | None) -> tuple[float, float]:
+    f = float(sel["fraction"].max()) if fraction is None else float(fraction)
+    n = float(sel["noise"].min()) if noise is None else float(noise)
+    return f, n
+
+
+def _finish(out: pd.DataFrame, by: list[str], correction: str, alpha: float, columns: list[str]) -> pd.DataFrame:
+    """Correct ``p_value`` within each group of ``by`` (rows without a test keep NaN and are not counted)."""
+    out = out.copy()
+    out["p_adjusted"] = np.nan
+    out["family_size"] = 0
+    tested = out[out["p_value"].notna()]
+    for _, idx in tested.groupby(by, sort=False).groups.items():
+        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
+        out.loc[idx, "family_size"] = len(idx)
+    out["significant"] = out["p_adjusted"].lt(alpha).fillna(False).astype(bool)
+    return out[columns]
+
+
+def compare_diagonal(
+    perquery: pd.DataFrame,
+    *,
+    test: str = "t",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    split: str = "test",
+    fraction: float | None = None,
+    noise: float | None = None,
+    permutations: int = 10000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
+
+    Args:
+        perquery: the per-query long frame (see :mod:`._runner`).
+        test: paired test, see :func:`._significance.paired_test`.
+        correction: see :func:`._significance.correct`; one family per measure label.
+        alpha: significance level applied to the adjusted p-values.
+        split: which split (``test``).
+        fraction: the training fraction to use (default: the largest in the frame).
+        noise: the noise rate to use (default: the lowest in the frame).
+        permutations: resamples of the permutation test.
+        random_seed: seeds the permutation test.
+
+    Returns:
+        One row per (scenario, label, target, measure, τ) with ``base`` (the measure without its rel),
+        ``rel``, ``mean`` (seed-averaged), ``delta`` (``mean`` − the winner's mean; 0 for the winner), ``best``
+        (the winning τ; ties go to the smaller τ), ``is_best``, ``tied`` (the winner's mean equals another τ's,
+        the same on every row of the cell), ``n_queries``, ``n_seeds`` and the winner-vs-this-τ
+        test (``statistic``, ``p_value``, ``p_adjusted``, ``significant``, ``family_size``; NaN/False for the
+        winner itself). Empty when no target has two τ variants on a binary measure.
+    """
+    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
+    sel = sel[sel["variant"].map(variant_tau).notna() & sel["measure"].map(binary_label).notna()]
+    if sel.empty:
+        return pd.DataFrame(columns=DIAGONAL_COLUMNS)
+    f, n = _reference_level(sel, fraction, noise)
+    avg = seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)])
+    rows = []
+    for (scenario, label, target, measure), grp in avg.groupby(["scenario", "label", "target", "measure"], sort=True):
+        base, rel = binary_label(measure)
+        scores = {variant_tau(v): g.set_index("qid")["value"] for v, g in grp.groupby("variant")}
+        if len(scores) < 2:
+            continue
+        means = {t: float(s.mean()) for t, s in scores.items()}
+        best = max(sorted(means), key=means.__getitem__)
+        tied = sum(abs(m - means[best]) <= _TIE for m in means.values()) > 1
+        n_seeds = {variant_tau(v): int(g["n_seeds"].max()) for v, g in grp.groupby("variant")}
+        for tau in sorted(scores):
+            row = dict(scenario=scenario, label=label, target=target, fraction=f, noise=n, measure=measure,
+                       base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
+                       is_best=tau == best, tied=tied, n_queries=len(scores[tau]), n_seeds=n_seeds[tau],
+                       statistic=np.nan, p_value=np.nan)
+            if tau != best:
+                qids = scores[best].index.intersection(scores[tau].index)
+                if len(qids) >= 2:
+                    row["statistic"], row["p_value"] = paired_test(
+                        scores[best].loc[qids].to_numpy(), scores[tau].loc[qids].to_numpy(), test=test,
+                        permutations=permutations, random_seed=random_seed)
+            rows.append(row)
+    if not rows:
+        return pd.DataFrame(columns=DIAGONAL_COLUMNS)
+    return _finish(pd.DataFrame(rows), ["measure"], correction, alpha, DIAGONAL_COLUMNS)
+
+
+def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
+    """Across targets: does the winning τ equal the evaluation threshold more often than chance?
+
+    Args:
+        diag: the output of :func:`compare_diagonal`.
+
+    Returns:
+        Per (scenario, fraction, noise, base measure) one row per ``rel`` that is also a training τ, and one
+        pooled row (``rel`` = ``"all"``): ``n_targets`` (cells counted; cells whose best τ is tied are left
+        out), ``matches`` (winner == rel),
+        ``n_taus``, ``chance`` (1 / ``n_taus``) and the one-sided binomial ``p_value``
+        (``scipy.stats.binomtest(matches, n_targets, chance, alternative="greater")``).
+    """
+    from scipy import stats
+
+    if diag.empty:
+        return pd.DataFrame(columns=SIGN_TEST_COLUMNS)
+    winners = diag[diag["is_best"].astype(bool) & ~diag["tied"].astype(bool)]
+    rows = []
+    for (scenario, f, n, base), g in winners.groupby(["scenario", "fraction", "noise", "base"], sort=False):
+        taus = sorted(set(diag[(diag["scenario"] == scenario) & (diag["base"] == base)]["tau"].astype(int)))
+        g = g[g["rel"].astype(int).isin(taus)]
+        if g.empty:
+            continue
+        chance = 1.0 / len(taus)
+        parts = [(int(r), gr) for r, gr in g.groupby("rel", sort=True)] + [("all", g)]
+        for rel, gr in parts:
+            k, m = int((gr["best"].astype(int) == gr["rel"].astype(int)).sum()), len(gr)
+            p = float(stats.binomtest(k, m, chance, alternative="greater").pvalue)
+            rows.append(dict(scenario=scenario, fraction=f, noise=n, base=base, rel=rel, n_targets=m, matches=k,
+                             n_taus=len(taus), chance=chance, p_value=p))
+    return pd.DataFrame(rows, columns=SIGN_TEST_COLUMNS)
+
+
+def experiment_diagonal(cfg: Any, perquery: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compare_diagonal` with an experiment config's test, correction and α."""
+    s = cfg.significance
+    return compare_diagonal(perquery, test=s.test, correction=s.correction, alpha=s.alpha,
+                            permutations=s.permutations, random_seed=s.random_seed)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# report: section, heatmap, csv
+
+def _tau(t: int) -> str:
+    return f"τ={int(t)}"
+
+
+def _bases(diag: pd.DataFrame, cfg: Any) -> list[str]:
+    """The base measures of ``diag`` in the config's order (``measures.binary``)."""
+    order = list(getattr(cfg, "binary_measures", ()))
+    return sorted(diag["base"].drop_duplicates(), key=lambda b: (order.index(b) if b in order else len(order), b))
+
+
+def diagonal_lines(diag: pd.DataFrame, cfg: Any) -> list[str]:
+    """The report section: per scenario and base measure, the winning τ at each rel, and the sign tests."""
+    if diag.empty:
+        return []
+    from pyterrier_gradrel.experiments._report import _correction_name
+
+    s = cfg.significance
+    f, n = float(diag["fraction"].iloc[0]), float(diag["noise"].iloc[0])
+    level = "" if (f, n) == (1.0, 0.0) else f" (fraction {f:g}, noise {n:g})"
+    signs = diagonal_sign_test(diag)
+    lines = [f"## {SECTION_TITLE}", "",
+             f"Which training τ wins when relevance is judged at rel ≥ r (binary measures, test{level}). Per target "
+             f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up, tested against "
+             f"every other τ (paired {s.test}-test on per-query scores averaged over seeds; "
+             f"{_correction_name(s.correction)} per measure over all targets × losing τ of this experiment; "
+             f"**bold** = significantly better than every other τ, α = {s.alpha}). The last rows count the targets "
+             f"where the winning τ equals rel, against chance 1/(number of τ) (one-sided binomial test; the pooled "
+             f"row counts (target, rel) cells, which are not independent; a cell whose best τ is tied is shown as a "
+             f"tie and not counted). `diagonal.csv` has every τ's mean, Δ "
+             f"and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
+             f"targets.", ""]
+    for scenario, base in [(sc, b) for sc in diag["scenario"].drop_duplicates() for b in _bases(diag, cfg)]:
+        g = diag[(diag["scenario"] == scenario) & (diag["base"] == base)]
+        if g.empty:
+            continue
+        rels = sorted(g["rel"].astype(int).unique())
+        lines += [f"### {scenario}: `{base}`", "",
+                  "| target | " + " | ".join(f"rel ≥ {r}" for r in rels) + " |", "|---|" + "---|" * len(rels)]
+        for label, tg in g.groupby("label", sort=False):
+            cells = [label]
+            for r in rels:
+                rg = tg[tg["rel"] == r]
+                if rg.empty:
+                    cells.append("–")
+                    continue
+                win = rg[rg["is_best"].astype(bool)].iloc[0]
+                if bool(win["tied"]):
+                    cells.append("tie (" + ", ".join(_tau(t) for t in rg[rg["delta"].abs() <= _TIE]["tau"]) + ")")
+                    continue
+                losers = rg[~rg["is_best"].astype(bool)]
+                runner = losers.loc[losers["delta"].idxmax()]
+                text = f"{_tau(win['tau'])} +{abs(runner['delta']):.3f} (p {runner['p_adjusted']:.2g})"
+                if len(losers) and losers["significant"].all():
+                    text = f"**{text}**"
+                cells.append(text)
+            lines.append("| " + " | ".join(cells) + " |")
+        sg = signs[(signs["scenario"] == scenario) & (signs["base"] == base)]
+        cells = ["winner = rel"]
+        for r in rels:
+            x = sg[sg["rel"].astype(str) == str(r)]
+            cells.append("–" if x.empty else f"{x['matches'].iloc[0]}/{x['n_targets'].iloc[0]} "
+                                             f"(p {x['p_value'].iloc[0]:.2g})")
+        lines.append("| " + " | ".join(cells) + " |")
+        pooled = sg[sg["rel"].astype(str) == "all"]
+        if len(pooled):
+            p = pooled.iloc[0]
+            lines += ["", f"Pooled over rel: the winning τ equals rel in {p['matches']} of {p['n_targets']} "
+                          f"(target, rel) cells; chance {p['chance']:.2f}, one-sided binomial p = {p['p_value']:.2g}."]
+        lines.append("")
+    return lines
+
+
+def heatmap_matrix(diag: pd.DataFrame, scenario: str, base: str) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
+    """``(taus, rels, mean Δ to the best τ averaged over targets [τ, rel], number of targets won [τ, rel])``."""
+    g = diag[(diag["scenario"] == scenario) & (diag["base"] == base)]
+    taus, rels = sorted(g["tau"].astype(int).unique()), sorted(g["rel"].astype(int).unique())
+    delta = np.full((len(taus), len(rels)), np.nan)
+    wins = np.zeros((len(taus), len(rels)), dtype=int)
+    for i, t in enumerate(taus):
+        for j, r in enumerate(rels):
+            c = g[(g["tau"] == t) & (g["rel"] == r)]
+            if len(c):
+                delta[i, j] = float(c["delta"].mean())
+                wins[i, j] = int((c["is_best"].astype(bool) & ~c["tied"].astype(bool)).sum())
+    return taus, rels, delta, wins
+
+
+def write_heatmaps(diag: pd.DataFrame, cfg: Any, results_dir: Path) -> list[Path]:
+    """One PNG per scenario, ``diagonal_<scenario>.png``: a τ × rel heatmap per binary measure."""
+    if diag.empty:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    from pyterrier_gradrel.experiments._report import _save
+
+    written = []
+    for scenario, sg in diag.groupby("scenario", sort=False):
+        bases = _bases(sg, cfg)
+        n_targets = sg["target"].nunique()
+        fig, axes = plt.subplots(1, len(bases), figsize=(3.6 * len(bases) + 0.6, 3.4), squeeze=False)
+        for ax, base in zip(axes[0], bases, strict=True):
+            taus, rels, delta, wins = heatmap_matrix(diag, scenario, base)
+            lim = max(float(np.nanmax(-delta)), 1e-3)
+            im = ax.imshow(delta, cmap="viridis", vmin=-lim, vmax=0.0, aspect="auto")
+            digits = 3 if lim >= 0.01 else 4  # small margins (query-side runs) stay readable
+            for i in range(len(taus)):
+                for j in range(len(rels)):
+                    if np.isnan(delta[i, j]):
+                        continue
+                    color = "black" if delta[i, j] > -lim / 2 else "white"
+                    ax.text(j, i, f"{delta[i, j]:+.{digits}f}\n{wins[i, j]}/{n_targets} won", ha="center", va="center",
+                            fontsize=7, color=color)
+            ax.set_xticks(range(len(rels)), [f"rel ≥ {r}" for r in rels])
+            ax.set_yticks(range(len(taus)), [_tau(t) for t in taus])
+            ax.set_xlabel("evaluation threshold")
+            ax.set_ylabel("training threshold")
+            ax.set_title(base, fontsize=9)
+            fig.colorbar(im, ax=ax, shrink=0.8)
+        fig.suptitle(f"{cfg.name}: {scenario} — mean Δ to the best τ at each rel ({n_targets} targets)", fontsize=9)
+        fig.tight_layout()
+        written.append(_save(fig, results_dir / f"diagonal_{scenario.replace('/', '_')}.png"))
+        plt.close(fig)
+    return written
+
+
+def write_diagonal_csv(diag: pd.DataFrame, results_dir: Path) -> Path:
+    """``diagonal.csv`` (only a header when the experiment has no binary measure with two τ)."""
+    path = results_dir / "diagonal.csv"
+    _atomic.write_text(path, diag.to_csv(index=False))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------
+# adding a section to an existing report.md (committed results whose run folders are not on this machine)
+
+def _sections(text: str) -> list[list[str]]:
+    """The lines of a Markdown report split at its ``## `` headings (the first block is the preamble)."""
+    blocks: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith("## "):
+            blocks.append([])
+        blocks[-1].append(line)
+    return blocks
+
+
+def splice_section(text: str, title: str, lines: Sequence[str], *, after: Sequence[str] = (),
+                   before: Sequence[str] = ()) -> str:
+    """``text`` with its ``## <title>`` section replaced by ``lines`` (or removed when ``lines`` is empty).
+
+    A new section goes after the last section whose title starts with one of ``after``, else before the
+    first whose title starts with one of ``before``, else at the end.
+    """
+    blocks = [b for b in _sections(text) if not (b and b[0] == f"## {title}")]
+    titles = [b[0][3:] if b and b[0].startswith("## ") else "" for b in blocks]
+    if lines:
+        new = list(lines)
+        while new and new[-1] == "":
+            new.pop()
+        new.append("")
+        pos = next((i + 1 for i in range(len(blocks) - 1, 0, -1) if titles[i].startswith(tuple(after))), None)
+        if pos is None:
+            pos = next((i for i in range(1, len(blocks)) if titles[i].startswith(tuple(before))), len(blocks))
+        blocks.insert(pos, new)
+    return "\n".join(line for b in blocks for line in b).rstrip("\n") + "\n"
+
+
+def splice_plots(text: str, images: Iterable[Path], *, prefix: str) -> str:
+    """``text`` with the ``## Plots`` list's ``prefix*`` images replaced by ``images`` (appended last)."""
+    blocks = _sections(text)
+    idx = next((i for i, b in enumerate(blocks) if b and b[0] == "## Plots"), None)
+    entries = [] if idx is None else [x for x in blocks[idx][1:] if x.startswith("![")]
+    entries = [x for x in entries if not x.startswith(f"![{prefix}")]
+    entries += [f"![{p.stem}]({p.name})" for p in images]
+    new = ["## Plots", "", *entries] if entries else []
+    if idx is None:
+        if new:
+            blocks.append(new)
+    elif new:
+        blocks[idx] = new
+    else:
+        del blocks[idx]
+    return "\n".join(line for b in blocks for line in b).rstrip("\n") + "\n"
+
+
+# where write_report puts the diagonal section: right after "Which τ wins"
+DIAGONAL_AFTER = ("Which τ wins",)
+DIAGONAL_BEFORE = ("Less data", "Bootstrap", "Calibration", "Plots")
+
+
+def load_results_perquery(results_dir: str | Path) -> pd.DataFrame:
+    """The committed ``perquery.csv.gz`` of a results folder, typed as the runner's frame."""
+    path = Path(results_dir) / "perquery.csv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"expected the per-query results {path} (written by `gradrel report`)")
+    df = pd.read_csv(path, dtype={"variant": str, "qid": str, "article": str, "label": str})
+    return df.assign(variant=df["variant"].fillna(""), article=df["article"].fillna(""))
+
+
+def refresh_diagonal(config: Any, *, root: str | Path | None = None) -> Path:
+    """Rebuild ``diagonal.csv``, the heatmaps and the report's diagonal section from ``results/<name>/perquery.csv.gz``.
+
+    For experiments whose run folders are not on this machine: everything else in ``report.md`` stays as
+    committed. The section and the plot lines are placed where :func:`._report.write_report` puts them.
+
+    Args:
+        config: the experiment config (path, mapping or ``ExperimentConfig``).
+        root: the experiments folder (default ``$GRADREL_EXPERIMENTS`` or ``./experiments``).
+
+    Returns:
+        The path of the updated ``report.md``.
+    """
+    from pyterrier_gradrel.experiments._config import load_config
+    from pyterrier_gradrel.experiments._runner import default_root
+
+    cfg = load_config(config)
+    results_dir = (Path(root) if root is not None else default_root()) / "results" / cfg.name
+    report = results_dir / "report.md"
+    if not report.is_file():
+        raise FileNotFoundError(f"expected a report to update at {report}")
+    diag = experiment_diagonal(cfg, load_results_perquery(results_dir))
+    write_diagonal_csv(diag, results_dir)
+    plots = write_heatmaps(diag, cfg, results_dir)
+    text = splice_section(report.read_text(encoding="utf-8"), SECTION_TITLE, diagonal_lines(diag, cfg),
+                          after=DIAGONAL_AFTER, before=DIAGONAL_BEFORE)
+    text = splice_plots(text, plots, prefix="diagonal_")
+    _atomic.write_text(report, text)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------------------
+# sampling unit × τ
+
+def compare_units(
+    treatment: pd.DataFrame,
+    control: pd.DataFrame,
+    *,
+    measures: Sequence[str] | None = None,
+    test: str = "t",
+    correction: str = "holm",
+    alpha: float = 0.05,
+    split: str = "test",
+    fraction: float | None = None,
+    noise: float | None = None,
+    permutations: int = 10000,
+    random_seed: int = 0,
+) -> pd.DataFrame:
+    """The change from ``control`` to ``treatment`` per target × variant × measure, and whether it differs by τ.
+
+    Both frames are per-query long frames of experiments with the same scenarios, targets and variants
+    (e.g. ``unit: pair`` and its ``unit: query`` control). Per-query scores are averaged over seeds, then
+    paired on the queries both experiments evaluated:
+
+    * ``effect``: ``treatment − control`` of one variant (``delta`` > 0: the treatment is better);
+    * ``interaction``: the effect of ``variant`` minus the effect of ``other`` (difference of differences;
+      ``delta`` > 0: the treatment helps ``variant`` more). This is the unit × τ interaction.
+
+    Args:
+        treatment: the per-query frame of the treated experiment.
+        control: the per-query frame of the control experiment.
+        measures: measure labels to compare (default: every measure both frames hold).
+        test: see :func:`._significance.paired_test`.
+        correction: see :func:`._significance.correct`; one family per (kind, measure).
+        alpha: significance level applied to the adjusted p-values.
+        split: which split (``test``).
+        fraction: training fraction (default: the largest of ``treatment``).
+        noise: noise rate (default: the lowest of ``treatment``).
+        permutations: resamples of the permutation test.
+        random_seed: seeds the permutation test.
+
+    Returns:
+        Columns :data:`UNITS_COLUMNS` (on ``interaction`` rows ``treatment_mean`` and ``control_mean`` are the
+        mean effects of ``variant`` and ``other``); empty when the two experiments share no (target, variant, measure).
+    """
+    def prep(df: pd.DataFrame) -> dict[tuple, pd.Series]:
+        sel = df[(df["split"] == split) & (df["system"] == "fine-tuned")]
+        sel = sel[(sel["fraction"] == f) & (sel["noise"] == n)]
+        if measures is not None:
+            sel = sel[sel["measure"].isin(list(measures))]
+        avg = seed_average(sel)
+        return {k: g.set_index("qid")["value"]
+                for k, g in avg.groupby(["scenario", "label", "target", "measure", "variant"], sort=True)}
+
+    ft = treatment[(treatment["split"] == split) & (treatment["system"] == "fine-tuned")]
+    if ft.empty:
+        return pd.DataFrame(columns=UNITS_COLUMNS)
+    f, n = _reference_level(ft, fraction, noise)
+    t_scores, c_scores = prep(treatment), prep(control)
+    effects: dict[tuple, dict[str, pd.Series]] = {}
+    rows = []
+
+    def test_row(a: pd.Series, b: pd.Series, **fields) -> None:
+        qids = a.index.intersection(b.index)
+        if len(qids) < 2:
+            return
+        x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
+        stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+        rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
+                         delta=float((x - y).mean()), n_queries=len(qids), statistic=stat, p_value=p))
+
+    for key in sorted(t_scores.keys() & c_scores.keys()):
+        scenario, label, target, measure, variant = key
+        a, b = t_scores[key], c_scores[key]
+        qids = a.index.intersection(b.index)
+        effects.setdefault((scenario, label, target, measure), {})[variant] = a.loc[qids] - b.loc[qids]
+        test_row(a, b, scenario=scenario, label=label, target=target, measure=measure, kind="effect",
+                 variant=variant, other="")
+    for (scenario, label, target, measure), eff in effects.items():
+        names = sorted(eff, key=lambda v: (variant_tau(v) is None, variant_tau(v) or 0, v))
+        for i, v in enumerate(names):
+            for w in names[i + 1:]:
+                test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
+                         kind="interaction", variant=v, other=w)
+    if not rows:
+        return pd.DataFrame(columns=UNITS_COLUMNS)
+    return _finish(pd.DataFrame(rows), ["kind", "measure"], correction, alpha, UNITS_COLUMNS)
+
+
+def units_lines(units: pd.DataFrame, cfg: Any, control: str) -> list[str]:
+    """The report section of :func:`compare_units`: the primary measure and its binary variants."""
+    if units.empty:
+        return []
+    from pyterrier_gradrel.experiments._report import _col_name, _correction_name
+
+    s = cfg.significance
+    base = cfg.primary_measure
+    shown = [m for m in dict.fromkeys(units["measure"])
+             if m == base or (binary_label(m) is not None and binary_label(m)[0] == base)]
+    lines = [f"## {UNITS_TITLE} (against `{control}`)", "",
+             f"Δ is this experiment minus the control experiment `{control}` (same targets, variants and seeds), "
+             f"per variant, paired {s.test}-test on per-query scores averaged over seeds; **bold** = significant "
+             f"after {_correction_name(s.correction)} per measure over all targets × variants (α = {s.alpha}). The "
+             f"last column is the interaction: variants whose Δ differ (difference of their per-query Δ; "
+             f"{_correction_name(s.correction)} per measure over all targets × variant pairs). `units.csv` holds "
+             f"every measure.", ""]
+    for measure in shown:
+        g = units[units["measure"] == measure]
+        eff, inter = g[g["kind"] == "effect"], g[g["kind"] == "interaction"]
+        variants = [v for v in cfg.variants if v in set(eff["variant"])]
+        lines += [f"### `{measure}`", "",
+                  "| scenario | target | " + " | ".join(f"Δ {_col_name('fine-tuned', v)}" for v in variants)
+                  + " | variants whose Δ differ (Δ of Δ, adj. p) |", "|" + "---|" * (len(variants) + 3)]
+        for (scenario, label), tg in eff.groupby(["scenario", "label"], sort=False):
+            cells = []
+            for v in variants:
+                r = tg[tg["variant"] == v]
+                txt = "–" if r.empty else f"{r['delta'].iloc[0]:+.3f}"
+                cells.append(f"**{txt}**" if len(r) and bool(r["significant"].iloc[0]) else txt)
+            i = inter[(inter["scenario"] == scenario) & (inter["label"] == label)]
+            sig = i[i["significant"]]
+            if len(sig):
+                differ = ", ".join(f"{_col_name('fine-tuned', r.variant)} − {_col_name('fine-tuned', r.other)}: "
+                                   f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
+            else:
+                differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})" if len(i) else "–"
+            lines.append(f"| {scenario} | {label} | " + " | ".join(cells) + f" | {differ} |")
+        lines.append("")
+    return lines
+
+
+def add_unit_comparison(config: Any, control: Any, *, root: str | Path | None = None) -> Path:
+    """Compare an experiment with its control from both ``results/<name>/perquery.csv.gz`` files.
+
+    Writes ``units.csv`` (:func:`compare_units`, every measure) into the experiment's results folder and
+    adds the section ``Sampling unit × τ (against <control>)`` to its ``report.md`` (after the diagonal).
+
+    Args:
+        config: the treated experiment's config (path, mapping or ``ExperimentConfig``).
+        control: the control experiment's config.
+        root: the experiments folder (default ``$GRADREL_EXPERIMENTS`` or ``./experiments``).
+
+    Returns:
+        The path of ``units.csv``.
+    """
+    from pyterrier_gradrel.experiments._config import load_config
+    from pyterrier_gradrel.experiments._runner import default_root
+
+    cfg, ctl = load_config(config), load_config(control)
+    results = (Path(root) if root is not None else default_root()) / "results"
+    s = cfg.significance
+    units = compare_units(load_results_perquery(results / cfg.name), load_results_perquery(results / ctl.name),
+                          test=s.test, correction=s.correction, alpha=s.alpha, permutations=s.permutations,
+                          random_seed=s.random_seed)
+    if units.empty:
+        raise ValueError(f"experiments {cfg.name!r} and {ctl.name!r} share no (target, variant, measure) on test; "
+                         "expected a control with the same targets and variants")
+    path = results / cfg.name / "units.csv"
+    _atomic.write_text(path, units.to_csv(index=False))
+    report = results / cfg.name / "report.md"
+    if report.is_file():
+        text = report.read_text(encoding="utf-8")
+        title = next((b[0][3:] for b in _sections(text) if b and b[0].startswith(f"## {UNITS_TITLE}")), None)
+        if title is not None:
+            text = splice_section(text, title, [])
+        text = splice_section(text, f"{UNITS_TITLE} (against `{ctl.name}`)", units_lines(units, cfg, ctl.name),
+                              after=(SECTION_TITLE, *DIAGONAL_AFTER), before=DIAGONAL_BEFORE)
+        _atomic.write_text(report, text)
+    return path

@@ -1,0 +1,144 @@
+"""Which grades the drawn training positives had, per τ and sampling unit.
+
+With ``unit: query`` every step draws one positive per query uniformly among its passages of grade ≥ τ;
+with ``unit: pair`` every (query, positive) pair is one example. At τ = 1 the two units therefore train
+on different mixtures of grade-1/2/3 positives, which is what the unit × τ interaction is about.
+
+Two sources:
+
+* :func:`positive_grades_from_logs` reads ``train_log.json`` of finished run folders. The trainer does
+  **not** record the grades of the positives it draws (its report holds the binarization counts, losses
+  and timings), so this reads the key :data:`LOG_KEY` that the smallest logging change would add:
+  in ``ContrastiveTrainer._train`` count ``sampler.grade(ex.qid, ex.positive)`` for every example of
+  every trained batch (a ``collections.Counter`` updated next to ``pairs += len(batch)``) and return it
+  as ``"positive_grades": {"1": n1, "2": n2, "3": n3}``. Runs without it are skipped and counted.
+* :func:`replay_positive_grades` needs no log: the trainer's batches are deterministic in
+  ``(seed, epoch)``, so it rebuilds each fine-tuned condition's sampler with the trainer's own data
+  preparation (noise, fraction, binarization) and walks the same steps, counting the positives' grades.
+  It needs the datasets (``GRADREL_MIRROR``) but no model, and works for runs made before any logging.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+logger = logging.getLogger(__name__)
+
+LOG_KEY = "positive_grades"
+COLUMNS = ["run", "scenario", "train", "variant", "unit", "loss", "rel", "seed", "fraction", "noise", "grade", "count",
+           "source"]
+
+
+def _rows(run: str, scenario: str, train: Any, variant: str, config: dict, counts: dict, source: str) -> list[dict]:
+    return [dict(run=run, scenario=scenario, train=",".join(train or ()), variant=variant, unit=config.get("unit", "query"),
+                 loss=config.get("loss", "infonce"), rel=config.get("rel"), seed=config.get("seed"),
+                 fraction=config.get("fraction", 1.0), noise=config.get("noise", 0.0), grade=int(g), count=int(n),
+                 source=source)
+            for g, n in sorted(counts.items(), key=lambda kv: int(kv[0]))]
+
+
+def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
+    """Drawn positives per grade from the ``train_log.json`` of every finished run folder under ``runs_dir``.
+
+    Args:
+        runs_dir: ``experiments/runs/<config name>``.
+
+    Returns:
+        Columns :data:`COLUMNS` (``source`` = ``"log"``), one row per run and grade; runs whose log lacks
+        :data:`LOG_KEY` are left out (a warning says how many).
+
+    Raises:
+        FileNotFoundError: ``runs_dir`` is not a folder.
+    """
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        raise FileNotFoundError(f"expected a folder of run folders (experiments/runs/<name>), got {runs_dir}")
+    rows, missing = [], 0
+    for run in sorted(p for p in runs_dir.iterdir() if (p / "train_log.json").is_file()):
+        log = json.loads((run / "train_log.json").read_text(encoding="utf-8"))
+        cond = json.loads((run / "condition.json").read_text(encoding="utf-8")).get("condition", {}) \
+            if (run / "condition.json").is_file() else {}
+        if LOG_KEY not in log:
+            missing += 1
+            continue
+        rows += _rows(run.name, cond.get("scenario", ""), cond.get("train"), cond.get("variant", ""),
+                      log.get("config", {}),
+                      log[LOG_KEY], "log")
+    if missing:
+        logger.warning("%d run(s) under %s do not record %r in train_log.json; replay_positive_grades(config) "
+                       "recomputes them", missing, runs_dir, LOG_KEY)
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def count_drawn_positives(sampler: Any, steps: int) -> Counter:
+    """Grades of the positives of the first ``steps`` batches, walked as the trainer does (epoch after epoch)."""
+    counts: Counter = Counter()
+    step, epoch = 0, 0
+    while step < steps:
+        for batch in sampler.epoch(epoch):
+            if step >= steps:
+                break
+            counts.update(int(sampler.grade(ex.qid, ex.positive)) for ex in batch)
+            step += 1
+        epoch += 1
+    return counts
+
+
+def replay_positive_grades(config: Any, *, data: Any = None, variants: list[str] | None = None) -> pd.DataFrame:
+    """Drawn positives per grade for every fine-tuned condition of ``config``, recomputed without training.
+
+    Args:
+        config: the experiment config (path, mapping or ``ExperimentConfig``).
+        data: a ``_runner.DataCache`` (default: a new one with the config's query limit).
+        variants: only these variants (default: all).
+
+    Returns:
+        Columns :data:`COLUMNS` (``source`` = ``"replay"``; ``run`` describes the condition).
+    """
+    from pyterrier_gradrel.experiments._config import load_config
+    from pyterrier_gradrel.experiments._runner import DataCache, train_config
+    from pyterrier_gradrel.experiments._scenarios import plan
+    from pyterrier_gradrel.training import ContrastiveTrainer
+
+    cfg = load_config(config)
+    data = data if data is not None else DataCache(limit_queries=cfg.limit_queries)
+    rows = []
+    for cond in plan(cfg):
+        if not cond.fine_tuned or (variants is not None and cond.variant not in variants):
+            continue
+        tc = train_config(cond, cfg)
+        topics = pd.concat([data.get(d).topics for d in cond.train], ignore_index=True)
+        qrels = pd.concat([data.get(d).qrels for d in cond.train], ignore_index=True)
+        # the trainer's own preparation (noise, fraction, binarization, sampler); it loads no model
+        sampler, _, _ = ContrastiveTrainer(cfg.base_model, config=tc, verbose=False)._prepare(
+            topics, qrels, data.corpus(cond.train))
+        steps = tc.max_steps if tc.max_steps is not None else tc.epochs * sampler.steps_per_epoch()
+        counts = count_drawn_positives(sampler, steps)
+        rows += _rows(cond.describe(), cond.scenario, cond.train, cond.variant, tc.to_dict(), dict(counts), "replay")
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def positive_shares(counts: pd.DataFrame) -> pd.DataFrame:
+    """Share of drawn positives per grade within each (scenario, unit, variant, fraction, noise), summed over
+    runs (targets and seeds).
+
+    Args:
+        counts: the output of :func:`positive_grades_from_logs` or :func:`replay_positive_grades` (or both
+            concatenated, e.g. a ``unit: pair`` experiment and its ``unit: query`` control).
+
+    Returns:
+        Columns ``scenario``, ``unit``, ``variant``, ``fraction``, ``noise``, ``grade``, ``count``, ``share``,
+        ``n_runs``.
+    """
+    keys = ["scenario", "unit", "variant", "fraction", "noise"]
+    if counts.empty:
+        return pd.DataFrame(columns=keys + ["grade", "count", "share", "n_runs"])
+    out = counts.groupby(keys + ["grade"], sort=True).agg(count=("count", "sum"), n_runs=("run", "nunique"))
+    out = out.reset_index()
+    out["share"] = out["count"] / out.groupby(keys)["count"].transform("sum")
+    return out[keys + ["grade", "count", "share", "n_runs"]]

@@ -161,3 +161,21 @@ def test_an_encoder_is_a_system_and_its_pool_is_encoded_once(mirror, tiny_encode
     assert again.computed == [TASK]
     assert encode_count() == encodes  # recomputed from the cached pool vectors: nothing encoded
     assert again.main_scores() == pytest.approx(result.main_scores())
+
+
+def test_named_baselines_are_systems(mirror, tiny_encoder_dir, tmp_path):
+    from pyterrier_gradrel.benchmark._systems import BASELINE_NAMES, baseline_system
+    from pyterrier_gradrel.retrieval import BASELINES
+
+    assert BASELINE_NAMES == BASELINES
+    systems = [baseline_system(n, encoder=str(tiny_encoder_dir), threads=1) for n in BASELINE_NAMES]
+    assert len({s.fingerprint for s in systems}) == 4
+    assert [s.slug for s in systems] == ["BM25", "mE5-zero-shot", "BM25_mE5", "RRF_BM25_mE5"]
+    result = benchmark.evaluate(systems[3], tasks=[TASK], out=tmp_path, verbose=False)
+    record = result.results[TASK].record
+    assert record["system"]["description"]["baseline"] == "RRF(BM25,mE5)"
+    assert record["system"]["description"]["encoder"]["precision"] == "float32"
+    assert result.folder.parent.name == "RRF_BM25_mE5"
+    assert 0 < record["scores"]["nDCG@10"] <= 1
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        baseline_system("BM42")

@@ -14,6 +14,7 @@ from typing import Any
 __all__ = ["add_parser", "load_factory"]
 
 _DEFAULT_OUT = "experiments/results/benchmark"
+# = pyterrier_gradrel.retrieval.BASELINES, spelled out so that building the parser does not import PyTerrier
 _BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 
 

@@ -21,7 +21,8 @@ from typing import Any
 
 __all__ = ["System", "as_system", "baseline_system"]
 
-#: baseline names accepted by :func:`baseline_system` (the names of ``pyterrier_gradrel.retrieval.BASELINES``)
+#: baseline names accepted by :func:`baseline_system`: ``pyterrier_gradrel.retrieval.BASELINES``, repeated here because
+#: importing ``retrieval`` loads PyTerrier (tests/test_benchmark_evaluate.py checks that the two agree)
 BASELINE_NAMES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 _BASELINE_ENCODER = "multilingual-e5-small"
 

@@ -179,3 +179,21 @@ def test_named_baselines_are_systems(mirror, tiny_encoder_dir, tmp_path):
     assert 0 < record["scores"]["nDCG@10"] <= 1
     with pytest.raises(ValueError, match="baseline must be one of"):
         baseline_system("BM42")
+
+
+def test_cli_evaluates_a_factory_from_a_file(mirror, tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+
+    module = tmp_path / "my_system.py"
+    module.write_text("from pyterrier_gradrel.retrieval import bm25\n\n\n"
+                      "def factory(dataset_id):\n    return bm25(dataset_id) % 5\n")
+    args = ["evaluate", "--system", f"{module}:factory", "--tasks", TASK, "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0
+    assert "1 computed, 0 reused" in capsys.readouterr().out
+    record = json.loads(next((tmp_path / "out" / "gradrel-v1" / "factory").glob(f"*/{TASK}.json")).read_text())
+    assert record["system"]["description"]["factory"].endswith(":factory")
+    assert record["scores"]["R(rel=1)@100"] < 0.3  # top 5 only (BM25 with 1000 results: 0.45)
+    assert main(args) == 0
+    assert "0 computed, 1 reused" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no attribute 'nope'"):
+        main(["evaluate", "--system", f"{module}:nope", "--tasks", TASK, "--out", str(tmp_path / "out")])

@@ -95,6 +95,8 @@ class Suite:
         """The tasks named in ``names`` (task names, dataset ids or group names), in suite order; all if None."""
         if names is None:
             return list(self.tasks)
+        if isinstance(names, str):
+            names = [names]
         wanted = [n for n in names if n]
         chosen: set[str] = set()
         for n in wanted:

@@ -73,8 +73,10 @@ def encoder_system(encoder: Any, *, name: str | None = None, precision: str = "a
     """An encoder as a system: exact dense retrieval over each task's pool (vectors cached per pool)."""
     from pyterrier_gradrel.retrieval import dense
 
-    label = name or (Path(str(encoder)).name if isinstance(encoder, str | Path) else type(encoder).__name__)
     enc = _load(encoder, precision, threads)
+    # a name or folder names the system; an encoder object is named after the folder it was loaded from
+    source = encoder if isinstance(encoder, str | Path) else (getattr(enc, "path", None) or type(enc).__name__)
+    label = name or Path(str(source)).name
     fingerprint = getattr(enc, "fingerprint", None)
     if not callable(fingerprint):
         raise TypeError(f"an encoder system needs fingerprint() (e.g. an E5BiEncoder), got {type(enc).__name__}")

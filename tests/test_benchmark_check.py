@@ -1,0 +1,78 @@
+"""Pinned reproductions: OK / OKish / FAIL with a stated tolerance; a deliberately wrong expectation fails."""
+from __future__ import annotations
+
+import pytest
+
+from pyterrier_gradrel.benchmark._check import (
+    check,
+    check_scores,
+    expectations_path,
+    load_expectations,
+    status,
+)
+from pyterrier_gradrel.benchmark._suite import load_suite
+
+TASK = "xquad-r-en"
+
+
+def test_status_thresholds():
+    assert status(0.67341, 0.6734, ok=5e-5, okish=5e-3) == "OK"
+    assert status(0.6770, 0.6734, ok=5e-5, okish=5e-3) == "OKish"
+    assert status(0.6800, 0.6734, ok=5e-5, okish=5e-3) == "FAIL"
+    assert status(0.5, None, ok=5e-5, okish=5e-3) == "NOT PINNED"
+    assert status(None, 0.5, ok=5e-5, okish=5e-3) == "NOT RUN"
+    table = check_scores({"a": 0.5}, {"a": 0.6, "b": None}, ok=5e-5, okish=5e-3)
+    assert table["status"].tolist() == ["FAIL", "NOT PINNED"]
+    assert table.loc[0, "diff"] == pytest.approx(-0.1)
+
+
+def test_the_expectations_list_every_task_of_the_suite():
+    exp = load_expectations()
+    assert exp.path == expectations_path("gradrel-v1")
+    assert (exp.suite, exp.measure, exp.ok, exp.okish) == ("gradrel-v1", "nDCG@10", 5e-5, 5e-3)
+    names = [t.name for t in load_suite().tasks]
+    for system in ("BM25", "mE5-zero-shot"):
+        assert list(exp.scores(system)) == names
+    assert exp.scores("BM25")[TASK] is not None  # the CI subset is pinned
+
+
+def test_bad_tolerances_are_rejected(tmp_path):
+    path = tmp_path / "e.yaml"
+    path.write_text("suite: gradrel-v1\nmeasure: nDCG@10\ntolerance: {ok: 0.01, okish: 0.001}\nsystems: {}\n")
+    with pytest.raises(ValueError, match="0 <= ok <= okish"):
+        load_expectations(path)
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("check-out")
+
+
+def test_pinned_bm25_reproduces(mirror, out):
+    table = check("BM25", tasks=[TASK], out=out, verbose=False)
+    assert table["status"].tolist() == ["OK"]
+
+
+def _wrong(tmp_path, value: float):
+    path = tmp_path / "wrong.expected.yaml"
+    text = expectations_path().read_text()
+    pinned = load_expectations().scores("BM25")[TASK]
+    path.write_text(text.replace(f"xquad-r-en: {pinned:.4f}", f"xquad-r-en: {value:.4f}", 1))
+    assert load_expectations(path).scores("BM25")[TASK] == pytest.approx(value)
+    return path
+
+
+def test_a_deliberately_wrong_expectation_fails(mirror, out, tmp_path):
+    from pyterrier_gradrel.cli import main
+
+    pinned = load_expectations().scores("BM25")[TASK]
+    table = check("BM25", tasks=[TASK], expectations=_wrong(tmp_path, pinned + 0.02), out=out, verbose=False)
+    assert table["status"].tolist() == ["FAIL"]
+    table = check("BM25", tasks=[TASK], expectations=_wrong(tmp_path, pinned + 0.003), out=out, verbose=False)
+    assert table["status"].tolist() == ["OKish"]
+    # the command's exit status says it too (results are reused: nothing is recomputed)
+    wrong = _wrong(tmp_path, pinned - 0.05)
+    assert main(["benchmark", "check", "--systems", "BM25", "--tasks", TASK, "--expected", str(wrong),
+                 "--out", str(out), "--quiet"]) == 1
+    assert main(["benchmark", "check", "--systems", "BM25", "--tasks", TASK, "--out", str(out), "--quiet"]) == 0
+    assert main(["evaluate", "--baseline", "BM25", "--tasks", TASK, "--out", str(out), "--quiet", "--check"]) == 0

@@ -1,0 +1,199 @@
+"""benchmark.evaluate: per-query measures, any PyTerrier pipeline through a factory, resumption, encoders."""
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from pyterrier_gradrel import benchmark
+from pyterrier_gradrel.benchmark._evaluate import measure_names, prepare_evaluators, score_run
+
+TASK = "xquad-r-en"
+
+
+def _log2(x: float) -> float:
+    return math.log2(x)
+
+
+def test_score_run_matches_hand_computed_values():
+    qrels = pd.DataFrame([("q1", "d1", 3), ("q1", "d2", 2), ("q1", "d3", 1), ("q2", "d4", 1), ("q3", "d9", 3)],
+                         columns=["qid", "docno", "label"])
+    # q1 ranked by the given ranks, all scores equal (pytrec_eval alone would break the tie by docno);
+    # q2 unanswered; q3's only relevant document at position 120, beyond the depth of 100
+    q1 = pd.DataFrame({"qid": "q1", "docno": ["d3", "dX", "d1", "d2"], "score": 1.0, "rank": [0, 1, 2, 3]})
+    q3 = pd.DataFrame({"qid": "q3", "docno": [f"n{i}" if i != 120 else "d9" for i in range(150)],
+                       "score": [150.0 - i for i in range(150)], "rank": list(range(150))})
+    ev = prepare_evaluators(qrels)
+    table = score_run(ev, pd.concat([q1, q3])).set_index("qid")
+    assert list(table.columns) == measure_names((1, 2, 3))
+    dcg = 1 / _log2(2) + 7 / _log2(4) + 3 / _log2(5)
+    idcg = 7 + 3 / _log2(3) + 1 / _log2(4)
+    assert table.at["q1", "nDCG@10"] == pytest.approx(dcg / idcg)
+    assert table.at["q1", "nDCG@10(rel=2)"] == pytest.approx((1 / _log2(4) + 1 / _log2(5)) / (1 + 1 / _log2(3)))
+    assert table.at["q1", "nDCG@10(rel=3)"] == pytest.approx((1 / _log2(4)) / 1)
+    assert table.at["q1", "RR(rel=1)@100"] == pytest.approx(1.0)
+    assert table.at["q1", "RR(rel=2)@100"] == pytest.approx(1 / 3)
+    assert table.at["q1", "R(rel=2)@100"] == pytest.approx(1.0)
+    assert (table.loc["q2"] == 0).all()  # unanswered: 0, not dropped
+    assert table.at["q3", "RR(rel=3)@100"] == 0 and table.at["q3", "R(rel=3)@100"] == 0  # cut at depth 100
+    assert len(table) == 3
+
+
+def test_score_run_rejects_a_frame_that_is_not_a_run():
+    ev = prepare_evaluators(pd.DataFrame([("q1", "d1", 1)], columns=["qid", "docno", "label"]))
+    with pytest.raises(ValueError, match="qid, docno and rank or score"):
+        score_run(ev, pd.DataFrame({"qid": ["q1"], "text": ["x"]}))
+
+
+class WordOverlapReranker:
+    """Stand-in for a user's reranker: re-scores each query's candidates by shared lower-case words."""
+
+    def __new__(cls, dataset_id: str):
+        import pyterrier as pt
+
+        class _Reranker(pt.Transformer):
+            def __init__(self, texts: dict[str, str]) -> None:
+                self.texts = texts
+
+            def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
+                out = inp.copy()
+                words = {q: set(t.lower().split()) for q, t in zip(inp["qid"], inp["query"], strict=True)}
+                out["score"] = [len(words[q] & set(self.texts[d].lower().split())) + s / 1000
+                                for q, d, s in zip(inp["qid"], inp["docno"], inp["score"], strict=True)]
+                return pt.model.add_ranks(out)
+
+        import ir_datasets
+
+        texts = {d.doc_id: d.text for d in ir_datasets.load(dataset_id).docs_iter()}
+        return _Reranker(texts)
+
+
+def bm25_then_overlap(dataset_id: str):
+    from pyterrier_gradrel.retrieval import bm25
+
+    return (bm25(dataset_id) % 20) >> WordOverlapReranker(dataset_id)
+
+
+@pytest.fixture(scope="module")
+def factory_result(mirror, tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench-out")
+    calls = []
+
+    def factory(dataset_id: str):
+        calls.append(dataset_id)
+        return bm25_then_overlap(dataset_id)
+
+    first = benchmark.evaluate(factory, tasks=[TASK], out=out, name="bm25-overlap", fingerprint="v1", verbose=False)
+    return out, factory, calls, first
+
+
+def test_an_unknown_pipeline_is_evaluated_through_the_factory(factory_result):
+    out, _, calls, result = factory_result
+    assert calls == ["gradrel/xquad-r/en/test"]
+    assert result.computed == [TASK] and result.reused == []
+    record = json.loads((result.folder / f"{TASK}.json").read_text())
+    assert record["suite"] == {"name": "gradrel-v1", "version": 1}
+    assert record["task"]["data_fingerprint"] == benchmark.load_suite().task(TASK).fingerprint
+    assert record["system"]["name"] == "bm25-overlap"
+    assert "_Reranker" in record["system"]["pipeline"] or "Compose" in record["system"]["pipeline"]
+    assert set(record["scores"]) == set(measure_names((1, 2, 3)))
+    assert record["queries"] == 354 and record["answered"] == 354
+    assert {"versions", "environment", "seconds", "created"} <= set(record)
+    assert record["versions"]["ir_measures"] == "0.4.3"
+    per_query = result.results[TASK].per_query()
+    assert len(per_query) == 354 and (per_query["article"] != "").all()
+    assert per_query["nDCG@10"].mean() == pytest.approx(record["scores"]["nDCG@10"], abs=1e-5)
+    assert 0.3 < record["scores"]["nDCG@10"] < 1.0
+    # the reranker really ran: reordering BM25's top 20 changes the ranking, so the score is not BM25's
+    assert abs(record["scores"]["nDCG@10"] - 0.6734) > 1e-3
+    assert result.folder.parent.parent == out / "gradrel-v1"
+
+
+def test_a_second_evaluate_recomputes_nothing(factory_result):
+    out, factory, calls, first = factory_result
+    json_path = first.folder / f"{TASK}.json"
+    before = json_path.stat().st_mtime_ns
+    second = benchmark.evaluate(factory, tasks=[TASK], out=out, name="bm25-overlap", fingerprint="v1", verbose=False)
+    assert second.computed == [] and second.reused == [TASK]
+    assert calls == ["gradrel/xquad-r/en/test"]  # the factory was not called again
+    assert json_path.stat().st_mtime_ns == before
+    assert second.main_scores() == first.main_scores()
+
+
+def test_a_result_computed_on_other_data_is_refused(factory_result, tmp_path):
+    import shutil
+
+    out, factory, _, first = factory_result
+    copy = tmp_path / "out"
+    shutil.copytree(out, copy)
+    path = copy / first.folder.relative_to(out) / f"{TASK}.json"
+    record = json.loads(path.read_text())
+    record["task"]["data_fingerprint"] = "sha256:" + "0" * 64
+    path.write_text(json.dumps(record))
+    with pytest.raises(benchmark.DataChangedError, match="cannot be reused"):
+        benchmark.evaluate(factory, tasks=[TASK], out=copy, name="bm25-overlap", fingerprint="v1", verbose=False)
+
+
+def test_factory_fingerprint_follows_its_source():
+    from pyterrier_gradrel.benchmark._systems import as_system
+
+    a = as_system(bm25_then_overlap)
+    assert a.name == "bm25_then_overlap" and len(a.fingerprint) == 64
+    assert as_system(bm25_then_overlap, fingerprint="v2").fingerprint != a.fingerprint
+    with pytest.raises(TypeError, match="dataset_id -> pt.Transformer"):
+        as_system(42)
+
+
+def test_an_encoder_is_a_system_and_its_pool_is_encoded_once(mirror, tiny_encoder_dir, tmp_path):
+    from pyterrier_gradrel.retrieval import encode_count
+
+    result = benchmark.evaluate(str(tiny_encoder_dir), tasks=[TASK], out=tmp_path, precision="float32",
+                                threads=1, verbose=False)
+    record = result.results[TASK].record
+    assert record["system"]["description"]["kind"] == "encoder"
+    assert record["system"]["description"]["precision"] == "float32"
+    assert result.folder.parent.name == tiny_encoder_dir.name
+    encodes = encode_count()
+    again = benchmark.evaluate(str(tiny_encoder_dir), tasks=[TASK], out=tmp_path, precision="float32",
+                               threads=1, overwrite=True, verbose=False)
+    assert again.computed == [TASK]
+    assert encode_count() == encodes  # recomputed from the cached pool vectors: nothing encoded
+    assert again.main_scores() == pytest.approx(result.main_scores())
+
+
+def test_named_baselines_are_systems(mirror, tiny_encoder_dir, tmp_path):
+    from pyterrier_gradrel.benchmark._systems import BASELINE_NAMES, baseline_system
+    from pyterrier_gradrel.retrieval import BASELINES
+
+    assert BASELINE_NAMES == BASELINES
+    systems = [baseline_system(n, encoder=str(tiny_encoder_dir), threads=1) for n in BASELINE_NAMES]
+    assert len({s.fingerprint for s in systems}) == 4
+    assert [s.slug for s in systems] == ["BM25", "mE5-zero-shot", "BM25_mE5", "RRF_BM25_mE5"]
+    result = benchmark.evaluate(systems[3], tasks=[TASK], out=tmp_path, verbose=False)
+    record = result.results[TASK].record
+    assert record["system"]["description"]["baseline"] == "RRF(BM25,mE5)"
+    assert record["system"]["description"]["encoder"]["precision"] == "float32"
+    assert result.folder.parent.name == "RRF_BM25_mE5"
+    assert 0 < record["scores"]["nDCG@10"] <= 1
+    with pytest.raises(ValueError, match="baseline must be one of"):
+        baseline_system("BM42")
+
+
+def test_cli_evaluates_a_factory_from_a_file(mirror, tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+
+    module = tmp_path / "my_system.py"
+    module.write_text("from pyterrier_gradrel.retrieval import bm25\n\n\n"
+                      "def factory(dataset_id):\n    return bm25(dataset_id) % 5\n")
+    args = ["evaluate", "--system", f"{module}:factory", "--tasks", TASK, "--out", str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0
+    assert "1 computed, 0 reused" in capsys.readouterr().out
+    record = json.loads(next((tmp_path / "out" / "gradrel-v1" / "factory").glob(f"*/{TASK}.json")).read_text())
+    assert record["system"]["description"]["factory"].endswith(":factory")
+    assert record["scores"]["R(rel=1)@100"] < 0.3  # top 5 only (BM25 with 1000 results: 0.45)
+    assert main(args) == 0
+    assert "0 computed, 1 reused" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="no attribute 'nope'"):
+        main(["evaluate", "--system", f"{module}:nope", "--tasks", TASK, "--out", str(tmp_path / "out")])

@@ -1,0 +1,104 @@
+"""The gradrel-v1 suite declaration and its data fingerprints: changed data is refused, not compared."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pyterrier_gradrel import benchmark
+from pyterrier_gradrel.benchmark._suite import data_fingerprint, load_suite, suite_path, write_fingerprints
+
+XQUAD_LANGS = "ar de el en es hi ro ru th tr vi zh".split()
+
+
+def test_gradrel_v1_declares_every_task_with_a_fingerprint():
+    suite = load_suite("gradrel-v1")
+    assert (suite.name, suite.version, suite.main_score, suite.rels, suite.depth) == ("gradrel-v1", 1, "nDCG@10", (1, 2, 3), 100)
+    by_group = {g: [t for t in suite.tasks if t.group == g] for g in suite.groups}
+    assert [t.dataset for t in by_group["monolingual"]] == [f"gradrel/xquad-r/{lang}/test" for lang in XQUAD_LANGS]
+    assert [t.dataset for t in by_group["cross-lingual"]] == [f"gradrel/xquad-r/{lang}-en/test"
+                                                            for lang in XQUAD_LANGS if lang != "en"]
+    assert [t.dataset for t in by_group["multi"]] == ["gradrel/xquad-r/multi/test"]
+    assert len(by_group["afriqa"]) == 9
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", t.fingerprint) for t in suite.tasks)
+    assert {t.scope for t in suite.tasks if t.dataset.startswith("gradrel/xquad-r")} == {"xquad-r"}
+
+
+def test_every_afriqa_language_with_a_test_split_is_a_task():
+    from pyterrier_gradrel.datasets import dataset_ids
+
+    expected = sorted(i for i in dataset_ids("afriqa") if i.endswith("/test") and "-translated" not in i)
+    assert sorted(t.dataset for t in load_suite().tasks if t.group == "afriqa") == expected
+
+
+def test_the_declared_fingerprint_is_the_data_hash(mirror):
+    task = load_suite().task("xquad-r-th-en")
+    assert data_fingerprint(task.dataset) == task.fingerprint
+
+
+def test_select_by_task_dataset_or_group():
+    suite = load_suite()
+    assert [t.name for t in suite.select(["gradrel/xquad-r/de/test", "multi"])] == ["xquad-r-de", "xquad-r-multi"]
+    assert len(suite.select(["afriqa"])) == 9
+    with pytest.raises(KeyError, match="no task 'xquad-r-xx'"):
+        suite.select(["xquad-r-xx"])
+
+
+def _copy_suite(tmp_path: Path) -> Path:
+    path = tmp_path / "gradrel-test.yaml"
+    shutil.copy(suite_path("gradrel-v1"), path)
+    return path
+
+
+def test_changed_data_is_refused_before_anything_runs(mirror, tmp_path):
+    path = _copy_suite(tmp_path)
+    text = path.read_text()
+    declared = load_suite(path).task("xquad-r-en").fingerprint
+    path.write_text(text.replace(declared, "sha256:" + "1" * 64))
+
+    def factory(dataset_id):  # must never be called
+        raise AssertionError("the factory ran on changed data")
+
+    with pytest.raises(benchmark.DataChangedError, match=r"xquad-r-en.*hashes to sha256:db2e.*declared sha256:1111"):
+        benchmark.evaluate(factory, path, tasks=["xquad-r-en"], out=tmp_path / "out", verbose=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_fingerprint_write_regenerates_in_place(mirror, tmp_path):
+    path = _copy_suite(tmp_path)
+    original = path.read_text()
+    declared = load_suite(path).task("afriqa-hau").fingerprint
+    path.write_text(original.replace(declared, "null"))
+    assert load_suite(path).task("afriqa-hau").fingerprint is None
+    written = write_fingerprints(path, ["afriqa-hau"], verbose=False)
+    assert written == {"afriqa-hau": declared}
+    assert path.read_text() == original  # comments, order and every other task unchanged
+
+
+def test_a_task_without_fingerprint_cannot_be_evaluated(mirror, tmp_path):
+    path = _copy_suite(tmp_path)
+    declared = load_suite(path).task("afriqa-hau").fingerprint
+    path.write_text(path.read_text().replace(declared, "null"))
+    with pytest.raises(benchmark.DataChangedError, match="fingerprint --write"):
+        benchmark.evaluate(lambda ds: None, path, tasks=["afriqa-hau"], out=tmp_path / "out", verbose=False)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda t: t.replace("main_score: nDCG@10\n", ""), "missing keys \\['main_score'\\]"),
+    (lambda t: t.replace("group: multi,", "group: mixed,"), "group 'mixed', not one of"),
+    (lambda t: t.replace("rels: [1, 2, 3]", "rels: [1, 4]"), "profile.rels"),
+    (lambda t: t.replace("name: afriqa-zul,", "name: afriqa-yor,"), "unique"),
+])
+def test_malformed_suites_are_rejected_with_the_file_named(tmp_path, edit, message):
+    path = _copy_suite(tmp_path)
+    path.write_text(edit(path.read_text()))
+    with pytest.raises(ValueError, match=message) as info:
+        load_suite(path)
+    assert str(path) in str(info.value)
+
+
+def test_unknown_suite_names_the_places_looked():
+    with pytest.raises(FileNotFoundError, match="gradrel-v99"):
+        load_suite("gradrel-v99")

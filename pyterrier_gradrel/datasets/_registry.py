@@ -48,6 +48,7 @@ class CollectionSpec:
     grades: dict[int, str]
     license: str
     citation: str
+    text_version: int = 1
     languages: dict[str, dict[str, Any]] = field(default_factory=dict)
     files: dict[str, FileSpec] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -80,7 +81,7 @@ def _parse(source: str, data: dict[str, Any]) -> CollectionSpec:
     return CollectionSpec(
         name=data["collection"], title=data["title"], loader=data["loader"], structural=bool(data["structural"]),
         default_rel=default_rel, grades=grades, license=data["license"], citation=data["citation"],
-        languages=dict(data.get("languages") or {}), files=files, raw=data,
+        text_version=int(data.get("text_version", 1)), languages=dict(data.get("languages") or {}), files=files, raw=data,
     )
 
 

@@ -70,8 +70,17 @@ def corpus_key(dataset: Any) -> tuple[str, str]:
             # and on a hash of the documents themselves
             name = dataset_id.split("/")[2]
             return _slug(f"local-{name}-{_corpus_digest(_as_pt_dataset(dataset))[:12]}"), _slug(lang)
-        return _slug(str(meta.collection)), _slug(lang)
+        return _collection_slug(str(meta.collection)), _slug(lang)
     return _slug(dataset_id), "und"
+
+
+def _collection_slug(collection: str) -> str:
+    """A declared collection's cache name: its name, plus ``-t<N>`` once its texts changed (``text_version``)."""
+    from pyterrier_gradrel.datasets._registry import collections
+
+    spec = collections().get(collection)
+    version = spec.text_version if spec is not None else 1
+    return _slug(collection if version == 1 else f"{collection}-t{version}")
 
 
 def fixed_collection(dataset: Any) -> str | None:
@@ -86,7 +95,7 @@ def fixed_collection(dataset: Any) -> str | None:
     from pyterrier_gradrel.datasets import info
 
     collection = str(info(dataset_id).collection)
-    return None if collection == "local" else _slug(collection)
+    return None if collection == "local" else _collection_slug(collection)
 
 
 def _corpus_digest(dataset: Any) -> str:

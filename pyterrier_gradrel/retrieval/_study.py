@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
+if TYPE_CHECKING:  # pandas loads in the functions: `gradrel --help` reads this module's constants
+    import pandas as pd
 
 __all__ = ["BASELINE_PAIRS", "STUDY_TOKENIZERS", "baseline_table", "load_eval", "tokenizer_study"]
 
@@ -26,6 +25,12 @@ BASELINE_PAIRS = (("en", "en"), ("ar", "ar"), ("hi", "hi"), ("th", "th"), ("zh",
 
 #: tokenizers compared by :func:`tokenizer_study`
 STUDY_TOKENIZERS = ("script", "subword", "subword-lower")
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows)
 
 
 def dataset_id(qlang: str, dlang: str, split: str) -> str:
@@ -68,6 +73,7 @@ def tokenizer_study(
     from pathlib import Path
 
     from pyterrier_gradrel.retrieval._bm25 import bm25
+    from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
 
     rows = []
     for lang in langs:
@@ -84,7 +90,7 @@ def tokenizer_study(
         for row in table.to_dict(orient="records"):
             name = row.pop("name")
             rows.append({"lang": lang, "tokenizer": name, **row, **extra[name]})
-    return pd.DataFrame(rows)
+    return _frame(rows)
 
 
 def baseline_table(
@@ -110,6 +116,7 @@ def baseline_table(
     """
     from pyterrier_gradrel.retrieval._baselines import baselines
     from pyterrier_gradrel.retrieval._dense import _resolve_encoder
+    from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
 
     encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
     rows, all_runs = [], {}
@@ -130,4 +137,4 @@ def baseline_table(
             rows.append({"queries_lang": qlang, "docs_lang": dlang, "dataset": ds_id, "baseline": name, **row,
                          "with_bm25_terms": with_terms})
         all_runs[(qlang, dlang)] = runs
-    return pd.DataFrame(rows), all_runs
+    return _frame(rows), all_runs

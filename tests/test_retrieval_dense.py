@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pandas as pd
@@ -38,7 +39,7 @@ def test_same_fingerprint_reuses_vectors(home, encoder):
     assert path.parent == home / "embeddings" / encoder.fingerprint()[:16]
     assert encode_count(path) == 1 and ds.corpus_reads == 1
     mtime = (path / "vecs.f4").stat().st_mtime_ns
-    second = dense(encoder, ds, backend="faiss-flat")
+    second = dense(encoder, ds, backend="torch")
     assert second.index.index_path == path
     assert encode_count(path) == 1 and ds.corpus_reads == 1
     assert (path / "vecs.f4").stat().st_mtime_ns == mtime
@@ -79,8 +80,14 @@ def test_encoder_without_fingerprint_is_refused(home, encoder):
         dense_index(NoFingerprint(), _docs(), corpus="tiny")
 
 
+def _needs_faiss():
+    pytest.importorskip("faiss", reason="faiss is an optional extra: pip install 'pyterrier-gradrel[faiss]'")
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_backend_answers_every_query(home, encoder, backend):
+    if backend.startswith("faiss"):
+        _needs_faiss()
     retr = dense(encoder, TinyDataset(), backend=backend, num_results=5)
     res = retr(TOPICS)
     assert set(res["qid"]) == set(TOPICS["qid"])
@@ -128,6 +135,8 @@ def test_interrupted_build_leaves_no_cache(home, encoder):
 
 def test_auto_backend_switches_to_hnsw_for_large_pools(home, encoder, monkeypatch):
     from pyterrier_gradrel.retrieval import _dense
+
+    _needs_faiss()
 
     small = dense(encoder, TinyDataset(), backend="auto")
     small(TOPICS)
@@ -181,3 +190,15 @@ def test_vectors_are_reused_only_when_asked_and_only_within_the_collection(home,
     dense_index(encoder, docs[:4], corpus="coll.x.en", reuse_collection="coll.x")
     other = dense_index(encoder, docs[:4], corpus="coll.en", reuse_collection="coll")  # "coll.x" is not "coll"
     assert json.loads((other.index_path / "gradrel_embeddings.json").read_text())["encoded"] == 4
+
+
+def test_without_faiss_auto_is_exact_and_faiss_backends_say_how_to_install(home, encoder, monkeypatch):
+    from pyterrier_gradrel.retrieval import _dense
+
+    monkeypatch.setitem(sys.modules, "faiss", None)  # `import faiss` now fails, as when it is not installed
+    monkeypatch.setattr(_dense, "HNSW_MIN_DOCS", 5)
+    auto = dense(encoder, TinyDataset(), backend="auto")
+    assert set(auto(TOPICS)["qid"]) == set(TOPICS["qid"])
+    assert type(auto._retriever).__name__ == "NumpyRetriever"
+    with pytest.raises(ImportError, match=r"pyterrier-gradrel\[faiss\]"):
+        dense(encoder, TinyDataset(), backend="faiss-flat")(TOPICS)

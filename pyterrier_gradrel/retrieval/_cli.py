@@ -1,7 +1,9 @@
 """``gradrel baselines`` and ``gradrel bm25-tokenizers``: the retrieval module's measured tables.
 
 Both write a Markdown table, the same table as CSV and a JSON record of what produced it (models, tokenizers,
-package versions, time), atomically, into ``--out``.
+package versions, time), atomically, into ``--out``. ``--out`` defaults to ``$GRADREL_HOME/results/<table>``, not
+to a folder relative to the working directory: run from the repository root, that would overwrite the committed
+tables in ``experiments/results/``, which are regenerated only by naming that folder explicitly.
 """
 from __future__ import annotations
 
@@ -60,10 +62,12 @@ def add_parser(subparsers: Any) -> None:
         "baselines", help="evaluate BM25, zero-shot mE5, BM25>>mE5 and RRF on XQuAD-R and write the table",
         description="Evaluate the named baselines (pyterrier_gradrel.retrieval.baselines) on XQuAD-R pairs with "
                     "pt.Experiment (nDCG@10 with gains 2^g-1, R(rel=2)@100, RR(rel=2), RR(rel=3)).")
-    p.add_argument("--out", type=Path, default=Path("experiments/results/baselines"), help="output folder")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: $GRADREL_HOME/results/baselines; the committed table is "
+                        "experiments/results/baselines)")
     p.add_argument("--pairs", type=parse_pairs, default=parse_pairs(default_pairs),
                    help=f"comma-separated <lang> or <qlang>-<dlang> (default: {default_pairs})")
-    p.add_argument("--split", choices=SPLITS, default="test")
+    p.add_argument("--split", choices=SPLITS, default="test", help="XQuAD-R split to evaluate")
     p.add_argument("--encoder", default="multilingual-e5-small", help="dense model name or folder")
     p.add_argument("--tokenizer", default="auto", help="BM25 tokenizer spec (auto, script, subword, ...)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's setting)")
@@ -72,10 +76,12 @@ def add_parser(subparsers: Any) -> None:
     t = subparsers.add_parser(
         "bm25-tokenizers", help="measure BM25 per language and tokenizer on XQuAD-R (how 'auto' was chosen)",
         description="BM25 (pyterrier-pisa) with each tokenizer on monolingual XQuAD-R, evaluated with pt.Experiment.")
-    t.add_argument("--out", type=Path, default=Path("experiments/results/bm25_tokenizers"), help="output folder")
+    t.add_argument("--out", type=Path, default=None,
+                   help="output folder (default: $GRADREL_HOME/results/bm25_tokenizers; the committed table is "
+                        "experiments/results/bm25_tokenizers)")
     t.add_argument("--langs", type=_langs, default=list(XQUAD_R_LANGS),
                    help="comma-separated XQuAD-R languages (default: all 12)")
-    t.add_argument("--split", choices=SPLITS, default="test")
+    t.add_argument("--split", choices=SPLITS, default="test", help="XQuAD-R split to evaluate")
     t.add_argument("--tokenizers", type=_csv_list, default=list(STUDY_TOKENIZERS),
                    help=f"comma-separated tokenizer specs (default: {','.join(STUDY_TOKENIZERS)})")
     t.set_defaults(func=_run_tokenizers)
@@ -94,9 +100,11 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def _write(out: Path, stem: str, title: str, notes: list[str], table, record: dict[str, Any]) -> None:
+def _write(out: Path | None, stem: str, title: str, notes: list[str], table, record: dict[str, Any]) -> None:
+    from pyterrier_gradrel._paths import cache_dir
     from pyterrier_gradrel.retrieval._evaluate import markdown_table
 
+    out = cache_dir("results", stem) if out is None else out
     out.mkdir(parents=True, exist_ok=True)
     md = [f"# {title}", "", *notes, "", markdown_table(table)]
     _atomic.write_text(out / f"{stem}.md", "\n".join(md))
@@ -111,7 +119,7 @@ def _run_baselines(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.retrieval._tokenize import get_tokenizer
 
     started = time.time()
-    encoder = load_encoder(args.encoder, num_threads=args.threads)
+    encoder = load_encoder(args.encoder, num_threads=args.threads, verbose=True)  # encoding a pool takes minutes
     table, _ = baseline_table(args.pairs, split=args.split, encoder=encoder, tokenizer=args.tokenizer)
     tok = get_tokenizer(args.tokenizer)
     print(table.to_string(index=False))

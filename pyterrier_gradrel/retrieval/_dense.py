@@ -39,8 +39,19 @@ _log = logging.getLogger(__name__)
 #: retrieval back-ends accepted by :func:`dense` (``"auto"``: exact numpy below :data:`HNSW_MIN_DOCS`, else HNSW)
 BACKENDS = ("numpy", "torch", "faiss-flat", "faiss-hnsw", "auto")
 
-#: pool size from which ``backend="auto"`` switches from exact search to FAISS HNSW
+#: pool size from which ``backend="auto"`` switches from exact search to FAISS HNSW (when faiss is installed)
 HNSW_MIN_DOCS = 200_000
+#: how to get the optional FAISS back-ends
+FAISS_HINT = "pip install 'pyterrier-gradrel[faiss]' (or faiss-cpu / faiss-gpu)"
+
+
+def has_faiss() -> bool:
+    """Whether the optional ``faiss`` package can be imported (the ``[faiss]`` extra)."""
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 _META = "gradrel_embeddings.json"
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
@@ -225,8 +236,11 @@ class DenseRetriever(pt.Transformer):
         if self._retriever is None:
             n = self.num_results
             backend = self.backend
-            if backend == "auto":
-                backend = "faiss-hnsw" if len(self.index) >= HNSW_MIN_DOCS else "numpy"
+            if backend == "auto":  # exact numpy search when faiss is not installed
+                backend = "faiss-hnsw" if len(self.index) >= HNSW_MIN_DOCS and has_faiss() else "numpy"
+            if backend.startswith("faiss") and not has_faiss():
+                raise ImportError(f"backend={backend!r} needs faiss, which is not installed: {FAISS_HINT}; "
+                                  "or use backend='numpy' (exact)")
             if backend == "numpy":
                 retr = self.index.np_retriever(num_results=n, drop_query_vec=True)
             elif backend == "torch":

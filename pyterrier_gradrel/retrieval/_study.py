@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
-from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
+if TYPE_CHECKING:  # pandas loads in the functions: `gradrel --help` reads this module's constants
+    import pandas as pd
 
 __all__ = ["BASELINE_PAIRS", "STUDY_TOKENIZERS", "baseline_table", "load_eval", "tokenizer_study"]
 
@@ -26,6 +25,21 @@ BASELINE_PAIRS = (("en", "en"), ("ar", "ar"), ("hi", "hi"), ("th", "th"), ("zh",
 
 #: tokenizers compared by :func:`tokenizer_study`
 STUDY_TOKENIZERS = ("script", "subword", "subword-lower")
+
+
+def _query_fields(ds: Any) -> tuple[str, ...]:
+    """The query fields of an ir_datasets-backed PyTerrier dataset (empty for any other dataset)."""
+    ref = getattr(ds, "irds_ref", None)
+    if ref is None:
+        return ()
+    irds = ref()
+    return tuple(irds.queries_cls()._fields) if irds.has_queries() else ()
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(rows)
 
 
 def dataset_id(qlang: str, dlang: str, split: str) -> str:
@@ -39,8 +53,10 @@ def load_eval(dataset: str | Any) -> tuple[Any, pd.DataFrame, pd.DataFrame]:
     from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset
 
     ds = _as_pt_dataset(dataset)
-    topics = ds.get_topics()
-    if "query" not in topics.columns:  # ir_datasets queries with several text fields: the question is "text"
+    # ir_datasets queries with several fields (ours: text, lang, article): ask for "text" directly, since a plain
+    # get_topics() prints PyTerrier's "multiple query fields" notice
+    topics = ds.get_topics("text") if "text" in _query_fields(ds) else ds.get_topics()
+    if "query" not in topics.columns:
         topics = ds.get_topics("text")
     qrels = ds.get_qrels()
     if topics.empty:
@@ -68,6 +84,7 @@ def tokenizer_study(
     from pathlib import Path
 
     from pyterrier_gradrel.retrieval._bm25 import bm25
+    from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
 
     rows = []
     for lang in langs:
@@ -84,7 +101,7 @@ def tokenizer_study(
         for row in table.to_dict(orient="records"):
             name = row.pop("name")
             rows.append({"lang": lang, "tokenizer": name, **row, **extra[name]})
-    return pd.DataFrame(rows)
+    return _frame(rows)
 
 
 def baseline_table(
@@ -110,6 +127,7 @@ def baseline_table(
     """
     from pyterrier_gradrel.retrieval._baselines import baselines
     from pyterrier_gradrel.retrieval._dense import _resolve_encoder
+    from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
 
     encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
     rows, all_runs = [], {}
@@ -130,4 +148,4 @@ def baseline_table(
             rows.append({"queries_lang": qlang, "docs_lang": dlang, "dataset": ds_id, "baseline": name, **row,
                          "with_bm25_terms": with_terms})
         all_runs[(qlang, dlang)] = runs
-    return pd.DataFrame(rows), all_runs
+    return _frame(rows), all_runs

@@ -2,20 +2,25 @@
 
 Public API: :class:`ContrastiveTrainer`, :class:`TrainConfig`, :class:`InfoNCELoss`,
 :class:`GradedInfoNCELoss`, plus :class:`PairSampler`, :func:`nested_fraction` and :func:`grade_noise`.
-Importing this package imports torch (through the losses).
+Names are imported on first use, so importing this package is cheap (no torch).
 """
-from pyterrier_gradrel.training._losses import GradedInfoNCELoss, InfoNCELoss
-from pyterrier_gradrel.training._sampler import Example, PairSampler
-from pyterrier_gradrel.training._subsets import grade_noise, nested_fraction
-from pyterrier_gradrel.training._trainer import ContrastiveTrainer, TrainConfig
+from __future__ import annotations
 
-__all__ = [
-    "ContrastiveTrainer",
-    "Example",
-    "GradedInfoNCELoss",
-    "InfoNCELoss",
-    "PairSampler",
-    "TrainConfig",
-    "grade_noise",
-    "nested_fraction",
-]
+from pyterrier_gradrel._lazy import lazy_exports
+
+# public name -> "module:attribute", imported on first access (``gradrel --help`` must not load torch)
+_LAZY: dict[str, str] = {
+    "ContrastiveTrainer": "pyterrier_gradrel.training._trainer:ContrastiveTrainer",
+    "Example": "pyterrier_gradrel.training._sampler:Example",
+    "GradedInfoNCELoss": "pyterrier_gradrel.training._losses:GradedInfoNCELoss",
+    "InfoNCELoss": "pyterrier_gradrel.training._losses:InfoNCELoss",
+    "PairSampler": "pyterrier_gradrel.training._sampler:PairSampler",
+    "TrainConfig": "pyterrier_gradrel.training._trainer:TrainConfig",
+    "grade_noise": "pyterrier_gradrel.training._subsets:grade_noise",
+    "nested_fraction": "pyterrier_gradrel.training._subsets:nested_fraction",
+}
+
+__all__ = list(_LAZY)
+
+
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

@@ -22,35 +22,59 @@ def _weights(value: str) -> dict[int, float]:
         raise argparse.ArgumentTypeError(f"--grade-weights must look like '1:1,2:3,3:7', got {value!r}") from exc
 
 
+#: training losses (``TrainConfig.loss``; the same as ``training._trainer.LOSSES``, kept here so that building
+#: the parser imports no torch)
+LOSSES = ("infonce", "graded")
+#: ``--precision`` values: ``load_encoder``'s names, with ``TrainConfig``'s short names as aliases
+PRECISIONS = {"float32": "fp32", "bfloat16": "bf16", "fp32": "fp32", "bf16": "bf16"}
+
+
+def _precision(value: str) -> str:
+    try:
+        return PRECISIONS[value]
+    except KeyError:
+        raise argparse.ArgumentTypeError(
+            f"--precision must be one of {list(PRECISIONS)}, got {value!r}") from None
+
+
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``train`` sub-command."""
     p = subparsers.add_parser("train", help="fine-tune a bi-encoder on graded training data at a threshold τ",
-                              description=__doc__)
+                              description="Fine-tune an encoder on a graded training split at a threshold τ "
+                                          "and print the run folder and training report as JSON.")
     p.add_argument("--dataset", required=True, help="a training split id, e.g. gradrel/xquad-r/th/train")
-    p.add_argument("--base", default="multilingual-e5-small", help="model name or encoder folder")
-    p.add_argument("--rel", type=int, default=2, help="τ: minimum grade counted positive (default 2)")
-    p.add_argument("--negatives", type=_negatives, default="zero", help="zero | below | an integer neg_max")
-    p.add_argument("--unit", choices=["query", "pair"], default="query", help="sampling unit (default query)")
-    p.add_argument("--loss", choices=["infonce", "graded"], default="infonce")
-    p.add_argument("--grade-weights", type=_weights, default=None, help="graded loss weights, e.g. 1:1,2:3,3:7")
-    p.add_argument("--temperature", type=float, default=0.05)
-    p.add_argument("--hard-negatives", type=int, default=1)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--lr", type=float, default=2e-5)
-    p.add_argument("--warmup", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--max-steps", type=int, default=None)
-    p.add_argument("--max-length", type=int, default=64)
+    p.add_argument("--base", default="multilingual-e5-small", help="model name, hub id or encoder folder")
+    p.add_argument("--rel", type=int, default=2, help="τ: minimum grade counted positive")
+    p.add_argument("--negatives", type=_negatives, default="zero",
+                   help="hard negatives: zero (grade 0 and unjudged), below (any grade below τ) or an integer "
+                        "neg_max < τ (grades <= neg_max)")
+    p.add_argument("--unit", choices=["query", "pair"], default="query",
+                   help="sampling unit: one example per query or per positive pair")
+    p.add_argument("--loss", choices=LOSSES, default="infonce",
+                   help="infonce: binary InfoNCE at τ; graded: grade-weighted InfoNCE")
+    p.add_argument("--grade-weights", type=_weights, default=None,
+                   help="--loss graded: weight per grade, e.g. 1:1,2:3,3:7 (default: 2^g - 1)")
+    p.add_argument("--temperature", type=float, default=0.05, help="softmax temperature of the loss")
+    p.add_argument("--hard-negatives", type=int, default=1, help="hard negatives per example")
+    p.add_argument("--batch-size", type=int, default=16, help="examples per training step")
+    p.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup", type=float, default=0.1, help="linear warm-up: a share of the steps if < 1, else a number of steps")
+    p.add_argument("--epochs", type=int, default=1, help="passes over the training examples")
+    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (default: all epochs)")
+    p.add_argument("--max-length", type=int, default=64, help="token limit of queries and passages")
     p.add_argument("--train-embeddings", action="store_true", help="also train the word-embedding matrix")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fraction", type=float, default=1.0)
-    p.add_argument("--noise", type=float, default=0.0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast mixed precision")
-    p.add_argument("--checkpoint-every", type=int, default=50)
-    p.add_argument("--run-dir", default=None, help="default: the cache (runs/<base fingerprint>/<run name>)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (sampling, dropout)")
+    p.add_argument("--fraction", type=float, default=1.0, help="share of the training queries kept (nested, stratified by language)")
+    p.add_argument("--noise", type=float, default=0.0, help="grade-noise rate: each judged pair's grade is replaced by another with this probability")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's setting)")
+    p.add_argument("--precision", type=_precision, default="fp32", metavar="{float32,bfloat16}",
+                   help="float32, or bfloat16 autocast mixed precision (fp32/bf16 accepted too) "
+                        "(default: float32)")
+    p.add_argument("--checkpoint-every", type=int, default=50, help="steps between resumable checkpoints (0: at the end of each epoch)")
+    p.add_argument("--run-dir", default=None,
+                   help="run folder (default: the cache, runs/<base fingerprint>/<run name>)")
     p.add_argument("--device", default="auto", metavar="DEVICE",
-                   help="auto (default: CUDA when available, else CPU), cpu, cuda, cuda:1; not part of the run name")
+                   help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1; not part of the run name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
     return p

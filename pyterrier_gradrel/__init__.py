@@ -1,13 +1,15 @@
 """pyterrier-gradrel: graded relevance thresholds for multilingual dense retrieval.
 
-Importing this package is cheap (no torch, no faiss) and registers the benchmark's
-graded datasets with ir_datasets, so ``pt.get_dataset('irds:gradrel/xquad-r/de/test')``
+Importing this package is cheap (no torch, no faiss, no ir_datasets) and registers the benchmark's
+graded datasets with ir_datasets (at once, or the moment ir_datasets is imported), so ``pt.get_dataset('irds:gradrel/xquad-r/de/test')``
 works right after ``import pyterrier_gradrel`` (PyTerrier also imports it as ``pt.gradrel``
 through its ``pyterrier.modules`` entry point).
 
 Heavy components are loaded on first attribute access, e.g. ``pyterrier_gradrel.Binarize``.
 """
 from __future__ import annotations
+
+import sys
 
 from pyterrier_gradrel._lazy import lazy_exports
 
@@ -46,10 +48,39 @@ __all__ = ["__version__", *_LAZY]
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
 
 
+class _RegisterOnImport:
+    """A one-shot import hook: registers the datasets right after ``ir_datasets`` has been imported.
+
+    Importing ir_datasets costs ~0.7 s, which ``gradrel --help`` and code that never touches a dataset should not
+    pay; every way to reach a dataset (``ir_datasets.load``, ``pt.get_dataset('irds:...')``) imports it first.
+    """
+
+    def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201 (importlib protocol)
+        if name != "ir_datasets":
+            return None
+        import importlib.util
+
+        sys.meta_path.remove(self)  # find the real spec with the other finders
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.loader is None:
+            return spec
+        exec_module = spec.loader.exec_module
+
+        def exec_then_register(module):  # noqa: ANN001, ANN202
+            exec_module(module)
+            _register_datasets()
+
+        spec.loader.exec_module = exec_then_register
+        return spec
+
+
 def _register_datasets() -> None:
     from pyterrier_gradrel.datasets import register
 
     register()
 
 
-_register_datasets()
+if "ir_datasets" in sys.modules:
+    _register_datasets()
+elif not any(isinstance(f, _RegisterOnImport) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterOnImport())

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pyterrier_gradrel.datasets._download import MIRROR_ENV, ChecksumError, DownloadError
-from pyterrier_gradrel.datasets._local import LocalCollectionError
 from pyterrier_gradrel.datasets._registry import CollectionSpec, FileSpec, collection, collections
 from pyterrier_gradrel.datasets._sentences import split_sentences
 
@@ -42,6 +41,15 @@ __all__ = [
 GRADES: tuple[int, ...] = (0, 1, 2, 3)
 #: The default relevance threshold ``rel`` (ir_measures' meaning: minimum grade counted relevant).
 DEFAULT_REL = 2
+
+def __getattr__(name: str):  # noqa: ANN202 (PEP 562)
+    # the local-collection reader imports ir_datasets (~0.7 s): load it when first asked for
+    if name == "LocalCollectionError":
+        from pyterrier_gradrel.datasets._local import LocalCollectionError
+
+        return LocalCollectionError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _LOCAL_PATTERN = r"^gradrel/local/([^/]+)(?:/([^/]+))?$"
 _lock = threading.Lock()
@@ -102,10 +110,10 @@ def dataset_ids(collection_name: str | None = None) -> list[str]:
     Args:
         collection_name: Restrict to one collection (``"xquad-r"``, ``"afriqa"`` or ``"local"``).
     """
+    from pyterrier_gradrel.datasets import _local
     allowed = ("xquad-r", "afriqa", "local")
     if collection_name is not None and collection_name not in allowed:
         raise ValueError(f"collection must be one of {list(allowed)}, got {collection_name!r}")
-    from pyterrier_gradrel.datasets import _local
 
     ids: list[str] = []
     if collection_name in (None, "xquad-r"):
@@ -126,6 +134,7 @@ def _discover_local(key: str, groups: tuple[str | None, ...]):
     provider with a bare "not found in provider 'irds'", and the user should see which splits there are.
     """
     from pyterrier_gradrel.datasets import _local
+    from pyterrier_gradrel.datasets._local import LocalCollectionError
 
     name, split = groups
     with _lock:
@@ -214,6 +223,7 @@ def register_local(name: str, folder: str | Path) -> list[str]:
 
     from pyterrier_gradrel.datasets import _local
 
+
     if not isinstance(name, str) or not _local.NAME_RE.match(name):
         raise ValueError(f"local collection name must match {_local.NAME_RE.pattern}, got {name!r}")
     folder = _local.check_folder(folder).resolve()
@@ -245,6 +255,8 @@ def info(dataset_id: str) -> DatasetInfo:
     Raises:
         ValueError: ``dataset_id`` is not one of the benchmark's ids (the message lists the id patterns).
     """
+    from pyterrier_gradrel.datasets import _local
+    from pyterrier_gradrel.datasets._local import LocalCollectionError
     patterns = ["gradrel/xquad-r/<lang>[/<split>]", "gradrel/xquad-r/<qlang>-<dlang>/<split>",
                 "gradrel/xquad-r/multi[/<split>]", "gradrel/afriqa/<lang>[-translated][/<split>]",
                 "gradrel/local/<name>[/<split>]"]

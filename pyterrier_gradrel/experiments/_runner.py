@@ -33,8 +33,8 @@ from typing import Any
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._evaluation import Evaluator, MeasureSpec, spec_evaluator
 from pyterrier_gradrel.experiments._config import ExperimentConfig, dataset_facts, load_config
-from pyterrier_gradrel.experiments._measures import Evaluator, MeasureSpec, spec_evaluator
 from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_targets
 
 # 2: training in length-grouped sub-batches; encoders default to precision='auto' (bf16 on AMX CPUs)

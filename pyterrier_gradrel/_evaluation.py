@@ -219,6 +219,8 @@ class Evaluator:
         qrels_dict = _nested(qrels, "label", int)
         groups = [[i] for i, m in enumerate(measures) if m.NAME == "nDCG"]
         rest = [i for i, m in enumerate(measures) if m.NAME != "nDCG"]
+        if len({measures[i] for i in rest}) != len(rest):
+            raise ValueError(f"measures must differ, got {[str(measures[i]) for i in rest]}")
         groups += [rest] if rest else []
         # (evaluator, name by id of the measure object ir_measures yields back (hashing a Measure formats its
         # repr), the run depth the group reads: an nDCG@k only sees each query's top k, None = the whole run)

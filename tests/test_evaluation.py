@@ -126,6 +126,8 @@ def test_evaluator_rejects_missing_or_duplicate_names():
     qrels = pd.DataFrame({"qid": ["1"], "docno": ["a"], "label": [1]})
     with pytest.raises(ValueError, match="one unique name per measure"):
         Evaluator(qrels, [ir_measures.RR, ir_measures.RR(rel=2)], names=["RR", "RR"])
+    with pytest.raises(ValueError, match="measures must differ"):
+        Evaluator(qrels, [ir_measures.RR, ir_measures.RR(rel=1)], names=["a", "b"])
 
 
 def test_means_equal_pt_experiment_averages():

@@ -235,15 +235,14 @@ class Evaluator:
         """Per-query scores of ``run`` (``qid``, ``docno``, ``score``).
 
         Returns:
-            A long frame with columns ``qid``, ``measure`` (the measure's name) and ``value``; measure by
-            measure in the order of the evaluators, queries sorted.
+            A long frame with columns ``qid``, ``measure`` (the measure's name) and ``value``: per evaluator
+            (each nDCG variant, then the others), queries sorted, measures in the given order (not in the
+            order ir_measures yields them, which follows the hash seed).
         """
-        frames = []
-        for by_query in self._by_query(run):
-            rows = [(qid, name, value) for qid, values in by_query.items() for name, value in values.items()]
-            frame = pd.DataFrame(rows, columns=["qid", "measure", "value"])
-            frames.append(frame.sort_values("qid", kind="stable"))
-        out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["qid", "measure", "value"])
+        rows = []
+        for (_, names, _), by_query in zip(self._groups, self._by_query(run), strict=True):
+            rows += [(qid, name, by_query[qid][name]) for qid in sorted(by_query) for name in names.values()]
+        out = pd.DataFrame(rows, columns=["qid", "measure", "value"])
         out["qid"] = out["qid"].astype(str)
         out["value"] = out["value"].astype(float).fillna(0.0)
         return out

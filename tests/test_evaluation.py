@@ -140,3 +140,15 @@ def test_means_equal_pt_experiment_averages():
             ref = pt.Experiment([r], topics, qrels, [m], names=[name]).iloc[0][str(m)]
             assert table.loc[name, label(m, form="ir_measures")] == ref
     assert table.loc["half", "answered"] == 10 and table.loc["all", "queries"] == 20
+
+
+def test_row_order_is_fixed_by_the_measures_not_by_the_hash_seed():
+    """ir_measures yields the shared evaluator's measures in set order (hash-seed dependent); rows do not."""
+    _, qrels, run = _random_data(6, n_queries=12)
+    specs = _specs()
+    out = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
+    qids = sorted(set(qrels["qid"]))
+    ndcg = [s.label for s in specs if s.measure.NAME == "nDCG"]
+    others = [s.label for s in specs if s.measure.NAME != "nDCG"]
+    expected = [(q, m) for m in ndcg for q in qids] + [(q, m) for q in qids for m in others]
+    assert list(zip(out["qid"], out["measure"], strict=True)) == expected

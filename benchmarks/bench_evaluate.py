@@ -5,8 +5,7 @@ evaluated with the full measure set of ``experiments/monolingual_budget.yaml`` (
 nDCG@10, R@100, RR at rel 1, 2, 3) two ways:
 
 * ``before``: one ``pt.Experiment`` call per measure group (each nDCG variant alone, the other measures
-  together), as the experiments evaluated until the evaluator was prepared once: every call converts
-  the qrels again;
+  together) for every run: every call converts the qrels again;
 * ``after``: :class:`pyterrier_gradrel._evaluation.Evaluator` prepared once per (qrels, measures)
   (``prepare``), then one ``per_query`` call per run (``per run``: what every further system and seed costs).
 
@@ -14,6 +13,10 @@ Both give the same per-query rows (checked: sorted rows, exact floating-point eq
 fastest of ``--repeats`` passes (other processes on a shared machine only slow a pass down).
 
     python benchmarks/bench_evaluate.py --datasets gradrel/xquad-r/multi/test gradrel/xquad-r/multi/dev
+
+Measured on a shared 2-core VM (load ~4.5): multi/test (4,248 queries, 1,261,716 qrels, 422,444 run rows)
+before 106.8 s, after 4.6 s to prepare + 2.9 s per run; multi/dev (574,068 qrels) 59.7 s vs 3.5 s + 1.6 s;
+en/test 2.07 s vs 0.06 s + 0.18 s. Same rows everywhere.
 """
 from __future__ import annotations
 

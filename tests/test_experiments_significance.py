@@ -89,6 +89,35 @@ def test_corrections_match_textbook_definitions():
         correct(p, method="fdr")
 
 
+def _vectorised_reference(p, method):
+    """The hand-written Holm/BH this package used before statsmodels (argsort, then accumulate)."""
+    p = np.asarray(p, dtype=float)
+    m = len(p)
+    order = np.argsort(p, kind="mergesort")
+    ranked = p[order]
+    if method == "holm":
+        adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
+    else:
+        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_statsmodels_corrections_equal_the_hand_written_ones(seed):
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 0.3, int(rng.integers(1, 40)))
+    p[rng.integers(0, len(p), len(p) // 3)] = rng.choice(p, len(p) // 3)  # ties
+    np.testing.assert_array_equal(correct(p, method="holm"), _vectorised_reference(p, "holm"))
+    # BH: statsmodels divides by rank/m where the old code multiplied by m/rank (last-bit differences)
+    np.testing.assert_allclose(correct(p, method="bh"), _vectorised_reference(p, "bh"), rtol=1e-14, atol=0)
+    with_nan = np.append(p, np.nan)
+    np.testing.assert_array_equal(correct(with_nan, method="holm"), _vectorised_reference(with_nan, "holm"))
+    assert np.isnan(correct(with_nan, method="bh")).all() and np.isnan(_vectorised_reference(with_nan, "bh")).all()
+    assert correct([], method="holm").shape == (0,)
+
+
 def test_p_values_recomputed_with_scipy_on_seed_averaged_scores():
     pq = synthetic_perquery()
     sig = compare_to_baselines(pq, baselines=["BM25", "mE5-zero-shot"], test="t", correction="holm")

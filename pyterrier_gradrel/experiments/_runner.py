@@ -29,7 +29,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._evaluation import Evaluator, MeasureSpec, spec_evaluator
 from pyterrier_gradrel.experiments._config import (
     RUNTIME_TRAINING_KEYS,
     ExperimentConfig,
@@ -44,7 +45,6 @@ from pyterrier_gradrel.experiments._config import (
     load_config,
 )
 from pyterrier_gradrel.experiments._executor import LocalExecutor, RayExecutor, Task, make_executor
-from pyterrier_gradrel.experiments._measures import evaluate
 from pyterrier_gradrel.experiments._scenarios import Condition, Target, plan, scenario_targets
 
 # 2: training in length-grouped sub-batches; encoders default to precision='auto' (bf16 on AMX CPUs)
@@ -76,6 +76,7 @@ class DataCache:
     def __init__(self, *, limit_queries: int | None = None) -> None:
         self.limit_queries = limit_queries
         self._cache: dict[str, _Data] = {}
+        self._evaluators: dict[tuple, Evaluator] = {}
 
     def get(self, ds_id: str) -> _Data:
         """Topics (``qid``, ``query``, ``article``), qrels (``qid``, ``docno``, ``label``) and their hash."""
@@ -96,6 +97,14 @@ class DataCache:
             qrels = qrels[qrels["qid"].isin(set(topics["qid"]))].reset_index(drop=True)
             self._cache[ds_id] = _Data(topics.reset_index(drop=True), qrels, data_fingerprint(topics, qrels))
         return self._cache[ds_id]
+
+    def evaluator(self, ds_id: str, measures: Sequence[MeasureSpec]) -> Evaluator:
+        """The evaluator of ``measures`` on the qrels of ``ds_id``, prepared once and reused by every system."""
+        key = (ds_id, tuple(measures))
+        if key not in self._evaluators:
+            grades = dataset_facts(ds_id).grades
+            self._evaluators[key] = spec_evaluator(self.get(ds_id).qrels, measures, grades=grades)
+        return self._evaluators[key]
 
     def corpus(self, ds_ids: Iterable[str]) -> pd.DataFrame:
         """The union of the document pools of ``ds_ids`` (deduplicated by docno)."""
@@ -608,8 +617,7 @@ def _cut(res: pd.DataFrame, depth: int) -> pd.DataFrame:
 
 def _write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: ExperimentConfig, data: DataCache) -> None:
     d = data.get(target.dataset)
-    grades = dataset_facts(target.dataset).grades
-    per_query = evaluate(res, d.topics, d.qrels, cfg.measures, grades=grades)
+    per_query = data.evaluator(target.dataset, cfg.measures).per_query(res)
     articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
     per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
     _atomic.write_bytes(edir / "perquery.csv.gz", _to_csv_gz(per_query[["qid", "article", "measure", "value"]]))

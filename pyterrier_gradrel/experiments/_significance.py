@@ -96,8 +96,12 @@ def paired_test(
     raise ValueError(f"unknown test {test!r}: expected one of ['t', 'wilcoxon', 'permutation']")
 
 
+#: our correction names -> ``statsmodels.stats.multitest.multipletests`` methods
+_MULTIPLETESTS = {"holm": "holm", "bonferroni": "bonferroni", "bh": "fdr_bh"}
+
+
 def correct(p_values: Sequence[float], *, method: str = "holm") -> np.ndarray:
-    """Adjust p-values for multiple testing.
+    """Adjust p-values for multiple testing (``statsmodels.stats.multitest.multipletests``).
 
     Args:
         p_values: the family's raw p-values.
@@ -105,25 +109,17 @@ def correct(p_values: Sequence[float], *, method: str = "holm") -> np.ndarray:
             or ``none``.
 
     Returns:
-        Adjusted p-values (same order), capped at 1; compare them with alpha.
+        Adjusted p-values (same order), capped at 1; compare them with alpha. A NaN p-value counts in the
+        family size and stays NaN (under ``bh`` it makes the whole family NaN).
     """
-    p = np.asarray(p_values, dtype=float)
-    m = len(p)
-    if m == 0 or method == "none":
-        return p.copy()
-    if method == "bonferroni":
-        return np.minimum(p * m, 1.0)
-    order = np.argsort(p, kind="mergesort")
-    ranked = p[order]
-    if method == "holm":
-        adj = np.maximum.accumulate((m - np.arange(m)) * ranked)
-    elif method == "bh":
-        adj = np.minimum.accumulate(m / np.arange(m, 0, -1) * ranked[::-1])[::-1]
-    else:
+    if method not in (*_MULTIPLETESTS, "none"):
         raise ValueError(f"unknown correction {method!r}: expected one of ['holm', 'bonferroni', 'bh', 'none']")
-    out = np.empty(m)
-    out[order] = np.minimum(adj, 1.0)
-    return out
+    p = np.asarray(p_values, dtype=float)
+    if len(p) == 0 or method == "none":
+        return p.copy()
+    from statsmodels.stats.multitest import multipletests
+
+    return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
 def _paired_on_common_queries(a: pd.Series, b: pd.Series, test: str, permutations: int, random_seed: int):

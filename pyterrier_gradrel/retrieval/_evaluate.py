@@ -1,35 +1,36 @@
-"""Evaluation helpers shared by ``gradrel baselines`` and ``gradrel bm25-tokenizers``.
+"""The retrieval studies' evaluation (``gradrel baselines`` and ``gradrel bm25-tokenizers``) and their tables.
 
 Measures (graded labels 1..3): ``nDCG@10`` with exponential gains 2^g - 1, ``R(rel=2)@100``, ``RR(rel=2)`` and
-``RR(rel=3)``. ir_measures 0.4.3 confuses nDCG variants evaluated in one call, so the gain-weighted nDCG is
-evaluated in its own ``pt.Experiment`` call; runs are computed once and passed to both calls as frames.
+``RR(rel=3)``, evaluated by :func:`pyterrier_gradrel._evaluation.evaluate_runs`; columns carry ir_measures'
+canonical names.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from pyterrier_gradrel import _evaluation
+
+if TYPE_CHECKING:
+    from ir_measures import Measure
+
 __all__ = ["MEASURE_NAMES", "evaluate_runs", "markdown_table", "measures"]
 
-#: column names of the measures, in table order
+#: column names of the measures, in table order (``_evaluation.label(m, form="ir_measures")`` of :func:`measures`)
 MEASURE_NAMES = ("nDCG@10", "R(rel=2)@100", "RR(rel=2)", "RR(rel=3)")
 
 
-def measures() -> tuple[list[Any], list[Any]]:
-    """(nDCG call measures, other call measures) as ir_measures objects."""
+def measures() -> list[Measure]:
+    """The tables' measures as ir_measures objects, in :data:`MEASURE_NAMES` order."""
     import ir_measures
 
-    from pyterrier_gradrel._gains import graded_ndcg
-
-    ndcg = graded_ndcg(10)
-    others = [ir_measures.R(rel=2) @ 100, ir_measures.RR(rel=2), ir_measures.RR(rel=3)]
-    return [ndcg], others
+    return [_evaluation.graded_ndcg(10), ir_measures.R(rel=2) @ 100, ir_measures.RR(rel=2), ir_measures.RR(rel=3)]
 
 
 def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels: pd.DataFrame) -> pd.DataFrame:
-    """Evaluate result frames with ``pt.Experiment``; one row per run.
+    """Mean scores of result frames; one row per run.
 
     Args:
         runs: name -> result frame (qid, docno, score, rank).
@@ -40,22 +41,7 @@ def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels:
         Columns ``name``, the :data:`MEASURE_NAMES`, ``queries`` and ``answered`` (queries with >= 1 result).
         Queries without results count as 0 for every measure.
     """
-    import pyterrier as pt
-
-    names = list(runs)
-    frames = [runs[n] for n in names]
-    ndcg_m, other_m = measures()
-    kwargs = {"names": names, "filter_by_qrels": False}
-    first = pt.Experiment(frames, topics, qrels, ndcg_m, **kwargs)
-    second = pt.Experiment(frames, topics, qrels, other_m, **kwargs)
-    # pt.Experiment orders its columns its own way: select them by the measure's name, never by position
-    table = first.merge(second, on="name")
-    table = table[["name", *(str(m) for m in [*ndcg_m, *other_m])]]
-    table.columns = ["name", *MEASURE_NAMES]
-    qids = set(topics["qid"])
-    table["queries"] = len(qids)
-    table["answered"] = [len(qids & set(runs[n]["qid"])) for n in names]
-    return table
+    return _evaluation.evaluate_runs(runs, topics, qrels, measures())
 
 
 def markdown_table(frame: pd.DataFrame, *, digits: int = 4) -> str:

@@ -1,0 +1,350 @@
+"""Evaluation of runs with ir_measures: the measures, their labels, and evaluators prepared once per qrels.
+
+Measures are ``ir_measures`` objects. Configs name them in short form and :func:`parse_measures`
+turns each name into objects once (with ``ir_measures.parse_measure``):
+
+* the **graded** ``nDCG@10`` uses the benchmark's gain ``2^g - 1`` per grade (grade 1 → 1, 2 → 3,
+  3 → 7): ``nDCG(gains={0: 0, 1: 1, 2: 3, 3: 7})@10``. It is the headline measure: it rewards placing
+  a grade-3 passage above a grade-1 one.
+* **binary** names are expanded at every requested ``rel`` (ir_measures' meaning: the minimum grade
+  counted relevant, inclusive): ``R@100`` → ``R(rel=r)@100``, ``RR`` → ``RR(rel=r)``, ``P@10``,
+  ``AP``, ``Success@10`` likewise, and ``nDCG@10`` → gain 1 for every grade ``>= r`` and 0 below
+  (``nDCG(gains={g: int(g >= r)})@10``; ir_measures' ``nDCG`` has no ``rel=`` parameter).
+
+:func:`label` renders a measure for humans (``nDCG@10``, ``R@100(rel>=2)``): the measure column of
+per-query files, report tables and ``significance.csv``. Labels are made at that edge only.
+
+:class:`Evaluator` prepares ``ir_measures.evaluator`` objects once per (qrels, measures) and scores
+any number of runs with them. ir_measures 0.4.3 returns wrong, hash-seed-dependent values when
+``nDCG@10`` and ``nDCG(gains=...)@10`` share one evaluator, so every nDCG variant gets **its own**
+evaluator; the other families (``R``, ``RR``, ``P``, ``AP``, ``Success`` at any ``rel``) share one.
+The qrels are converted to ir_measures' dict form once and each run once per call, whatever the number
+of evaluators.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import pandas as pd
+
+from pyterrier_gradrel.datasets import GRADES
+
+if TYPE_CHECKING:
+    from ir_measures import Measure
+
+__all__ = [
+    "Evaluator", "MeasureSpec", "evaluate", "exponential_gains", "graded_ndcg", "label", "parse_measures",
+]
+
+GRADED_FAMILIES = ("nDCG",)
+BINARY_FAMILIES = ("R", "RR", "P", "nDCG", "AP", "Success")
+_CUTOFF_REQUIRED = {"R", "P", "Success", "nDCG"}
+_NAME_RE = re.compile(r"^(?P<family>[A-Za-z]+)(@(?P<cutoff>\d+))?$")
+
+
+def exponential_gains(grades: Iterable[int] = GRADES) -> dict[int, int]:
+    """``{g: 2**g - 1}`` for each grade (0 → 0, 1 → 1, 2 → 3, 3 → 7)."""
+    return {int(g): 2 ** int(g) - 1 for g in grades}
+
+
+def binary_gains(rel: int, grades: Iterable[int] = GRADES) -> dict[int, int]:
+    """``{g: 1 if g >= rel else 0}`` for each grade: nDCG with binary relevance at threshold ``rel``."""
+    return {int(g): int(int(g) >= rel) for g in grades}
+
+
+def graded_ndcg(cutoff: int = 10, grades: Iterable[int] = GRADES) -> Measure:
+    """``nDCG(gains=2^g - 1)@cutoff``, the benchmark's graded nDCG."""
+    import ir_measures
+
+    return ir_measures.nDCG(gains=exponential_gains(grades)) @ cutoff
+
+
+def _ndcg_rel(measure: Measure) -> int | None:
+    """``None`` for nDCG with exponential gains, ``r`` for binary gains at ``rel=r``.
+
+    Raises:
+        ValueError: nDCG without gains or with gains of neither kind.
+    """
+    gains = measure.params.get("gains")
+    if gains is None:
+        raise ValueError(f"{measure}: nDCG needs explicit gains (exponential or binary) to have a label")
+    gains = {int(g): v for g, v in gains.items()}
+    if gains == exponential_gains(gains):
+        return None
+    relevant = [g for g, v in gains.items() if v]
+    if relevant and gains == binary_gains(min(relevant), gains):
+        return min(relevant)
+    raise ValueError(f"{measure}: nDCG gains must be 2^g - 1 or binary at a rel level, got {gains}")
+
+
+def label(measure: Measure, *, form: Literal["report", "ir_measures"] = "report") -> str:
+    """The human-facing name of a measure.
+
+    Args:
+        measure: an ir_measures measure as built by :func:`parse_measures` or :func:`graded_ndcg`.
+        form: ``report`` (experiment files and reports: ``R@100(rel>=2)``, ``nDCG@10(rel>=2)``) or
+            ``ir_measures`` (ir_measures' canonical name, ``R(rel=2)@100``; the retrieval studies' tables).
+            The graded nDCG is ``nDCG@10`` in both forms.
+
+    Returns:
+        The label, e.g. ``"nDCG@10"``, ``"RR(rel>=3)"``.
+    """
+    cutoff = measure.params.get("cutoff")
+    at = f"@{cutoff}" if cutoff is not None else ""
+    if measure.NAME == "nDCG":
+        rel = _ndcg_rel(measure)
+        if rel is None:
+            return f"nDCG{at}"
+        return f"nDCG{at}(rel>={rel})"
+    if form == "ir_measures":
+        return str(measure)
+    rel = measure.params.get("rel", measure.SUPPORTED_PARAMS["rel"].default)
+    return f"{measure.NAME}{at}(rel>={rel})"
+
+
+@dataclass(frozen=True)
+class MeasureSpec:
+    """One configured measure: its ir_measures object on the benchmark's grade scale (0..3).
+
+    nDCG's gains depend on a dataset's grades; :meth:`ir_measure` gives the object for any scale.
+
+    Attributes:
+        measure: e.g. ``nDCG(gains={0: 0, 1: 1, 2: 3, 3: 7})@10``, ``R(rel=2)@100``, ``RR(rel=1)``.
+    """
+
+    measure: Measure
+
+    @property
+    def label(self) -> str:
+        """The label in result files and reports (see :func:`label`)."""
+        return label(self.measure)
+
+    @property
+    def cutoff(self) -> int | None:
+        """The rank cut-off, or None."""
+        return self.measure.params.get("cutoff")
+
+    @property
+    def rel(self) -> int | None:
+        """The binary relevance level, or None for the graded measure."""
+        if self.measure.NAME == "nDCG":
+            return _ndcg_rel(self.measure)
+        return self.measure.params["rel"]
+
+    @property
+    def graded(self) -> bool:
+        """True for the graded (exponential-gain) measure."""
+        return self.rel is None
+
+    def ir_measure(self, grades: Sequence[int]) -> Measure:
+        """The ir_measures object for a dataset whose grades are ``grades`` (e.g. ``[0, 1, 2, 3]``)."""
+        if self.measure.NAME != "nDCG":
+            return self.measure
+        rel = self.rel
+        gains = exponential_gains(grades) if rel is None else binary_gains(rel, grades)
+        return self.measure(gains=gains)
+
+
+def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterable[int]) -> list[MeasureSpec]:
+    """Turn configured measure names into measures.
+
+    Args:
+        graded: graded names, e.g. ``["nDCG@10"]`` (only the nDCG family is graded).
+        binary: binary names, e.g. ``["R@100", "RR", "P@10", "nDCG@10"]``; each is expanded per ``rels``.
+        rels: the binary relevance levels, e.g. ``[1, 2, 3]``.
+
+    Returns:
+        The measures, graded first, in configuration order.
+
+    Raises:
+        ValueError: an unknown family, a missing or superfluous cut-off, or a duplicate measure.
+    """
+    specs: list[MeasureSpec] = []
+    for name in graded:
+        specs.append(MeasureSpec(_parse_name(name, allowed=GRADED_FAMILIES, kind="graded")(gains=exponential_gains())))
+    rels = [int(r) for r in rels]
+    for name in binary:
+        measure = _parse_name(name, allowed=BINARY_FAMILIES, kind="binary")
+        for rel in rels:
+            specs.append(MeasureSpec(measure(gains=binary_gains(rel)) if measure.NAME == "nDCG" else measure(rel=rel)))
+    labels = [s.label for s in specs]
+    dupes = sorted({x for x in labels if labels.count(x) > 1})
+    if dupes:
+        raise ValueError(f"measures must be unique, got duplicates {dupes}")
+    return specs
+
+
+def _parse_name(name: str, *, allowed: Sequence[str], kind: str) -> Measure:
+    """``ir_measures.parse_measure`` of a configured short name, restricted to the supported families."""
+    import ir_measures
+
+    match = _NAME_RE.match(str(name).strip())
+    if not match or match["family"] not in allowed:
+        raise ValueError(
+            f"unknown {kind} measure {name!r}: expected one of {list(allowed)} with an optional @cutoff, "
+            f"e.g. 'nDCG@10', 'R@100', 'RR'"
+        )
+    if match["family"] in _CUTOFF_REQUIRED and not match["cutoff"]:
+        raise ValueError(f"{kind} measure {name!r} needs a cut-off, e.g. '{match['family']}@10'")
+    if match["family"] == "RR" and match["cutoff"]:
+        raise ValueError(f"{kind} measure {name!r}: use 'RR' (the cut-off is the run depth)")
+    return ir_measures.parse_measure(str(name).strip())
+
+
+class Evaluator:
+    """Per-query scores of runs against one qrels frame, for a fixed list of measures.
+
+    The ir_measures evaluators are built once here and reused for every run (systems, seeds, splits
+    evaluated on the same qrels). Each nDCG variant has its own evaluator (ir_measures 0.4.3 mixes them
+    up within one); all other measures share one. Queries of the qrels without retrieved documents
+    score 0; retrieved queries without qrels are not scored.
+
+    Args:
+        qrels: ``qid``, ``docno``, ``label``.
+        measures: the ir_measures objects to evaluate.
+        names: the name of each measure in the output (default: :func:`label` of each).
+    """
+
+    def __init__(self, qrels: pd.DataFrame, measures: Sequence[Measure], *,
+                 names: Sequence[str] | None = None) -> None:
+        import ir_measures
+
+        names = [label(m) for m in measures] if names is None else list(names)
+        if len(names) != len(measures) or len(set(names)) != len(names):
+            raise ValueError(f"need one unique name per measure, got {names} for {len(measures)} measures")
+        self.names = names
+        qrels_dict = _nested(qrels, "label", int)
+        groups = [[i] for i, m in enumerate(measures) if m.NAME == "nDCG"]
+        rest = [i for i, m in enumerate(measures) if m.NAME != "nDCG"]
+        if len({measures[i] for i in rest}) != len(rest):
+            raise ValueError(f"measures must differ, got {[str(measures[i]) for i in rest]}")
+        groups += [rest] if rest else []
+        # (evaluator, name by id of the measure object ir_measures yields back (hashing a Measure formats its
+        # repr), the run depth the group reads: an nDCG@k only sees each query's top k, None = the whole run)
+        self._groups: list[tuple[Any, dict[int, str], int | None]] = []
+        for group in groups:
+            group_measures = [measures[i] for i in group]
+            depth = group_measures[0].params.get("cutoff") if group_measures[0].NAME == "nDCG" else None
+            self._groups.append((ir_measures.evaluator(group_measures, qrels_dict),
+                                 {id(measures[i]): names[i] for i in group}, depth))
+
+    def per_query(self, run: pd.DataFrame) -> pd.DataFrame:
+        """Per-query scores of ``run`` (``qid``, ``docno``, ``score``).
+
+        Returns:
+            A long frame with columns ``qid``, ``measure`` (the measure's name) and ``value``: per evaluator
+            (each nDCG variant, then the others), queries sorted, measures in the given order (not in the
+            order ir_measures yields them, which follows the hash seed).
+        """
+        rows = []
+        for (_, names, _), by_query in zip(self._groups, self._by_query(run), strict=True):
+            rows += [(qid, name, by_query[qid][name]) for qid in sorted(by_query) for name in names.values()]
+        out = pd.DataFrame(rows, columns=["qid", "measure", "value"])
+        out["qid"] = out["qid"].astype(str)
+        out["value"] = out["value"].astype(float).fillna(0.0)
+        return out
+
+    def means(self, run: pd.DataFrame) -> dict[str, float]:
+        """The mean of each measure over the qrels' queries (unanswered queries count 0)."""
+        out: dict[str, float] = {}
+        for by_query in self._by_query(run):
+            sums: dict[str, float] = {}
+            for values in by_query.values():
+                for name, value in values.items():
+                    sums[name] = sums.get(name, 0.0) + value
+            out.update({name: total / len(by_query) for name, total in sums.items()})
+        return {name: out[name] for name in self.names}
+
+    def _by_query(self, run: pd.DataFrame) -> list[dict[str, dict[str, float]]]:
+        """Per evaluator, ``qid -> name -> value`` in the order ir_measures yields them."""
+        run = run[["qid", "docno", "score"]].astype({"qid": str, "docno": str, "score": float})
+        run_dicts: dict[int | None, dict] = {}
+        results = []
+        for evaluator, names, depth in self._groups:
+            if depth not in run_dicts:
+                run_dicts[depth] = _nested(_top(run, depth) if depth else run, "score", float)
+            by_query: dict[str, dict[str, float]] = {}
+            for metric in evaluator.iter_calc(run_dicts[depth]):
+                by_query.setdefault(metric.query_id, {})[names[id(metric.measure)]] = metric.value
+            results.append(by_query)
+        return results
+
+
+def _top(run: pd.DataFrame, depth: int) -> pd.DataFrame:
+    """The rows of ``run`` that can be in a query's top ``depth``: a score at least the query's ``depth``-th
+    highest (ties at the boundary all stay, so trec_eval's own tie-breaking picks the same documents)."""
+    return run[run.groupby("qid", sort=False)["score"].rank(method="min", ascending=False) <= depth]
+
+
+def _nested(frame: pd.DataFrame, column: str, kind: type) -> dict[str, dict[str, Any]]:
+    """``{qid: {docno: kind(value of column)}}``, ir_measures' dict form (a repeated pair keeps its last value).
+
+    Built from Python lists: iterating pandas' Arrow-backed string columns row by row is ~10x slower.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    qids, docnos = frame["qid"].astype(str).tolist(), frame["docno"].astype(str).tolist()
+    for qid, docno, value in zip(qids, docnos, frame[column].astype(kind).tolist(), strict=True):
+        inner = out.get(qid)
+        if inner is None:
+            inner = out[qid] = {}
+        inner[docno] = value
+    return out
+
+
+def evaluate(
+    run: pd.DataFrame,
+    topics: pd.DataFrame,
+    qrels: pd.DataFrame,
+    measures: Sequence[MeasureSpec],
+    *,
+    grades: Sequence[int],
+) -> pd.DataFrame:
+    """Per-query scores of one run, for one-off use (prepare an :class:`Evaluator` to score many runs).
+
+    Queries of ``topics`` that have qrels but no retrieved documents score 0; queries without qrels
+    are dropped (they carry no relevance information).
+
+    Args:
+        run: the run (``qid``, ``docno``, ``score``).
+        topics: the evaluated topics (``qid``).
+        qrels: ``qid``, ``docno``, ``label``.
+        measures: what to evaluate.
+        grades: the dataset's grades (for nDCG's gains), e.g. ``[0, 1, 2, 3]``.
+
+    Returns:
+        A long frame with columns ``qid``, ``measure`` (the label) and ``value``.
+    """
+    if not len(topics) or not measures:
+        return pd.DataFrame(columns=["qid", "measure", "value"])
+    qrels = qrels[qrels["qid"].isin(set(topics["qid"]))]
+    return spec_evaluator(qrels, measures, grades=grades).per_query(run)
+
+
+def spec_evaluator(qrels: pd.DataFrame, measures: Sequence[MeasureSpec], *, grades: Sequence[int]) -> Evaluator:
+    """An :class:`Evaluator` of configured measures on a dataset with ``grades``, naming them by label."""
+    return Evaluator(qrels, [m.ir_measure(grades) for m in measures], names=[m.label for m in measures])
+
+
+def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels: pd.DataFrame,
+                  measures: Sequence[Measure]) -> pd.DataFrame:
+    """Mean scores of several runs, one row per run (the retrieval studies' tables).
+
+    Args:
+        runs: name -> run (``qid``, ``docno``, ``score``).
+        topics: the query frame the runs answered (its qids define the evaluated set).
+        qrels: graded qrels (``qid``, ``docno``, ``label``).
+        measures: the measures; columns are named by ``label(m, form="ir_measures")``.
+
+    Returns:
+        Columns ``name``, one per measure, ``queries`` and ``answered`` (queries with >= 1 result).
+        Queries without results count as 0.
+    """
+    qids = set(topics["qid"])
+    names = [label(m, form="ir_measures") for m in measures]
+    evaluator = Evaluator(qrels[qrels["qid"].isin(qids)], measures, names=names)
+    rows = [{"name": n, **evaluator.means(run), "queries": len(qids), "answered": len(qids & set(run["qid"]))}
+            for n, run in runs.items()]
+    return pd.DataFrame(rows, columns=["name", *names, "queries", "answered"])

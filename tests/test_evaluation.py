@@ -1,0 +1,154 @@
+"""The one evaluation module: measures as ir_measures objects, their labels, evaluators prepared once."""
+from __future__ import annotations
+
+import ir_measures
+import numpy as np
+import pandas as pd
+import pyterrier as pt
+import pytest
+
+from pyterrier_gradrel import _evaluation
+from pyterrier_gradrel._evaluation import Evaluator, evaluate, label, parse_measures, spec_evaluator
+
+GRADES = (0, 1, 2, 3)
+#: the labels in committed result files (perquery.csv.gz, reports, significance.csv): must never change
+COMMITTED_LABELS = [
+    "nDCG@10", "nDCG@10(rel>=1)", "nDCG@10(rel>=2)", "nDCG@10(rel>=3)", "R@100(rel>=1)", "R@100(rel>=2)",
+    "R@100(rel>=3)", "RR(rel>=1)", "RR(rel>=2)", "RR(rel>=3)", "P@10(rel>=1)", "P@10(rel>=2)", "P@10(rel>=3)",
+]
+
+
+def _specs():
+    return parse_measures(graded=["nDCG@10"], binary=["nDCG@10", "R@100", "RR", "P@10"], rels=[1, 2, 3])
+
+
+def _random_data(seed: int, n_queries: int = 20, n_docs: int = 40, depth: int = 30, score_digits: int | None = None):
+    rng = np.random.default_rng(seed)
+    qrels = pd.DataFrame([(f"q{q}", f"d{d}", int(rng.integers(1, 4))) for q in range(n_queries)
+                          for d in rng.choice(n_docs, 8, replace=False)], columns=["qid", "docno", "label"])
+    rows = [(f"q{q}", f"d{d}", float(rng.normal())) for q in range(n_queries) for d in rng.choice(n_docs, depth,
+                                                                                                replace=False)]
+    run = pd.DataFrame(rows, columns=["qid", "docno", "score"])
+    if score_digits is not None:
+        run["score"] = run["score"].round(score_digits)
+    topics = pd.DataFrame({"qid": [f"q{q}" for q in range(n_queries)], "query": ["x"] * n_queries})
+    return topics, qrels, run
+
+
+def test_labels_of_parsed_measures_are_the_committed_ones():
+    specs = _specs()
+    assert [s.label for s in specs] == COMMITTED_LABELS
+    assert [label(s.measure) for s in specs] == COMMITTED_LABELS
+
+
+def test_measures_are_ir_measures_objects_with_canonical_names():
+    by_label = {s.label: s.measure for s in _specs()}
+    assert by_label["R@100(rel>=2)"] == ir_measures.parse_measure("R(rel=2)@100")
+    assert by_label["RR(rel>=3)"] == ir_measures.parse_measure("RR(rel=3)")
+    assert by_label["nDCG@10"] == ir_measures.nDCG(gains={0: 0, 1: 1, 2: 3, 3: 7}) @ 10
+    assert by_label["nDCG@10(rel>=2)"] == ir_measures.nDCG(gains={0: 0, 1: 0, 2: 1, 3: 1}) @ 10
+    assert label(ir_measures.R(rel=2) @ 100, form="ir_measures") == "R(rel=2)@100"
+    assert label(_evaluation.graded_ndcg(10), form="ir_measures") == "nDCG@10"
+    with pytest.raises(ValueError, match="needs explicit gains"):
+        label(ir_measures.nDCG @ 10)
+
+
+def test_graded_measure_follows_the_dataset_grade_scale():
+    graded, binary = parse_measures(graded=["nDCG@10"], binary=["nDCG@10"], rels=[2])
+    assert graded.ir_measure([0, 1, 2, 3, 4]).params["gains"] == {0: 0, 1: 1, 2: 3, 3: 7, 4: 15}
+    assert binary.ir_measure([0, 1, 2, 3, 4]).params["gains"] == {0: 0, 1: 0, 2: 1, 3: 1, 4: 1}
+    assert (graded.rel, graded.cutoff, binary.rel, binary.graded) == (None, 10, 2, False)
+
+
+def test_identical_objects_on_a_binary_scale_keep_both_labels():
+    """On grades {0, 1} graded nDCG and nDCG(rel>=1) are the same ir_measures object; both rows are kept."""
+    specs = parse_measures(graded=["nDCG@10"], binary=["nDCG@10"], rels=[1])
+    assert specs[0].ir_measure([0, 1]) == specs[1].ir_measure([0, 1])
+    qrels = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["a", "b"], "label": [1, 1]})
+    run = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["b", "c"], "score": [2.0, 1.0]})
+    out = spec_evaluator(qrels, specs, grades=[0, 1]).per_query(run).set_index("measure")["value"]
+    assert out["nDCG@10"] == out["nDCG@10(rel>=1)"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
+
+
+@pytest.mark.parametrize("score_digits", [None, 0])
+def test_per_query_scores_equal_one_pt_experiment_per_measure(score_digits):
+    """Every measure alone through pt.Experiment (the reference); rounded scores put ties at every rank cut."""
+    topics, qrels, run = _random_data(1, score_digits=score_digits)
+    specs = _specs() + parse_measures(graded=[], binary=["nDCG@5", "AP", "Success@10"], rels=[1, 3])
+    out = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
+    for spec in specs:
+        ref = pt.Experiment([run], topics, qrels, [spec.ir_measure(GRADES)], names=["r"], perquery=True)
+        ref = ref.set_index("qid")["value"].sort_index()
+        got = out[out["measure"] == spec.label].set_index("qid")["value"].sort_index()
+        pd.testing.assert_series_equal(got, ref, check_names=False, check_exact=True)
+
+
+def test_ndcg_sees_only_the_top_k_but_keeps_ties_at_the_boundary():
+    qrels = pd.DataFrame({"qid": ["q"] * 3, "docno": ["a", "b", "c"], "label": [3, 1, 2]})
+    # five documents tie at the 2nd-highest score: trec_eval breaks the tie by docno
+    run = pd.DataFrame({"qid": ["q"] * 7, "docno": ["z", "a", "b", "c", "x", "y", "w"],
+                        "score": [9.0, 5.0, 5.0, 5.0, 5.0, 5.0, 1.0]})
+    assert set(_evaluation._top(run, 2)["docno"]) == {"z", "a", "b", "c", "x", "y"}
+    measure = _evaluation.graded_ndcg(2)
+    ref = ir_measures.calc_aggregate([measure], pt.model.to_ir_measures(qrels), pt.model.to_ir_measures(run))
+    assert Evaluator(qrels, [measure]).means(run)["nDCG@2"] == ref[measure]
+
+
+def test_unanswered_queries_score_zero_and_unjudged_ones_are_dropped():
+    qrels = pd.DataFrame({"qid": ["1", "2"], "docno": ["a", "b"], "label": [3, 3]})
+    topics = pd.DataFrame({"qid": ["1", "2", "3"], "query": ["x"] * 3})
+    run = pd.DataFrame({"qid": ["1", "3"], "docno": ["a", "c"], "score": [1.0, 1.0]})
+    out = evaluate(run, topics, qrels, _specs(), grades=GRADES)
+    assert set(out["qid"]) == {"1", "2"} and len(out) == 2 * len(COMMITTED_LABELS)
+    assert (out.loc[out["qid"] == "2", "value"] == 0.0).all()
+    assert out.set_index(["qid", "measure"]).loc[("1", "RR(rel>=3)"), "value"] == 1.0
+    empty = evaluate(run.iloc[:0], topics, qrels, _specs(), grades=GRADES)
+    assert (empty["value"] == 0.0).all() and len(empty) == 2 * len(COMMITTED_LABELS)
+
+
+def test_evaluator_is_prepared_once_and_reused(monkeypatch):
+    topics, qrels, run = _random_data(4)
+    specs = _specs()
+    built = []
+    real = ir_measures.evaluator
+    monkeypatch.setattr(ir_measures, "evaluator", lambda *a, **k: built.append(a[0]) or real(*a, **k))
+    ev = spec_evaluator(qrels, specs, grades=GRADES)
+    # every nDCG variant alone (the ir_measures 0.4.3 bug), all other measures together
+    assert [len(ms) for ms in built] == [1, 1, 1, 1, 9]
+    other = run.assign(score=-run["score"])
+    first, second, again = ev.per_query(run), ev.per_query(other), ev.per_query(run)
+    assert len(built) == 5
+    pd.testing.assert_frame_equal(first, again)
+    pd.testing.assert_frame_equal(second, evaluate(other, topics, qrels, specs, grades=GRADES))
+
+
+def test_evaluator_rejects_missing_or_duplicate_names():
+    qrels = pd.DataFrame({"qid": ["1"], "docno": ["a"], "label": [1]})
+    with pytest.raises(ValueError, match="one unique name per measure"):
+        Evaluator(qrels, [ir_measures.RR, ir_measures.RR(rel=2)], names=["RR", "RR"])
+    with pytest.raises(ValueError, match="measures must differ"):
+        Evaluator(qrels, [ir_measures.RR, ir_measures.RR(rel=1)], names=["a", "b"])
+
+
+def test_means_equal_pt_experiment_averages():
+    topics, qrels, run = _random_data(5)
+    measures = [_evaluation.graded_ndcg(10), ir_measures.R(rel=2) @ 100, ir_measures.RR(rel=3)]
+    half = run[run["qid"].isin([f"q{q}" for q in range(10)])]
+    table = _evaluation.evaluate_runs({"all": run, "half": half}, topics, qrels, measures).set_index("name")
+    for name, r in [("all", run), ("half", half)]:
+        for m in measures:
+            ref = pt.Experiment([r], topics, qrels, [m], names=[name]).iloc[0][str(m)]
+            assert table.loc[name, label(m, form="ir_measures")] == ref
+    assert table.loc["half", "answered"] == 10 and table.loc["all", "queries"] == 20
+
+
+def test_row_order_is_fixed_by_the_measures_not_by_the_hash_seed():
+    """ir_measures yields the shared evaluator's measures in set order (hash-seed dependent); rows do not."""
+    _, qrels, run = _random_data(6, n_queries=12)
+    specs = _specs()
+    out = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
+    qids = sorted(set(qrels["qid"]))
+    ndcg = [s.label for s in specs if s.measure.NAME == "nDCG"]
+    others = [s.label for s in specs if s.measure.NAME != "nDCG"]
+    expected = [(q, m) for m in ndcg for q in qids] + [(q, m) for q in qids for m in others]
+    assert list(zip(out["qid"], out["measure"], strict=True)) == expected

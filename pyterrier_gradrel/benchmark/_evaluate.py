@@ -3,7 +3,7 @@
 Three ir_measures evaluators are prepared once per task (the qrels are converted once, which matters for
 XQuAD-R's ``multi`` pool with 1.26M qrels rows) and reused for every system:
 
-* graded: ``nDCG@10`` with gains 2^g − 1 (:func:`pyterrier_gradrel._gains.graded_ndcg`), the main score;
+* graded: ``nDCG@10`` with gains 2^g − 1 (:func:`pyterrier_gradrel._evaluation.graded_ndcg`), the main score;
 * binary: for each threshold ``rel`` r, nDCG@10 with gain 1 for grades ≥ r (0 below);
 * deep: ``R(rel=r)@100`` and ``RR(rel=r)`` for each r.
 
@@ -35,7 +35,7 @@ def measure_names(rels: Sequence[int] = (1, 2, 3)) -> list[str]:
 
 
 def _binary_gains(rel: int) -> dict[int, int]:
-    from pyterrier_gradrel._gains import GRADES
+    from pyterrier_gradrel._evaluation import GRADES
 
     return {g: int(g >= rel) for g in GRADES}
 
@@ -67,7 +67,7 @@ def prepare_evaluators(qrels: pd.DataFrame, *, rels: Sequence[int] = (1, 2, 3), 
     """Prepare the task's evaluators once from its qrels frame (``qid, docno, label``, PyTerrier's names)."""
     import ir_measures
 
-    from pyterrier_gradrel._gains import graded_ndcg
+    from pyterrier_gradrel._evaluation import graded_ndcg
 
     if not {"qid", "docno", "label"} <= set(qrels.columns):
         raise ValueError(f"qrels must have columns qid, docno, label; got {list(qrels.columns)}")

@@ -5,6 +5,8 @@ import argparse
 import json
 from typing import Any
 
+from pyterrier_gradrel._device import PRECISION_ALIASES, PRECISIONS
+
 
 def _negatives(value: str) -> str | int:
     if value in ("zero", "below"):
@@ -46,7 +48,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fraction", type=float, default=1.0)
     p.add_argument("--noise", type=float, default=0.0)
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="bf16: autocast mixed precision")
+    p.add_argument("--precision", choices=[*PRECISIONS, *PRECISION_ALIASES], default="float32",
+                   help="bfloat16 (alias bf16): autocast mixed precision; float32 (alias fp32) by default")
     p.add_argument("--checkpoint-every", type=int, default=50)
     p.add_argument("--run-dir", default=None, help="default: the cache (runs/<base fingerprint>/<run name>)")
     p.add_argument("--device", default="auto", metavar="DEVICE",

@@ -247,3 +247,23 @@ def test_precision_has_one_vocabulary_and_run_identities_keep_their_spelling():
         "rel1-negzero-query-graded1x1-2x3-3x7-queryside-s0-f1-p0-1b8d46e9"
     with pytest.raises(ValueError, match="precision must be one of"):
         TrainConfig(precision="auto")  # training precision names the weights: never resolved per machine
+
+
+@pytest.mark.parametrize("loss, side", [("infonce", "both"), ("graded", "both"), ("infonce", "query")])
+def test_training_goes_through_the_encoders_torch_hook(tiny_encoder_dir, data, tmp_path, monkeypatch, loss, side):
+    """One forward pass: the trainer embeds with E5BiEncoder.encode_*_torch, whatever the loss."""
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    calls = []
+    for name in ("encode_queries_torch", "encode_docs_torch"):
+        real = getattr(E5BiEncoder, name)
+
+        def spy(self, texts, batch_size=None, _real=real, _name=name):
+            calls.append((_name, len(texts), self.max_length))
+            return _real(self, texts, batch_size)
+        monkeypatch.setattr(E5BiEncoder, name, spy)
+    topics, qrels, docs = data
+    ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1, loss=loss, side=side, max_length=24),
+                       verbose=False).train(topics, qrels, docs, run_dir=tmp_path / "run")
+    expected = [("encode_queries_torch", 2, 24)] + ([("encode_docs_torch", 2 + 2, 24)] if side == "both" else [])
+    assert calls == expected  # batch 2: 2 positives + 2 hard negatives

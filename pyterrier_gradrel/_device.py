@@ -4,7 +4,8 @@ One resolver for the trainer, the encoders, the CLI and experiment configs. A de
 model runs, not *what* it computes, so it is never part of a run key or a cache key. Precision is part of
 them: an encoder's ``precision="auto"`` resolves per device (``models._encoder.resolve_precision``: bf16 on
 bf16-capable CUDA) into a value its fingerprint carries; training precision is an explicit
-``TrainConfig.precision`` (``fp32``/``bf16``) because it names the weights a run trains to.
+``TrainConfig.precision`` because it names the weights a run trains to. Both speak one vocabulary,
+:data:`PRECISIONS` (torch's dtype names), and accept the short spellings of :data:`PRECISION_ALIASES`.
 """
 from __future__ import annotations
 
@@ -17,6 +18,27 @@ if TYPE_CHECKING:  # pragma: no cover
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 #: texts per encoder forward pass by device type: a GPU is only busy with large batches
 ENCODE_BATCH_SIZES = {"cpu": 32, "cuda": 128}
+#: Numeric precisions of encoders and training, by torch's dtype names
+PRECISIONS = ("float32", "bfloat16")
+#: Other spellings accepted for :data:`PRECISIONS` (and the ones training run names were first hashed with)
+PRECISION_ALIASES = {"fp32": "float32", "bf16": "bfloat16"}
+
+
+def canonical_precision(precision: str, *, allowed: tuple[str, ...] = PRECISIONS) -> str:
+    """``precision`` in the canonical spelling: an alias (``"fp32"``, ``"bf16"``) becomes its :data:`PRECISIONS` name.
+
+    Args:
+        precision: a value of ``allowed`` or an alias of one.
+        allowed: the canonical values the caller accepts (e.g. ``("auto", *PRECISIONS)`` for inference).
+
+    Raises:
+        ValueError: naming the allowed values and aliases.
+    """
+    value = PRECISION_ALIASES.get(precision, precision) if isinstance(precision, str) else precision
+    if value not in allowed:
+        aliases = ", ".join(f"{a!r}" for a, c in PRECISION_ALIASES.items() if c in allowed)
+        raise ValueError(f"precision must be one of {list(allowed)} (or the aliases {aliases}), got {precision!r}")
+    return value
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:

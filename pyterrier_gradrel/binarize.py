@@ -19,6 +19,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
@@ -187,13 +188,15 @@ def binarize(
 
 
 class Binarize(pt.Transformer):
-    """A PyTerrier transformer that binarizes a graded qrels frame at threshold ``rel``.
+    """A PyTerrier transformer that binarizes a graded qrels frame at threshold ``rel``: :func:`binarize` as a frame.
 
-    Input: a frame with ``qid``, ``docno``, ``label``. Output: the rows of the queries that have at
-    least one positive, with the original ``label`` kept and three boolean columns added:
-    ``positive`` (grade ``>= rel``), ``negative`` (grade ``<= neg_max``) and ``grey`` (neither).
-    Rows of queries with no positive are dropped; their number is logged and kept in
-    :attr:`last_dropped` of the most recent call.
+    Input: a frame with ``qid``, ``docno``, ``label``. Output: the judgements of the queries that
+    :func:`binarize` keeps (those with at least one positive), one row per (``qid``, ``docno``) in input
+    order, with three boolean columns added: ``positive`` (grade ``>= rel``), ``negative`` (grade
+    ``<= neg_max``) and ``grey`` (neither). Duplicate judgements of a pair follow :func:`binarize`'s rule,
+    the highest grade counts: the row with the highest ``label`` is kept (the first of equals). Queries
+    without a positive are dropped and logged; :func:`binarize` names them (``.dropped``). The
+    transformer keeps no state between calls.
 
     Example::
 
@@ -212,25 +215,24 @@ class Binarize(pt.Transformer):
         self.rel = _check_rel(rel, self.grades)
         self.negatives = negatives
         self.neg_max = neg_max_for(negatives, self.rel, self.grades)
-        self.last_dropped: list[str] = []
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        """Add ``positive``/``negative``/``grey`` columns and drop queries without a positive."""
+        """Add ``positive``/``negative``/``grey`` columns, keep one row per pair, drop queries without a positive."""
         pta.validate.columns(inp, includes=["qid", "docno", "label"])
-        if len(inp) == 0:
-            return inp.assign(positive=pd.Series(dtype=bool), negative=pd.Series(dtype=bool),
-                              grey=pd.Series(dtype=bool))
-        labels = inp["label"].astype(int)
-        bad = sorted({int(x) for x in labels.unique()} - set(self.grades))
-        if bad:
-            raise ValueError(f"label must be a grade in {list(self.grades)}, found {bad}")
-        out = inp.assign(positive=labels >= self.rel, negative=labels <= self.neg_max)
+        b = binarize(inp, rel=self.rel, negatives=self.negatives, grades=self.grades)
+        qid, docno = inp["qid"].astype(str).to_numpy(), inp["docno"].astype(str).to_numpy()
+        # the highest-graded row of each pair (the first of equal grades), kept in input order
+        by_grade = np.argsort(-inp["label"].to_numpy().astype(int), kind="stable")
+        repeated = pd.DataFrame({"qid": qid[by_grade], "docno": docno[by_grade]}).duplicated().to_numpy()
+        keep = np.zeros(len(inp), dtype=bool)
+        keep[by_grade[~repeated]] = True
+        keep &= np.isin(qid, list(b.positives))
+        out = inp[keep].reset_index(drop=True)
+        grade = np.array([b.grades[q][d] for q, d in zip(qid[keep], docno[keep], strict=True)], dtype=np.int64)
+        out["positive"] = grade >= b.rel
+        out["negative"] = grade <= b.neg_max
         out["grey"] = ~(out["positive"] | out["negative"])
-        has_pos = out.groupby("qid", sort=False)["positive"].transform("any")
-        self.last_dropped = list(dict.fromkeys(out.loc[~has_pos, "qid"]))
-        if self.last_dropped:
-            logger.info("%r: dropped %d queries without a positive", self, len(self.last_dropped))
-        return out[has_pos].reset_index(drop=True)
+        return out
 
     def __repr__(self) -> str:
         return f"Binarize(rel={self.rel!r}, negatives={self.negatives!r}, grades={self.grades!r})"

@@ -98,10 +98,12 @@ def test_neg_max_for():
     assert neg_max_for("below", 2, grades=(0, 1, 2)) == 1
 
 
-def test_transformer_adds_columns_and_drops_queries():
+def test_transformer_adds_columns_and_drops_queries(caplog):
     t = Binarize(rel=3, negatives=1)
-    out = t(QRELS)
-    assert set(out["qid"]) == {"q1", "q2", "q3"} and t.last_dropped == ["q4", "q5"]
+    with caplog.at_level("INFO", logger="pyterrier_gradrel.binarize"):
+        out = t(QRELS)
+    assert set(out["qid"]) == {"q1", "q2", "q3"} and "dropped 2 of 5 queries" in caplog.text
+    assert not hasattr(t, "last_dropped")  # stateless: binarize(...).dropped names them
     assert {"qid", "docno", "label", "positive", "negative", "grey"} <= set(out.columns)
     row = out.set_index(["qid", "docno"])
     assert row.loc[("q1", "a0p0s1"), "positive"] and not row.loc[("q1", "a0p0s1"), "negative"]
@@ -118,3 +120,37 @@ def test_transformer_requires_columns():
 
     with pytest.raises(pta.validate.InputValidationError):
         Binarize(rel=2)(QRELS.drop(columns=["label"]))
+
+
+def _as_function(b, qrels):
+    """The transformer's rows as binarize()'s dicts: qid -> (positives, judged negatives, grey)."""
+    out = {}
+    for q, rows in qrels.groupby("qid"):
+        out[q] = tuple(sorted(rows.loc[rows[col], "docno"]) for col in ("positive", "negative", "grey"))
+    return out
+
+
+@pytest.mark.parametrize("rel, negatives", [(1, "zero"), (2, "below"), (3, 1), (3, "zero")])
+def test_transformer_is_the_function_as_a_frame(rel, negatives):
+    t = Binarize(rel=rel, negatives=negatives)
+    b = binarize(QRELS, rel=rel, negatives=negatives)
+    out = t(QRELS)
+    assert _as_function(b, out) == {q: (b.positives[q], b.negatives_judged[q], b.grey[q]) for q in b.positives}
+    assert sorted(set(out["qid"])) == b.qids and not set(out["qid"]) & set(b.dropped)
+
+
+def test_duplicate_judgements_count_their_highest_grade_in_both():
+    # (q1, a1p1s0) judged 0 and 3, (q4, a1p0s0) judged 1 twice, (q4, a1p1s0) judged 2 and 3; a repeated index
+    dup = pd.concat([QRELS, pd.DataFrame([("q1", "a1p1s0", 3), ("q4", "a1p0s0", 1), ("q4", "a1p1s0", 3)],
+                                         columns=["qid", "docno", "label"])])
+    b = binarize(dup, rel=3, negatives=1)
+    assert "a1p1s0" in b.positives["q1"] and b.positives["q4"] == ["a1p1s0"] and b.dropped == ["q5"]
+    out = Binarize(rel=3, negatives=1)(dup)
+    assert not out.duplicated(["qid", "docno"]).any()
+    assert _as_function(b, out) == {q: (b.positives[q], b.negatives_judged[q], b.grey[q]) for q in b.positives}
+    row = out.set_index(["qid", "docno"])
+    assert row.loc[("q1", "a1p1s0"), "label"] == 3 and row.loc[("q1", "a1p1s0"), "positive"]
+    assert row.loc[("q4", "a1p1s0"), "label"] == 3
+    # kept rows stay in input order: the two pairs whose highest grade came last are the last rows
+    assert list(zip(out["qid"], out["docno"], strict=True))[-2:] == [("q1", "a1p1s0"), ("q4", "a1p1s0")]
+    assert out["qid"].iloc[:-2].tolist() == ["q1"] * 5 + ["q2"] * 5 + ["q3"] * 3 + ["q4"] * 2

@@ -75,6 +75,88 @@ def test_torch_path_keeps_gradients_and_agrees(enc):
     assert enc.encode_docs_torch(TEXTS[:2]).requires_grad
 
 
+def _training_forward(model, tokenizer, texts, max_length, pooling):
+    """The trainer's grouped forward as it was written before it moved into the encoder (the reference)."""
+    from pyterrier_gradrel.models._encoder import length_groups
+
+    enc = tokenizer(texts, truncation=True, max_length=max_length, return_token_type_ids=False)
+    lengths = [len(x) for x in enc["input_ids"]]
+    order = sorted(range(len(texts)), key=lengths.__getitem__)
+    parts = []
+    for start, end in length_groups([lengths[i] for i in order]):
+        idx = order[start:end]
+        batch = tokenizer.pad({"input_ids": [enc["input_ids"][i] for i in idx],
+                               "attention_mask": [enc["attention_mask"][i] for i in idx]}, return_tensors="pt")
+        out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state.float()
+        if pooling == "mean":
+            m = batch["attention_mask"].unsqueeze(-1).to(out.dtype)
+            parts.append((out * m).sum(1) / m.sum(1).clamp(min=1e-9))
+        else:
+            parts.append(out[:, 0])
+    emb = torch.cat(parts)[torch.from_numpy(np.argsort(np.asarray(order), kind="stable"))]
+    return torch.nn.functional.normalize(emb, dim=-1)
+
+
+@pytest.mark.parametrize("pooling, bf16", [("mean", False), ("cls", False), ("mean", True)])
+def test_torch_path_is_the_training_forward_bit_for_bit(tiny_encoder_dir, pooling, bf16):
+    """Values and gradients equal the trainer's former own pooling exactly, dropout and autocast included."""
+    base = E5BiEncoder.from_pretrained(tiny_encoder_dir, max_length=16, precision="float32")
+    ours = E5BiEncoder.from_hf(base.model, base.tokenizer, {**base.settings, "pooling": pooling}, max_length=16)
+    texts = [t for t in TEXTS * 3 if t] + ["fox"]
+    ours.model.train()  # dropout on: both must draw the same random numbers in the same order
+    results = []
+    for run in (lambda: ours.encode_docs_torch(texts),
+                lambda: _training_forward(ours.model, ours.tokenizer, ["passage: " + t for t in texts], 16, pooling)):
+        torch.manual_seed(3)
+        ours.model.zero_grad(set_to_none=True)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            emb = run()
+        (emb @ emb.T).square().sum().backward()
+        results.append((emb.detach(), {n: p.grad.clone() for n, p in ours.model.named_parameters()
+                                       if p.grad is not None}))
+    (a, ga), (b, gb) = results
+    assert a.dtype == torch.float32 and torch.equal(a, b)
+    assert ga.keys() == gb.keys() and len(ga) > 10 and all(torch.equal(ga[n], gb[n]) for n in ga)
+
+
+def test_torch_path_batch_size_caps_the_forward_passes(enc):
+    seen = []
+    handle = enc.model.register_forward_hook(lambda m, args, kwargs, out: seen.append(kwargs["input_ids"].shape[0]),
+                                             with_kwargs=True)
+    try:
+        with torch.no_grad():
+            capped = enc.encode_docs_torch(TEXTS * 2, batch_size=2)
+            seen_capped, seen[:] = list(seen), []
+            free = enc.encode_docs_torch(TEXTS * 2)
+    finally:
+        handle.remove()
+    assert max(seen_capped) <= 2 and sum(seen_capped) == len(TEXTS) * 2 and sum(seen) == len(TEXTS) * 2
+    torch.testing.assert_close(capped, free, atol=2e-5, rtol=0)
+
+
+def test_query_tuned_encoder_exposes_the_torch_hooks(tiny_encoder_dir, enc):
+    from pyterrier_gradrel.models import QueryTunedEncoder
+
+    docs = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="float32")
+    with torch.no_grad():
+        docs.model.encoder.layer[-1].output.LayerNorm.bias.add_(torch.linspace(-1, 1, docs.dim))  # another tower
+    both = QueryTunedEncoder(enc, docs)
+    q, d = both.encode_queries_torch(TEXTS[:3]), both.encode_docs_torch(TEXTS[:3])
+    assert q.requires_grad and d.requires_grad
+    assert torch.equal(q, enc.encode_queries_torch(TEXTS[:3])) and torch.equal(d, docs.encode_docs_torch(TEXTS[:3]))
+    assert not torch.allclose(d, enc.encode_docs_torch(TEXTS[:3]), atol=1e-4)
+
+
+def test_precision_aliases_are_the_canonical_values(tiny_encoder_dir):
+    from pyterrier_gradrel.models._encoder import resolve_precision
+
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == "float32" and resolve_precision("bf16", cpu) == "bfloat16"
+    short = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="bf16")
+    long = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="bfloat16")
+    assert short.precision == "bfloat16" and short.fingerprint() == long.fingerprint()
+
+
 def test_empty_inputs(enc):
     assert enc.encode_docs([]).shape == (0, enc.dim)
     assert enc.encode_queries_torch([]).shape == (0, enc.dim)

@@ -14,10 +14,17 @@ def _scores(b: int, n: int, seed: int = 0) -> torch.Tensor:
     return s.double().requires_grad_(True)
 
 
+def _diagonal(b: int, n: int) -> torch.Tensor:
+    """Grades of the sampler's layout: candidate i is query i's positive (grade 3), the rest unjudged."""
+    grades = torch.zeros(b, n, dtype=torch.long)
+    grades[torch.arange(b), torch.arange(b)] = 3
+    return grades
+
+
 def test_infonce_equals_reference_value_and_gradient():
     t = 0.05
     s = _scores(5, 5)
-    loss = InfoNCELoss(temperature=t)(s, torch.arange(5))
+    loss = InfoNCELoss(temperature=t)(s, _diagonal(5, 5))
     (grad,) = torch.autograd.grad(loss, s)
     s2 = s.detach().clone().requires_grad_(True)
     ref = 0.0
@@ -39,7 +46,7 @@ def test_infonce_mask_removes_entries_and_never_the_target():
     mask = torch.zeros(3, 6, dtype=torch.bool)
     mask[0, 4] = mask[1, 0] = mask[2, 2] = True  # mask[2, 2] is a target: ignored
     loss_fn = InfoNCELoss(temperature=0.1)
-    loss = loss_fn(s, torch.arange(3), mask)
+    loss = loss_fn(s, _diagonal(3, 6), mask)
     keep = ~mask
     keep[2, 2] = True
     ref = torch.stack([
@@ -56,7 +63,7 @@ def test_graded_with_single_positive_is_infonce():
     grades = torch.zeros(4, 7, dtype=torch.long)
     grades[torch.arange(4), torch.arange(4)] = torch.tensor([3, 2, 3, 1])
     graded = GradedInfoNCELoss(weights={1: 0.5, 2: 2.0, 3: 9.0}, temperature=0.05)(s, grades)
-    plain = InfoNCELoss(temperature=0.05)(s, torch.arange(4))
+    plain = InfoNCELoss(temperature=0.05)(s, grades)
     assert torch.allclose(graded, plain)
 
 
@@ -98,3 +105,34 @@ def test_graded_weights_change_the_loss_and_validation():
         InfoNCELoss(temperature=0)
     with pytest.raises(ValueError, match="no row has a positive"):
         GradedInfoNCELoss(weights={3: 1.0})(s, torch.zeros(2, 4, dtype=torch.long))
+
+
+def test_both_losses_share_one_signature_and_check_shapes():
+    import inspect
+
+    params = [list(inspect.signature(cls.forward).parameters) for cls in (InfoNCELoss, GradedInfoNCELoss)]
+    assert params[0] == params[1] == ["self", "scores", "grades", "mask"]
+    s = _scores(3, 5, seed=5)
+    for loss in (InfoNCELoss(), GradedInfoNCELoss()):
+        with pytest.raises(ValueError, match=r"grades must have the shape of scores \(3, 5\)"):
+            loss(s, torch.arange(3))  # a [B] target column is not the signature
+    with pytest.raises(ValueError, match=r"N >= B"):
+        InfoNCELoss()(s.T, torch.zeros(5, 3, dtype=torch.long))
+
+
+def test_infonce_is_masked_cross_entropy_on_the_diagonal_bit_for_bit():
+    """The trainer's InfoNCE numbers: cross-entropy of the masked logits against target i for row i."""
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(4, 9, generator=g).requires_grad_(True)
+    grades = torch.randint(0, 4, (4, 9), generator=g)
+    grades[torch.arange(4), torch.arange(4)] = torch.tensor([3, 2, 3, 2])
+    mask = grades > 0
+    mask[torch.arange(4), torch.arange(4)] = False
+    loss = InfoNCELoss(temperature=0.05)(s, grades, mask)
+    (grad,) = torch.autograd.grad(loss, s)
+    s2 = s.detach().clone().requires_grad_(True)
+    ref = torch.nn.functional.cross_entropy((s2 / 0.05).masked_fill(mask, float("-inf")), torch.arange(4))
+    (ref_grad,) = torch.autograd.grad(ref, s2)
+    assert torch.equal(loss, ref) and torch.equal(grad, ref_grad)
+    # the grades do not weigh single-positive InfoNCE: only the mask decides the negatives
+    assert torch.equal(InfoNCELoss(temperature=0.05)(s.detach(), _diagonal(4, 9), mask), ref.detach())

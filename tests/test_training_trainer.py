@@ -121,6 +121,7 @@ def test_run_name_carries_the_settings():
     ({"fraction": 0}, r"fraction must be in \(0, 1\]"),
     ({"noise": 2}, r"noise must be in \[0, 1\]"),
     ({"batch_size": 0}, r"batch_size must be an int >= 1"),
+    ({"max_length": 1}, r"max_length must be an int >= 2"),  # the encoder's own limit
     ({"grade_weights": {3: 1.0}}, r"grade_weights only apply to loss='graded'"),
     ({"loss": "graded", "grade_weights": {1: -1.0}}, r"weights must map grades"),
 ])
@@ -151,16 +152,14 @@ def test_fit_returns_a_savable_loadable_e5_biencoder(tiny_encoder_dir, data, tmp
     # the model the trainer returns equals the weights it trained (the training forward in eval mode)
     import torch
 
-    from pyterrier_gradrel.training._trainer import _embed
-
     with torch.inference_mode():
-        ours = _embed(enc.model, enc.tokenizer, ["passage: " + x for x in texts], 128, enc.settings).numpy()
+        ours = enc.encode_docs_torch(texts).numpy()
     exact = load_encoder(tmp_path / "copy", precision="float32")  # the default may be bf16 on this CPU
     assert np.allclose(ours, exact.encode_docs(texts), atol=1e-5)
 
 
 def test_length_groups_minimise_padding_plus_overhead():
-    from pyterrier_gradrel.training._trainer import length_groups
+    from pyterrier_gradrel.models._encoder import length_groups
 
     assert length_groups([]) == []
     assert length_groups([5, 5, 5, 5], overhead=64) == [(0, 4)]
@@ -177,18 +176,24 @@ def test_length_groups_minimise_padding_plus_overhead():
     best = min(cost(list(zip((0, *cuts), (*cuts, len(lengths)), strict=True)))
                for r in range(len(lengths)) for cuts in itertools.combinations(range(1, len(lengths)), r))
     assert cost(length_groups(lengths, overhead)) == best
+    # a size cap: the best split into groups of at most max_size texts; no cap binds beyond n
+    capped = length_groups([5] * 7, overhead=64, max_size=3)
+    assert capped == [(0, 1), (1, 4), (4, 7)] and all(e - s <= 3 for s, e in capped)
+    assert length_groups(lengths, overhead, max_size=len(lengths)) == length_groups(lengths, overhead)
+    with pytest.raises(ValueError, match="max_size must be None or a positive int"):
+        length_groups([1], max_size=0)
 
 
 def test_grouped_embedding_equals_one_padded_batch(tiny_encoder_dir):
     import torch
 
     from pyterrier_gradrel.models import load_encoder
-    from pyterrier_gradrel.training._trainer import _embed
 
-    enc = load_encoder(tiny_encoder_dir, precision="float32")
+    enc = load_encoder(tiny_encoder_dir, precision="float32", max_length=64)
     texts = ["a", "a much longer passage " * 12, "short text", "", "medium length words here " * 3, "x y"] * 3
     with torch.inference_mode():
-        grouped = _embed(enc.model, enc.tokenizer, texts, 64, enc.settings)
+        grouped = enc.encode_docs_torch(texts)
+        texts = ["passage: " + x for x in texts]
         b = enc.tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
         out = enc.model(input_ids=b["input_ids"], attention_mask=b["attention_mask"]).last_hidden_state
         m = b["attention_mask"].unsqueeze(-1).float()
@@ -222,5 +227,43 @@ def test_bf16_mixed_precision_trains_deterministically(tiny_encoder_dir, data, t
         assert len(t.last_report["step_seconds"]) == 3
     assert all(runs[0][k].dtype == torch.float32 and torch.equal(runs[0][k], runs[1][k]) for k in runs[0])
     assert cfg.run_name() != _cfg(max_steps=3, seed=4).run_name()
-    with pytest.raises(ValueError, match=r"precision must be one of \['fp32', 'bf16'\]"):
+    with pytest.raises(ValueError, match=r"precision must be one of \['float32', 'bfloat16'\] \(or the aliases "
+                                         r"'fp32', 'bf16'\), got 'fp16'"):
         TrainConfig(precision="fp16")
+
+
+def test_precision_has_one_vocabulary_and_run_identities_keep_their_spelling():
+    # canonical spelling in the object, either spelling in, the short one in the identity (run names/keys)
+    for short, canonical in (("fp32", "float32"), ("bf16", "bfloat16")):
+        a, b = TrainConfig(precision=short), TrainConfig(precision=canonical)
+        assert a == b and a.precision == canonical and a.to_dict()["precision"] == short
+        assert a.key() == b.key() and a.run_name() == b.run_name()
+        assert TrainConfig.from_dict(a.to_dict()) == a
+    assert TrainConfig().precision == "float32"
+    # names of runs trained before the vocabulary was unified (TRAINER_VERSION 2)
+    assert TrainConfig().run_name() == "rel2-negzero-query-infonce-s0-f1-p0-3655bef5"
+    assert TrainConfig(precision="bfloat16").run_name() == "rel2-negzero-query-infonce-s0-f1-p0-67ea0b50"
+    assert TrainConfig(precision="bf16", side="query", loss="graded").run_name() == \
+        "rel1-negzero-query-graded1x1-2x3-3x7-queryside-s0-f1-p0-1b8d46e9"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="auto")  # training precision names the weights: never resolved per machine
+
+
+@pytest.mark.parametrize("loss, side", [("infonce", "both"), ("graded", "both"), ("infonce", "query")])
+def test_training_goes_through_the_encoders_torch_hook(tiny_encoder_dir, data, tmp_path, monkeypatch, loss, side):
+    """One forward pass: the trainer embeds with E5BiEncoder.encode_*_torch, whatever the loss."""
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    calls = []
+    for name in ("encode_queries_torch", "encode_docs_torch"):
+        real = getattr(E5BiEncoder, name)
+
+        def spy(self, texts, batch_size=None, _real=real, _name=name):
+            calls.append((_name, len(texts), self.max_length))
+            return _real(self, texts, batch_size)
+        monkeypatch.setattr(E5BiEncoder, name, spy)
+    topics, qrels, docs = data
+    ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1, loss=loss, side=side, max_length=24),
+                       verbose=False).train(topics, qrels, docs, run_dir=tmp_path / "run")
+    expected = [("encode_queries_torch", 2, 24)] + ([("encode_docs_torch", 2 + 2, 24)] if side == "both" else [])
+    assert calls == expected  # batch 2: 2 positives + 2 hard negatives

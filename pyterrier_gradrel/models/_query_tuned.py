@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyterrier_dr
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 #: The settings key that marks a query-tuned folder.
 DOC_ENCODER_KEY = "doc_encoder"
@@ -68,6 +71,18 @@ class QueryTunedEncoder(pyterrier_dr.BiEncoder):
     def encode_docs(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
         """Embed passages with the frozen base encoder."""
         return self.docs.encode_docs(texts, batch_size=batch_size)
+
+    def encode_queries_torch(self, texts: Sequence[str], batch_size: int | None = None) -> torch.Tensor:
+        """Embed queries with the fine-tuned encoder, keeping the autograd graph (pyterrier-dr's training hook)."""
+        return self.query.encode_queries_torch(texts, batch_size=batch_size)
+
+    def encode_docs_torch(self, texts: Sequence[str], batch_size: int | None = None) -> torch.Tensor:
+        """Embed passages with the frozen base encoder as a tensor (pyterrier-dr's training hook).
+
+        The base is never trained with it (query-side training reads its cached vectors), but the
+        graph is the base model's, like :meth:`encode_docs`' vectors.
+        """
+        return self.docs.encode_docs_torch(texts, batch_size=batch_size)
 
     def doc_fingerprint(self) -> str:
         """The identity of the passage vectors: the base encoder's fingerprint (shared embedding cache)."""

@@ -5,6 +5,8 @@ import argparse
 import json
 from typing import Any
 
+from pyterrier_gradrel._device import PRECISION_ALIASES, PRECISIONS
+
 
 def _negatives(value: str) -> str | int:
     if value in ("zero", "below"):
@@ -25,16 +27,6 @@ def _weights(value: str) -> dict[int, float]:
 #: training losses (``TrainConfig.loss``; the same as ``training._trainer.LOSSES``, kept here so that building
 #: the parser imports no torch)
 LOSSES = ("infonce", "graded")
-#: ``--precision`` values: ``load_encoder``'s names, with ``TrainConfig``'s short names as aliases
-PRECISIONS = {"float32": "fp32", "bfloat16": "bf16", "fp32": "fp32", "bf16": "bf16"}
-
-
-def _precision(value: str) -> str:
-    try:
-        return PRECISIONS[value]
-    except KeyError:
-        raise argparse.ArgumentTypeError(
-            f"--precision must be one of {list(PRECISIONS)}, got {value!r}") from None
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -67,9 +59,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fraction", type=float, default=1.0, help="share of the training queries kept (nested, stratified by language)")
     p.add_argument("--noise", type=float, default=0.0, help="grade-noise rate: each judged pair's grade is replaced by another with this probability")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's setting)")
-    p.add_argument("--precision", type=_precision, default="fp32", metavar="{float32,bfloat16}",
-                   help="float32, or bfloat16 autocast mixed precision (fp32/bf16 accepted too) "
-                        "(default: float32)")
+    p.add_argument("--precision", choices=[*PRECISIONS, *PRECISION_ALIASES], default="float32",
+                   help="float32, or bfloat16 autocast mixed precision (aliases fp32, bf16)")
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between resumable checkpoints (0: at the end of each epoch)")
     p.add_argument("--run-dir", default=None,
                    help="run folder (default: the cache, runs/<base fingerprint>/<run name>)")

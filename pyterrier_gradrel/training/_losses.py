@@ -1,10 +1,19 @@
 """Contrastive losses over a query × candidate similarity matrix, with label-aware masking.
 
-Both losses take ``scores``: a ``[B, N]`` float tensor of similarities (cosine of L2-normalised
-embeddings) between the ``B`` queries of a batch and ``N`` candidate passages (the batch's positives
-followed by its hard negatives), plus a ``[B, N]`` boolean ``mask`` whose ``True`` entries are
-removed from the softmax (label-aware false-negative masking: a candidate judged ``>= rel`` for
-that query, in the grey band, or with the same text as one of its positives).
+Both losses are called the same way, ``loss(scores, grades, mask)``, so a trainer never branches on
+the loss:
+
+* ``scores``: ``[B, N]`` float similarities (cosine of L2-normalised embeddings) between the ``B``
+  queries of a batch and ``N >= B`` candidate passages laid out as
+  :meth:`~pyterrier_gradrel.training.PairSampler.candidates` does: candidate ``i < B`` is the sampled
+  positive of query ``i``, the hard negatives follow;
+* ``grades``: ``[B, N]`` long, the grade of every candidate for every query (0 for unjudged);
+* ``mask``: optional ``[B, N]`` bool whose ``True`` entries are removed from the softmax (label-aware
+  false-negative masking: a candidate judged ``>= rel`` for that query, in the grey band, or with the
+  same text as one of its positives).
+
+:class:`InfoNCELoss` has one positive per query, the diagonal candidate, and does not weigh by grade;
+:class:`GradedInfoNCELoss` makes every candidate with a positive grade weight a positive.
 """
 from __future__ import annotations
 
@@ -19,11 +28,11 @@ __all__ = ["GradedInfoNCELoss", "InfoNCELoss"]
 class InfoNCELoss(nn.Module):
     """InfoNCE with temperature over in-batch and hard negatives, with a masked denominator.
 
-    For query ``i`` with positive column ``t_i``::
+    For query ``i``, whose positive is candidate ``i`` (the batch layout of the module docstring)::
 
-        loss_i = -log( exp(s[i, t_i] / T) / sum_{j not masked} exp(s[i, j] / T) )
+        loss_i = -log( exp(s[i, i] / T) / sum_{j not masked} exp(s[i, j] / T) )
 
-    and the loss is the mean over queries. ``mask[i, t_i]`` is ignored (the target always counts).
+    and the loss is the mean over queries. ``mask[i, i]`` is ignored (the positive always counts).
     With ``temperature=0.05`` this is sentence-transformers' ``MultipleNegativesRankingLoss`` at
     ``scale=20`` plus masking.
     """
@@ -37,17 +46,28 @@ class InfoNCELoss(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
         self.temperature = float(temperature)
 
-    def forward(self, scores: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, scores: torch.Tensor, grades: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Compute the loss.
 
         Args:
-            scores: ``[B, N]`` similarities.
-            target: ``[B]`` long, the column of each query's positive.
+            scores: ``[B, N]`` similarities, ``N >= B``; candidate ``i`` is query ``i``'s positive.
+            grades: ``[B, N]`` grades (the common signature; single-positive InfoNCE does not weigh by
+                them: which candidates may not act as negatives is the ``mask``'s job).
             mask: optional ``[B, N]`` bool, ``True`` = exclude from the denominator.
 
         Returns:
             The scalar mean loss.
+
+        Raises:
+            ValueError: ``scores`` has fewer columns than rows, or ``grades`` is not ``[B, N]``.
         """
+        if scores.ndim != 2 or scores.shape[1] < scores.shape[0]:
+            raise ValueError(f"scores must be [B, N] with N >= B (candidate i is query i's positive), "
+                             f"got shape {tuple(scores.shape)}")
+        if tuple(grades.shape) != tuple(scores.shape):
+            raise ValueError(f"grades must have the shape of scores {tuple(scores.shape)} (the grade of every "
+                             f"candidate for every query), got {tuple(grades.shape)}")
+        target = torch.arange(scores.shape[0], device=scores.device)
         logits = scores / self.temperature
         if mask is not None:
             mask = mask.clone()
@@ -112,7 +132,13 @@ class GradedInfoNCELoss(nn.Module):
 
         Returns:
             The scalar mean loss over rows with at least one positive.
+
+        Raises:
+            ValueError: ``grades`` is not shaped like ``scores``, or no row has a positive.
         """
+        if tuple(grades.shape) != tuple(scores.shape):
+            raise ValueError(f"grades must have the shape of scores {tuple(scores.shape)} (the grade of every "
+                             f"candidate for every query), got {tuple(grades.shape)}")
         g = grades.clamp(min=0, max=len(self._table) - 1)
         w = self._table.to(scores.dtype)[g] * (grades < len(self._table)).to(scores.dtype)
         logits = scores / self.temperature

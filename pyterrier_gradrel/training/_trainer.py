@@ -12,24 +12,24 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._device import PRECISION_ALIASES, PRECISIONS, canonical_precision
 from pyterrier_gradrel._paths import home
 from pyterrier_gradrel.binarize import DEFAULT_GRADES, binarize, neg_max_for, policy_name
-
-if TYPE_CHECKING:  # pragma: no cover
-    import torch
 
 __all__ = ["LOSSES", "SIDES", "ContrastiveTrainer", "TrainConfig"]
 
 logger = logging.getLogger(__name__)
 
 LOSSES = ("infonce", "graded")
-PRECISIONS = ("fp32", "bf16")
+#: How :meth:`TrainConfig.to_dict` (and so run keys and run folders) spells each precision: the short
+#: spelling run identities were first hashed with, kept so that existing runs keep their names.
+_IDENTITY_PRECISION = {canonical: alias for alias, canonical in PRECISION_ALIASES.items()}
 #: What is fine-tuned: ``"both"`` (one shared encoder for queries and passages, the paper's setting) or
 #: ``"query"`` (passages keep the base model's vectors; only the query side learns).
 SIDES = ("both", "query")
@@ -74,8 +74,10 @@ class TrainConfig:
         exclude_own_article: Unjudged hard negatives come from outside the query's article.
         checkpoint_every: Steps between checkpoints (0: only at the end of each epoch).
         threads: ``torch.set_num_threads`` during ``fit`` (``None``: leave as is).
-        precision: ``"fp32"`` (default) or ``"bf16"`` (autocast mixed precision for the encoder
-            forward/backward, fp32 master weights and loss; fast on CPUs with AMX/AVX512-BF16).
+        precision: ``"float32"`` (default) or ``"bfloat16"`` (autocast mixed precision for the encoder
+            forward/backward, float32 master weights and loss; fast on CPUs with AMX/AVX512-BF16). The
+            aliases ``"fp32"``/``"bf16"`` are accepted and stored canonically; :meth:`to_dict` writes the
+            short spelling, which run names and keys are hashed with.
         side: ``"both"`` (default: queries and passages share the encoder being tuned) or ``"query"``
             (query-side fine-tuning: passages are scored with the base encoder's vectors, which stay fixed,
             so an index of the base model serves every fine-tuned model; the result loads as a
@@ -105,7 +107,7 @@ class TrainConfig:
     exclude_own_article: bool = True
     checkpoint_every: int = 50
     threads: int | None = None
-    precision: str = "fp32"
+    precision: str = "float32"
     side: str = "both"
 
     def __post_init__(self):
@@ -117,8 +119,7 @@ class TrainConfig:
 
         if self.unit not in UNITS:
             raise ValueError(f"unit must be one of {list(UNITS)}, got {self.unit!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        object.__setattr__(self, "precision", canonical_precision(self.precision, allowed=PRECISIONS))
         if self.side not in SIDES:
             raise ValueError(f"side must be one of {list(SIDES)}, got {self.side!r}")
         if self.loss not in LOSSES:
@@ -128,7 +129,7 @@ class TrainConfig:
         neg_max_for(self.negatives, self.positive_rel, self.grades)  # validates rel, negatives, grades
         for name in ("hard_negatives", "epochs", "batch_size", "max_length", "checkpoint_every", "seed"):
             v = getattr(self, name)
-            low = 1 if name in ("epochs", "batch_size", "max_length") else 0
+            low = {"epochs": 1, "batch_size": 1, "max_length": 2}.get(name, 0)
             if isinstance(v, bool) or not isinstance(v, int) or v < low:
                 raise ValueError(f"{name} must be an int >= {low}, got {v!r}")
         if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
@@ -173,6 +174,7 @@ class TrainConfig:
         if d["side"] == "both":  # added later: the default stays out, so keys of earlier runs stay valid
             del d["side"]
         d["grades"] = list(self.grades)
+        d["precision"] = _IDENTITY_PRECISION[self.precision]
         d["grade_weights"] = [list(x) for x in self.grade_weights] if self.grade_weights is not None else None
         return d
 
@@ -380,10 +382,10 @@ class ContrastiveTrainer:
         return Path(resolve_model(str(base)).path)
 
     def _load(self, path: Path):
+        """The encoder to fine-tune, cutting texts at the config's ``max_length``."""
         from pyterrier_gradrel.models import E5BiEncoder
 
-        enc = E5BiEncoder.from_pretrained(path, device=self.device)
-        return enc.model, enc.tokenizer, enc.settings
+        return E5BiEncoder.from_pretrained(path, device=self.device, max_length=self.config.max_length)
 
     # -- public API ---------------------------------------------------------------------------------
     def fit(self, train_topics: pd.DataFrame, train_qrels: pd.DataFrame, corpus: pd.DataFrame | Iterable, *,
@@ -554,27 +556,20 @@ class ContrastiveTrainer:
                 self.base_path(), device=self.device)
         return self._docs
 
-    def _step(self, model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer, scheduler,
-              doc_vectors=None):
+    def _step(self, encoder, sampler, batch, query_text, loss_fn, optimizer, scheduler, doc_vectors=None):
         import torch
 
         cfg = self.config
         cands = sampler.candidates(batch)
-        with torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            q = _embed(model, tokenizer, [settings["query_prefix"] + query_text[ex.qid] for ex in batch],
-                       cfg.max_length, settings)
+        with torch.autocast(encoder.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16"):
+            q = encoder.encode_queries_torch([query_text[ex.qid] for ex in batch])
             if doc_vectors is None:
-                d = _embed(model, tokenizer, [settings["doc_prefix"] + sampler.text[c] for c in cands],
-                           cfg.max_length, settings)
+                d = encoder.encode_docs_torch([sampler.text[c] for c in cands])
             else:  # query side only: the base model's fixed passage vectors
                 d = torch.from_numpy(np.ascontiguousarray(doc_vectors(cands), dtype=np.float32)).to(q.device)
         scores = q.float() @ d.float().T
-        if cfg.loss == "graded":
-            grades = torch.from_numpy(sampler.grade_matrix(batch, cands)).to(scores.device)
-            loss = loss_fn(scores, grades, torch.from_numpy(sampler.mask(batch, cands)).to(scores.device))
-        else:
-            target = torch.arange(len(batch), device=scores.device)
-            loss = loss_fn(scores, target, torch.from_numpy(sampler.mask(batch, cands)).to(scores.device))
+        grades = torch.from_numpy(sampler.grade_matrix(batch, cands)).to(scores.device)
+        loss = loss_fn(scores, grades, torch.from_numpy(sampler.mask(batch, cands)).to(scores.device))
         loss.backward()
         optimizer.step()
         scheduler.step()
@@ -591,7 +586,8 @@ class ContrastiveTrainer:
             docs = self._doc_encoder()
             doc_vectors = _checked_vectors(doc_vectors or _OnDemandVectors(docs, sampler.text), dim=docs.dim)
         torch.manual_seed(cfg.seed)
-        model, tokenizer, settings = self._load(base_path)
+        encoder = self._load(base_path)
+        model = encoder.model
         emb = model.get_input_embeddings()
         if cfg.freeze_embeddings:
             emb.weight.requires_grad_(False)
@@ -642,8 +638,8 @@ class ContrastiveTrainer:
                     if state.step >= total:
                         break
                     t_step = time.perf_counter()
-                    loss = self._step(model, tokenizer, settings, sampler, batch, query_text, loss_fn, optimizer,
-                                      scheduler, doc_vectors)
+                    loss = self._step(encoder, sampler, batch, query_text, loss_fn, optimizer, scheduler,
+                                      doc_vectors)
                     step_seconds.append(round(time.perf_counter() - t_step, 4))
                     state.step += 1
                     state.losses.append(loss)
@@ -661,12 +657,12 @@ class ContrastiveTrainer:
         model.eval()
         from pyterrier_gradrel.models import E5BiEncoder
 
-        out_settings = {**settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
+        out_settings = {**encoder.settings, "fine_tuned": cfg.run_name(), "train_max_length": cfg.max_length}
         if cfg.side == "query":
             from pyterrier_gradrel.models._query_tuned import with_doc_reference
 
             out_settings = with_doc_reference(out_settings, self._doc_encoder())
-        E5BiEncoder.from_hf(model, tokenizer, out_settings, device=self.device).save(run_dir / "model")
+        E5BiEncoder.from_hf(model, encoder.tokenizer, out_settings, device=self.device).save(run_dir / "model")
         _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
                 "seconds_this_session": round(elapsed, 2),
@@ -711,70 +707,3 @@ def _checked_vectors(fn: Callable[[Sequence[str]], np.ndarray], *, dim: int) -> 
                              f"({len(docnos)}, {dim})")
         return out
     return lookup
-
-
-#: Cost of one extra forward pass in padded-token equivalents, for :func:`length_groups`. Measured on the
-#: converted mE5-small (batch 16, max length 64, 2 threads): 32-128 all gave ~1.25x faster steps than one
-#: padded batch; 384 gave 1.1x.
-GROUP_OVERHEAD_TOKENS = 64
-
-
-def length_groups(lengths: Sequence[int], overhead: float = GROUP_OVERHEAD_TOKENS) -> list[tuple[int, int]]:
-    """Split ascending ``lengths`` into contiguous groups that minimise padded tokens + ``overhead`` per group.
-
-    A batch padded to its longest text wastes compute on padding (a third of the tokens of a
-    16-text XQuAD-R batch); encoding length-sorted groups, each padded to its own longest text,
-    gives the same embeddings (and gradients) for fewer tokens. Exact dynamic programme, O(n^2).
-
-    Args:
-        lengths: token counts, sorted ascending.
-        overhead: cost of one more forward pass, in tokens.
-
-    Returns:
-        ``[(start, end), ...]`` half-open index ranges covering ``range(len(lengths))`` in order.
-    """
-    n = len(lengths)
-    best = [0.0] + [math.inf] * n
-    cut = [0] * (n + 1)
-    for j in range(1, n + 1):
-        for i in range(j):
-            cost = best[i] + lengths[j - 1] * (j - i) + overhead
-            if cost < best[j]:
-                best[j], cut[j] = cost, i
-    out, j = [], n
-    while j > 0:
-        out.append((cut[j], j))
-        j = cut[j]
-    return out[::-1]
-
-
-def _embed(model, tokenizer, texts: list[str], max_length: int, settings: Mapping[str, Any]) -> torch.Tensor:
-    """Mean-pooled (and, per settings, L2-normalised) embeddings with gradients, in the order of ``texts``.
-
-    Texts are encoded in length-sorted groups (:func:`length_groups`), each padded only to its own
-    longest text: the result equals one padded batch up to float rounding, for fewer tokens.
-    """
-    import torch
-
-    pooling = settings.get("pooling", "mean")
-    if pooling not in ("mean", "cls"):
-        raise ValueError(f"pooling must be one of ['mean', 'cls'], got {pooling!r}")
-    enc = tokenizer(texts, truncation=True, max_length=max_length, return_token_type_ids=False)
-    lengths = [len(x) for x in enc["input_ids"]]
-    order = sorted(range(len(texts)), key=lengths.__getitem__)
-    parts = []
-    for start, end in length_groups([lengths[i] for i in order]):
-        idx = order[start:end]
-        batch = tokenizer.pad({"input_ids": [enc["input_ids"][i] for i in idx],
-                               "attention_mask": [enc["attention_mask"][i] for i in idx]}, return_tensors="pt")
-        ids, mask = batch["input_ids"].to(model.device), batch["attention_mask"].to(model.device)
-        out = model(input_ids=ids, attention_mask=mask).last_hidden_state.float()  # pool in fp32 (also under autocast)
-        if pooling == "mean":
-            m = mask.unsqueeze(-1).to(out.dtype)
-            parts.append((out * m).sum(1) / m.sum(1).clamp(min=1e-9))
-        else:
-            parts.append(out[:, 0])
-    emb = torch.cat(parts)[torch.from_numpy(np.argsort(np.asarray(order), kind="stable")).to(model.device)]
-    if settings.get("normalize", True):
-        emb = torch.nn.functional.normalize(emb, dim=-1)
-    return emb

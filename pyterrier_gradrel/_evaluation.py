@@ -201,7 +201,8 @@ class Evaluator:
     The ir_measures evaluators are built once here and reused for every run (systems, seeds, splits
     evaluated on the same qrels). Each nDCG variant has its own evaluator (ir_measures 0.4.3 mixes them
     up within one); all other measures share one. Every query of the qrels is scored: one without
-    retrieved documents scores 0; retrieved queries without qrels are not scored.
+    retrieved documents scores 0; retrieved queries without qrels are not scored. A pickled evaluator (e.g.
+    sent to an executor's worker) carries its qrels and measures and prepares its ir_measures evaluators again.
 
     By default trec_eval ranks each query's documents by score and breaks ties by docno. With
     ``keep_order`` a run is scored in its own order instead: by ``rank`` where the run has that column,
@@ -218,8 +219,6 @@ class Evaluator:
 
     def __init__(self, qrels: pd.DataFrame, measures: Sequence[Measure], *,
                  names: Sequence[str] | None = None, keep_order: bool = False, depth: int | None = None) -> None:
-        import ir_measures
-
         names = [label(m) for m in measures] if names is None else list(names)
         if len(names) != len(measures) or len(set(names)) != len(names):
             raise ValueError(f"need one unique name per measure, got {names} for {len(measures)} measures")
@@ -228,8 +227,24 @@ class Evaluator:
         self.names = names
         self.keep_order = keep_order
         self.depth = None if depth is None else int(depth)
-        qrels_dict = _nested(qrels, "label", int)
-        self.qids = sorted(qrels_dict)
+        self._qrels = _nested(qrels, "label", int)
+        self.qids = sorted(self._qrels)
+        self._measures = list(measures)
+        self._prepare()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pytrec_eval's evaluators cannot be pickled (a Ray worker receives the qrels and prepares its own)
+        return {k: v for k, v in self.__dict__.items() if k != "_groups"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build the ir_measures evaluators: each nDCG variant alone, all other measures together."""
+        import ir_measures
+
+        measures, names = self._measures, self.names
         groups = [[i] for i, m in enumerate(measures) if m.NAME == "nDCG"]
         rest = [i for i, m in enumerate(measures) if m.NAME != "nDCG"]
         if len({measures[i] for i in rest}) != len(rest):
@@ -244,7 +259,7 @@ class Evaluator:
             cutoff = group_measures[0].params.get("cutoff") if group_measures[0].NAME == "nDCG" else None
             depths = [d for d in (cutoff, self.depth) if d is not None]
             depth = min(depths) if depths else None
-            self._groups.append((ir_measures.evaluator(group_measures, qrels_dict),
+            self._groups.append((ir_measures.evaluator(group_measures, self._qrels),
                                  {id(measures[i]): names[i] for i in group},
                                  {names[i]: float(measures[i].DEFAULT) for i in group}, depth))
 

@@ -199,3 +199,15 @@ def test_a_run_without_the_needed_columns_is_rejected():
         Evaluator(qrels, [ir_measures.RR]).per_query(pd.DataFrame({"qid": ["1"], "docno": ["a"], "rank": [0]}))
     with pytest.raises(ValueError, match="qid, docno and rank or score"):
         Evaluator(qrels, [ir_measures.RR], keep_order=True).table(pd.DataFrame({"qid": ["1"], "text": ["x"]}))
+
+
+def test_an_evaluator_survives_pickling():
+    """Executors (Ray) pickle the runner's data cache with its prepared evaluators."""
+    import pickle
+
+    _, qrels, run = _random_data(8, n_queries=5)
+    ev = Evaluator(qrels, [s.ir_measure(GRADES) for s in _specs()], keep_order=True, depth=20)
+    ev.per_query(run)
+    copy = pickle.loads(pickle.dumps(ev))
+    pd.testing.assert_frame_equal(copy.per_query(run), ev.per_query(run))
+    pd.testing.assert_frame_equal(copy.table(run), ev.table(run))

@@ -24,10 +24,11 @@ of evaluators.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel.datasets import GRADES
@@ -199,40 +200,71 @@ class Evaluator:
 
     The ir_measures evaluators are built once here and reused for every run (systems, seeds, splits
     evaluated on the same qrels). Each nDCG variant has its own evaluator (ir_measures 0.4.3 mixes them
-    up within one); all other measures share one. Queries of the qrels without retrieved documents
-    score 0; retrieved queries without qrels are not scored.
+    up within one); all other measures share one. Every query of the qrels is scored: one without
+    retrieved documents scores 0; retrieved queries without qrels are not scored. A pickled evaluator (e.g.
+    sent to an executor's worker) carries its qrels and measures and prepares its ir_measures evaluators again.
+
+    By default trec_eval ranks each query's documents by score and breaks ties by docno. With
+    ``keep_order`` a run is scored in its own order instead: by ``rank`` where the run has that column,
+    else by descending score with ties in row order; each document's score becomes minus its position.
 
     Args:
         qrels: ``qid``, ``docno``, ``label``.
         measures: the ir_measures objects to evaluate.
         names: the name of each measure in the output (default: :func:`label` of each).
+        keep_order: score runs in their own order (see above) rather than by trec_eval's sort.
+        depth: score only each query's top ``depth`` results (None: all of them); ``RR`` then means
+            ``RR@depth``.
     """
 
     def __init__(self, qrels: pd.DataFrame, measures: Sequence[Measure], *,
-                 names: Sequence[str] | None = None) -> None:
-        import ir_measures
-
+                 names: Sequence[str] | None = None, keep_order: bool = False, depth: int | None = None) -> None:
         names = [label(m) for m in measures] if names is None else list(names)
         if len(names) != len(measures) or len(set(names)) != len(names):
             raise ValueError(f"need one unique name per measure, got {names} for {len(measures)} measures")
+        if not {"qid", "docno", "label"} <= set(qrels.columns):
+            raise ValueError(f"qrels must have columns qid, docno, label; got {list(qrels.columns)}")
         self.names = names
-        qrels_dict = _nested(qrels, "label", int)
+        self.keep_order = keep_order
+        self.depth = None if depth is None else int(depth)
+        self._qrels = _nested(qrels, "label", int)
+        self.qids = sorted(self._qrels)
+        self._measures = list(measures)
+        self._prepare()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pytrec_eval's evaluators cannot be pickled (a Ray worker receives the qrels and prepares its own)
+        return {k: v for k, v in self.__dict__.items() if k != "_groups"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Build the ir_measures evaluators: each nDCG variant alone, all other measures together."""
+        import ir_measures
+
+        measures, names = self._measures, self.names
         groups = [[i] for i, m in enumerate(measures) if m.NAME == "nDCG"]
         rest = [i for i, m in enumerate(measures) if m.NAME != "nDCG"]
         if len({measures[i] for i in rest}) != len(rest):
             raise ValueError(f"measures must differ, got {[str(measures[i]) for i in rest]}")
         groups += [rest] if rest else []
         # (evaluator, name by id of the measure object ir_measures yields back (hashing a Measure formats its
-        # repr), the run depth the group reads: an nDCG@k only sees each query's top k, None = the whole run)
-        self._groups: list[tuple[Any, dict[int, str], int | None]] = []
+        # repr), the value of a query it does not yield, the run depth the group reads: an nDCG@k only sees
+        # each query's top k, None = the whole run)
+        self._groups: list[tuple[Any, dict[int, str], dict[str, float], int | None]] = []
         for group in groups:
             group_measures = [measures[i] for i in group]
-            depth = group_measures[0].params.get("cutoff") if group_measures[0].NAME == "nDCG" else None
-            self._groups.append((ir_measures.evaluator(group_measures, qrels_dict),
-                                 {id(measures[i]): names[i] for i in group}, depth))
+            cutoff = group_measures[0].params.get("cutoff") if group_measures[0].NAME == "nDCG" else None
+            depths = [d for d in (cutoff, self.depth) if d is not None]
+            depth = min(depths) if depths else None
+            self._groups.append((ir_measures.evaluator(group_measures, self._qrels),
+                                 {id(measures[i]): names[i] for i in group},
+                                 {names[i]: float(measures[i].DEFAULT) for i in group}, depth))
 
     def per_query(self, run: pd.DataFrame) -> pd.DataFrame:
-        """Per-query scores of ``run`` (``qid``, ``docno``, ``score``).
+        """Per-query scores of ``run`` (``qid``, ``docno``, ``score``; or ``rank`` with ``keep_order``).
 
         Returns:
             A long frame with columns ``qid``, ``measure`` (the measure's name) and ``value``: per evaluator
@@ -240,12 +272,22 @@ class Evaluator:
             order ir_measures yields them, which follows the hash seed).
         """
         rows = []
-        for (_, names, _), by_query in zip(self._groups, self._by_query(run), strict=True):
+        for (_, names, _, _), by_query in zip(self._groups, self._by_query(run), strict=True):
             rows += [(qid, name, by_query[qid][name]) for qid in sorted(by_query) for name in names.values()]
         out = pd.DataFrame(rows, columns=["qid", "measure", "value"])
         out["qid"] = out["qid"].astype(str)
         out["value"] = out["value"].astype(float).fillna(0.0)
         return out
+
+    def table(self, run: pd.DataFrame) -> pd.DataFrame:
+        """Per-query scores of ``run`` as a wide frame: ``qid`` (the qrels' queries, sorted), then one column
+        per measure, named and ordered as given."""
+        columns: dict[str, list[float]] = {}
+        for (_, names, _, _), by_query in zip(self._groups, self._by_query(run), strict=True):
+            columns.update({name: [by_query[qid][name] for qid in self.qids] for name in names.values()})
+        table = pd.DataFrame({name: columns[name] for name in self.names}, dtype=float).fillna(0.0)
+        table.insert(0, "qid", self.qids)
+        return table
 
     def means(self, run: pd.DataFrame) -> dict[str, float]:
         """The mean of each measure over the qrels' queries (unanswered queries count 0)."""
@@ -259,24 +301,86 @@ class Evaluator:
         return {name: out[name] for name in self.names}
 
     def _by_query(self, run: pd.DataFrame) -> list[dict[str, dict[str, float]]]:
-        """Per evaluator, ``qid -> name -> value`` in the order ir_measures yields them."""
-        run = run[["qid", "docno", "score"]].astype({"qid": str, "docno": str, "score": float})
-        run_dicts: dict[int | None, dict] = {}
+        """Per evaluator, ``qid -> name -> value`` for every query of the qrels."""
+        at_depth = self._run_dicts(run)
         results = []
-        for evaluator, names, depth in self._groups:
-            if depth not in run_dicts:
-                run_dicts[depth] = _nested(_top(run, depth) if depth else run, "score", float)
+        for evaluator, names, defaults, depth in self._groups:
+            run_dict = at_depth(depth)
             by_query: dict[str, dict[str, float]] = {}
-            for metric in evaluator.iter_calc(run_dicts[depth]):
-                by_query.setdefault(metric.query_id, {})[names[id(metric.measure)]] = metric.value
+            if run_dict:
+                # ir_measures' public iter_calc hashes every (measure, query) pair to add the queries pytrec_eval
+                # leaves out (its measures hash through repr: ~2 s on the multi pool); they are added below instead
+                calc = getattr(evaluator, "_iter_calc", evaluator.iter_calc)
+                for metric in calc(run_dict):
+                    by_query.setdefault(metric.query_id, {})[names[id(metric.measure)]] = metric.value
+            for qid in self.qids:
+                values = by_query.get(qid)
+                if values is None or len(values) < len(defaults):
+                    by_query[qid] = {**defaults, **(values or {})}
             results.append(by_query)
         return results
+
+    def _run_dicts(self, run: pd.DataFrame) -> Callable[[int | None], dict[str, dict[str, float]]]:
+        """A function of a depth giving ir_measures' dict form of ``run``'s top ``depth`` (each computed once).
+
+        Raises:
+            ValueError: ``run`` lacks a column the evaluation needs.
+        """
+        columns = set(run.columns)
+        ordered = {"rank", "score"} & columns if self.keep_order else "score" in columns
+        if not {"qid", "docno"} <= columns or not ordered:
+            need = "qid, docno and rank or score" if self.keep_order else "qid, docno and score"
+            raise ValueError(f"a run needs columns {need}; got {list(run.columns)}")
+        cache: dict[int | None, dict[str, dict[str, float]]] = {}
+        if self.keep_order:
+            cache[self.depth] = full = _positions(run, self.depth)
+        else:
+            run = run[["qid", "docno", "score"]].astype({"qid": str, "docno": str, "score": float})
+
+        def at_depth(depth: int | None) -> dict[str, dict[str, float]]:
+            if depth not in cache:
+                if self.keep_order:
+                    cache[depth] = _cut(full, depth)
+                else:
+                    cache[depth] = _nested(_top(run, depth) if depth else run, "score", float)
+            return cache[depth]
+
+        return at_depth
 
 
 def _top(run: pd.DataFrame, depth: int) -> pd.DataFrame:
     """The rows of ``run`` that can be in a query's top ``depth``: a score at least the query's ``depth``-th
     highest (ties at the boundary all stay, so trec_eval's own tie-breaking picks the same documents)."""
     return run[run.groupby("qid", sort=False)["score"].rank(method="min", ascending=False) <= depth]
+
+
+def _positions(run: pd.DataFrame, depth: int | None) -> dict[str, dict[str, float]]:
+    """``{qid: {docno: -position}}`` of each query's top ``depth`` results (by rank when given, else by score,
+    ties in row order): trec_eval, which sorts by score, then keeps the run's order exactly."""
+    if run.empty:
+        return {}
+    if "rank" in run.columns:
+        top = run
+        if depth is not None:
+            # cheap pre-filter of large runs: 0- or 1-based ranks up to depth hold every query's top depth
+            top = run.loc[run["rank"].to_numpy() <= depth]
+        top = top[["qid", "docno", "rank"]].sort_values(["qid", "rank"], kind="stable")
+    else:
+        top = run[["qid", "docno", "score"]].sort_values(["qid", "score"], ascending=[True, False], kind="stable")
+    if depth is not None:
+        top = top.groupby("qid", sort=False).head(depth)
+    position = top.groupby("qid", sort=False).cumcount().to_numpy()
+    qids = top["qid"].astype(str).to_numpy(dtype=object)
+    docnos = top["docno"].astype(str).tolist()
+    scores = (-position).astype(float).tolist()
+    starts = [0, *(np.flatnonzero(qids[1:] != qids[:-1]) + 1).tolist(), len(qids)]
+    return {qids[a]: dict(zip(docnos[a:b], scores[a:b], strict=True)) for a, b in zip(starts, starts[1:], strict=False)
+            if b > a}
+
+
+def _cut(run: dict[str, dict[str, float]], depth: int) -> dict[str, dict[str, float]]:
+    """The top ``depth`` of a run from :func:`_positions` (its scores are minus the position)."""
+    return {q: {d: s for d, s in docs.items() if s > -depth} if len(docs) > depth else docs for q, docs in run.items()}
 
 
 def _nested(frame: pd.DataFrame, column: str, kind: type) -> dict[str, dict[str, Any]]:

@@ -48,6 +48,25 @@ def _seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little")
 
 
+def scripted_system(qrels: pd.DataFrame, key: str, strength: float):
+    """A pipeline ranking each query's judged sentences by ``strength`` × grade + noise seeded by (key, qid),
+    then five unjudged ones."""
+    import pyterrier as pt
+
+    def fn(topics):
+        rows = []
+        for qid in topics["qid"]:
+            rng = np.random.default_rng(_seed(key, qid))
+            judged = qrels[qrels["qid"] == qid]
+            for docno, label in zip(judged["docno"], judged["label"], strict=True):
+                rows.append((qid, docno, strength * label + rng.normal()))
+            for i in range(5):
+                rows.append((qid, f"unjudged-{i}", rng.normal() - 1))
+        return pt.model.add_ranks(pd.DataFrame(rows, columns=["qid", "docno", "score"]))
+
+    return pt.apply.generic(fn)
+
+
 class FileScripted:
     """Scripted systems and a scripted trainer with a checkpoint in the condition's partial folder.
 
@@ -68,22 +87,7 @@ class FileScripted:
         return Components(baseline=self.baseline, dense=self.dense, train=self.train, fingerprint=lambda: "f" * 64)
 
     def _system(self, key: str, ds_id: str, strength: float):
-        import pyterrier as pt
-
-        qrels = self.data.get(ds_id).qrels
-
-        def fn(topics):
-            rows = []
-            for qid in topics["qid"]:
-                rng = np.random.default_rng(_seed(key, qid))
-                judged = qrels[qrels["qid"] == qid]
-                for docno, label in zip(judged["docno"], judged["label"], strict=True):
-                    rows.append((qid, docno, strength * label + rng.normal()))
-                for i in range(5):
-                    rows.append((qid, f"unjudged-{i}", rng.normal() - 1))
-            return pt.model.add_ranks(pd.DataFrame(rows, columns=["qid", "docno", "score"]))
-
-        return pt.apply.generic(fn)
+        return scripted_system(self.data.get(ds_id).qrels, key, strength)
 
     def baseline(self, name: str, ds_id: str):
         return self._system(name, ds_id, 0.5 if name == "BM25" else 1.0)

@@ -152,3 +152,62 @@ def test_row_order_is_fixed_by_the_measures_not_by_the_hash_seed():
     others = [s.label for s in specs if s.measure.NAME != "nDCG"]
     expected = [(q, m) for m in ndcg for q in qids] + [(q, m) for q in qids for m in others]
     assert list(zip(out["qid"], out["measure"], strict=True)) == expected
+
+
+def test_keep_order_scores_the_system_order_not_trec_eval_tie_breaking():
+    qrels = pd.DataFrame({"qid": ["q", "q"], "docno": ["a", "c"], "label": [3, 0]})
+    # equal scores: trec_eval ranks by docno (descending: b before a); the system ranked a first
+    run = pd.DataFrame({"qid": ["q", "q"], "docno": ["a", "b"], "score": [1.0, 1.0], "rank": [0, 1]})
+    rr = ir_measures.RR(rel=1)
+    assert Evaluator(qrels, [rr]).means(run)["RR(rel>=1)"] == 0.5
+    assert Evaluator(qrels, [rr], keep_order=True).means(run)["RR(rel>=1)"] == 1.0
+    # without ranks the order is descending score, ties in row order
+    assert Evaluator(qrels, [rr], keep_order=True).means(run.drop(columns="rank")[::-1])["RR(rel>=1)"] == 0.5
+    # ranks rule over scores and over row order
+    reranked = run.assign(rank=[1, 0], score=[2.0, 1.0])
+    assert Evaluator(qrels, [rr], keep_order=True).means(reranked)["RR(rel>=1)"] == 0.5
+
+
+def test_depth_cuts_every_measure_and_ndcg_still_sees_its_top_k():
+    qrels = pd.DataFrame({"qid": ["q", "q"], "docno": ["d2", "d5"], "label": [3, 3]})
+    run = pd.DataFrame({"qid": "q", "docno": [f"d{i}" for i in range(8)], "score": [8.0 - i for i in range(8)]})
+    measures = [ir_measures.R(rel=1) @ 100, ir_measures.RR(rel=1), _evaluation.graded_ndcg(10)]
+    for keep_order in (False, True):
+        full = Evaluator(qrels, measures, keep_order=keep_order).means(run)
+        cut = Evaluator(qrels, measures, keep_order=keep_order, depth=4).means(run)
+        assert full["R@100(rel>=1)"] == 1.0 and cut["R@100(rel>=1)"] == 0.5
+        assert full["RR(rel>=1)"] == cut["RR(rel>=1)"] == 1 / 3
+        assert cut["nDCG@10"] < full["nDCG@10"]
+
+
+def test_table_is_one_row_per_judged_query_in_the_given_column_order():
+    topics, qrels, run = _random_data(7, n_queries=6)
+    specs = _specs()
+    ev = spec_evaluator(qrels, specs, grades=GRADES)
+    answered = run[run["qid"] != "q3"]
+    table = ev.table(answered)
+    assert list(table.columns) == ["qid", *[s.label for s in specs]]
+    assert list(table["qid"]) == sorted(set(qrels["qid"]))
+    assert (table.set_index("qid").loc["q3"] == 0.0).all()
+    long = ev.per_query(answered).pivot(index="qid", columns="measure", values="value")
+    pd.testing.assert_frame_equal(table.set_index("qid"), long[table.columns[1:]], check_names=False)
+
+
+def test_a_run_without_the_needed_columns_is_rejected():
+    qrels = pd.DataFrame({"qid": ["1"], "docno": ["a"], "label": [1]})
+    with pytest.raises(ValueError, match="qid, docno and score"):
+        Evaluator(qrels, [ir_measures.RR]).per_query(pd.DataFrame({"qid": ["1"], "docno": ["a"], "rank": [0]}))
+    with pytest.raises(ValueError, match="qid, docno and rank or score"):
+        Evaluator(qrels, [ir_measures.RR], keep_order=True).table(pd.DataFrame({"qid": ["1"], "text": ["x"]}))
+
+
+def test_an_evaluator_survives_pickling():
+    """Executors (Ray) pickle the runner's data cache with its prepared evaluators."""
+    import pickle
+
+    _, qrels, run = _random_data(8, n_queries=5)
+    ev = Evaluator(qrels, [s.ir_measure(GRADES) for s in _specs()], keep_order=True, depth=20)
+    ev.per_query(run)
+    copy = pickle.loads(pickle.dumps(ev))
+    pd.testing.assert_frame_equal(copy.per_query(run), ev.per_query(run))
+    pd.testing.assert_frame_equal(copy.table(run), ev.table(run))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import gzip
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
+from _executor_fixtures import scripted_system
 
 from pyterrier_gradrel.experiments import Components, load_config, plan, run_experiment
 from pyterrier_gradrel.experiments._runner import DataCache
@@ -57,7 +57,7 @@ class LightData(DataCache):
 
 
 class Scripted:
-    """Scripted systems: rank each query's judged sentences by a seeded noisy grade, then unjudged ones."""
+    """Scripted systems (:func:`_executor_fixtures.scripted_system`) and a scripted trainer."""
 
     def __init__(self, data: DataCache, fingerprint: str = "f" * 64):
         self.data = data
@@ -65,22 +65,7 @@ class Scripted:
         self.trained: list[tuple] = []
 
     def _system(self, key: str, ds_id: str, strength: float):
-        import pyterrier as pt
-
-        qrels = self.data.get(ds_id).qrels
-
-        def fn(topics):
-            rows = []
-            for qid in topics["qid"]:
-                rng = np.random.default_rng(abs(hash((key, qid))) % 2**32)
-                judged = qrels[qrels["qid"] == qid]
-                for docno, label in zip(judged["docno"], judged["label"], strict=True):
-                    rows.append((qid, docno, strength * label + rng.normal()))
-                for i in range(5):
-                    rows.append((qid, f"unjudged-{i}", rng.normal() - 1))
-            return pt.model.add_ranks(pd.DataFrame(rows, columns=["qid", "docno", "score"]))
-
-        return pt.apply.generic(fn)
+        return scripted_system(self.data.get(ds_id).qrels, key, strength)
 
     def components(self) -> Components:
         return Components(

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyterrier_gradrel.experiments._measures import MeasureSpec, parse_measures
+from pyterrier_gradrel._evaluation import MeasureSpec, parse_measures
 
 SCENARIOS = ("monolingual", "multilingual", "crosslingual", "transfer")
 COLLECTIONS = ("xquad-r", "afriqa", "local")
@@ -141,7 +141,7 @@ class CalibrationSpec:
 
     Attributes:
         enabled: evaluate fine-tuned models on the dev split too and report the chosen τ.
-        measure: the label (see :mod:`._measures`) that picks τ; defaults to the primary measure.
+        measure: the label (see :mod:`pyterrier_gradrel._evaluation`) that picks τ; defaults to the primary measure.
     """
 
     enabled: bool = True

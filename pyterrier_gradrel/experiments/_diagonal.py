@@ -2,7 +2,7 @@
 
 **Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one
 evaluation threshold ``rel`` and lose at another. :func:`compare_diagonal` takes every *binary* measure
-of the per-query frame (labels ``"<measure>(rel>=r)"``, see :mod:`._measures`) and, per target and
+of the per-query frame (labels ``"<measure>(rel>=r)"``, see :mod:`pyterrier_gradrel._evaluation`) and, per target and
 ``rel``, names the τ with the best seed-averaged mean, its margin over every other τ and a paired test of
 the winner against each other τ (per-query scores averaged over seeds first, as everywhere in
 :mod:`._significance`). The correction family is one measure label (e.g. ``nDCG@10(rel>=3)``) over the
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.experiments._config import SignificanceSpec
 from pyterrier_gradrel.experiments._significance import correct, paired_test, seed_average
 
 DIAGONAL_COLUMNS = ["scenario", "label", "target", "fraction", "noise", "measure", "base", "rel", "tau", "mean",
@@ -85,27 +86,21 @@ def _finish(out: pd.DataFrame, by: list[str], correction: str, alpha: float, col
 def compare_diagonal(
     perquery: pd.DataFrame,
     *,
-    test: str = "t",
-    correction: str = "holm",
-    alpha: float = 0.05,
+    significance: SignificanceSpec | None = None,
     split: str = "test",
     fraction: float | None = None,
     noise: float | None = None,
-    permutations: int = 10000,
-    random_seed: int = 0,
 ) -> pd.DataFrame:
     """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
 
     Args:
         perquery: the per-query long frame (see :mod:`._runner`).
-        test: paired test, see :func:`._significance.paired_test`.
-        correction: see :func:`._significance.correct`; one family per measure label.
-        alpha: significance level applied to the adjusted p-values.
+        significance: the paired test (:func:`._significance.paired_test`; ``permutations`` and ``random_seed``
+            for the permutation test), the correction (:func:`._significance.correct`; one family per measure
+            label) and ``alpha``, applied to the adjusted p-values (default: :class:`SignificanceSpec`'s).
         split: which split (``test``).
         fraction: the training fraction to use (default: the largest in the frame).
         noise: the noise rate to use (default: the lowest in the frame).
-        permutations: resamples of the permutation test.
-        random_seed: seeds the permutation test.
 
     Returns:
         One row per (scenario, label, target, measure, τ) with ``base`` (the measure without its rel),
@@ -115,6 +110,7 @@ def compare_diagonal(
         test (``statistic``, ``p_value``, ``p_adjusted``, ``significant``, ``family_size``; NaN/False for the
         winner itself). Empty when no target has two τ variants on a binary measure.
     """
+    sig = significance or SignificanceSpec()
     sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
     sel = sel[sel["variant"].map(variant_tau).notna() & sel["measure"].map(binary_label).notna()]
     if sel.empty:
@@ -140,12 +136,12 @@ def compare_diagonal(
                 qids = scores[best].index.intersection(scores[tau].index)
                 if len(qids) >= 2:
                     row["statistic"], row["p_value"] = paired_test(
-                        scores[best].loc[qids].to_numpy(), scores[tau].loc[qids].to_numpy(), test=test,
-                        permutations=permutations, random_seed=random_seed)
+                        scores[best].loc[qids].to_numpy(), scores[tau].loc[qids].to_numpy(), test=sig.test,
+                        permutations=sig.permutations, random_seed=sig.random_seed)
             rows.append(row)
     if not rows:
         return pd.DataFrame(columns=DIAGONAL_COLUMNS)
-    return _finish(pd.DataFrame(rows), ["measure"], correction, alpha, DIAGONAL_COLUMNS)
+    return _finish(pd.DataFrame(rows), ["measure"], sig.correction, sig.alpha, DIAGONAL_COLUMNS)
 
 
 def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
@@ -184,9 +180,7 @@ def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
 
 def experiment_diagonal(cfg: Any, perquery: pd.DataFrame) -> pd.DataFrame:
     """:func:`compare_diagonal` with an experiment config's test, correction and α."""
-    s = cfg.significance
-    return compare_diagonal(perquery, test=s.test, correction=s.correction, alpha=s.alpha,
-                            permutations=s.permutations, random_seed=s.random_seed)
+    return compare_diagonal(perquery, significance=cfg.significance)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -432,14 +426,10 @@ def compare_units(
     control: pd.DataFrame,
     *,
     measures: Sequence[str] | None = None,
-    test: str = "t",
-    correction: str = "holm",
-    alpha: float = 0.05,
+    significance: SignificanceSpec | None = None,
     split: str = "test",
     fraction: float | None = None,
     noise: float | None = None,
-    permutations: int = 10000,
-    random_seed: int = 0,
 ) -> pd.DataFrame:
     """The change from ``control`` to ``treatment`` per target × variant × measure, and whether it differs by τ.
 
@@ -455,14 +445,11 @@ def compare_units(
         treatment: the per-query frame of the treated experiment.
         control: the per-query frame of the control experiment.
         measures: measure labels to compare (default: every measure both frames hold).
-        test: see :func:`._significance.paired_test`.
-        correction: see :func:`._significance.correct`; one family per (kind, measure).
-        alpha: significance level applied to the adjusted p-values.
+        significance: the test, correction (one family per (kind, measure)) and ``alpha``, as for
+            :func:`compare_diagonal`.
         split: which split (``test``).
         fraction: training fraction (default: the largest of ``treatment``).
         noise: noise rate (default: the lowest of ``treatment``).
-        permutations: resamples of the permutation test.
-        random_seed: seeds the permutation test.
 
     Returns:
         Columns :data:`UNITS_COLUMNS` (on ``interaction`` rows ``treatment_mean`` and ``control_mean`` are the
@@ -477,6 +464,7 @@ def compare_units(
         return {k: g.set_index("qid")["value"]
                 for k, g in avg.groupby(["scenario", "label", "target", "measure", "variant"], sort=True)}
 
+    sig = significance or SignificanceSpec()
     ft = treatment[(treatment["split"] == split) & (treatment["system"] == "fine-tuned")]
     if ft.empty:
         return pd.DataFrame(columns=UNITS_COLUMNS)
@@ -490,7 +478,7 @@ def compare_units(
         if len(qids) < 2:
             return
         x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
-        stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+        stat, p = paired_test(x, y, test=sig.test, permutations=sig.permutations, random_seed=sig.random_seed)
         rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
                          delta=float((x - y).mean()), n_queries=len(qids), statistic=stat, p_value=p))
 
@@ -509,7 +497,7 @@ def compare_units(
                          kind="interaction", variant=v, other=w)
     if not rows:
         return pd.DataFrame(columns=UNITS_COLUMNS)
-    return _finish(pd.DataFrame(rows), ["kind", "measure"], correction, alpha, UNITS_COLUMNS)
+    return _finish(pd.DataFrame(rows), ["kind", "measure"], sig.correction, sig.alpha, UNITS_COLUMNS)
 
 
 def units_lines(units: pd.DataFrame, cfg: Any, control: str) -> list[str]:
@@ -573,10 +561,8 @@ def add_unit_comparison(config: Any, control: Any, *, root: str | Path | None = 
 
     cfg, ctl = load_config(config), load_config(control)
     results = (Path(root) if root is not None else default_root()) / "results"
-    s = cfg.significance
     units = compare_units(load_results_perquery(results / cfg.name), load_results_perquery(results / ctl.name),
-                          test=s.test, correction=s.correction, alpha=s.alpha, permutations=s.permutations,
-                          random_seed=s.random_seed)
+                          significance=cfg.significance)
     if units.empty:
         raise ValueError(f"experiments {cfg.name!r} and {ctl.name!r} share no (target, variant, measure) on test; "
                          "expected a control with the same targets and variants")

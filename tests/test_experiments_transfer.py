@@ -1,33 +1,10 @@
 """Train on one dataset, test on another (``type: transfer``), and cross-lingual local collections."""
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
+from _local_fixture import judged_collection as _collection
 
 from pyterrier_gradrel.experiments import ConfigError, load_config, plan
-
-PASSAGES = ["Berlin is the capital of Germany.", "Paris is the capital of France.", "Rome lies on the Tiber.",
-            "Madrid is in Spain.", "Vienna is on the Danube.", "Lisbon faces the Atlantic.",
-            "The Rhine flows into the North Sea.", "Athens is the capital of Greece."]
-
-
-def _collection(home: Path, name: str, *, grades: str = "{0: no, 1: some, 2: most, 3: all}", rel: int = 2) -> Path:
-    """A judged cross-lingual collection: German questions, English passages without split/article, manifest.yaml."""
-    folder = home / "collections" / name
-    folder.mkdir(parents=True)
-    (folder / "docs.jsonl").write_text("".join(json.dumps({"doc_id": f"p{i}", "text": t}) + "\n"
-                                              for i, t in enumerate(PASSAGES)), encoding="utf-8")
-    questions = ["Was ist die Hauptstadt von Deutschland?", "Was ist die Hauptstadt von Frankreich?",
-                 "Welcher Fluss fließt durch Rom?", "Wo liegt Madrid?", "Wo liegt Wien?", "Was ist Athen?"]
-    for split, qs in (("train", range(0, 3)), ("test", range(3, 6))):
-        (folder / f"queries.{split}.tsv").write_text("".join(f"q{i}\t{questions[i]}\n" for i in qs), encoding="utf-8")
-        (folder / f"qrels.{split}.txt").write_text(
-            "".join(f"q{i} 0 p{i} 3\nq{i} 0 p{(i + 1) % 8} 1\n" for i in qs), encoding="utf-8")
-    (folder / "manifest.yaml").write_text(f"name: {name}\nlang: en\nquery_lang: de\nstructural: false\n"
-                                          f"grades: {grades}\ndefault_rel: {rel}\n", encoding="utf-8")
-    return folder
 
 
 @pytest.fixture

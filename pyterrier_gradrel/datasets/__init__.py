@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from pyterrier_gradrel.datasets._sentences import split_sentences
 
 __all__ = [
     "GRADES", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
+    "exclude_own_article",
     "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
     "DownloadError", "ChecksumError", "LocalCollectionError",
 ]
@@ -310,6 +312,26 @@ def info(dataset_id: str) -> DatasetInfo:
             manifest.license, manifest.citation,
         )
     raise bad
+
+
+def exclude_own_article(dataset_ids: str | Iterable[str]) -> bool:
+    """Whether training on ``dataset_ids`` draws its unjudged hard negatives from outside the query's article.
+
+    ``gradrel train`` and ``gradrel run`` both ask this, so one dataset trains the same way through either.
+    Structure-derived grades (XQuAD-R, AfriQA, a local collection with ``structural: true``) leave the other
+    sentences of the gold article unjudged although they are often about the answer, so they are kept out of
+    the negatives; judged grades (people or an LLM, ``structural: false``) are taken at their word: an
+    unjudged passage of the same article is as good a negative as any other. With several datasets (one model
+    trained on their union) the rule applies when any of them is structural. A collection without ``article``
+    fields has no own article to exclude, whatever this says (see ``training.PairSampler``).
+
+    Raises:
+        ValueError: an id is unknown (see :func:`info`).
+    """
+    ids = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
+    if not ids:
+        raise ValueError("exclude_own_article needs at least one dataset id")
+    return any(info(d.removeprefix("irds:")).structural for d in ids)
 
 
 def fetch(collection_name: str | None = None, *, force: bool = False) -> list[Path]:

@@ -63,17 +63,24 @@ def _col_name(system: str, variant: str) -> str:
 
 
 def query_resource(dataset_id: str) -> str:
-    """``"<resource> (class <joshi>)"`` of a target's query language, ``"–"`` when unknown."""
+    """A target's query language for the report: ``"<resource> (class <joshi>)"`` where the registry knows the
+    language's resource level (XQuAD-R, AfriQA), else the languages from ``info()``: ``"de → en
+    (cross-lingual)"`` when the queries' language differs from the documents' (a local collection with its
+    own ``query_lang``), ``"en"`` when they share it; ``"–"`` when the dataset says neither."""
     from pyterrier_gradrel.datasets import collection, info
 
     try:
         i = info(dataset_id)
-        joshi = collection(i.collection).languages.get(i.query_lang or "", {}).get("joshi_class")
+        if i.resource is not None:
+            joshi = collection(i.collection).languages.get(i.query_lang or "", {}).get("joshi_class")
+            return i.resource + (f" (class {joshi})" if joshi is not None else "")
     except (ValueError, KeyError, AttributeError):
         return "–"
-    if i.resource is None:
-        return "–"
-    return i.resource + (f" (class {joshi})" if joshi is not None else "")
+    qlang = i.query_lang or "+".join(i.query_langs)
+    dlang = i.doc_lang or "+".join(i.doc_langs)
+    if qlang and dlang and qlang != dlang:
+        return f"{qlang} → {dlang} (cross-lingual)"
+    return qlang or dlang or "–"
 
 
 def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:

@@ -229,7 +229,8 @@ def train_config(cond: Condition, cfg: ExperimentConfig) -> Any:
 
     The config's ``training:`` hyper-parameters, plus what the sweep sets: ``seed``, ``fraction``,
     ``noise``, the dataset's ``grades`` and either ``loss="infonce", rel=τ`` or ``loss="graded"``
-    (grade-weighted multi-positive InfoNCE with the trainer's default weights 2^g - 1).
+    (grade-weighted multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless
+    ``training:`` sets it, the training datasets' own-article rule (:func:`own_article_rule`).
     """
     from pyterrier_gradrel.training import TrainConfig
 
@@ -238,11 +239,23 @@ def train_config(cond: Condition, cfg: ExperimentConfig) -> Any:
     params: dict[str, Any] = {k: v for k, v in cfg.training.items() if k not in RUNTIME_TRAINING_KEYS}
     params.update(seed=cond.seed, fraction=cond.fraction, noise=cond.noise,
                   grades=tuple(dataset_facts(cond.train[0]).grades))
+    params.setdefault("exclude_own_article", own_article_rule(cond, cfg))
     if cond.loss == "graded":
         params["loss"] = "graded"
     else:
         params.update(loss="infonce", rel=cond.rel)
     return TrainConfig(**params)
+
+
+def own_article_rule(cond: Condition, cfg: ExperimentConfig) -> bool:
+    """``exclude_own_article`` of a fine-tuned condition: ``training: {exclude_own_article: ...}`` when the
+    config sets it, else what the training datasets ask for (``datasets.exclude_own_article``: True for
+    structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data."""
+    if "exclude_own_article" in cfg.training:
+        return bool(cfg.training["exclude_own_article"])
+    from pyterrier_gradrel.datasets import exclude_own_article
+
+    return exclude_own_article(cond.train)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -371,6 +384,10 @@ def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache, finger
             seed=cond.seed, fraction=cond.fraction, noise=cond.noise, train=list(cond.train),
             train_data=[data.get(d).fingerprint for d in cond.train], training=cfg.training_hash(),
         )
+        # the own-article rule comes from the datasets' manifests, which the data fingerprint does not cover;
+        # recorded only when off, so the keys of structural datasets (the rule on, as always) stay as they were
+        if "exclude_own_article" not in cfg.training and not own_article_rule(cond, cfg):
+            material["exclude_own_article"] = False
     return material
 
 

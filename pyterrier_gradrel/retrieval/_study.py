@@ -110,17 +110,22 @@ def baseline_table(
     split: str = "test",
     encoder: Any = None,
     tokenizer: str = "auto",
-) -> tuple[pd.DataFrame, dict[tuple[str, str], dict[str, pd.DataFrame]]]:
-    """Every baseline on every (query language, document language) pair.
+    datasets: Sequence[str] | None = None,
+) -> tuple[pd.DataFrame, dict[Any, dict[str, pd.DataFrame]]]:
+    """Every baseline on every (query language, document language) pair of XQuAD-R, or on given datasets.
 
     Args:
         pairs: (query language, document language) pairs of XQuAD-R.
-        split: ``train``, ``dev`` or ``test``.
+        split: ``train``, ``dev`` or ``test`` (of the XQuAD-R pairs).
         encoder: Dense model (``None``: zero-shot multilingual-e5-small).
         tokenizer: BM25 tokenizer spec.
+        datasets: Any registered dataset ids with queries (``gradrel/afriqa/hau/test``,
+            ``gradrel/local/<name>/test``, ...) to evaluate instead of ``pairs``; their languages come from
+            :func:`pyterrier_gradrel.datasets.info`.
 
     Returns:
-        (table with one row per (pair, baseline), the runs keyed by pair then baseline name). ``answered``
+        (table with one row per (pair or dataset, baseline), the runs keyed by pair, or by dataset id with
+        ``datasets``, then baseline name). ``answered``
         counts queries with at least one result, ``with_bm25_terms`` queries whose BM25 tokenization is not
         empty (so an unanswered BM25 query with terms shares no term with the pool: a lexical gap, e.g.
         Thai queries over English documents, not a tokenization failure).
@@ -129,10 +134,13 @@ def baseline_table(
     from pyterrier_gradrel.retrieval._dense import _resolve_encoder
     from pyterrier_gradrel.retrieval._evaluate import evaluate_runs
 
+    if datasets is not None:
+        targets = [(ds_id, *dataset_languages(ds_id), ds_id) for ds_id in datasets]
+    else:
+        targets = [(dataset_id(qlang, dlang, split), qlang, dlang, (qlang, dlang)) for qlang, dlang in pairs]
     encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
     rows, all_runs = [], {}
-    for qlang, dlang in pairs:
-        ds_id = dataset_id(qlang, dlang, split)
+    for ds_id, qlang, dlang, key in targets:
         ds, topics, qrels = load_eval(ds_id)
         systems = baselines(ds_id, encoder=encoder, tokenizer=tokenizer)
         bm25_tok = systems["BM25"].tokenizer
@@ -147,5 +155,21 @@ def baseline_table(
             name = row.pop("name")
             rows.append({"queries_lang": qlang, "docs_lang": dlang, "dataset": ds_id, "baseline": name, **row,
                          "with_bm25_terms": with_terms})
-        all_runs[(qlang, dlang)] = runs
+        all_runs[key] = runs
     return _frame(rows), all_runs
+
+
+def dataset_languages(ds_id: str) -> tuple[str, str]:
+    """(query language, document language) of a dataset id with queries, ``+``-joined when several.
+
+    Raises:
+        ValueError: ``ds_id`` is unknown, or a documents-only id (no split, so no queries).
+    """
+    from pyterrier_gradrel.datasets import info
+
+    meta = info(ds_id.removeprefix("irds:"))
+    if meta.split is None:
+        raise ValueError(f"{ds_id!r} names documents only: add a split with queries, e.g. {ds_id}/test")
+    qlang = meta.query_lang or "+".join(meta.query_langs) or "und"
+    dlang = meta.doc_lang or "+".join(meta.doc_langs) or "und"
+    return qlang, dlang

@@ -51,8 +51,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=16, help="examples per training step")
     p.add_argument("--lr", type=float, default=2e-5, help="peak learning rate (AdamW)")
     p.add_argument("--warmup", type=float, default=0.1, help="linear warm-up: a share of the steps if < 1, else a number of steps")
-    p.add_argument("--epochs", type=int, default=1, help="passes over the training examples")
-    p.add_argument("--max-steps", type=int, default=None, help="stop after N steps (default: all epochs)")
+    p.add_argument("--epochs", type=int, default=1,
+                   help="passes over the training examples (ignored with --max-steps)")
+    p.add_argument("--max-steps", type=int, default=None,
+                   help="train exactly N steps instead of --epochs epochs (more or less than one pass: the "
+                        "training log and report say how many epochs N steps are; default: all epochs)")
     p.add_argument("--max-length", type=int, default=64, help="token limit of queries and passages")
     p.add_argument("--train-embeddings", action="store_true", help="also train the word-embedding matrix")
     p.add_argument("--seed", type=int, default=0, help="random seed (sampling, dropout)")
@@ -71,6 +74,22 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _topics(ds: Any) -> Any:
+    """The training queries with all their fields (``qid``, ``query``, ``lang``, ``article``, ...).
+
+    Read from ir_datasets directly, as ``gradrel run`` does: a plain ``get_topics()`` prints PyTerrier's
+    "multiple query fields" notice on stdout, which must hold only the JSON report, and
+    ``get_topics("text")`` drops the ``article`` the own-article rule needs.
+    """
+    import pandas as pd
+
+    ref = getattr(ds, "irds_ref", None)
+    if ref is None:
+        return ds.get_topics()
+    topics = pd.DataFrame(ref().queries_iter())
+    return topics.rename(columns={"query_id": "qid", "text": "query"})
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``gradrel train``: print the run folder and the training report as JSON."""
     import pyterrier as pt
@@ -78,14 +97,14 @@ def run(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
 
     grades = (0, 1, 2, 3)
-    structural = True
+    own_article = True
     dataset_id = args.dataset.removeprefix("irds:")
     try:
-        from pyterrier_gradrel.datasets import info
+        from pyterrier_gradrel.datasets import exclude_own_article, info
 
         meta = info(dataset_id)
         grades = tuple(sorted(int(g) for g in meta.grades))
-        structural = bool(meta.structural)
+        own_article = exclude_own_article(dataset_id)  # the rule gradrel run applies (experiments.train_config)
     except (ImportError, AttributeError, KeyError, ValueError):
         pass
     cfg = TrainConfig(rel=args.rel, negatives=args.negatives, grades=grades, unit=args.unit, loss=args.loss,
@@ -93,12 +112,12 @@ def run(args: argparse.Namespace) -> int:
                       hard_negatives=args.hard_negatives, batch_size=args.batch_size, lr=args.lr,
                       warmup=args.warmup, epochs=args.epochs, max_steps=args.max_steps,
                       max_length=args.max_length, freeze_embeddings=not args.train_embeddings, seed=args.seed,
-                      fraction=args.fraction, noise=args.noise, exclude_own_article=structural,
+                      fraction=args.fraction, noise=args.noise, exclude_own_article=own_article,
                       checkpoint_every=args.checkpoint_every, threads=args.threads,
                       precision=args.precision)
     ds = pt.get_dataset(f"irds:{dataset_id}")
     trainer = ContrastiveTrainer(args.base, config=cfg, verbose=not args.quiet, device=args.device)
-    folder = trainer.train(ds.get_topics(), ds.get_qrels(), ds.get_corpus_iter(verbose=False),
+    folder = trainer.train(_topics(ds), ds.get_qrels(), ds.get_corpus_iter(verbose=False),
                            run_dir=args.run_dir)
     report = {k: v for k, v in (trainer.last_report or {}).items() if k != "losses"}
     print(json.dumps({"model": str(folder), **report}, indent=2))

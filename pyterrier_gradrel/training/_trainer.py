@@ -63,8 +63,11 @@ class TrainConfig:
         warmup: Warm-up: a fraction of the total steps if < 1, else a number of steps (linear
             warm-up, then linear decay to 0).
         weight_decay: AdamW weight decay.
-        epochs: Passes over the sampling units.
-        max_steps: Stop after this many steps (``None``: ``epochs`` full epochs).
+        epochs: Passes over the sampling units; ignored when ``max_steps`` is set.
+        max_steps: Train exactly this many steps, overriding ``epochs`` (``None``: ``epochs`` full epochs).
+            A step is one batch of ``batch_size`` units, so ``max_steps`` may be less or more than one pass
+            (12 steps of 16 on 89 training queries are ~2.2 epochs); the training log and the report's
+            ``schedule`` say which (see :func:`schedule_note`).
         max_length: Maximum tokens per query/passage in training.
         freeze_embeddings: Freeze the word-embedding matrix (the 250k-row matrix dominates memory).
         seed: Seed of sampling, dropout and subsets.
@@ -323,6 +326,23 @@ def _frame(corpus: pd.DataFrame | Iterable) -> pd.DataFrame:
     if "docno" not in df.columns or "text" not in df.columns:
         raise ValueError(f"corpus must give 'docno' (or 'doc_id') and 'text', got columns {list(df.columns)}")
     return df
+
+
+def schedule_note(cfg: TrainConfig, units: int) -> str:
+    """How long a run trains, in words: ``"max_steps=12 stops after 12 steps = 2.2 epochs of 89 units
+    (batch 16; epochs=1 is ignored)"`` or ``"1 epoch of 89 units = 6 steps (batch 16)"``.
+
+    Args:
+        cfg: The training config.
+        units: Sampling units per epoch (queries, or positive pairs with ``unit="pair"``).
+    """
+    per_epoch = -(-units // cfg.batch_size)
+    if cfg.max_steps is None:
+        return (f"{cfg.epochs} epoch{'s' if cfg.epochs != 1 else ''} of {units} {cfg.unit} units = "
+                f"{cfg.epochs * per_epoch} steps (batch {cfg.batch_size})")
+    epochs = cfg.max_steps * cfg.batch_size / units if units else float("nan")
+    return (f"max_steps={cfg.max_steps} stops after {cfg.max_steps} steps = {epochs:.1f} epochs of {units} "
+            f"{cfg.unit} units (batch {cfg.batch_size}; epochs={cfg.epochs} is ignored)")
 
 
 def _topics(topics: pd.DataFrame) -> pd.DataFrame:
@@ -601,6 +621,8 @@ class ContrastiveTrainer:
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
         per_epoch = sampler.steps_per_epoch()
         total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * per_epoch
+        schedule = schedule_note(cfg, sampler.units())
+        logger.info("%s: %s", run_dir.name, schedule)
         warm = int(math.ceil(cfg.warmup * total)) if cfg.warmup < 1 else int(cfg.warmup)
 
         def lr_lambda(step: int) -> float:
@@ -670,7 +692,7 @@ class ContrastiveTrainer:
                 "loss_first": state.losses[0] if state.losses else None,
                 "loss_last20": float(np.mean(state.losses[-20:])) if state.losses else None,
                 "losses": [round(x, 5) for x in state.losses], "step_seconds": step_seconds,
-                "config": cfg.to_dict()}
+                "schedule": schedule, "config": cfg.to_dict()}
 
     @staticmethod
     def _checkpoint(path: Path, model, optimizer, scheduler, state: _State) -> None:

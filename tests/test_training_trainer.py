@@ -92,6 +92,8 @@ def test_pair_unit_and_max_steps(tiny_encoder_dir, data, tmp_path):
     t.train(topics, qrels, docs, run_dir=tmp_path / "p")
     assert t.last_report["steps"] == 5
     assert t.last_report["data"]["units_per_epoch"] == 6 * 6  # 6 queries x 6 judged sentences of the article
+    drawn = t.last_report["positive_grades"]  # the grades of the positives trained on, for the unit x τ analysis
+    assert sum(drawn.values()) == t.last_report["pairs_this_session"] and set(drawn) <= {"1", "2", "3"}
 
 
 def test_run_dir_with_another_run_is_refused(tiny_encoder_dir, data, tmp_path):
@@ -213,6 +215,7 @@ def test_cli_trains_on_a_real_split(tiny_encoder_dir, tmp_path, mirror, capsys):
     assert report["data"]["queries_in"] == 682 and report["data"]["queries_kept"] == 682
     assert report["data"]["own_article_rule"] and report["data"]["negative_split"] == "train"
     assert report["data"]["hard_negative_pool"] == 516  # only the training-split sentences of the 852 (Thai pool)
+    assert report["positive_grades"] == {"3": 8}  # τ=3: every drawn positive is an answer sentence (2 steps of 4)
     assert (tmp_path / "cli" / "model" / "gradrel_encoder.json").exists()
 
 

@@ -6,12 +6,9 @@ on different mixtures of grade-1/2/3 positives, which is what the unit × τ int
 
 Two sources:
 
-* :func:`positive_grades_from_logs` reads ``train_log.json`` of finished run folders. The trainer does
-  **not** record the grades of the positives it draws (its report holds the binarization counts, losses
-  and timings), so this reads the key :data:`LOG_KEY` that the smallest logging change would add:
-  in ``ContrastiveTrainer._train`` count ``sampler.grade(ex.qid, ex.positive)`` for every example of
-  every trained batch (a ``collections.Counter`` updated next to ``pairs += len(batch)``) and return it
-  as ``"positive_grades": {"1": n1, "2": n2, "3": n3}``. Runs without it are skipped and counted.
+* :func:`positive_grades_from_logs` reads ``train_log.json`` of finished run folders: the trainer records
+  the grades of the positives it trained on as :data:`LOG_KEY` (``{"1": n1, "2": n2, "3": n3}``, the steps of
+  its last session). Runs made before it recorded them are skipped and counted.
 * :func:`replay_positive_grades` needs no log: the trainer's batches are deterministic in
   ``(seed, epoch)``, so it rebuilds each fine-tuned condition's sampler with the trainer's own data
   preparation (noise, fraction, binarization) and walks the same steps, counting the positives' grades.

@@ -9,6 +9,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -651,6 +652,7 @@ class ContrastiveTrainer:
         loss_fn = cfg.make_loss().to(model.device)
         model.train()
         t0, pairs, started, step_seconds = time.perf_counter(), 0, state.step, []
+        drawn: Counter[int] = Counter()  # grades of the positives trained on in this session
         bar = tqdm(total=total, initial=state.step, desc=cfg.run_name(), disable=not self.verbose, unit="step")
         try:
             while state.step < total:
@@ -666,6 +668,7 @@ class ContrastiveTrainer:
                     state.step += 1
                     state.losses.append(loss)
                     pairs += len(batch)
+                    drawn.update(sampler.grade(ex.qid, ex.positive) for ex in batch)
                     bar.update(1)
                     recent = state.losses[-20:]
                     bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", epoch=epoch)
@@ -692,6 +695,7 @@ class ContrastiveTrainer:
                 "loss_first": state.losses[0] if state.losses else None,
                 "loss_last20": float(np.mean(state.losses[-20:])) if state.losses else None,
                 "losses": [round(x, 5) for x in state.losses], "step_seconds": step_seconds,
+                "positive_grades": {str(g): n for g, n in sorted(drawn.items())},
                 "schedule": schedule, "config": cfg.to_dict()}
 
     @staticmethod

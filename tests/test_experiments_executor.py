@@ -167,3 +167,18 @@ def test_components_reach_workers_without_the_loaded_encoder():
     sent = pickle.loads(pickle.dumps(comps))
     assert sent._encoder is None and (sent.base_model, sent.device) == ("some-model", "cpu")
     assert comps._encoder is not None  # the driver keeps its own
+
+
+def test_condition_thread_count_is_pinned_for_the_whole_condition_and_restored():
+    """training.threads holds for training, encoding and retrieval alike, under either executor."""
+    import torch
+
+    from pyterrier_gradrel.experiments._runner import _torch_threads
+
+    before = torch.get_num_threads()
+    want = 1 if before != 1 else 2
+    with _torch_threads(want):
+        assert torch.get_num_threads() == want
+    assert torch.get_num_threads() == before
+    with _torch_threads(None):
+        assert torch.get_num_threads() == before

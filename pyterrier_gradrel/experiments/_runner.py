@@ -23,13 +23,14 @@ and does not stop the others.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -579,6 +580,34 @@ def _eval_dir(run_dir: Path, target: Target) -> Path:
 
 def _run_condition(cond: Condition, material: dict, run_dir: Path, cfg: ExperimentConfig, data: DataCache,
                    components: Components) -> None:
+    threads = cfg.training.get("threads")
+    with _torch_threads(int(threads) if threads else None):
+        _compute_condition(cond, material, run_dir, cfg, data, components)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` for one whole condition (training, encoding, retrieval), then restored.
+
+    The thread count changes float reductions, so a condition gives bit-identical numbers under every executor
+    only when its thread count is the same: ``training.threads`` pins it for the local executor and Ray workers
+    alike (``None``: torch's setting, i.e. all cores locally but the task's ``num_cpus`` under Ray).
+    """
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _compute_condition(cond: Condition, material: dict, run_dir: Path, cfg: ExperimentConfig, data: DataCache,
+                       components: Components) -> None:
     import pyterrier as pt
 
     t0 = time.time()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -27,10 +28,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyterrier as pt
-import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _lock, _paths
-from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key, fixed_collection
+from pyterrier_gradrel.retrieval._bm25 import (
+    _as_pt_dataset,
+    _LazyCorpus,
+    _slug,
+    corpus_key,
+    fixed_collection,
+    index_folder_ready,
+    validate_frame,
+)
 
 __all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
 
@@ -97,6 +105,7 @@ def dense_index(
     corpus: str,
     verbose: bool = False,
     reuse_collection: str | None = None,
+    path: str | os.PathLike | None = None,
 ):
     """Encode ``docs`` with ``encoder`` into a cached ``FlexIndex`` (once per fingerprint and corpus).
 
@@ -108,18 +117,33 @@ def dense_index(
         reuse_collection: The collection part of ``corpus`` (``"xquad-r"`` for ``"xquad-r.multi"``) when docnos
             identify passage texts across that collection's pools: passages already cached for this model in
             another ``<reuse_collection>.<lang>`` pool are not encoded again. ``None`` (default): encode all.
+            Only within the cache (not with ``path``).
+        path: The index folder to build or open instead of the cache (the ``index=`` of :func:`dense`). A
+            folder holding the vectors of another model or corpus, or anything but such an index, is refused.
 
     Returns:
-        ``pyterrier_dr.FlexIndex`` over the cached vectors.
+        ``pyterrier_dr.FlexIndex`` over the vectors.
+
+    Raises:
+        ValueError: when ``path`` holds something else than this model's index of this corpus.
     """
     from pyterrier_dr import FlexIndex
 
     fingerprint = _fingerprint(encoder)
-    path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
-    meta_path = path / _META
+    if path is not None:
+        path = Path(path).expanduser()
+        reuse_collection = None  # sibling pools are looked up in the cache layout only
+        folder = path
+        expect = {"fingerprint": fingerprint, "corpus": corpus}
 
-    def cached() -> bool:
-        return meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+        def cached() -> bool:
+            return index_folder_ready(folder, _META, kind="dense", expect=expect)
+    else:
+        path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
+        meta_path = path / _META
+
+        def cached() -> bool:
+            return meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
 
     if not cached():
         # another process encoding the same pool for the same model: wait for it and reuse its vectors
@@ -277,7 +301,7 @@ class DenseRetriever(pt.Transformer):
         return self._retriever
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        pta.validate.query_frame(inp, extra_columns=["query"])
+        validate_frame(inp)
         if inp.empty:
             return _empty(inp)
         queries = self.encoder.query_encoder()(inp.drop(columns=["query_vec"], errors="ignore"))
@@ -304,7 +328,7 @@ class DenseScorer(pt.Transformer):
         self.index = index
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        pta.validate.result_frame(inp, extra_columns=["query"])
+        validate_frame(inp, results=True)
         if inp.empty:
             return _empty(inp)
         inp = inp.drop(columns=["query_vec", "score", "rank"], errors="ignore")
@@ -325,6 +349,7 @@ def dense(
     backend: str = "numpy",
     num_results: int = 1000,
     verbose: bool = False,
+    index: str | os.PathLike | None = None,
 ) -> DenseRetriever:
     """Dense retrieval of ``encoder`` over the document pool of ``dataset`` (vectors cached per model and pool).
 
@@ -336,22 +361,26 @@ def dense(
             ``"faiss-hnsw"`` (for larger pools), or ``"auto"`` (numpy below :data:`HNSW_MIN_DOCS` documents).
         num_results: Results per query.
         verbose: Progress bars.
+        index: A folder for the vectors instead of the package cache: encoded there once (atomically) and
+            opened by later calls; a folder holding the vectors of another model or pool is refused. The
+            index is a plain ``pyterrier_dr.FlexIndex`` (``DenseRetriever.index``), so it can be shared like
+            any PyTerrier artifact (``.to_hf(...)``).
 
     Returns:
-        A :class:`DenseRetriever` (query frame -> result frame).
+        A :class:`DenseRetriever` (query frame -> result frame); its ``index`` is the ``FlexIndex``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     encoder = _resolve_encoder(encoder)
-    index = _pool_index(encoder, dataset, verbose=verbose)
-    return DenseRetriever(encoder, index, backend=backend, num_results=num_results)
+    flex = _pool_index(encoder, dataset, verbose=verbose, path=index)
+    return DenseRetriever(encoder, flex, backend=backend, num_results=num_results)
 
 
-def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False) -> Any:
+def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False, path: str | os.PathLike | None = None) -> Any:
     collection, lang = corpus_key(dataset)
     docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
     return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose,
-                       reuse_collection=fixed_collection(dataset))
+                       reuse_collection=fixed_collection(dataset), path=path)
 
 
 def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:

@@ -7,8 +7,6 @@
 """
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
@@ -21,6 +19,8 @@ from pyterrier_gradrel.retrieval._dense import (
     _resolve_encoder,
     dense_index,
 )
+from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer
+from pyterrier_gradrel.retrieval._types import DatasetLike, EncoderLike
 
 __all__ = ["BASELINES", "RRF", "baselines"]
 
@@ -73,10 +73,10 @@ class RRF(pta.fusion.RRFusion):
 
 
 def baselines(
-    dataset: Any,
+    dataset: DatasetLike,
     *,
-    encoder: Any = None,
-    tokenizer: Any = "auto",
+    encoder: EncoderLike | None = None,
+    tokenizer: str | Bm25Tokenizer = "auto",
     backend: str = "numpy",
     num_results: int = 1000,
     rerank_depth: int = 100,

@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyterrier as pt
@@ -30,6 +30,10 @@ import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _lock, _paths
 from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer, get_tokenizer
+from pyterrier_gradrel.retrieval._types import CorpusDataset, DatasetLike, DocRecord
+
+if TYPE_CHECKING:
+    from pyterrier_pisa import PisaIndex
 
 __all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key"]
 
@@ -53,7 +57,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
-def corpus_key(dataset: Any) -> tuple[str, str]:
+def corpus_key(dataset: DatasetLike) -> tuple[str, str]:
     """(collection, doc language) of a dataset: the identity of its document pool.
 
     Args:
@@ -86,7 +90,7 @@ def _collection_slug(collection: str) -> str:
     return _slug(collection if version == 1 else f"{collection}-t{version}")
 
 
-def fixed_collection(dataset: Any) -> str | None:
+def fixed_collection(dataset: DatasetLike) -> str | None:
     """The collection key of a dataset whose docnos name the same passage text in every pool of its collection.
 
     That holds for the package's benchmark collections (XQuAD-R, AfriQA: built from pinned, checksummed files),
@@ -101,7 +105,7 @@ def fixed_collection(dataset: Any) -> str | None:
     return None if collection == "local" else _collection_slug(collection)
 
 
-def _corpus_digest(dataset: Any) -> str:
+def _corpus_digest(dataset: CorpusDataset) -> str:
     """sha256 over every (docno, text) of a dataset's corpus."""
     import hashlib
 
@@ -111,7 +115,7 @@ def _corpus_digest(dataset: Any) -> str:
     return digest.hexdigest()
 
 
-def _dataset_id(dataset: Any) -> str:
+def _dataset_id(dataset: DatasetLike) -> str:
     if isinstance(dataset, str):
         return dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
     for attr in ("_irds_id", "irds_id", "name"):
@@ -121,7 +125,7 @@ def _dataset_id(dataset: Any) -> str:
     raise TypeError(f"dataset must be a dataset id str or a PyTerrier dataset with an id, got {type(dataset).__name__}")
 
 
-def _as_pt_dataset(dataset: Any):
+def _as_pt_dataset(dataset: DatasetLike) -> CorpusDataset:
     if isinstance(dataset, str):
         import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
 
@@ -130,14 +134,14 @@ def _as_pt_dataset(dataset: Any):
 
 
 def bm25_index(
-    docs: Iterable[Mapping[str, Any]],
+    docs: Iterable[DocRecord],
     *,
     name: str | None = None,
     tokenizer: Bm25Tokenizer,
     threads: int = 1,
     path: str | os.PathLike | None = None,
     corpus: str | None = None,
-):
+) -> PisaIndex:
     """Build (once) or open the PISA index over ``docs`` tokenized by ``tokenizer``.
 
     Args:
@@ -239,7 +243,7 @@ def _flush_c_stdio() -> None:
         ctypes.CDLL(None).fflush(None)
 
 
-def _build_index(path: Path, docs: Iterable[Mapping[str, Any]], *, name: str, tokenizer: Bm25Tokenizer,
+def _build_index(path: Path, docs: Iterable[DocRecord], *, name: str, tokenizer: Bm25Tokenizer,
                  threads: int, corpus: str | None) -> None:
     import more_itertools
     from pyterrier_pisa import PisaIndex
@@ -297,7 +301,7 @@ class BM25(pt.Transformer):
 
     def __init__(
         self,
-        index: Any,
+        index: PisaIndex,
         *,
         tokenizer: Bm25Tokenizer,
         k1: float = 0.9,
@@ -370,7 +374,7 @@ class BM25(pt.Transformer):
 
 
 def bm25(
-    dataset: Any,
+    dataset: DatasetLike,
     *,
     tokenizer: str | Bm25Tokenizer = "auto",
     k1: float = 0.9,
@@ -416,9 +420,9 @@ def bm25(
 class _LazyCorpus:
     """Iterates a dataset's corpus only when asked (a cached index never reads it)."""
 
-    def __init__(self, dataset: Any, *, verbose: bool) -> None:
+    def __init__(self, dataset: CorpusDataset, *, verbose: bool) -> None:
         self.dataset = dataset
         self.verbose = verbose
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[DocRecord]:
         return iter(self.dataset.get_corpus_iter(verbose=self.verbose))

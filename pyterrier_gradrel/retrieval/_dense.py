@@ -21,9 +21,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,10 @@ from pyterrier_gradrel.retrieval._bm25 import (
     index_folder_ready,
     validate_frame,
 )
+from pyterrier_gradrel.retrieval._types import DatasetLike, DenseEncoder, DocRecord, EncoderLike
+
+if TYPE_CHECKING:
+    from pyterrier_dr import FlexIndex
 
 __all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
 
@@ -75,7 +79,7 @@ def encode_count(path: str | Path | None = None) -> int:
     return _ENCODES[str(Path(path))]
 
 
-def _fingerprint(encoder: Any) -> str:
+def _fingerprint(encoder: DenseEncoder) -> str:
     """The identity of ``encoder``'s passage vectors: ``doc_fingerprint()`` where an encoder has one
     (a :class:`~pyterrier_gradrel.models.QueryTunedEncoder` shares its base model's vectors), else ``fingerprint()``."""
     fingerprint = getattr(encoder, "doc_fingerprint", None) or getattr(encoder, "fingerprint", None)
@@ -90,8 +94,8 @@ def _fingerprint(encoder: Any) -> str:
     return value
 
 
-def _resolve_encoder(encoder: Any) -> Any:
-    if isinstance(encoder, str | Path):
+def _resolve_encoder(encoder: EncoderLike) -> DenseEncoder:
+    if isinstance(encoder, str | os.PathLike):
         from pyterrier_gradrel.models import load_encoder
 
         return load_encoder(str(encoder))
@@ -99,14 +103,14 @@ def _resolve_encoder(encoder: Any) -> Any:
 
 
 def dense_index(
-    encoder: Any,
-    docs: Iterable[Mapping[str, Any]],
+    encoder: DenseEncoder,
+    docs: Iterable[DocRecord],
     *,
     corpus: str,
     verbose: bool = False,
     reuse_collection: str | None = None,
     path: str | os.PathLike | None = None,
-):
+) -> FlexIndex:
     """Encode ``docs`` with ``encoder`` into a cached ``FlexIndex`` (once per fingerprint and corpus).
 
     Args:
@@ -154,7 +158,7 @@ def dense_index(
     return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
 
 
-def _encode_pool(encoder: Any, docs: Iterable[Mapping[str, Any]], path: Path, *, fingerprint: str, corpus: str,
+def _encode_pool(encoder: DenseEncoder, docs: Iterable[DocRecord], path: Path, *, fingerprint: str, corpus: str,
                  verbose: bool, reuse_collection: str | None) -> None:
     from pyterrier_dr import FlexIndex
 
@@ -202,7 +206,7 @@ def _encode_pool(encoder: Any, docs: Iterable[Mapping[str, Any]], path: Path, *,
 POOL_BLOCK = 8192
 
 
-def _encode_texts(encoder: Any, texts: list[str], *, verbose: bool) -> np.ndarray:
+def _encode_texts(encoder: DenseEncoder, texts: list[str], *, verbose: bool) -> np.ndarray:
     """Embed a pool's passages through ``encoder.encode_docs`` in large blocks.
 
     pyterrier-dr's ``doc_encoder() >> indexer()`` hands the encoder chunks in corpus order, so each forward
@@ -218,7 +222,7 @@ def _encode_texts(encoder: Any, texts: list[str], *, verbose: bool) -> np.ndarra
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
 
 
-def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[Any]:
+def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[FlexIndex]:
     """The other ``<collection>.<lang>`` pools cached beside ``path`` for the same model, as ``FlexIndex``es."""
     from pyterrier_dr import FlexIndex
 
@@ -232,7 +236,7 @@ def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[Any]:
     return pools
 
 
-def _vector_table(indexes: Iterable[Any]) -> tuple[dict[str, int], np.ndarray]:
+def _vector_table(indexes: Iterable[FlexIndex]) -> tuple[dict[str, int], np.ndarray]:
     """One float32 table stacking the vectors of several ``FlexIndex``es, and docno -> its row.
 
     The first index holding a docno wins; an index whose path came before is skipped (datasets of one pool, e.g.
@@ -262,7 +266,8 @@ def _empty(inp: pd.DataFrame) -> pd.DataFrame:
 class DenseRetriever(pt.Transformer):
     """Query encoder >> FlexIndex retriever. Input: ``qid``, ``query``; output: a result frame (no vectors)."""
 
-    def __init__(self, encoder: Any, index: Any, *, backend: str = "numpy", num_results: int = 1000) -> None:
+    def __init__(self, encoder: DenseEncoder, index: FlexIndex, *, backend: str = "numpy",
+                 num_results: int = 1000) -> None:
         """Args:
             encoder: The bi-encoder whose vectors ``index`` holds.
             index: ``FlexIndex`` (from :func:`dense_index`).
@@ -319,7 +324,7 @@ class DenseScorer(pt.Transformer):
     Input: ``qid``, ``query``, ``docno`` (e.g. BM25's results); output: the same rows re-scored and re-ranked.
     """
 
-    def __init__(self, encoder: Any, index: Any) -> None:
+    def __init__(self, encoder: DenseEncoder, index: FlexIndex) -> None:
         """Args:
             encoder: The bi-encoder whose vectors ``index`` holds.
             index: ``FlexIndex`` (from :func:`dense_index`).
@@ -343,8 +348,8 @@ class DenseScorer(pt.Transformer):
 
 
 def dense(
-    encoder: Any,
-    dataset: Any,
+    encoder: EncoderLike,
+    dataset: DatasetLike,
     *,
     backend: str = "numpy",
     num_results: int = 1000,
@@ -376,14 +381,15 @@ def dense(
     return DenseRetriever(encoder, flex, backend=backend, num_results=num_results)
 
 
-def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False, path: str | os.PathLike | None = None) -> Any:
+def _pool_index(encoder: DenseEncoder, dataset: DatasetLike, *, verbose: bool = False,
+                path: str | os.PathLike | None = None) -> FlexIndex:
     collection, lang = corpus_key(dataset)
     docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
     return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose,
                        reuse_collection=fixed_collection(dataset), path=path)
 
 
-def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:
+def passage_vectors(encoder: EncoderLike, datasets: Iterable[DatasetLike], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:
     """A docno -> vector lookup over the cached pools of ``datasets`` (encoded once if not cached yet).
 
     Query-side fine-tuning (``TrainConfig(side="query")``) scores its training passages with exactly the

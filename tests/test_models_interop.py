@@ -109,6 +109,9 @@ class _FakeHub:
         def create_repo(api, repo_id, **kwargs):
             self.calls.append(("create_repo", repo_id, kwargs))
 
+        def update_repo_settings(api, repo_id, **kwargs):
+            self.calls.append(("update_repo_settings", repo_id, kwargs))
+
         def create_branch(api, repo_id, **kwargs):
             self.calls.append(("create_branch", repo_id, kwargs))
 
@@ -126,6 +129,7 @@ class _FakeHub:
 
         monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
         monkeypatch.setattr(huggingface_hub.HfApi, "create_branch", create_branch)
+        monkeypatch.setattr(huggingface_hub.HfApi, "update_repo_settings", update_repo_settings)
         monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
         monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
 
@@ -152,7 +156,8 @@ def test_branches_follow_pyterrier_alphas_at_syntax(saved, tmp_path, monkeypatch
 
     enc, _ = saved
     hub = _FakeHub(tmp_path / "hub", monkeypatch)
-    enc.to_hf("someone/tiny@v2")
+    enc.to_hf("someone/tiny@v2", private=True)
+    assert ("update_repo_settings", "someone/tiny", {"private": True, "repo_type": "model"}) in hub.calls
     assert ("create_branch", "someone/tiny", {"repo_type": "model", "branch": "v2", "exist_ok": True}) in hub.calls
     assert E5BiEncoder.from_hf("someone/tiny", "v2", device="cpu", precision="float32").fingerprint() == enc.fingerprint()
     with pytest.raises(ValueError, match="not both"):

@@ -266,8 +266,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         """Load an encoder folder published on the Hugging Face hub (pyterrier-alpha's ``Artifact.from_hf`` meaning).
 
         The repository (a model repository, as :meth:`to_hf` writes it) is fetched with
-        ``huggingface_hub.snapshot_download`` into the HF cache and loaded with :meth:`from_pretrained`. In
-        offline mode (``HF_HUB_OFFLINE=1``) only the HF cache is read.
+        ``huggingface_hub.snapshot_download`` into the HF cache (weights as safetensors, tokenizer, JSON
+        metadata) and loaded with :meth:`from_pretrained`. In offline mode (``HF_HUB_OFFLINE=1``) only the HF
+        cache is read.
 
         Args:
             repo: The repository id, optionally with a revision: ``"owner/name"`` or ``"owner/name@branch"``.
@@ -281,12 +282,13 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         """
         from huggingface_hub import snapshot_download
 
-        from pyterrier_gradrel.models._resolver import hub_offline
+        from pyterrier_gradrel.models._resolver import HUB_FILES, hub_offline
 
         repo_id, revision = _split_repo(repo, branch)
         offline = hub_offline()
         try:
             folder = snapshot_download(repo_id, revision=revision, repo_type="model", local_files_only=offline,
+                                       allow_patterns=[*HUB_FILES, "*.model"],
                                        cache_dir=None if cache_dir is None else os.fspath(cache_dir))
         except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several types for "not available"
             where = ("the HF cache does not hold it and offline mode (HF_HUB_OFFLINE) does not ask the hub"
@@ -319,6 +321,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         repo_id, revision = _split_repo(repo, branch)
         api = HfApi()
         api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if private is not None:  # an existing repository keeps its visibility through create_repo
+            update = getattr(api, "update_repo_settings", None) or api.update_repo_visibility  # older huggingface_hub
+            update(repo_id, private=private, repo_type="model")
         if revision not in (None, "main"):
             api.create_branch(repo_id, repo_type="model", branch=revision, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix="gradrel-to-hf-") as tmp:

@@ -143,6 +143,7 @@ def test_index_folder_is_built_once_and_exposes_the_pisa_index(home, tmp_path):
     first = bm25(ds, tokenizer="script", index=folder)
     assert isinstance(first.index, PisaIndex) and first.index.path == folder
     assert (folder / "gradrel_index.json").is_file() and not (home / "indexes").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("my-bm25")) == ["my-bm25"]  # no lock litter
     assert build_count(folder) == 1 and ds.corpus_reads == 1
     again = bm25(ds, tokenizer="script", index=str(folder), k1=1.2)
     assert build_count(folder) == 1 and ds.corpus_reads == 1

@@ -168,6 +168,7 @@ def bm25_index(
     if path is not None:
         folder = Path(path).expanduser()
         label = str(folder)
+        lock = folder_lock(folder)
         expect = {"tokenizer": tokenizer.name, "corpus": corpus}
 
         def ready() -> bool:
@@ -175,16 +176,26 @@ def bm25_index(
     else:
         folder = _paths.cache_dir("indexes") / _slug(name)
         label = name
+        lock = folder
 
         def ready() -> bool:
             return (folder / _META).exists()
 
     if not ready():
         # another process building the same index: wait for it and reuse its index
-        with _lock.file_lock(folder):
+        with _lock.file_lock(lock):
             if not ready():
                 _build_index(folder, docs, name=label, tokenizer=tokenizer, threads=threads, corpus=corpus)
     return PisaIndex(str(folder), stemmer="none", stops="none", threads=threads)
+
+
+def folder_lock(folder: Path) -> Path:
+    """The lock target of a caller-given index folder: under ``cache_dir('locks')``, keyed by its absolute
+    path, so that no lock file is left beside the caller's folder."""
+    import hashlib
+
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return _paths.cache_dir("locks") / f"{_slug(folder.name)}-{key}"
 
 
 def index_folder_ready(folder: Path, meta_name: str, *, kind: str, expect: Mapping[str, object]) -> bool:

@@ -36,6 +36,7 @@ from pyterrier_gradrel.retrieval._bm25 import (
     _slug,
     corpus_key,
     fixed_collection,
+    folder_lock,
     index_folder_ready,
     validate_frame,
 )
@@ -138,6 +139,7 @@ def dense_index(
         path = Path(path).expanduser()
         reuse_collection = None  # sibling pools are looked up in the cache layout only
         folder = path
+        lock = folder_lock(path)
         expect = {"fingerprint": fingerprint, "corpus": corpus}
 
         def cached() -> bool:
@@ -145,13 +147,14 @@ def dense_index(
     else:
         path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
         meta_path = path / _META
+        lock = path
 
         def cached() -> bool:
             return meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
 
     if not cached():
         # another process encoding the same pool for the same model: wait for it and reuse its vectors
-        with _lock.file_lock(path):
+        with _lock.file_lock(lock):
             if not cached():
                 _encode_pool(encoder, docs, path, fingerprint=fingerprint, corpus=corpus, verbose=verbose,
                              reuse_collection=reuse_collection)

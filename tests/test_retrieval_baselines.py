@@ -143,3 +143,23 @@ def test_cli_registers_its_commands():
 
 def test_fixture_has_every_script():
     assert len({d.split("-")[0] for d, _ in TINY_DOCS}) >= 8
+
+
+def test_rrf_gives_rrfusions_top_10_and_keeps_the_inputs_columns(home, encoder):
+    import pyterrier_alpha as pta
+
+    systems = baselines(TinyDataset(), encoder=encoder, tokenizer="script")
+    rrf = systems["RRF(BM25,mE5)"]
+    assert isinstance(rrf, pta.fusion.RRFusion)
+    topics = TOPICS.assign(lang=["en", "ru", "th", "zh", "hi", "ar", "el", "und"])
+    ours = rrf(topics)
+    plain = pta.fusion.RRFusion(systems["BM25"], systems["mE5-zero-shot"], k=60)(TOPICS)
+    top = ["qid", "docno", "rank"]
+    assert ours[ours["rank"] < 10][top].sort_values(top).values.tolist() == \
+        plain[plain["rank"] < 10][top].sort_values(top).values.tolist()
+    assert list(ours.columns) == ["qid", "query", "docno", "score", "rank", "lang"]
+    assert (ours["lang"] == ours["qid"].map(dict(zip(topics["qid"], topics["lang"], strict=True)))).all()
+    # the other baselines keep it too
+    for name in ("BM25", "mE5-zero-shot", "BM25>>mE5"):
+        assert "lang" in systems[name](topics).columns, name
+    assert list(rrf(topics.iloc[:0]).columns) == ["qid", "query", "docno", "score", "rank", "lang"]

@@ -133,3 +133,58 @@ def test_local_collections_get_their_own_index_and_edits_invalidate_it(home, tmp
     assert list(run["docno"]) == ["y1"]
     _local_collection(tmp_path / "a", [("x2", "Rome is the capital of Italy.")])
     assert corpus_key("gradrel/local/retrtest-a/test") != key_a
+
+
+def test_index_folder_is_built_once_and_exposes_the_pisa_index(home, tmp_path):
+    from pyterrier_pisa import PisaIndex
+
+    folder = tmp_path / "my-bm25"
+    ds = TinyDataset()
+    first = bm25(ds, tokenizer="script", index=folder)
+    assert isinstance(first.index, PisaIndex) and first.index.path == folder
+    assert (folder / "gradrel_index.json").is_file() and not (home / "indexes").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("my-bm25")) == ["my-bm25"]  # no lock litter
+    assert build_count(folder) == 1 and ds.corpus_reads == 1
+    again = bm25(ds, tokenizer="script", index=str(folder), k1=1.2)
+    assert build_count(folder) == 1 and ds.corpus_reads == 1
+    q = pd.DataFrame({"qid": ["1"], "query": ["capital of France"]})
+    assert again(q)["docno"].iloc[0] == "en-1"
+    # the conventional PisaIndex API works on the same folder (PISA's own tokenizer: ASCII text only)
+    assert PisaIndex(str(folder), stemmer="none").num_docs() == len(TINY_DOCS)
+
+
+def test_index_folder_of_another_corpus_or_tokenizer_or_anything_else_is_refused(home, tmp_path):
+    folder = tmp_path / "idx"
+    bm25(TinyDataset(), tokenizer="script", index=folder)
+    with pytest.raises(ValueError, match="holds a BM25 index of corpus 'local-tiny-retrieval.und', not 'local-other.und'"):
+        bm25(TinyDataset(name="local/other", docs=TINY_DOCS[:3]), tokenizer="script", index=folder)
+    with pytest.raises(ValueError, match="holds a BM25 index of tokenizer 'script-ng2-arnorm'"):
+        bm25(TinyDataset(), tokenizer=ScriptTokenizer(ngram=3), index=folder)
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="holds no pyterrier-gradrel BM25 index"):
+        bm25(TinyDataset(), tokenizer="script", index=stray)
+    assert (stray / "notes.txt").read_text() == "mine"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert bm25(TinyDataset(), tokenizer="script", index=empty).index.path == empty
+
+
+def test_cold_builds_and_first_queries_keep_stdout_clean(home, capfd):
+    capfd.readouterr()
+    retr = bm25(TinyDataset(), tokenizer="script")
+    res = retr(pd.DataFrame({"qid": ["1"], "query": ["capital of France"]}))
+    print("after")
+    out, err = capfd.readouterr()
+    assert not res.empty
+    assert out == "after\n", out
+    assert "[info]" in err
+
+
+def test_topics_without_a_query_column_hint_at_get_topics_text(home):
+    import pyterrier as pt
+
+    retr = bm25(TinyDataset(), tokenizer="script")
+    with pytest.raises(pt.validate.InputValidationError, match=r"get_topics\('text'\)"):
+        retr(pd.DataFrame({"qid": ["1"], "text": ["capital of France"], "lang": ["en"]}))

@@ -202,3 +202,30 @@ def test_without_faiss_auto_is_exact_and_faiss_backends_say_how_to_install(home,
     assert type(auto._retriever).__name__ == "NumpyRetriever"
     with pytest.raises(ImportError, match=r"pyterrier-gradrel\[faiss\]"):
         dense(encoder, TinyDataset(), backend="faiss-flat")(TOPICS)
+
+
+def test_index_folder_is_encoded_once_and_exposes_the_flex_index(home, encoder, tmp_path):
+    from pyterrier_dr import FlexIndex
+
+    folder = tmp_path / "my.flex"
+    ds = TinyDataset()
+    first = dense(encoder, ds, index=folder)
+    assert isinstance(first.index, FlexIndex) and first.index.index_path == folder
+    assert not (home / "embeddings").exists() and encode_count(folder) == 1
+    dense(encoder, ds, index=str(folder), backend="torch")
+    assert encode_count(folder) == 1 and ds.corpus_reads == 1
+    # the conventional pyterrier-dr pattern on the same folder gives the same ranking
+    plain = (encoder.query_encoder() >> FlexIndex(str(folder)).np_retriever(num_results=5))(TOPICS)
+    ours = first(TOPICS).query("rank < 5")
+    assert list(plain["docno"]) == list(ours["docno"])
+
+
+def test_index_folder_of_another_model_or_corpus_is_refused(home, encoder, tiny_encoder_dir, tmp_path):
+    folder = tmp_path / "v.flex"
+    dense(encoder, TinyDataset(), index=folder)
+    other = folder_bi_encoder(build_tiny_encoder(tmp_path / "other-model", seed=1))
+    with pytest.raises(ValueError, match="holds a dense index of fingerprint"):
+        dense(other, TinyDataset(), index=folder)
+    with pytest.raises(ValueError, match="holds a dense index of corpus"):
+        dense(encoder, TinyDataset(name="local/other"), index=folder)
+    assert encode_count(folder) == 1

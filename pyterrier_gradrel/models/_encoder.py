@@ -148,7 +148,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
     ``settings['normalize']``. Inference sorts texts by token length so that batches carry little padding,
     runs under ``torch.inference_mode()`` and, with ``num_threads``, uses exactly that many torch threads.
 
-    Use :meth:`from_pretrained` for a folder and :meth:`from_hf` for in-memory objects (the trainer).
+    Use :meth:`from_pretrained` for a folder or hub id, :meth:`from_hf` / :meth:`to_hf` to share it on the HF hub
+    (pyterrier-alpha's artifact meaning) and :meth:`from_model` for in-memory objects (the trainer).
     """
 
     def __init__(self, model: Any, tokenizer: Any, settings: dict[str, Any], *, path: str | os.PathLike | None = None,
@@ -255,9 +256,83 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                    verbose=verbose, device=device, num_threads=num_threads, precision=precision)
 
     @classmethod
-    def from_hf(cls, model: Any, tokenizer: Any, settings: dict[str, Any], **kwargs: Any) -> E5BiEncoder:
+    def from_model(cls, model: Any, tokenizer: Any, settings: dict[str, Any], **kwargs: Any) -> E5BiEncoder:
         """Wrap in-memory HF objects (e.g. a model being fine-tuned); ``kwargs`` as for the constructor."""
         return cls(model, tokenizer, settings, **kwargs)
+
+    @classmethod
+    def from_hf(cls, repo: str, branch: str | None = None, *, cache_dir: str | os.PathLike | None = None,
+                **kwargs: Any) -> E5BiEncoder:
+        """Load an encoder folder published on the Hugging Face hub (pyterrier-alpha's ``Artifact.from_hf`` meaning).
+
+        The repository (a model repository, as :meth:`to_hf` writes it) is fetched with
+        ``huggingface_hub.snapshot_download`` into the HF cache (weights as safetensors, tokenizer, JSON
+        metadata) and loaded with :meth:`from_pretrained`. In offline mode (``HF_HUB_OFFLINE=1``) only the HF
+        cache is read.
+
+        Args:
+            repo: The repository id, optionally with a revision: ``"owner/name"`` or ``"owner/name@branch"``.
+            branch: The branch, tag or commit (default ``main``); not together with ``@`` in ``repo``.
+            cache_dir: The HF cache to use (default: huggingface_hub's).
+            kwargs: As for :meth:`from_pretrained` (``batch_size``, ``device``, ``precision``, ...).
+
+        Raises:
+            FileNotFoundError: naming ``repo`` when the hub cannot be asked (offline mode, unreachable) and
+                the HF cache does not hold it.
+        """
+        from huggingface_hub import snapshot_download
+
+        from pyterrier_gradrel.models._resolver import HUB_FILES, hub_offline
+
+        repo_id, revision = _split_repo(repo, branch)
+        offline = hub_offline()
+        try:
+            folder = snapshot_download(repo_id, revision=revision, repo_type="model", local_files_only=offline,
+                                       allow_patterns=[*HUB_FILES, "*.model"],
+                                       cache_dir=None if cache_dir is None else os.fspath(cache_dir))
+        except Exception as exc:  # noqa: BLE001 - huggingface_hub raises several types for "not available"
+            where = ("the HF cache does not hold it and offline mode (HF_HUB_OFFLINE) does not ask the hub"
+                     if offline else f"the hub could not provide it ({type(exc).__name__}: {exc})")
+            raise FileNotFoundError(f"cannot load encoder {repo_id!r} (revision {revision or 'main'}): {where}") from exc
+        kwargs.setdefault("base", repo_id)
+        return cls.from_pretrained(folder, **kwargs)
+
+    def to_hf(self, repo: str, *, branch: str | None = None, private: bool | None = None,
+              commit_message: str = "Upload pyterrier-gradrel encoder") -> str:
+        """Upload this encoder's saved folder (:meth:`save`) to a Hugging Face model repository.
+
+        Mirrors pyterrier-alpha's ``Artifact.to_hf``; the repository loads again with :meth:`from_hf`, with
+        sentence-transformers (``SentenceTransformer(repo)``) and with ``transformers.AutoModel``.
+
+        Args:
+            repo: The repository id, ``"owner/name"`` or ``"owner/name@branch"``; created if missing.
+            branch: The branch to upload to (default ``main``; created if missing).
+            private: Make the repository private (``True``) or public (``False``); ``None`` leaves its
+                visibility as it is (a new repository gets the hub's default).
+            commit_message: The commit message.
+
+        Returns:
+            The URL of the upload commit.
+        """
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        repo_id, revision = _split_repo(repo, branch)
+        api = HfApi()
+        api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+        if private is not None:  # an existing repository keeps its visibility through create_repo
+            update = getattr(api, "update_repo_settings", None) or api.update_repo_visibility  # older huggingface_hub
+            update(repo_id, private=private, repo_type="model")
+        if revision not in (None, "main"):
+            api.create_branch(repo_id, repo_type="model", branch=revision, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="gradrel-to-hf-") as tmp:
+            folder = self.save(Path(tmp) / "encoder")
+            if not (folder / "README.md").exists():
+                write_text(folder / "README.md", _model_card(repo_id, self.settings))
+            commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
+                                       revision=revision, commit_message=commit_message)
+        return str(getattr(commit, "commit_url", commit))
 
     # ------------------------------------------------------------------ properties
     @property
@@ -445,6 +520,45 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             write_text(tmp / SETTINGS_FILE, json.dumps(self.settings, indent=2))
             write_st_metadata(tmp, self.settings, self.dim)
         return target
+
+
+def _split_repo(repo: str, branch: str | None) -> tuple[str, str | None]:
+    """``"owner/name@branch"`` (or ``repo`` and ``branch``) -> (repo id, revision or ``None``)."""
+    if not isinstance(repo, str) or not repo.strip("/@"):
+        raise ValueError(f"repo must be a hub repository id like 'owner/name', got {repo!r}")
+    if "@" in repo:
+        if branch is not None:
+            raise ValueError("give the branch either in the repository name (via @) or as branch=, not both")
+        repo, branch = repo.split("@", 1)
+    return repo, branch
+
+
+def _model_card(repo_id: str, settings: dict[str, Any]) -> str:
+    """A minimal model card for :meth:`E5BiEncoder.to_hf`."""
+    return f"""---
+library_name: sentence-transformers
+tags:
+- pyterrier
+- pyterrier-gradrel
+- sentence-transformers
+- feature-extraction
+---
+
+# {repo_id.split("/")[-1]}
+
+A bi-encoder saved by pyterrier-gradrel (base: `{settings["base"]}`; query prefix
+`{settings["query_prefix"]!r}`, passage prefix `{settings["doc_prefix"]!r}`, {settings["pooling"]} pooling,
+normalised: {settings["normalize"]}).
+
+```python
+from pyterrier_gradrel.models import E5BiEncoder
+encoder = E5BiEncoder.from_hf({repo_id!r})
+
+from sentence_transformers import SentenceTransformer  # the same vectors
+model = SentenceTransformer({repo_id!r})
+model.encode_query(["..."]), model.encode_document(["..."])
+```
+"""
 
 
 def _has_pooler_weights(folder: Path) -> bool:

@@ -98,7 +98,7 @@ class QueryTunedEncoder(pyterrier_dr.BiEncoder):
         from pyterrier_gradrel.models._encoder import E5BiEncoder
 
         q = self.query
-        return E5BiEncoder.from_hf(q.model, q.tokenizer, with_doc_reference(q.settings, self.docs),
+        return E5BiEncoder.from_model(q.model, q.tokenizer, with_doc_reference(q.settings, self.docs),
                                    device=q.device, precision=q.precision).save(path)
 
 

@@ -7,13 +7,11 @@
 """
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
 
-from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, bm25, corpus_key
+from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, bm25, corpus_key, validate_frame
 from pyterrier_gradrel.retrieval._dense import (
     BACKENDS,
     DenseRetriever,
@@ -21,6 +19,8 @@ from pyterrier_gradrel.retrieval._dense import (
     _resolve_encoder,
     dense_index,
 )
+from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer
+from pyterrier_gradrel.retrieval._types import DatasetLike, EncoderLike
 
 __all__ = ["BASELINES", "RRF", "baselines"]
 
@@ -30,11 +30,12 @@ BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
 
 
-class RRF(pt.Transformer):
-    """Reciprocal-rank fusion of several retrievers (``pyterrier_alpha.fusion.rr_fusion``), empty-frame safe.
+class RRF(pta.fusion.RRFusion):
+    """Reciprocal-rank fusion of several retrievers (``pyterrier_alpha.fusion.RRFusion``), empty-frame safe.
 
     A query that only one retriever answers keeps that retriever's ranking; score = sum of 1/(k + rank),
-    with PyTerrier's 0-based ranks.
+    with PyTerrier's 0-based ranks. The input's other columns (e.g. ``lang``) are kept on every result row,
+    as :class:`~pyterrier_gradrel.retrieval.BM25` and dense retrieval keep them (``RRFusion`` drops them).
     """
 
     def __init__(self, *transformers: pt.Transformer, k: int = 60, num_results: int = 1000) -> None:
@@ -49,20 +50,22 @@ class RRF(pt.Transformer):
             raise ValueError(f"k must be > 0, got {k!r}")
         if int(num_results) < 1:
             raise ValueError(f"num_results must be >= 1, got {num_results!r}")
-        self.transformers = transformers
-        self.k = k
-        self.num_results = int(num_results)
+        super().__init__(*transformers, k=k, num_results=int(num_results))
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        pta.validate.query_frame(inp, extra_columns=["query"])
+        validate_frame(inp)
+        extra = [c for c in inp.columns if c not in _RESULT_COLUMNS]
+        columns = [*_RESULT_COLUMNS, *extra]
         if inp.empty:
-            return pd.DataFrame(columns=_RESULT_COLUMNS)
+            return pd.DataFrame(columns=columns)
         runs = [t(inp) for t in self.transformers]
-        runs = [r[["qid", "query", "docno", "score", "rank"]] for r in runs if not r.empty]
+        runs = [r[_RESULT_COLUMNS] for r in runs if not r.empty]
         if not runs:
-            return pd.DataFrame(columns=_RESULT_COLUMNS)
-        fused = pta.fusion.rr_fusion(*runs, k=self.k, num_results=self.num_results)
-        return fused[_RESULT_COLUMNS].reset_index(drop=True)
+            return pd.DataFrame(columns=columns)
+        fused = pta.fusion.rr_fusion(*runs, k=self.k, num_results=self.num_results)[_RESULT_COLUMNS]
+        if extra:
+            fused = fused.merge(inp[["qid", *extra]].drop_duplicates("qid"), on="qid", how="left")
+        return fused[columns].reset_index(drop=True)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(t) for t in self.transformers)
@@ -70,10 +73,10 @@ class RRF(pt.Transformer):
 
 
 def baselines(
-    dataset: Any,
+    dataset: DatasetLike,
     *,
-    encoder: Any = None,
-    tokenizer: Any = "auto",
+    encoder: EncoderLike | None = None,
+    tokenizer: str | Bm25Tokenizer = "auto",
     backend: str = "numpy",
     num_results: int = 1000,
     rerank_depth: int = 100,

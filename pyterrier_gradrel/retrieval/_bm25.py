@@ -13,13 +13,16 @@ they are part of the transformer's ``repr``/name instead.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
+import os
 import re
+import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import pyterrier as pt
@@ -27,6 +30,10 @@ import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _lock, _paths
 from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer, get_tokenizer
+from pyterrier_gradrel.retrieval._types import CorpusDataset, DatasetLike, DocRecord
+
+if TYPE_CHECKING:
+    from pyterrier_pisa import PisaIndex
 
 __all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key"]
 
@@ -50,7 +57,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "x"
 
 
-def corpus_key(dataset: Any) -> tuple[str, str]:
+def corpus_key(dataset: DatasetLike) -> tuple[str, str]:
     """(collection, doc language) of a dataset: the identity of its document pool.
 
     Args:
@@ -83,7 +90,7 @@ def _collection_slug(collection: str) -> str:
     return _slug(collection if version == 1 else f"{collection}-t{version}")
 
 
-def fixed_collection(dataset: Any) -> str | None:
+def fixed_collection(dataset: DatasetLike) -> str | None:
     """The collection key of a dataset whose docnos name the same passage text in every pool of its collection.
 
     That holds for the package's benchmark collections (XQuAD-R, AfriQA: built from pinned, checksummed files),
@@ -98,7 +105,7 @@ def fixed_collection(dataset: Any) -> str | None:
     return None if collection == "local" else _collection_slug(collection)
 
 
-def _corpus_digest(dataset: Any) -> str:
+def _corpus_digest(dataset: CorpusDataset) -> str:
     """sha256 over every (docno, text) of a dataset's corpus."""
     import hashlib
 
@@ -108,7 +115,7 @@ def _corpus_digest(dataset: Any) -> str:
     return digest.hexdigest()
 
 
-def _dataset_id(dataset: Any) -> str:
+def _dataset_id(dataset: DatasetLike) -> str:
     if isinstance(dataset, str):
         return dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
     for attr in ("_irds_id", "irds_id", "name"):
@@ -118,7 +125,7 @@ def _dataset_id(dataset: Any) -> str:
     raise TypeError(f"dataset must be a dataset id str or a PyTerrier dataset with an id, got {type(dataset).__name__}")
 
 
-def _as_pt_dataset(dataset: Any):
+def _as_pt_dataset(dataset: DatasetLike) -> CorpusDataset:
     if isinstance(dataset, str):
         import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
 
@@ -127,37 +134,128 @@ def _as_pt_dataset(dataset: Any):
 
 
 def bm25_index(
-    docs: Iterable[Mapping[str, Any]],
+    docs: Iterable[DocRecord],
     *,
-    name: str,
+    name: str | None = None,
     tokenizer: Bm25Tokenizer,
     threads: int = 1,
-):
-    """Build (once) or open the PISA index ``name`` over ``docs`` tokenized by ``tokenizer``.
+    path: str | os.PathLike | None = None,
+    corpus: str | None = None,
+) -> PisaIndex:
+    """Build (once) or open the PISA index over ``docs`` tokenized by ``tokenizer``.
 
     Args:
-        docs: Records with ``docno`` and ``text``; only read when the index is not cached yet.
+        docs: Records with ``docno`` and ``text``; only read when the index is not built yet.
         name: Cache name (the folder under ``cache_dir('indexes')``); should carry collection, language
-            and tokenizer, as :func:`bm25` does.
+            and tokenizer, as :func:`bm25` does. Not with ``path``.
         tokenizer: The tokenizer whose terms are indexed.
         threads: PISA threads.
+        path: The index folder to build or open instead of the cache (the ``index=`` of :func:`bm25`). A
+            folder that holds an index of another ``corpus`` or tokenizer, or anything but an index, is refused.
+        corpus: The identity of ``docs`` (``"<collection>.<lang>"``), recorded in the index and checked
+            when ``path`` already holds one.
 
     Returns:
-        ``pyterrier_pisa.PisaIndex`` over the cached folder.
+        ``pyterrier_pisa.PisaIndex`` over the folder.
+
+    Raises:
+        ValueError: when ``path`` holds something else than an index of this corpus and tokenizer.
     """
     from pyterrier_pisa import PisaIndex
 
-    path = _paths.cache_dir("indexes") / _slug(name)
-    if not (path / _META).exists():
+    if (name is None) == (path is None):
+        raise ValueError("give exactly one of name= (a cache entry) and path= (an index folder)")
+    if path is not None:
+        folder = Path(path).expanduser()
+        label = str(folder)
+        lock = folder_lock(folder)
+        expect = {"tokenizer": tokenizer.name, "corpus": corpus}
+
+        def ready() -> bool:
+            return index_folder_ready(folder, _META, kind="BM25", expect=expect)
+    else:
+        folder = _paths.cache_dir("indexes") / _slug(name)
+        label = name
+        lock = folder
+
+        def ready() -> bool:
+            return (folder / _META).exists()
+
+    if not ready():
         # another process building the same index: wait for it and reuse its index
-        with _lock.file_lock(path):
-            if not (path / _META).exists():
-                _build_index(path, docs, name=name, tokenizer=tokenizer, threads=threads)
-    return PisaIndex(str(path), stemmer="none", stops="none", threads=threads)
+        with _lock.file_lock(lock):
+            if not ready():
+                _build_index(folder, docs, name=label, tokenizer=tokenizer, threads=threads, corpus=corpus)
+    return PisaIndex(str(folder), stemmer="none", stops="none", threads=threads)
 
 
-def _build_index(path: Path, docs: Iterable[Mapping[str, Any]], *, name: str, tokenizer: Bm25Tokenizer,
-                 threads: int) -> None:
+def folder_lock(folder: Path) -> Path:
+    """The lock target of a caller-given index folder: under ``cache_dir('locks')``, keyed by its absolute
+    path, so that no lock file is left beside the caller's folder."""
+    import hashlib
+
+    key = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:16]
+    return _paths.cache_dir("locks") / f"{_slug(folder.name)}-{key}"
+
+
+def index_folder_ready(folder: Path, meta_name: str, *, kind: str, expect: Mapping[str, object]) -> bool:
+    """Whether a caller-given index folder already holds the index described by ``expect``.
+
+    ``False`` for a missing or empty folder (build it there); ``True`` when its ``meta_name`` record matches
+    ``expect`` key by key.
+
+    Raises:
+        ValueError: for a folder holding an index of another corpus/model/tokenizer, or something else.
+    """
+    meta = folder / meta_name
+    if meta.is_file():
+        found = json.loads(meta.read_text(encoding="utf-8"))
+        for key, want in expect.items():
+            if found.get(key) != want:
+                raise ValueError(f"{folder} holds a {kind} index of {key} {found.get(key)!r}, not {want!r}; "
+                                 "pass another index= folder (or delete this one to rebuild it)")
+        return True
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ValueError(f"{folder} exists but holds no pyterrier-gradrel {kind} index (no {meta_name}); "
+                         "pass a new or empty folder as index=")
+    return False
+
+
+@contextlib.contextmanager
+def native_stdout_to_stderr() -> Iterator[None]:
+    """Send what native code (PISA's ``[info]`` log lines) writes to file descriptor 1 to stderr instead.
+
+    Python's ``sys.stdout`` is flushed before and the C library's buffers before the descriptor is restored,
+    so nothing written inside the block reaches stdout later.
+    """
+    try:
+        out_fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        err_fd = sys.__stderr__.fileno() if sys.__stderr__ is not None else 2
+    except (OSError, ValueError):  # no real descriptors (embedded interpreters): nothing to redirect
+        yield
+        return
+    for stream in (sys.stdout, sys.__stdout__):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    saved = os.dup(out_fd)
+    try:
+        os.dup2(err_fd, out_fd)
+        yield
+    finally:
+        _flush_c_stdio()
+        os.dup2(saved, out_fd)
+        os.close(saved)
+
+
+def _flush_c_stdio() -> None:
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None).fflush(None)
+
+
+def _build_index(path: Path, docs: Iterable[DocRecord], *, name: str, tokenizer: Bm25Tokenizer,
+                 threads: int, corpus: str | None) -> None:
     import more_itertools
     from pyterrier_pisa import PisaIndex
 
@@ -173,16 +271,36 @@ def _build_index(path: Path, docs: Iterable[Mapping[str, Any]], *, name: str, to
             count += 1
             yield {"docno": str(doc["docno"]), "toks": tokenizer.counts(str(doc["text"]))}
 
-    with _atomic.atomic_path(path) as tmp:
+    with _atomic.atomic_path(path) as tmp, native_stdout_to_stderr():
         index = PisaIndex(str(tmp), stemmer="none", stops="none", threads=threads)
         index.toks_indexer("toks", scale=1.0).index(toks())
         (tmp / _META).write_text(json.dumps({
-            "tokenizer": tokenizer.name, "docs": count, "terms": index.num_terms(),
+            "tokenizer": tokenizer.name, "corpus": corpus, "docs": count, "terms": index.num_terms(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.time() - started, 3),
         }, indent=2), encoding="utf-8")
     _BUILDS[str(path)] += 1
     _log.info("built BM25 index %s (%d docs)", path, count)
+
+
+def validate_frame(inp: pd.DataFrame, *, results: bool = False) -> None:
+    """``pta.validate.query_frame`` (or ``result_frame``) with ``query``, hinting at ``get_topics('text')``.
+
+    The benchmark's queries have several fields, so ``dataset.get_topics()`` returns ``text`` (and ``lang``,
+    ``article``) but no ``query`` column; the error then says which call gives one.
+
+    Raises:
+        pyterrier.validate.InputValidationError: as ``pta.validate`` does, with the hint appended.
+    """
+    check = pta.validate.result_frame if results else pta.validate.query_frame
+    try:
+        check(inp, extra_columns=["query"])
+    except pt.validate.InputValidationError as exc:
+        if "query" not in inp.columns and "text" in inp.columns:
+            raise pt.validate.InputValidationError(
+                f"{exc.args[0]} The frame has a 'text' column but no 'query': load the topics with "
+                "dataset.get_topics('text') (or rename 'text' to 'query').", exc.modes) from None
+        raise
 
 
 class BM25(pt.Transformer):
@@ -194,7 +312,7 @@ class BM25(pt.Transformer):
 
     def __init__(
         self,
-        index: Any,
+        index: PisaIndex,
         *,
         tokenizer: Bm25Tokenizer,
         k1: float = 0.9,
@@ -230,11 +348,12 @@ class BM25(pt.Transformer):
         self.num_results = int(num_results)
         self.threads = int(threads)
         self.verbose = verbose
-        self._retriever = index.bm25(k1=self.k1, b=self.b, num_results=self.num_results, threads=self.threads,
-                                     verbose=verbose, toks_scale=1.0)
+        with native_stdout_to_stderr():  # PISA logs the build of its (k1, b) score tables to stdout
+            self._retriever = index.bm25(k1=self.k1, b=self.b, num_results=self.num_results,
+                                         threads=self.threads, verbose=verbose, toks_scale=1.0)
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        pta.validate.query_frame(inp, extra_columns=["query"])
+        validate_frame(inp)
         extra = [c for c in inp.columns if c not in _RESULT_COLUMNS and c != "query_toks"]
         if inp.empty:
             return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
@@ -249,7 +368,8 @@ class BM25(pt.Transformer):
         queries = queries[has_terms].reset_index(drop=True)
         if queries.empty:
             return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
-        res = self._retriever(queries).drop(columns=["query_toks"])
+        with native_stdout_to_stderr():
+            res = self._retriever(queries).drop(columns=["query_toks"])
         return res[[*_RESULT_COLUMNS, *extra]]
 
     def fuse_rank_cutoff(self, k: int) -> BM25 | None:
@@ -265,7 +385,7 @@ class BM25(pt.Transformer):
 
 
 def bm25(
-    dataset: Any,
+    dataset: DatasetLike,
     *,
     tokenizer: str | Bm25Tokenizer = "auto",
     k1: float = 0.9,
@@ -273,6 +393,7 @@ def bm25(
     num_results: int = 1000,
     threads: int = 1,
     verbose: bool = False,
+    index: str | os.PathLike | None = None,
 ) -> BM25:
     """BM25 over the document pool of ``dataset`` (index built once per collection, language and tokenizer).
 
@@ -284,27 +405,35 @@ def bm25(
         num_results: Results per query.
         threads: PISA threads.
         verbose: Progress bars.
+        index: A folder for the PISA index instead of the package cache: built there once (atomically) and
+            opened by later calls; a folder holding an index of another pool or tokenizer is refused. The
+            index is a plain ``pyterrier_pisa.PisaIndex`` (``BM25.index``), so it can be shared like any
+            PyTerrier artifact (``.to_hf(...)``).
 
     Returns:
-        A :class:`BM25` transformer (query frame -> result frame).
+        A :class:`BM25` transformer (query frame -> result frame); its ``index`` is the ``PisaIndex``.
 
     Example:
-        >>> run = bm25("gradrel/xquad-r/th/test")(pt.get_dataset("irds:gradrel/xquad-r/th/test").get_topics())
+        >>> run = bm25("gradrel/xquad-r/th/test")(pt.get_dataset("irds:gradrel/xquad-r/th/test").get_topics("text"))
     """
     collection, lang = corpus_key(dataset)
     tok = get_tokenizer(tokenizer, lang=lang)
     ds = _as_pt_dataset(dataset)
     docs = _LazyCorpus(ds, verbose=verbose)
-    index = bm25_index(docs, name=f"pisa.{collection}.{lang}.{tok.name}", tokenizer=tok, threads=threads)
-    return BM25(index, tokenizer=tok, k1=k1, b=b, num_results=num_results, threads=threads, verbose=verbose)
+    corpus = f"{collection}.{lang}"
+    if index is None:
+        pisa = bm25_index(docs, name=f"pisa.{corpus}.{tok.name}", tokenizer=tok, threads=threads, corpus=corpus)
+    else:
+        pisa = bm25_index(docs, path=index, tokenizer=tok, threads=threads, corpus=corpus)
+    return BM25(pisa, tokenizer=tok, k1=k1, b=b, num_results=num_results, threads=threads, verbose=verbose)
 
 
 class _LazyCorpus:
     """Iterates a dataset's corpus only when asked (a cached index never reads it)."""
 
-    def __init__(self, dataset: Any, *, verbose: bool) -> None:
+    def __init__(self, dataset: CorpusDataset, *, verbose: bool) -> None:
         self.dataset = dataset
         self.verbose = verbose
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[DocRecord]:
         return iter(self.dataset.get_corpus_iter(verbose=self.verbose))

@@ -19,18 +19,31 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import pyterrier as pt
-import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _lock, _paths
-from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, _slug, corpus_key, fixed_collection
+from pyterrier_gradrel.retrieval._bm25 import (
+    _as_pt_dataset,
+    _LazyCorpus,
+    _slug,
+    corpus_key,
+    fixed_collection,
+    folder_lock,
+    index_folder_ready,
+    validate_frame,
+)
+from pyterrier_gradrel.retrieval._types import DatasetLike, DenseEncoder, DocRecord, EncoderLike
+
+if TYPE_CHECKING:
+    from pyterrier_dr import FlexIndex
 
 __all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
 
@@ -67,7 +80,7 @@ def encode_count(path: str | Path | None = None) -> int:
     return _ENCODES[str(Path(path))]
 
 
-def _fingerprint(encoder: Any) -> str:
+def _fingerprint(encoder: DenseEncoder) -> str:
     """The identity of ``encoder``'s passage vectors: ``doc_fingerprint()`` where an encoder has one
     (a :class:`~pyterrier_gradrel.models.QueryTunedEncoder` shares its base model's vectors), else ``fingerprint()``."""
     fingerprint = getattr(encoder, "doc_fingerprint", None) or getattr(encoder, "fingerprint", None)
@@ -82,8 +95,8 @@ def _fingerprint(encoder: Any) -> str:
     return value
 
 
-def _resolve_encoder(encoder: Any) -> Any:
-    if isinstance(encoder, str | Path):
+def _resolve_encoder(encoder: EncoderLike) -> DenseEncoder:
+    if isinstance(encoder, str | os.PathLike):
         from pyterrier_gradrel.models import load_encoder
 
         return load_encoder(str(encoder))
@@ -91,13 +104,14 @@ def _resolve_encoder(encoder: Any) -> Any:
 
 
 def dense_index(
-    encoder: Any,
-    docs: Iterable[Mapping[str, Any]],
+    encoder: DenseEncoder,
+    docs: Iterable[DocRecord],
     *,
     corpus: str,
     verbose: bool = False,
     reuse_collection: str | None = None,
-):
+    path: str | os.PathLike | None = None,
+) -> FlexIndex:
     """Encode ``docs`` with ``encoder`` into a cached ``FlexIndex`` (once per fingerprint and corpus).
 
     Args:
@@ -108,29 +122,46 @@ def dense_index(
         reuse_collection: The collection part of ``corpus`` (``"xquad-r"`` for ``"xquad-r.multi"``) when docnos
             identify passage texts across that collection's pools: passages already cached for this model in
             another ``<reuse_collection>.<lang>`` pool are not encoded again. ``None`` (default): encode all.
+            Only within the cache (not with ``path``).
+        path: The index folder to build or open instead of the cache (the ``index=`` of :func:`dense`). A
+            folder holding the vectors of another model or corpus, or anything but such an index, is refused.
 
     Returns:
-        ``pyterrier_dr.FlexIndex`` over the cached vectors.
+        ``pyterrier_dr.FlexIndex`` over the vectors.
+
+    Raises:
+        ValueError: when ``path`` holds something else than this model's index of this corpus.
     """
     from pyterrier_dr import FlexIndex
 
     fingerprint = _fingerprint(encoder)
-    path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
-    meta_path = path / _META
+    if path is not None:
+        path = Path(path).expanduser()
+        reuse_collection = None  # sibling pools are looked up in the cache layout only
+        folder = path
+        lock = folder_lock(path)
+        expect = {"fingerprint": fingerprint, "corpus": corpus}
 
-    def cached() -> bool:
-        return meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
+        def cached() -> bool:
+            return index_folder_ready(folder, _META, kind="dense", expect=expect)
+    else:
+        path = _paths.cache_dir("embeddings", fingerprint[:16]) / f"{_slug(corpus)}.flex"
+        meta_path = path / _META
+        lock = path
+
+        def cached() -> bool:
+            return meta_path.exists() and json.loads(meta_path.read_text(encoding="utf-8")).get("fingerprint") == fingerprint
 
     if not cached():
         # another process encoding the same pool for the same model: wait for it and reuse its vectors
-        with _lock.file_lock(path):
+        with _lock.file_lock(lock):
             if not cached():
                 _encode_pool(encoder, docs, path, fingerprint=fingerprint, corpus=corpus, verbose=verbose,
                              reuse_collection=reuse_collection)
     return FlexIndex(str(path), verbose=False)  # `verbose` is for encoding; scoring bars would only add noise
 
 
-def _encode_pool(encoder: Any, docs: Iterable[Mapping[str, Any]], path: Path, *, fingerprint: str, corpus: str,
+def _encode_pool(encoder: DenseEncoder, docs: Iterable[DocRecord], path: Path, *, fingerprint: str, corpus: str,
                  verbose: bool, reuse_collection: str | None) -> None:
     from pyterrier_dr import FlexIndex
 
@@ -178,7 +209,7 @@ def _encode_pool(encoder: Any, docs: Iterable[Mapping[str, Any]], path: Path, *,
 POOL_BLOCK = 8192
 
 
-def _encode_texts(encoder: Any, texts: list[str], *, verbose: bool) -> np.ndarray:
+def _encode_texts(encoder: DenseEncoder, texts: list[str], *, verbose: bool) -> np.ndarray:
     """Embed a pool's passages through ``encoder.encode_docs`` in large blocks.
 
     pyterrier-dr's ``doc_encoder() >> indexer()`` hands the encoder chunks in corpus order, so each forward
@@ -194,7 +225,7 @@ def _encode_texts(encoder: Any, texts: list[str], *, verbose: bool) -> np.ndarra
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
 
 
-def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[Any]:
+def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[FlexIndex]:
     """The other ``<collection>.<lang>`` pools cached beside ``path`` for the same model, as ``FlexIndex``es."""
     from pyterrier_dr import FlexIndex
 
@@ -208,7 +239,7 @@ def _sibling_pools(path: Path, fingerprint: str, collection: str) -> list[Any]:
     return pools
 
 
-def _vector_table(indexes: Iterable[Any]) -> tuple[dict[str, int], np.ndarray]:
+def _vector_table(indexes: Iterable[FlexIndex]) -> tuple[dict[str, int], np.ndarray]:
     """One float32 table stacking the vectors of several ``FlexIndex``es, and docno -> its row.
 
     The first index holding a docno wins; an index whose path came before is skipped (datasets of one pool, e.g.
@@ -238,7 +269,8 @@ def _empty(inp: pd.DataFrame) -> pd.DataFrame:
 class DenseRetriever(pt.Transformer):
     """Query encoder >> FlexIndex retriever. Input: ``qid``, ``query``; output: a result frame (no vectors)."""
 
-    def __init__(self, encoder: Any, index: Any, *, backend: str = "numpy", num_results: int = 1000) -> None:
+    def __init__(self, encoder: DenseEncoder, index: FlexIndex, *, backend: str = "numpy",
+                 num_results: int = 1000) -> None:
         """Args:
             encoder: The bi-encoder whose vectors ``index`` holds.
             index: ``FlexIndex`` (from :func:`dense_index`).
@@ -277,7 +309,7 @@ class DenseRetriever(pt.Transformer):
         return self._retriever
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        pta.validate.query_frame(inp, extra_columns=["query"])
+        validate_frame(inp)
         if inp.empty:
             return _empty(inp)
         queries = self.encoder.query_encoder()(inp.drop(columns=["query_vec"], errors="ignore"))
@@ -295,7 +327,7 @@ class DenseScorer(pt.Transformer):
     Input: ``qid``, ``query``, ``docno`` (e.g. BM25's results); output: the same rows re-scored and re-ranked.
     """
 
-    def __init__(self, encoder: Any, index: Any) -> None:
+    def __init__(self, encoder: DenseEncoder, index: FlexIndex) -> None:
         """Args:
             encoder: The bi-encoder whose vectors ``index`` holds.
             index: ``FlexIndex`` (from :func:`dense_index`).
@@ -304,7 +336,7 @@ class DenseScorer(pt.Transformer):
         self.index = index
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        pta.validate.result_frame(inp, extra_columns=["query"])
+        validate_frame(inp, results=True)
         if inp.empty:
             return _empty(inp)
         inp = inp.drop(columns=["query_vec", "score", "rank"], errors="ignore")
@@ -319,12 +351,13 @@ class DenseScorer(pt.Transformer):
 
 
 def dense(
-    encoder: Any,
-    dataset: Any,
+    encoder: EncoderLike,
+    dataset: DatasetLike,
     *,
     backend: str = "numpy",
     num_results: int = 1000,
     verbose: bool = False,
+    index: str | os.PathLike | None = None,
 ) -> DenseRetriever:
     """Dense retrieval of ``encoder`` over the document pool of ``dataset`` (vectors cached per model and pool).
 
@@ -336,25 +369,30 @@ def dense(
             ``"faiss-hnsw"`` (for larger pools), or ``"auto"`` (numpy below :data:`HNSW_MIN_DOCS` documents).
         num_results: Results per query.
         verbose: Progress bars.
+        index: A folder for the vectors instead of the package cache: encoded there once (atomically) and
+            opened by later calls; a folder holding the vectors of another model or pool is refused. The
+            index is a plain ``pyterrier_dr.FlexIndex`` (``DenseRetriever.index``), so it can be shared like
+            any PyTerrier artifact (``.to_hf(...)``).
 
     Returns:
-        A :class:`DenseRetriever` (query frame -> result frame).
+        A :class:`DenseRetriever` (query frame -> result frame); its ``index`` is the ``FlexIndex``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")
     encoder = _resolve_encoder(encoder)
-    index = _pool_index(encoder, dataset, verbose=verbose)
-    return DenseRetriever(encoder, index, backend=backend, num_results=num_results)
+    flex = _pool_index(encoder, dataset, verbose=verbose, path=index)
+    return DenseRetriever(encoder, flex, backend=backend, num_results=num_results)
 
 
-def _pool_index(encoder: Any, dataset: Any, *, verbose: bool = False) -> Any:
+def _pool_index(encoder: DenseEncoder, dataset: DatasetLike, *, verbose: bool = False,
+                path: str | os.PathLike | None = None) -> FlexIndex:
     collection, lang = corpus_key(dataset)
     docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
     return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose,
-                       reuse_collection=fixed_collection(dataset))
+                       reuse_collection=fixed_collection(dataset), path=path)
 
 
-def passage_vectors(encoder: Any, datasets: Iterable[Any], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:
+def passage_vectors(encoder: EncoderLike, datasets: Iterable[DatasetLike], *, verbose: bool = False) -> Callable[[Sequence[str]], np.ndarray]:
     """A docno -> vector lookup over the cached pools of ``datasets`` (encoded once if not cached yet).
 
     Query-side fine-tuning (``TrainConfig(side="query")``) scores its training passages with exactly the

@@ -21,7 +21,10 @@ import hashlib
 import unicodedata
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 __all__ = [
     "AUTO_TOKENIZER",
@@ -134,7 +137,7 @@ class SubwordTokenizer(Bm25Tokenizer):
         label: A short name for the tokenizer's source (used in ``name``); the vocabulary hash is appended.
     """
 
-    def __init__(self, tokenizer: Any, *, lowercase: bool = False, label: str = "hf") -> None:
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, *, lowercase: bool = False, label: str = "hf") -> None:
         if not hasattr(tokenizer, "tokenize"):
             raise TypeError(f"tokenizer must be a transformers tokenizer with .tokenize(), got {type(tokenizer).__name__}")
         self.tokenizer = tokenizer
@@ -155,7 +158,7 @@ class SubwordTokenizer(Bm25Tokenizer):
         return [p for p in pieces if p not in self._special and has_alnum.search(p) and not any(c.isspace() for c in p)]
 
 
-def _tokenizer_digest(tokenizer: Any) -> str:
+def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
     """A sha256 over the tokenizer's full definition (vocabulary, normalizer, pre-tokenizer)."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
@@ -180,7 +183,7 @@ def _subword_from_source(source: str, lowercase: bool) -> SubwordTokenizer:
     return SubwordTokenizer(AutoTokenizer.from_pretrained(str(path)), lowercase=lowercase, label=label)
 
 
-def get_tokenizer(spec: str | Bm25Tokenizer | Any = "auto", *, lang: str | None = None) -> Bm25Tokenizer:
+def get_tokenizer(spec: str | Bm25Tokenizer | PreTrainedTokenizerBase = "auto", *, lang: str | None = None) -> Bm25Tokenizer:
     """Resolve a tokenizer spec to a :class:`Bm25Tokenizer`.
 
     Args:

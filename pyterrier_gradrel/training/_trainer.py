@@ -687,7 +687,7 @@ class ContrastiveTrainer:
             from pyterrier_gradrel.models._query_tuned import with_doc_reference
 
             out_settings = with_doc_reference(out_settings, self._doc_encoder())
-        E5BiEncoder.from_hf(model, encoder.tokenizer, out_settings, device=self.device).save(run_dir / "model")
+        E5BiEncoder.from_model(model, encoder.tokenizer, out_settings, device=self.device).save(run_dir / "model")
         _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
                 "seconds_this_session": round(elapsed, 2),

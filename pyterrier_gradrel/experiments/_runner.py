@@ -124,17 +124,11 @@ def run_experiment(
         material = key_material(cond, cfg, data, fingerprint)
         keyed.append((cond, material, run_key(material)))
     if dry_run:
-        for cond, _material, key in keyed:
-            done = is_done(runs_dir / key)
-            print(f"{'reuse' if done else 'run  '}  {key}  {cond.describe()}")
-        n_done = sum(is_done(runs_dir / k) for _, _, k in keyed)
-        print(f"{len(keyed)} conditions: {n_done} finished, {len(keyed) - n_done} to run "
-              f"({sum(c.fine_tuned and not is_done(runs_dir / k) for c, _, k in keyed)} fine-tuning runs)")
+        _print_plan(keyed, runs_dir)
         result.wall_time = time.time() - start
         return result
 
     eta = _Eta(keyed, runs_dir)
-    frames = []
     targets_by_scenario = scenario_targets(cfg)
     tasks = []
     with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
@@ -160,10 +154,7 @@ def run_experiment(
 
         for outcome in executor.run(tasks, started=started):
             cond, run_dir = outcome.task.args[0], outcome.task.args[2]
-            error = outcome.error
-            if error is None and not is_done(run_dir):
-                error = (f"the condition finished on a worker but its run folder {run_dir} is not visible here: "
-                         f"the experiments root must be on a filesystem that every node shares")
+            error = _error(outcome.error, run_dir)
             if error is None:
                 eta.observe(cond, outcome.seconds)
                 result.n_run += 1
@@ -174,20 +165,44 @@ def run_experiment(
                 if verbose:
                     bar.write(f"FAILED {outcome.task.key} ({cond.describe()}): {last_line(error)}")
             bar.update(1)
-    for cond, _material, key in keyed:
-        run_dir = runs_dir / key
-        if is_done(run_dir):
-            result.conditions[key] = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
-            frames.append(load_perquery(run_dir, cond, cfg, targets_by_scenario))
-    frames = [f for f in frames if not f.empty]
-    if frames:
-        result.perquery = pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]
+    _collect(result, keyed, targets_by_scenario)
     result.wall_time = time.time() - start
     if report:
         result.write_report()
     if result.failed:
         raise ConditionsFailed(result)
     return result
+
+
+def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path) -> None:
+    """``--dry-run``: one line per condition (reused or to run) and a summary."""
+    for cond, _material, key in keyed:
+        print(f"{'reuse' if is_done(runs_dir / key) else 'run  '}  {key}  {cond.describe()}")
+    n_done = sum(is_done(runs_dir / k) for _, _, k in keyed)
+    print(f"{len(keyed)} conditions: {n_done} finished, {len(keyed) - n_done} to run "
+          f"({sum(c.fine_tuned and not is_done(runs_dir / k) for c, _, k in keyed)} fine-tuning runs)")
+
+
+def _error(error: str | None, run_dir: Path) -> str | None:
+    """A condition's error: the executor's, or a run folder that a worker finished but this process cannot see."""
+    if error is None and not is_done(run_dir):
+        return (f"the condition finished on a worker but its run folder {run_dir} is not visible here: "
+                f"the experiments root must be on a filesystem that every node shares")
+    return error
+
+
+def _collect(result: ExperimentResult, keyed: list[tuple[Condition, dict[str, object], str]],
+             targets_by_scenario: Mapping[str, list]) -> None:
+    """Fill ``result`` with the finished runs: their ``condition.json`` and per-query rows."""
+    frames = []
+    for cond, _material, key in keyed:
+        run_dir = result.runs_dir / key
+        if is_done(run_dir):
+            result.conditions[key] = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
+            frames.append(load_perquery(run_dir, cond, result.config, targets_by_scenario))
+    frames = [f for f in frames if not f.empty]
+    if frames:
+        result.perquery = pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]
 
 
 class _Eta:

@@ -85,6 +85,11 @@ def _validate_types(cfg: ExperimentConfig) -> None:
 
 def _validate_sweep(cfg: ExperimentConfig) -> None:
     """Thresholds, seeds, fractions, noise rates and baselines."""
+    _validate_thresholds_and_seeds(cfg)
+    _validate_levels_and_baselines(cfg)
+
+
+def _validate_thresholds_and_seeds(cfg: ExperimentConfig) -> None:
     if not cfg.thresholds and not cfg.graded_loss:
         raise ConfigError("nothing to fine-tune: give 'thresholds' (e.g. [1, 2, 3]) and/or 'graded_loss: true'")
     for t in cfg.thresholds:
@@ -96,6 +101,9 @@ def _validate_sweep(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"seeds must be a non-empty list of integers, got {list(cfg.seeds)}")
     if len(set(cfg.seeds)) != len(cfg.seeds):
         raise ConfigError(f"seeds must be unique, got {list(cfg.seeds)}")
+
+
+def _validate_levels_and_baselines(cfg: ExperimentConfig) -> None:
     for f in cfg.fractions:
         if not 0.0 < f <= 1.0:
             raise ConfigError(f"fractions must lie in (0, 1], got {f}")

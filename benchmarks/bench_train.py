@@ -37,7 +37,8 @@ def _data(lang: str, rel: int, n: int, seed: int):
     import pyterrier_gradrel  # noqa: F401
     from pyterrier_gradrel.binarize import binarize
     from pyterrier_gradrel.training import PairSampler
-    from pyterrier_gradrel.training._trainer import _frame, _topics
+    from pyterrier_gradrel.training._data import corpus_frame as _frame
+    from pyterrier_gradrel.training._data import topics_frame as _topics
 
     ds = pt.get_dataset(f"irds:gradrel/xquad-r/{lang}/train")
     topics, qrels, docs = _topics(ds.get_topics()), ds.get_qrels(), _frame(ds.get_corpus_iter(verbose=False))

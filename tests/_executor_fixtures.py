@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel.experiments import Components
-from pyterrier_gradrel.experiments._runner import DataCache
+from pyterrier_gradrel.experiments._data import DataCache
 
 LIMIT = 6
 

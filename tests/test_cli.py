@@ -66,7 +66,7 @@ def test_every_option_has_help_and_shows_its_default():
 def test_train_options_match_the_trainer():
     from pyterrier_gradrel.training import TrainConfig
     from pyterrier_gradrel.training import _cli as train_cli
-    from pyterrier_gradrel.training._trainer import LOSSES
+    from pyterrier_gradrel.training._config import LOSSES
 
     assert tuple(train_cli.LOSSES) == LOSSES
     parser = cli.build_parser()

@@ -80,27 +80,22 @@ def _cfg(training):
 
 
 def test_config_device_never_enters_run_keys(mirror):
-    """A config without `device` keeps its keys; `device: auto` or `cuda` gives the very same keys."""
-    from pyterrier_gradrel.experiments._runner import DataCache, key_material, train_config
+    """`device: auto` or `cuda` gives the very same run keys and TrainConfigs as a config without `device`."""
+    from pyterrier_gradrel.experiments._data import DataCache
+    from pyterrier_gradrel.experiments._store import key_material
 
     data = DataCache(limit_queries=4)
     plain, auto, gpu = _cfg({"max_steps": 2}), _cfg({"max_steps": 2, "device": "auto"}), \
         _cfg({"max_steps": 2, "device": "cuda"})
     assert plain.device == "auto" and gpu.device == "cuda"
-    assert plain.training_hash() == auto.training_hash() == gpu.training_hash()
-    # the hash of a config without `device` is what it was before the key existed
-    import hashlib
-    import json
-
-    legacy = json.dumps({"training": {"max_steps": 2}, "base": plain.base_model}, sort_keys=True, default=str)
-    assert plain.training_hash() == hashlib.sha256(legacy.encode()).hexdigest()[:12]
+    assert plain.hyperparameters == auto.hyperparameters == gpu.hyperparameters == {"max_steps": 2}
 
     def keys(cfg):
         return [run_key(key_material(c, cfg, data, lambda: "f" * 64)) for c in plan(cfg)]
 
-    assert keys(plain) == keys(gpu)
+    assert keys(plain) == keys(auto) == keys(gpu)
     ft = next(c for c in plan(gpu) if c.fine_tuned)
-    assert train_config(ft, gpu).run_name() == train_config(ft, plain).run_name()  # TrainConfig has no device
+    assert ft.train_config == next(c for c in plan(plain) if c.fine_tuned).train_config  # TrainConfig has no device
 
 
 def test_config_device_must_be_a_string():

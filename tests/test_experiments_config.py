@@ -121,7 +121,7 @@ def test_scenarios_expand_to_the_right_datasets(mirror):
     # (2 mono + 1 multi + 1 cross + 1 afriqa groups) × 4 variants × 2 seeds
     assert len(ft) == 5 * 4 * 2
     assert {c.variant for c in ft} == {"tau=1", "tau=2", "tau=3", "graded"}
-    assert {c.rel for c in ft} == {1, 2, 3, None}
+    assert {c.tau for c in ft} == {1, 2, 3, None} and {c.loss for c in ft} == {"infonce", "graded"}
     hau = next(c for c in ft if c.train == ("gradrel/afriqa/hau/train",))
     assert {(t.dataset, t.split) for t in hau.targets} == {
         ("gradrel/afriqa/hau/test", "test"), ("gradrel/afriqa/hau-translated/test", "test"),

@@ -23,7 +23,7 @@ from pyterrier_gradrel.experiments._diagonal import (
     splice_plots,
     splice_section,
 )
-from pyterrier_gradrel.experiments._runner import PERQUERY_COLUMNS
+from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N_Q = 30

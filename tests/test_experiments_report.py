@@ -109,7 +109,7 @@ def test_learning_and_noise_curves(tmp_path, mirror):
 
 
 def test_empty_result_renders(tmp_path, mirror):
-    from pyterrier_gradrel.experiments._runner import PERQUERY_COLUMNS
+    from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
     res = _result(tmp_path, pd.DataFrame(columns=PERQUERY_COLUMNS))
     text = res.write_report().read_text()

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from _executor_fixtures import scripted_system
 
-from pyterrier_gradrel.experiments import Components, load_config, plan, run_experiment
-from pyterrier_gradrel.experiments._runner import DataCache
+from pyterrier_gradrel.experiments import Components, ConfigError, load_config, plan, run_experiment
+from pyterrier_gradrel.experiments._data import DataCache
+from pyterrier_gradrel.training import TrainConfig
 
 LIMIT = 12
 
@@ -45,7 +46,7 @@ class LightData(DataCache):
     def get(self, ds_id):
         d = super().get(ds_id)
         if self.drop_qrels_of == ds_id and not getattr(d, "_edited", False):
-            from pyterrier_gradrel.experiments._runner import data_fingerprint
+            from pyterrier_gradrel.experiments._data import data_fingerprint
 
             d.qrels = d.qrels[d.qrels["label"] != 1].reset_index(drop=True)
             d.fingerprint = data_fingerprint(d.topics, d.qrels)
@@ -110,7 +111,9 @@ def test_first_run_stores_everything_and_rerun_reuses(root, mirror, shared_data)
     assert len(runs) == n and not any(p.name.endswith((".partial", ".tmp")) for p in runs)
     ft = next(p for p in runs if p.name.startswith("ft-en-tau3-s0-f1-n0-"))
     meta = json.loads((ft / "condition.json").read_text())
-    assert meta["key"]["rel"] == 3 and meta["key"]["seed"] == 0 and meta["key"]["model"] == "f" * 64
+    assert meta["key"]["tau"] == 3 and meta["key"]["seed"] == 0 and meta["key"]["model"] == "f" * 64
+    assert meta["key"]["training"] == TrainConfig.from_dict(meta["condition"]["train_config"]).key()
+    assert meta["condition"]["variant"] == "tau=3" and meta["condition"]["tau"] == 3
     assert json.loads((ft / "train_log.json").read_text())["scripted"] is True
     edir = ft / "eval" / "gradrel__xquad-r__en__test"
     with gzip.open(edir / "run.res.gz", "rt") as fh:
@@ -208,20 +211,42 @@ def test_dry_run_and_report_only(root, mirror, shared_data, capsys):
 
 
 def test_train_configs_for_every_variant(mirror):
-    """The real TrainConfig accepts what the runner builds for τ=1..3 and the graded loss."""
-    pytest.importorskip("torch")
-    from pyterrier_gradrel.experiments._runner import train_config
-
+    """The plan builds the real TrainConfig of every fine-tuned condition: τ=1..3 and the graded loss."""
     cfg = load_config(_config(thresholds=[1, 2, 3], graded_loss=True, fractions=[0.5], noise_rates=[0.1],
                               training={"max_steps": 2, "batch_size": 8}))
-    made = {c.variant: train_config(c, cfg) for c in plan(cfg) if c.fine_tuned and c.seed == 0}
-    assert {v: (t.loss, t.rel) for v, t in made.items() if v != "graded"} == {
-        "tau=1": ("infonce", 1), "tau=2": ("infonce", 2), "tau=3": ("infonce", 3)}
+    made = {c.variant: c for c in plan(cfg) if c.fine_tuned and c.seed == 0}
+    assert {v: (c.tau, c.loss, c.train_config.loss, c.train_config.rel) for v, c in made.items() if v != "graded"} == {
+        "tau=1": (1, "infonce", "infonce", 1), "tau=2": (2, "infonce", "infonce", 2), "tau=3": (3, "infonce", "infonce", 3)}
     graded = made["graded"]
-    assert graded.loss == "graded" and graded.positive_rel == 1
-    assert all(t.fraction == 0.5 and t.noise == 0.1 and t.max_steps == 2 and t.batch_size == 8
-               for t in made.values())
+    assert graded.tau is None and graded.loss == "graded"
+    assert graded.train_config.loss == "graded" and graded.train_config.positive_rel == 1
+    configs = [c.train_config for c in made.values()]
+    assert all(t.fraction == 0.5 and t.noise == 0.1 and t.max_steps == 2 and t.batch_size == 8 for t in configs)
     # distinct run names: the trainer never confuses two variants
-    assert len({t.run_name() for t in made.values()}) == 4
-    with pytest.raises(ValueError, match="only fine-tuned"):
-        train_config(next(c for c in plan(cfg) if not c.fine_tuned), cfg)
+    assert len({t.run_name() for t in configs}) == 4
+    assert all(c.train_config is None and c.tau is None for c in plan(cfg) if not c.fine_tuned)
+
+
+def test_a_hyper_parameter_the_trainer_refuses_fails_in_the_plan(mirror):
+    with pytest.raises(ConfigError, match=r"training: batch_size must be an int >= 1.*\(in the trainer's config for "):
+        load_config(_config(training={"batch_size": 0}))
+
+
+
+
+def test_run_keys_carry_tau_the_train_config_and_the_pools_text_version(mirror, monkeypatch):
+    """A fine-tuned run key is derived from its TrainConfig's key plus the evaluation side, and changes with the
+    passage texts (the collection's ``text_version``), so a text change never reuses a stale run."""
+    from pyterrier_gradrel.experiments._store import key_material, run_key
+    from pyterrier_gradrel.retrieval import _bm25
+
+    cfg = load_config(_config())
+    cond = next(c for c in plan(cfg) if c.fine_tuned and c.tau == 3)
+    material = key_material(cond, cfg, DataCache(limit_queries=LIMIT), lambda: "f" * 64)
+    assert material["training"] == cond.train_config.key() and material["tau"] == 3
+    assert {tuple(t["pool"]) for t in material["targets"] + material["train"]} == {("xquad-r-t2", cond.train[0].split("/")[2])}
+    key = run_key(material)
+    assert key.startswith(f"ft-{cond.train[0].split('/')[2]}-tau3-s0-f1-n0-")
+    monkeypatch.setattr(_bm25, "_collection_slug", lambda collection: f"{collection}-t3")
+    changed = key_material(cond, cfg, DataCache(limit_queries=LIMIT), lambda: "f" * 64)
+    assert run_key(changed) != key

@@ -20,7 +20,7 @@ from pyterrier_gradrel.experiments import (
     paired_test,
     parse_measures,
 )
-from pyterrier_gradrel.experiments._runner import PERQUERY_COLUMNS
+from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
 N_Q = 40
 TARGETS = {"en": "gradrel/xquad-r/en/test", "th": "gradrel/xquad-r/th/test"}

@@ -11,6 +11,7 @@ import yaml
 from _local_fixture import judged_collection
 
 from pyterrier_gradrel.cli import main
+from pyterrier_gradrel.training import TrainConfig
 
 
 @pytest.fixture
@@ -51,11 +52,12 @@ def test_run_trains_on_xquad_r_and_on_the_collection_and_reports(home, tmp_path,
              if c["condition"]["system"] == "fine-tuned"}
     assert set(tuned) == {(train, v) for train in (("gradrel/xquad-r/de/train",), ("gradrel/local/mine/train",))
                           for v in ("tau=1", "tau=3")}
-    # the own-article rule follows the training data: on for structural XQuAD-R (its run key material as
-    # before, without the field), off for the judged collection (recorded in the key material)
+    # the own-article rule follows the training data: on for structural XQuAD-R, off for the judged collection;
+    # it is part of the TrainConfig, whose key is part of the run key
     for (train, _), c in tuned.items():
         local = train[0].startswith("gradrel/local/")
-        assert c["key"].get("exclude_own_article", True) is (not local)
+        tc = TrainConfig.from_dict(c["condition"]["train_config"])
+        assert tc.exclude_own_article is (not local) and c["key"]["training"] == tc.key()
     logs = {train: json.loads(p.read_text(encoding="utf-8"))
             for p in (root / "runs" / "own-data").glob("*/train_log.json")
             for train in [tuple(json.loads((p.parent / "condition.json").read_text())["condition"]["train"])]}
@@ -81,7 +83,6 @@ def test_train_prints_pure_json_with_the_rule_run_uses(home, tmp_path, tiny_enco
     """``gradrel train`` on the judged collection: stdout is one JSON document, and the own-article rule is the
     one ``gradrel run`` derives for the same training data."""
     from pyterrier_gradrel.experiments import load_config, plan
-    from pyterrier_gradrel.experiments._runner import train_config
 
     assert main(["train", "--dataset", "gradrel/local/mine/train", "--base", str(tiny_encoder_dir), "--rel", "1",
                  "--max-steps", "2", "--batch-size", "2", "--max-length", "16", "--quiet",
@@ -92,13 +93,12 @@ def test_train_prints_pure_json_with_the_rule_run_uses(home, tmp_path, tiny_enco
     cfg = load_config({"name": "t", "seeds": [0], "thresholds": [1], "graded_loss": False, "calibration": {"enabled": False},
                        "scenarios": [{"type": "crosslingual", "collection": "local", "languages": ["mine"]}]})
     [cond] = [c for c in plan(cfg) if c.fine_tuned]
-    assert train_config(cond, cfg).exclude_own_article is report["config"]["exclude_own_article"] is False
+    assert cond.train_config.exclude_own_article is report["config"]["exclude_own_article"] is False
 
 
 def test_one_own_article_rule_for_both_commands(home, mirror):
     from pyterrier_gradrel.datasets import exclude_own_article
     from pyterrier_gradrel.experiments import load_config, plan
-    from pyterrier_gradrel.experiments._runner import train_config
 
     assert exclude_own_article("gradrel/xquad-r/de/train") is True  # structural
     assert exclude_own_article("irds:gradrel/local/mine/train") is False  # judged
@@ -110,7 +110,7 @@ def test_one_own_article_rule_for_both_commands(home, mirror):
                        "training": {"exclude_own_article": True},
                        "scenarios": [{"type": "crosslingual", "collection": "local", "languages": ["mine"]}]})
     [cond] = [c for c in plan(cfg) if c.fine_tuned]
-    assert train_config(cond, cfg).exclude_own_article is True
+    assert cond.train_config.exclude_own_article is True
 
 
 def test_baselines_take_a_local_dataset_id(home, tmp_path, tiny_encoder_dir, capsys):

@@ -14,7 +14,7 @@ from _graded_fixture import graded_collection
 
 from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
-from pyterrier_gradrel.training._trainer import _legacy_fingerprint_folder
+from pyterrier_gradrel.training._run_folder import legacy_fingerprint_folder as _legacy_fingerprint_folder
 
 
 @pytest.fixture(scope="module")

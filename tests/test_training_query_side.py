@@ -129,10 +129,9 @@ def test_retrieval_reuses_the_base_models_pool(home, tiny_encoder_dir, data, tmp
         lookup(["nope"])
 
 
-def test_side_keeps_earlier_run_keys_and_names_apart():
+def test_side_keeps_run_keys_and_names_apart():
     both = TrainConfig(rel=1, max_steps=12, batch_size=16)
-    # the default side is left out of the key material: runs made before the option existed keep their key
-    assert "side" not in both.to_dict() and both.run_name().endswith("-5b0accf0")
+    assert both.to_dict()["side"] == "both" and both.run_name().endswith("-40b7d67c")
     query = TrainConfig(rel=1, max_steps=12, batch_size=16, side="query")
     assert query.key() != both.key() and "-queryside-" in query.run_name()
     assert TrainConfig.from_dict(query.to_dict()) == query and TrainConfig.from_dict(both.to_dict()) == both

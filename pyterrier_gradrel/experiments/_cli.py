@@ -42,7 +42,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pyterrier_gradrel.experiments._runner import ConditionsFailed, run_experiment
+    from pyterrier_gradrel.experiments._result import ConditionsFailed
+    from pyterrier_gradrel.experiments._runner import run_experiment
 
     try:
         result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries,

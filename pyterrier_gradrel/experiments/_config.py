@@ -3,8 +3,9 @@
 A config names one experiment: its scenarios (monolingual, multilingual mixture, cross-lingual), the
 τ sweep (+ the graded-aware loss), seeds, training-data fractions, grade-noise rates, the training
 hyper-parameters, the baselines, the measures, and the significance / bootstrap / calibration settings.
-:func:`load_config` reads and validates it; every error names what was allowed, e.g.
-``unknown language 'xx' for xquad-r: expected one of [ar, de, ...]``.
+This module holds the schema, the dataset catalogue the validators consult, and :func:`read_config`
+(YAML or mapping → :class:`ExperimentConfig`); ``_validate.load_config`` reads and validates, and every
+error names what was allowed, e.g. ``unknown language 'xx' for xquad-r: expected one of [ar, de, ...]``.
 
 Example::
 
@@ -24,14 +25,13 @@ and tested on every ``test`` id, e.g. fine-tune on XQuAD-R German and test on a 
 """
 from __future__ import annotations
 
-import hashlib
-import json
+import dataclasses
 import math
 import os
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -148,6 +148,46 @@ class CalibrationSpec:
     measure: str | None = None
 
 
+GRADED = "graded"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One fine-tuning variant: InfoNCE with positives at grade >= ``tau``, or the graded loss (``tau=None``).
+
+    τ stays an int from the config to the loss; :attr:`label` (``"tau=2"``, ``"graded"``) is only how a
+    variant is written into per-query files and ``condition.json``, and :meth:`from_label` the one reader of it.
+
+    Attributes:
+        tau: the binarisation threshold τ, or ``None`` for the graded loss.
+    """
+
+    tau: int | None
+
+    @property
+    def loss(self) -> str:
+        """The trainer's loss: ``"infonce"`` (binarised at τ) or ``"graded"``."""
+        return GRADED if self.tau is None else "infonce"
+
+    @property
+    def label(self) -> str:
+        """How the variant is written to files: ``"tau=<τ>"`` or ``"graded"``."""
+        return GRADED if self.tau is None else f"tau={self.tau}"
+
+    @property
+    def display(self) -> str:
+        """How reports name the variant: ``"τ=<τ>"`` or ``"graded loss"``."""
+        return "graded loss" if self.tau is None else f"τ={self.tau}"
+
+    @classmethod
+    def from_label(cls, label: str) -> Variant | None:
+        """The variant a written :attr:`label` names; ``None`` for anything else (a baseline's ``""``)."""
+        if label == GRADED:
+            return cls(tau=None)
+        prefix, _, tau = str(label).partition("=")
+        return cls(tau=int(tau)) if prefix == "tau" and tau.isdigit() else None
+
+
 @dataclass(frozen=True)
 class ExperimentConfig:
     """A validated experiment config (see the module docstring)."""
@@ -159,7 +199,7 @@ class ExperimentConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     fractions: tuple[float, ...] = (1.0,)
     noise_rates: tuple[float, ...] = (0.0,)
-    training: Mapping[str, Any] = field(default_factory=dict)
+    training: Mapping[str, object] = field(default_factory=dict)
     base_model: str = "multilingual-e5-small"
     baselines: tuple[str, ...] = ("BM25", "mE5-zero-shot")
     graded_measures: tuple[str, ...] = ("nDCG@10",)
@@ -181,44 +221,24 @@ class ExperimentConfig:
         return parse_measures(graded=self.graded_measures, binary=self.binary_measures, rels=self.binary_rels)
 
     @property
-    def variants(self) -> list[str]:
-        """The fine-tuning variants: ``tau=1``, ``tau=2``, ... and ``graded`` when the graded loss is on."""
-        return [f"tau={t}" for t in self.thresholds] + (["graded"] if self.graded_loss else [])
+    def variants(self) -> tuple[Variant, ...]:
+        """The fine-tuning variants: one per threshold τ, then the graded loss when it is on."""
+        return tuple(Variant(tau=t) for t in self.thresholds) + ((Variant(tau=None),) if self.graded_loss else ())
 
     @property
     def device(self) -> str:
         """Where fine-tuning runs: ``training: {device: ...}``, default ``"auto"`` (see ``_device.resolve_device``)."""
         return str(self.training.get("device", "auto"))
 
-    def training_hash(self) -> str:
-        """A short hash of the training hyper-parameters and base model (part of every run key).
+    @property
+    def hyperparameters(self) -> dict[str, object]:
+        """The ``training:`` entries that are ``TrainConfig`` fields (the device says where a model trains, not
+        what it trains to)."""
+        return {k: v for k, v in self.training.items() if k not in RUNTIME_TRAINING_KEYS}
 
-        The device is left out: it says where a model trains, not what it trains to.
-        """
-        training = {k: v for k, v in self.training.items() if k not in RUNTIME_TRAINING_KEYS}
-        payload = json.dumps({"training": training, "base": self.base_model}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-    def with_overrides(self, **changes: Any) -> ExperimentConfig:
-        """A copy with some fields replaced (e.g. ``limit_queries``), re-validated."""
-        data = asdict(self)
-        data.update(changes)
-        data["scenarios"] = tuple(_respec(s) for s in data["scenarios"])
-        data["significance"] = SignificanceSpec(**data["significance"])
-        data["calibration"] = CalibrationSpec(**data["calibration"])
-        config = ExperimentConfig(**data)
-        validate(config)
-        return config
-
-
-def _respec(s: Any) -> ScenarioSpec:
-    if not isinstance(s, Mapping):
-        return s
-    s = dict(s)
-    for key in ("languages", "train", "test"):
-        s[key] = tuple(s.get(key, ()))
-    s["pairs"] = tuple(tuple(p) for p in s.get("pairs", ()))
-    return ScenarioSpec(**s)
+    def with_overrides(self, **changes: object) -> ExperimentConfig:
+        """A copy with some fields replaced (e.g. ``limit_queries``); ``load_config`` of it validates it."""
+        return dataclasses.replace(self, **changes)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -312,24 +332,22 @@ def collection_languages(collection: str) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# loading and validation
+# reading
 
-def load_config(config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig) -> ExperimentConfig:
-    """Read (YAML path or mapping) and validate an experiment config.
+def read_config(config: str | os.PathLike | Mapping[str, object]) -> ExperimentConfig:
+    """Read an experiment config (YAML path or mapping) into an :class:`ExperimentConfig`, not yet checked
+    against the datasets (``_validate.load_config`` reads and validates).
 
     Args:
-        config: a path to ``experiments/<name>.yaml``, an already parsed mapping, or a config.
+        config: a path to ``experiments/<name>.yaml`` or an already parsed mapping.
 
     Returns:
-        The validated :class:`ExperimentConfig`.
+        The parsed :class:`ExperimentConfig`.
 
     Raises:
         ConfigError: with a message naming the offending key and the allowed values.
         FileNotFoundError: the path does not exist.
     """
-    if isinstance(config, ExperimentConfig):
-        validate(config)
-        return config
     source = None
     if isinstance(config, (str, os.PathLike)):
         import yaml
@@ -353,9 +371,7 @@ def load_config(config: str | os.PathLike | Mapping[str, Any] | ExperimentConfig
         raw = dict(config)
     else:
         raise TypeError(f"config must be a path, a mapping or an ExperimentConfig, got {type(config).__name__}")
-    cfg = _from_mapping(raw, source=source)
-    validate(cfg)
-    return cfg
+    return _from_mapping(raw, source=source)
 
 
 def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfig:
@@ -393,10 +409,10 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         name=str(raw["name"]),
         scenarios=scenarios,
         thresholds=tuple(_as_list(raw.get("thresholds", [1, 2, 3]), "thresholds")),
-        graded_loss=_bool(raw.get("graded_loss", True), "graded_loss"),
+        graded_loss=check_bool(raw.get("graded_loss", True), "graded_loss"),
         seeds=tuple(_as_list(raw.get("seeds", [0, 1, 2]), "seeds")),
-        fractions=tuple(_number(x, "fractions") for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
-        noise_rates=tuple(_number(x, "noise_rates") for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
+        fractions=tuple(check_number(x, "fractions") for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
+        noise_rates=tuple(check_number(x, "noise_rates") for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
         training=dict(training),
         base_model=str(raw.get("base_model", "multilingual-e5-small")),
         baselines=tuple(_as_list(raw.get("baselines", ["BM25", "mE5-zero-shot"]), "baselines")),
@@ -408,7 +424,7 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         calibration=calibration,
         limit_queries=raw.get("limit_queries"),
         run_depth=raw.get("run_depth", 100),
-        keep_models=_bool(raw.get("keep_models", False), "keep_models"),
+        keep_models=check_bool(raw.get("keep_models", False), "keep_models"),
         description=str(raw.get("description", "")),
         note=str(raw.get("note", "")),
         source=source,
@@ -416,14 +432,14 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
     return ExperimentConfig(**kwargs)
 
 
-def _bool(value: Any, key: str) -> bool:
+def check_bool(value: Any, key: str) -> bool:
     """``value`` if it is a real boolean (YAML ``true``/``false``); a string such as ``"false"`` is an error."""
     if not isinstance(value, bool):
         raise ConfigError(f"{key!r} must be true or false (an unquoted YAML boolean), got {value!r}")
     return value
 
 
-def _number(value: Any, key: str) -> float:
+def check_number(value: Any, key: str) -> float:
     """``value`` as a float if it is a finite number (not a bool, not a string, not NaN or infinity)."""
     if not _is_finite_number(value):
         raise ConfigError(f"{key!r} must hold finite numbers, got {value!r}")
@@ -472,7 +488,7 @@ def _flatten(value: Any) -> list[Any]:
     return [value]
 
 
-def _check_fields(values: Mapping[str, Any], cls: type, where: str) -> None:
+def check_fields(values: Mapping[str, Any], cls: type, where: str) -> None:
     """Raise :class:`ConfigError` naming ``where.<key>`` for a value that does not fit ``cls``'s field type."""
     hints = typing.get_type_hints(cls)
     for key, value in values.items():
@@ -515,8 +531,8 @@ def _scenario(raw: Any, index: int) -> ScenarioSpec:
         pairs.append((str(pair[0]), str(pair[1])))
     return ScenarioSpec(
         type=kind, collection=collection, languages=languages, pairs=tuple(pairs),
-        translated_control=_bool(raw.get("translated_control", True), f"{where}.translated_control"),
-        multi_pool=_bool(raw.get("multi_pool", True), f"{where}.multi_pool"),
+        translated_control=check_bool(raw.get("translated_control", True), f"{where}.translated_control"),
+        multi_pool=check_bool(raw.get("multi_pool", True), f"{where}.multi_pool"),
     )
 
 
@@ -551,183 +567,3 @@ def _transfer(raw: Mapping[str, Any], where: str) -> ScenarioSpec:
     if not isinstance(label, str) or (label and not set(label) <= _LABEL_CHARS):
         raise ConfigError(f"{where}.label must be letters, digits, '_', '.', '+' or '-', got {label!r}")
     return ScenarioSpec(type="transfer", collection="", train=ids["train"], test=ids["test"], label=label)
-
-
-def validate(cfg: ExperimentConfig) -> None:
-    """Check a config against the datasets and the allowed values; raise :class:`ConfigError` on the first problem."""
-    from pyterrier_gradrel.experiments._scenarios import scenario_datasets
-
-    if not cfg.name or any(c in cfg.name for c in "/\\ ") or cfg.name.startswith("."):
-        raise ConfigError(f"name must be a plain folder name (no '/', '\\\\', spaces, leading '.'), got {cfg.name!r}")
-    for key in ("graded_loss", "keep_models"):
-        _bool(getattr(cfg, key), key)
-    for key in ("fractions", "noise_rates"):
-        for x in getattr(cfg, key):
-            _number(x, key)
-    _check_fields(asdict(cfg.significance), SignificanceSpec, "significance")
-    _check_fields(asdict(cfg.calibration), CalibrationSpec, "calibration")
-    if not cfg.thresholds and not cfg.graded_loss:
-        raise ConfigError("nothing to fine-tune: give 'thresholds' (e.g. [1, 2, 3]) and/or 'graded_loss: true'")
-    for t in cfg.thresholds:
-        if isinstance(t, bool) or not isinstance(t, int):
-            raise ConfigError(f"thresholds must be integers (grades), got {t!r}")
-    if len(set(cfg.thresholds)) != len(cfg.thresholds):
-        raise ConfigError(f"thresholds must be unique, got {list(cfg.thresholds)}")
-    if not cfg.seeds or any(isinstance(s, bool) or not isinstance(s, int) for s in cfg.seeds):
-        raise ConfigError(f"seeds must be a non-empty list of integers, got {list(cfg.seeds)}")
-    if len(set(cfg.seeds)) != len(cfg.seeds):
-        raise ConfigError(f"seeds must be unique, got {list(cfg.seeds)}")
-    for f in cfg.fractions:
-        if not 0.0 < f <= 1.0:
-            raise ConfigError(f"fractions must lie in (0, 1], got {f}")
-    for n in cfg.noise_rates:
-        if not 0.0 <= n < 1.0:
-            raise ConfigError(f"noise_rates must lie in [0, 1), got {n}")
-    for b in cfg.baselines:
-        if b not in BASELINES:
-            raise ConfigError(f"unknown baseline {b!r}: expected some of {list(BASELINES)}")
-    bad_keys = sorted(set(cfg.training) & set(SWEEP_KEYS))
-    if bad_keys:
-        raise ConfigError(
-            f"training: {bad_keys} are set by the sweep (thresholds, seeds, fractions, noise_rates, graded_loss); "
-            f"remove them from 'training'"
-        )
-    _validate_training_keys(cfg.training)
-    try:
-        measures = cfg.measures
-    except ValueError as exc:
-        raise ConfigError(f"measures: {exc}") from None
-    labels = [m.label for m in measures]
-    primary = [m for m in measures if m.label == cfg.primary_measure]
-    if not primary:
-        raise ConfigError(f"unknown primary measure {cfg.primary_measure!r}: expected one of {labels}")
-    if cfg.calibration.measure is not None and cfg.calibration.measure not in labels:
-        raise ConfigError(f"unknown calibration measure {cfg.calibration.measure!r}: expected one of {labels}")
-    sig = cfg.significance
-    if sig.test not in TESTS:
-        raise ConfigError(f"unknown significance test {sig.test!r}: expected one of {list(TESTS)}")
-    if sig.correction not in CORRECTIONS:
-        raise ConfigError(f"unknown correction {sig.correction!r}: expected one of {list(CORRECTIONS)}")
-    if sig.bootstrap_unit not in BOOTSTRAP_UNITS:
-        raise ConfigError(f"unknown bootstrap_unit {sig.bootstrap_unit!r}: expected one of {list(BOOTSTRAP_UNITS)}")
-    if not 0 < sig.alpha < 1 or not 0 < sig.confidence < 1:
-        raise ConfigError(f"alpha and confidence must lie in (0, 1), got {sig.alpha}, {sig.confidence}")
-    if sig.bootstrap_samples < 100 or sig.permutations < 100:
-        raise ConfigError("bootstrap_samples and permutations must be at least 100")
-    cutoffs = [m.cutoff for m in measures if m.cutoff is not None]
-    if isinstance(cfg.run_depth, bool) or not isinstance(cfg.run_depth, int) or cfg.run_depth < max(cutoffs, default=1):
-        raise ConfigError(f"run_depth must be an integer >= the deepest measure cut-off ({max(cutoffs, default=1)}), "
-                          f"got {cfg.run_depth!r}")
-    if cfg.limit_queries is not None and (isinstance(cfg.limit_queries, bool) or not isinstance(cfg.limit_queries, int)
-                                          or cfg.limit_queries < 1):
-        raise ConfigError(f"limit_queries must be a positive integer or null, got {cfg.limit_queries!r}")
-
-    names = [s.name for s in cfg.scenarios]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"scenarios must differ in (type, collection), transfer ones in their ids or label; "
-                          f"merge the duplicates of {names}")
-    for i, scenario in enumerate(cfg.scenarios):
-        where = f"scenarios[{i}] ({scenario.type}, {scenario.collection or scenario.name})"
-        _validate_scenario_shape(scenario, where)
-        plan = scenario_datasets(scenario)
-        needed: list[tuple[str, str]] = [(d, "train") for d in plan.train] + [(d, "test") for d in plan.test]
-        if cfg.calibration.enabled:
-            needed += [(d, "dev") for d in plan.dev.values()]
-        for ds_id, role in needed:
-            facts = dataset_facts(ds_id)
-            if not facts.exists:
-                raise ConfigError(f"{where}: missing {role} split {ds_id!r}: {facts.reason or 'not registered'}"
-                                  + (" (set 'calibration: {enabled: false}' to run without dev)" if role == "dev" else ""))
-            if role == "train":
-                allowed = [g for g in facts.grades if g > 0]
-                for t in cfg.thresholds:
-                    if t not in allowed:
-                        raise ConfigError(
-                            f"{where}: threshold {t} is outside the grade scale of {ds_id}: rel must be one of {allowed}"
-                        )
-                for r in cfg.binary_rels:
-                    if r not in allowed:
-                        raise ConfigError(f"measures.rels: {r} is outside the grade scale of {ds_id}: expected one of {allowed}")
-        for group in plan.groups:
-            scales = {d: dataset_facts(d).grades for d in group.train}
-            if len(set(scales.values())) > 1:
-                raise ConfigError(f"{where}: the training datasets of one model must share a grade scale, got "
-                                  + ", ".join(f"{d}: {list(g)}" for d, g in scales.items()))
-    _validate_train_configs(cfg)
-
-
-def _validate_scenario_shape(s: ScenarioSpec, where: str) -> None:
-    if s.type == "transfer":
-        if not s.train or not s.test:
-            raise ConfigError(f"{where}: a transfer scenario needs 'train' and 'test' dataset ids")
-        return
-    if s.train or s.test or s.label:
-        raise ConfigError(f"{where}: 'train', 'test' and 'label' belong to transfer scenarios")
-    langs = collection_languages(s.collection)
-    for lang in list(s.languages) + [x for p in s.pairs for x in p]:
-        if lang not in langs:
-            raise ConfigError(f"{where}: unknown language {lang!r} for {s.collection}: expected one of {list(langs)}")
-    if s.type == "crosslingual":
-        if s.collection == "xquad-r":
-            if not s.pairs or s.languages:
-                raise ConfigError(f"{where}: crosslingual xquad-r takes 'pairs' ([qlang, dlang]), not 'languages'")
-            for q, d in s.pairs:
-                if q == d:
-                    raise ConfigError(f"{where}: pair {q}-{d} is monolingual; use a monolingual scenario")
-        elif not s.languages or s.pairs:
-            what = "the collections (gradrel/local/<name>)" if s.collection == "local" else "the query languages"
-            raise ConfigError(f"{where}: crosslingual {s.collection} takes 'languages' ({what}), not 'pairs'")
-    else:
-        if s.pairs:
-            raise ConfigError(f"{where}: 'pairs' belong to crosslingual scenarios; use 'languages'")
-        if not s.languages:
-            raise ConfigError(f"{where}: give 'languages' (a list, or 'all')")
-        if s.collection == "local" and s.type != "monolingual":
-            raise ConfigError(f"{where}: a local collection is one pool with its own queries; use type 'monolingual' "
-                              f"(or 'crosslingual', for collections whose query_lang differs from lang) with "
-                              f"'languages' naming the collections (gradrel/local/<name>), or a 'transfer' "
-                              f"scenario to train on several datasets at once")
-        if s.collection == "afriqa" and s.type == "monolingual":
-            raise ConfigError(f"{where}: AfriQA pairs African-language queries with pivot-language passages; "
-                              f"use type 'crosslingual' (or 'multilingual' for one model over several languages)")
-    if len(set(s.languages)) != len(s.languages) or len(set(s.pairs)) != len(s.pairs):
-        raise ConfigError(f"{where}: languages / pairs must be unique")
-
-
-def _validate_training_keys(training: Mapping[str, Any]) -> None:
-    try:
-        from pyterrier_gradrel.training import TrainConfig
-    except ImportError:  # the trainer is not there yet: the runner will say so when it needs it
-        return
-    fields = getattr(TrainConfig, "__dataclass_fields__", None)
-    if not fields:
-        return
-    if not isinstance(training.get("device", "auto"), str):
-        raise ConfigError(f"training: device must be 'auto', 'cpu', 'cuda' or a torch device such as 'cuda:1', "
-                          f"got {training['device']!r}")
-    unknown = sorted(set(training) - set(fields) - set(RUNTIME_TRAINING_KEYS))
-    if unknown:
-        allowed = sorted((set(fields) | set(RUNTIME_TRAINING_KEYS)) - set(SWEEP_KEYS))
-        raise ConfigError(f"training: unknown hyper-parameter(s) {unknown}: expected some of {allowed}")
-    _check_fields(training, TrainConfig, "training")
-
-
-def _validate_train_configs(cfg: ExperimentConfig) -> None:
-    """Build the trainer's ``TrainConfig`` of every planned fine-tuned condition now, so that a bad
-    hyper-parameter (``batch_size: 0``, ``negatives`` outside the grade scale, ...) fails before any work."""
-    try:
-        from pyterrier_gradrel.experiments._runner import train_config
-    except ImportError:  # the trainer is not there yet: the runner will say so when it needs it
-        return
-    from pyterrier_gradrel.experiments._scenarios import plan
-
-    seen: set[tuple[Any, ...]] = set()
-    for cond in plan(cfg):
-        key = (cond.train, cond.variant, cond.seed, cond.fraction, cond.noise)
-        if not cond.fine_tuned or key in seen:
-            continue
-        seen.add(key)
-        try:
-            train_config(cond, cfg)
-        except (TypeError, ValueError) as exc:
-            raise ConfigError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None

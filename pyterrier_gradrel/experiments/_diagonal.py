@@ -28,14 +28,23 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._config import SignificanceSpec
+from pyterrier_gradrel.experiments._config import SignificanceSpec, Variant
+from pyterrier_gradrel.experiments._display import column_name as _col_name
+from pyterrier_gradrel.experiments._display import correction_name as _correction_name
+from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._significance import correct, paired_test, seed_average
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping
+
+    from pyterrier_gradrel.experiments._config import ExperimentConfig
 
 DIAGONAL_COLUMNS = ["scenario", "label", "target", "fraction", "noise", "measure", "base", "rel", "tau", "mean",
                     "delta", "best", "is_best", "tied", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted",
@@ -48,7 +57,6 @@ UNITS_COLUMNS = ["scenario", "label", "target", "measure", "kind", "variant", "o
 SECTION_TITLE = "τ × evaluation threshold (the diagonal)"
 UNITS_TITLE = "Sampling unit × τ"
 _BINARY_LABEL = re.compile(r"^(?P<base>.+)\(rel>=(?P<rel>\d+)\)$")
-_TAU_VARIANT = re.compile(r"^tau=(?P<tau>\d+)$")
 _TIE = 1e-12  # two τ whose seed-averaged means differ by less are tied (e.g. R@100 at rel >= 3 is often 1.0)
 
 
@@ -59,9 +67,10 @@ def binary_label(label: str) -> tuple[str, int] | None:
 
 
 def variant_tau(variant: str) -> int | None:
-    """``"tau=2"`` -> 2; None for other variants (``"graded"``, baselines)."""
-    m = _TAU_VARIANT.match(str(variant))
-    return int(m["tau"]) if m else None
+    """``"tau=2"`` -> 2; None for other variants (``"graded"``, baselines). Reads the ``variant`` column of
+    per-query frames and files (:meth:`Variant.from_label`)."""
+    v = Variant.from_label(variant)
+    return v.tau if v is not None else None
 
 
 def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | None) -> tuple[float, float]:
@@ -94,7 +103,7 @@ def compare_diagonal(
     """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
 
     Args:
-        perquery: the per-query long frame (see :mod:`._runner`).
+        perquery: the per-query long frame (see :mod:`._store`).
         significance: the paired test (:func:`._significance.paired_test`; ``permutations`` and ``random_seed``
             for the permutation test), the correction (:func:`._significance.correct`; one family per measure
             label) and ``alpha``, applied to the adjusted p-values (default: :class:`SignificanceSpec`'s).
@@ -178,7 +187,7 @@ def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SIGN_TEST_COLUMNS)
 
 
-def experiment_diagonal(cfg: Any, perquery: pd.DataFrame) -> pd.DataFrame:
+def experiment_diagonal(cfg: ExperimentConfig, perquery: pd.DataFrame) -> pd.DataFrame:
     """:func:`compare_diagonal` with an experiment config's test, correction and α."""
     return compare_diagonal(perquery, significance=cfg.significance)
 
@@ -190,17 +199,16 @@ def _tau(t: int) -> str:
     return f"τ={int(t)}"
 
 
-def _bases(diag: pd.DataFrame, cfg: Any) -> list[str]:
+def _bases(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     """The base measures of ``diag`` in the config's order (``measures.binary``)."""
     order = list(getattr(cfg, "binary_measures", ()))
     return sorted(diag["base"].drop_duplicates(), key=lambda b: (order.index(b) if b in order else len(order), b))
 
 
-def diagonal_lines(diag: pd.DataFrame, cfg: Any) -> list[str]:
+def diagonal_lines(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     """The report section: per scenario and base measure, the winning τ at each rel, and the sign tests."""
     if diag.empty:
         return []
-    from pyterrier_gradrel.experiments._report import _correction_name
 
     s = cfg.significance
     f, n = float(diag["fraction"].iloc[0]), float(diag["noise"].iloc[0])
@@ -273,7 +281,7 @@ def heatmap_matrix(diag: pd.DataFrame, scenario: str, base: str) -> tuple[list[i
     return taus, rels, delta, wins
 
 
-def write_heatmaps(diag: pd.DataFrame, cfg: Any, results_dir: Path) -> list[Path]:
+def write_heatmaps(diag: pd.DataFrame, cfg: ExperimentConfig, results_dir: Path) -> list[Path]:
     """One PNG per scenario, ``diagonal_<scenario>.png``: a τ × rel heatmap per binary measure."""
     if diag.empty:
         return []
@@ -282,7 +290,6 @@ def write_heatmaps(diag: pd.DataFrame, cfg: Any, results_dir: Path) -> list[Path
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    from pyterrier_gradrel.experiments._report import _save
 
     written = []
     for scenario, sg in diag.groupby("scenario", sort=False):
@@ -387,7 +394,7 @@ def load_results_perquery(results_dir: str | Path) -> pd.DataFrame:
     return df.assign(variant=df["variant"].fillna(""), article=df["article"].fillna(""))
 
 
-def refresh_diagonal(config: Any, *, root: str | Path | None = None) -> Path:
+def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *, root: str | Path | None = None) -> Path:
     """Rebuild ``diagonal.csv``, the heatmaps and the report's diagonal section from ``results/<name>/perquery.csv.gz``.
 
     For experiments whose run folders are not on this machine: everything else in ``report.md`` stays as
@@ -400,8 +407,8 @@ def refresh_diagonal(config: Any, *, root: str | Path | None = None) -> Path:
     Returns:
         The path of the updated ``report.md``.
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._runner import default_root
+    from pyterrier_gradrel.experiments._store import default_root
+    from pyterrier_gradrel.experiments._validate import load_config
 
     cfg = load_config(config)
     results_dir = (Path(root) if root is not None else default_root()) / "results" / cfg.name
@@ -500,11 +507,10 @@ def compare_units(
     return _finish(pd.DataFrame(rows), ["kind", "measure"], sig.correction, sig.alpha, UNITS_COLUMNS)
 
 
-def units_lines(units: pd.DataFrame, cfg: Any, control: str) -> list[str]:
+def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> list[str]:
     """The report section of :func:`compare_units`: the primary measure and its binary variants."""
     if units.empty:
         return []
-    from pyterrier_gradrel.experiments._report import _col_name, _correction_name
 
     s = cfg.significance
     base = cfg.primary_measure
@@ -520,7 +526,7 @@ def units_lines(units: pd.DataFrame, cfg: Any, control: str) -> list[str]:
     for measure in shown:
         g = units[units["measure"] == measure]
         eff, inter = g[g["kind"] == "effect"], g[g["kind"] == "interaction"]
-        variants = [v for v in cfg.variants if v in set(eff["variant"])]
+        variants = [v.label for v in cfg.variants if v.label in set(eff["variant"])]
         lines += [f"### `{measure}`", "",
                   "| scenario | target | " + " | ".join(f"Δ {_col_name('fine-tuned', v)}" for v in variants)
                   + " | variants whose Δ differ (Δ of Δ, adj. p) |", "|" + "---|" * (len(variants) + 3)]
@@ -542,7 +548,8 @@ def units_lines(units: pd.DataFrame, cfg: Any, control: str) -> list[str]:
     return lines
 
 
-def add_unit_comparison(config: Any, control: Any, *, root: str | Path | None = None) -> Path:
+def add_unit_comparison(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig,
+                        control: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *, root: str | Path | None = None) -> Path:
     """Compare an experiment with its control from both ``results/<name>/perquery.csv.gz`` files.
 
     Writes ``units.csv`` (:func:`compare_units`, every measure) into the experiment's results folder and
@@ -556,8 +563,8 @@ def add_unit_comparison(config: Any, control: Any, *, root: str | Path | None = 
     Returns:
         The path of ``units.csv``.
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._runner import default_root
+    from pyterrier_gradrel.experiments._store import default_root
+    from pyterrier_gradrel.experiments._validate import load_config
 
     cfg, ctl = load_config(config), load_config(control)
     results = (Path(root) if root is not None else default_root()) / "results"

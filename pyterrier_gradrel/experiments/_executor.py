@@ -103,7 +103,7 @@ class RayExecutor:
     address: str | None = None
     threads: int = 1
     max_retries: int = 3
-    init_kwargs: dict[str, Any] = field(default_factory=dict)
+    init_kwargs: dict[str, object] = field(default_factory=dict)
     name: str = field(default="ray", init=False)
 
     def run(self, tasks: Sequence[Task], *, started: Callable[[Task], None] | None = None) -> Iterator[Outcome]:

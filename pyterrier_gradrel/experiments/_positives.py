@@ -20,9 +20,17 @@ import json
 import logging
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Mapping, Sequence
+
+    from pyterrier_gradrel.experiments._config import ExperimentConfig
+    from pyterrier_gradrel.experiments._data import DataCache
+    from pyterrier_gradrel.training import PairSampler
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +39,7 @@ COLUMNS = ["run", "scenario", "train", "variant", "unit", "loss", "rel", "seed",
            "source"]
 
 
-def _rows(run: str, scenario: str, train: Any, variant: str, config: dict, counts: dict, source: str) -> list[dict]:
+def _rows(run: str, scenario: str, train: Sequence[str], variant: str, config: dict, counts: dict, source: str) -> list[dict]:
     return [dict(run=run, scenario=scenario, train=",".join(train or ()), variant=variant, unit=config.get("unit", "query"),
                  loss=config.get("loss", "infonce"), rel=config.get("rel"), seed=config.get("seed"),
                  fraction=config.get("fraction", 1.0), noise=config.get("noise", 0.0), grade=int(g), count=int(n),
@@ -72,7 +80,7 @@ def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def count_drawn_positives(sampler: Any, steps: int) -> Counter:
+def count_drawn_positives(sampler: PairSampler, steps: int) -> Counter:
     """Grades of the positives of the first ``steps`` batches, walked as the trainer does (epoch after epoch)."""
     counts: Counter = Counter()
     step, epoch = 0, 0
@@ -86,21 +94,22 @@ def count_drawn_positives(sampler: Any, steps: int) -> Counter:
     return counts
 
 
-def replay_positive_grades(config: Any, *, data: Any = None, variants: list[str] | None = None) -> pd.DataFrame:
+def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *,
+                           data: DataCache | None = None, variants: list[str] | None = None) -> pd.DataFrame:
     """Drawn positives per grade for every fine-tuned condition of ``config``, recomputed without training.
 
     Args:
         config: the experiment config (path, mapping or ``ExperimentConfig``).
-        data: a ``_runner.DataCache`` (default: a new one with the config's query limit).
+        data: a ``_data.DataCache`` (default: a new one with the config's query limit).
         variants: only these variants (default: all).
 
     Returns:
         Columns :data:`COLUMNS` (``source`` = ``"replay"``; ``run`` describes the condition).
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._runner import DataCache, train_config
-    from pyterrier_gradrel.experiments._scenarios import plan
-    from pyterrier_gradrel.training import ContrastiveTrainer
+    from pyterrier_gradrel.experiments._data import DataCache
+    from pyterrier_gradrel.experiments._plan import plan
+    from pyterrier_gradrel.experiments._validate import load_config
+    from pyterrier_gradrel.training._data import prepare
 
     cfg = load_config(config)
     data = data if data is not None else DataCache(limit_queries=cfg.limit_queries)
@@ -108,12 +117,11 @@ def replay_positive_grades(config: Any, *, data: Any = None, variants: list[str]
     for cond in plan(cfg):
         if not cond.fine_tuned or (variants is not None and cond.variant not in variants):
             continue
-        tc = train_config(cond, cfg)
+        tc = cond.train_config
         topics = pd.concat([data.get(d).topics for d in cond.train], ignore_index=True)
         qrels = pd.concat([data.get(d).qrels for d in cond.train], ignore_index=True)
         # the trainer's own preparation (noise, fraction, binarization, sampler); it loads no model
-        sampler, _, _ = ContrastiveTrainer(cfg.base_model, config=tc, verbose=False)._prepare(
-            topics, qrels, data.corpus(cond.train))
+        sampler, _, _ = prepare(tc, topics, qrels, data.corpus(cond.train))
         steps = tc.max_steps if tc.max_steps is not None else tc.epochs * sampler.steps_per_epoch()
         counts = count_drawn_positives(sampler, steps)
         rows += _rows(cond.describe(), cond.scenario, cond.train, cond.variant, tc.to_dict(), dict(counts), "replay")

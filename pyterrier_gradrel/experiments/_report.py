@@ -26,9 +26,12 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.experiments._display import column_name as _col_name
+from pyterrier_gradrel.experiments._display import correction_name as _correction_name
+from pyterrier_gradrel.experiments._display import save_figure as _save
 
 if TYPE_CHECKING:  # pragma: no cover
-    from pyterrier_gradrel.experiments._runner import ExperimentResult
+    from pyterrier_gradrel.experiments._result import ExperimentResult
 
 # significance markers: one letter per baseline, upper case = significantly better, lower = worse
 _MARKERS = {"BM25": "b", "mE5-zero-shot": "z", "BM25>>mE5": "r", "RRF(BM25,mE5)": "f"}
@@ -55,11 +58,7 @@ def _fmt(mean: float, sd: float) -> str:
 
 
 def _systems(cfg) -> list[tuple[str, str]]:
-    return [(b, "") for b in cfg.baselines] + [("fine-tuned", v) for v in cfg.variants]
-
-
-def _col_name(system: str, variant: str) -> str:
-    return system if system != "fine-tuned" else ("graded loss" if variant == "graded" else f"τ={variant[4:]}")
+    return [(b, "") for b in cfg.baselines] + [("fine-tuned", v.label) for v in cfg.variants]
 
 
 def query_resource(dataset_id: str) -> str:
@@ -114,7 +113,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
         return []
     eff, inter = lev[lev["kind"] == "effect"], lev[lev["kind"] == "interaction"]
     corr, alpha = _correction_name(cfg.significance.correction), cfg.significance.alpha
-    variants = [v for v in cfg.variants if v in set(eff["variant"])]
+    variants = [v.label for v in cfg.variants if v.label in set(eff["variant"])]
     lines = [f"## Less data and grade noise (test, `{cfg.primary_measure}`)", "",
              f"Δ is each variant's change against the same variant at the reference (all training data, no "
              f"noise), paired {cfg.significance.test}-test on per-query scores averaged over seeds; **bold** = "
@@ -165,8 +164,8 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
     n_seeds = len(cfg.seeds)
     lines += [
         "## Setup", "",
-        f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{dict(cfg.training)}` "
-        f"(hash `{cfg.training_hash()}`).",
+        f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{dict(cfg.training)}` (each fine-tuned "
+        f"run's `TrainConfig` and its key are in its `condition.json`).",
         f"- Seeds: {list(cfg.seeds)}" + (" — **a single seed: no seed variance is reported, and a difference "
                                          "seen with one seed is not a finding**." if n_seeds == 1 else "."),
         f"- Fractions: {list(cfg.fractions)}; noise rates: {list(cfg.noise_rates)}.",
@@ -263,7 +262,7 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
                 r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"],
                 f"{r['test_chosen']:.3f}", r["oracle"], f"{r['test_oracle']:.3f}", f"{r['regret']:.3f}",
             ] + [f"{r[c]:.3f}" for c in vcols]) + " |")
-        summary = calibration_summary(cal, variants=cfg.variants)
+        summary = calibration_summary(cal, variants=[v.label for v in cfg.variants])
         lines += ["", "Mean over targets:", ""]
         header = ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + [c for c in summary.columns
                                                                                      if c.startswith("fixed[")]
@@ -284,11 +283,6 @@ def _compute_seconds(result: ExperimentResult) -> float:
         if isinstance(seconds, dict) and isinstance(seconds.get("total"), (int, float)):
             total += float(seconds["total"])
     return total
-
-
-def _correction_name(c: str) -> str:
-    return {"holm": "Holm-Bonferroni", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg",
-            "none": "none"}[c]
 
 
 def _ft_levels(sg: pd.DataFrame, cfg) -> list[tuple[tuple[float, float], pd.DataFrame]]:
@@ -385,7 +379,7 @@ def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) 
                 color, marker = f"C{i % 10}", "osD^v"[i // 10 % 5]  # past 10 lines the colours repeat, not the markers
                 ys, es = [], []
                 for v in cfg.variants:
-                    r = full[(full["label"] == label) & (full["variant"] == v)]
+                    r = full[(full["label"] == label) & (full["variant"] == v.label)]
                     ys.append(r["mean"].iloc[0] if len(r) else np.nan)
                     es.append(r["sd"].iloc[0] if len(r) and not np.isnan(r["sd"].iloc[0]) else 0.0)
                 ax.errorbar(xs, ys, yerr=es, marker=marker, color=color, label=label, capsize=3)
@@ -395,7 +389,7 @@ def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) 
                 b = sg[(sg["label"] == label) & (sg["system"] == "BM25")]
                 if len(b):
                     ax.axhline(b["mean"].iloc[0], color=color, linestyle=":", linewidth=0.8)
-            ax.set_xticks(xs, [_col_name("fine-tuned", v) for v in cfg.variants])
+            ax.set_xticks(xs, [v.display for v in cfg.variants])
             ax.set_ylabel(f"{measure} (graded)")
             ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
             ax.legend(fontsize=7, ncol=2)
@@ -413,11 +407,11 @@ def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) 
             fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.8), squeeze=False)
             for ax, label in zip(axes[0], labels, strict=True):
                 for j, v in enumerate(cfg.variants):
-                    r = sub[(sub["label"] == label) & (sub["variant"] == v)].sort_values(axis)
+                    r = sub[(sub["label"] == label) & (sub["variant"] == v.label)].sort_values(axis)
                     if r.empty:
                         continue
                     ax.errorbar(r[axis], r["mean"], yerr=r["sd"].fillna(0.0), marker="o", capsize=3,
-                                color=f"C{j}", label=_col_name("fine-tuned", v))
+                                color=f"C{j}", label=v.display)
                 z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
                 if len(z):
                     ax.axhline(z["mean"].iloc[0], color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
@@ -430,10 +424,3 @@ def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) 
             written.append(_save(fig, results_dir / f"{name}_{safe}.png"))
             plt.close(fig)
     return written
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    _atomic.write_bytes(path, buf.getvalue())
-    return path

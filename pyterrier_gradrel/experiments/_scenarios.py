@@ -1,6 +1,6 @@
-"""Turn a config into concrete work: which datasets each scenario trains and tests on, and the conditions.
+"""Which datasets each scenario of a config trains and tests on (the conditions are built by :mod:`._plan`).
 
-A **condition** is one unit of work for the runner:
+A **condition** (:class:`._plan.Condition`) is one unit of work for the runner:
 
 * a *baseline* (``BM25``, ``mE5-zero-shot``, ...) evaluated on one dataset (shared by every scenario
   that tests on it);
@@ -118,99 +118,20 @@ def scenario_datasets(s: ScenarioSpec) -> ScenarioPlan:
     return ScenarioPlan(scenario=s, groups=tuple(groups))
 
 
-@dataclass(frozen=True)
-class Condition:
-    """One unit of work (see the module docstring).
-
-    Attributes:
-        scenario: the scenario name (``monolingual-xquad-r``), or ``""`` for a shared baseline.
-        system: ``fine-tuned`` or a baseline name.
-        variant: ``tau=<r>`` or ``graded`` for fine-tuned systems, ``""`` for baselines.
-        train: training dataset ids (empty for baselines).
-        targets: evaluated datasets (test, and dev when calibrating).
-        seed: training seed (0 for baselines).
-        fraction: fraction of training queries (1.0 for baselines).
-        noise: grade-noise rate (0.0 for baselines).
-    """
-
-    scenario: str
-    system: str
-    variant: str
-    train: tuple[str, ...]
-    targets: tuple[Target, ...]
-    seed: int = 0
-    fraction: float = 1.0
-    noise: float = 0.0
-
-    @property
-    def fine_tuned(self) -> bool:
-        """True for a fine-tuned system."""
-        return self.system == "fine-tuned"
-
-    @property
-    def rel(self) -> int | None:
-        """The binarisation threshold τ, or None (graded loss, baselines)."""
-        return int(self.variant.split("=", 1)[1]) if self.variant.startswith("tau=") else None
-
-    @property
-    def loss(self) -> str | None:
-        """``infonce`` (binarised at τ), ``graded`` or None (baselines)."""
-        if not self.fine_tuned:
-            return None
-        return "graded" if self.variant == "graded" else "infonce"
-
-    def describe(self) -> str:
-        """A one-line description for progress bars and logs."""
-        if not self.fine_tuned:
-            return f"{self.system} on {', '.join(t.label + '/' + t.split for t in self.targets)}"
-        return (f"{self.scenario}: train {'+'.join(d.split('/')[2] for d in self.train)} {self.variant} "
-                f"seed={self.seed} frac={self.fraction:g} noise={self.noise:g}")
-
-
-def plan(cfg: ExperimentConfig) -> list[Condition]:
-    """All conditions of an experiment: shared baselines first, then fine-tuned models.
-
-    Fine-tuned conditions are ordered fraction → noise → seed → group → variant so that a partial run
-    already covers the τ sweep of the first seed.
-    """
-    baseline_targets: dict[str, Target] = {}
-    finetuned: list[Condition] = []
-    for s in cfg.scenarios:
-        sp = scenario_datasets(s)
-        for group in sp.groups:
-            targets = list(group.targets)
-            if cfg.calibration.enabled:
-                targets += [Target(t.dataset.rsplit("/", 1)[0] + "/dev", t.label, "dev", t.role)
-                            for t in group.targets if t.role != "control"]
-            for t in targets:
-                baseline_targets.setdefault(t.dataset, t)
-            for fraction in cfg.fractions:
-                for noise in cfg.noise_rates:
-                    for seed in cfg.seeds:
-                        for variant in cfg.variants:
-                            finetuned.append(Condition(
-                                scenario=s.name, system="fine-tuned", variant=variant, train=group.train,
-                                targets=tuple(targets), seed=seed, fraction=fraction, noise=noise,
-                            ))
-    order = {(f, n, sd): i for i, (f, n, sd) in enumerate(
-        (f, n, sd) for f in cfg.fractions for n in cfg.noise_rates for sd in cfg.seeds)}
-    finetuned.sort(key=lambda c: order[(c.fraction, c.noise, c.seed)])
-    baselines = [
-        Condition(scenario="", system=b, variant="", train=(), targets=(t,))
-        for b in cfg.baselines for t in baseline_targets.values()
-    ]
-    return baselines + finetuned
+def group_targets(group: TrainingGroup, *, calibrate: bool) -> list[Target]:
+    """A training group's targets: its test targets, plus (when calibrating) the dev split of each one that is
+    not a control."""
+    targets = list(group.targets)
+    if calibrate:
+        targets += [Target(t.dataset.rsplit("/", 1)[0] + "/dev", t.label, "dev", t.role)
+                    for t in group.targets if t.role != "control"]
+    return targets
 
 
 def scenario_targets(cfg: ExperimentConfig) -> dict[str, list[Target]]:
     """Scenario name → the targets it reports (test, plus dev when calibrating)."""
     out: dict[str, list[Target]] = {}
     for s in cfg.scenarios:
-        targets: list[Target] = []
-        for g in scenario_datasets(s).groups:
-            targets += list(g.targets)
-            if cfg.calibration.enabled:
-                targets += [Target(t.dataset.rsplit("/", 1)[0] + "/dev", t.label, "dev", t.role)
-                            for t in g.targets if t.role != "control"]
-        out[s.name] = targets
+        out[s.name] = [t for g in scenario_datasets(s).groups
+                       for t in group_targets(g, calibrate=cfg.calibration.enabled)]
     return out

@@ -1,7 +1,7 @@
 """Paired significance tests against each baseline, multiple-testing correction, article-level bootstrap.
 
 Everything here works on the experiment's **per-query** long frame (one row per scenario, target,
-system, variant, seed, fraction, noise, query and measure; see :mod:`._runner`).
+system, variant, seed, fraction, noise, query and measure; see :mod:`._store`).
 
 Procedure (what the report states):
 

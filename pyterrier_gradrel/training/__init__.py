@@ -15,7 +15,7 @@ _LAZY: dict[str, str] = {
     "GradedInfoNCELoss": "pyterrier_gradrel.training._losses:GradedInfoNCELoss",
     "InfoNCELoss": "pyterrier_gradrel.training._losses:InfoNCELoss",
     "PairSampler": "pyterrier_gradrel.training._sampler:PairSampler",
-    "TrainConfig": "pyterrier_gradrel.training._trainer:TrainConfig",
+    "TrainConfig": "pyterrier_gradrel.training._config:TrainConfig",
     "grade_noise": "pyterrier_gradrel.training._subsets:grade_noise",
     "nested_fraction": "pyterrier_gradrel.training._subsets:nested_fraction",
 }

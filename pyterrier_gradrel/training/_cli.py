@@ -24,7 +24,7 @@ def _weights(value: str) -> dict[int, float]:
         raise argparse.ArgumentTypeError(f"--grade-weights must look like '1:1,2:3,3:7', got {value!r}") from exc
 
 
-#: training losses (``TrainConfig.loss``; the same as ``training._trainer.LOSSES``, kept here so that building
+#: training losses (``TrainConfig.loss``; the same as ``training._config.LOSSES``, kept here so that building
 #: the parser imports no torch)
 LOSSES = ("infonce", "graded")
 

@@ -1,0 +1,85 @@
+"""Topics, qrels and passage pools of the benchmark datasets, loaded once per run, with their fingerprints."""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from pyterrier_gradrel._evaluation import Evaluator, MeasureSpec, spec_evaluator
+from pyterrier_gradrel.experiments._config import dataset_facts
+
+__all__ = ["DataCache", "data_fingerprint"]
+
+
+@dataclass
+class _Data:
+    topics: pd.DataFrame
+    qrels: pd.DataFrame
+    fingerprint: str
+
+
+class DataCache:
+    """Loads topics/qrels of benchmark datasets once per run (with the query limit applied)."""
+
+    def __init__(self, *, limit_queries: int | None = None) -> None:
+        self.limit_queries = limit_queries
+        self._cache: dict[str, _Data] = {}
+        self._pools: dict[str, list[str]] = {}
+        self._evaluators: dict[tuple, Evaluator] = {}
+
+    def get(self, ds_id: str) -> _Data:
+        """Topics (``qid``, ``query``, ``article``), qrels (``qid``, ``docno``, ``label``) and their hash."""
+        if ds_id not in self._cache:
+            import pyterrier as pt
+
+            import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
+
+            ds = pt.get_dataset(f"irds:{ds_id}")
+            # the raw ir_datasets queries keep the untokenised text and the article of every query
+            topics = pd.DataFrame(ds.irds_ref().queries_iter())
+            topics = topics.rename(columns={"query_id": "qid", "text": "query"})
+            topics["qid"] = topics["qid"].astype(str)
+            if self.limit_queries is not None:
+                topics = topics.head(self.limit_queries)
+            qrels = ds.get_qrels()
+            qrels["qid"] = qrels["qid"].astype(str)
+            qrels = qrels[qrels["qid"].isin(set(topics["qid"]))].reset_index(drop=True)
+            self._cache[ds_id] = _Data(topics.reset_index(drop=True), qrels, data_fingerprint(topics, qrels))
+        return self._cache[ds_id]
+
+    def pool(self, ds_id: str) -> list[str]:
+        """The identity of ``ds_id``'s passage pool (``retrieval.corpus_key``): the collection with its
+        ``text_version`` (``xquad-r-t2``; a local collection's name and a hash of its documents) and the
+        documents' language. Part of every run key, so a change of the passage texts never reuses a run."""
+        if ds_id not in self._pools:
+            from pyterrier_gradrel.retrieval import corpus_key
+
+            self._pools[ds_id] = list(corpus_key(ds_id))
+        return self._pools[ds_id]
+
+    def evaluator(self, ds_id: str, measures: Sequence[MeasureSpec]) -> Evaluator:
+        """The evaluator of ``measures`` on the qrels of ``ds_id``, prepared once and reused by every system."""
+        key = (ds_id, tuple(measures))
+        if key not in self._evaluators:
+            grades = dataset_facts(ds_id).grades
+            self._evaluators[key] = spec_evaluator(self.get(ds_id).qrels, measures, grades=grades)
+        return self._evaluators[key]
+
+    def corpus(self, ds_ids: Iterable[str]) -> pd.DataFrame:
+        """The union of the document pools of ``ds_ids`` (deduplicated by docno)."""
+        import pyterrier as pt
+
+        frames = [pd.DataFrame(list(pt.get_dataset(f"irds:{d}").get_corpus_iter(verbose=False))) for d in ds_ids]
+        return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
+
+
+def data_fingerprint(topics: pd.DataFrame, qrels: pd.DataFrame) -> str:
+    """sha256 over the topics (qid, query) and qrels (qid, docno, label), order-independent."""
+    h = hashlib.sha256()
+    t = topics[["qid", "query"]].astype(str).sort_values(["qid", "query"])
+    h.update(t.to_csv(index=False).encode())
+    q = qrels[["qid", "docno", "label"]].astype(str).sort_values(["qid", "docno"])
+    h.update(q.to_csv(index=False).encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,146 @@
+"""The plan of an experiment: its conditions, each fine-tuned one carrying the trainer's ``TrainConfig``.
+
+:func:`plan` turns a config into :class:`Condition` objects: the shared baselines, then one fine-tuned
+condition per training group × variant × seed × fraction × noise rate. A fine-tuned condition carries its
+τ (an int; ``None`` for the graded loss), its loss and the :class:`~pyterrier_gradrel.training.TrainConfig`
+the trainer runs, whose :meth:`~pyterrier_gradrel.training.TrainConfig.key` is part of the run key.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from pyterrier_gradrel.experiments._config import (
+    ConfigError,
+    ExperimentConfig,
+    Variant,
+    dataset_facts,
+)
+from pyterrier_gradrel.experiments._scenarios import Target, group_targets, scenario_datasets
+from pyterrier_gradrel.training._config import TrainConfig
+
+__all__ = ["Condition", "own_article_rule", "plan", "train_config"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One unit of work (see :mod:`._scenarios`).
+
+    Attributes:
+        scenario: the scenario name (``monolingual-xquad-r``), or ``""`` for a shared baseline.
+        system: ``fine-tuned`` or a baseline name.
+        train: training dataset ids (empty for baselines).
+        targets: evaluated datasets (test, and dev when calibrating).
+        seed: training seed (0 for baselines).
+        fraction: fraction of training queries (1.0 for baselines).
+        noise: grade-noise rate (0.0 for baselines).
+        tau: the binarisation threshold τ; ``None`` for the graded loss and for baselines.
+        loss: ``"infonce"`` (binarised at τ), ``"graded"``, or ``None`` for baselines.
+        train_config: the trainer's config of a fine-tuned condition (``None`` for baselines).
+    """
+
+    scenario: str
+    system: str
+    train: tuple[str, ...]
+    targets: tuple[Target, ...]
+    seed: int = 0
+    fraction: float = 1.0
+    noise: float = 0.0
+    tau: int | None = None
+    loss: str | None = None
+    train_config: TrainConfig | None = None
+
+    @property
+    def fine_tuned(self) -> bool:
+        """True for a fine-tuned system."""
+        return self.system == "fine-tuned"
+
+    @property
+    def variant(self) -> str:
+        """The variant's label as written to files: ``tau=<τ>``, ``graded``, or ``""`` for baselines."""
+        return Variant(tau=self.tau).label if self.fine_tuned else ""
+
+    def describe(self) -> str:
+        """A one-line description for progress bars and logs."""
+        if not self.fine_tuned:
+            return f"{self.system} on {', '.join(t.label + '/' + t.split for t in self.targets)}"
+        return (f"{self.scenario}: train {'+'.join(d.split('/')[2] for d in self.train)} {self.variant} "
+                f"seed={self.seed} frac={self.fraction:g} noise={self.noise:g}")
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-able dict of the condition (``condition.json``), the variant's label included."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "train_config"}
+        d["targets"] = [dataclasses.asdict(t) for t in self.targets]
+        d["train"] = list(self.train)
+        d["variant"] = self.variant
+        d["train_config"] = self.train_config.to_dict() if self.train_config is not None else None
+        return d
+
+
+def own_article_rule(train: tuple[str, ...], cfg: ExperimentConfig) -> bool:
+    """``exclude_own_article`` of a model trained on ``train``: ``training: {exclude_own_article: ...}`` when the
+    config sets it, else what the training datasets ask for (``datasets.exclude_own_article``: True for
+    structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data."""
+    if "exclude_own_article" in cfg.training:
+        return bool(cfg.training["exclude_own_article"])
+    from pyterrier_gradrel.datasets import exclude_own_article
+
+    return exclude_own_article(train)
+
+
+def train_config(cfg: ExperimentConfig, train: tuple[str, ...], variant: Variant, *, seed: int, fraction: float,
+                 noise: float) -> TrainConfig:
+    """The trainer's ``TrainConfig`` of one fine-tuned model.
+
+    The config's ``training:`` hyper-parameters, plus what the sweep sets: ``seed``, ``fraction``, ``noise``,
+    the training datasets' ``grades`` and either ``loss="infonce", rel=τ`` or ``loss="graded"`` (grade-weighted
+    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it,
+    the training datasets' own-article rule (:func:`own_article_rule`).
+    """
+    params: dict[str, object] = dict(cfg.hyperparameters)
+    params.update(seed=seed, fraction=fraction, noise=noise, grades=tuple(dataset_facts(train[0]).grades),
+                  loss=variant.loss)
+    params.setdefault("exclude_own_article", own_article_rule(train, cfg))
+    if variant.tau is not None:
+        params["rel"] = variant.tau
+    return TrainConfig(**params)
+
+
+def plan(cfg: ExperimentConfig) -> list[Condition]:
+    """All conditions of an experiment: shared baselines first, then fine-tuned models.
+
+    Fine-tuned conditions are ordered fraction → noise → seed → group → variant so that a partial run
+    already covers the τ sweep of the first seed.
+
+    Raises:
+        ConfigError: the trainer refuses the ``TrainConfig`` of a condition (e.g. ``batch_size: 0``).
+    """
+    baseline_targets: dict[str, Target] = {}
+    finetuned: list[Condition] = []
+    for s in cfg.scenarios:
+        for group in scenario_datasets(s).groups:
+            targets = group_targets(group, calibrate=cfg.calibration.enabled)
+            for t in targets:
+                baseline_targets.setdefault(t.dataset, t)
+            for fraction in cfg.fractions:
+                for noise in cfg.noise_rates:
+                    for seed in cfg.seeds:
+                        for variant in cfg.variants:
+                            cond = Condition(scenario=s.name, system="fine-tuned", train=group.train,
+                                             targets=tuple(targets), seed=seed, fraction=fraction, noise=noise,
+                                             tau=variant.tau, loss=variant.loss)
+                            finetuned.append(dataclasses.replace(cond, train_config=_checked_config(cfg, cond)))
+    order = {(f, n, sd): i for i, (f, n, sd) in enumerate(
+        (f, n, sd) for f in cfg.fractions for n in cfg.noise_rates for sd in cfg.seeds)}
+    finetuned.sort(key=lambda c: order[(c.fraction, c.noise, c.seed)])
+    baselines = [Condition(scenario="", system=b, train=(), targets=(t,))
+                 for b in cfg.baselines for t in baseline_targets.values()]
+    return baselines + finetuned
+
+
+def _checked_config(cfg: ExperimentConfig, cond: Condition) -> TrainConfig:
+    try:
+        return train_config(cfg, cond.train, Variant(tau=cond.tau), seed=cond.seed, fraction=cond.fraction,
+                            noise=cond.noise)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None

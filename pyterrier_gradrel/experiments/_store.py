@@ -1,0 +1,190 @@
+"""Run persistence: run keys, run folders, and the evaluation files a finished run holds.
+
+Each condition gets a folder ``experiments/runs/<config name>/<run key>/`` holding
+
+* ``condition.json`` – the key material, the condition (its ``TrainConfig`` included) and timings;
+* ``train_log.json`` – the trainer's report (fine-tuned systems);
+* per evaluated dataset ``eval/<dataset>/run.res.gz`` (the raw run), ``perquery.csv.gz`` and
+  ``metrics.json`` (means);
+* ``model/`` – only with ``keep_models: true`` (a fine-tuned mE5-small is ~0.5 GB).
+
+The run key is ``<readable prefix>-<identity_key of the key material>`` (the one key function,
+``training._config.identity_key``). For a fine-tuned condition the material is its ``TrainConfig``'s key
+(τ, loss, seed, fraction, noise and every hyper-parameter) plus the base model's fingerprint, the training
+and evaluated datasets (their ids, a hash of their topics + qrels and their pool's text identity), the
+query limit and the run depth; for a baseline the same without training. Changing any of them gives a new
+key, so a stale run is never reused. Measures are not part of it: metrics are recomputed from the stored
+run file when the configured measures change.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.training._config import identity_key
+
+if TYPE_CHECKING:
+    from pyterrier_gradrel.experiments._config import ExperimentConfig
+    from pyterrier_gradrel.experiments._data import DataCache
+    from pyterrier_gradrel.experiments._plan import Condition
+    from pyterrier_gradrel.experiments._scenarios import Target
+
+__all__ = ["PERQUERY_COLUMNS", "default_root", "key_material", "run_key"]
+
+PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "variant", "seed", "fraction", "noise",
+                    "qid", "article", "measure", "value"]
+
+
+def default_root() -> Path:
+    """Where ``experiments/`` lives: ``$GRADREL_EXPERIMENTS`` or ``./experiments``."""
+    return Path(os.environ.get("GRADREL_EXPERIMENTS", "experiments"))
+
+
+def run_key(material: Mapping[str, object]) -> str:
+    """``<prefix>-<hash>`` for a condition's key material (see the module docstring)."""
+    digest = identity_key(material, length=16)
+    if material["system"] == "fine-tuned":
+        train = "+".join(d["dataset"].split("/")[2] for d in material["train"])
+        if len(train) > 40:
+            train = f"{len(material['train'])}langs"
+        tau = "graded" if material["tau"] is None else f"tau{material['tau']}"
+        prefix = (f"ft-{train}-{tau}-s{material['seed']}-f{material['fraction']:g}-n{material['noise']:g}")
+    else:
+        target = material["targets"][0]["dataset"].split("/", 1)[1].replace("/", "_")
+        prefix = f"{material['system']}-{target}"
+    safe = "".join(c if c.isalnum() or c in "-_.+" else "_" for c in prefix)
+    return f"{safe}-{digest}"
+
+
+def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache,
+                 fingerprint: Callable[[], str]) -> dict[str, object]:
+    """Everything that decides a condition's results (see the module docstring)."""
+
+    def dataset(ds_id: str) -> dict[str, object]:
+        return {"dataset": ds_id, "data": data.get(ds_id).fingerprint, "pool": data.pool(ds_id)}
+
+    material: dict[str, object] = {
+        "system": cond.system,
+        "targets": [{**dataset(t.dataset), "split": t.split} for t in sorted(cond.targets, key=lambda t: t.dataset)],
+        "limit_queries": cfg.limit_queries,
+        "depth": cfg.run_depth,
+    }
+    if cond.system != "BM25":
+        material["model"] = fingerprint()
+    if cond.train_config is not None:
+        tc = cond.train_config
+        material.update(training=tc.key(), tau=cond.tau, loss=tc.loss, seed=tc.seed, fraction=tc.fraction,
+                        noise=tc.noise, train=[dataset(d) for d in cond.train])
+    return material
+
+
+def is_done(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a finished run (it appears in one atomic rename once complete)."""
+    return (run_dir / "condition.json").is_file() and (run_dir / "eval").is_dir()
+
+
+def partial_dir(run_dir: Path) -> Path:
+    """Where an unfinished run keeps its training checkpoints and, when it failed, ``error.txt``."""
+    return run_dir.with_name(run_dir.name + ".partial")
+
+
+def eval_dir(run_dir: Path, target: Target) -> Path:
+    """The evaluation folder of ``target`` in a run folder."""
+    return run_dir / "eval" / target.dataset.replace("/", "__")
+
+
+def write_run(run_dir: Path, cond: Condition, material: Mapping[str, object], runs: Mapping[str, pd.DataFrame], *,
+              cfg: ExperimentConfig, data: DataCache, train_report: Mapping[str, object],
+              model: Callable[[Path], None] | None, seconds: Mapping[str, float]) -> None:
+    """Write a finished condition's run folder in one atomic rename, then drop its partial folder.
+
+    Args:
+        runs: dataset id -> the condition's run on it.
+        model: writes the fine-tuned model into the folder it is given (``keep_models``), or ``None``.
+        seconds: timings for ``condition.json``.
+    """
+    import pyterrier as pt
+
+    with _atomic.atomic_path(run_dir) as tmp:
+        tmp.mkdir(parents=True)
+        for target in cond.targets:
+            edir = eval_dir(tmp, target)
+            edir.mkdir(parents=True)
+            res = runs[target.dataset]
+            pt.io.write_results(res, str(edir / "run.res.gz"), format="trec")
+            write_metrics(edir, res, target, cfg, data)
+        if train_report:
+            (tmp / "train_log.json").write_text(json.dumps(train_report, indent=2, default=str), encoding="utf-8")
+        if model is not None:
+            model(tmp / "model")
+        meta = {"key": material, "condition": cond.to_dict(), "describe": cond.describe(), "seconds": dict(seconds),
+                "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (tmp / "condition.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    shutil.rmtree(partial_dir(run_dir), ignore_errors=True)
+
+
+def write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: ExperimentConfig, data: DataCache) -> None:
+    """Evaluate ``res`` on ``target``: ``perquery.csv.gz`` (with each query's article) and ``metrics.json``."""
+    d = data.get(target.dataset)
+    per_query = data.evaluator(target.dataset, cfg.measures).per_query(res)
+    articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
+    per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
+    _atomic.write_bytes(edir / "perquery.csv.gz", _to_csv_gz(per_query[["qid", "article", "measure", "value"]]))
+    means = per_query.groupby("measure")["value"].mean().to_dict()
+    _atomic.write_text(edir / "metrics.json", json.dumps(
+        {"dataset": target.dataset, "n_queries": int(per_query["qid"].nunique()), "means": means}, indent=2))
+
+
+def _to_csv_gz(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
+        gz.write(df.to_csv(index=False).encode("utf-8"))
+    return buf.getvalue()
+
+
+def refresh_metrics(run_dir: Path, cond: Condition, cfg: ExperimentConfig, data: DataCache) -> None:
+    """Re-evaluate a reused run from its stored run file when the configured measures changed."""
+    import pyterrier as pt
+
+    wanted = {m.label for m in cfg.measures}
+    for target in cond.targets:
+        edir = eval_dir(run_dir, target)
+        pq = pd.read_csv(edir / "perquery.csv.gz", dtype={"qid": str, "article": str})
+        if wanted <= set(pq["measure"]):
+            continue
+        res = pt.io.read_results(str(edir / "run.res.gz"))
+        write_metrics(edir, res, target, cfg, data)
+
+
+def load_perquery(run_dir: Path, cond: Condition, cfg: ExperimentConfig,
+                  targets_by_scenario: Mapping[str, list[Target]]) -> pd.DataFrame:
+    """A finished run's per-query scores as rows of the long frame (columns :data:`PERQUERY_COLUMNS`)."""
+    wanted = [m.label for m in cfg.measures]
+    frames = []
+    for target in cond.targets:
+        pq = pd.read_csv(eval_dir(run_dir, target) / "perquery.csv.gz", dtype={"qid": str, "article": str},
+                         keep_default_na=False)
+        pq = pq[pq["measure"].isin(wanted)]
+        # a baseline is shared: attach its scores to every scenario that evaluates this dataset
+        scenarios = [cond.scenario] if cond.fine_tuned else [
+            s for s, ts in targets_by_scenario.items() if any(t.dataset == target.dataset for t in ts)]
+        for scenario in scenarios:
+            t = target if cond.fine_tuned else next(
+                t for t in targets_by_scenario[scenario] if t.dataset == target.dataset)
+            frame = pq.assign(scenario=scenario, label=t.label, target=t.dataset, split=t.split, role=t.role,
+                              system=cond.system, variant=cond.variant, seed=cond.seed, fraction=cond.fraction,
+                              noise=cond.noise)
+            frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=PERQUERY_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]

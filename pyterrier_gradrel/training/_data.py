@@ -1,0 +1,77 @@
+"""Training data preparation: topics and corpus frames, noise, fractions, binarization and the sampler."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from pyterrier_gradrel.binarize import binarize
+
+if TYPE_CHECKING:
+    from pyterrier_gradrel.training._config import TrainConfig
+    from pyterrier_gradrel.training._sampler import PairSampler
+
+logger = logging.getLogger(__name__)
+
+
+def corpus_frame(corpus: pd.DataFrame | Iterable) -> pd.DataFrame:
+    """A corpus frame with ``docno`` and ``text`` from a frame or an iterable of docs (``doc_id`` accepted)."""
+    if isinstance(corpus, pd.DataFrame):
+        df = corpus
+    else:
+        rows = []
+        for doc in corpus:
+            if hasattr(doc, "_asdict"):
+                doc = doc._asdict()
+            rows.append(dict(doc))
+        df = pd.DataFrame(rows)
+    if "docno" not in df.columns and "doc_id" in df.columns:
+        df = df.rename(columns={"doc_id": "docno"})
+    if "docno" not in df.columns or "text" not in df.columns:
+        raise ValueError(f"corpus must give 'docno' (or 'doc_id') and 'text', got columns {list(df.columns)}")
+    return df
+
+
+def topics_frame(topics: pd.DataFrame) -> pd.DataFrame:
+    """Topics with a string ``qid`` and ``query`` (``text`` accepted)."""
+    if "query" not in topics.columns:
+        if "text" in topics.columns:
+            topics = topics.rename(columns={"text": "query"})
+        else:
+            raise ValueError(f"train_topics must have 'qid' and 'query' (or 'text'), got {list(topics.columns)}")
+    if "qid" not in topics.columns:
+        raise ValueError(f"train_topics must have 'qid' and 'query', got {list(topics.columns)}")
+    return topics.assign(qid=topics["qid"].astype(str))
+
+
+def prepare(cfg: TrainConfig, train_topics: pd.DataFrame, train_qrels: pd.DataFrame,
+            corpus: pd.DataFrame | Iterable) -> tuple[PairSampler, dict[str, object], pd.DataFrame]:
+    """The training data of ``cfg``: qrels noised, topics subsampled, binarized at ``cfg.positive_rel``, and the
+    sampler over them; also a report of what was kept and the topics trained on."""
+    from pyterrier_gradrel.training._sampler import PairSampler
+    from pyterrier_gradrel.training._subsets import grade_noise, nested_fraction
+
+    topics = topics_frame(train_topics)
+    qrels = train_qrels.assign(qid=train_qrels["qid"].astype(str), docno=train_qrels["docno"].astype(str))
+    qrels = qrels[qrels["qid"].isin(set(topics["qid"]))]
+    noisy = 0
+    if cfg.noise > 0:
+        qrels = grade_noise(qrels, cfg.noise, seed=cfg.seed, grades=cfg.grades)
+        noisy = int(qrels["noisy"].sum())
+    topics = nested_fraction(topics, cfg.fraction, seed=cfg.seed)
+    b = binarize(qrels, rel=cfg.positive_rel, negatives=cfg.negatives, grades=cfg.grades,
+                 qids=topics["qid"].tolist())
+    if not b.positives:
+        raise ValueError(f"no training query has a positive at rel={cfg.positive_rel} "
+                         f"({len(b.dropped)} queries dropped)")
+    docs = corpus_frame(corpus)
+    sampler = PairSampler(b, topics, docs, unit=cfg.unit, batch_size=cfg.batch_size,
+                          hard_negatives=cfg.hard_negatives, seed=cfg.seed,
+                          negative_split=cfg.negative_split, exclude_own_article=cfg.exclude_own_article)
+    report = {**b.report(), "queries_in": int(len(topics)), "noisy_judgements": noisy,
+              "units_per_epoch": sampler.units(), "hard_negative_pool": len(sampler.pool),
+              "negative_split": sampler.negative_split, "own_article_rule": bool(sampler.q_article)}
+    logger.info("training data: %s", report)
+    return sampler, report, topics

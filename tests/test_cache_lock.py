@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from pyterrier_gradrel import _lock
@@ -37,7 +36,7 @@ class SlowTokenizer(Bm25Tokenizer):
 
 
 class SlowEncoder:
-    """The part of an encoder that ``dense_index`` uses: a fingerprint and a (slow, logged) doc encoder."""
+    """The part of an encoder that ``dense_index`` uses: a fingerprint and a (slow, logged) ``encode_docs``."""
 
     def __init__(self, log: Path) -> None:
         self.log = log
@@ -45,17 +44,12 @@ class SlowEncoder:
     def fingerprint(self) -> str:
         return "ab" * 32
 
-    def doc_encoder(self, verbose: bool = False):
-        import pyterrier as pt
-
-        def encode(df: pd.DataFrame) -> pd.DataFrame:
-            with open(self.log, "a") as fh:
-                fh.write(f"{os.getpid()}\n")
-            time.sleep(0.6)
-            vecs = [np.full(4, float(d[1:]) + 1, dtype=np.float32) for d in df["docno"]]
-            return df.assign(doc_vec=vecs)
-
-        return pt.apply.generic(encode)
+    def encode_docs(self, texts: list[str]) -> np.ndarray:
+        """pyterrier-dr's ``BiEncoder.encode_docs``: one vector per text (from the number in ``beta<i>``)."""
+        with open(self.log, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        time.sleep(0.6)
+        return np.stack([np.full(4, float(t.split()[1][4:]) + 1, dtype=np.float32) for t in texts])
 
 
 def _bm25_child(log: Path, out: Path) -> None:

@@ -229,3 +229,21 @@ def test_index_folder_of_another_model_or_corpus_is_refused(home, encoder, tiny_
     with pytest.raises(ValueError, match="holds a dense index of corpus"):
         dense(encoder, TinyDataset(name="local/other"), index=folder)
     assert encode_count(folder) == 1
+
+
+def test_verbose_shows_the_encoder_progress_for_a_pool_of_any_size(home, encoder, monkeypatch):
+    """``verbose=True`` turns the encoder's own per-batch bar on while the pool is encoded (a pool smaller than
+    one block has no block bar), and leaves the encoder as it was."""
+    seen = []
+    original = type(encoder).encode_docs
+
+    def spy(self, texts, batch_size=None):
+        seen.append(self.verbose)
+        return original(self, texts, batch_size)
+
+    monkeypatch.setattr(type(encoder), "encode_docs", spy)
+    before = encoder.verbose
+    docs = [{"docno": d, "text": t} for d, t in TINY_DOCS]
+    dense_index(encoder, docs, corpus="toyv.quiet")
+    dense_index(encoder, docs, corpus="toyv.loud", verbose=True)
+    assert seen == [before, True] and encoder.verbose == before

@@ -171,26 +171,19 @@ def _encode_pool(encoder: DenseEncoder, docs: Iterable[DocRecord], path: Path, *
     started = time.time()
     siblings = _sibling_pools(path, fingerprint, _slug(reuse_collection)) if reuse_collection else []
     row, table = _vector_table(siblings)
-    encoded = 0
     with _atomic.atomic_path(path) as tmp:
         index = FlexIndex(str(tmp), verbose=verbose)
-        records = ({"docno": str(d["docno"]), "text": str(d["text"])} for d in docs)
-        if row:
-            records = list(records)
-            todo = [r for r in records if r["docno"] not in row]
-            fresh = {}
-            if todo:
-                vecs = _encode_texts(encoder, [r["text"] for r in todo], verbose=verbose)
-                fresh = dict(zip((r["docno"] for r in todo), vecs, strict=True))
-            encoded = len(todo)
-            index.indexer().index(
-                {"docno": d, "doc_vec": table[row[d]] if d in row else fresh[d]} for d in (r["docno"] for r in records)
-            )
-        else:
-            records = list(records)
-            vecs = _encode_texts(encoder, [r["text"] for r in records], verbose=verbose)
-            index.indexer().index({"docno": r["docno"], "doc_vec": v} for r, v in zip(records, vecs, strict=True))
-            encoded = len(index)
+        records = [{"docno": str(d["docno"]), "text": str(d["text"])} for d in docs]
+        todo = [r for r in records if r["docno"] not in row]
+        fresh: dict[str, np.ndarray] = {}
+        if todo:
+            vecs = _encode_texts(encoder, [r["text"] for r in todo], verbose=verbose)
+            fresh = dict(zip((r["docno"] for r in todo), vecs, strict=True))
+        encoded = len(todo)
+        index.indexer().index(
+            {"docno": r["docno"], "doc_vec": fresh[r["docno"]] if r["docno"] in fresh else table[row[r["docno"]]]}
+            for r in records
+        )
         if len(index) == 0:
             raise ValueError(f"cannot build dense index for corpus {corpus!r}: it has no documents")
         (tmp / _META).write_text(json.dumps({
@@ -221,7 +214,15 @@ def _encode_texts(encoder: DenseEncoder, texts: list[str], *, verbose: bool) -> 
         from tqdm.auto import tqdm
 
         blocks = tqdm(blocks, desc="Encoding pool", unit="block")
-    parts = [np.asarray(encoder.encode_docs(texts[start:start + POOL_BLOCK]), dtype=np.float32) for start in blocks]
+    # the encoder's own per-batch bar (pyterrier-dr's ``BiEncoder.verbose``) while this pool is encoded
+    previous = getattr(encoder, "verbose", None)
+    if verbose and previous is not None:
+        encoder.verbose = True
+    try:
+        parts = [np.asarray(encoder.encode_docs(texts[start:start + POOL_BLOCK]), dtype=np.float32) for start in blocks]
+    finally:
+        if verbose and previous is not None:
+            encoder.verbose = previous
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
 
 

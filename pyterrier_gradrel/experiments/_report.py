@@ -154,8 +154,26 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
                     cal: pd.DataFrame, thr: pd.DataFrame | None = None, lev: pd.DataFrame | None = None,
                     diag: pd.DataFrame | None = None) -> str:
     """The body of ``report.md``."""
-    from pyterrier_gradrel.experiments._calibration import calibration_summary
+    cfg = result.config
+    lines = _setup_lines(result)
+    lines += _scenario_lines(agg, cfg, _significance_markers(sig))
+    if thr is not None:
+        lines += threshold_lines(thr, cfg)
+    if diag is not None:
+        from pyterrier_gradrel.experiments._diagonal import diagonal_lines
 
+        lines += diagonal_lines(diag, cfg)
+    if lev is not None:
+        lines += level_lines(lev, cfg)
+    if not boot.empty:
+        lines += _bootstrap_lines(boot, cfg)
+    if not cal.empty:
+        lines += _calibration_lines(cal, cfg)
+    return "\n".join(lines) + "\n"
+
+
+def _setup_lines(result: ExperimentResult) -> list[str]:
+    """The title, the description and the ``## Setup`` section."""
     cfg = result.config
     s = cfg.significance
     lines = [f"# Experiment `{cfg.name}`", ""]
@@ -193,12 +211,23 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
         f"their own timings) {_compute_seconds(result) / 60:.0f} min.",
         "",
     ]
+    return lines
+
+
+def _significance_markers(sig: pd.DataFrame) -> dict[tuple, list[str]]:
+    """(scenario, target, variant, fraction, noise, measure) -> the markers of its significant differences."""
     markers = {}
     if not sig.empty:
         for r in sig[sig["significant"]].itertuples():
             m = _MARKERS.get(r.baseline, r.baseline[0])
             markers.setdefault((r.scenario, r.target, r.variant, r.fraction, r.noise, r.measure), []).append(
                 m.upper() if r.delta > 0 else m)
+    return markers
+
+
+def _scenario_lines(agg: pd.DataFrame, cfg, markers: dict[tuple, list[str]]) -> list[str]:
+    """Per scenario, in the config's order: the primary measure's table per level, then the other measures."""
+    lines: list[str] = []
     test_agg = agg[agg["split"] == "test"]
     order = [s.name for s in cfg.scenarios]
     for scenario, sg in sorted(test_agg.groupby("scenario", sort=False),
@@ -213,66 +242,74 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
             lines.append("")
         other = [m.label for m in cfg.measures if m.label != cfg.primary_measure]
         if other:
-            fraction, noise = max(cfg.fractions), min(cfg.noise_rates)
-            lines += [f"### Other measures (test, fraction {fraction:g}, noise {noise:g}; mean over seeds)", ""]
-            systems = _systems(cfg)
-            header = ["target", "measure"] + [_col_name(*x) for x in systems]
-            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            for label in sg["label"].drop_duplicates():
-                for measure in other:
-                    cells = [label, measure]
-                    for system, variant in systems:
-                        row = _pick(sg, label, system, variant, measure, fraction, noise)
-                        cells.append("–" if row is None else f"{row['mean']:.3f}")
-                    lines.append("| " + " | ".join(cells) + " |")
-            lines.append("")
-    if thr is not None:
-        lines += threshold_lines(thr, cfg)
-    if diag is not None:
-        from pyterrier_gradrel.experiments._diagonal import diagonal_lines
+            lines += _other_measures_lines(sg, cfg, other)
+    return lines
 
-        lines += diagonal_lines(diag, cfg)
-    if lev is not None:
-        lines += level_lines(lev, cfg)
-    if not boot.empty:
-        lines += ["## Bootstrap confidence intervals (test, primary measure)", ""]
-        b = boot[boot["measure"] == cfg.primary_measure].copy()
-        order = {name: i for i, name in enumerate([*cfg.baselines, "fine-tuned"])}
-        b["_o"] = b["system"].map(order).fillna(len(order))
-        b = b.sort_values(["scenario", "label", "_o", "fraction", "noise", "variant", "versus"], kind="stable")
-        lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
-        for r in b.itertuples():
-            name = _col_name(r.system, r.variant)
-            if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
-                name += f" (f={r.fraction:g}, n={r.noise:g})"
-            vs = f"Δ vs {r.versus}" if r.versus else "mean"
-            fmt = "+.3f" if r.versus else ".3f"
-            lines.append(f"| {r.scenario} | {r.label} | {name} | {vs} | {r.estimate:{fmt}} | "
-                         f"[{r.low:{fmt}}, {r.high:{fmt}}] | {r.unit} ({r.n_clusters}) |")
-        lines.append("")
-    if not cal.empty:
-        measure = cfg.calibration.measure or cfg.primary_measure
-        lines += [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
-        vcols = [c for c in cal.columns if c.startswith("test[")]
-        header = ["scenario", "target", "fraction", "noise", "chosen (dev)", "test of chosen", "oracle",
-                  "test of oracle", "regret"] + [f"fixed {c[5:-1]}" for c in vcols]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for r in cal.to_dict("records"):
-            lines.append("| " + " | ".join([
-                r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"],
-                f"{r['test_chosen']:.3f}", r["oracle"], f"{r['test_oracle']:.3f}", f"{r['regret']:.3f}",
-            ] + [f"{r[c]:.3f}" for c in vcols]) + " |")
-        summary = calibration_summary(cal, variants=[v.label for v in cfg.variants])
-        lines += ["", "Mean over targets:", ""]
-        header = ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + [c for c in summary.columns
-                                                                                     if c.startswith("fixed[")]
-        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        for r in summary.to_dict("records"):
-            lines.append("| " + " | ".join([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}",
-                                            str(r["n_languages"]), f"{r['calibrated']:.3f}", f"{r['oracle']:.3f}"]
-                                           + [f"{r[c]:.3f}" for c in header[6:]]) + " |")
-        lines.append("")
-    return "\n".join(lines) + "\n"
+
+def _other_measures_lines(sg: pd.DataFrame, cfg, other: list[str]) -> list[str]:
+    """A scenario's table of the non-primary measures (largest fraction, lowest noise; mean over seeds)."""
+    fraction, noise = max(cfg.fractions), min(cfg.noise_rates)
+    lines = [f"### Other measures (test, fraction {fraction:g}, noise {noise:g}; mean over seeds)", ""]
+    systems = _systems(cfg)
+    header = ["target", "measure"] + [_col_name(*x) for x in systems]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in sg["label"].drop_duplicates():
+        for measure in other:
+            cells = [label, measure]
+            for system, variant in systems:
+                row = _pick(sg, label, system, variant, measure, fraction, noise)
+                cells.append("–" if row is None else f"{row['mean']:.3f}")
+            lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    return lines
+
+
+def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
+    """The bootstrap confidence intervals of the primary measure."""
+    lines = ["## Bootstrap confidence intervals (test, primary measure)", ""]
+    b = boot[boot["measure"] == cfg.primary_measure].copy()
+    order = {name: i for i, name in enumerate([*cfg.baselines, "fine-tuned"])}
+    b["_o"] = b["system"].map(order).fillna(len(order))
+    b = b.sort_values(["scenario", "label", "_o", "fraction", "noise", "variant", "versus"], kind="stable")
+    lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
+    for r in b.itertuples():
+        name = _col_name(r.system, r.variant)
+        if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
+            name += f" (f={r.fraction:g}, n={r.noise:g})"
+        vs = f"Δ vs {r.versus}" if r.versus else "mean"
+        fmt = "+.3f" if r.versus else ".3f"
+        lines.append(f"| {r.scenario} | {r.label} | {name} | {vs} | {r.estimate:{fmt}} | "
+                     f"[{r.low:{fmt}}, {r.high:{fmt}}] | {r.unit} ({r.n_clusters}) |")
+    lines.append("")
+    return lines
+
+
+def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
+    """The calibration table (τ chosen on dev, evaluated on test) and its mean over targets."""
+    from pyterrier_gradrel.experiments._calibration import calibration_summary
+
+    measure = cfg.calibration.measure or cfg.primary_measure
+    lines = [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
+    vcols = [c for c in cal.columns if c.startswith("test[")]
+    header = ["scenario", "target", "fraction", "noise", "chosen (dev)", "test of chosen", "oracle",
+              "test of oracle", "regret"] + [f"fixed {c[5:-1]}" for c in vcols]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in cal.to_dict("records"):
+        lines.append("| " + " | ".join([
+            r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"],
+            f"{r['test_chosen']:.3f}", r["oracle"], f"{r['test_oracle']:.3f}", f"{r['regret']:.3f}",
+        ] + [f"{r[c]:.3f}" for c in vcols]) + " |")
+    summary = calibration_summary(cal, variants=[v.label for v in cfg.variants])
+    lines += ["", "Mean over targets:", ""]
+    header = ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + [c for c in summary.columns
+                                                                                 if c.startswith("fixed[")]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in summary.to_dict("records"):
+        lines.append("| " + " | ".join([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}",
+                                        str(r["n_languages"]), f"{r['calibrated']:.3f}", f"{r['oracle']:.3f}"]
+                                       + [f"{r[c]:.3f}" for c in header[6:]]) + " |")
+    lines.append("")
+    return lines
 
 
 def _compute_seconds(result: ExperimentResult) -> float:

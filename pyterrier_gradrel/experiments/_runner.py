@@ -17,7 +17,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -25,7 +25,7 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments._components import Components
 from pyterrier_gradrel.experiments._config import ExperimentConfig
 from pyterrier_gradrel.experiments._data import DataCache
-from pyterrier_gradrel.experiments._executor import LocalExecutor, RayExecutor, Task, make_executor
+from pyterrier_gradrel.experiments._executor import LocalExecutor, Outcome, RayExecutor, Task, make_executor
 from pyterrier_gradrel.experiments._plan import Condition, plan
 from pyterrier_gradrel.experiments._result import ConditionsFailed, ExperimentResult, last_line
 from pyterrier_gradrel.experiments._scenarios import scenario_targets
@@ -94,8 +94,6 @@ def run_experiment(
     Raises:
         ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
     """
-    from tqdm.auto import tqdm
-
     start = time.time()
     cfg = load_config(config)
     if limit_queries is not None:
@@ -104,12 +102,49 @@ def run_experiment(
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
     components = components or Components(base_model=cfg.base_model, verbose=verbose, device=device or cfg.device)
+    executor = _make_executor(executor, address, cfg)
+    data = _check_data(data, cfg)
+    keyed = _keyed_conditions(cfg, data, components)
+    result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
+                              runs_dir=runs_dir, results_dir=results_dir)
+    if dry_run:
+        _print_plan(keyed, runs_dir)
+        result.wall_time = time.time() - start
+        return result
+
+    eta = _Eta(keyed, runs_dir)
+    targets_by_scenario = scenario_targets(cfg)
+    _run_conditions(keyed, result, executor=executor, eta=eta, cfg=cfg, data=data, components=components,
+                    compute=compute, verbose=verbose)
+    _collect(result, keyed, targets_by_scenario)
+    result.wall_time = time.time() - start
+    if report:
+        result.write_report()
+    if result.failed:
+        raise ConditionsFailed(result)
+    return result
+
+
+def _make_executor(executor: str | LocalExecutor | RayExecutor, address: str | None,
+                   cfg: ExperimentConfig) -> LocalExecutor | RayExecutor:
+    """The executor object: ``executor`` itself, or the one it names."""
     if isinstance(executor, str):
         executor = make_executor(executor, address=address, threads=int(cfg.training.get("threads") or 1))
+    return executor
+
+
+def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:
+    """``data``, or a new cache with the config's query limit; a given cache must have that limit."""
     if data is None:
         data = DataCache(limit_queries=cfg.limit_queries)
     elif data.limit_queries != cfg.limit_queries:
         raise ValueError(f"data.limit_queries ({data.limit_queries}) must equal the config's ({cfg.limit_queries})")
+    return data
+
+
+def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
+                      components: Components) -> list[tuple[Condition, dict[str, object], str]]:
+    """(condition, key material, run key) of every planned condition; the components' fingerprint is asked once."""
     conditions = plan(cfg)
     fp_cache: list[str] = []
 
@@ -118,35 +153,22 @@ def run_experiment(
             fp_cache.append(components.fingerprint())
         return fp_cache[0]
 
-    result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
-                              runs_dir=runs_dir, results_dir=results_dir)
     keyed = []
     for cond in conditions:
         material = key_material(cond, cfg, data, fingerprint)
         keyed.append((cond, material, run_key(material)))
-    if dry_run:
-        _print_plan(keyed, runs_dir)
-        result.wall_time = time.time() - start
-        return result
+    return keyed
 
-    eta = _Eta(keyed, runs_dir)
-    targets_by_scenario = scenario_targets(cfg)
-    tasks = []
+
+def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], result: ExperimentResult, *,
+                    executor: LocalExecutor | RayExecutor, eta: _Eta, cfg: ExperimentConfig, data: DataCache,
+                    components: Components, compute: bool, verbose: bool) -> None:
+    """Reuse the finished conditions, run the others through ``executor`` (when ``compute``), behind a progress bar."""
+    from tqdm.auto import tqdm
+
     with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
               bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}] {postfix}") as bar:
-        for cond, material, key in keyed:
-            run_dir = runs_dir / key
-            if is_done(run_dir):
-                result.n_reused += 1
-                refresh_metrics(run_dir, cond, cfg, data)
-                bar.update(1)
-            elif not compute:
-                result.n_missing += 1
-                bar.update(1)
-            else:
-                # baselines first: they build the BM25 indexes and zero-shot pool vectors fine-tuning reads
-                tasks.append(Task(key, _run_condition, (cond, material, run_dir, cfg, data, components),
-                                  stage=int(cond.fine_tuned), gpu=cond.system != "BM25"))
+        tasks = _tasks(keyed, result, bar, cfg=cfg, data=data, components=components, compute=compute)
         index = {key: i for i, (_, _, key) in enumerate(keyed)}
 
         def started(task: Task) -> None:
@@ -154,25 +176,44 @@ def run_experiment(
             bar.set_postfix_str(f"ETA {eta.remaining(i)} | {keyed[i][0].describe()}"[:100])
 
         for outcome in executor.run(tasks, started=started):
-            cond, run_dir = outcome.task.args[0], outcome.task.args[2]
-            error = _error(outcome.error, run_dir)
-            if error is None:
-                eta.observe(cond, outcome.seconds)
-                result.n_run += 1
-            else:
-                result.n_missing += 1
-                result.failed[outcome.task.key] = error
-                _atomic.write_text(partial_dir(run_dir) / "error.txt", error)
-                if verbose:
-                    bar.write(f"FAILED {outcome.task.key} ({cond.describe()}): {last_line(error)}")
+            _record_outcome(outcome, result, eta, bar, verbose)
             bar.update(1)
-    _collect(result, keyed, targets_by_scenario)
-    result.wall_time = time.time() - start
-    if report:
-        result.write_report()
-    if result.failed:
-        raise ConditionsFailed(result)
-    return result
+
+
+def _tasks(keyed: list[tuple[Condition, dict[str, object], str]], result: ExperimentResult, bar: Any, *,
+           cfg: ExperimentConfig, data: DataCache, components: Components, compute: bool) -> list[Task]:
+    """The tasks of the conditions to compute; finished ones are counted as reused, the rest (without ``compute``)
+    as missing."""
+    tasks = []
+    for cond, material, key in keyed:
+        run_dir = result.runs_dir / key
+        if is_done(run_dir):
+            result.n_reused += 1
+            refresh_metrics(run_dir, cond, cfg, data)
+            bar.update(1)
+        elif not compute:
+            result.n_missing += 1
+            bar.update(1)
+        else:
+            # baselines first: they build the BM25 indexes and zero-shot pool vectors fine-tuning reads
+            tasks.append(Task(key, _run_condition, (cond, material, run_dir, cfg, data, components),
+                              stage=int(cond.fine_tuned), gpu=cond.system != "BM25"))
+    return tasks
+
+
+def _record_outcome(outcome: Outcome, result: ExperimentResult, eta: _Eta, bar: Any, verbose: bool) -> None:
+    """Count a finished task as run, or as failed with its error written to ``<run key>.partial/error.txt``."""
+    cond, run_dir = outcome.task.args[0], outcome.task.args[2]
+    error = _error(outcome.error, run_dir)
+    if error is None:
+        eta.observe(cond, outcome.seconds)
+        result.n_run += 1
+    else:
+        result.n_missing += 1
+        result.failed[outcome.task.key] = error
+        _atomic.write_text(partial_dir(run_dir) / "error.txt", error)
+        if verbose:
+            bar.write(f"FAILED {outcome.task.key} ({cond.describe()}): {last_line(error)}")
 
 
 def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path) -> None:

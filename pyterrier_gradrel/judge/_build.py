@@ -33,6 +33,7 @@ import math
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +117,270 @@ def _check_graded(counts: Mapping[str, Mapping[str, Any]], judge: Any, folder: P
                           f"--retry-missing asks again for answers cached as ungradable)", stacklevel=3)
 
 
+@dataclass(frozen=True)
+class _Source:
+    """Where a build's queries and documents come from, with the manifest defaults the dataset supplies."""
+
+    dataset: Any  # the dataset argument; with ``splits=``, the id of the first split
+    ds: Any  # the PyTerrier dataset of ``dataset``, or None
+    info: Any  # the DatasetInfo of a ``gradrel/`` dataset, or None
+    sources: dict[str, str]  # split -> dataset id
+    topics: pd.DataFrame | Mapping[str, pd.DataFrame]  # one frame (of ``split``) or split -> frame
+    split: str  # the split of a single topics frame
+    lang: str | None
+    license: str | None
+    citation: str | None
+
+
+def _check_args(name: Any, judge: Any, depth: Any, max_queries: Any, split: Any) -> None:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise ValueError(f"name must match {NAME_RE.pattern}, got {name!r}")
+    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
+        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
+    if max_queries is not None and (not isinstance(max_queries, int) or isinstance(max_queries, bool)
+                                    or max_queries < 1):
+        raise ValueError(f"max_queries must be an integer >= 1 or None, got {max_queries!r}")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    for attr in ("transform", "model_id"):
+        if not hasattr(judge, attr):
+            raise TypeError(f"judge must be an LLMJudge (a transformer with model_id), got {type(judge).__name__}")
+
+
+def _split_topics(dataset: Any, topics: Any, splits: Sequence[str]) -> tuple[dict[str, str], dict[str, pd.DataFrame]]:
+    """The dataset id of each of ``splits`` of ``dataset`` (its split part replaced) and its topics."""
+    if not isinstance(dataset, str):
+        raise ValueError("splits=... needs dataset=... as a dataset id (e.g. gradrel/xquad-r/de)")
+    if topics is not None:
+        raise ValueError("pass either topics=... or splits=..., not both")
+    splits = list(dict.fromkeys(splits))
+    bad_splits = [s for s in splits if s not in SPLITS]
+    if not splits or bad_splits:
+        raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {splits}")
+    base = dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
+    if base.rsplit("/", 1)[-1] in SPLITS:
+        base = base.rsplit("/", 1)[0]
+    sources = {s: f"{base}/{s}" for s in splits}
+    by_split = {s: _as_dataset(sid)[0].get_topics("text" if sid.startswith("gradrel/") else None)
+                for s, sid in sources.items()}
+    return sources, by_split
+
+
+def _open_dataset(dataset: Any, topics: Any) -> tuple[Any, str | None, Any, Any]:
+    """``dataset`` opened: (PyTerrier dataset, its id or None, its DatasetInfo or None, topics or its topics)."""
+    ds, dataset_id = _as_dataset(dataset)
+    gradrel = dataset_id is not None and dataset_id.startswith("gradrel/")
+    info = None
+    if gradrel:
+        from pyterrier_gradrel.datasets import info as dataset_info
+
+        info = dataset_info(dataset_id)
+    if topics is None:
+        topics = ds.get_topics("text") if gradrel else ds.get_topics()
+    return ds, dataset_id, info, topics
+
+
+def _info_defaults(info: Any, lang: str | None, license: str | None,
+                   citation: str | None) -> tuple[str | None, str | None, str | None]:
+    """``lang``, ``license`` and ``citation``, each defaulting to the dataset's where not given."""
+    if info is None:
+        return lang, license, citation
+    if lang is None and info.query_lang and info.query_lang == info.doc_lang:
+        lang = info.query_lang
+    return lang, (license if license is not None else info.license), (citation if citation is not None else info.citation)
+
+
+def _resolve_source(dataset: Any, topics: Any, corpus: Any, *, splits: Sequence[str] | None, split: str | None,
+                    lang: str | None, license: str | None, citation: str | None) -> _Source:
+    ds = None
+    info = None
+    sources: dict[str, str] = {}
+    if splits is not None:
+        sources, topics = _split_topics(dataset, topics, splits)
+        dataset = next(iter(sources.values()))
+    if dataset is not None:
+        ds, dataset_id, info, topics = _open_dataset(dataset, topics)
+        split = split or (info.split if info is not None else None)
+        if not sources and dataset_id is not None:
+            sources = {split or "test": dataset_id}
+        lang, license, citation = _info_defaults(info, lang, license, citation)
+    if topics is None or (corpus is None and ds is None):
+        raise ValueError("pass dataset=..., or both topics=... and corpus=...")
+    return _Source(dataset, ds, info, sources, topics, split or "test", lang, license, citation)
+
+
+def _topics_by_split(topics: pd.DataFrame | Mapping[str, pd.DataFrame], split: str,
+                     max_queries: int | None) -> dict[str, pd.DataFrame]:
+    """split -> its queries, deduplicated by qid and cut to ``max_queries``; qids unique across splits."""
+    by_split = dict(topics) if isinstance(topics, Mapping) else {split: topics}
+    bad = [s for s in by_split if s not in SPLITS]
+    if bad:
+        raise ValueError(f"topic splits must be in {list(SPLITS)}, got {bad}")
+    for s, frame in list(by_split.items()):
+        if not isinstance(frame, pd.DataFrame) or not {"qid", "query"} <= set(frame.columns):
+            raise ValueError(f"topics[{s!r}] must be a frame with qid and query columns")
+        if len(frame) == 0:
+            raise ValueError(f"topics[{s!r}] has no queries; a split needs at least one")
+        frame = frame.drop_duplicates("qid")
+        by_split[s] = (frame.head(max_queries) if max_queries else frame).reset_index(drop=True)
+    all_qids = pd.concat([f["qid"] for f in by_split.values()]).astype(str)
+    if all_qids.duplicated().any():
+        raise ValueError(f"qids must be unique across splits; repeated: {sorted(set(all_qids[all_qids.duplicated()]))[:5]}")
+    return by_split
+
+
+def _named_retrievers(retrievers: Mapping[str, Any] | Sequence[Any] | None, source: _Source, *, depth: int,
+                      encoder: Any, verbose: bool) -> Mapping[str, Any]:
+    """name -> retriever; by default BM25 and dense retrieval over the source dataset."""
+    if retrievers is None:
+        if source.ds is None:
+            raise ValueError("pass retrievers=... (pt.Transformers from queries to results) or dataset=...")
+        from pyterrier_gradrel.retrieval import bm25, dense
+
+        retrievers = {"BM25": bm25(source.dataset, num_results=depth),
+                      "dense": dense(encoder, source.dataset, num_results=depth, verbose=verbose)}
+    if not isinstance(retrievers, Mapping):
+        retrievers = {repr(r): r for r in retrievers}
+    if not retrievers:
+        raise ValueError("retrievers must not be empty")
+    return retrievers
+
+
+def _target_folder(name: str, folder: str | Path | None, overwrite: bool) -> Path:
+    folder = Path(folder) if folder is not None else _collections_home() / name
+    if folder.exists() and not overwrite:
+        raise FileExistsError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
+    return folder
+
+
+def _doc_record(doc: Mapping[str, Any]) -> dict[str, str]:
+    """The ``docs.jsonl`` record of a corpus document."""
+    docno = str(doc.get("docno", doc.get("doc_id", "")))
+    text = doc.get("text")
+    if not docno or not isinstance(text, str):
+        raise ValueError(f"corpus documents need docno (or doc_id) and text; got keys {sorted(doc)}")
+    record = {"doc_id": docno, "text": text}
+    for key in ("lang", "article", "split"):
+        if doc.get(key) not in (None, ""):
+            record[key] = str(doc[key])
+    return record
+
+
+def _write_corpus(path: Path, corpus: Iterable[Mapping[str, Any]], needed: set[str]) -> tuple[dict[str, str], int]:
+    """Write ``docs.jsonl``; returns the texts of the ``needed`` (pooled) documents and the number of documents."""
+    texts: dict[str, str] = {}
+    n_docs = 0
+    seen: set[str] = set()
+    with open(path, "w", encoding="utf-8") as f:
+        for doc in corpus:
+            record = _doc_record(doc)
+            docno = record["doc_id"]
+            if docno in seen:
+                raise ValueError(f"duplicate docno {docno!r} in the corpus")
+            seen.add(docno)
+            f.write(json.dumps(record, ensure_ascii=False) + "\n")
+            n_docs += 1
+            if docno in needed:
+                texts[docno] = record["text"]
+    unknown = sorted(needed - set(texts))
+    if unknown:
+        raise ValueError(f"retrievers returned docnos that are not in the corpus, e.g. {unknown[:5]}")
+    return texts, n_docs
+
+
+def _split_counts(out: pd.DataFrame, queries: pd.DataFrame) -> dict[str, Any]:
+    """The counts of one split's judged pool (``build.json``'s ``counts.splits.<split>``)."""
+    grades = out["grade"].dropna().astype(int)
+    n_queries = int(queries["qid"].nunique())
+    graded_queries = int(out.loc[out["grade"].notna(), "qid"].nunique())
+    return {"queries": n_queries, "pooled": int(len(out)),
+            "per_grade": {str(g): int((grades == g).sum()) for g in sorted(GRADE_TEXTS)},
+            "missing": int(out["grade"].isna().sum()),
+            "queries_with_grade_ge_2": int(out[out["grade"].fillna(-1) >= 2]["qid"].nunique()),
+            "queries_without_grade": n_queries - graded_queries}
+
+
+def _judge_pools(judge: Any, pools: Mapping[str, pd.DataFrame], by_split: Mapping[str, pd.DataFrame],
+                 texts: Mapping[str, str]) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """Every split's pool judged (with source and split columns), and the counts per split."""
+    counts: dict[str, dict[str, Any]] = {}
+    judged_frames = []
+    for s, pool in pools.items():
+        queries = by_split[s][["qid", "query"]].astype({"qid": str})
+        frame = pool.merge(queries, on="qid", how="inner")
+        frame["text"] = frame["docno"].map(texts)
+        out = judge.transform(frame[["qid", "query", "docno", "text"]]).reset_index(drop=True)
+        out["source"] = frame["source"].to_numpy()
+        out["split"] = s
+        judged_frames.append(out)
+        counts[s] = _split_counts(out, queries)
+    return pd.concat(judged_frames, ignore_index=True), counts
+
+
+def _write_queries(path: Path, by_split: Mapping[str, pd.DataFrame]) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for frame in by_split.values():
+            for qid, query in zip(frame["qid"].astype(str), frame["query"], strict=True):
+                f.write(f"{_one_line(qid)}\t{_one_line(query)}\n")
+
+
+def _write_qrels(folder: Path, splits: Iterable[str], judged: pd.DataFrame) -> None:
+    for s in splits:
+        part = judged[(judged["split"] == s) & judged["grade"].notna()]
+        with open(folder / f"qrels.{s}.txt", "w", encoding="utf-8") as f:
+            for qid, docno, grade in zip(part["qid"], part["docno"], part["grade"].astype(int), strict=True):
+                f.write(f"{qid} 0 {docno} {grade}\n")
+
+
+def _write_judgements(path: Path, judged: pd.DataFrame) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in judged.itertuples(index=False):
+            probs = [getattr(row, f"p_{g}") for g in range(4)]
+            f.write(json.dumps({
+                "qid": row.qid, "docno": row.docno, "split": row.split, "source": row.source,
+                "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,
+                "judge_error": row.judge_error,
+                **{f"p_{g}": (None if p is None or math.isnan(p) else float(p)) for g, p in enumerate(probs)},
+            }, ensure_ascii=False) + "\n")
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def _write_metadata(folder: Path, *, name: str, source: _Source, judge: Any, retrievers: Mapping[str, Any],
+                    depth: int, max_queries: int | None, created: str, n_docs: int,
+                    counts: Mapping[str, Mapping[str, Any]]) -> None:
+    """Write ``manifest.json`` and ``build.json``."""
+    totals = {str(g): sum(c["per_grade"][str(g)] for c in counts.values()) for g in sorted(GRADE_TEXTS)}
+    missing = sum(c["missing"] for c in counts.values())
+    description = (f"LLM-graded by {judge.model_id} (prompt {PROMPT_VERSION}) on {created}; pool: "
+                   f"{'+'.join(retrievers)} depth {depth}; grades "
+                   + ", ".join(f"{g}:{n}" for g, n in totals.items()) + f", missing {missing}")
+    manifest = {"name": name, "grades": {int(g): t for g, t in GRADE_TEXTS.items()}, "default_rel": 2,
+                "license": source.license or "", "citation": source.citation or "", "description": description}
+    if source.lang:
+        manifest["lang"] = source.lang
+    _write_json(folder / "manifest.json", manifest)
+    backend = getattr(judge, "backend", None)
+    dataset = source.dataset
+    build = {
+        "format_version": FORMAT_VERSION, "name": name, "created": created,
+        "judge": {"model": judge.model_id, "backend": type(backend).__name__ if backend is not None else None,
+                  "repr": repr(judge), "prompt_version": PROMPT_VERSION},
+        "grades": {str(g): t for g, t in GRADE_TEXTS.items()},
+        "source": {"dataset": dataset if isinstance(dataset, str) else (repr(dataset) if dataset is not None else None),
+                   "datasets": source.sources,
+                   "structural_reference": bool(source.info.structural) if source.info is not None else None},
+        "pool": {"depth": depth, "retrievers": {k: repr(v) for k, v in retrievers.items()},
+                 "max_queries": max_queries},
+        "counts": {"docs": n_docs, "queries": sum(c["queries"] for c in counts.values()), "per_grade": totals,
+                   "missing": missing, "splits": counts},
+        "note": "Judge quality depends on the judge model; grades from a small or random model are for tests only.",
+    }
+    _write_json(folder / "build.json", build)
+
+
 def build_collection(name: str, *, judge: Any, dataset: Any = None,
                      topics: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                      corpus: Iterable[Mapping[str, Any]] | None = None,
@@ -162,190 +427,28 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
             failed (see :class:`~pyterrier_gradrel.judge.OpenAIChatBackend`).
         ValueError: invalid arguments, a split without topics, or retrievers that found no candidates.
     """
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise ValueError(f"name must match {NAME_RE.pattern}, got {name!r}")
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth < 1:
-        raise ValueError(f"depth must be an integer >= 1, got {depth!r}")
-    if max_queries is not None and (not isinstance(max_queries, int) or isinstance(max_queries, bool)
-                                    or max_queries < 1):
-        raise ValueError(f"max_queries must be an integer >= 1 or None, got {max_queries!r}")
-    if split is not None and split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-    for attr in ("transform", "model_id"):
-        if not hasattr(judge, attr):
-            raise TypeError(f"judge must be an LLMJudge (a transformer with model_id), got {type(judge).__name__}")
+    _check_args(name, judge, depth, max_queries, split)
+    source = _resolve_source(dataset, topics, corpus, splits=splits, split=split, lang=lang, license=license,
+                             citation=citation)
+    by_split = _topics_by_split(source.topics, source.split, max_queries)
+    retrievers = _named_retrievers(retrievers, source, depth=depth, encoder=encoder, verbose=verbose)
+    folder = _target_folder(name, folder, overwrite)
 
-    info = None
-    ds = None
-    sources: dict[str, str] = {}
-    if splits is not None:
-        if not isinstance(dataset, str):
-            raise ValueError("splits=... needs dataset=... as a dataset id (e.g. gradrel/xquad-r/de)")
-        if topics is not None:
-            raise ValueError("pass either topics=... or splits=..., not both")
-        splits = list(dict.fromkeys(splits))
-        bad_splits = [s for s in splits if s not in SPLITS]
-        if not splits or bad_splits:
-            raise ValueError(f"splits must be a non-empty subset of {list(SPLITS)}, got {splits}")
-        base = dataset[len("irds:"):] if dataset.startswith("irds:") else dataset
-        if base.rsplit("/", 1)[-1] in SPLITS:
-            base = base.rsplit("/", 1)[0]
-        sources = {s: f"{base}/{s}" for s in splits}
-        topics = {}
-        for s, sid in sources.items():
-            topics[s] = _as_dataset(sid)[0].get_topics("text" if sid.startswith("gradrel/") else None)
-        dataset = sources[splits[0]]
-    if dataset is not None:
-        ds, dataset_id = _as_dataset(dataset)
-        if dataset_id is not None and dataset_id.startswith("gradrel/"):
-            from pyterrier_gradrel.datasets import info as dataset_info
-
-            info = dataset_info(dataset_id)
-        if topics is None:
-            topics = ds.get_topics("text") if dataset_id and dataset_id.startswith("gradrel/") else ds.get_topics()
-        split = split or (info.split if info is not None else None)
-        if not sources and dataset_id is not None:
-            sources = {split or "test": dataset_id}
-        if lang is None and info is not None and info.query_lang and info.query_lang == info.doc_lang:
-            lang = info.query_lang
-        license = license if license is not None else (info.license if info is not None else None)
-        citation = citation if citation is not None else (info.citation if info is not None else None)
-    if topics is None or (corpus is None and ds is None):
-        raise ValueError("pass dataset=..., or both topics=... and corpus=...")
-    split = split or "test"
-    by_split = dict(topics) if isinstance(topics, Mapping) else {split: topics}
-    bad = [s for s in by_split if s not in SPLITS]
-    if bad:
-        raise ValueError(f"topic splits must be in {list(SPLITS)}, got {bad}")
-    for s, frame in list(by_split.items()):
-        if not isinstance(frame, pd.DataFrame) or not {"qid", "query"} <= set(frame.columns):
-            raise ValueError(f"topics[{s!r}] must be a frame with qid and query columns")
-        if len(frame) == 0:
-            raise ValueError(f"topics[{s!r}] has no queries; a split needs at least one")
-        frame = frame.drop_duplicates("qid")
-        by_split[s] = (frame.head(max_queries) if max_queries else frame).reset_index(drop=True)
-    all_qids = pd.concat([f["qid"] for f in by_split.values()]).astype(str)
-    if all_qids.duplicated().any():
-        raise ValueError(f"qids must be unique across splits; repeated: {sorted(set(all_qids[all_qids.duplicated()]))[:5]}")
-
-    if retrievers is None:
-        if ds is None:
-            raise ValueError("pass retrievers=... (pt.Transformers from queries to results) or dataset=...")
-        from pyterrier_gradrel.retrieval import bm25, dense
-
-        retrievers = {"BM25": bm25(dataset, num_results=depth),
-                      "dense": dense(encoder, dataset, num_results=depth, verbose=verbose)}
-    if not isinstance(retrievers, Mapping):
-        retrievers = {repr(r): r for r in retrievers}
-    if not retrievers:
-        raise ValueError("retrievers must not be empty")
-
-    folder = Path(folder) if folder is not None else _collections_home() / name
-    if folder.exists() and not overwrite:
-        raise FileExistsError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
-
-    # 1. pool per split
     pools = {s: _pool(frame, retrievers, depth, verbose) for s, frame in by_split.items()}
     needed = set().union(*(set(p["docno"]) for p in pools.values()))
-
     if corpus is None:  # opened only now, so that its progress bar does not include the pooling
-        corpus = ds.get_corpus_iter(verbose=verbose)
+        corpus = source.ds.get_corpus_iter(verbose=verbose)
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
-        # 2. write the corpus, keeping the texts of pooled documents
-        texts: dict[str, str] = {}
-        n_docs = 0
-        seen: set[str] = set()
-        with open(tmp / "docs.jsonl", "w", encoding="utf-8") as f:
-            for doc in corpus:
-                docno = str(doc.get("docno", doc.get("doc_id", "")))
-                text = doc.get("text")
-                if not docno or not isinstance(text, str):
-                    raise ValueError(f"corpus documents need docno (or doc_id) and text; got keys {sorted(doc)}")
-                if docno in seen:
-                    raise ValueError(f"duplicate docno {docno!r} in the corpus")
-                seen.add(docno)
-                record = {"doc_id": docno, "text": text}
-                for key in ("lang", "article", "split"):
-                    if doc.get(key) not in (None, ""):
-                        record[key] = str(doc[key])
-                f.write(json.dumps(record, ensure_ascii=False) + "\n")
-                n_docs += 1
-                if docno in needed:
-                    texts[docno] = text
-        unknown = sorted(needed - set(texts))
-        if unknown:
-            raise ValueError(f"retrievers returned docnos that are not in the corpus, e.g. {unknown[:5]}")
-
-        # 3. judge
-        counts: dict[str, dict[str, Any]] = {}
-        judged_frames = []
-        for s, pool in pools.items():
-            queries = by_split[s][["qid", "query"]].astype({"qid": str})
-            frame = pool.merge(queries, on="qid", how="inner")
-            frame["text"] = frame["docno"].map(texts)
-            out = judge.transform(frame[["qid", "query", "docno", "text"]]).reset_index(drop=True)
-            out["source"] = frame["source"].to_numpy()
-            out["split"] = s
-            judged_frames.append(out)
-            grades = out["grade"].dropna().astype(int)
-            n_queries = int(queries["qid"].nunique())
-            graded_queries = int(out.loc[out["grade"].notna(), "qid"].nunique())
-            counts[s] = {"queries": n_queries, "pooled": int(len(out)),
-                         "per_grade": {str(g): int((grades == g).sum()) for g in sorted(GRADE_TEXTS)},
-                         "missing": int(out["grade"].isna().sum()),
-                         "queries_with_grade_ge_2": int(out[out["grade"].fillna(-1) >= 2]["qid"].nunique()),
-                         "queries_without_grade": n_queries - graded_queries}
-        judged = pd.concat(judged_frames, ignore_index=True)
+        texts, n_docs = _write_corpus(tmp / "docs.jsonl", corpus, needed)
+        judged, counts = _judge_pools(judge, pools, by_split, texts)
         _check_graded(counts, judge, folder)
-
-        # 4. queries, qrels, judgements
-        with open(tmp / "queries.tsv", "w", encoding="utf-8") as f:
-            for frame in by_split.values():
-                for qid, query in zip(frame["qid"].astype(str), frame["query"], strict=True):
-                    f.write(f"{_one_line(qid)}\t{_one_line(query)}\n")
-        for s in by_split:
-            part = judged[(judged["split"] == s) & judged["grade"].notna()]
-            with open(tmp / f"qrels.{s}.txt", "w", encoding="utf-8") as f:
-                for qid, docno, grade in zip(part["qid"], part["docno"], part["grade"].astype(int), strict=True):
-                    f.write(f"{qid} 0 {docno} {grade}\n")
-        with open(tmp / "judgements.jsonl", "w", encoding="utf-8") as f:
-            for row in judged.itertuples(index=False):
-                probs = [getattr(row, f"p_{g}") for g in range(4)]
-                f.write(json.dumps({
-                    "qid": row.qid, "docno": row.docno, "split": row.split, "source": row.source,
-                    "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,
-                    "judge_error": row.judge_error,
-                    **{f"p_{g}": (None if p is None or math.isnan(p) else float(p)) for g, p in enumerate(probs)},
-                }, ensure_ascii=False) + "\n")
-
-        totals = {str(g): sum(c["per_grade"][str(g)] for c in counts.values()) for g in sorted(GRADE_TEXTS)}
-        missing = sum(c["missing"] for c in counts.values())
-        description = (f"LLM-graded by {judge.model_id} (prompt {PROMPT_VERSION}) on {created}; pool: "
-                       f"{'+'.join(retrievers)} depth {depth}; grades "
-                       + ", ".join(f"{g}:{n}" for g, n in totals.items()) + f", missing {missing}")
-        manifest = {"name": name, "grades": {int(g): t for g, t in GRADE_TEXTS.items()}, "default_rel": 2,
-                    "license": license or "", "citation": citation or "", "description": description}
-        if lang:
-            manifest["lang"] = lang
-        (tmp / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-        backend = getattr(judge, "backend", None)
-        build = {
-            "format_version": FORMAT_VERSION, "name": name, "created": created,
-            "judge": {"model": judge.model_id, "backend": type(backend).__name__ if backend is not None else None,
-                      "repr": repr(judge), "prompt_version": PROMPT_VERSION},
-            "grades": {str(g): t for g, t in GRADE_TEXTS.items()},
-            "source": {"dataset": dataset if isinstance(dataset, str) else (repr(dataset) if dataset is not None else None),
-                       "datasets": sources,
-                       "structural_reference": bool(info.structural) if info is not None else None},
-            "pool": {"depth": depth, "retrievers": {k: repr(v) for k, v in retrievers.items()},
-                     "max_queries": max_queries},
-            "counts": {"docs": n_docs, "queries": sum(c["queries"] for c in counts.values()), "per_grade": totals,
-                       "missing": missing, "splits": counts},
-            "note": "Judge quality depends on the judge model; grades from a small or random model are for tests only.",
-        }
-        (tmp / "build.json").write_text(json.dumps(build, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _write_queries(tmp / "queries.tsv", by_split)
+        _write_qrels(tmp, by_split, judged)
+        _write_judgements(tmp / "judgements.jsonl", judged)
+        _write_metadata(tmp, name=name, source=source, judge=judge, retrievers=retrievers, depth=depth,
+                        max_queries=max_queries, created=created, n_docs=n_docs, counts=counts)
 
     if register:
         from pyterrier_gradrel.datasets import register_local

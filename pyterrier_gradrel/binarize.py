@@ -24,12 +24,13 @@ import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
 
+from pyterrier_gradrel.datasets import GRADES
+
 __all__ = ["Binarize", "BinarizedQrels", "binarize", "neg_max_for"]
 
 logger = logging.getLogger(__name__)
 
 NEGATIVE_POLICIES = ("zero", "below")
-DEFAULT_GRADES: tuple[int, ...] = (0, 1, 2, 3)
 
 
 def _check_grades(grades: Sequence[int]) -> tuple[int, ...]:
@@ -49,7 +50,7 @@ def _check_rel(rel: int, grades: tuple[int, ...]) -> int:
     return rel
 
 
-def neg_max_for(negatives: str | int, rel: int, grades: Sequence[int] = DEFAULT_GRADES) -> int:
+def neg_max_for(negatives: str | int, rel: int, grades: Sequence[int] = GRADES) -> int:
     """The highest grade that may act as a negative under a negatives policy.
 
     Args:
@@ -136,7 +137,7 @@ def binarize(
     *,
     rel: int = 2,
     negatives: str | int = "zero",
-    grades: Sequence[int] = DEFAULT_GRADES,
+    grades: Sequence[int] = GRADES,
     qids: Iterable[str] | None = None,
 ) -> BinarizedQrels:
     """Split graded qrels into positives, judged negatives and grey band per query at threshold ``rel``.
@@ -203,7 +204,7 @@ class Binarize(pt.Transformer):
         train = Binarize(rel=3, negatives="below")(dataset.get_qrels())
     """
 
-    def __init__(self, *, rel: int = 2, negatives: str | int = "zero", grades: Sequence[int] = DEFAULT_GRADES):
+    def __init__(self, *, rel: int = 2, negatives: str | int = "zero", grades: Sequence[int] = GRADES):
         """Create the policy.
 
         Args:

@@ -164,11 +164,12 @@ def test_an_encoder_is_a_system_and_its_pool_is_encoded_once(mirror, tiny_encode
 
 
 def test_named_baselines_are_systems(mirror, tiny_encoder_dir, tmp_path):
-    from pyterrier_gradrel.benchmark._systems import BASELINE_NAMES, baseline_system
+    from pyterrier_gradrel.benchmark._systems import BASELINES as SYSTEM_BASELINES
+    from pyterrier_gradrel.benchmark._systems import baseline_system
     from pyterrier_gradrel.retrieval import BASELINES
 
-    assert BASELINE_NAMES == BASELINES
-    systems = [baseline_system(n, encoder=str(tiny_encoder_dir), threads=1) for n in BASELINE_NAMES]
+    assert SYSTEM_BASELINES is BASELINES
+    systems = [baseline_system(n, encoder=str(tiny_encoder_dir), threads=1) for n in BASELINES]
     assert len({s.fingerprint for s in systems}) == 4
     assert [s.slug for s in systems] == ["BM25", "mE5-zero-shot", "BM25_mE5", "RRF_BM25_mE5"]
     result = benchmark.evaluate(systems[3], tasks=[TASK], out=tmp_path, verbose=False)

@@ -128,3 +128,92 @@ def test_public_api_is_annotated_without_any(subpackage):
                 if ours and not (attr == "__init__" and dataclasses.is_dataclass(obj)):
                     problems += _annotation_problems(f"{name}.{attr}", fn)
     assert not problems, "\n".join(problems)
+
+
+
+_FACT_TUPLES = {
+    "splits": (("train", "dev", "test"), "pyterrier_gradrel/datasets/__init__.py"),
+    "grades": ((0, 1, 2, 3), "pyterrier_gradrel/datasets/__init__.py"),
+    "baseline names": (("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)"), "pyterrier_gradrel/retrieval/_names.py"),
+}
+
+
+def _spelled_out(tree, value: tuple) -> list[int]:
+    """Lines of ``tree`` that write ``value`` as a tuple or list literal, or (for the grades) loop over
+    ``range(4)`` with a named loop variable (``for _ in range(4)`` is a retry count, not the grade scale)."""
+    import ast
+
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Tuple, ast.List)) and all(isinstance(e, ast.Constant) for e in node.elts):
+            if tuple(e.value for e in node.elts) == value:
+                lines.append(node.lineno)
+        elif (value == (0, 1, 2, 3) and isinstance(node, (ast.For, ast.comprehension))
+              and ast.unparse(node.iter) == "range(4)" and ast.unparse(node.target) != "_"):
+            lines.append(node.iter.lineno)
+        elif value == (0, 1, 2, 3) and isinstance(node, ast.Call) and ast.unparse(node.func) == "max" \
+                and node.args and ast.unparse(node.args[0]) == "range(4)":
+            lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize("fact", sorted(_FACT_TUPLES))
+def test_fact_tuples_are_spelled_out_once(fact):
+    """The split names, the grade scale and the baseline names are written out in one module of the package
+    (``datasets`` for splits and grades, ``retrieval._names`` for the baselines); the others import them."""
+    import ast
+    from pathlib import Path
+
+    import pyterrier_gradrel
+
+    value, home = _FACT_TUPLES[fact]
+    root = Path(pyterrier_gradrel.__file__).parent
+    found = [f"{path.relative_to(root.parent).as_posix()}:{line}" for path in sorted(root.rglob("*.py"))
+             for line in _spelled_out(ast.parse(path.read_text(encoding="utf-8")), value)]
+    assert [f.rsplit(":", 1)[0] for f in found] == [home], found
+
+
+def test_fact_constants_are_shared_objects():
+    """Modules that use, re-export or default to a fact constant hold the very same object."""
+    import importlib
+    import inspect
+
+    import ir_datasets  # noqa: F401 (first: importing datasets._afriqa before ir_datasets is not supported)
+
+    import pyterrier_gradrel
+    from pyterrier_gradrel import datasets, retrieval
+    from pyterrier_gradrel.benchmark import _cli as benchmark_cli
+    from pyterrier_gradrel.benchmark import _systems
+    from pyterrier_gradrel.datasets import _afriqa, _local, _xquad_r
+    from pyterrier_gradrel.experiments import _config, _validate
+    from pyterrier_gradrel.judge import _agreement, _build, _prompt
+    from pyterrier_gradrel.retrieval import _baselines
+    from pyterrier_gradrel.retrieval import _cli as retrieval_cli
+    from pyterrier_gradrel.training import TrainConfig, _subsets
+
+    binarize = importlib.import_module("pyterrier_gradrel.binarize")  # the package attribute is the function
+    assert pyterrier_gradrel.GRADES is datasets.GRADES
+    for mod in (_afriqa, _local, _xquad_r, _config, _build, retrieval_cli):
+        assert mod.SPLITS is datasets.SPLITS, mod.__name__
+    for mod in (_prompt, _build, _config):
+        assert mod.GRADES is datasets.GRADES, mod.__name__
+    assert TrainConfig().grades is datasets.GRADES
+    assert _config.DatasetFacts(exists=True).grades is datasets.GRADES
+    for fn in (_subsets.grade_noise, _agreement.agreement, binarize.neg_max_for, binarize.binarize):
+        assert inspect.signature(fn).parameters["grades"].default is datasets.GRADES, fn.__name__
+    for mod in (benchmark_cli, _systems, _validate, _baselines):
+        assert mod.BASELINES is retrieval.BASELINES, mod.__name__
+    assert _config.ExperimentConfig.__dataclass_fields__["baselines"].default == retrieval.BASELINES[:2]
+
+
+def test_collection_languages_come_from_the_registry():
+    """The experiment configs and ``gradrel baselines`` take the collections' languages from ``datasets``."""
+    from pyterrier_gradrel.datasets import collection, collection_languages
+    from pyterrier_gradrel.experiments._config import collection_languages as config_languages
+
+    assert collection_languages("xquad-r") == ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
+    afriqa = collection("afriqa").languages
+    assert collection_languages("afriqa") == tuple(sorted(k for k, v in afriqa.items() if v["splits"]))
+    assert "wol" in afriqa and "wol" not in collection_languages("afriqa")
+    assert config_languages("xquad-r") == collection_languages("xquad-r")
+    assert config_languages("afriqa") == collection_languages("afriqa")

@@ -11,11 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# the light home of the baseline names: building the parser does not import PyTerrier
+from pyterrier_gradrel.retrieval._names import BASELINES
+
 __all__ = ["add_parser", "load_factory"]
 
 _DEFAULT_OUT = "experiments/results/benchmark"
-# = pyterrier_gradrel.retrieval.BASELINES, spelled out so that building the parser does not import PyTerrier
-_BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 
 
 def _csv(text: str) -> list[str]:
@@ -35,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="encoder: model name, hub id or folder (dense retrieval)")
     which.add_argument("--system", help="factory dataset_id -> pt.Transformer as module:attribute or file.py:attribute")
-    which.add_argument("--baseline", choices=_BASELINES, help="a named baseline (mE5 in float32)")
+    which.add_argument("--baseline", choices=BASELINES, help="a named baseline (mE5 in float32)")
     p.add_argument("--name", help="display name of the system (default: model folder or factory name)")
     p.add_argument("--suite", default="gradrel-v1", help="suite name or YAML (default: gradrel-v1)")
     p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names, dataset ids or groups")

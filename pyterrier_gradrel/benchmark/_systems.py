@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# the light home of the baseline names (importing retrieval._baselines would load PyTerrier)
+from pyterrier_gradrel.retrieval._names import BASELINES
+
 __all__ = ["System", "as_system", "baseline_system"]
 
-#: baseline names accepted by :func:`baseline_system`: ``pyterrier_gradrel.retrieval.BASELINES``, repeated here because
-#: importing ``retrieval`` loads PyTerrier (tests/test_benchmark_evaluate.py checks that the two agree)
-BASELINE_NAMES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 _BASELINE_ENCODER = "multilingual-e5-small"
 
 
@@ -114,15 +114,15 @@ def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32
     """One of the named baselines as a system.
 
     Args:
-        name: One of :data:`BASELINE_NAMES`.
+        name: One of :data:`pyterrier_gradrel.retrieval.BASELINES`.
         encoder: The dense model of the mE5 baselines (default multilingual-e5-small).
         precision: Inference precision of that model (default float32: the pinned scores are float32).
         threads: torch threads while encoding.
     """
     from pyterrier_gradrel.retrieval import AUTO_TOKENIZER
 
-    if name not in BASELINE_NAMES:
-        raise ValueError(f"baseline must be one of {list(BASELINE_NAMES)}, got {name!r}")
+    if name not in BASELINES:
+        raise ValueError(f"baseline must be one of {list(BASELINES)}, got {name!r}")
     bm25_settings = f"pisa k1=0.9 b=0.4 tokenizer={AUTO_TOKENIZER}"
     if name == "BM25":
         from pyterrier_gradrel.retrieval import bm25
@@ -156,7 +156,7 @@ def as_system(system: Any, *, name: str | None = None, fingerprint: str | None =
     """
     if isinstance(system, System):
         return system
-    if isinstance(system, str) and system in BASELINE_NAMES:
+    if isinstance(system, str) and system in BASELINES:
         return baseline_system(system, threads=threads)
     if isinstance(system, str | Path):
         return encoder_system(system, name=name, precision=precision, threads=threads)
@@ -164,5 +164,5 @@ def as_system(system: Any, *, name: str | None = None, fingerprint: str | None =
         return encoder_system(system, name=name)
     if callable(system):
         return factory_system(system, name=name, fingerprint=fingerprint)
-    raise TypeError(f"system must be a baseline name {list(BASELINE_NAMES)}, a model name or folder, an encoder "
+    raise TypeError(f"system must be a baseline name {list(BASELINES)}, a model name or folder, an encoder "
                     f"with fingerprint(), or a callable dataset_id -> pt.Transformer; got {type(system).__name__}")

@@ -33,14 +33,16 @@ from pyterrier_gradrel.datasets._registry import CollectionSpec, FileSpec, colle
 from pyterrier_gradrel.datasets._sentences import split_sentences
 
 __all__ = [
-    "GRADES", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
+    "GRADES", "SPLITS", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
     "exclude_own_article",
-    "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
+    "collection_languages", "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
     "DownloadError", "ChecksumError", "LocalCollectionError",
 ]
 
 #: The grade scale of the benchmark's collections (0 = not listed in the qrels).
 GRADES: tuple[int, ...] = (0, 1, 2, 3)
+#: The splits a dataset id may name, in this order (a collection offers some or all of them).
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
 #: The default relevance threshold ``rel`` (ir_measures' meaning: minimum grade counted relevant).
 DEFAULT_REL = 2
 
@@ -246,9 +248,25 @@ def register_local(name: str, folder: str | Path) -> list[str]:
 def _split_of(dataset_id: str, parts: list[str], n: int) -> str | None:
     if len(parts) == n:
         return None
-    if len(parts) == n + 1 and parts[n] in ("train", "dev", "test"):
+    if len(parts) == n + 1 and parts[n] in SPLITS:
         return parts[n]
-    raise ValueError(f"{dataset_id!r}: split must be one of ['train', 'dev', 'test'], got {parts[n:]!r}")
+    raise ValueError(f"{dataset_id!r}: split must be one of {list(SPLITS)}, got {parts[n:]!r}")
+
+
+def collection_languages(collection_name: str) -> tuple[str, ...]:
+    """The languages of a declared collection that have queries, sorted (read from ``datasets_registry``).
+
+    XQuAD-R: its 12 languages. AfriQA: the languages with gold passages in at least one split (its
+    ``splits`` list in ``afriqa.yaml``; wol has none). A collection without declared languages (``local``): ().
+    Reading the registry loads no ir_datasets, so command-line parsers may call this.
+
+    Raises:
+        ValueError: ``collection_name`` is not declared.
+    """
+    spec = collection(collection_name)
+    if collection_name == "afriqa":
+        return tuple(sorted(lang for lang, meta in spec.languages.items() if meta.get("splits")))
+    return tuple(sorted(spec.languages))
 
 
 def info(dataset_id: str) -> DatasetInfo:

@@ -35,6 +35,7 @@ from typing import Any
 
 from ir_datasets.formats import TrecQrel
 
+from pyterrier_gradrel.datasets import SPLITS
 from pyterrier_gradrel.datasets._base import DocPool, MemoryDocs, MemoryQrels, MemoryQueries
 from pyterrier_gradrel.datasets._download import fetch
 from pyterrier_gradrel.datasets._registry import FileSpec, collection
@@ -42,7 +43,6 @@ from pyterrier_gradrel.datasets._types import AfriqaDoc, AfriqaQuery
 
 COLLECTION = "afriqa"
 NAMESPACE = "gradrel/afriqa"
-SPLITS = ("train", "dev", "test")
 _HELD_OUT = {"train": 0, "dev": 1, "test": 2}
 
 

@@ -39,11 +39,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from pyterrier_gradrel.datasets import dataset_ids, register
+    from pyterrier_gradrel.datasets import SPLITS, dataset_ids, register
 
     register()
     for dataset_id in dataset_ids(args.collection):
-        if args.with_docs_only or dataset_id.rsplit("/", 1)[-1] in ("train", "dev", "test"):
+        if args.with_docs_only or dataset_id.rsplit("/", 1)[-1] in SPLITS:
             print(dataset_id)
     return 0
 

@@ -25,13 +25,13 @@ from typing import Any
 
 from ir_datasets.formats import TrecQrel
 
+from pyterrier_gradrel.datasets import SPLITS
 from pyterrier_gradrel.datasets._base import DocPool, MemoryDocs, MemoryQrels, MemoryQueries
 from pyterrier_gradrel.datasets._registry import collection
 from pyterrier_gradrel.datasets._types import LocalDoc, LocalQuery
 
 COLLECTION = "local"
 NAMESPACE = "gradrel/local"
-SPLITS = ("train", "dev", "test")
 MANIFEST_KEYS = ("name", "lang", "query_lang", "structural", "grades", "default_rel", "license", "citation",
                  "description")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")

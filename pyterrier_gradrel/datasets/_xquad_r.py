@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from ir_datasets.formats import TrecQrel
 
+from pyterrier_gradrel.datasets import SPLITS, collection_languages
 from pyterrier_gradrel.datasets._base import DocPool, MemoryDocs, MemoryQrels, MemoryQueries
 from pyterrier_gradrel.datasets._download import fetch
 from pyterrier_gradrel.datasets._registry import collection
@@ -34,7 +35,6 @@ from pyterrier_gradrel.datasets._types import XQuadDoc, XQuadQuery
 
 COLLECTION = "xquad-r"
 NAMESPACE = "gradrel/xquad-r"
-SPLITS = ("train", "dev", "test")
 N_ARTICLES = 48
 
 
@@ -60,7 +60,7 @@ class LanguageData:
 
 def languages() -> tuple[str, ...]:
     """The languages declared in ``datasets_registry/xquad-r.yaml`` (sorted)."""
-    return tuple(sorted(collection(COLLECTION).languages))
+    return collection_languages(COLLECTION)
 
 
 def article_split(index: int) -> str:

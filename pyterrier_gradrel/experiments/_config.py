@@ -36,11 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from pyterrier_gradrel._evaluation import MeasureSpec, parse_measures
+from pyterrier_gradrel.datasets import GRADES, SPLITS, info
+from pyterrier_gradrel.datasets import collection_languages as datasets_collection_languages
+from pyterrier_gradrel.retrieval._names import DEFAULT_BASELINES
 
 SCENARIOS = ("monolingual", "multilingual", "crosslingual", "transfer")
 COLLECTIONS = ("xquad-r", "afriqa", "local")
-SPLITS = ("train", "dev", "test")
-BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 TESTS = ("t", "wilcoxon", "permutation")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 BOOTSTRAP_UNITS = ("article", "query")
@@ -49,13 +50,6 @@ RUNTIME_TRAINING_KEYS = ("device",)
 # TrainConfig fields that the sweep itself sets per condition; a config may not fix them in `training:`
 SWEEP_KEYS = ("rel", "seed", "fraction", "noise", "loss")
 
-XQUAD_R_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-# Observed in the AfriQA release (gold passages per language and split); used only when the datasets
-# module is not importable. Queries of fon/wol are in French, all others against English passages.
-_AFRIQA_FALLBACK_SPLITS = {
-    "bem": SPLITS, "fon": SPLITS, "hau": SPLITS, "ibo": SPLITS, "kin": SPLITS, "twi": SPLITS, "zul": SPLITS,
-    "swa": ("test",), "yor": ("train", "test"),
-}
 _TOP_KEYS = {
     "name", "description", "scenarios", "thresholds", "graded_loss", "seeds", "fractions", "noise_rates",
     "training", "base_model", "baselines", "measures", "significance", "calibration", "limit_queries",
@@ -201,7 +195,7 @@ class ExperimentConfig:
     noise_rates: tuple[float, ...] = (0.0,)
     training: Mapping[str, object] = field(default_factory=dict)
     base_model: str = "multilingual-e5-small"
-    baselines: tuple[str, ...] = ("BM25", "mE5-zero-shot")
+    baselines: tuple[str, ...] = DEFAULT_BASELINES
     graded_measures: tuple[str, ...] = ("nDCG@10",)
     binary_measures: tuple[str, ...] = ("nDCG@10", "R@100", "RR", "P@10")
     binary_rels: tuple[int, ...] = (1, 2, 3)
@@ -254,61 +248,17 @@ class DatasetFacts:
     """What validation needs to know about one dataset id."""
 
     exists: bool
-    grades: tuple[int, ...] = (0, 1, 2, 3)
+    grades: tuple[int, ...] = GRADES
     reason: str = ""
 
 
 def dataset_facts(ds_id: str) -> DatasetFacts:
-    """Whether ``ds_id`` exists and its grade scale.
-
-    Uses ``pyterrier_gradrel.datasets.info`` when the datasets module is importable; otherwise a built-in
-    catalogue of XQuAD-R (12 languages, train/dev/test) and AfriQA (the splits of its release).
-    """
-    try:
-        from pyterrier_gradrel import datasets as _datasets
-        info = _datasets.info
-    except (ImportError, AttributeError):
-        return _fallback_facts(ds_id)
+    """Whether ``ds_id`` exists and its grade scale, as :func:`pyterrier_gradrel.datasets.info` says."""
     try:
         facts = info(ds_id)
     except Exception as exc:  # the datasets module says it does not know this id
         return DatasetFacts(exists=False, reason=str(exc))
-    grades = tuple(sorted(int(g) for g in getattr(facts, "grades", {0: "", 1: "", 2: "", 3: ""})))
-    return DatasetFacts(exists=True, grades=grades)
-
-
-def _fallback_facts(ds_id: str) -> DatasetFacts:
-    parts = ds_id.split("/")
-    if len(parts) != 4 or parts[0] != "gradrel":
-        return DatasetFacts(exists=False, reason=f"not a gradrel dataset id: {ds_id!r}")
-    _, collection, lang, split = parts
-    if split not in SPLITS:
-        return DatasetFacts(exists=False, reason=f"split {split!r} is not one of {list(SPLITS)}")
-    if collection == "xquad-r":
-        langs = lang.split("-")
-        ok = lang == "multi" or (len(langs) in (1, 2) and all(x in XQUAD_R_LANGS for x in langs))
-        return DatasetFacts(exists=ok, reason="" if ok else f"unknown XQuAD-R language {lang!r}")
-    if collection == "afriqa":
-        base = lang.removesuffix("-translated")
-        splits = _afriqa_splits().get(base)
-        if splits is None:
-            return DatasetFacts(exists=False, reason=f"unknown AfriQA language {base!r}")
-        if split not in splits:
-            return DatasetFacts(exists=False, reason=f"AfriQA {base} has no {split!r} split (has {list(splits)})")
-        return DatasetFacts(exists=True)
-    return DatasetFacts(exists=False, reason=f"unknown collection {collection!r}")
-
-
-def _afriqa_splits() -> dict[str, tuple[str, ...]]:
-    mirror = os.environ.get("GRADREL_MIRROR")
-    root = Path(mirror) / "afriqa" / "gold_passages" if mirror else None
-    if root is None or not root.is_dir():
-        return dict(_AFRIQA_FALLBACK_SPLITS)
-    out: dict[str, tuple[str, ...]] = {}
-    for lang_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        names = [p.name for p in lang_dir.glob("*.json")]
-        out[lang_dir.name] = tuple(s for s in SPLITS if any(n.endswith(f".{s}.json") for n in names))
-    return out
+    return DatasetFacts(exists=True, grades=tuple(sorted(int(g) for g in facts.grades)))
 
 
 def _local_names() -> tuple[str, ...]:
@@ -322,10 +272,8 @@ def _local_names() -> tuple[str, ...]:
 
 def collection_languages(collection: str) -> tuple[str, ...]:
     """The languages a collection offers (for error messages and ``languages: all``)."""
-    if collection == "xquad-r":
-        return XQUAD_R_LANGS
-    if collection == "afriqa":
-        return tuple(sorted(_afriqa_splits()))
+    if collection in ("xquad-r", "afriqa"):
+        return datasets_collection_languages(collection)
     if collection == "local":  # the "languages" of a local scenario are collection names (gradrel/local/<name>)
         return _local_names()
     raise ConfigError(f"unknown collection {collection!r}: expected one of {list(COLLECTIONS)}")
@@ -415,7 +363,7 @@ def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfi
         noise_rates=tuple(check_number(x, "noise_rates") for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
         training=dict(training),
         base_model=str(raw.get("base_model", "multilingual-e5-small")),
-        baselines=tuple(_as_list(raw.get("baselines", ["BM25", "mE5-zero-shot"]), "baselines")),
+        baselines=tuple(_as_list(raw.get("baselines", list(DEFAULT_BASELINES)), "baselines")),
         graded_measures=tuple(_as_list(measures.get("graded", ["nDCG@10"]), "measures.graded")),
         binary_measures=tuple(_as_list(measures.get("binary", ["nDCG@10", "R@100", "RR", "P@10"]), "measures.binary")),
         binary_rels=tuple(_as_list(measures.get("rels", [1, 2, 3]), "measures.rels")),

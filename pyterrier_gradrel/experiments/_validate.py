@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import asdict
 
 from pyterrier_gradrel.experiments._config import (
-    BASELINES,
     BOOTSTRAP_UNITS,
     CORRECTIONS,
     RUNTIME_TRAINING_KEYS,
@@ -30,6 +29,7 @@ from pyterrier_gradrel.experiments._config import (
 )
 from pyterrier_gradrel.experiments._plan import plan
 from pyterrier_gradrel.experiments._scenarios import scenario_datasets
+from pyterrier_gradrel.retrieval._names import BASELINES
 
 __all__ = ["load_config", "validate"]
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pyterrier_gradrel.datasets import GRADES
+
 WEIGHTS = ("quadratic", "linear", None)
 
 
@@ -117,7 +119,7 @@ def _group(ref: np.ndarray, judge: np.ndarray, missing: int, grades: Sequence[in
 
 
 def agreement(judged: pd.DataFrame, qrels: pd.DataFrame, *, by: str | None = "lang",
-              grades: Sequence[int] = (0, 1, 2, 3)) -> AgreementReport:
+              grades: Sequence[int] = GRADES) -> AgreementReport:
     """Compare judge grades with reference grades.
 
     Args:

@@ -6,6 +6,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
+from pyterrier_gradrel.datasets import GRADES
+
 
 class JudgeBackendError(RuntimeError):
     """The backend cannot judge at all (bad endpoint, bad key, unreachable server); nothing is guessed."""
@@ -33,10 +35,10 @@ class Judgement:
     transient: bool = False
 
     def __post_init__(self) -> None:
-        if self.grade is not None and self.grade not in (0, 1, 2, 3):
-            raise ValueError(f"grade must be one of [0, 1, 2, 3] or None, got {self.grade!r}")
+        if self.grade is not None and self.grade not in GRADES:
+            raise ValueError(f"grade must be one of {list(GRADES)} or None, got {self.grade!r}")
         if self.probs is not None:
-            if len(self.probs) != 4 or not all(math.isfinite(p) and p >= 0 for p in self.probs):
+            if len(self.probs) != len(GRADES) or not all(math.isfinite(p) and p >= 0 for p in self.probs):
                 raise ValueError(f"probs must be 4 finite non-negative numbers, got {self.probs!r}")
 
 

@@ -40,11 +40,11 @@ from typing import Any
 import pandas as pd
 
 from pyterrier_gradrel._atomic import atomic_path
+from pyterrier_gradrel.datasets import GRADES, SPLITS
 from pyterrier_gradrel.judge._base import JudgeBackendError
 from pyterrier_gradrel.judge._prompt import GRADE_TEXTS, PROMPT_VERSION
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-SPLITS = ("train", "dev", "test")
 FORMAT_VERSION = 1
 
 
@@ -335,7 +335,7 @@ def _write_qrels(folder: Path, splits: Iterable[str], judged: pd.DataFrame) -> N
 def _write_judgements(path: Path, judged: pd.DataFrame) -> None:
     with open(path, "w", encoding="utf-8") as f:
         for row in judged.itertuples(index=False):
-            probs = [getattr(row, f"p_{g}") for g in range(4)]
+            probs = [getattr(row, f"p_{g}") for g in GRADES]
             f.write(json.dumps({
                 "qid": row.qid, "docno": row.docno, "split": row.split, "source": row.source,
                 "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,

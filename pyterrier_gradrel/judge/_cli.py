@@ -121,9 +121,11 @@ def judged_rows(out: Any) -> list[dict[str, Any]]:
     ``judge_error`` says why it is missing, ``p_0..p_3`` are floats or ``None``."""
     import pandas as pd
 
+    from pyterrier_gradrel.datasets import GRADES
+
     rows = []
     for row in out.itertuples(index=False):
-        probs = [getattr(row, f"p_{g}") for g in range(4)]
+        probs = [getattr(row, f"p_{g}") for g in GRADES]
         rows.append({"qid": str(row.qid), "docno": str(row.docno),
                      "grade": None if pd.isna(row.grade) else int(row.grade), "judge_raw": row.judge_raw,
                      "judge_error": row.judge_error,

@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from pyterrier_gradrel.datasets import GRADES
 from pyterrier_gradrel.judge._base import Judgement, ResultCallback, normalise_probs
 from pyterrier_gradrel.judge._prompt import build_messages, build_plain_prompt
 
@@ -109,7 +110,7 @@ class TransformersBackend:
             text = self.tokenizer.decode([idx]).strip()
             if text in ("0", "1", "2", "3"):
                 ids[int(text)].append(idx)
-        missing = [g for g in range(4) if not ids[g]]
+        missing = [g for g in GRADES if not ids[g]]
         if missing:
             raise ValueError(f"the tokenizer has no single token for grade(s) {missing}; "
                              "the transformers judge needs the digits 0-3 as tokens")
@@ -175,7 +176,7 @@ class TransformersBackend:
             probs = self._forward([encoded[i] for i in idx])
             top = probs.argmax(dim=-1).tolist()
             for row, i in enumerate(idx):
-                mass = [float(probs[row, self.grade_token_ids[g]].sum()) for g in range(4)]
+                mass = [float(probs[row, self.grade_token_ids[g]].sum()) for g in GRADES]
                 total = sum(mass)
                 p = normalise_probs(mass)
                 raw = self.tokenizer.decode([top[row]])
@@ -184,7 +185,7 @@ class TransformersBackend:
                                           error=f"grade tokens hold {total:.3g} of the next-token probability "
                                                 f"(min_grade_mass={self.min_grade_mass:g})")
                 else:
-                    judgement = Judgement(max(range(4), key=lambda g: p[g]), raw=raw, probs=p)
+                    judgement = Judgement(max(GRADES, key=lambda g: p[g]), raw=raw, probs=p)
                 results[i] = judgement
                 if on_result is not None:
                     on_result(i, judgement)

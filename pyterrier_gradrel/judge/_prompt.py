@@ -26,9 +26,10 @@ import re
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from pyterrier_gradrel.datasets import GRADES
+
 PROMPT_VERSION = "gradrel-rubric-v1"
 
-GRADES: tuple[int, ...] = (0, 1, 2, 3)
 
 #: Grade texts of LLM-graded collections (grade -> definition); the ``QRELS_DEFS`` of such collections.
 GRADE_TEXTS: Mapping[int, str] = MappingProxyType({

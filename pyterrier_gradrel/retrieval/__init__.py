@@ -10,7 +10,7 @@ from pyterrier_gradrel._lazy import lazy_exports
 _LAZY: dict[str, str] = {
     "AUTO_TOKENIZER": "pyterrier_gradrel.retrieval._tokenize:AUTO_TOKENIZER",
     "BACKENDS": "pyterrier_gradrel.retrieval._dense:BACKENDS",
-    "BASELINES": "pyterrier_gradrel.retrieval._baselines:BASELINES",
+    "BASELINES": "pyterrier_gradrel.retrieval._names:BASELINES",
     "BM25": "pyterrier_gradrel.retrieval._bm25:BM25",
     "HNSW_MIN_DOCS": "pyterrier_gradrel.retrieval._dense:HNSW_MIN_DOCS",
     "RRF": "pyterrier_gradrel.retrieval._baselines:RRF",

@@ -19,13 +19,11 @@ from pyterrier_gradrel.retrieval._dense import (
     _resolve_encoder,
     dense_index,
 )
+from pyterrier_gradrel.retrieval._names import BASELINES
 from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer
 from pyterrier_gradrel.retrieval._types import DatasetLike, EncoderLike
 
 __all__ = ["BASELINES", "RRF", "baselines"]
-
-#: baseline names, in table order
-BASELINES = ("BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)")
 
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
 

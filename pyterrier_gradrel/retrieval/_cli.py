@@ -15,16 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.datasets import SPLITS, collection_languages
 
 __all__ = ["add_parser", "parse_pairs"]
-
-#: XQuAD-R languages (DEVELOPING.md contract; ro comes from XQuAD)
-XQUAD_R_LANGS = ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
-SPLITS = ("train", "dev", "test")
 
 
 def parse_pairs(text: str) -> list[tuple[str, str]]:
     """``"en,ar,de-en"`` -> ``[("en", "en"), ("ar", "ar"), ("de", "en")]`` (validated)."""
+    xquad_r_langs = collection_languages("xquad-r")
     pairs = []
     for item in (p.strip() for p in text.split(",")):
         if not item:
@@ -32,9 +30,9 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
         qlang, _, dlang = item.partition("-")
         dlang = dlang or qlang
         for lang in (qlang, dlang):
-            if lang not in XQUAD_R_LANGS:
+            if lang not in xquad_r_langs:
                 raise argparse.ArgumentTypeError(
-                    f"language must be one of {list(XQUAD_R_LANGS)} (pairs as <lang> or <qlang>-<dlang>), got {lang!r}")
+                    f"language must be one of {list(xquad_r_langs)} (pairs as <lang> or <qlang>-<dlang>), got {lang!r}")
         pairs.append((qlang, dlang))
     if not pairs:
         raise argparse.ArgumentTypeError("give at least one language or pair, e.g. 'en,th,de-en'")
@@ -100,7 +98,7 @@ def add_parser(subparsers: Any) -> None:
     t.add_argument("--out", type=Path, default=None,
                    help="output folder (default: $GRADREL_HOME/results/bm25_tokenizers; the committed table is "
                         "experiments/results/bm25_tokenizers)")
-    t.add_argument("--langs", type=_langs, default=list(XQUAD_R_LANGS),
+    t.add_argument("--langs", type=_langs, default=list(collection_languages("xquad-r")),
                    help="comma-separated XQuAD-R languages (default: all 12)")
     t.add_argument("--split", choices=SPLITS, default="test", help="XQuAD-R split to evaluate")
     t.add_argument("--tokenizers", type=_csv_list, default=list(STUDY_TOKENIZERS),

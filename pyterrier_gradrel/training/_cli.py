@@ -94,14 +94,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``gradrel train``: print the run folder and the training report as JSON."""
     import pyterrier as pt
 
+    from pyterrier_gradrel.datasets import GRADES, exclude_own_article, info
     from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
 
-    grades = (0, 1, 2, 3)
+    grades = GRADES
     own_article = True
     dataset_id = args.dataset.removeprefix("irds:")
     try:
-        from pyterrier_gradrel.datasets import exclude_own_article, info
-
         meta = info(dataset_id)
         grades = tuple(sorted(int(g) for g in meta.grades))
         own_article = exclude_own_article(dataset_id)  # the rule gradrel run applies (experiments.train_config)

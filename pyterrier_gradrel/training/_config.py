@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from pyterrier_gradrel._device import PRECISIONS, canonical_precision
-from pyterrier_gradrel.binarize import DEFAULT_GRADES, neg_max_for, policy_name
+from pyterrier_gradrel.binarize import neg_max_for, policy_name
+from pyterrier_gradrel.datasets import GRADES
 
 if TYPE_CHECKING:
     from pyterrier_gradrel.training._losses import GradedInfoNCELoss, InfoNCELoss
@@ -92,7 +93,7 @@ class TrainConfig:
 
     rel: int = 2
     negatives: str | int = "zero"
-    grades: tuple[int, ...] = DEFAULT_GRADES
+    grades: tuple[int, ...] = GRADES
     unit: str = "query"
     loss: str = "infonce"
     grade_weights: tuple[tuple[int, float], ...] | None = None
@@ -185,7 +186,7 @@ class TrainConfig:
     def from_dict(cls, d: Mapping[str, object]) -> TrainConfig:
         """Inverse of :meth:`to_dict`."""
         d = dict(d)
-        d["grades"] = tuple(d.get("grades", DEFAULT_GRADES))
+        d["grades"] = tuple(d.get("grades", GRADES))
         if d.get("grade_weights") is not None:
             d["grade_weights"] = tuple((int(g), float(w)) for g, w in d["grade_weights"])
         return cls(**d)

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from pyterrier_gradrel.datasets import GRADES
+
 __all__ = ["grade_noise", "nested_fraction"]
 
 
@@ -52,7 +54,7 @@ def nested_fraction(topics: pd.DataFrame, fraction: float, *, seed: int = 0, by:
     return topics[topics["qid"].astype(str).isin(keep)]
 
 
-def grade_noise(qrels: pd.DataFrame, p: float, *, seed: int = 0, grades: Sequence[int] = (0, 1, 2, 3)) -> pd.DataFrame:
+def grade_noise(qrels: pd.DataFrame, p: float, *, seed: int = 0, grades: Sequence[int] = GRADES) -> pd.DataFrame:
     """Replace each judged grade, with probability ``p``, by a uniformly random *other* grade.
 
     Args:

@@ -69,6 +69,7 @@ def test_valid_collection_through_pyterrier(tmp_path):
     meta = info(f"gradrel/local/{name}/test")
     assert meta.grades == {0: "not relevant", 1: "related", 2: "answers it"} and meta.default_rel == 1
     assert meta.structural is False and meta.doc_lang == "en" and meta.split == "test"
+    assert meta.fixed is False  # its files may be edited: pools are keyed on a hash of the documents
 
 
 def test_shared_queries_file_is_restricted_to_each_split(tmp_path):

@@ -100,6 +100,9 @@ def test_info():
     af = datasets.info("gradrel/afriqa/fon/dev")
     assert (af.query_lang, af.doc_lang, af.resource, af.structural) == ("fon", "fr", "low", True)
     assert datasets.info("gradrel/afriqa/fon-translated/dev").query_lang == "fr"
+    # pool identity facts: both benchmark collections are fixed; XQuAD-R's texts are at version 2 (no U+FEFF)
+    assert (mono.fixed, mono.text_version) == (True, datasets.collection("xquad-r").text_version) == (True, 2)
+    assert (af.fixed, af.text_version) == (True, 1)
     for bad in ("gradrel/xquad-r/xx/test", "gradrel/xquad-r/de/validation", "gradrel/afriqa/wol/test",
                 "gradrel/afriqa/yor/dev", "msmarco/dev", "gradrel/xquad-r/de-de/test"):
         with pytest.raises(ValueError, match="unknown dataset id"):

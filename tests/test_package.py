@@ -11,18 +11,25 @@ def test_import_is_cheap():
     assert out.split() == ["False", "False", "False"]
 
 
-@pytest.mark.parametrize("order", ["package first", "ir_datasets first", "a submodule first", "pyterrier only"])
+@pytest.mark.parametrize("order", ["package first", "ir_datasets first", "a submodule first", "pyterrier only",
+                                   "datasets._afriqa first", "datasets._xquad_r first", "datasets._base first"])
 def test_datasets_are_registered_whatever_is_imported_first(order):
-    """The datasets register the moment ir_datasets is imported, whichever import comes first."""
+    """The datasets register the moment ir_datasets is imported, whichever import comes first; when a dataset
+    module that registration needs is what imported ir_datasets, registration finishes on the first lookup."""
     first = {
         "package first": "import pyterrier_gradrel, ir_datasets",
         "ir_datasets first": "import ir_datasets, pyterrier_gradrel",
         "a submodule first": "import pyterrier_gradrel.datasets._local, ir_datasets",
         "pyterrier only": "import ir_datasets, pyterrier as pt; pt.gradrel",  # the pyterrier.modules entry point
+        "datasets._afriqa first": "import pyterrier_gradrel.datasets._afriqa",
+        "datasets._xquad_r first": "import pyterrier_gradrel.datasets._xquad_r",
+        "datasets._base first": "import pyterrier_gradrel.datasets._base",
     }[order]
-    code = f"{first}; import ir_datasets; print(ir_datasets.load('gradrel/xquad-r/de/test').docs_cls().__name__)"
+    code = (f"{first}; import ir_datasets; print(ir_datasets.load('gradrel/xquad-r/de/test').docs_cls().__name__); "
+            f"print(ir_datasets.load('gradrel/afriqa/hau/test').docs_cls().__name__); "
+            f"print(sum(d.startswith('gradrel/') for d in ir_datasets.registry) > 400)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip().splitlines()[-1] == "XQuadDoc"
+    assert out.strip().splitlines()[-3:] == ["XQuadDoc", "AfriqaDoc", "True"]
 
 
 def test_tiny_encoder_fixture(tiny_encoder_dir):
@@ -177,8 +184,6 @@ def test_fact_constants_are_shared_objects():
     """Modules that use, re-export or default to a fact constant hold the very same object."""
     import importlib
     import inspect
-
-    import ir_datasets  # noqa: F401 (first: importing datasets._afriqa before ir_datasets is not supported)
 
     import pyterrier_gradrel
     from pyterrier_gradrel import datasets, retrieval

@@ -79,6 +79,11 @@ class DatasetInfo:
         resource: Resource level (high/medium/low, Joshi et al. 2020 classes) of the query language, if known.
         license: The data's license.
         citation: BibTeX of the sources.
+        fixed: True when the collection is built from pinned, checksummed files, so a docno names the same
+            passage text in every pool of the collection (XQuAD-R, AfriQA); False for local collections,
+            whose files may be edited.
+        text_version: The collection's text version (``text_version`` in its registry file; bumped whenever
+            its indexed texts change, so caches of the old texts are never reused).
     """
 
     dataset_id: str
@@ -94,6 +99,8 @@ class DatasetInfo:
     resource: str | None
     license: str
     citation: str
+    fixed: bool = False
+    text_version: int = 1
 
 
 def _xquad_ids() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
@@ -192,18 +199,53 @@ def register() -> None:
             return
         import ir_datasets
 
+        registry = ir_datasets.registry
+        if not any(p.pattern == _LOCAL_PATTERN for p, _ in registry._patterns):
+            registry.register_pattern(_LOCAL_PATTERN, _discover_local)
+        if _dataset_modules_importing():
+            # ir_datasets was imported from inside a dataset module that the ids below are built with (someone
+            # imported, say, datasets._afriqa first): finish on the first lookup of an id, when it is complete
+            if not any(p.pattern == _DEFERRED_PATTERN for p, _ in registry._patterns):
+                registry.register_pattern(_DEFERRED_PATTERN, _finish_registration)
+            return
         from pyterrier_gradrel.datasets import _afriqa, _xquad_r
 
-        existing = set(ir_datasets.registry)
+        existing = set(registry)
         for dataset_id, args in _xquad_r.dataset_ids().items():
             if dataset_id not in existing:
-                ir_datasets.registry.register(dataset_id, _xquad_r.build_dataset(*args))
+                registry.register(dataset_id, _xquad_r.build_dataset(*args))
         for dataset_id, args in _afriqa.dataset_ids().items():
             if dataset_id not in existing:
-                ir_datasets.registry.register(dataset_id, _afriqa.build_dataset(*args))
-        if not any(p.pattern == _LOCAL_PATTERN for p, _ in ir_datasets.registry._patterns):
-            ir_datasets.registry.register_pattern(_LOCAL_PATTERN, _discover_local)
+                registry.register(dataset_id, _afriqa.build_dataset(*args))
         _registered = True
+
+
+#: The ids that :func:`register` registers one by one (local collections have their own pattern)
+_DEFERRED_PATTERN = r"^gradrel/(?:xquad-r|afriqa)/"
+_DATASET_MODULES = ("_base", "_xquad_r", "_afriqa")
+
+
+def _dataset_modules_importing() -> bool:
+    """Whether a module that :func:`register` builds datasets with is being imported right now."""
+    import sys
+
+    for short in _DATASET_MODULES:
+        module = sys.modules.get(f"{__name__}.{short}")
+        if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False):
+            return True
+    return False
+
+
+def _finish_registration(key: str, groups: tuple[str | None, ...]):  # noqa: ANN202 (ir_datasets pattern hook)
+    """ir_datasets pattern hook of a deferred :func:`register`: registers every id, hands ``key``'s dataset back.
+
+    The registry registers what this returns under ``key`` itself, so ``key`` is taken out again; an id that is
+    not declared raises ``KeyError`` as an unknown id does.
+    """
+    import ir_datasets
+
+    register()
+    return ir_datasets.registry._registered.pop(key)
 
 
 def register_local(name: str, folder: str | Path) -> list[str]:
@@ -270,7 +312,8 @@ def collection_languages(collection_name: str) -> tuple[str, ...]:
 
 
 def info(dataset_id: str) -> DatasetInfo:
-    """Describe ``dataset_id`` (languages, split, grade texts, default ``rel``, whether grades are structural).
+    """Describe ``dataset_id``: languages, split, grade texts, default ``rel``, whether grades are structural,
+    whether the collection is fixed and its text version (what a pool's cache identity is built from).
 
     Raises:
         ValueError: ``dataset_id`` is not one of the benchmark's ids (the message lists the id patterns).
@@ -296,6 +339,7 @@ def info(dataset_id: str) -> DatasetInfo:
             dataset_id, "xquad-r", split, qlang, dlangs[0] if len(dlangs) == 1 else None, qlangs, dlangs,
             dict(spec.grades), spec.default_rel, spec.structural,
             spec.languages[qlang]["resource"] if qlang else None, spec.license, spec.citation,
+            fixed=True, text_version=spec.text_version,
         )
     if kind == "afriqa":
         ids = _afriqa_ids()
@@ -309,6 +353,7 @@ def info(dataset_id: str) -> DatasetInfo:
         return DatasetInfo(
             dataset_id, "afriqa", split, qlang, pivot, (qlang,) if qlang else (), (pivot,),
             dict(spec.grades), spec.default_rel, spec.structural, resource, spec.license, spec.citation,
+            fixed=True, text_version=spec.text_version,
         )
     if kind == "local":
         from pyterrier_gradrel.datasets import _local

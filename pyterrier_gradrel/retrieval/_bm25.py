@@ -35,6 +35,8 @@ from pyterrier_gradrel.retrieval._types import CorpusDataset, DatasetLike, DocRe
 if TYPE_CHECKING:
     from pyterrier_pisa import PisaIndex
 
+    from pyterrier_gradrel.datasets import DatasetInfo
+
 __all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key"]
 
 _log = logging.getLogger(__name__)
@@ -72,37 +74,35 @@ def corpus_key(dataset: DatasetLike) -> tuple[str, str]:
 
         meta = info(dataset_id)
         lang = meta.doc_lang or "+".join(meta.doc_langs) or "und"
-        if meta.collection == "local":
-            # every local collection reports collection "local", and its files may be edited: key on the name
+        if not meta.fixed:
+            # a local collection's files may be edited (and all report collection "local"): key on its name
             # and on a hash of the documents themselves
             name = dataset_id.split("/")[2]
             return _slug(f"local-{name}-{_corpus_digest(_as_pt_dataset(dataset))[:12]}"), _slug(lang)
-        return _collection_slug(str(meta.collection)), _slug(lang)
+        return _collection_slug(meta), _slug(lang)
     return _slug(dataset_id), "und"
 
 
-def _collection_slug(collection: str) -> str:
-    """A declared collection's cache name: its name, plus ``-t<N>`` once its texts changed (``text_version``)."""
-    from pyterrier_gradrel.datasets._registry import collections
-
-    spec = collections().get(collection)
-    version = spec.text_version if spec is not None else 1
-    return _slug(collection if version == 1 else f"{collection}-t{version}")
+def _collection_slug(meta: DatasetInfo) -> str:
+    """A fixed collection's cache name: its name, plus ``-t<N>`` once its texts changed (``text_version``)."""
+    name = str(meta.collection)
+    return _slug(name if meta.text_version == 1 else f"{name}-t{meta.text_version}")
 
 
 def fixed_collection(dataset: DatasetLike) -> str | None:
     """The collection key of a dataset whose docnos name the same passage text in every pool of its collection.
 
-    That holds for the package's benchmark collections (XQuAD-R, AfriQA: built from pinned, checksummed files),
-    not for local collections (their files may be edited) nor for other datasets: ``None`` for those.
+    That holds for the package's benchmark collections (``DatasetInfo.fixed``: XQuAD-R, AfriQA, built from
+    pinned, checksummed files), not for local collections (their files may be edited) nor for other datasets:
+    ``None`` for those.
     """
     dataset_id = _dataset_id(dataset)
     if not dataset_id.startswith("gradrel/"):
         return None
     from pyterrier_gradrel.datasets import info
 
-    collection = str(info(dataset_id).collection)
-    return None if collection == "local" else _collection_slug(collection)
+    meta = info(dataset_id)
+    return _collection_slug(meta) if meta.fixed else None
 
 
 def _corpus_digest(dataset: CorpusDataset) -> str:

@@ -149,10 +149,10 @@ def test_factory_fingerprint_follows_its_source():
 def test_an_encoder_is_a_system_and_its_pool_is_encoded_once(mirror, tiny_encoder_dir, tmp_path):
     from pyterrier_gradrel.retrieval import encode_count
 
-    result = benchmark.evaluate(str(tiny_encoder_dir), tasks=[TASK], out=tmp_path, precision="float32",
-                                threads=1, verbose=False)
+    result = benchmark.evaluate(str(tiny_encoder_dir), tasks=[TASK], out=tmp_path, threads=1, verbose=False)
     record = result.results[TASK].record
     assert record["system"]["description"]["kind"] == "encoder"
+    # float32 by default, like the pinned scores, also where "auto" would pick bf16 (AMX CPUs, recent GPUs)
     assert record["system"]["description"]["precision"] == "float32"
     assert result.folder.parent.name == tiny_encoder_dir.name
     encodes = encode_count()
@@ -198,3 +198,11 @@ def test_cli_evaluates_a_factory_from_a_file(mirror, tmp_path, capsys):
     assert "0 computed, 1 reused" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="no attribute 'nope'"):
         main(["evaluate", "--system", f"{module}:nope", "--tasks", TASK, "--out", str(tmp_path / "out")])
+
+
+def test_evaluate_command_encodes_in_float32_unless_asked():
+    from pyterrier_gradrel.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["evaluate", "--model", "m"]).precision == "float32"
+    assert parser.parse_args(["evaluate", "--model", "m", "--precision", "auto"]).precision == "auto"

@@ -42,7 +42,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names, dataset ids or groups")
     p.add_argument("--out", type=Path, default=Path(_DEFAULT_OUT), help=f"results root (default: {_DEFAULT_OUT})")
     p.add_argument("--overwrite", action="store_true", help="recompute tasks that already have a result")
-    p.add_argument("--precision", default="auto", choices=["auto", "float32", "bfloat16"], help="encoder precision")
+    p.add_argument("--precision", default="float32", choices=["auto", "float32", "bfloat16"],
+                   help="encoder precision; float32, like the pinned scores, so that a score does not depend on "
+                        "the hardware it ran on; auto: bfloat16 where it is native (AMX CPUs, recent CUDA) "
+                        "(default: float32)")
     p.add_argument("--threads", type=int, default=None, help="torch threads while encoding")
     p.add_argument("--check", action="store_true",
                    help="compare the main scores with the suite's pinned expectations (exit 1 on FAIL)")

@@ -106,7 +106,7 @@ def evaluate(
     overwrite: bool = False,
     name: str | None = None,
     fingerprint: str | None = None,
-    precision: str = "auto",
+    precision: str = "float32",
     threads: int | None = None,
     verbose: bool = True,
 ) -> BenchmarkResult:
@@ -122,7 +122,8 @@ def evaluate(
         overwrite: Recompute tasks that already have a result.
         name: Display name of the system (default: the model folder's name or the factory's name).
         fingerprint: A factory's identity (default: hash of its qualified name and source).
-        precision: Inference precision of an encoder given by name (``"auto"``, ``"float32"``, ``"bfloat16"``).
+        precision: Inference precision of an encoder given by name: ``"float32"`` (default, like the pinned scores,
+            so a score does not depend on the hardware), ``"bfloat16"``, or ``"auto"`` (bf16 where native).
         threads: torch threads while encoding.
         verbose: A progress bar over tasks (with ETA).
 

@@ -68,7 +68,7 @@ def _load(encoder: Any, precision: str, threads: int | None) -> Any:
     return encoder
 
 
-def encoder_system(encoder: Any, *, name: str | None = None, precision: str = "auto",
+def encoder_system(encoder: Any, *, name: str | None = None, precision: str = "float32",
                    threads: int | None = None, backend: str = "numpy") -> System:
     """An encoder as a system: exact dense retrieval over each task's pool (vectors cached per pool)."""
     from pyterrier_gradrel.retrieval import dense
@@ -148,7 +148,7 @@ def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32
 
 
 def as_system(system: Any, *, name: str | None = None, fingerprint: str | None = None,
-              precision: str = "auto", threads: int | None = None) -> System:
+              precision: str = "float32", threads: int | None = None) -> System:
     """Turn what the user passed into a :class:`System`.
 
     ``system`` may be a :class:`System`, a baseline name (``"BM25"``), a model name or folder, an encoder

@@ -298,17 +298,15 @@ def _split_of(dataset_id: str, parts: list[str], n: int) -> str | None:
 def collection_languages(collection_name: str) -> tuple[str, ...]:
     """The languages of a declared collection that have queries, sorted (read from ``datasets_registry``).
 
-    XQuAD-R: its 12 languages. AfriQA: the languages with gold passages in at least one split (its
-    ``splits`` list in ``afriqa.yaml``; wol has none). A collection without declared languages (``local``): ().
-    Reading the registry loads no ir_datasets, so command-line parsers may call this.
+    A language whose registry entry lists its ``splits`` counts only if that list is non-empty (AfriQA's wol has
+    none); one without such a list has every split (XQuAD-R's 12 languages). A collection without declared
+    languages (``local``): (). Reading the registry loads no ir_datasets, so command-line parsers may call this.
 
     Raises:
         ValueError: ``collection_name`` is not declared.
     """
-    spec = collection(collection_name)
-    if collection_name == "afriqa":
-        return tuple(sorted(lang for lang, meta in spec.languages.items() if meta.get("splits")))
-    return tuple(sorted(spec.languages))
+    languages = collection(collection_name).languages
+    return tuple(sorted(lang for lang, meta in languages.items() if meta.get("splits", True)))
 
 
 def info(dataset_id: str) -> DatasetInfo:

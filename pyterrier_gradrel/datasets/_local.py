@@ -76,37 +76,48 @@ def _err(path: Path, line: int | None, msg: str) -> LocalCollectionError:
     return LocalCollectionError(f"{where}: {msg}")
 
 
+def _manifest_file(folder: Path) -> tuple[Path | None, dict[str, Any]]:
+    """The manifest file of ``folder`` and its parsed mapping (``(None, {})`` when there is none)."""
+    for candidate in ("manifest.yaml", "manifest.yml", "manifest.json"):
+        path = folder / candidate
+        if not path.is_file():
+            continue
+        import yaml  # JSON is YAML, so one parser reads both
+
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except UnicodeDecodeError as exc:
+            raise _err(path, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+        except yaml.YAMLError as exc:
+            raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise _err(path, None, "the manifest must be a mapping")
+        return path, data
+    return None, {}
+
+
+def _manifest_grades(path: Path | None, data: dict[str, Any], default: dict[int, str]) -> dict[int, str]:
+    """The manifest's ``grades`` (integer grade -> text), validated; ``default`` when absent."""
+    if "grades" not in data:
+        return default
+    try:
+        grades = {int(k): str(v) for k, v in dict(data["grades"]).items()}
+    except (TypeError, ValueError):
+        raise _err(path, None, f"grades must map integer grades to texts, got {data['grades']!r}") from None
+    if not grades or min(grades) < 0:
+        raise _err(path, None, f"grades must be non-negative integers, got {sorted(grades)}")
+    return grades
+
+
 def read_manifest(folder: str | Path) -> Manifest:
     """The manifest of ``folder`` (``manifest.yaml`` or ``manifest.json``), defaults where absent."""
     folder = Path(folder)
     defaults = collection(COLLECTION)
-    data: dict[str, Any] = {}
-    path = None
-    for candidate in ("manifest.yaml", "manifest.yml", "manifest.json"):
-        if (folder / candidate).is_file():
-            path = folder / candidate
-            import yaml  # JSON is YAML, so one parser reads both
-
-            try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            except UnicodeDecodeError as exc:
-                raise _err(path, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
-            except yaml.YAMLError as exc:
-                raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
-            if not isinstance(data, dict):
-                raise _err(path, None, "the manifest must be a mapping")
-            break
+    path, data = _manifest_file(folder)
     unknown = sorted(set(data) - set(MANIFEST_KEYS))
     if unknown:
         raise _err(path, None, f"unknown keys {unknown}; allowed: {list(MANIFEST_KEYS)}")
-    grades = defaults.grades
-    if "grades" in data:
-        try:
-            grades = {int(k): str(v) for k, v in dict(data["grades"]).items()}
-        except (TypeError, ValueError):
-            raise _err(path, None, f"grades must map integer grades to texts, got {data['grades']!r}") from None
-        if not grades or min(grades) < 0:
-            raise _err(path, None, f"grades must be non-negative integers, got {sorted(grades)}")
+    grades = _manifest_grades(path, data, defaults.grades)
     default_rel = data.get("default_rel", defaults.default_rel)
     allowed = sorted(g for g in grades if g > 0)
     if not isinstance(default_rel, int) or default_rel not in allowed:

@@ -31,6 +31,7 @@ from pyterrier_gradrel.experiments._display import correction_name as _correctio
 from pyterrier_gradrel.experiments._display import save_figure as _save
 
 if TYPE_CHECKING:  # pragma: no cover
+    from pyterrier_gradrel.experiments._config import ExperimentConfig
     from pyterrier_gradrel.experiments._result import ExperimentResult
 
 # significance markers: one letter per baseline, upper case = significantly better, lower = worse
@@ -399,65 +400,79 @@ def write_plots(result: ExperimentResult, agg: pd.DataFrame, results_dir: Path) 
     import matplotlib
 
     matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
 
     cfg = result.config
-    measure = cfg.primary_measure
-    test = agg[(agg["split"] == "test") & (agg["measure"] == measure)]
+    test = agg[(agg["split"] == "test") & (agg["measure"] == cfg.primary_measure)]
     written: list[Path] = []
     for scenario, sg in test.groupby("scenario", sort=False):
         safe = scenario.replace("/", "_")
         ft = sg[sg["system"] == "fine-tuned"]
         full = ft[(ft["fraction"] == max(cfg.fractions)) & (ft["noise"] == min(cfg.noise_rates))]
         if not full.empty:
-            fig, ax = plt.subplots(figsize=(7, 4.5))
-            xs = list(range(len(cfg.variants)))
-            for i, label in enumerate(sg["label"].drop_duplicates()):
-                color, marker = f"C{i % 10}", "osD^v"[i // 10 % 5]  # past 10 lines the colours repeat, not the markers
-                ys, es = [], []
-                for v in cfg.variants:
-                    r = full[(full["label"] == label) & (full["variant"] == v.label)]
-                    ys.append(r["mean"].iloc[0] if len(r) else np.nan)
-                    es.append(r["sd"].iloc[0] if len(r) and not np.isnan(r["sd"].iloc[0]) else 0.0)
-                ax.errorbar(xs, ys, yerr=es, marker=marker, color=color, label=label, capsize=3)
-                z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
-                if len(z):
-                    ax.axhline(z["mean"].iloc[0], color=color, linestyle="--", linewidth=0.8)
-                b = sg[(sg["label"] == label) & (sg["system"] == "BM25")]
-                if len(b):
-                    ax.axhline(b["mean"].iloc[0], color=color, linestyle=":", linewidth=0.8)
-            ax.set_xticks(xs, [v.display for v in cfg.variants])
-            ax.set_ylabel(f"{measure} (graded)")
-            ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
-            ax.legend(fontsize=7, ncol=2)
-            fig.tight_layout()
-            written.append(_save(fig, results_dir / f"tau_{safe}.png"))
-            plt.close(fig)
-        for axis, other, name, xlabel in (("fraction", "noise", "fractions", "training fraction"),
-                                          ("noise", "fraction", "noise", "grade-noise rate")):
+            written.append(_tau_plot(cfg, scenario, sg, full, results_dir / f"tau_{safe}.png"))
+        for axis, name in (("fraction", "fractions"), ("noise", "noise")):
             levels = cfg.fractions if axis == "fraction" else cfg.noise_rates
-            if len(levels) < 2:
-                continue
-            fixed = min(cfg.noise_rates) if axis == "fraction" else max(cfg.fractions)
-            sub = ft[ft[other] == fixed]
-            labels = list(sg["label"].drop_duplicates())
-            fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.8), squeeze=False)
-            for ax, label in zip(axes[0], labels, strict=True):
-                for j, v in enumerate(cfg.variants):
-                    r = sub[(sub["label"] == label) & (sub["variant"] == v.label)].sort_values(axis)
-                    if r.empty:
-                        continue
-                    ax.errorbar(r[axis], r["mean"], yerr=r["sd"].fillna(0.0), marker="o", capsize=3,
-                                color=f"C{j}", label=v.display)
-                z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
-                if len(z):
-                    ax.axhline(z["mean"].iloc[0], color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
-                ax.set_title(label, fontsize=9)
-                ax.set_xlabel(xlabel)
-                ax.set_ylabel(measure)
-                ax.legend(fontsize=7)
-            fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
-            fig.tight_layout()
-            written.append(_save(fig, results_dir / f"{name}_{safe}.png"))
-            plt.close(fig)
+            if len(levels) >= 2:
+                written.append(_level_plot(cfg, scenario, sg, ft, axis, results_dir / f"{name}_{safe}.png"))
     return written
+
+
+def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.DataFrame, path: Path) -> Path:
+    """Measure vs τ, one line per label (all data, no noise), baselines as horizontal lines."""
+    import matplotlib.pyplot as plt
+
+    measure = cfg.primary_measure
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs = list(range(len(cfg.variants)))
+    for i, label in enumerate(sg["label"].drop_duplicates()):
+        color, marker = f"C{i % 10}", "osD^v"[i // 10 % 5]  # past 10 lines the colours repeat, not the markers
+        ys, es = [], []
+        for v in cfg.variants:
+            r = full[(full["label"] == label) & (full["variant"] == v.label)]
+            ys.append(r["mean"].iloc[0] if len(r) else np.nan)
+            es.append(r["sd"].iloc[0] if len(r) and not np.isnan(r["sd"].iloc[0]) else 0.0)
+        ax.errorbar(xs, ys, yerr=es, marker=marker, color=color, label=label, capsize=3)
+        for system, style in (("mE5-zero-shot", "--"), ("BM25", ":")):
+            b = sg[(sg["label"] == label) & (sg["system"] == system)]
+            if len(b):
+                ax.axhline(b["mean"].iloc[0], color=color, linestyle=style, linewidth=0.8)
+    ax.set_xticks(xs, [v.display for v in cfg.variants])
+    ax.set_ylabel(f"{measure} (graded)")
+    ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out
+
+
+def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.DataFrame, axis: str,
+                path: Path) -> Path:
+    """Measure vs training fraction (``axis="fraction"``, no noise) or vs noise rate (all data), per label."""
+    import matplotlib.pyplot as plt
+
+    measure = cfg.primary_measure
+    other, xlabel = ("noise", "training fraction") if axis == "fraction" else ("fraction", "grade-noise rate")
+    fixed = min(cfg.noise_rates) if axis == "fraction" else max(cfg.fractions)
+    sub = ft[ft[other] == fixed]
+    labels = list(sg["label"].drop_duplicates())
+    fig, axes = plt.subplots(1, len(labels), figsize=(4 * len(labels), 3.8), squeeze=False)
+    for ax, label in zip(axes[0], labels, strict=True):
+        for j, v in enumerate(cfg.variants):
+            r = sub[(sub["label"] == label) & (sub["variant"] == v.label)].sort_values(axis)
+            if r.empty:
+                continue
+            ax.errorbar(r[axis], r["mean"], yerr=r["sd"].fillna(0.0), marker="o", capsize=3,
+                        color=f"C{j}", label=v.display)
+        z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
+        if len(z):
+            ax.axhline(z["mean"].iloc[0], color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(measure)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
+    fig.tight_layout()
+    out = _save(fig, path)
+    plt.close(fig)
+    return out

@@ -134,6 +134,11 @@ class TrainConfig:
         if self.grade_weights is not None and self.loss != "graded":
             raise ValueError(f"grade_weights only apply to loss='graded', got loss={self.loss!r}")
         neg_max_for(self.negatives, self.positive_rel, self.grades)  # validates rel, negatives, grades
+        self._check_numbers()
+        self.make_loss()  # validates grade weights
+
+    def _check_numbers(self) -> None:
+        """Raise ``ValueError`` naming the field for any count, rate or fraction out of its range."""
         for name in ("hard_negatives", "epochs", "batch_size", "max_length", "checkpoint_every", "seed"):
             v = getattr(self, name)
             low = {"epochs": 1, "batch_size": 1, "max_length": 2}.get(name, 0)
@@ -151,7 +156,6 @@ class TrainConfig:
             raise ValueError(f"fraction must be in (0, 1], got {self.fraction!r}")
         if not 0 <= self.noise <= 1:
             raise ValueError(f"noise must be in [0, 1], got {self.noise!r}")
-        self.make_loss()  # validates grade weights
 
     @property
     def weights(self) -> dict[int, float] | None:

@@ -433,17 +433,14 @@ def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.D
             es.append(r["sd"].iloc[0] if len(r) and not np.isnan(r["sd"].iloc[0]) else 0.0)
         ax.errorbar(xs, ys, yerr=es, marker=marker, color=color, label=label, capsize=3)
         for system, style in (("mE5-zero-shot", "--"), ("BM25", ":")):
-            b = sg[(sg["label"] == label) & (sg["system"] == system)]
-            if len(b):
-                ax.axhline(b["mean"].iloc[0], color=color, linestyle=style, linewidth=0.8)
+            baseline = _baseline_mean(sg, label, system)
+            if baseline is not None:
+                ax.axhline(baseline, color=color, linestyle=style, linewidth=0.8)
     ax.set_xticks(xs, [v.display for v in cfg.variants])
     ax.set_ylabel(f"{measure} (graded)")
     ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return _finish(fig, path)
 
 
 def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.DataFrame, axis: str,
@@ -464,14 +461,27 @@ def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.D
                 continue
             ax.errorbar(r[axis], r["mean"], yerr=r["sd"].fillna(0.0), marker="o", capsize=3,
                         color=f"C{j}", label=v.display)
-        z = sg[(sg["label"] == label) & (sg["system"] == "mE5-zero-shot")]
-        if len(z):
-            ax.axhline(z["mean"].iloc[0], color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
+        zero_shot = _baseline_mean(sg, label, "mE5-zero-shot")
+        if zero_shot is not None:
+            ax.axhline(zero_shot, color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(measure)
         ax.legend(fontsize=7)
     fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
+    return _finish(fig, path)
+
+
+def _baseline_mean(sg: pd.DataFrame, label: str, system: str) -> float | None:
+    """The baseline ``system``'s mean for ``label`` in one scenario's rows (``None`` when it was not run)."""
+    rows = sg[(sg["label"] == label) & (sg["system"] == system)]
+    return float(rows["mean"].iloc[0]) if len(rows) else None
+
+
+def _finish(fig, path: Path) -> Path:
+    """Lay out ``fig``, write it to ``path`` and release it."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = _save(fig, path)
     plt.close(fig)

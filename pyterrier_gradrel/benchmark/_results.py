@@ -49,15 +49,12 @@ def reference_results() -> Path | None:
     A source checkout reads ``experiments/results/benchmark``; an installed wheel its copy, the package data
     ``pyterrier_gradrel.reference_results``.
     """
-    checkout = Path(__file__).resolve().parents[2] / "experiments" / "results" / "benchmark"
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "experiments" / "results" / "benchmark"
     if checkout.is_dir():
         return checkout
-    try:
-        from importlib import resources
-
-        shipped = Path(str(resources.files("pyterrier_gradrel.reference_results")))
-    except (ModuleNotFoundError, TypeError):
-        return None
+    # an installed wheel: package data beside the package's modules (a data folder, not an importable package)
+    shipped = package / "reference_results"
     return shipped if shipped.is_dir() else None
 
 

@@ -118,7 +118,7 @@ def validate_run(run: Any, *, system: str, task: Task) -> None:
         first = pairs[repeated].iloc[0]
         raise SystemOutputError(f"{where} returned {int(repeated.sum())} duplicate (qid, docno) pairs, e.g. "
                          f"({first['qid']!r}, {first['docno']!r}); each document may be ranked once per query")
-    outside = sorted(set(pairs["docno"]) - _pool_docnos(task.dataset))
+    outside = sorted(set(pairs["docno"].unique()) - _pool_docnos(task.dataset))
     if outside:
         raise SystemOutputError(f"{where} returned {len(outside)} docnos that are not in the task's pool, e.g. "
                          f"{outside[:3]}; rank documents of benchmark.task_pool({task.dataset!r})")

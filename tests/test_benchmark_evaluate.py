@@ -242,7 +242,7 @@ def test_editing_a_local_module_the_factory_imports_recomputes_the_result(mirror
     from pyterrier_gradrel.benchmark._cli import load_factory
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])  # restored after
     (tmp_path / "my_factory.py").write_text(FACTORY)
     out = tmp_path / "out"
 

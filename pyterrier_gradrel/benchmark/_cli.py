@@ -17,6 +17,8 @@ from pyterrier_gradrel.retrieval._names import BASELINES
 __all__ = ["add_parser", "load_factory"]
 
 _DEFAULT_OUT = "$GRADREL_HOME/benchmark (~/.cache/pyterrier_gradrel/benchmark when GRADREL_HOME is unset)"
+_REFERENCE_HELP = ("experiments/results/benchmark in a source checkout, the package data "
+                   "pyterrier_gradrel/reference_results in an installed wheel")
 _FACTORY_HELP = ("factory as module:attribute (a module importable from the current directory or sys.path) or "
                  "path/to/file.py:attribute; called once per task with the task's ir_datasets id "
                  "('gradrel/xquad-r/de/test', no 'irds:' prefix), it returns a pt.Transformer that maps the topics "
@@ -72,7 +74,8 @@ def add_parser(subparsers: Any) -> None:
     lb.add_argument("--results", type=Path, action="append", default=None,
                     help=f"a results root; repeat to merge several (default: {_DEFAULT_OUT})")
     lb.add_argument("--no-reference", dest="reference", action="store_false",
-                    help="leave out the reference results that come with the package")
+                    help="leave out the reference results that come with the package (by default they are read, "
+                         f"in place, from {_REFERENCE_HELP})")
     lb.add_argument("--out", type=Path, default=None,
                     help="output folder (default: <first results root>/<suite>)")
     lb.add_argument("--tasks", type=_csv, default=None, help="restrict to these tasks / groups")

@@ -123,11 +123,16 @@ def test_a_missing_result_json_is_refused_by_verify(copy, capsys):
 def test_a_result_copied_under_another_system_is_refused(copy, capsys):
     fake = copy / "gradrel-v1" / "Cheater" / "b807f900c4e0d536"
     shutil.copytree(copy / BM25, fake)
-    shutil.rmtree(copy / "gradrel-v1" / "BM25")
     for path in fake.glob("*.json"):
         _edit(path, lambda r: r["system"].__setitem__("name", "Cheater"))
-    # renamed consistently, the copy is a plausible result; scores raised to 0.999 are not
+    # renamed consistently, the copy is a plausible result (one system), noted when the original is beside it
+    report = verify_folder(copy, load_suite())
+    assert report.ok and report.copies == [f"{fake / 'afriqa-bem.json'}: its per-query scores are identical to "
+                                           f"{copy / BM25 / 'afriqa-bem.json'}"] + report.copies[1:]
+    assert len(report.copies) == 33
+    shutil.rmtree(copy / "gradrel-v1" / "BM25")
     assert verify_folder(copy, load_suite()).ok
+    # scores raised to 0.999 are refused
     _edit(fake / f"{TASK}.json", lambda r: r["scores"].update({k: 0.999 for k in r["scores"]}))
     _refused(copy, "but its per-query file averages to", fake / f"{TASK}.json", capsys)
 

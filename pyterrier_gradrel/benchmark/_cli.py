@@ -261,6 +261,8 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"REFUSED {message}")
     for path in report.stray:
         print(f"note: {path} is not a result file (ignored)")
+    for note in report.copies:
+        print(f"note: {note} (another system's result, copied?)")
     systems = {(r.system["name"], r.system["fingerprint"]) for r in report.verified}
     print(f"{report.folder}: {len(report.verified)} results of {len(systems)} systems verified against {spec.name} "
           f"({spec.hash}), {len(report.errors)} refused")

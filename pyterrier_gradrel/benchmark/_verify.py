@@ -228,12 +228,15 @@ class VerifyReport:
         verified: The results that passed.
         errors: One message per refused file (each names the file).
         stray: Files in the folder that are neither a result, its per-query file nor a leaderboard file.
+        copies: Notes on results of different systems whose per-query files are identical (a copied folder
+            passes verification when renamed consistently; two systems may also agree honestly).
     """
 
     folder: Path
     verified: list[TaskResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     stray: list[Path] = field(default_factory=list)
+    copies: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -249,6 +252,16 @@ def _stray_files(folder: Path, results: list[Path]) -> list[Path]:
             continue
         out.append(path)
     return out
+
+
+def _identical_results(results: list[TaskResult]) -> list[str]:
+    seen: dict[str, TaskResult] = {}
+    notes = []
+    for result in results:
+        first = seen.setdefault(result.record["per_query"]["sha256"], result)
+        if first is not result and first.path is not None and first.path.parent != result.path.parent:
+            notes.append(f"{result.path}: its per-query scores are identical to {first.path}")
+    return notes
 
 
 def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
@@ -268,6 +281,7 @@ def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
             report.verified.append(load_verified(path, suite))
         except ResultError as exc:
             report.errors.append(str(exc))
+    report.copies = _identical_results(report.verified)
     for path in _stray_files(folder, paths):
         if path.name.endswith(".queries.csv.gz"):
             report.errors.append(f"{path}: a per-query file without its result JSON")

@@ -94,7 +94,7 @@ def test_an_unknown_pipeline_is_evaluated_through_the_factory(factory_result):
     assert calls == ["gradrel/xquad-r/en/test"]
     assert result.computed == [TASK] and result.reused == []
     record = json.loads((result.folder / f"{TASK}.json").read_text())
-    assert record["suite"] == {"name": "gradrel-v1", "version": 1}
+    assert record["suite"] == {"name": "gradrel-v1", "version": 1, "hash": benchmark.load_suite().hash}
     assert record["task"]["data_fingerprint"] == benchmark.load_suite().task(TASK).fingerprint
     assert record["system"]["name"] == "bm25-overlap"
     assert "_Reranker" in record["system"]["pipeline"] or "Compose" in record["system"]["pipeline"]
@@ -102,9 +102,16 @@ def test_an_unknown_pipeline_is_evaluated_through_the_factory(factory_result):
     assert record["queries"] == 354 and record["answered"] == 354
     assert {"versions", "environment", "seconds", "created"} <= set(record)
     assert record["versions"]["ir_measures"] == "0.4.3"
+    import pyterrier as pt
+
+    # the installed PyTerrier (python-terrier 1.x is a meta-package), and what the factory's module imports
+    assert record["versions"]["pyterrier"] == pt.__version__
+    assert {"pandas", "pytest", "pyterrier-gradrel"} <= set(record["system"]["description"]["packages"])
+    assert set(record["system"]["description"]["packages"]) <= set(record["versions"])
+    assert record["per_query"]["sha256"].startswith("sha256:")
     per_query = result.results[TASK].per_query()
     assert len(per_query) == 354 and (per_query["article"] != "").all()
-    assert per_query["nDCG@10"].mean() == pytest.approx(record["scores"]["nDCG@10"], abs=1e-5)
+    assert per_query["nDCG@10"].mean() == pytest.approx(record["scores"]["nDCG@10"], abs=1e-12)
     assert 0.3 < record["scores"]["nDCG@10"] < 1.0
     # the reranker really ran: reordering BM25's top 20 changes the ranking, so the score is not BM25's
     assert abs(record["scores"]["nDCG@10"] - 0.6734) > 1e-3
@@ -142,6 +149,8 @@ def test_factory_fingerprint_follows_its_source():
     a = as_system(bm25_then_overlap)
     assert a.name == "bm25_then_overlap" and len(a.fingerprint) == 64
     assert as_system(bm25_then_overlap, fingerprint="v2").fingerprint != a.fingerprint
+    assert list(a.description["modules"]) == [__name__]  # everything else it imports is an installed package
+    assert "pyterrier-gradrel" in a.description["packages"] and "pandas" in a.description["packages"]
     with pytest.raises(TypeError, match="dataset_id -> pt.Transformer"):
         as_system(42)
 
@@ -206,3 +215,132 @@ def test_evaluate_command_encodes_in_float32_unless_asked():
     parser = build_parser()
     assert parser.parse_args(["evaluate", "--model", "m"]).precision == "float32"
     assert parser.parse_args(["evaluate", "--model", "m", "--precision", "auto"]).precision == "auto"
+
+
+HELPER = '''import pyterrier as pt
+
+
+class Cut(pt.Transformer):
+    """Keeps the first {n} results of each query."""
+
+    def transform(self, inp):
+        return inp[inp["rank"] < {n}]
+'''
+FACTORY = '''from cut_helper import Cut
+
+from pyterrier_gradrel.retrieval import bm25
+
+
+def factory(dataset_id):
+    return bm25(dataset_id) >> Cut()
+'''
+
+
+def test_editing_a_local_module_the_factory_imports_recomputes_the_result(mirror, tmp_path, monkeypatch):
+    import sys
+
+    from pyterrier_gradrel.benchmark._cli import load_factory
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])  # restored after
+    (tmp_path / "my_factory.py").write_text(FACTORY)
+    out = tmp_path / "out"
+
+    def run(n: int):
+        (tmp_path / "cut_helper.py").write_text(HELPER.replace("{n}", str(n)))
+        for name in ("cut_helper", "my_factory"):
+            sys.modules.pop(name, None)
+        # mod:attr from the current directory
+        return benchmark.evaluate(load_factory("my_factory:factory"), tasks=[TASK], out=out, verbose=False)
+
+    first = run(100)
+    assert first.computed == [TASK]
+    assert set(first.results[TASK].record["system"]["description"]["modules"]) == {"my_factory", "cut_helper"}
+    assert run(100).reused == [TASK]  # unchanged code: reused
+    edited = run(5)  # the class the factory returns changed, the factory itself did not
+    assert edited.computed == [TASK] and edited.reused == []
+    assert edited.system["fingerprint"] != first.system["fingerprint"]
+    assert edited.results[TASK].scores["R(rel=1)@100"] < first.results[TASK].scores["R(rel=1)@100"] / 2
+
+
+def test_a_factory_that_returns_no_transformer_is_named(mirror, tmp_path):
+    for returned in ("BM25", None):
+        def factory(dataset_id, value=returned):
+            return value
+
+        with pytest.raises(benchmark.SystemOutputError, match=r"expected a pt.Transformer") as info:
+            benchmark.evaluate(factory, tasks=[TASK], out=tmp_path, name="broken", verbose=False)
+        assert "'broken' returned " + type(returned).__name__ in str(info.value)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def _run_system(frame_of):
+    import pyterrier as pt
+
+    class Fixed(pt.Transformer):
+        def transform(self, inp):
+            return frame_of(inp)
+
+    return lambda dataset_id: Fixed()
+
+
+def test_runs_with_repeated_pairs_or_foreign_docnos_are_refused_naming_the_system(mirror, tmp_path):
+    pool = benchmark.task_pool("gradrel/xquad-r/en/test")
+    assert list(pool.columns) == ["docno", "text"] and len(pool) > 1000 and pool["docno"].is_unique
+    assert benchmark.task_pool(TASK)["docno"].tolist() == pool["docno"].tolist()
+    doc = pool["docno"].iloc[0]
+
+    def repeated(inp):
+        return pd.DataFrame({"qid": list(inp["qid"]) * 2, "docno": doc, "score": 1.0})
+
+    def foreign(inp):
+        return pd.DataFrame({"qid": inp["qid"], "docno": "de-a01-p0-s0", "score": 1.0})
+
+    with pytest.raises(benchmark.SystemOutputError, match=r"system 'dup' on task 'xquad-r-en'.*duplicate \(qid, docno\)"):
+        benchmark.evaluate(_run_system(repeated), tasks=[TASK], out=tmp_path, name="dup", verbose=False)
+    with pytest.raises(benchmark.SystemOutputError, match=r"system 'far'.*not in the task's pool.*de-a01-p0-s0"):
+        benchmark.evaluate(_run_system(foreign), tasks=[TASK], out=tmp_path, name="far", verbose=False)
+    assert not list(tmp_path.rglob("*.json"))
+
+
+def test_an_altered_suite_never_lands_in_or_is_reused_by_the_official_folder(mirror, tmp_path):
+    import shutil
+
+    official = benchmark.load_suite()
+    altered_yaml = tmp_path / "gradrel-v1.yaml"
+    altered_yaml.write_text(official.path.read_text().replace("depth: 100", "depth: 10"))
+    altered = benchmark.load_suite(altered_yaml)
+    assert altered.name == official.name and altered.hash != official.hash
+    assert official.folder_name == "gradrel-v1" and altered.folder_name == f"gradrel-v1@{altered.hash[7:19]}"
+    assert benchmark.load_suite(str(official.path)).folder_name == "gradrel-v1"  # the same file by path: official
+    out = tmp_path / "out"
+    shallow = benchmark.evaluate("BM25", altered_yaml, tasks=[TASK], out=out, verbose=False)
+    assert shallow.folder.parent.parent.name == altered.folder_name
+    assert not (out / "gradrel-v1").exists()
+    full = benchmark.evaluate("BM25", tasks=[TASK], out=out, verbose=False)
+    assert full.computed == [TASK]  # not reused from the altered suite
+    assert full.results[TASK].scores["R(rel=1)@100"] > shallow.results[TASK].scores["R(rel=1)@100"] + 0.1
+    # planted into the official folder, the altered result is refused, not reused
+    shutil.copy(shallow.folder / f"{TASK}.json", full.folder / f"{TASK}.json")
+    shutil.copy(shallow.folder / f"{TASK}.queries.csv.gz", full.folder / f"{TASK}.queries.csv.gz")
+    with pytest.raises(benchmark.ResultError, match="another suite definition"):
+        benchmark.evaluate("BM25", tasks=[TASK], out=out, verbose=False)
+
+
+def test_check_on_an_unpinned_system_refuses_before_evaluating(tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+
+    module = tmp_path / "unpinned.py"
+    module.write_text("CALLS = []\n\n\ndef factory(dataset_id):\n    CALLS.append(dataset_id)\n    raise AssertionError\n")
+    assert main(["evaluate", "--system", f"{module}:factory", "--tasks", TASK, "--out", str(tmp_path / "out"),
+                 "--check", "--quiet"]) == 1
+    assert "'factory' has no pinned scores" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_fingerprint_option_enters_the_system_fingerprint():
+    from pyterrier_gradrel.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--system", "m:f", "--fingerprint", "weights-2024"])
+    assert args.system_version == "weights-2024"
+    assert build_parser().parse_args(["evaluate", "--system", "m:f", "--system-version", "v3"]).system_version == "v3"

@@ -1,7 +1,6 @@
 """gradrel leaderboard: tables, ties, incomplete systems and files, from synthetic result folders."""
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 from pathlib import Path
@@ -9,85 +8,83 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _benchmark_results import fingerprint, query_count, write_result
 
-from pyterrier_gradrel.benchmark._evaluate import measure_names
 from pyterrier_gradrel.benchmark._leaderboard import build, collect, leaderboard
-from pyterrier_gradrel.benchmark._results import SCHEMA, TaskResult, result_folder
+from pyterrier_gradrel.benchmark._results import TaskResult, result_folder
 from pyterrier_gradrel.benchmark._suite import load_suite, suite_path
 
 TASKS = ["xquad-r-en", "xquad-r-de-en", "xquad-r-multi", "afriqa-hau"]
 
 
-def _fp(system: str) -> str:
-    return hashlib.sha256(system.encode()).hexdigest()
-
-
-def _write_result(out: Path, suite, task, system: str, fingerprint: str, per_query: pd.DataFrame) -> None:
-    record = {
-        "schema": SCHEMA, "suite": {"name": suite.name, "version": suite.version},
-        "task": {"name": task.name, "dataset": task.dataset, "group": task.group, "version": task.version,
-                 "data_fingerprint": task.fingerprint, "cluster_scope": task.scope},
-        "system": {"name": system, "fingerprint": fingerprint, "description": {"kind": "test"}},
-        "main_score": suite.main_score,
-        "scores": {m: float(per_query[m].mean()) for m in measure_names(suite.rels)},
-    }
-    folder = result_folder(out, suite.name, system, fingerprint)
-    TaskResult(record).write(folder / f"{task.name}.json", per_query)
-
-
 @pytest.fixture
-def results(tmp_path):
-    """Systems strong > mid ~ mid2 (equal up to noise), and 'partial' with one task missing."""
+def results(tmp_path, mirror):
+    """Systems strong > mid ~ mid2 (equal up to noise) on TASKS, with the tasks' real queries."""
     suite = load_suite()
     rng = np.random.default_rng(0)
-    shifts = {"strong": 0.25, "mid": 0.0, "mid2": 0.0, "partial": 0.1}
+    shifts = {"strong": 0.25, "mid": 0.0, "mid2": 0.0}
+    root = tmp_path / "results"
     for name in TASKS:
         task = suite.task(name)
-        n, articles = 120, 12
+        n = query_count(task)
         base = rng.uniform(0.2, 0.6, size=n)
         for system, shift in shifts.items():
-            if system == "partial" and name == "afriqa-hau":
-                continue
             noise = rng.normal(0, 0.01, size=n) if system == "mid2" else 0
-            score = np.clip(base + shift + noise, 0, 1)
-            frame = pd.DataFrame({"qid": [f"{name}-{i}" for i in range(n)],
-                                  "article": [f"a{i % articles}" for i in range(n)]})
-            for m in measure_names(suite.rels):
-                frame[m] = score
-            _write_result(tmp_path, suite, task, system, _fp(system), frame)
-    return tmp_path
+            write_result(root, suite, task, system, np.clip(base + shift + noise, 0, 1))
+    return root
 
 
-def test_leaderboard_ranks_ties_and_incomplete_systems(results, tmp_path):
-    board = leaderboard("gradrel-v1", results=results, out=tmp_path / "board", tasks=TASKS, n_boot=300)
+def test_leaderboard_ranks_ties_and_writes_the_files(results, tmp_path):
+    board = leaderboard("gradrel-v1", results=results, reference=False, out=tmp_path / "board", tasks=TASKS,
+                        n_boot=300)
     table = board.table.set_index("system")
     assert list(board.table["system"])[0] == "strong"
     assert table.at["strong", "rank_interval"] == "1"
     assert table.at["strong", "tied_with"] == ""
     assert set(table.at["mid", "tied_with"].split(", ")) == {"mid2"}
     assert table.at["mid", "rank_interval"] == "2-3"
-    assert board.incomplete == {"partial": ["afriqa-hau"]}
+    assert table.at["mid", "fingerprint"] == fingerprint("mid")[:12]
+    assert board.incomplete == {} and board.used == TASKS
     # overall = mean of group means
     tasks = board.tasks.set_index("system")
     groups = {"xquad-r-en": "monolingual", "xquad-r-de-en": "cross-lingual", "xquad-r-multi": "multi",
               "afriqa-hau": "afriqa"}
     assert table.at["strong", "overall"] == pytest.approx(np.mean([tasks.at["strong", t] for t in groups]))
     md = (tmp_path / "board" / "leaderboard.md").read_text()
-    assert "| rank | rank_interval | system |" in md and "Incomplete (not ranked)" in md and "partial" in md
+    assert "| rank | rank_interval | system | fingerprint |" in md and "Ranked on" not in md
     assert "Threshold profile" in md
     csv = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
     assert list(csv["system"]) == list(board.table["system"]) and "nDCG@10(rel=3)" in csv.columns
     assert (tmp_path / "board" / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
     assert pd.read_csv(tmp_path / "board" / "leaderboard_tasks.csv").shape == (3, 1 + len(TASKS))
+    assert board.written == [tmp_path / "board" / f for f in ("leaderboard.md", "leaderboard.csv",
+                                                              "leaderboard_tasks.csv", "leaderboard.png")]
 
 
-def test_results_on_other_data_are_not_compared(results):
+def test_a_partial_system_ranks_everyone_on_the_shared_tasks(results, tmp_path):
+    suite = load_suite()
+    for name in TASKS[:2]:
+        write_result(results, suite, suite.task(name), "partial", np.full(query_count(suite.task(name)), 0.5))
+    board = leaderboard("gradrel-v1", results=results, reference=False, out=tmp_path / "board", tasks=TASKS,
+                        n_boot=100, figure=False)
+    assert board.used == TASKS[:2] and board.selected == TASKS
+    assert board.incomplete == {"partial": TASKS[2:]}
+    assert list(board.tasks.columns) == ["system", *TASKS[:2]]
+    assert set(board.table["system"]) == {"strong", "mid", "mid2", "partial"}
+    assert [g for g in ("monolingual", "cross-lingual", "multi", "afriqa") if g in board.table.columns] == \
+        ["monolingual", "cross-lingual"]
+    md = (tmp_path / "board" / "leaderboard.md").read_text()
+    assert "Ranked on 2 of the 4 selected tasks" in md and "partial: 2 of 4 tasks" in md
+    assert not (tmp_path / "board" / "leaderboard.png").exists() and len(board.written) == 3
+
+
+def test_results_on_other_data_are_refused(results):
+    from pyterrier_gradrel.benchmark import ResultError
+
     suite = load_suite()
     path = next(results.glob("gradrel-v1/mid/*/xquad-r-en.json"))
     path.write_text(path.read_text().replace(suite.task("xquad-r-en").fingerprint, "sha256:" + "2" * 64))
-    from pyterrier_gradrel.benchmark import DataChangedError
-
-    with pytest.raises(DataChangedError, match="cannot be compared"):
+    with pytest.raises(ResultError, match="xquad-r-en.json: task fields"):
         collect(results, suite, TASKS)
 
 
@@ -100,14 +97,14 @@ def test_two_fingerprints_of_one_name_are_two_rows(results):
         TaskResult(result.record).write(result_folder(results, suite.name, "mid", "f" * 64) / f"{name}.json",
                                         result.per_query())
     board = build(collect(results, suite, TASKS), suite, TASKS, n_boot=50)
-    assert {s for s in board.table["system"] if s.startswith("mid@")} == {"mid@ffffffff", f"mid@{_fp('mid')[:8]}"}
+    assert {s for s in board.table["system"] if s.startswith("mid@")} == {"mid@ffffffff", f"mid@{fingerprint('mid')[:8]}"}
 
 
 def test_cli_leaderboard_writes_the_files(results, tmp_path):
     from pyterrier_gradrel.cli import main
 
-    assert main(["leaderboard", "--results", str(results), "--tasks", ",".join(TASKS), "--bootstrap", "100",
-                 "--no-figure"]) == 0
+    assert main(["leaderboard", "--results", str(results), "--no-reference", "--tasks", ",".join(TASKS),
+                 "--bootstrap", "100", "--no-figure"]) == 0
     assert (results / "gradrel-v1" / "leaderboard.md").exists()
     assert not (results / "gradrel-v1" / "leaderboard.png").exists()
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, suite_path
+from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, read_yaml, suite_path
 
 __all__ = ["Expectations", "check_scores", "expectations_path", "load_expectations"]
 
@@ -67,10 +67,8 @@ def load_expectations(path: str | Path | None = None, *, suite: str | Path = DEF
     Raises:
         ValueError: Missing keys or tolerances that are not 0 <= ok <= okish (the message names the file).
     """
-    import yaml
-
     path = Path(path) if path is not None else expectations_path(suite)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml(path) or {}
     missing = [k for k in ("suite", "measure", "tolerance", "systems") if k not in raw]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}")
@@ -123,14 +121,14 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
         suite: The suite.
         tasks: Restrict to these tasks / groups (default: every task of the suite).
         expectations: The YAML (path or parsed); default: the suite's ``.expected.yaml``.
-        out: Results root (default: ``experiments/results/benchmark``).
+        out: Results root (default: ``$GRADREL_HOME/benchmark``). Reused results are verified and their scores
+            recomputed from their per-query files.
         pinned_only: Evaluate only tasks with a pinned score (others are reported NOT PINNED, not run).
         verbose: Progress bar.
 
     Returns:
         ``task, expected, measured, diff, status`` (see :func:`check_scores`).
     """
-    from pyterrier_gradrel.benchmark._results import DEFAULT_OUT
     from pyterrier_gradrel.benchmark._runner import evaluate
     from pyterrier_gradrel.benchmark._suite import load_suite
 
@@ -144,7 +142,7 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
     measured: dict[str, float] = {}
     if run:
         precision = exp.systems[system].get("precision", "auto")
-        result = evaluate(system, spec.path or suite, run, out=out or DEFAULT_OUT, precision=precision,
+        result = evaluate(system, spec.path or suite, run, out=out, precision=precision,
                           verbose=verbose)
         measured = result.main_scores()
     return check_scores(measured, expected, ok=exp.ok, okish=exp.okish, tasks=names)

@@ -1,4 +1,4 @@
-"""``gradrel evaluate``, ``gradrel leaderboard`` and ``gradrel benchmark fingerprint|check|tasks``.
+"""``gradrel evaluate``, ``gradrel leaderboard`` and ``gradrel benchmark tasks|fingerprint|check|verify|upgrade``.
 
 Building the parser imports nothing heavy: pandas, PyTerrier and torch load inside the command functions.
 """
@@ -16,7 +16,14 @@ from pyterrier_gradrel.retrieval._names import BASELINES
 
 __all__ = ["add_parser", "load_factory"]
 
-_DEFAULT_OUT = "experiments/results/benchmark"
+_DEFAULT_OUT = "$GRADREL_HOME/benchmark (~/.cache/pyterrier_gradrel/benchmark when GRADREL_HOME is unset)"
+_REFERENCE_HELP = ("experiments/results/benchmark in a source checkout, the package data "
+                   "pyterrier_gradrel/reference_results in an installed wheel")
+_FACTORY_HELP = ("factory as module:attribute (a module importable from the current directory or sys.path) or "
+                 "path/to/file.py:attribute; called once per task with the task's ir_datasets id "
+                 "('gradrel/xquad-r/de/test', no 'irds:' prefix), it returns a pt.Transformer that maps the topics "
+                 "(qid, query) to a ranking (qid, docno, score or rank; at least 100 documents per query, each once, "
+                 "from the task's pool: pyterrier_gradrel.benchmark.task_pool(dataset_id) gives docno, text)")
 
 
 def _csv(text: str) -> list[str]:
@@ -35,30 +42,42 @@ def add_parser(subparsers: Any) -> None:
                     "are reused unless --overwrite.")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--model", help="encoder: model name, hub id or folder (dense retrieval)")
-    which.add_argument("--system", help="factory dataset_id -> pt.Transformer as module:attribute or file.py:attribute")
+    which.add_argument("--system", help=_FACTORY_HELP)
     which.add_argument("--baseline", choices=BASELINES, help="a named baseline (mE5 in float32)")
     p.add_argument("--name", help="display name of the system (default: model folder or factory name)")
     p.add_argument("--suite", default="gradrel-v1", help="suite name or YAML (default: gradrel-v1)")
     p.add_argument("--tasks", type=_csv, default=None, help="comma-separated task names, dataset ids or groups")
-    p.add_argument("--out", type=Path, default=Path(_DEFAULT_OUT), help=f"results root (default: {_DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, default=None, help=f"results root (default: {_DEFAULT_OUT})")
     p.add_argument("--overwrite", action="store_true", help="recompute tasks that already have a result")
+    p.add_argument("--fingerprint", "--system-version", dest="system_version", default=None,
+                   help="a --system's version string, added to its fingerprint (which already covers the source of "
+                        "its module and of the local modules it imports, and the versions of the packages it "
+                        "imports): change it when something the code cannot show changes, e.g. downloaded weights")
     p.add_argument("--precision", default="float32", choices=["auto", "float32", "bfloat16"],
                    help="encoder precision; float32, like the pinned scores, so that a score does not depend on "
                         "the hardware it ran on; auto: bfloat16 where it is native (AMX CPUs, recent CUDA) "
                         "(default: float32)")
     p.add_argument("--threads", type=int, default=None, help="torch threads while encoding")
     p.add_argument("--check", action="store_true",
-                   help="compare the main scores with the suite's pinned expectations (exit 1 on FAIL)")
+                   help="compare the main scores with the suite's pinned expectations (exit 1 on FAIL; a system "
+                        "without pinned scores is refused before anything is evaluated)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
     lb = subparsers.add_parser(
         "leaderboard", help="write the suite's leaderboard (Markdown, CSV, PNG) with rank intervals (ties)",
-        description="Rank every system with results for all selected tasks; rank intervals from a paired "
-                    "bootstrap over articles; overlapping intervals = tied.")
+        description="Rank every system found in the results roots (read in place, each result verified and its "
+                    "scores recomputed from its per-query file) together with the reference results that come "
+                    "with the package, on the selected tasks that every system has; rank intervals from a paired "
+                    "bootstrap over articles; overlapping intervals = tied. A refused result file stops it (exit 1).")
     lb.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
-    lb.add_argument("--results", type=Path, default=Path(_DEFAULT_OUT), help="results root")
-    lb.add_argument("--out", type=Path, default=None, help="output folder (default: <results>/<suite>)")
+    lb.add_argument("--results", type=Path, action="append", default=None,
+                    help=f"a results root; repeat to merge several (default: {_DEFAULT_OUT})")
+    lb.add_argument("--no-reference", dest="reference", action="store_false",
+                    help="leave out the reference results that come with the package (by default they are read, "
+                         f"in place, from {_REFERENCE_HELP})")
+    lb.add_argument("--out", type=Path, default=None,
+                    help="output folder (default: <first results root>/<suite>)")
     lb.add_argument("--tasks", type=_csv, default=None, help="restrict to these tasks / groups")
     lb.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates (default 1000)")
     lb.add_argument("--level", type=float, default=0.95, help="coverage of the rank intervals (default 0.95)")
@@ -82,9 +101,25 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--systems", type=_csv, default=None, help="pinned systems to check (default: all pinned)")
     c.add_argument("--tasks", type=_csv, default=None, help="restrict to these tasks / groups (CI: a few)")
     c.add_argument("--expected", type=Path, default=None, help="expectations YAML (default: <suite>.expected.yaml)")
-    c.add_argument("--out", type=Path, default=Path(_DEFAULT_OUT), help="results root")
+    c.add_argument("--out", type=Path, default=None, help=f"results root (default: {_DEFAULT_OUT})")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_check)
+    v = sub.add_parser(
+        "verify", help="verify a results folder (e.g. one received to merge): exit 1 naming each refused file",
+        description="Check every result of the suite in FOLDER (a results root or its <suite> folder): schema, "
+                    "suite hash, task data fingerprints, place on disk, per-query file hash and completeness "
+                    "(exactly the task's queries), and the scores recomputed from the per-query values.")
+    v.add_argument("folder", type=Path, help="results root or suite folder")
+    v.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
+    v.set_defaults(func=_verify)
+    u = sub.add_parser(
+        "upgrade", help="bring results written before suite hashes were recorded (schema 1) to the current schema",
+        description="For each schema-1 result of the suite in FOLDER: add the suite hash and the per-query file's "
+                    "sha256, verify it (as `benchmark verify`) and rewrite its JSON; a result that fails is left "
+                    "unchanged and named (exit 1).")
+    u.add_argument("folder", type=Path, help="results root or suite folder")
+    u.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
+    u.set_defaults(func=_upgrade)
 
 
 def load_factory(spec: str) -> Any:
@@ -100,9 +135,20 @@ def load_factory(spec: str) -> Any:
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
         sys.modules[path.stem] = module
+        # the file's folder first on the path: its local imports resolve, as for `python file.py`
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
         module_spec.loader.exec_module(module)
     else:
-        module = importlib.import_module(target)
+        # like `python -m`: modules in the current directory are importable
+        if "" not in sys.path and str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise SystemExit(f"--system: cannot import {target!r} ({exc}); give module:attribute for a module "
+                             "in the current directory or on sys.path, or path/to/file.py:attribute") from None
     try:
         return getattr(module, attr)
     except AttributeError:
@@ -117,6 +163,11 @@ def _print_check(system: str, table: Any, exp: Any) -> bool:
     return "FAIL" not in counts
 
 
+def _check_key(args: argparse.Namespace, system: Any) -> str:
+    """The expectations' key of the system asked for (its spec, else its --name or factory name)."""
+    return args.baseline or args.model or args.name or getattr(system, "__name__", str(args.system))
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.benchmark._runner import evaluate
 
@@ -126,19 +177,26 @@ def _evaluate(args: argparse.Namespace) -> int:
         system = args.baseline
     else:
         system = load_factory(args.system)
+    exp = None
+    if args.check:  # refuse before any work: a system without pinned scores cannot be checked
+        from pyterrier_gradrel.benchmark._check import load_expectations
+
+        exp = load_expectations(suite=args.suite)
+        if _check_key(args, system) not in exp.systems:
+            print(f"gradrel evaluate: --check: {_check_key(args, system)!r} has no pinned scores in {exp.path} "
+                  f"(pinned: {list(exp.systems)}); nothing evaluated. Run without --check to evaluate it.",
+                  file=sys.stderr)
+            return 1
     result = evaluate(system, args.suite, args.tasks, out=args.out, overwrite=args.overwrite, name=args.name,
-                      precision=args.precision, threads=args.threads, verbose=not args.quiet)
+                      fingerprint=args.system_version, precision=args.precision, threads=args.threads,
+                      verbose=not args.quiet)
     table = result.table()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"{len(result.computed)} computed, {len(result.reused)} reused; results in {result.folder}")
-    if args.check:
-        from pyterrier_gradrel.benchmark._check import check_scores, load_expectations
+    if exp is not None:
+        from pyterrier_gradrel.benchmark._check import check_scores
 
-        exp = load_expectations(suite=args.suite)
-        key = args.baseline or args.model or result.system["name"]
-        if key not in exp.systems:
-            print(f"--check: {key!r} has no pinned scores in {exp.path} (pinned: {list(exp.systems)})")
-            return 1
+        key = _check_key(args, system)
         checked = check_scores(result.main_scores(), exp.scores(key), ok=exp.ok, okish=exp.okish,
                                tasks=list(result.results))
         return 0 if _print_check(key, checked, exp) else 1
@@ -146,23 +204,23 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _leaderboard(args: argparse.Namespace) -> int:
-    from pyterrier_gradrel.benchmark._leaderboard import leaderboard
+    from pyterrier_gradrel.benchmark._leaderboard import leaderboard, results_roots
 
-    board = leaderboard(args.suite, results=args.results, out=args.out, tasks=args.tasks, n_boot=args.bootstrap,
-                        level=args.level, seed=args.seed, figure=not args.no_figure)
-    if len(board.table):
-        print(board.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    for system, missing in board.incomplete.items():
-        print(f"incomplete (not ranked): {system}: {len(missing)} tasks missing")
-    out = args.out or args.results / board_suite_name(args.suite)
-    print(f"wrote {out}/leaderboard.md, .csv, leaderboard_tasks.csv" + ("" if args.no_figure else ", .png"))
+    roots = results_roots(args.results, reference=args.reference)
+    board = leaderboard(args.suite, results=args.results, reference=args.reference, out=args.out, tasks=args.tasks,
+                        n_boot=args.bootstrap, level=args.level, seed=args.seed, figure=not args.no_figure)
+    print(f"results read from: {', '.join(str(r) for r in roots) or '(no results folder)'}")
+    if not len(board.table):
+        print(f"gradrel leaderboard: no result of suite {args.suite} in those folders; nothing written", file=sys.stderr)
+        return 1
+    print(board.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if len(board.used) < len(board.selected):
+        print(f"ranked on the {len(board.used)} of {len(board.selected)} selected tasks that every system has: "
+              f"{', '.join(board.used)}")
+        for system, missing in board.incomplete.items():
+            print(f"  {system}: {len(board.selected) - len(missing)} of {len(board.selected)} tasks")
+    print("wrote " + ", ".join(str(p) for p in board.written))
     return 0
-
-
-def board_suite_name(suite: str) -> str:
-    from pyterrier_gradrel.benchmark._suite import load_suite
-
-    return load_suite(suite).name
 
 
 def _tasks(args: argparse.Namespace) -> int:
@@ -191,6 +249,38 @@ def _fingerprint(args: argparse.Namespace) -> int:
         print(f"{'OK     ' if same else 'CHANGED'} {t.name:18s} {actual}" + ("" if same else f" (declared {t.fingerprint})"),
               flush=True)
     return 1 if changed else 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from pyterrier_gradrel.benchmark._suite import load_suite
+    from pyterrier_gradrel.benchmark._verify import verify_folder
+
+    spec = load_suite(args.suite)
+    report = verify_folder(args.folder, spec)
+    for message in report.errors:
+        print(f"REFUSED {message}")
+    for path in report.stray:
+        print(f"note: {path} is not a result file (ignored)")
+    for note in report.copies:
+        print(f"note: {note} (another system's result, copied?)")
+    systems = {(r.system["name"], r.system["fingerprint"]) for r in report.verified}
+    print(f"{report.folder}: {len(report.verified)} results of {len(systems)} systems verified against {spec.name} "
+          f"({spec.hash}), {len(report.errors)} refused")
+    if not report.verified and not report.errors:
+        print(f"gradrel benchmark verify: no result of suite {spec.name} in {args.folder}", file=sys.stderr)
+    return 0 if report.ok else 1
+
+
+def _upgrade(args: argparse.Namespace) -> int:
+    from pyterrier_gradrel.benchmark._suite import load_suite
+    from pyterrier_gradrel.benchmark._verify import upgrade_folder
+
+    spec = load_suite(args.suite)
+    upgraded, errors = upgrade_folder(args.folder, spec)
+    for message in errors:
+        print(f"NOT UPGRADED {message}")
+    print(f"{upgraded} results upgraded to the current schema (suite hash {spec.hash}), {len(errors)} refused")
+    return 1 if errors else 0
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -12,13 +12,15 @@ fingerprint in place (comments and order of the YAML are kept).
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataChangedError", "Suite", "Task", "data_fingerprint", "load_suite", "suite_path", "write_fingerprints"]
+__all__ = ["DataChangedError", "Suite", "Task", "data_fingerprint", "load_suite", "read_yaml", "suite_path",
+           "write_fingerprints"]
 
 DEFAULT_SUITE = "gradrel-v1"
 #: prefix of every fingerprint string (the hash names itself)
@@ -83,6 +85,37 @@ class Suite:
     tasks: tuple[Task, ...]
     path: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    measures: tuple[str, ...] = ()
+
+    @property
+    def hash(self) -> str:
+        """``sha256:<hex>`` of the suite's definition: what decides a score and how results are compared.
+
+        Covers the name, version, main score, profile (thresholds and measures), depth, groups and every
+        task's name, dataset, group, version, cluster scope and data fingerprint, in order; not comments, key
+        order or the file's location. Every result records it; a result whose suite hash differs was scored
+        by another definition and is never read as this suite's.
+        """
+        definition = {"name": self.name, "version": self.version, "main_score": self.main_score,
+                      "rels": list(self.rels), "measures": list(self.measures), "depth": self.depth,
+                      "groups": list(self.groups),
+                      "tasks": [[t.name, t.dataset, t.group, t.version, t.scope, t.fingerprint] for t in self.tasks]}
+        text = json.dumps(definition, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return f"{_HASH}:{hashlib.sha256(text.encode('utf-8')).hexdigest()}"
+
+    @property
+    def folder_name(self) -> str:
+        """The results folder of this suite under a results root.
+
+        The suite's name when its definition is the registered suite of that name (or no suite of that name is
+        registered); ``<name>@<hash[:12]>`` for an altered copy, so that its results never land beside the
+        registered suite's.
+        """
+        try:
+            registered = _registered_hash(self.name)
+        except FileNotFoundError:
+            return self.name
+        return self.name if registered == self.hash else f"{self.name}@{self.hash.split(':')[1][:12]}"
 
     def task(self, name: str) -> Task:
         """The task called ``name`` (or whose dataset id is ``name``); ``KeyError`` lists the known names."""
@@ -119,6 +152,22 @@ def _suites_dirs() -> list[Path]:
     return dirs
 
 
+def read_yaml(path: str | Path) -> Any:
+    """The parsed YAML document of ``path`` (the one place the benchmark reads YAML)."""
+    import yaml
+
+    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+
+
+def _registered_hash(name: str) -> str:
+    """The hash of the registered suite called ``name`` (``FileNotFoundError`` when there is none)."""
+    for folder in _suites_dirs():
+        path = folder / f"{name}.yaml"
+        if path.is_file():
+            return load_suite(path).hash
+    raise FileNotFoundError(name)
+
+
 def suite_path(name: str | Path = DEFAULT_SUITE) -> Path:
     """The YAML file of suite ``name`` (a suite name or a path to a ``.yaml`` file)."""
     candidate = Path(name)
@@ -145,10 +194,8 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
         FileNotFoundError: No such suite.
         ValueError: The YAML lacks a required key, a task is malformed, or names repeat (message names the file).
     """
-    import yaml
-
     path = suite_path(name)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a suite must be a mapping with keys {list(_REQUIRED_SUITE)}")
     missing = [k for k in _REQUIRED_SUITE if k not in raw]
@@ -157,6 +204,7 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
     groups = tuple(str(g) for g in raw["groups"])
     profile = raw["profile"] or {}
     rels = tuple(int(r) for r in profile.get("rels", ()))
+    measures = tuple(str(m) for m in profile.get("measures", ()))
     if not rels or any(r not in (1, 2, 3) for r in rels):
         raise ValueError(f"{path}: profile.rels must be a non-empty list of grades in [1, 2, 3], got {rels}")
     tasks = []
@@ -177,7 +225,8 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"{path}: task names must be unique and non-empty, got {names}")
     return Suite(name=str(raw["name"]), version=int(raw["version"]), main_score=str(raw["main_score"]),
-                 rels=rels, depth=int(raw["depth"]), groups=groups, tasks=tuple(tasks), path=path, raw=raw)
+                 rels=rels, depth=int(raw["depth"]), groups=groups, tasks=tuple(tasks), path=path, raw=raw,
+                 measures=measures)
 
 
 def _line(*values: Any) -> bytes:

@@ -7,22 +7,25 @@
   reproduce on any CPU.
 
 The system fingerprint names the result folder: an encoder's is its weights hash (precision included); a
-factory's is the hash of its qualified name and source code, unless the caller gives one.
+factory's covers the code it runs (:func:`code_fingerprint`) and an optional version string of the caller's.
 """
 from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 # the light home of the baseline names (importing retrieval._baselines would load PyTerrier)
 from pyterrier_gradrel.retrieval._names import BASELINES
 
-__all__ = ["System", "as_system", "baseline_system"]
+__all__ = ["System", "as_system", "baseline_system", "code_fingerprint", "slug"]
 
 _BASELINE_ENCODER = "multilingual-e5-small"
 
@@ -46,7 +49,12 @@ class System:
     @property
     def slug(self) -> str:
         """The name as a folder name (``BM25>>mE5`` -> ``BM25__mE5``)."""
-        return re.sub(r"[^A-Za-z0-9._=+-]+", "_", self.name).strip("_") or "system"
+        return slug(self.name)
+
+
+def slug(name: str) -> str:
+    """A system name as a folder name (``BM25>>mE5`` -> ``BM25__mE5``)."""
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "_", name).strip("_") or "system"
 
 
 def _sha(*parts: Any) -> str:
@@ -90,23 +98,134 @@ def factory_system(factory: Callable[[str], Any], *, name: str | None = None,
                    fingerprint: str | None = None) -> System:
     """A factory ``dataset_id -> pt.Transformer`` as a system.
 
+    The factory contract: :func:`pyterrier_gradrel.benchmark.evaluate` calls ``factory(dataset_id)`` once per
+    task with the task's ir_datasets id, without PyTerrier's ``irds:`` prefix (``"gradrel/xquad-r/de/test"``).
+    It must return a ``pt.Transformer`` that takes the task's topics (columns ``qid``, ``query``) and returns a
+    ranking: ``qid``, ``docno`` and ``score`` or ``rank``, at least the suite's depth (100) documents per query
+    (deeper results are cut; unanswered queries score 0), each (qid, docno) at most once and every docno from the
+    task's pool (:func:`pyterrier_gradrel.benchmark.task_pool` gives ``docno``, ``text`` to index).
+
     Args:
         factory: Called once per task with the task's dataset id.
         name: Display name (default: the factory's qualified name).
-        fingerprint: What identifies the system's runs (default: sha256 of the factory's qualified name and
-            source, so editing the factory's code starts a new result folder; code it calls is not hashed:
-            pass a fingerprint, e.g. a version string, when that matters).
+        fingerprint: A version string of your own (``--fingerprint``/``--system-version``), added to the code
+            fingerprint: bump it when something the code hash cannot see changes (weights downloaded at run
+            time, a remote service).
+
+    The system's fingerprint (its result folder) covers the factory's qualified name, the source of its module
+    and of every local module it imports (recursively: modules that no installed distribution provides), the
+    versions of the distributions it imports, and ``fingerprint``; a result is reused only when all of it
+    matches (:func:`code_fingerprint`).
     """
     if not callable(factory):
         raise TypeError(f"a system is an encoder or a callable dataset_id -> pt.Transformer, got {factory!r}")
-    qualname = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+    target = getattr(factory, "func", factory)  # functools.partial
+    module_name = getattr(target, "__module__", None) or type(target).__module__
+    qualname = f"{module_name}:{getattr(target, '__qualname__', type(target).__name__)}"
+    modules, packages = code_fingerprint(factory)
+    material = json.dumps({"factory": qualname, "modules": modules, "packages": packages, "version": fingerprint},
+                          sort_keys=True)
+    description = {"kind": "factory", "factory": qualname, "version": fingerprint, "modules": modules,
+                   "packages": packages}
+    return System(name or qualname.split(":")[-1], _sha("factory", material), factory, description)
+
+
+def _factory_source(factory: Any) -> tuple[str, str | None, bool]:
+    """(module name, its source, is a package) where the factory is defined; the factory's own source when fileless."""
+    target = getattr(factory, "func", factory)
+    module = sys.modules.get(getattr(target, "__module__", None) or type(target).__module__)
+    name = getattr(module, "__name__", "__main__")
+    path = getattr(module, "__file__", None)
+    if module is not None and path and Path(path).is_file():
+        return name, Path(path).read_text(encoding="utf-8"), Path(path).name == "__init__.py"
     try:
-        source = inspect.getsource(factory)
+        return name, inspect.getsource(target), False
     except (OSError, TypeError):
-        source = repr(factory)
-    fp = _sha("factory", fingerprint) if fingerprint is not None else _sha("factory", qualname, source)
-    return System(name or qualname.split(":")[-1], fp, factory,
-                  {"kind": "factory", "factory": qualname, "fingerprint_from": "given" if fingerprint else "source"})
+        return name, None, False
+
+
+def _imported_names(source: str, module: str, is_package: bool) -> list[str]:
+    """Absolute names of the modules ``source`` imports (relative imports resolved against ``module``)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    package = module if is_package else module.rpartition(".")[0]
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                parts = parts[: len(parts) - node.level + 1] if node.level > 1 else parts
+                base = ".".join([*parts, base] if base else parts)
+            if base:
+                names.append(base)
+                names += [f"{base}.{alias.name}" for alias in node.names if alias.name != "*"]
+    return names
+
+
+@lru_cache(maxsize=1)
+def _distributions() -> dict[str, list[str]]:
+    from importlib.metadata import packages_distributions
+
+    return dict(packages_distributions())
+
+
+def _local_file(name: str) -> Path | None:
+    """The source file of module ``name`` when it exists outside every installed distribution, else None."""
+    import importlib.util
+
+    module = sys.modules.get(name)
+    origin = getattr(module, "__file__", None) if module is not None else None
+    if origin is None:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError, AttributeError):
+            return None
+        origin = spec.origin if spec is not None else None
+    if origin is None or not Path(origin).is_file() or not origin.endswith(".py"):
+        return None
+    return Path(origin)
+
+
+def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """What a factory's runs depend on: (module -> sha256 of its source, distribution -> version).
+
+    Starts from the factory's module and follows its imports: standard-library modules are skipped, a module
+    provided by an installed distribution contributes that distribution's version, any other module found on
+    ``sys.path`` (a local file or package, e.g. beside the factory) contributes its source hash and is followed
+    in turn. Imports inside functions count (the source is parsed, not executed).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    modules: dict[str, str] = {}
+    packages: dict[str, str] = {}
+    pending = [_factory_source(factory)]
+    while pending:
+        name, text, is_package = pending.pop()
+        if name in modules or text is None:
+            continue
+        modules[name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        for imported in _imported_names(text, name, is_package):
+            top = imported.split(".")[0]
+            if top in sys.stdlib_module_names or top == "__future__" or imported in modules:
+                continue
+            for dist in _distributions().get(top, []):
+                try:
+                    packages[dist] = version(dist)
+                except PackageNotFoundError:
+                    continue
+            if top in _distributions():
+                continue
+            path = _local_file(imported)
+            if path is not None:
+                pending.append((imported, path.read_text(encoding="utf-8"), path.name == "__init__.py"))
+    return dict(sorted(modules.items())), dict(sorted(packages.items()))
 
 
 def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32",

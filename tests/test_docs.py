@@ -87,3 +87,18 @@ def test_config_keys_are_read_from_the_schema(monkeypatch):
     monkeypatch.setattr(_config, "_TOP_KEYS", _config._TOP_KEYS | {"new_key"})
     with pytest.raises(RuntimeError, match="new_key"):
         config_keys()
+
+
+def test_citation_names_the_package_and_suite_versions():
+    """CITATION.cff cites this package's version and the default suite with its number of tasks."""
+    import yaml
+
+    import pyterrier_gradrel
+    from pyterrier_gradrel.benchmark import load_suite
+    from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["version"] == cff["preferred-citation"]["version"] == pyterrier_gradrel.__version__
+    n_tasks = len(load_suite(DEFAULT_SUITE).tasks)
+    for text in (cff["abstract"], cff["preferred-citation"]["notes"], cff["message"]):
+        assert re.search(rf"{DEFAULT_SUITE}\W+{n_tasks} tasks", text), text

@@ -102,3 +102,12 @@ def test_citation_names_the_package_and_suite_versions():
     n_tasks = len(load_suite(DEFAULT_SUITE).tasks)
     for text in (cff["abstract"], cff["preferred-citation"]["notes"], cff["message"]):
         assert re.search(rf"{DEFAULT_SUITE}\W+{n_tasks} tasks", text), text
+
+
+def test_developing_maps_every_module():
+    """DEVELOPING.md's package map has a line for every module of the package (and none for a removed one)."""
+    root = REPO / "pyterrier_gradrel"
+    modules = {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+    text = (REPO / "DEVELOPING.md").read_text(encoding="utf-8")
+    mapped = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, flags=re.M))
+    assert mapped == modules, f"not mapped: {sorted(modules - mapped)}; no such module: {sorted(mapped - modules)}"

@@ -15,3 +15,5 @@ napoleon_google_docstring = True
 napoleon_numpy_docstring = False
 # "Attributes:" sections render as fields of their class (dataclass fields are documented once, as members)
 napoleon_use_ivar = True
+# option names and quotes in help texts stay as typed (no "--x" → "–x")
+smartquotes = False

@@ -46,6 +46,10 @@ SPLITS: tuple[str, ...] = ("train", "dev", "test")
 #: The default relevance threshold ``rel`` (ir_measures' meaning: minimum grade counted relevant).
 DEFAULT_REL = 2
 
+def __dir__() -> list[str]:  # the lazy exports too, so that dir() (and the API docs) list all of __all__
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):  # noqa: ANN202 (PEP 562)
     # the local-collection reader imports ir_datasets (~0.7 s): load it when first asked for
     if name == "LocalCollectionError":

@@ -184,7 +184,31 @@ class Variant:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    """A validated experiment config (see the module docstring)."""
+    """A validated experiment config (see the module docstring); each attribute is the YAML key of that name.
+
+    Attributes:
+        name: names the results folder (``experiments/results/<name>``); default: the YAML file's stem.
+        scenarios: what is trained and tested (``scenarios[]`` keys below); at least one.
+        thresholds: the τ sweep: one InfoNCE model per τ, positives at grade >= τ.
+        graded_loss: also train one model with the grade-weighted multi-positive loss.
+        seeds: one model per seed and variant.
+        fractions: fractions of the training queries kept (nested, stratified by language).
+        noise_rates: grade-noise rates: the probability that a judged grade is replaced by a random other grade.
+        base_model: the encoder fine-tuned and evaluated zero-shot (a name, hub id or folder).
+        baselines: the baselines evaluated beside the fine-tuned models.
+        graded_measures: measures evaluated with gains 2^g - 1 over the grades (``measures.graded``).
+        binary_measures: measures evaluated at each evaluation threshold of ``measures.rels`` (``measures.binary``).
+        binary_rels: the evaluation thresholds (minimum grade counted relevant) of the binary measures
+            (``measures.rels``).
+        primary_measure: the measure that tables, significance and calibration use (``measures.primary``), a
+            graded measure's name or a binary one's label.
+        limit_queries: use only the first N queries of every dataset, training and test (smoke runs; part of the
+            run keys).
+        run_depth: results kept per query (at least the deepest measure cut-off).
+        keep_models: save each fine-tuned model in its run folder (``model/``; ~0.5 GB for mE5-small).
+        description: free text shown at the top of the report.
+        note: free text shown in the report.
+    """
 
     name: str
     scenarios: tuple[ScenarioSpec, ...]

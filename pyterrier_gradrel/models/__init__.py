@@ -55,6 +55,10 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
     return QueryTunedEncoder(enc, docs)
 
 
+def __dir__() -> list[str]:  # the lazy exports too, so that dir() (and the API docs) list all of __all__
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str) -> Any:
     if name == "E5BiEncoder":
         from pyterrier_gradrel.models._encoder import E5BiEncoder

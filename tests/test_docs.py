@@ -1,0 +1,113 @@
+"""The reference docs build without a warning and cover the public API, the command line and the config keys."""
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DOCUMENTED = ["datasets", "models", "binarize", "training", "retrieval", "experiments", "judge", "benchmark"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """``sphinx-build -W`` of ``pyterrier_gradrel/pt_docs`` with ``docs/conf.py`` (what .ci/run runs)."""
+    out = tmp_path_factory.mktemp("docs")
+    proc = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+                           "-c", str(REPO / "docs"), str(REPO / "pyterrier_gradrel" / "pt_docs"), str(out)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return out
+
+
+def _ids(html: Path) -> set[str]:
+    return set(re.findall(r'id="([^"]+)"', html.read_text(encoding="utf-8")))
+
+
+def test_docs_build_with_warnings_as_errors_and_document_every_export(built):
+    """Every class and function a documented module exports (``__all__``) has an entry in the API page
+    (constants and type aliases are shown where autodoc finds their comment; they are not required here)."""
+    import importlib
+    import inspect
+
+    ids = _ids(built / "api.html")
+    missing = []
+    for name in DOCUMENTED:
+        module = importlib.import_module(f"pyterrier_gradrel.{name}")
+        exported = getattr(module, "__all__", None) or [n for n in vars(module) if not n.startswith("_")
+                                                        and getattr(vars(module)[n], "__module__", "") == module.__name__]
+        missing += [f"{module.__name__}.{n}" for n in exported
+                    if (inspect.isclass(getattr(module, n)) or inspect.isfunction(getattr(module, n)))
+                    and f"{module.__name__}.{n}" not in ids]
+    assert not missing, f"exported but not in api.html: {missing}"
+
+
+def test_cli_reference_has_every_command_and_option(built):
+    from pyterrier_gradrel.cli import build_parser
+
+    text = (built / "cli.html").read_text(encoding="utf-8")
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, command in sub.choices.items():
+        assert f"gradrel {name}" in text
+        for action in command._actions:
+            for option in action.option_strings:
+                if action.help != argparse.SUPPRESS:
+                    assert option in text, f"gradrel {name} {option} missing from cli.html"
+
+
+def test_config_reference_has_every_key(built):
+    from pyterrier_gradrel.experiments._config_reference import config_keys
+
+    text = (built / "config.html").read_text(encoding="utf-8")
+    keys = config_keys()
+    assert {"thresholds", "scenarios[].type", "training.max_steps", "training.device", "significance.test",
+            "calibration.enabled", "measures.rels"} <= {k.key for k in keys}
+    for key in keys:
+        assert f">{key.key}<" in text, key.key
+
+
+def test_config_keys_are_read_from_the_schema(monkeypatch):
+    """Defaults are the reader's, allowed values the code's constants, and a key the reader accepts without a row
+    fails loudly."""
+    from pyterrier_gradrel.experiments import _config
+    from pyterrier_gradrel.experiments._config_reference import config_keys
+
+    keys = {k.key: k for k in config_keys()}
+    assert keys["seeds"].default == "[0, 1, 2]" and keys["seeds"].type == "list of int"
+    assert keys["scenarios[].collection"].default == "xquad-r"
+    assert keys["significance.correction"].allowed == ", ".join(_config.CORRECTIONS)
+    assert keys["training.max_steps"].type == "int or null" and keys["training.max_steps"].default == "null"
+    assert not {f"training.{k}" for k in _config.SWEEP_KEYS} & set(keys)
+    assert "τ" in keys["thresholds"].description
+    monkeypatch.setattr(_config, "_TOP_KEYS", _config._TOP_KEYS | {"new_key"})
+    with pytest.raises(RuntimeError, match="new_key"):
+        config_keys()
+
+
+def test_citation_names_the_package_and_suite_versions():
+    """CITATION.cff cites this package's version and the default suite with its number of tasks."""
+    import yaml
+
+    import pyterrier_gradrel
+    from pyterrier_gradrel.benchmark import load_suite
+    from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE
+
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text(encoding="utf-8"))
+    assert cff["version"] == cff["preferred-citation"]["version"] == pyterrier_gradrel.__version__
+    n_tasks = len(load_suite(DEFAULT_SUITE).tasks)
+    for text in (cff["abstract"], cff["preferred-citation"]["notes"], cff["message"]):
+        assert re.search(rf"{DEFAULT_SUITE}\W+{n_tasks} tasks", text), text
+
+
+def test_developing_maps_every_module():
+    """DEVELOPING.md's package map has a line for every module of the package (and none for a removed one)."""
+    root = REPO / "pyterrier_gradrel"
+    modules = {p.relative_to(root).as_posix() for p in root.rglob("*.py")}
+    text = (REPO / "DEVELOPING.md").read_text(encoding="utf-8")
+    mapped = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, flags=re.M))
+    assert mapped == modules, f"not mapped: {sorted(modules - mapped)}; no such module: {sorted(mapped - modules)}"

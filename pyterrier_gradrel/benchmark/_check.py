@@ -67,10 +67,10 @@ def load_expectations(path: str | Path | None = None, *, suite: str | Path = DEF
     Raises:
         ValueError: Missing keys or tolerances that are not 0 <= ok <= okish (the message names the file).
     """
-    import yaml
+    from pyterrier_gradrel._yaml import load_file
 
     path = Path(path) if path is not None else expectations_path(suite)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = load_file(path) or {}
     missing = [k for k in ("suite", "measure", "tolerance", "systems") if k not in raw]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}")

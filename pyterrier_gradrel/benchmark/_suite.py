@@ -145,10 +145,10 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
         FileNotFoundError: No such suite.
         ValueError: The YAML lacks a required key, a task is malformed, or names repeat (message names the file).
     """
-    import yaml
+    from pyterrier_gradrel._yaml import load_file
 
     path = suite_path(name)
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    raw = load_file(path)
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a suite must be a mapping with keys {list(_REQUIRED_SUITE)}")
     missing = [k for k in _REQUIRED_SUITE if k not in raw]

@@ -82,14 +82,12 @@ def _manifest_file(folder: Path) -> tuple[Path | None, dict[str, Any]]:
         path = folder / candidate
         if not path.is_file():
             continue
-        import yaml  # JSON is YAML, so one parser reads both
+        from pyterrier_gradrel._yaml import YAMLFileError, load_file  # JSON is YAML: one parser reads both
 
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError as exc:
-            raise _err(path, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
-        except yaml.YAMLError as exc:
-            raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
+            data = load_file(path) or {}
+        except YAMLFileError as exc:  # not UTF-8, not YAML/JSON, or a key written twice: file and line named
+            raise LocalCollectionError(str(exc)) from None
         if not isinstance(data, dict):
             raise _err(path, None, "the manifest must be a mapping")
         return path, data

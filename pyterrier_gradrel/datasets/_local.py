@@ -15,6 +15,7 @@ per process and re-read when a file changes.
 """
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import re
@@ -184,9 +185,15 @@ def _report(problems: Problems | None, exc: LocalCollectionError) -> None:
 
 
 def _lines(path: Path, problems: Problems | None = None) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of each line of ``path``, decoded as UTF-8 (an undecodable line names file:line)."""
+    """``(line number, text)`` of each line of ``path``, decoded as UTF-8 (an undecodable line names file:line).
+
+    A UTF-8 byte-order mark at the start of the file (what some editors write) is dropped, not read as part of
+    the first id.
+    """
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             try:
                 yield lineno, raw.decode("utf-8")
             except UnicodeDecodeError as exc:

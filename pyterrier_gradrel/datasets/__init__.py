@@ -204,6 +204,8 @@ def register() -> None:
         return
     import ir_datasets  # may re-enter register() through the package's import hook: no lock held here
 
+    if _registered:  # the hook's call, run by the import above, did it
+        return
     if _dataset_modules_importing():
         # ir_datasets was imported from inside a dataset module that the ids below are built with (someone
         # imported, say, datasets._afriqa first): finish on the first lookup of an id, when it is complete

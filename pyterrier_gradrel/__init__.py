@@ -53,25 +53,39 @@ class _RegisterOnImport:
 
     Importing ir_datasets costs ~0.7 s, which ``gradrel --help`` and code that never touches a dataset should not
     pay; every way to reach a dataset (``ir_datasets.load``, ``pt.get_dataset('irds:...')``) imports it first.
+    The hook leaves ``sys.meta_path`` only once ir_datasets has been executed, so a bare
+    ``importlib.util.find_spec("ir_datasets")`` (a probe that imports nothing) does not use it up.
     """
 
     def find_spec(self, name, path=None, target=None):  # noqa: ANN001, ANN201 (importlib protocol)
         if name != "ir_datasets":
             return None
-        import importlib.util
-
-        sys.meta_path.remove(self)  # find the real spec with the other finders
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.loader is None:
+        spec = _spec_from_other_finders(self, name, path, target)
+        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
             return spec
-        exec_module = spec.loader.exec_module
+        exec_module = spec.loader.exec_module  # a loader is made per spec: wrapping it touches no other import
 
         def exec_then_register(module):  # noqa: ANN001, ANN202
             exec_module(module)
+            try:
+                sys.meta_path.remove(self)
+            except ValueError:  # already removed
+                pass
             _register_datasets()
 
         spec.loader.exec_module = exec_then_register
         return spec
+
+
+def _spec_from_other_finders(hook: object, name: str, path, target):  # noqa: ANN001, ANN202 (importlib protocol)
+    """The spec that the other finders on ``sys.meta_path`` give for ``name`` (None if none does)."""
+    for finder in list(sys.meta_path):
+        if finder is hook or not hasattr(finder, "find_spec"):
+            continue
+        spec = finder.find_spec(name, path, target)
+        if spec is not None:
+            return spec
+    return None
 
 
 def _register_datasets() -> None:

@@ -23,6 +23,7 @@ of evaluators.
 """
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -161,12 +162,13 @@ def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterab
         The measures, graded first, in configuration order.
 
     Raises:
-        ValueError: an unknown family, a missing or superfluous cut-off, or a duplicate measure.
+        ValueError: an unknown family, a missing or superfluous cut-off, a ``rels`` entry that is not a grade
+            counted relevant (1..3) or is repeated, or a duplicate measure.
     """
     specs: list[MeasureSpec] = []
     for name in graded:
         specs.append(MeasureSpec(_parse_name(name, allowed=GRADED_FAMILIES, kind="graded")(gains=exponential_gains())))
-    rels = [int(r) for r in rels]
+    rels = check_rels(rels)
     for name in binary:
         measure = _parse_name(name, allowed=BINARY_FAMILIES, kind="binary")
         for rel in rels:
@@ -176,6 +178,24 @@ def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterab
     if dupes:
         raise ValueError(f"measures must be unique, got duplicates {dupes}")
     return specs
+
+
+def check_rels(rels: Iterable[int], *, key: str = "rels") -> list[int]:
+    """``rels`` as a list of ints, each a grade counted relevant (``rel`` >= 1 of :data:`GRADES`), none repeated.
+
+    Raises:
+        ValueError: naming ``key`` and the offending value.
+    """
+    allowed = [g for g in GRADES if g > 0]
+    out = list(rels)
+    for rel in out:
+        if isinstance(rel, bool) or not isinstance(rel, numbers.Integral) or rel not in allowed:
+            raise ValueError(f"{key}: {rel!r} is not a relevance level: each must be one of {allowed} "
+                             f"(the minimum grade counted relevant)")
+    out = [int(r) for r in out]
+    if len(set(out)) != len(out):
+        raise ValueError(f"{key} must be unique, got {out}")
+    return out
 
 
 def _parse_name(name: str, *, allowed: Sequence[str], kind: str) -> Measure:

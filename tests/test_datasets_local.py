@@ -231,6 +231,30 @@ def test_non_utf8_bytes_name_file_and_line(tmp_path, file, content, where):
     assert "not valid UTF-8" in str(err.value) and "byte 0x" in str(err.value)
 
 
+BOM = "\ufeff"
+
+
+@pytest.mark.parametrize("bom_in", ["queries.test.tsv", "qrels.test.txt", "docs.jsonl", "manifest.yaml"])
+def test_a_utf8_byte_order_mark_at_the_start_of_a_file_is_ignored(tmp_path, bom_in):
+    """Editors that save 'UTF-8 with BOM' put U+FEFF before the first id: it is not part of it."""
+    folder = make(tmp_path)
+    path = folder / bom_in
+    path.write_text(BOM + path.read_text(encoding="utf-8"), encoding="utf-8")
+    split = _local.load_split(folder, "test")
+    assert sorted(q.query_id for q in split.queries) == ["q1", "q2"]
+    assert sorted((r.query_id, r.doc_id) for r in split.qrels) == [("q1", "d1"), ("q1", "d2"), ("q2", "d2"),
+                                                                   ("q2", "d3")]
+    assert [d.doc_id for d in _local.load_docs(folder).docs] == ["d1", "d2", "d3"]
+    assert _local.read_manifest(folder).default_rel == 1
+    assert not _local.check(folder).errors
+
+
+def test_a_byte_order_mark_inside_a_file_is_still_part_of_the_text(tmp_path):
+    folder = make(tmp_path, queries__test__tsv=f"q1\tWhat is the capital of Kenya?\n{BOM}q2\tWhere is Kenya?\n")
+    with pytest.raises(LocalCollectionError, match=re.escape("qrels.test.txt:3: unknown query_id 'q2'")):
+        _local.load_split(folder, "test")
+
+
 def test_non_utf8_manifest_names_the_file(tmp_path):
     folder = make(tmp_path, manifest__yaml=None)
     (folder / "manifest.yaml").write_bytes(b"name: caf\xe9\n")

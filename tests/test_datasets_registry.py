@@ -78,6 +78,44 @@ def test_import_registers_cheaply_and_register_is_idempotent():
     assert out == ["505", "505", "False", "False"]
 
 
+def _fresh(code: str) -> list[str]:
+    """Run ``code`` in a fresh interpreter (no ir_datasets imported yet); a hang fails after 60 s."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+_COUNT = "print(sum(k.startswith('gradrel/') for k in ir_datasets.registry))"
+
+
+@pytest.mark.parametrize("first", [
+    "from pyterrier_gradrel.datasets import register; register()",  # imports ir_datasets itself: re-entered
+    "import pyterrier_gradrel.datasets._afriqa",  # a dataset module imports ir_datasets: registration deferred
+    "import importlib.util, pyterrier_gradrel; importlib.util.find_spec('ir_datasets')",  # a probe, no import
+])
+def test_register_from_any_entry_point_in_a_fresh_interpreter(first):
+    code = (f"{first}\nimport ir_datasets\nir_datasets.load('gradrel/xquad-r/de/test')\n"
+            f"from pyterrier_gradrel.datasets import register; register()\n{_COUNT}")
+    assert _fresh(code) == ["505"]
+
+
+def test_register_is_thread_safe_while_ir_datasets_is_being_imported():
+    code = (
+        "import threading, pyterrier_gradrel\n"
+        "from pyterrier_gradrel.datasets import register\n"
+        "barrier = threading.Barrier(6)\n"
+        "def call(i):\n"
+        "    barrier.wait()\n"
+        "    if i % 2: import ir_datasets\n"
+        "    else: register()\n"
+        "threads = [threading.Thread(target=call, args=(i,)) for i in range(6)]\n"
+        "[t.start() for t in threads]; [t.join(50) for t in threads]\n"
+        "assert not any(t.is_alive() for t in threads), 'a thread hangs'\n"
+        f"import ir_datasets\n{_COUNT}"
+    )
+    assert _fresh(code) == ["505"]
+
+
 def test_dataset_ids_and_validation():
     ids = datasets.dataset_ids("xquad-r")
     assert "gradrel/xquad-r/th-en/test" in ids and "gradrel/xquad-r/multi/dev" in ids

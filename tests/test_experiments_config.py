@@ -1,6 +1,7 @@
 """Experiment configs: every shipped config validates, and invalid ones fail early with clear errors."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -187,6 +188,41 @@ def test_yaml_syntax_error_names_the_file(tmp_path):
         load_config(path)
     msg = str(err.value)
     assert msg.startswith(f"{path}: not valid YAML") and "<unicode string>" not in msg and "line" in msg
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"fractions": [0.5, 0.5, 1.0]}, r"fractions must be unique, got \[0.5, 0.5, 1.0\]"),
+    ({"noise_rates": [0.0, 0.2, 0.2]}, r"noise_rates must be unique, got \[0.0, 0.2, 0.2\]"),
+    ({"baselines": ["BM25", "BM25"]}, r"baselines must be unique"),
+    ({"measures": {"rels": [4]}}, r"measures\.rels: 4 is not a relevance level: each must be one of \[1, 2, 3\]"),
+    ({"measures": {"rels": [2, 2]}}, r"measures\.rels must be unique, got \[2, 2\]"),
+    ({"significance": {"permutations": 10}}, r"significance\.permutations must be at least 100, got 10"),
+    ({"significance": {"alpha": 2}}, r"significance\.alpha must lie in \(0, 1\), got 2"),
+])
+def test_repeated_sweep_entries_and_bad_values_name_file_and_key(changes, message, tmp_path, mirror):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_cfg(**changes)), encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: {message}"):
+        load_config(path)
+    with pytest.raises(ConfigError, match=rf"^{message}"):  # a mapping has no file to name
+        load_config(_cfg(**changes))
+
+
+@pytest.mark.parametrize("changes", [
+    {"colour": "red"}, {"thresholds": [2, 2]}, {"graded_loss": "yes"}, {"training": {"batch_size": 0}},
+    {"scenarios": [{"type": "crosslingual", "collection": "xquad-r", "languages": ["de"]}]},
+    {"measures": {"primary": "ERR@20"}},
+])
+def test_every_config_error_from_a_file_names_the_file(changes, tmp_path, mirror):
+    import yaml
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(_cfg(**changes)), encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value).startswith(f"{path}: ")
 
 
 def test_yaml_strings_for_booleans_fail_from_a_file(tmp_path):

@@ -125,6 +125,64 @@ def test_rebuild_uses_the_cache_and_refuses_to_overwrite(home, tmp_path):
     assert json.loads((folder / "build.json").read_text())["counts"]["splits"]["test"]["pooled"] == 9
 
 
+def _tree(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else None for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("planted", [
+    {"thesis.txt": "three years of work"},                                    # a user's folder, no marker
+    {".hidden": "x", "chapters/one.txt": "draft"},                            # hidden files and sub-folders
+    {"build.json": "{\"note\": \"mine\"}", "thesis.txt": "work"},              # a build.json not written by build
+])
+def test_overwrite_refuses_a_folder_it_did_not_build_and_changes_nothing(home, tmp_path, planted):
+    from pyterrier_gradrel.judge import build_collection
+
+    folder = tmp_path / "mine"
+    for rel, text in planted.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_text(text, encoding="utf-8")
+    before = _tree(folder)
+    with JudgeServer() as server:
+        with pytest.raises(FileExistsError, match="not a collection that gradrel build wrote"):
+            build_collection("mine", judge=_judge(server, tmp_path), topics=TOPICS, corpus=iter(DOCS),
+                             retrievers=[Overlap(DOCS)], depth=2, folder=folder, overwrite=True, register=False)
+        assert not server.requests  # refused before any work
+    assert _tree(folder) == before
+
+
+def test_overwrite_refuses_a_built_collection_holding_a_users_file(home, tmp_path):
+    from pyterrier_gradrel.judge import build_collection
+
+    folder = tmp_path / "built"
+    with JudgeServer() as server:
+        kw = {"judge": _judge(server, tmp_path), "topics": TOPICS, "retrievers": [Overlap(DOCS)], "depth": 2,
+              "folder": folder, "register": False}
+        build_collection("built", corpus=iter(DOCS), **kw)
+        (folder / "notes.md").write_text("mine", encoding="utf-8")
+        before = _tree(folder)
+        with pytest.raises(FileExistsError, match=r"also \['notes.md'\]"):
+            build_collection("built", corpus=iter(DOCS), overwrite=True, **kw)
+        assert _tree(folder) == before
+        (folder / "notes.md").unlink()
+        build_collection("built", corpus=iter(DOCS), overwrite=True, **kw)  # its own folder: replaced
+    assert sorted(_tree(folder)) == ["build.json", "docs.jsonl", "judgements.jsonl", "manifest.json",
+                                     "qrels.test.txt", "queries.tsv"]
+
+
+def test_build_command_overwrite_keeps_a_users_folder(home, tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+
+    folder = tmp_path / "thesis"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("three years of work", encoding="utf-8")
+    (folder / ".git").mkdir()
+    with JudgeServer() as server:
+        rc = main(["build", "x", "--dataset", "gradrel/xquad-r/de/test", "--folder", str(folder), "--overwrite",
+                   "--backend", "openai", "--model", "m", "--base-url", server.base_url, "--no-cache"])
+    assert rc == 1 and "not a collection that gradrel build wrote" in capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir()) == [".git", "thesis.txt"]
+
+
 def test_missing_grades_are_counted_and_left_out_of_qrels(home, tmp_path):
     from pyterrier_gradrel.judge import build_collection
 

@@ -419,3 +419,61 @@ def test_error_body_echoing_the_key_is_scrubbed():
         with pytest.raises(JudgeBackendError) as info:
             be.judge_many([PAIRS[0]])
     assert "HTTP 403" in str(info.value) and "***" in str(info.value) and SECRET not in str(info.value)
+
+
+WELL_FORMED_LOGPROBS = _chat_body("3", {"content": [{"token": "3", "logprob": -0.1}]})
+
+
+@pytest.mark.parametrize("body", [WELL_FORMED_LOGPROBS, *MALFORMED_LOGPROBS.values()],
+                         ids=["well-formed", *MALFORMED_LOGPROBS])
+def test_no_logprobs_ignores_the_logprobs_a_server_sends_anyway(body):
+    """logprobs=False (--no-logprobs, the remedy the malformed-logprobs message names) works against a server
+    that always sends logprobs, well-formed or not: the grade counts, no probabilities are read."""
+    with JudgeServer() as server:
+        server.script = [("body", body)]
+        [judgement] = backend(server, logprobs=False, max_retries=0).judge_many([PAIRS[1]])
+        assert "logprobs" not in server.requests[0]["payload"]
+    assert (judgement.grade, judgement.probs, judgement.error) == (3, None, None)
+
+
+def _no_key_fragment(text: str) -> bool:
+    """Whether ``text`` holds no 4 consecutive characters of the key."""
+    return not any(SECRET[i:i + 4] in text for i in range(len(SECRET) - 3))
+
+
+@pytest.mark.parametrize("shift", [0, 5, 12, len(SECRET) - 1])
+def test_a_key_cut_by_the_snippet_does_not_leak(shift, caplog):
+    """The key is hidden before a body is cut to a 200-character snippet, wherever the cut falls in it."""
+    from pyterrier_gradrel.judge._http import SNIPPET_CHARS
+
+    start = SNIPPET_CHARS - len(SECRET) + shift  # the key ends `shift` characters past the cut
+    not_json = ("<" * start + SECRET + " oops").encode()
+    not_chat = json.dumps({"e": "x" * (start - 9) + SECRET}).encode()  # `{"e": "` + 2 chars before the x's
+    for body in (not_json, not_chat):
+        with JudgeServer() as server:
+            server.script = [("body", body)]
+            [judgement] = backend(server, max_retries=0).judge_many([PAIRS[1]])
+        assert judgement.grade is None and "HTTP 200" in judgement.error
+        assert _no_key_fragment(judgement.error), judgement.error
+    assert _no_key_fragment(caplog.text)
+
+
+def test_a_long_key_in_an_error_body_does_not_leak():
+    """A 403 body that echoes a long key past the first 300 bytes: hidden whole before the message is cut."""
+    from pyterrier_gradrel.judge import OpenAIChatBackend
+
+    key = "sk-proj-" + "a1b2c3d4" * 20  # 168 characters, like a project key
+    with JudgeServer() as server:
+        orig = server.httpd.RequestHandlerClass._send
+
+        def echo(self, code, body, headers=None):
+            if code == 200 and self.headers.get("Authorization"):
+                code, body = 403, json.dumps({"error": "x" * 150 + f" forbidden for {self.headers['Authorization']}"}).encode()
+            orig(self, code, body, headers)
+
+        server.httpd.RequestHandlerClass._send = echo
+        be = OpenAIChatBackend(model="m", base_url=server.base_url, api_key=key, max_retries=0, backoff=0.01)
+        with pytest.raises(JudgeBackendError) as info:
+            be.judge_many([PAIRS[0]])
+    message = str(info.value)
+    assert "HTTP 403" in message and not any(key[i:i + 8] in message for i in range(8, len(key) - 7)), message

@@ -198,3 +198,65 @@ def test_resume_removes_temporaries_of_the_killed_writer(tiny_encoder_dir, data,
     ContrastiveTrainer(tiny_encoder_dir, config=_cfg(), verbose=False).train(*data, run_dir=run)
     assert not any(p.exists() for p in stale) and live.exists()
     assert sorted(p.name for p in run.iterdir()) == sorted(["run.json", "model", "train_report.json", live.name])
+
+
+def _planted_base(tiny_encoder_dir, tmp_path, marker):
+    """The tiny encoder with its weights replaced by a pytorch_model.bin that runs code when unpickled."""
+    base = tmp_path / "planted"
+    shutil.copytree(tiny_encoder_dir, base)
+    (base / "model.safetensors").unlink()
+    torch.save({"embeddings.word_embeddings.weight": _Payload(marker)}, base / "pytorch_model.bin")
+    return base
+
+
+def test_a_planted_pytorch_model_bin_is_refused_in_one_line(tiny_encoder_dir, tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    marker = tmp_path / "marker"
+    base = _planted_base(tiny_encoder_dir, tmp_path, marker)
+    with pytest.raises(ValueError, match=r"refused to load pytorch_model\.bin: it is a pickle that holds more than "
+                                         r"tensors .*use model\.safetensors") as err:
+        E5BiEncoder.from_pretrained(base)
+    assert str(base) in str(err.value) and "\n" not in str(err.value) and err.value.__cause__ is None
+    capsys.readouterr()
+    assert main(["train", "--dataset", "gradrel/xquad-r/en/train", "--base", str(base), "--max-steps", "1",
+                 "--quiet", "--run-dir", str(tmp_path / "run")]) == 1
+    err_lines = capsys.readouterr().err.strip().splitlines()
+    assert len(err_lines) == 1 and err_lines[0].startswith("gradrel train: ") and "refused" in err_lines[0]
+    assert not marker.exists() and not (tmp_path / "run").exists()
+
+
+def test_a_missing_base_model_creates_no_run_folder(data, tmp_path):
+    run = tmp_path / "X"
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        ContrastiveTrainer(tmp_path / "nonexistent", config=_cfg(), verbose=False).train(*data, run_dir=run)
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new-folder", "empty-folder"])
+def test_a_train_that_fails_before_a_checkpoint_leaves_no_run_json(tiny_encoder_dir, data, tmp_path, monkeypatch,
+                                                                   existing):
+    run = tmp_path / "run"
+    if existing:
+        run.mkdir()
+
+    def failing_step(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ContrastiveTrainer, "_step", failing_step)
+    with pytest.raises(RuntimeError, match="boom"):
+        ContrastiveTrainer(tiny_encoder_dir, config=_cfg(), verbose=False).train(*data, run_dir=run)
+    # a folder the user gave stays (empty); one the trainer made is gone
+    assert (sorted(p.name for p in run.iterdir()) == []) if existing else not run.exists()
+    monkeypatch.undo()
+    t = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(), verbose=False)  # the folder is free for the run
+    t.train(*data, run_dir=run)
+    assert t.last_report["steps"] == 3 and (run / "run.json").is_file()
+
+
+def test_a_train_that_fails_after_a_checkpoint_keeps_its_run_json_to_resume(tiny_encoder_dir, data, tmp_path,
+                                                                            monkeypatch):
+    run = tmp_path / "run"
+    _killed_run(tiny_encoder_dir, data, run, monkeypatch)
+    assert (run / "run.json").is_file() and (run / "checkpoint.pt").is_file()

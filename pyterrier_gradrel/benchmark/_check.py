@@ -21,7 +21,7 @@ from typing import Any
 
 import pandas as pd
 
-from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, read_yaml, suite_path
+from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, suite_path
 
 __all__ = ["Expectations", "check_scores", "expectations_path", "load_expectations"]
 
@@ -67,8 +67,10 @@ def load_expectations(path: str | Path | None = None, *, suite: str | Path = DEF
     Raises:
         ValueError: Missing keys or tolerances that are not 0 <= ok <= okish (the message names the file).
     """
+    from pyterrier_gradrel._yaml import load_file
+
     path = Path(path) if path is not None else expectations_path(suite)
-    raw = read_yaml(path) or {}
+    raw = load_file(path) or {}
     missing = [k for k in ("suite", "measure", "tolerance", "systems") if k not in raw]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DataChangedError", "Suite", "Task", "data_fingerprint", "load_suite", "read_yaml", "suite_path",
+__all__ = ["DataChangedError", "Suite", "Task", "data_fingerprint", "load_suite", "suite_path",
            "write_fingerprints"]
 
 DEFAULT_SUITE = "gradrel-v1"
@@ -152,13 +152,6 @@ def _suites_dirs() -> list[Path]:
     return dirs
 
 
-def read_yaml(path: str | Path) -> Any:
-    """The parsed YAML document of ``path`` (the one place the benchmark reads YAML)."""
-    import yaml
-
-    return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-
-
 def _registered_hash(name: str) -> str:
     """The hash of the registered suite called ``name`` (``FileNotFoundError`` when there is none)."""
     for folder in _suites_dirs():
@@ -194,8 +187,10 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
         FileNotFoundError: No such suite.
         ValueError: The YAML lacks a required key, a task is malformed, or names repeat (message names the file).
     """
+    from pyterrier_gradrel._yaml import load_file
+
     path = suite_path(name)
-    raw = read_yaml(path)
+    raw = load_file(path)
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a suite must be a mapping with keys {list(_REQUIRED_SUITE)}")
     missing = [k for k in _REQUIRED_SUITE if k not in raw]

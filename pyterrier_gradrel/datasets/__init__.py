@@ -154,15 +154,16 @@ def _discover_local(key: str, groups: tuple[str | None, ...]):
     name, split = groups
     with _lock:
         folder = _local_folders.get(name)
-        if folder is None:
-            candidate = local_home() / name
-            if not candidate.is_dir():
-                raise LocalCollectionError(
-                    f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
-                    f"({name!r}, folder) or put the collection at {candidate}")
-            folder = _local.check_folder(candidate).resolve()
-            _local.read_manifest(folder)
-            _local_folders[name] = folder
+    if folder is None:  # validated without the lock (reading a manifest may import a module)
+        candidate = local_home() / name
+        if not candidate.is_dir():
+            raise LocalCollectionError(
+                f"{key}: no local collection {name!r}; call pyterrier_gradrel.datasets.register_local"
+                f"({name!r}, folder) or put the collection at {candidate}")
+        folder = _local.check_folder(candidate).resolve()
+        _local.read_manifest(folder)
+        with _lock:
+            folder = _local_folders.setdefault(name, folder)
     if split is not None and split not in _local.available_splits(folder):
         raise LocalCollectionError(f"{key}: local collection {name!r} ({folder}) has no split {split!r}; "
                                    f"available: {list(_local.available_splits(folder))}")
@@ -196,31 +197,52 @@ def local_home() -> Path:
 
 
 def register() -> None:
-    """Register every declared dataset id with ir_datasets (idempotent; no data is read, no torch imported)."""
+    """Register every declared dataset id with ir_datasets (idempotent; no data is read, no torch imported).
+
+    Safe from any entry point and any thread: no lock is held while a module is imported, because importing
+    ir_datasets runs ``pyterrier_gradrel``'s import hook, which calls this function again (in the importing
+    thread, or while another thread waits for that import). The dataset objects are built without the lock;
+    the lock covers only the registry's bookkeeping.
+    """
+    if _registered:
+        return
+    import ir_datasets  # may re-enter register() through the package's import hook: no lock held here
+
+    if _registered:  # the hook's call, run by the import above, did it
+        return
+    if _dataset_modules_importing():
+        # ir_datasets was imported from inside a dataset module that the ids below are built with (someone
+        # imported, say, datasets._afriqa first): finish on the first lookup of an id, when it is complete
+        with _lock:
+            _register_patterns(ir_datasets.registry, deferred=True)
+        return
+    from pyterrier_gradrel.datasets import _afriqa, _xquad_r
+
+    built = {dataset_id: _xquad_r.build_dataset(*args) for dataset_id, args in _xquad_r.dataset_ids().items()}
+    built.update((dataset_id, _afriqa.build_dataset(*args)) for dataset_id, args in _afriqa.dataset_ids().items())
+    _register_built(ir_datasets.registry, built)
+
+
+def _register_patterns(registry, *, deferred: bool) -> None:  # noqa: ANN001 (ir_datasets Registry)
+    """Add the local-collection pattern (and, if ``deferred``, the finishing pattern) once; call with ``_lock``."""
+    patterns = {p.pattern for p, _ in registry._patterns}
+    if _LOCAL_PATTERN not in patterns:
+        registry.register_pattern(_LOCAL_PATTERN, _discover_local)
+    if deferred and _DEFERRED_PATTERN not in patterns:
+        registry.register_pattern(_DEFERRED_PATTERN, _finish_registration)
+
+
+def _register_built(registry, built: dict) -> None:  # noqa: ANN001 (ir_datasets Registry and Datasets)
+    """Register the ``built`` datasets not registered yet, once (the first caller wins; the lock imports nothing)."""
     global _registered
     with _lock:
         if _registered:
             return
-        import ir_datasets
-
-        registry = ir_datasets.registry
-        if not any(p.pattern == _LOCAL_PATTERN for p, _ in registry._patterns):
-            registry.register_pattern(_LOCAL_PATTERN, _discover_local)
-        if _dataset_modules_importing():
-            # ir_datasets was imported from inside a dataset module that the ids below are built with (someone
-            # imported, say, datasets._afriqa first): finish on the first lookup of an id, when it is complete
-            if not any(p.pattern == _DEFERRED_PATTERN for p, _ in registry._patterns):
-                registry.register_pattern(_DEFERRED_PATTERN, _finish_registration)
-            return
-        from pyterrier_gradrel.datasets import _afriqa, _xquad_r
-
+        _register_patterns(registry, deferred=False)
         existing = set(registry)
-        for dataset_id, args in _xquad_r.dataset_ids().items():
+        for dataset_id, dataset in built.items():
             if dataset_id not in existing:
-                registry.register(dataset_id, _xquad_r.build_dataset(*args))
-        for dataset_id, args in _afriqa.dataset_ids().items():
-            if dataset_id not in existing:
-                registry.register(dataset_id, _afriqa.build_dataset(*args))
+                registry.register(dataset_id, dataset)
         _registered = True
 
 
@@ -278,16 +300,20 @@ def register_local(name: str, folder: str | Path) -> list[str]:
         raise ValueError(f"local collection name must match {_local.NAME_RE.pattern}, got {name!r}")
     folder = _local.check_folder(folder).resolve()
     _local.read_manifest(folder)  # fail early on a bad manifest
+    ids = _local.dataset_ids(name, folder)
+    registry = ir_datasets.registry
+    # the datasets are built without the lock (building reads the manifest); the lock covers the bookkeeping
+    built = {dataset_id: _local.build_dataset(folder, split, name=name)
+             for dataset_id, split in ids.items() if dataset_id not in registry._registered}
     with _lock:
         known = _local_folders.get(name)
         if known is not None and known != folder:
             raise ValueError(f"local collection {name!r} is already registered for {known}; choose another name")
         _local_folders[name] = folder
-        existing = set(ir_datasets.registry)
-        ids = _local.dataset_ids(name, folder)
-        for dataset_id, split in ids.items():
+        existing = set(registry)
+        for dataset_id, dataset in built.items():
             if dataset_id not in existing:
-                ir_datasets.registry.register(dataset_id, _local.build_dataset(folder, split, name=name))
+                registry.register(dataset_id, dataset)
     return list(ids)
 
 

@@ -15,6 +15,7 @@ per process and re-read when a file changes.
 """
 from __future__ import annotations
 
+import codecs
 import functools
 import json
 import re
@@ -82,14 +83,12 @@ def _manifest_file(folder: Path) -> tuple[Path | None, dict[str, Any]]:
         path = folder / candidate
         if not path.is_file():
             continue
-        import yaml  # JSON is YAML, so one parser reads both
+        from pyterrier_gradrel._yaml import YAMLFileError, load_file  # JSON is YAML: one parser reads both
 
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except UnicodeDecodeError as exc:
-            raise _err(path, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
-        except yaml.YAMLError as exc:
-            raise _err(path, None, f"not valid YAML/JSON ({exc})") from None
+            data = load_file(path) or {}
+        except YAMLFileError as exc:  # not UTF-8, not YAML/JSON, or a key written twice: file and line named
+            raise LocalCollectionError(str(exc)) from None
         if not isinstance(data, dict):
             raise _err(path, None, "the manifest must be a mapping")
         return path, data
@@ -186,9 +185,15 @@ def _report(problems: Problems | None, exc: LocalCollectionError) -> None:
 
 
 def _lines(path: Path, problems: Problems | None = None) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of each line of ``path``, decoded as UTF-8 (an undecodable line names file:line)."""
+    """``(line number, text)`` of each line of ``path``, decoded as UTF-8 (an undecodable line names file:line).
+
+    A UTF-8 byte-order mark at the start of the file (what some editors write) is dropped, not read as part of
+    the first id.
+    """
     with open(path, "rb") as f:
         for lineno, raw in enumerate(f, 1):
+            if lineno == 1 and raw.startswith(codecs.BOM_UTF8):
+                raw = raw[len(codecs.BOM_UTF8):]
             try:
                 yield lineno, raw.decode("utf-8")
             except UnicodeDecodeError as exc:

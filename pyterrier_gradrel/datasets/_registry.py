@@ -88,14 +88,13 @@ def _parse(source: str, data: dict[str, Any]) -> CollectionSpec:
 @functools.cache
 def collections() -> dict[str, CollectionSpec]:
     """All collections declared in ``datasets_registry``, by name (parsed once per process)."""
-    import yaml
+    from pyterrier_gradrel._yaml import loads
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser when libyaml is present
     out: dict[str, CollectionSpec] = {}
     for entry in sorted(resources.files(REGISTRY_PACKAGE).iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yaml"):
             continue
-        spec = _parse(entry.name, yaml.load(entry.read_text(encoding="utf-8"), Loader=loader))
+        spec = _parse(entry.name, loads(entry.read_text(encoding="utf-8"), source=str(entry)))
         if spec.name in out:
             raise ValueError(f"{entry.name}: collection {spec.name!r} is declared twice")
         out[spec.name] = spec

@@ -322,18 +322,15 @@ def read_config(config: str | os.PathLike | Mapping[str, object]) -> ExperimentC
     """
     source = None
     if isinstance(config, (str, os.PathLike)):
-        import yaml
+        from pyterrier_gradrel._yaml import YAMLFileError, load_file
 
         path = Path(config)
         if not path.is_file():
             raise FileNotFoundError(f"no experiment config at {path}")
         try:
-            with open(path, encoding="utf-8") as f:  # a stream, so that YAML's marks name the file
-                raw = yaml.safe_load(f) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start})") from None
+            raw = load_file(path) or {}
+        except YAMLFileError as exc:  # not UTF-8, not YAML, or a key written twice: file and line named
+            raise ConfigError(str(exc)) from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
         raw = dict(raw)
@@ -343,7 +340,19 @@ def read_config(config: str | os.PathLike | Mapping[str, object]) -> ExperimentC
         raw = dict(config)
     else:
         raise TypeError(f"config must be a path, a mapping or an ExperimentConfig, got {type(config).__name__}")
-    return _from_mapping(raw, source=source)
+    try:
+        return _from_mapping(raw, source=source)
+    except ConfigError as exc:
+        raise in_file(exc, source) from None
+
+
+def in_file(exc: ConfigError, source: str | None) -> ConfigError:
+    """``exc`` with the config file it is about in front of its message (unchanged without a file, or when the
+    message already starts with it)."""
+    text = str(exc)
+    if source is None or text.startswith(source):
+        return exc
+    return ConfigError(f"{source}: {text}")
 
 
 def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfig:

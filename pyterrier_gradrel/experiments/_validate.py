@@ -25,6 +25,7 @@ from pyterrier_gradrel.experiments._config import (
     check_number,
     collection_languages,
     dataset_facts,
+    in_file,
     read_config,
 )
 from pyterrier_gradrel.experiments._plan import plan
@@ -51,7 +52,10 @@ def load_config(config: str | os.PathLike | Mapping[str, object] | ExperimentCon
         if not isinstance(config, (str, os.PathLike, Mapping)):
             raise TypeError(f"config must be a path, a mapping or an ExperimentConfig, got {type(config).__name__}")
         config = read_config(config)
-    validate(config)
+    try:
+        validate(config)
+    except ConfigError as exc:
+        raise in_file(exc, config.source) from None
     return config
 
 
@@ -104,6 +108,11 @@ def _validate_thresholds_and_seeds(cfg: ExperimentConfig) -> None:
 
 
 def _validate_levels_and_baselines(cfg: ExperimentConfig) -> None:
+    for key in ("fractions", "noise_rates", "baselines"):  # a repeated entry would plan the same runs twice
+        values = list(getattr(cfg, key))
+        repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+        if repeated:
+            raise ConfigError(f"{key} must be unique, got {values} ({repeated} repeated)")
     for f in cfg.fractions:
         if not 0.0 < f <= 1.0:
             raise ConfigError(f"fractions must lie in (0, 1], got {f}")
@@ -138,28 +147,38 @@ def _validate_training(cfg: ExperimentConfig) -> None:
 
 
 def _validate_measures(cfg: ExperimentConfig) -> None:
+    from pyterrier_gradrel._evaluation import check_rels
+
+    try:
+        check_rels(cfg.binary_rels, key="measures.rels")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     try:
         measures = cfg.measures
     except ValueError as exc:
         raise ConfigError(f"measures: {exc}") from None
     labels = [m.label for m in measures]
     if not any(m.label == cfg.primary_measure for m in measures):
-        raise ConfigError(f"unknown primary measure {cfg.primary_measure!r}: expected one of {labels}")
+        raise ConfigError(f"measures.primary: unknown primary measure {cfg.primary_measure!r}: expected one of {labels}")
     if cfg.calibration.measure is not None and cfg.calibration.measure not in labels:
-        raise ConfigError(f"unknown calibration measure {cfg.calibration.measure!r}: expected one of {labels}")
+        raise ConfigError(f"calibration.measure: unknown calibration measure {cfg.calibration.measure!r}: expected one of {labels}")
 
 
 def _validate_significance(sig: SignificanceSpec) -> None:
     if sig.test not in TESTS:
-        raise ConfigError(f"unknown significance test {sig.test!r}: expected one of {list(TESTS)}")
+        raise ConfigError(f"significance.test: unknown significance test {sig.test!r}: expected one of {list(TESTS)}")
     if sig.correction not in CORRECTIONS:
-        raise ConfigError(f"unknown correction {sig.correction!r}: expected one of {list(CORRECTIONS)}")
+        raise ConfigError(f"significance.correction: unknown correction {sig.correction!r}: "
+                          f"expected one of {list(CORRECTIONS)}")
     if sig.bootstrap_unit not in BOOTSTRAP_UNITS:
-        raise ConfigError(f"unknown bootstrap_unit {sig.bootstrap_unit!r}: expected one of {list(BOOTSTRAP_UNITS)}")
-    if not 0 < sig.alpha < 1 or not 0 < sig.confidence < 1:
-        raise ConfigError(f"alpha and confidence must lie in (0, 1), got {sig.alpha}, {sig.confidence}")
-    if sig.bootstrap_samples < 100 or sig.permutations < 100:
-        raise ConfigError("bootstrap_samples and permutations must be at least 100")
+        raise ConfigError(f"significance.bootstrap_unit: unknown unit {sig.bootstrap_unit!r}: "
+                          f"expected one of {list(BOOTSTRAP_UNITS)}")
+    for key in ("alpha", "confidence"):
+        if not 0 < getattr(sig, key) < 1:
+            raise ConfigError(f"significance.{key} must lie in (0, 1), got {getattr(sig, key)}")
+    for key in ("bootstrap_samples", "permutations"):
+        if getattr(sig, key) < 100:
+            raise ConfigError(f"significance.{key} must be at least 100, got {getattr(sig, key)}")
 
 
 def _is_int(value: object) -> bool:

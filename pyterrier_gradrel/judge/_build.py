@@ -46,6 +46,11 @@ from pyterrier_gradrel.judge._prompt import GRADE_TEXTS, PROMPT_VERSION
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 FORMAT_VERSION = 1
+#: the record every collection folder that :func:`build_collection` writes holds: overwrite replaces only such
+#: a folder (holding nothing but the files below)
+BUILD_MARKER = "build.json"
+_BUILT_FILES = re.compile(r"docs\.jsonl|queries\.tsv|qrels\.[A-Za-z0-9_-]+\.txt|judgements\.jsonl|manifest\.json"
+                          + "|" + re.escape(BUILD_MARKER))
 
 
 def _collections_home() -> Path:
@@ -248,9 +253,48 @@ def _named_retrievers(retrievers: Mapping[str, Any] | Sequence[Any] | None, sour
 
 def _target_folder(name: str, folder: str | Path | None, overwrite: bool) -> Path:
     folder = Path(folder) if folder is not None else _collections_home() / name
-    if folder.exists() and not overwrite:
+    if not folder.exists() and not folder.is_symlink():
+        return folder
+    if not overwrite:
         raise FileExistsError(f"{folder} exists; pass overwrite=True (--overwrite) to replace it")
+    _check_replaceable(folder)
     return folder
+
+
+def _is_marker(path: Path) -> bool:
+    """Whether ``path`` is a :data:`BUILD_MARKER` that :func:`build_collection` wrote (a JSON object with its
+    ``format_version`` and ``name``)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and isinstance(record.get("format_version"), int) and "name" in record
+
+
+def _check_replaceable(folder: str | Path) -> None:
+    """Refuse (and touch nothing) unless ``folder`` holds a collection :func:`build_collection` wrote and only
+    that: its :data:`BUILD_MARKER` and the files it writes. An empty folder may be replaced too.
+
+    Raises:
+        FileExistsError: ``folder`` is not a folder, has no marker, or holds other files or sub-folders
+            (named in the message), which replacing it would delete.
+    """
+    folder = Path(folder)
+    remedy = "choose another folder, or move it away yourself"
+    if folder.is_symlink() or not folder.is_dir():
+        raise FileExistsError(f"{folder} exists and is not a folder; overwrite replaces only a collection folder "
+                              f"that gradrel build wrote; {remedy}")
+    entries = sorted(p.name for p in folder.iterdir())
+    if not entries:
+        return
+    if not _is_marker(folder / BUILD_MARKER):
+        shown = ", ".join(entries[:8]) + (f", ... ({len(entries)} entries)" if len(entries) > 8 else "")
+        raise FileExistsError(f"{folder} is not a collection that gradrel build wrote (no {BUILD_MARKER} of its "
+                              f"own; it holds {shown}): overwrite refuses to delete it; {remedy}")
+    foreign = [n for n in entries if not _BUILT_FILES.fullmatch(n) or not (folder / n).is_file()]
+    if foreign:
+        raise FileExistsError(f"{folder} holds a built collection but also {foreign}, which overwrite would "
+                              f"delete: move them out of the folder first")
 
 
 def _doc_record(doc: Mapping[str, Any]) -> dict[str, str]:
@@ -378,7 +422,7 @@ def _write_metadata(folder: Path, *, name: str, source: _Source, judge: Any, ret
                    "missing": missing, "splits": counts},
         "note": "Judge quality depends on the judge model; grades from a small or random model are for tests only.",
     }
-    _write_json(folder / "build.json", build)
+    _write_json(folder / BUILD_MARKER, build)
 
 
 def build_collection(name: str, *, judge: Any, dataset: Any = None,
@@ -410,7 +454,8 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
             also be trained on. The documents (one pool) come from the first split.
         max_queries: judge only the first ``max_queries`` queries of each split (a slice), >= 1.
         folder: where to write (default ``$GRADREL_HOME/collections/<name>``, where it is found by name).
-        overwrite: replace an existing folder.
+        overwrite: replace an existing folder, only if it holds a collection this function wrote (its
+            :data:`BUILD_MARKER`) and nothing else; any other folder is refused and left as it is.
         lang: the collection language for the manifest (default: the dataset's language when queries
             and documents share one).
         license: the data's license (default: the dataset's).
@@ -426,13 +471,14 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
         JudgeBackendError: the judge graded no pair of some split (nothing is written), or the endpoint
             failed (see :class:`~pyterrier_gradrel.judge.OpenAIChatBackend`).
         ValueError: invalid arguments, a split without topics, or retrievers that found no candidates.
+        FileExistsError: ``folder`` exists and ``overwrite`` is off, or it is not a folder this function wrote.
     """
     _check_args(name, judge, depth, max_queries, split)
+    folder = _target_folder(name, folder, overwrite)  # before any work: a refused folder costs nothing
     source = _resolve_source(dataset, topics, corpus, splits=splits, split=split, lang=lang, license=license,
                              citation=citation)
     by_split = _topics_by_split(source.topics, source.split, max_queries)
     retrievers = _named_retrievers(retrievers, source, depth=depth, encoder=encoder, verbose=verbose)
-    folder = _target_folder(name, folder, overwrite)
 
     pools = {s: _pool(frame, retrievers, depth, verbose) for s, frame in by_split.items()}
     needed = set().union(*(set(p["docno"]) for p in pools.values()))

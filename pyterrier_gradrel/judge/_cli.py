@@ -61,7 +61,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--max-queries", type=int, default=None, help="judge only the first N queries (a slice)")
     p.add_argument("--encoder", default="multilingual-e5-small", help="dense retriever's encoder")
     p.add_argument("--folder", default=None, help="write here instead of $GRADREL_HOME/collections/<name>")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing collection folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing collection folder, only one that gradrel build wrote (its build.json) "
+                        "holding nothing else; any other folder is refused and left as it is")
     _add_backend_args(p)
     p.set_defaults(func=_build_cmd)
 

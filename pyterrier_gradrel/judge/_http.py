@@ -2,7 +2,7 @@
 
 Only the standard library is used (``urllib``). The API key is kept in a private attribute and sent
 only in the ``Authorization`` header: it never appears in ``repr``, log records or exception messages
-(any text that could echo it is scrubbed).
+(any text that could echo it is scrubbed, before it is cut to a snippet).
 
 What is final and what is retried. An outcome is *final* only when the endpoint returned a well-formed
 chat completion whose answer text holds no clean grade 0-3 (``"I think 3"``, ``"5"``, an empty or ``null``
@@ -13,7 +13,8 @@ errors, HTTP 408/409/425/429/5xx, and 200 answers that are not a well-formed cha
 is not JSON, such as a proxy's HTML error page, a truncated or empty body; JSON without
 ``choices[0].message.content`` or with non-text content; malformed ``logprobs``: entries that are not
 objects, log-probabilities that are not finite numbers <= 0 such as ``1000``, ``Infinity``, ``NaN`` or
-strings). Transient outcomes are retried with backoff within the run (``max_retries``), then returned as
+strings; with ``logprobs=False`` (``--no-logprobs``) the ``logprobs`` a server sends anyway are not read).
+Transient outcomes are retried with backoff within the run (``max_retries``), then returned as
 missing grades that are never cached, so the next run asks for them again; ``max_consecutive_failures``
 of them in a row stop the run with :class:`JudgeBackendError`. HTTP 401/403/404 stop it at once.
 
@@ -48,6 +49,12 @@ ENV_BASE_URL = "GRADREL_JUDGE_BASE_URL"
 ENV_MODEL = "GRADREL_JUDGE_MODEL"
 ENV_API_KEYS = ("GRADREL_JUDGE_API_KEY", "OPENAI_API_KEY")
 
+#: characters of a response body quoted in an error message (after the API key is hidden)
+SNIPPET_CHARS = 200
+#: bytes of an HTTP error body read for its message: enough that a key echoed near its start is read whole
+ERROR_BODY_BYTES = 65536
+#: the shortest start of the API key hidden where a cut leaves it at the end of a snippet
+MIN_KEY_PREFIX = 4
 _RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _FATAL_STATUS = frozenset({401, 403, 404})
 
@@ -276,6 +283,22 @@ class OpenAIChatBackend:
             text = text.replace(key, "***")
         return text
 
+    def _snippet(self, text: str | bytes, limit: int = SNIPPET_CHARS) -> str:
+        """The first ``limit`` characters of ``text`` for a message, the API key hidden before the cut.
+
+        Scrubbing after the cut would miss a key the cut splits; a start of the key that the cut (or a bounded
+        read) leaves at the end (:data:`MIN_KEY_PREFIX` characters or more) is hidden as well.
+        """
+        if isinstance(text, bytes):
+            text = text.decode("utf-8", "replace")
+        cut = self._scrub(text)[:limit]
+        key = self._key.reveal()
+        if key:
+            for n in range(min(len(key) - 1, len(cut)), MIN_KEY_PREFIX - 1, -1):
+                if cut.endswith(key[:n]):
+                    return cut[:-n] + "***"
+        return cut
+
     # -- one request -------------------------------------------------------------------------------
     def _payload(self, query: str, passage: str) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -303,7 +326,7 @@ class OpenAIChatBackend:
         except urllib.error.HTTPError as exc:
             status = exc.code
             try:
-                detail = self._scrub(exc.read(300).decode("utf-8", "replace"))
+                detail = self._snippet(exc.read(ERROR_BODY_BYTES))
             except Exception:  # noqa: BLE001 - the body of an error is best effort
                 detail = ""
             retry_after = _retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
@@ -313,36 +336,36 @@ class OpenAIChatBackend:
             if status in _FATAL_STATUS:
                 raise JudgeBackendError(
                     f"{self.endpoint} answered HTTP {status}: check the base URL, the model name "
-                    f"({self.model!r}) and the API key ({'set' if self._key else 'unset'}); {detail[:200]!r}"
+                    f"({self.model!r}) and the API key ({'set' if self._key else 'unset'}); {detail!r}"
                 ) from None
             if status == 400 and payload.get("logprobs"):
                 raise _ItemFailure("logprobs-rejected") from None
-            raise _ItemFailure(f"HTTP {status}: {detail[:200]!r}") from None
+            raise _ItemFailure(f"HTTP {status}: {detail!r}") from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise _Transient(self._scrub(f"{type(exc).__name__}: {reason}")) from None
         try:
             return json.loads(body.decode("utf-8"))
         except ValueError:  # UnicodeDecodeError included
-            snippet = self._scrub(body[:200].decode("utf-8", "replace"))
+            snippet = self._snippet(body)
             raise _Transient(f"HTTP 200 with a body that is not JSON ({len(body)} bytes): {snippet!r}") from None
 
-    @staticmethod
-    def _extract(body: Any) -> tuple[str | None, tuple[float, float, float, float] | None]:
+    def _extract(self, body: Any) -> tuple[str | None, tuple[float, float, float, float] | None]:
         """(answer text, grade probabilities) from a chat-completions body.
 
         The text is ``None`` for a ``null`` message (an answer without a grade). Raises :class:`_Transient`
-        when the body is not a well-formed chat completion or its ``logprobs`` are malformed.
+        when the body is not a well-formed chat completion or, while log-probabilities are asked for, its
+        ``logprobs`` are malformed. With ``logprobs`` off, a server's ``logprobs`` are not read at all.
         """
         try:
             choice = body["choices"][0]
             text = choice["message"]["content"]
         except (KeyError, IndexError, TypeError):
             raise _Transient(f"HTTP 200 with JSON that is not a chat completion (no choices[0].message.content): "
-                             f"{json.dumps(body)[:200]!r}") from None
+                             f"{self._snippet(json.dumps(body))!r}") from None
         if text is not None and not isinstance(text, str):
             raise _Transient(f"HTTP 200 with message content of type {type(text).__name__}, expected text")
-        return text, _grade_probs(choice.get("logprobs"))
+        return text, (_grade_probs(choice.get("logprobs")) if self.logprobs else None)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:

@@ -248,7 +248,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         # build the pooler only when the folder has its weights (else transformers reports them missing),
         # then drop it: the encoder never uses it, and the fingerprint covers the weights it uses
         extra = {"add_pooling_layer": False} if has_pooler and not _has_pooler_weights(path) else {}
-        model = AutoModel.from_pretrained(path, dtype=torch.float32, **extra).eval()
+        model = _load_weights(AutoModel, path, dtype=torch.float32, **extra).eval()
         if has_pooler and getattr(model, "pooler", None) is not None:
             model.pooler = None
         tokenizer = AutoTokenizer.from_pretrained(path)
@@ -559,6 +559,29 @@ model = SentenceTransformer({repo_id!r})
 model.encode_query(["..."]), model.encode_document(["..."])
 ```
 """
+
+
+#: weight files that ``transformers`` reads with ``torch.load`` (pickles), unlike ``*.safetensors``
+_PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin")
+
+
+def _load_weights(model_class: Any, folder: Path, **kwargs: Any) -> Any:
+    """``model_class.from_pretrained(folder, **kwargs)``; a pickled weight file that is not plain tensors is
+    refused in one line (transformers loads it with ``torch.load(weights_only=True)``, which rejects code)."""
+    import pickle
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # torch's note on the pickle protocol precedes the refusal below
+            warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+            return model_class.from_pretrained(folder, **kwargs)
+    except pickle.UnpicklingError as exc:
+        found = sorted(p.name for pattern in _PICKLED_WEIGHTS for p in Path(folder).glob(pattern))
+        reason = next((line.strip() for line in str(exc).split("WeightsUnpickler error:")[-1].splitlines()
+                       if line.strip()), "not plain tensors")
+        raise ValueError(f"{folder}: refused to load {' / '.join(found) or 'the weights'}: it is a pickle that "
+                         f"holds more than tensors ({reason}), which could run code; use model.safetensors weights "
+                         f"from a source you trust") from None
 
 
 def _has_pooler_weights(folder: Path) -> bool:

@@ -82,10 +82,14 @@ def is_ours(name: str) -> bool:
     return name.startswith(".") and (name.endswith(".tmp") or ".old-" in name)
 
 
-def adopt(run_dir: Path, meta: Mapping[str, object], *, legacy_fingerprint: Callable[[], str | None]) -> None:
+def adopt(run_dir: Path, meta: Mapping[str, object], *, legacy_fingerprint: Callable[[], str | None]) -> bool:
     """Take ``run_dir`` for the run ``meta`` describes: a new or empty folder, or one holding this very run; refuse
     any other. ``legacy_fingerprint`` gives the base model's fingerprint over every file of its folder (``None``
-    for an in-memory encoder), which older run folders record."""
+    for an in-memory encoder), which older run folders record.
+
+    Returns:
+        True when this call wrote ``run.json`` (the folder was new or empty), False when it held the run already.
+    """
     meta_path = run_dir / "run.json"
     if not meta_path.exists():
         foreign = sorted(p.name for p in run_dir.iterdir() if not is_ours(p.name))
@@ -94,7 +98,7 @@ def adopt(run_dir: Path, meta: Mapping[str, object], *, legacy_fingerprint: Call
                              f"it holds {foreign[:5]}{' ...' if len(foreign) > 5 else ''}); nothing was "
                              "changed there. Give an empty or new folder as run_dir.")
         _atomic.write_text(meta_path, json.dumps(meta, indent=2))
-        return
+        return True
     try:
         old = json.loads(meta_path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -110,3 +114,22 @@ def adopt(run_dir: Path, meta: Mapping[str, object], *, legacy_fingerprint: Call
         raise ValueError(f"run_dir {run_dir} holds a different run ({old.get('run_name')}) than "
                          f"{meta['run_name']}:\n{differences}\nUse another run_dir, or delete {run_dir} "
                          "to train this run there.")
+    return False
+
+
+def release(run_dir: Path, *, claimed: bool, created: bool) -> None:
+    """Undo what a failed training call made before it had anything to resume from.
+
+    The ``run.json`` that :func:`adopt` wrote in this call (``claimed``) is removed unless a checkpoint, the model
+    or anything else now lies beside it; the folder itself too when this call created it (``created``) and it is
+    empty again. A folder with a checkpoint keeps its ``run.json``: the next call resumes from there.
+    """
+    if not run_dir.is_dir():
+        return
+    if claimed and not [p for p in run_dir.iterdir() if p.name != "run.json" and not is_ours(p.name)]:
+        (run_dir / "run.json").unlink(missing_ok=True)
+    if created:
+        try:
+            run_dir.rmdir()  # only if empty
+        except OSError:
+            pass

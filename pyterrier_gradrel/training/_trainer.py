@@ -30,6 +30,7 @@ from pyterrier_gradrel.training._run_folder import (
     base_files,
     fingerprint_files,
     legacy_fingerprint_folder,
+    release,
 )
 from pyterrier_gradrel.training._vectors import OnDemandVectors, checked_vectors
 
@@ -128,23 +129,32 @@ class ContrastiveTrainer:
         cfg = self.config
         if doc_vectors is not None and cfg.side != "query":
             raise ValueError(f"doc_vectors only apply to side='query', got side={cfg.side!r}")
-        run_dir = self.run_dir(run_dir)
-        fp = self._base_fingerprint()
+        fp = self._base_fingerprint()  # resolves the base model first: a missing one leaves no folder behind
         meta = {"config": cfg.to_dict(), "run_name": cfg.run_name(), "base": str(self.base),
                 "base_fingerprint": fp, "base_files": self._base_files()}
-        adopt(run_dir, meta, legacy_fingerprint=self._legacy_fingerprint)
+        path = Path(run_dir) if run_dir is not None else self._default_run_dir()
+        created = not path.exists()
+        run_dir = self.run_dir(path)
+        try:
+            claimed = adopt(run_dir, meta, legacy_fingerprint=self._legacy_fingerprint)
+        except BaseException:
+            release(run_dir, claimed=False, created=created)
+            raise
         for name in ("run.json", CHECKPOINT, "model", _DONE):  # temporaries of writers killed mid-write
             _atomic.remove_stale(run_dir / name)
         if (run_dir / _DONE).exists() and (run_dir / "model" / "gradrel_encoder.json").exists():
             self.last_report = json.loads((run_dir / _DONE).read_text(encoding="utf-8"))
             return run_dir / "model"
 
-        sampler, data_report, topics = prepare(cfg, train_topics, train_qrels, corpus)
         old_threads = torch.get_num_threads()
-        if cfg.threads is not None:
-            torch.set_num_threads(cfg.threads)
         try:
+            sampler, data_report, topics = prepare(cfg, train_topics, train_qrels, corpus)
+            if cfg.threads is not None:
+                torch.set_num_threads(cfg.threads)
             report = self._train(sampler, topics, self.base_path(), run_dir, doc_vectors)
+        except BaseException:  # a failure before the first checkpoint leaves no run behind (nothing to resume)
+            release(run_dir, claimed=claimed, created=created)
+            raise
         finally:
             torch.set_num_threads(old_threads)
         report.update(data=data_report, run_name=cfg.run_name(), base=str(self.base), base_fingerprint=fp)

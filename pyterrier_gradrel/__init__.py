@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     # training
     "Binarize": "pyterrier_gradrel.binarize:Binarize",
     "binarize": "pyterrier_gradrel.binarize:binarize",
+    "FineTuned": "pyterrier_gradrel.training:FineTuned",
     "ContrastiveTrainer": "pyterrier_gradrel.training:ContrastiveTrainer",
     "TrainConfig": "pyterrier_gradrel.training:TrainConfig",
     "InfoNCELoss": "pyterrier_gradrel.training:InfoNCELoss",

@@ -20,6 +20,12 @@ any number of runs with them. ir_measures 0.4.3 returns wrong, hash-seed-depende
 evaluator; the other families (``R``, ``RR``, ``P``, ``AP``, ``Success`` at any ``rel``) share one.
 The qrels are converted to ir_measures' dict form once and each run once per call, whatever the number
 of evaluators.
+
+:func:`experiment_per_query` scores runs with ``pt.Experiment`` itself (the experiment runner's path): runs go
+in as DataFrames, ``perquery=True``, one call per system with every measure whose nDCG has explicit gains
+(ir_measures evaluates each distinct gains mapping in its own pytrec_eval invocation); an nDCG without gains,
+which ir_measures 0.4.3 files into another measure's invocation, gets a call of its own
+(:func:`experiment_groups`).
 """
 from __future__ import annotations
 
@@ -37,7 +43,8 @@ if TYPE_CHECKING:
     from ir_measures import Measure
 
 __all__ = [
-    "Evaluator", "MeasureSpec", "evaluate", "exponential_gains", "graded_ndcg", "label", "parse_measures",
+    "Evaluator", "MeasureSpec", "evaluate", "experiment_groups", "experiment_per_query", "exponential_gains",
+    "graded_ndcg", "label", "parse_measures",
 ]
 
 GRADED_FAMILIES = ("nDCG",)
@@ -452,3 +459,63 @@ def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels:
     rows = [{"name": n, **evaluator.means(run), "queries": len(qids), "answered": len(qids & set(run["qid"]))}
             for n, run in runs.items()]
     return pd.DataFrame(rows, columns=["name", *names, "queries", "answered"])
+
+
+def experiment_groups(measures: Sequence[Measure]) -> list[list[Measure]]:
+    """The measures of each ``pt.Experiment`` call: every nDCG without ``gains`` alone, all others together.
+
+    ir_measures 0.4.3 runs one pytrec_eval invocation per distinct (``rel``, ``gains``) and puts an nDCG
+    without gains into whichever invocation exists first, so its value would depend on the other measures of
+    the call; nDCGs with explicit gains (every nDCG of :func:`parse_measures`) have invocations of their own.
+    """
+    plain = [[m] for m in measures if m.NAME == "nDCG" and m.params.get("gains") is None]
+    rest = [m for m in measures if not (m.NAME == "nDCG" and m.params.get("gains") is None)]
+    return ([rest] if rest else []) + plain
+
+
+def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels: pd.DataFrame,
+                         measures: Sequence[Measure], *, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-query scores of runs, computed by ``pt.Experiment`` (runs passed as DataFrames, ``perquery=True``).
+
+    Every query of ``topics`` that has qrels is scored; one a run does not answer scores 0 (ir_measures'
+    default), also when the run is empty.
+
+    Args:
+        runs: system name -> run (``qid``, ``docno``, ``score``).
+        topics: the evaluated queries (``qid``); qrels of other queries are ignored.
+        qrels: ``qid``, ``docno``, ``label``.
+        measures: ir_measures objects (see :func:`experiment_groups` for how they are split into calls).
+        names: the name of each measure in the output (default: :func:`label` of each).
+
+    Returns:
+        Columns ``name`` (the system), ``qid``, ``measure`` (its name) and ``value``; per system the rows of each
+        nDCG, then of the other measures, queries sorted, measures in the given order (as :meth:`Evaluator.per_query`).
+    """
+    import pyterrier as pt
+
+    names = [label(m) for m in measures] if names is None else list(names)
+    by_measure = dict(zip(measures, names, strict=True))
+    # object columns: ir_measures reads the frames row by row, ~3x slower over Arrow-backed strings
+    topics = topics[["qid"]].astype({"qid": object})
+    qrels = qrels[qrels["qid"].isin(set(topics["qid"]))][["qid", "docno", "label"]]
+    qrels = qrels.astype({"qid": object, "docno": object, "label": int})
+    frames = []
+    for name, run in runs.items():
+        if run.empty or qrels.empty:  # pt.Experiment refuses an empty run: every judged query scores 0
+            frames.append(pd.DataFrame([{"name": name, "qid": q, "measure": m, "value": 0.0}
+                                        for q in sorted(set(qrels["qid"])) for m in names]))
+            continue
+        run = run[["qid", "docno", "score"]].astype({"qid": object, "docno": object, "score": float})
+        for group in experiment_groups(measures):
+            pq = pt.Experiment([run], topics, qrels, group, names=[name], perquery=True, verbose=False)
+            frames.append(pq.assign(measure=pq["measure"].map({str(m): by_measure[m] for m in group})))
+    if not frames:
+        return pd.DataFrame(columns=["name", "qid", "measure", "value"])
+    out = pd.concat(frames, ignore_index=True)[["name", "qid", "measure", "value"]]
+    out = out.astype({"qid": str, "value": float}).fillna({"value": 0.0})
+    block = {n: i if m.NAME == "nDCG" else len(names) for i, (m, n) in enumerate(zip(measures, names, strict=True))}
+    order = {n: i for i, n in enumerate(names)}
+    system = {n: i for i, n in enumerate(runs)}
+    keys = pd.DataFrame({"s": out["name"].map(system), "b": out["measure"].map(block), "q": out["qid"],
+                         "m": out["measure"].map(order)})
+    return out.loc[keys.sort_values(["s", "b", "q", "m"], kind="stable").index].reset_index(drop=True)

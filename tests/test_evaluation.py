@@ -211,3 +211,26 @@ def test_an_evaluator_survives_pickling():
     copy = pickle.loads(pickle.dumps(ev))
     pd.testing.assert_frame_equal(copy.per_query(run), ev.per_query(run))
     pd.testing.assert_frame_equal(copy.table(run), ev.table(run))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pt_experiment_gives_the_evaluators_per_query_values(seed):
+    """The runner's path (pt.Experiment, runs as DataFrames) equals the prepared evaluator row for row, with score
+    ties, unanswered queries and an empty run."""
+    topics, qrels, run = _random_data(seed, score_digits=1)
+    run = run[run["qid"] != "q3"]
+    specs = _specs()
+    measures = [s.ir_measure(GRADES) for s in specs]
+    names = [s.label for s in specs]
+    ours = _evaluation.experiment_per_query({"a": run, "empty": run.iloc[:0]}, topics, qrels, measures, names=names)
+    reference = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
+    pd.testing.assert_frame_equal(ours[ours["name"] == "a"].drop(columns="name").reset_index(drop=True), reference)
+    empty = ours[ours["name"] == "empty"]
+    assert len(empty) == len(reference) and (empty["value"] == 0).all()
+    assert (ours.loc[(ours["name"] == "a") & (ours["qid"] == "q3"), "value"] == 0).all()
+
+
+def test_experiment_groups_keep_a_gainless_ndcg_alone():
+    graded = _evaluation.graded_ndcg(10)
+    groups = _evaluation.experiment_groups([graded, ir_measures.nDCG @ 10, ir_measures.RR(rel=2)])
+    assert groups == [[graded, ir_measures.RR(rel=2)], [ir_measures.nDCG @ 10]]

@@ -1,9 +1,10 @@
-"""The paper's experiments as declarative configs run through ``pt.Experiment``-style evaluation.
+"""The paper's experiments as declarative configs, each target's runs evaluated with ``pt.Experiment``.
 
-``run_experiment("experiments/quickstart.yaml")`` trains and evaluates every condition of a config
-(reusing finished runs), tests each fine-tuned variant against each baseline with a multiple-testing
-correction, bootstraps confidence intervals over test articles, calibrates τ on dev and writes a
-Markdown report with plots into ``experiments/results/<name>/``. The command line is
+``run_experiment("experiments/quickstart.yaml")`` trains every condition of a config and retrieves with it
+(reusing finished runs), scores each run on each target with ``pt.Experiment`` (``perquery=True``), tests
+each fine-tuned variant against each baseline with a multiple-testing correction, bootstraps confidence
+intervals over test articles, calibrates τ on dev and writes a Markdown report with plots into
+``experiments/results/<name>/``. The command line is
 ``gradrel run experiments/<name>.yaml`` and ``gradrel report experiments/<name>.yaml``. The τ ×
 evaluation-threshold diagonal (``compare_diagonal``) is part of every report; ``compare_units`` and
 ``replay_positive_grades`` compare a ``unit: pair`` experiment with its ``unit: query`` control.

@@ -134,9 +134,10 @@ def write_run(run_dir: Path, cond: Condition, material: Mapping[str, object], ru
 
 
 def write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: ExperimentConfig, data: DataCache) -> None:
-    """Evaluate ``res`` on ``target``: ``perquery.csv.gz`` (with each query's article) and ``metrics.json``."""
+    """Evaluate ``res`` on ``target`` with ``pt.Experiment``: ``perquery.csv.gz`` (with each query's article) and
+    ``metrics.json``."""
     d = data.get(target.dataset)
-    per_query = data.evaluator(target.dataset, cfg.measures).per_query(res)
+    per_query = data.per_query(target.dataset, res, cfg.measures)
     articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
     per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
     _atomic.write_bytes(edir / "perquery.csv.gz", _to_csv_gz(per_query[["qid", "article", "measure", "value"]]))

@@ -11,8 +11,14 @@ turns each name into objects once (with ``ir_measures.parse_measure``):
   ``AP``, ``Success@10`` likewise, and ``nDCG@10`` → gain 1 for every grade ``>= r`` and 0 below
   (``nDCG(gains={g: int(g >= r)})@10``; ir_measures' ``nDCG`` has no ``rel=`` parameter).
 
-:func:`label` renders a measure for humans (``nDCG@10``, ``R@100(rel>=2)``): the measure column of
-per-query files, report tables and ``significance.csv``. Labels are made at that edge only.
+:func:`label` is the one vocabulary of measure names (per-query files, report tables, ``significance.csv``,
+the retrieval studies' columns): ``str(measure)``, ir_measures' canonical name (``R(rel=2)@100``,
+``RR(rel=3)``, ``P(rel=2)@10``; ir_measures leaves out its default ``rel=1``: ``R@100``, ``RR``), except
+for the two nDCGs whose gains ir_measures spells out: the graded nDCG with gains 2^g − 1 is ``nDCG@10``
+and the binary nDCG at ``rel=r`` is ``nDCG(rel=r)@10``. (Beware: a bare ``ir_measures.nDCG@10`` uses the
+grades themselves as gains, so ``pt.Experiment(..., ["nDCG@10"])`` is not this package's ``nDCG@10``; pass
+:func:`graded_ndcg` instead.) Labels are made at that edge only; the measure's ``rel`` travels as an int
+(:attr:`MeasureSpec.rel`).
 
 :class:`Evaluator` prepares ``ir_measures.evaluator`` objects once per (qrels, measures) and scores
 any number of runs with them. ir_measures 0.4.3 returns wrong, hash-seed-dependent values when
@@ -32,7 +38,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -88,29 +94,25 @@ def _ndcg_rel(measure: Measure) -> int | None:
     raise ValueError(f"{measure}: nDCG gains must be 2^g - 1 or binary at a rel level, got {gains}")
 
 
-def label(measure: Measure, *, form: Literal["report", "ir_measures"] = "report") -> str:
-    """The human-facing name of a measure.
+def label(measure: Measure) -> str:
+    """The name of a measure in result files and reports (see the module docstring).
 
     Args:
-        measure: an ir_measures measure as built by :func:`parse_measures` or :func:`graded_ndcg`.
-        form: ``report`` (experiment files and reports: ``R@100(rel>=2)``, ``nDCG@10(rel>=2)``) or
-            ``ir_measures`` (ir_measures' canonical name, ``R(rel=2)@100``; the retrieval studies' tables).
-            The graded nDCG is ``nDCG@10`` in both forms.
+        measure: an ir_measures measure, e.g. as built by :func:`parse_measures` or :func:`graded_ndcg`.
 
     Returns:
-        The label, e.g. ``"nDCG@10"``, ``"RR(rel>=3)"``.
+        ``str(measure)`` (``"R(rel=2)@100"``, ``"RR"``), or for nDCG ``"nDCG@10"`` (gains 2^g − 1) and
+        ``"nDCG(rel=2)@10"`` (binary gains at ``rel=2``).
+
+    Raises:
+        ValueError: an nDCG without gains, or with gains of neither kind.
     """
+    if measure.NAME != "nDCG":
+        return str(measure)
     cutoff = measure.params.get("cutoff")
     at = f"@{cutoff}" if cutoff is not None else ""
-    if measure.NAME == "nDCG":
-        rel = _ndcg_rel(measure)
-        if rel is None:
-            return f"nDCG{at}"
-        return f"nDCG{at}(rel>={rel})"
-    if form == "ir_measures":
-        return str(measure)
-    rel = measure.params.get("rel", measure.SUPPORTED_PARAMS["rel"].default)
-    return f"{measure.NAME}{at}(rel>={rel})"
+    rel = _ndcg_rel(measure)
+    return f"nDCG{at}" if rel is None else f"nDCG(rel={rel}){at}"
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,13 @@ class MeasureSpec:
     def label(self) -> str:
         """The label in result files and reports (see :func:`label`)."""
         return label(self.measure)
+
+    @property
+    def base(self) -> str:
+        """The measure's name without its ``rel`` (``nDCG@10``, ``R@100``, ``RR``): one row of the τ × rel diagonal."""
+        if self.measure.NAME == "nDCG":
+            return label(self.measure(gains=exponential_gains(self.measure.params["gains"])))
+        return str(self.measure(rel=1))
 
     @property
     def cutoff(self) -> int | None:
@@ -447,14 +456,14 @@ def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels:
         runs: name -> run (``qid``, ``docno``, ``score``).
         topics: the query frame the runs answered (its qids define the evaluated set).
         qrels: graded qrels (``qid``, ``docno``, ``label``).
-        measures: the measures; columns are named by ``label(m, form="ir_measures")``.
+        measures: the measures; columns are named by :func:`label`.
 
     Returns:
         Columns ``name``, one per measure, ``queries`` and ``answered`` (queries with >= 1 result).
         Queries without results count as 0.
     """
     qids = set(topics["qid"])
-    names = [label(m, form="ir_measures") for m in measures]
+    names = [label(m) for m in measures]
     evaluator = Evaluator(qrels[qrels["qid"].isin(qids)], measures, names=names)
     rows = [{"name": n, **evaluator.means(run), "queries": len(qids), "answered": len(qids & set(run["qid"]))}
             for n, run in runs.items()]

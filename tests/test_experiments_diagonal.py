@@ -53,22 +53,22 @@ def crossing_perquery(seed: int = 3, *, boost: float = 0.04, tie_lang: str | Non
                     for q, v in zip(qids, vals, strict=True):
                         rows.append(dict(scenario="monolingual-xquad-r", label=lang,
                                          target=f"gradrel/xquad-r/{lang}/test", split="test", role="main",
-                                         system="fine-tuned", variant=f"tau={tau}", seed=s, fraction=1.0, noise=0.0,
-                                         qid=q, article=f"a{int(q.split('q')[1]) % 3}",
-                                         measure=f"nDCG@10(rel>={rel})", value=float(v)))
+                                         system="fine-tuned", variant=f"tau={tau}", tau=tau, loss="infonce", seed=s,
+                                         fraction=1.0, noise=0.0, qid=q, article=f"a{int(q.split('q')[1]) % 3}",
+                                         measure=f"nDCG(rel={rel})@10", rel=rel, base="nDCG@10", value=float(v)))
             # the graded measure and the graded loss do not take part in the diagonal
             for s in SEEDS:
                 for q in qids:
                     rows.append(dict(scenario="monolingual-xquad-r", label=lang, target=f"gradrel/xquad-r/{lang}/test",
-                                     split="test", role="main", system="fine-tuned", variant="graded", seed=s,
-                                     fraction=1.0, noise=0.0, qid=q, article="a0", measure=f"nDCG@10(rel>={rel})",
-                                     value=1.0))
-    return pd.DataFrame(rows)[PERQUERY_COLUMNS]
+                                     split="test", role="main", system="fine-tuned", variant="graded", tau=None,
+                                     loss="graded", seed=s, fraction=1.0, noise=0.0, qid=q, article="a0",
+                                     measure=f"nDCG(rel={rel})@10", rel=rel, base="nDCG@10", value=1.0))
+    return pd.DataFrame(rows).astype({"tau": "Int64", "rel": "Int64"})[PERQUERY_COLUMNS]
 
 
 def _seed_mean(pq: pd.DataFrame, lang: str, rel: int, tau: int) -> np.ndarray:
     """Per-query score averaged over seeds, written as a loop over seeds (query order as generated)."""
-    sub = pq[(pq["label"] == lang) & (pq["measure"] == f"nDCG@10(rel>={rel})") & (pq["variant"] == f"tau={tau}")]
+    sub = pq[(pq["label"] == lang) & (pq["measure"] == f"nDCG(rel={rel})@10") & (pq["variant"] == f"tau={tau}")]
     per_seed = [sub[sub["seed"] == s]["value"].to_numpy() for s in SEEDS]
     return np.sum(per_seed, axis=0) / len(SEEDS)
 
@@ -106,7 +106,7 @@ def test_diagonal_matches_an_independent_computation():
             assert row["family_size"] == len(LANGS) * 2 and bool(row["significant"]) == (a < 0.05)
     winners = diag[diag["is_best"]]
     assert winners["p_value"].isna().all() and not winners["significant"].any()
-    assert diag[diag["measure"] == "nDCG@10(rel>=3)"]["significant"].sum() >= 6  # a 0.04 boost is detectable
+    assert diag[diag["measure"] == "nDCG(rel=3)@10"]["significant"].sum() >= 6  # a 0.04 boost is detectable
 
 
 def _binom_tail(k: int, n: int, p: float) -> float:
@@ -150,7 +150,7 @@ def _config(tmp_path: Path) -> dict:
     return {"name": "synthetic", "graded_loss": False,
             "scenarios": [{"type": "monolingual", "collection": "xquad-r", "languages": LANGS}],
             "thresholds": TAUS, "seeds": SEEDS,
-            "measures": {"graded": [], "binary": ["nDCG@10"], "rels": RELS, "primary": "nDCG@10(rel>=2)"},
+            "measures": {"graded": [], "binary": ["nDCG@10"], "rels": RELS, "primary": "nDCG(rel=2)@10"},
             "significance": {"bootstrap_samples": 100}, "calibration": {"enabled": False}}
 
 
@@ -206,11 +206,10 @@ def test_units_interaction_matches_an_independent_computation():
     rng = np.random.default_rng(11)
     treat = treat.assign(value=treat["value"] + rng.normal(0, 0.02, len(treat)))
     treat, ctrl = treat[treat["variant"] != "graded"], ctrl[ctrl["variant"] != "graded"]
-    units = compare_units(treat, ctrl, measures=["nDCG@10(rel>=1)", "nDCG@10(rel>=3)"])
-    assert set(units["kind"]) == {"effect", "interaction"} and set(units["measure"]) == {"nDCG@10(rel>=1)",
-                                                                                            "nDCG@10(rel>=3)"}
-    for measure in ("nDCG@10(rel>=1)", "nDCG@10(rel>=3)"):
-        rel = int(measure[-2])
+    units = compare_units(treat, ctrl, measures=["nDCG(rel=1)@10", "nDCG(rel=3)@10"])
+    assert set(units["kind"]) == {"effect", "interaction"} and set(units["measure"]) == {"nDCG(rel=1)@10",
+                                                                                            "nDCG(rel=3)@10"}
+    for measure, rel in (("nDCG(rel=1)@10", 1), ("nDCG(rel=3)@10", 3)):
         eff_p, inter_p = [], []
         for lang in LANGS:
             d = {t: _seed_mean(treat, lang, rel, t) - _seed_mean(ctrl, lang, rel, t) for t in TAUS}

@@ -122,7 +122,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
              f"whether two variants change differently (difference of their per-query changes; {corr} over all "
              f"{len(inter)} pairs): a τ that loses significantly less than another is the paper's claim that a "
              f"good τ needs less data or resists noise.", "",
-             "| scenario | target | change | " + " | ".join(f"Δ {_col_name('fine-tuned', v)}" for v in variants)
+             "| scenario | target | change | " + " | ".join(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants)
              + " | variants that differ (Δ of Δ, adj. p) |",
              "|" + "---|" * (len(variants) + 4)]
     for key, g in eff.groupby(["scenario", "label", "target", "axis", "level"], sort=False):
@@ -141,7 +141,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
                   & (inter["level"] == level)]
         sig = i[i["significant"]]
         if len(sig):
-            differ = ", ".join(f"{_col_name('fine-tuned', r.variant)} − {_col_name('fine-tuned', r.other)}: "
+            differ = ", ".join(f"{_col_name('fine-tuned', r.variant, cfg.variants)} − {_col_name('fine-tuned', r.other, cfg.variants)}: "
                                f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
         elif len(i):
             differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})"
@@ -252,7 +252,7 @@ def _other_measures_lines(sg: pd.DataFrame, cfg, other: list[str]) -> list[str]:
     fraction, noise = max(cfg.fractions), min(cfg.noise_rates)
     lines = [f"### Other measures (test, fraction {fraction:g}, noise {noise:g}; mean over seeds)", ""]
     systems = _systems(cfg)
-    header = ["target", "measure"] + [_col_name(*x) for x in systems]
+    header = ["target", "measure"] + [_col_name(*x, cfg.variants) for x in systems]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in sg["label"].drop_duplicates():
         for measure in other:
@@ -274,7 +274,7 @@ def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
     b = b.sort_values(["scenario", "label", "_o", "fraction", "noise", "variant", "versus"], kind="stable")
     lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
     for r in b.itertuples():
-        name = _col_name(r.system, r.variant)
+        name = _col_name(r.system, r.variant, cfg.variants)
         if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
             name += f" (f={r.fraction:g}, n={r.noise:g})"
         vs = f"Δ vs {r.versus}" if r.versus else "mean"
@@ -340,7 +340,7 @@ def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str,
 
 def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
     systems = _systems(cfg)
-    header = ["target", "queries"] + [_col_name(*x) for x in systems]
+    header = ["target", "queries"] + [_col_name(*x, cfg.variants) for x in systems]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in sg["label"].drop_duplicates():
         cells = [label]

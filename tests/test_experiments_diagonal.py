@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from test_experiments_significance import _holm_reference
 
-from pyterrier_gradrel.experiments import ExperimentResult, load_config
+from pyterrier_gradrel.experiments import ExperimentResult, load_config, write_report
 from pyterrier_gradrel.experiments._diagonal import (
     SECTION_TITLE,
     add_unit_comparison,
@@ -160,7 +160,7 @@ def test_report_section_csv_heatmap_and_refresh_from_results(tmp_path, mirror):
     cfg = load_config(_config(tmp_path))
     res = ExperimentResult(config=cfg, perquery=pq, runs_dir=tmp_path / "runs",
                            results_dir=tmp_path / "results" / "synthetic", wall_time=1.0)
-    text = res.write_report().read_text(encoding="utf-8")
+    text = write_report(res).read_text(encoding="utf-8")
     assert f"## {SECTION_TITLE}" in text and "### monolingual-xquad-r: `nDCG@10`" in text
     assert text.index("## Which τ wins") < text.index(f"## {SECTION_TITLE}") < text.index("## Bootstrap")
     section = text.split(f"## {SECTION_TITLE}")[1].split("\n## ")[0]
@@ -239,8 +239,8 @@ def test_add_unit_comparison_writes_csv_and_section(tmp_path, mirror):
     treat, ctrl = treat[treat["variant"] != "graded"], ctrl[ctrl["variant"] != "graded"]
     for name, pq in (("synthetic", treat), ("control", ctrl)):
         c = load_config({**_config(tmp_path), "name": name})
-        ExperimentResult(config=c, perquery=pq, runs_dir=tmp_path / "runs",
-                         results_dir=tmp_path / "results" / name).write_report()
+        write_report(ExperimentResult(config=c, perquery=pq, runs_dir=tmp_path / "runs",
+                                      results_dir=tmp_path / "results" / name))
     path = add_unit_comparison(_config(tmp_path), {**_config(tmp_path), "name": "control"}, root=tmp_path)
     units = pd.read_csv(path)
     assert len(units) == 3 * (4 * 3 + 4 * 3)

@@ -19,7 +19,7 @@ from pyterrier_gradrel._lazy import lazy_exports
 # public name -> "module:attribute", imported on first access (``gradrel --help`` must not load torch)
 _LAZY: dict[str, str] = {
     "add_unit_comparison": "pyterrier_gradrel.experiments._diagonal:add_unit_comparison",
-    "aggregate": "pyterrier_gradrel.experiments._report:aggregate",
+    "aggregate": "pyterrier_gradrel.experiments._analyses:aggregate",
     "bootstrap_table": "pyterrier_gradrel.experiments._significance:bootstrap_table",
     "calibrate": "pyterrier_gradrel.experiments._calibration:calibrate",
     "calibration_summary": "pyterrier_gradrel.experiments._calibration:calibration_summary",

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import io
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
@@ -36,22 +38,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # significance markers: one letter per baseline, upper case = significantly better, lower = worse
 _MARKERS = {"BM25": "b", "mE5-zero-shot": "z", "BM25>>mE5": "r", "RRF(BM25,mE5)": "f"}
-
-
-def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
-    """Per (scenario, label, target, split, system, variant, fraction, noise, measure): mean ± sd over seeds.
-
-    The per-seed value is the mean over queries; ``mean`` and ``sd`` are over seeds (``sd`` is NaN for a
-    single seed), ``n_queries`` counts the evaluated queries.
-    """
-    cols = ["scenario", "label", "target", "split", "system", "variant", "fraction", "noise", "measure"]
-    if perquery.empty:
-        return pd.DataFrame(columns=cols + ["mean", "sd", "n_seeds", "n_queries"])
-    per_seed = perquery.groupby(cols + ["seed"], dropna=False).agg(value=("value", "mean"), nq=("qid", "nunique"))
-    out = per_seed.groupby(level=cols, dropna=False).agg(
-        mean=("value", "mean"), sd=("value", lambda v: v.std(ddof=1) if len(v) > 1 else float("nan")),
-        n_seeds=("value", "size"), n_queries=("nq", "max"))
-    return out.reset_index()
 
 
 def _fmt(mean: float, sd: float) -> str:
@@ -363,14 +349,13 @@ def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
     return lines
 
 
-def write_report(result: ExperimentResult, results_dir: Path) -> Path:
-    """Write the report files (see the module docstring); returns the path of ``report.md``."""
-    agg = aggregate(result.perquery)
-    sig = result.significance()
-    boot = result.bootstrap()
-    cal = result.calibration() if result.config.calibration.enabled else pd.DataFrame()
-    thr = result.thresholds()
-    lev = result.levels()
+def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None = None) -> Path:
+    """Write the report files (see the module docstring) into ``results_dir`` (default: ``result.results_dir``);
+    returns the path of ``report.md``."""
+    results_dir = Path(results_dir) if results_dir is not None else result.results_dir
+    pq, cfg = result.perquery, result.config
+    agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
+    cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
     from pyterrier_gradrel.experiments import _diagonal
 
     diag = _diagonal.experiment_diagonal(result.config, result.perquery)

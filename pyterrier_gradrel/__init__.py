@@ -37,6 +37,7 @@ _LAZY: dict[str, str] = {
     "baselines": "pyterrier_gradrel.retrieval:baselines",
     "dense": "pyterrier_gradrel.retrieval:dense",
     # experiments
+    "experiments": "pyterrier_gradrel.experiments",
     "run_experiment": "pyterrier_gradrel.experiments:run_experiment",
     "load_config": "pyterrier_gradrel.experiments:load_config",
     # judge

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -60,8 +61,9 @@ class FineTuned(pt.Estimator):
         rel: τ, the minimum grade counted positive; ``None`` trains the graded loss instead.
         config: the other hyper-parameters (seed, steps, batch size, ...); its ``rel``/``loss`` are replaced
             by ``rel``. Default: ``TrainConfig``'s defaults on the training dataset's grades and own-article rule.
-        train_dataset: the dataset whose pool gives the training passages (hard negatives and positives'
-            texts); default ``dataset`` (an XQuAD-R pool holds every split's passages, each with its ``split``).
+        train_dataset: the dataset(s) whose pools give the training passages (hard negatives and positives'
+            texts; several pools are joined, one row per docno); default ``dataset`` (an XQuAD-R pool holds
+            every split's passages, each with its ``split``). The first also gives the default config's grades.
         run_dir: where checkpoints and the model go (default: the cache, see above).
         backend: the dense index backend (``numpy``, ``faiss-flat``, ``faiss-hnsw``).
         num_results: passages retrieved per query.
@@ -73,13 +75,15 @@ class FineTuned(pt.Estimator):
     """
 
     def __init__(self, base: str | os.PathLike | E5BiEncoder = "multilingual-e5-small", *, dataset: str,
-                 rel: int | None = 2, config: TrainConfig | None = None, train_dataset: str | None = None,
+                 rel: int | None = 2, config: TrainConfig | None = None,
+                 train_dataset: str | Sequence[str] | None = None,
                  run_dir: str | os.PathLike | None = None, backend: str = "numpy", num_results: int = 1000,
                  device: str = "auto", verbose: bool = False) -> None:
         self.base = base
         self.dataset = dataset
-        self.train_dataset = train_dataset or dataset
-        self.config = fine_tuned_config(self.train_dataset, rel=rel, config=config)
+        train = train_dataset or dataset
+        self.train_datasets = (train,) if isinstance(train, str) else tuple(train)
+        self.config = fine_tuned_config(self.train_datasets[0], rel=rel, config=config)
         self.run_dir = run_dir
         self.backend = backend
         self.num_results = num_results
@@ -121,10 +125,11 @@ class FineTuned(pt.Estimator):
         return self
 
     def _corpus(self) -> pd.DataFrame:
-        """The training dataset's passage pool (``docno``, ``text``, and ``split``/``article`` when it has them)."""
-        ds = pt.get_dataset(self.train_dataset if self.train_dataset.startswith("irds:")
-                            else f"irds:{self.train_dataset}")
-        return pd.DataFrame(list(ds.get_corpus_iter(verbose=False)))
+        """The training datasets' passage pools (``docno``, ``text``, and ``split``/``article`` when they have
+        them), one row per docno."""
+        frames = [pd.DataFrame(list(pt.get_dataset(d if d.startswith("irds:") else f"irds:{d}")
+                                    .get_corpus_iter(verbose=False))) for d in self.train_datasets]
+        return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Dense retrieval of ``inp``'s queries (``qid``, ``query``) with the fine-tuned encoder.

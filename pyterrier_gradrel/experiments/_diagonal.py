@@ -488,7 +488,10 @@ def compare_units(
         rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
                          delta=float((x - y).mean()), n_queries=len(qids), statistic=stat, p_value=p))
 
-    for key in sorted(t_scores.keys() & c_scores.keys()):
+    # measures in (base, rel) order, the graded one first: nDCG@10, nDCG(rel=1)@10, ...
+    order = {m: (b, -1 if pd.isna(r) else int(r))
+             for m, b, r in ft[["measure", "base", "rel"]].drop_duplicates().itertuples(index=False)}
+    for key in sorted(t_scores.keys() & c_scores.keys(), key=lambda k: (*k[:3], order[k[3]], k[4])):
         scenario, label, target, measure, variant = key
         a, b = t_scores[key], c_scores[key]
         qids = a.index.intersection(b.index)

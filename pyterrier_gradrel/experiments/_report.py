@@ -16,8 +16,6 @@ Files written (each atomically):
 """
 from __future__ import annotations
 
-import gzip
-import io
 import math
 import os
 from pathlib import Path
@@ -31,6 +29,7 @@ from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
+from pyterrier_gradrel.experiments._store import csv_gz
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyterrier_gradrel.experiments._config import ExperimentConfig
@@ -367,10 +366,7 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
     _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))
     _atomic.write_text(results_dir / "calibration.csv", cal.to_csv(index=False))
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        gz.write(result.perquery.to_csv(index=False).encode("utf-8"))
-    _atomic.write_bytes(results_dir / "perquery.csv.gz", buf.getvalue())
+    _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
     text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag)
     plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
     if plots:

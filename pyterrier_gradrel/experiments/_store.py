@@ -144,13 +144,14 @@ def write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: Experiment
     per_query = data.per_query(target.dataset, res, cfg.measures)
     articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
     per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
-    _atomic.write_bytes(edir / "perquery.csv.gz", _to_csv_gz(per_query[["qid", "article", "measure", "value"]]))
+    _atomic.write_bytes(edir / "perquery.csv.gz", csv_gz(per_query[["qid", "article", "measure", "value"]]))
     means = per_query.groupby("measure")["value"].mean().to_dict()
     _atomic.write_text(edir / "metrics.json", json.dumps(
         {"dataset": target.dataset, "n_queries": int(per_query["qid"].nunique()), "means": means}, indent=2))
 
 
-def _to_csv_gz(df: pd.DataFrame) -> bytes:
+def csv_gz(df: pd.DataFrame) -> bytes:
+    """``df`` as gzipped CSV bytes without a timestamp (the same frame always gives the same bytes)."""
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(df.to_csv(index=False).encode("utf-8"))

@@ -27,6 +27,7 @@ _LAZY: dict[str, str] = {
     # training
     "Binarize": "pyterrier_gradrel.binarize:Binarize",
     "binarize": "pyterrier_gradrel.binarize:binarize",
+    "FineTuned": "pyterrier_gradrel.training:FineTuned",
     "ContrastiveTrainer": "pyterrier_gradrel.training:ContrastiveTrainer",
     "TrainConfig": "pyterrier_gradrel.training:TrainConfig",
     "InfoNCELoss": "pyterrier_gradrel.training:InfoNCELoss",
@@ -36,6 +37,7 @@ _LAZY: dict[str, str] = {
     "baselines": "pyterrier_gradrel.retrieval:baselines",
     "dense": "pyterrier_gradrel.retrieval:dense",
     # experiments
+    "experiments": "pyterrier_gradrel.experiments",
     "run_experiment": "pyterrier_gradrel.experiments:run_experiment",
     "load_config": "pyterrier_gradrel.experiments:load_config",
     # judge

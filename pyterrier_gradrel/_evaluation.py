@@ -11,8 +11,14 @@ turns each name into objects once (with ``ir_measures.parse_measure``):
   ``AP``, ``Success@10`` likewise, and ``nDCG@10`` → gain 1 for every grade ``>= r`` and 0 below
   (``nDCG(gains={g: int(g >= r)})@10``; ir_measures' ``nDCG`` has no ``rel=`` parameter).
 
-:func:`label` renders a measure for humans (``nDCG@10``, ``R@100(rel>=2)``): the measure column of
-per-query files, report tables and ``significance.csv``. Labels are made at that edge only.
+:func:`label` is the one vocabulary of measure names (per-query files, report tables, ``significance.csv``,
+the retrieval studies' columns): ``str(measure)``, ir_measures' canonical name (``R(rel=2)@100``,
+``RR(rel=3)``, ``P(rel=2)@10``; ir_measures leaves out its default ``rel=1``: ``R@100``, ``RR``), except
+for the two nDCGs whose gains ir_measures spells out: the graded nDCG with gains 2^g − 1 is ``nDCG@10``
+and the binary nDCG at ``rel=r`` is ``nDCG(rel=r)@10``. (Beware: a bare ``ir_measures.nDCG@10`` uses the
+grades themselves as gains, so ``pt.Experiment(..., ["nDCG@10"])`` is not this package's ``nDCG@10``; pass
+:func:`graded_ndcg` instead.) Labels are made at that edge only; the measure's ``rel`` travels as an int
+(:attr:`MeasureSpec.rel`).
 
 :class:`Evaluator` prepares ``ir_measures.evaluator`` objects once per (qrels, measures) and scores
 any number of runs with them. ir_measures 0.4.3 returns wrong, hash-seed-dependent values when
@@ -20,6 +26,12 @@ any number of runs with them. ir_measures 0.4.3 returns wrong, hash-seed-depende
 evaluator; the other families (``R``, ``RR``, ``P``, ``AP``, ``Success`` at any ``rel``) share one.
 The qrels are converted to ir_measures' dict form once and each run once per call, whatever the number
 of evaluators.
+
+:func:`experiment_per_query` scores runs with ``pt.Experiment`` itself (the experiment runner's path): runs go
+in as DataFrames, ``perquery=True``, one call per system with every measure whose nDCG has explicit gains
+(ir_measures evaluates each distinct gains mapping in its own pytrec_eval invocation); an nDCG without gains,
+which ir_measures 0.4.3 files into another measure's invocation, gets a call of its own
+(:func:`experiment_groups`).
 """
 from __future__ import annotations
 
@@ -27,7 +39,7 @@ import numbers
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,7 +50,8 @@ if TYPE_CHECKING:
     from ir_measures import Measure
 
 __all__ = [
-    "Evaluator", "MeasureSpec", "evaluate", "exponential_gains", "graded_ndcg", "label", "parse_measures",
+    "Evaluator", "MeasureSpec", "evaluate", "experiment_groups", "experiment_per_query", "exponential_gains",
+    "graded_ndcg", "label", "parse_measures",
 ]
 
 GRADED_FAMILIES = ("nDCG",)
@@ -82,29 +95,25 @@ def _ndcg_rel(measure: Measure) -> int | None:
     raise ValueError(f"{measure}: nDCG gains must be 2^g - 1 or binary at a rel level, got {gains}")
 
 
-def label(measure: Measure, *, form: Literal["report", "ir_measures"] = "report") -> str:
-    """The human-facing name of a measure.
+def label(measure: Measure) -> str:
+    """The name of a measure in result files and reports (see the module docstring).
 
     Args:
-        measure: an ir_measures measure as built by :func:`parse_measures` or :func:`graded_ndcg`.
-        form: ``report`` (experiment files and reports: ``R@100(rel>=2)``, ``nDCG@10(rel>=2)``) or
-            ``ir_measures`` (ir_measures' canonical name, ``R(rel=2)@100``; the retrieval studies' tables).
-            The graded nDCG is ``nDCG@10`` in both forms.
+        measure: an ir_measures measure, e.g. as built by :func:`parse_measures` or :func:`graded_ndcg`.
 
     Returns:
-        The label, e.g. ``"nDCG@10"``, ``"RR(rel>=3)"``.
+        ``str(measure)`` (``"R(rel=2)@100"``, ``"RR"``), or for nDCG ``"nDCG@10"`` (gains 2^g − 1) and
+        ``"nDCG(rel=2)@10"`` (binary gains at ``rel=2``).
+
+    Raises:
+        ValueError: an nDCG without gains, or with gains of neither kind.
     """
+    if measure.NAME != "nDCG":
+        return str(measure)
     cutoff = measure.params.get("cutoff")
     at = f"@{cutoff}" if cutoff is not None else ""
-    if measure.NAME == "nDCG":
-        rel = _ndcg_rel(measure)
-        if rel is None:
-            return f"nDCG{at}"
-        return f"nDCG{at}(rel>={rel})"
-    if form == "ir_measures":
-        return str(measure)
-    rel = measure.params.get("rel", measure.SUPPORTED_PARAMS["rel"].default)
-    return f"{measure.NAME}{at}(rel>={rel})"
+    rel = _ndcg_rel(measure)
+    return f"nDCG{at}" if rel is None else f"nDCG(rel={rel}){at}"
 
 
 @dataclass(frozen=True)
@@ -123,6 +132,13 @@ class MeasureSpec:
     def label(self) -> str:
         """The label in result files and reports (see :func:`label`)."""
         return label(self.measure)
+
+    @property
+    def base(self) -> str:
+        """The measure's name without its ``rel`` (``nDCG@10``, ``R@100``, ``RR``): one row of the τ × rel diagonal."""
+        if self.measure.NAME == "nDCG":
+            return label(self.measure(gains=exponential_gains(self.measure.params["gains"])))
+        return str(self.measure(rel=1))
 
     @property
     def cutoff(self) -> int | None:
@@ -460,15 +476,75 @@ def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels:
         runs: name -> run (``qid``, ``docno``, ``score``).
         topics: the query frame the runs answered (its qids define the evaluated set).
         qrels: graded qrels (``qid``, ``docno``, ``label``).
-        measures: the measures; columns are named by ``label(m, form="ir_measures")``.
+        measures: the measures; columns are named by :func:`label`.
 
     Returns:
         Columns ``name``, one per measure, ``queries`` and ``answered`` (queries with >= 1 result).
         Queries without results count as 0.
     """
     qids = set(topics["qid"])
-    names = [label(m, form="ir_measures") for m in measures]
+    names = [label(m) for m in measures]
     evaluator = Evaluator(qrels[qrels["qid"].isin(qids)], measures, names=names)
     rows = [{"name": n, **evaluator.means(run), "queries": len(qids), "answered": len(qids & set(run["qid"]))}
             for n, run in runs.items()]
     return pd.DataFrame(rows, columns=["name", *names, "queries", "answered"])
+
+
+def experiment_groups(measures: Sequence[Measure]) -> list[list[Measure]]:
+    """The measures of each ``pt.Experiment`` call: every nDCG without ``gains`` alone, all others together.
+
+    ir_measures 0.4.3 runs one pytrec_eval invocation per distinct (``rel``, ``gains``) and puts an nDCG
+    without gains into whichever invocation exists first, so its value would depend on the other measures of
+    the call; nDCGs with explicit gains (every nDCG of :func:`parse_measures`) have invocations of their own.
+    """
+    plain = [[m] for m in measures if m.NAME == "nDCG" and m.params.get("gains") is None]
+    rest = [m for m in measures if not (m.NAME == "nDCG" and m.params.get("gains") is None)]
+    return ([rest] if rest else []) + plain
+
+
+def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels: pd.DataFrame,
+                         measures: Sequence[Measure], *, names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-query scores of runs, computed by ``pt.Experiment`` (runs passed as DataFrames, ``perquery=True``).
+
+    Every query of ``topics`` that has qrels is scored; one a run does not answer scores 0 (ir_measures'
+    default), also when the run is empty.
+
+    Args:
+        runs: system name -> run (``qid``, ``docno``, ``score``).
+        topics: the evaluated queries (``qid``); qrels of other queries are ignored.
+        qrels: ``qid``, ``docno``, ``label``.
+        measures: ir_measures objects (see :func:`experiment_groups` for how they are split into calls).
+        names: the name of each measure in the output (default: :func:`label` of each).
+
+    Returns:
+        Columns ``name`` (the system), ``qid``, ``measure`` (its name) and ``value``; per system the rows of each
+        nDCG, then of the other measures, queries sorted, measures in the given order (as :meth:`Evaluator.per_query`).
+    """
+    import pyterrier as pt
+
+    names = [label(m) for m in measures] if names is None else list(names)
+    by_measure = dict(zip(measures, names, strict=True))
+    # object columns: ir_measures reads the frames row by row, ~3x slower over Arrow-backed strings
+    topics = topics[["qid"]].astype({"qid": object})
+    qrels = qrels[qrels["qid"].isin(set(topics["qid"]))][["qid", "docno", "label"]]
+    qrels = qrels.astype({"qid": object, "docno": object, "label": int})
+    frames = []
+    for name, run in runs.items():
+        if run.empty or qrels.empty:  # pt.Experiment refuses an empty run: every judged query scores 0
+            frames.append(pd.DataFrame([{"name": name, "qid": q, "measure": m, "value": 0.0}
+                                        for q in sorted(set(qrels["qid"])) for m in names]))
+            continue
+        run = run[["qid", "docno", "score"]].astype({"qid": object, "docno": object, "score": float})
+        for group in experiment_groups(measures):
+            pq = pt.Experiment([run], topics, qrels, group, names=[name], perquery=True, verbose=False)
+            frames.append(pq.assign(measure=pq["measure"].map({str(m): by_measure[m] for m in group})))
+    if not frames:
+        return pd.DataFrame(columns=["name", "qid", "measure", "value"])
+    out = pd.concat(frames, ignore_index=True)[["name", "qid", "measure", "value"]]
+    out = out.astype({"qid": str, "value": float}).fillna({"value": 0.0})
+    block = {n: i if m.NAME == "nDCG" else len(names) for i, (m, n) in enumerate(zip(measures, names, strict=True))}
+    order = {n: i for i, n in enumerate(names)}
+    system = {n: i for i, n in enumerate(runs)}
+    keys = pd.DataFrame({"s": out["name"].map(system), "b": out["measure"].map(block), "q": out["qid"],
+                         "m": out["measure"].map(order)})
+    return out.loc[keys.sort_values(["s", "b", "q", "m"], kind="stable").index].reset_index(drop=True)

@@ -11,15 +11,16 @@ def lazy_exports(package: str, names: Mapping[str, str]) -> tuple[Callable[[str]
 
     Args:
         package: The package's ``__name__`` (its ``globals()`` cache the resolved values).
-        names: Public name → ``"module:attribute"``.
+        names: Public name → ``"module:attribute"``, or ``"module"`` for a sub-module itself.
     """
 
     def __getattr__(name: str) -> Any:
         target = names.get(name)
         if target is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
-        module_name, attr = target.split(":")
-        value = getattr(importlib.import_module(module_name), attr)
+        module_name, _, attr = target.partition(":")
+        module = importlib.import_module(module_name)
+        value = getattr(module, attr) if attr else module
         setattr(importlib.import_module(package), name, value)
         return value
 

@@ -11,10 +11,11 @@ from pyterrier_gradrel import _evaluation
 from pyterrier_gradrel._evaluation import Evaluator, evaluate, label, parse_measures, spec_evaluator
 
 GRADES = (0, 1, 2, 3)
-#: the labels in committed result files (perquery.csv.gz, reports, significance.csv): must never change
+#: the labels in result files (perquery.csv.gz, reports, significance.csv): ir_measures' str(measure), and for nDCG
+#: the two documented names (graded nDCG@10, binary nDCG(rel=r)@10)
 COMMITTED_LABELS = [
-    "nDCG@10", "nDCG@10(rel>=1)", "nDCG@10(rel>=2)", "nDCG@10(rel>=3)", "R@100(rel>=1)", "R@100(rel>=2)",
-    "R@100(rel>=3)", "RR(rel>=1)", "RR(rel>=2)", "RR(rel>=3)", "P@10(rel>=1)", "P@10(rel>=2)", "P@10(rel>=3)",
+    "nDCG@10", "nDCG(rel=1)@10", "nDCG(rel=2)@10", "nDCG(rel=3)@10", "R@100", "R(rel=2)@100",
+    "R(rel=3)@100", "RR", "RR(rel=2)", "RR(rel=3)", "P@10", "P(rel=2)@10", "P(rel=3)@10",
 ]
 
 
@@ -43,12 +44,14 @@ def test_labels_of_parsed_measures_are_the_committed_ones():
 
 def test_measures_are_ir_measures_objects_with_canonical_names():
     by_label = {s.label: s.measure for s in _specs()}
-    assert by_label["R@100(rel>=2)"] == ir_measures.parse_measure("R(rel=2)@100")
-    assert by_label["RR(rel>=3)"] == ir_measures.parse_measure("RR(rel=3)")
+    assert by_label["R(rel=2)@100"] == ir_measures.parse_measure("R(rel=2)@100")
+    assert by_label["RR(rel=3)"] == ir_measures.parse_measure("RR(rel=3)")
     assert by_label["nDCG@10"] == ir_measures.nDCG(gains={0: 0, 1: 1, 2: 3, 3: 7}) @ 10
-    assert by_label["nDCG@10(rel>=2)"] == ir_measures.nDCG(gains={0: 0, 1: 0, 2: 1, 3: 1}) @ 10
-    assert label(ir_measures.R(rel=2) @ 100, form="ir_measures") == "R(rel=2)@100"
-    assert label(_evaluation.graded_ndcg(10), form="ir_measures") == "nDCG@10"
+    assert by_label["nDCG(rel=2)@10"] == ir_measures.nDCG(gains={0: 0, 1: 0, 2: 1, 3: 1}) @ 10
+    assert label(ir_measures.R(rel=2) @ 100) == str(ir_measures.R(rel=2) @ 100) == "R(rel=2)@100"
+    assert label(_evaluation.graded_ndcg(10)) == "nDCG@10"
+    assert [s.base for s in _specs()[:5]] == ["nDCG@10"] * 4 + ["R@100"]
+    assert [s.rel for s in _specs()[:5]] == [None, 1, 2, 3, 1]
     with pytest.raises(ValueError, match="needs explicit gains"):
         label(ir_measures.nDCG @ 10)
 
@@ -61,13 +64,13 @@ def test_graded_measure_follows_the_dataset_grade_scale():
 
 
 def test_identical_objects_on_a_binary_scale_keep_both_labels():
-    """On grades {0, 1} graded nDCG and nDCG(rel>=1) are the same ir_measures object; both rows are kept."""
+    """On grades {0, 1} graded nDCG and nDCG(rel=1) are the same ir_measures object; both rows are kept."""
     specs = parse_measures(graded=["nDCG@10"], binary=["nDCG@10"], rels=[1])
     assert specs[0].ir_measure([0, 1]) == specs[1].ir_measure([0, 1])
     qrels = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["a", "b"], "label": [1, 1]})
     run = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["b", "c"], "score": [2.0, 1.0]})
     out = spec_evaluator(qrels, specs, grades=[0, 1]).per_query(run).set_index("measure")["value"]
-    assert out["nDCG@10"] == out["nDCG@10(rel>=1)"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
+    assert out["nDCG@10"] == out["nDCG(rel=1)@10"] == pytest.approx(1 / (1 + 1 / np.log2(3)))
 
 
 @pytest.mark.parametrize("score_digits", [None, 0])
@@ -101,7 +104,7 @@ def test_unanswered_queries_score_zero_and_unjudged_ones_are_dropped():
     out = evaluate(run, topics, qrels, _specs(), grades=GRADES)
     assert set(out["qid"]) == {"1", "2"} and len(out) == 2 * len(COMMITTED_LABELS)
     assert (out.loc[out["qid"] == "2", "value"] == 0.0).all()
-    assert out.set_index(["qid", "measure"]).loc[("1", "RR(rel>=3)"), "value"] == 1.0
+    assert out.set_index(["qid", "measure"]).loc[("1", "RR(rel=3)"), "value"] == 1.0
     empty = evaluate(run.iloc[:0], topics, qrels, _specs(), grades=GRADES)
     assert (empty["value"] == 0.0).all() and len(empty) == 2 * len(COMMITTED_LABELS)
 
@@ -138,7 +141,7 @@ def test_means_equal_pt_experiment_averages():
     for name, r in [("all", run), ("half", half)]:
         for m in measures:
             ref = pt.Experiment([r], topics, qrels, [m], names=[name]).iloc[0][str(m)]
-            assert table.loc[name, label(m, form="ir_measures")] == ref
+            assert table.loc[name, label(m)] == ref
     assert table.loc["half", "answered"] == 10 and table.loc["all", "queries"] == 20
 
 
@@ -159,13 +162,13 @@ def test_keep_order_scores_the_system_order_not_trec_eval_tie_breaking():
     # equal scores: trec_eval ranks by docno (descending: b before a); the system ranked a first
     run = pd.DataFrame({"qid": ["q", "q"], "docno": ["a", "b"], "score": [1.0, 1.0], "rank": [0, 1]})
     rr = ir_measures.RR(rel=1)
-    assert Evaluator(qrels, [rr]).means(run)["RR(rel>=1)"] == 0.5
-    assert Evaluator(qrels, [rr], keep_order=True).means(run)["RR(rel>=1)"] == 1.0
+    assert Evaluator(qrels, [rr]).means(run)["RR"] == 0.5
+    assert Evaluator(qrels, [rr], keep_order=True).means(run)["RR"] == 1.0
     # without ranks the order is descending score, ties in row order
-    assert Evaluator(qrels, [rr], keep_order=True).means(run.drop(columns="rank")[::-1])["RR(rel>=1)"] == 0.5
+    assert Evaluator(qrels, [rr], keep_order=True).means(run.drop(columns="rank")[::-1])["RR"] == 0.5
     # ranks rule over scores and over row order
     reranked = run.assign(rank=[1, 0], score=[2.0, 1.0])
-    assert Evaluator(qrels, [rr], keep_order=True).means(reranked)["RR(rel>=1)"] == 0.5
+    assert Evaluator(qrels, [rr], keep_order=True).means(reranked)["RR"] == 0.5
 
 
 def test_depth_cuts_every_measure_and_ndcg_still_sees_its_top_k():
@@ -175,8 +178,8 @@ def test_depth_cuts_every_measure_and_ndcg_still_sees_its_top_k():
     for keep_order in (False, True):
         full = Evaluator(qrels, measures, keep_order=keep_order).means(run)
         cut = Evaluator(qrels, measures, keep_order=keep_order, depth=4).means(run)
-        assert full["R@100(rel>=1)"] == 1.0 and cut["R@100(rel>=1)"] == 0.5
-        assert full["RR(rel>=1)"] == cut["RR(rel>=1)"] == 1 / 3
+        assert full["R@100"] == 1.0 and cut["R@100"] == 0.5
+        assert full["RR"] == cut["RR"] == 1 / 3
         assert cut["nDCG@10"] < full["nDCG@10"]
 
 
@@ -211,3 +214,26 @@ def test_an_evaluator_survives_pickling():
     copy = pickle.loads(pickle.dumps(ev))
     pd.testing.assert_frame_equal(copy.per_query(run), ev.per_query(run))
     pd.testing.assert_frame_equal(copy.table(run), ev.table(run))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_pt_experiment_gives_the_evaluators_per_query_values(seed):
+    """The runner's path (pt.Experiment, runs as DataFrames) equals the prepared evaluator row for row, with score
+    ties, unanswered queries and an empty run."""
+    topics, qrels, run = _random_data(seed, score_digits=1)
+    run = run[run["qid"] != "q3"]
+    specs = _specs()
+    measures = [s.ir_measure(GRADES) for s in specs]
+    names = [s.label for s in specs]
+    ours = _evaluation.experiment_per_query({"a": run, "empty": run.iloc[:0]}, topics, qrels, measures, names=names)
+    reference = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
+    pd.testing.assert_frame_equal(ours[ours["name"] == "a"].drop(columns="name").reset_index(drop=True), reference)
+    empty = ours[ours["name"] == "empty"]
+    assert len(empty) == len(reference) and (empty["value"] == 0).all()
+    assert (ours.loc[(ours["name"] == "a") & (ours["qid"] == "q3"), "value"] == 0).all()
+
+
+def test_experiment_groups_keep_a_gainless_ndcg_alone():
+    graded = _evaluation.graded_ndcg(10)
+    groups = _evaluation.experiment_groups([graded, ir_measures.nDCG @ 10, ir_measures.RR(rel=2)])
+    assert groups == [[graded, ir_measures.RR(rel=2)], [ir_measures.nDCG @ 10]]

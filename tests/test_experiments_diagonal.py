@@ -11,7 +11,7 @@ import pytest
 from scipy import stats
 from test_experiments_significance import _holm_reference
 
-from pyterrier_gradrel.experiments import ExperimentResult, load_config
+from pyterrier_gradrel.experiments import ExperimentResult, load_config, write_report
 from pyterrier_gradrel.experiments._diagonal import (
     SECTION_TITLE,
     add_unit_comparison,
@@ -53,22 +53,22 @@ def crossing_perquery(seed: int = 3, *, boost: float = 0.04, tie_lang: str | Non
                     for q, v in zip(qids, vals, strict=True):
                         rows.append(dict(scenario="monolingual-xquad-r", label=lang,
                                          target=f"gradrel/xquad-r/{lang}/test", split="test", role="main",
-                                         system="fine-tuned", variant=f"tau={tau}", seed=s, fraction=1.0, noise=0.0,
-                                         qid=q, article=f"a{int(q.split('q')[1]) % 3}",
-                                         measure=f"nDCG@10(rel>={rel})", value=float(v)))
+                                         system="fine-tuned", variant=f"tau={tau}", tau=tau, loss="infonce", seed=s,
+                                         fraction=1.0, noise=0.0, qid=q, article=f"a{int(q.split('q')[1]) % 3}",
+                                         measure=f"nDCG(rel={rel})@10", rel=rel, base="nDCG@10", value=float(v)))
             # the graded measure and the graded loss do not take part in the diagonal
             for s in SEEDS:
                 for q in qids:
                     rows.append(dict(scenario="monolingual-xquad-r", label=lang, target=f"gradrel/xquad-r/{lang}/test",
-                                     split="test", role="main", system="fine-tuned", variant="graded", seed=s,
-                                     fraction=1.0, noise=0.0, qid=q, article="a0", measure=f"nDCG@10(rel>={rel})",
-                                     value=1.0))
-    return pd.DataFrame(rows)[PERQUERY_COLUMNS]
+                                     split="test", role="main", system="fine-tuned", variant="graded", tau=None,
+                                     loss="graded", seed=s, fraction=1.0, noise=0.0, qid=q, article="a0",
+                                     measure=f"nDCG(rel={rel})@10", rel=rel, base="nDCG@10", value=1.0))
+    return pd.DataFrame(rows).astype({"tau": "Int64", "rel": "Int64"})[PERQUERY_COLUMNS]
 
 
 def _seed_mean(pq: pd.DataFrame, lang: str, rel: int, tau: int) -> np.ndarray:
     """Per-query score averaged over seeds, written as a loop over seeds (query order as generated)."""
-    sub = pq[(pq["label"] == lang) & (pq["measure"] == f"nDCG@10(rel>={rel})") & (pq["variant"] == f"tau={tau}")]
+    sub = pq[(pq["label"] == lang) & (pq["measure"] == f"nDCG(rel={rel})@10") & (pq["variant"] == f"tau={tau}")]
     per_seed = [sub[sub["seed"] == s]["value"].to_numpy() for s in SEEDS]
     return np.sum(per_seed, axis=0) / len(SEEDS)
 
@@ -106,7 +106,7 @@ def test_diagonal_matches_an_independent_computation():
             assert row["family_size"] == len(LANGS) * 2 and bool(row["significant"]) == (a < 0.05)
     winners = diag[diag["is_best"]]
     assert winners["p_value"].isna().all() and not winners["significant"].any()
-    assert diag[diag["measure"] == "nDCG@10(rel>=3)"]["significant"].sum() >= 6  # a 0.04 boost is detectable
+    assert diag[diag["measure"] == "nDCG(rel=3)@10"]["significant"].sum() >= 6  # a 0.04 boost is detectable
 
 
 def _binom_tail(k: int, n: int, p: float) -> float:
@@ -150,7 +150,7 @@ def _config(tmp_path: Path) -> dict:
     return {"name": "synthetic", "graded_loss": False,
             "scenarios": [{"type": "monolingual", "collection": "xquad-r", "languages": LANGS}],
             "thresholds": TAUS, "seeds": SEEDS,
-            "measures": {"graded": [], "binary": ["nDCG@10"], "rels": RELS, "primary": "nDCG@10(rel>=2)"},
+            "measures": {"graded": [], "binary": ["nDCG@10"], "rels": RELS, "primary": "nDCG(rel=2)@10"},
             "significance": {"bootstrap_samples": 100}, "calibration": {"enabled": False}}
 
 
@@ -160,7 +160,7 @@ def test_report_section_csv_heatmap_and_refresh_from_results(tmp_path, mirror):
     cfg = load_config(_config(tmp_path))
     res = ExperimentResult(config=cfg, perquery=pq, runs_dir=tmp_path / "runs",
                            results_dir=tmp_path / "results" / "synthetic", wall_time=1.0)
-    text = res.write_report().read_text(encoding="utf-8")
+    text = write_report(res).read_text(encoding="utf-8")
     assert f"## {SECTION_TITLE}" in text and "### monolingual-xquad-r: `nDCG@10`" in text
     assert text.index("## Which τ wins") < text.index(f"## {SECTION_TITLE}") < text.index("## Bootstrap")
     section = text.split(f"## {SECTION_TITLE}")[1].split("\n## ")[0]
@@ -206,11 +206,10 @@ def test_units_interaction_matches_an_independent_computation():
     rng = np.random.default_rng(11)
     treat = treat.assign(value=treat["value"] + rng.normal(0, 0.02, len(treat)))
     treat, ctrl = treat[treat["variant"] != "graded"], ctrl[ctrl["variant"] != "graded"]
-    units = compare_units(treat, ctrl, measures=["nDCG@10(rel>=1)", "nDCG@10(rel>=3)"])
-    assert set(units["kind"]) == {"effect", "interaction"} and set(units["measure"]) == {"nDCG@10(rel>=1)",
-                                                                                            "nDCG@10(rel>=3)"}
-    for measure in ("nDCG@10(rel>=1)", "nDCG@10(rel>=3)"):
-        rel = int(measure[-2])
+    units = compare_units(treat, ctrl, measures=["nDCG(rel=1)@10", "nDCG(rel=3)@10"])
+    assert set(units["kind"]) == {"effect", "interaction"} and set(units["measure"]) == {"nDCG(rel=1)@10",
+                                                                                            "nDCG(rel=3)@10"}
+    for measure, rel in (("nDCG(rel=1)@10", 1), ("nDCG(rel=3)@10", 3)):
         eff_p, inter_p = [], []
         for lang in LANGS:
             d = {t: _seed_mean(treat, lang, rel, t) - _seed_mean(ctrl, lang, rel, t) for t in TAUS}
@@ -240,8 +239,8 @@ def test_add_unit_comparison_writes_csv_and_section(tmp_path, mirror):
     treat, ctrl = treat[treat["variant"] != "graded"], ctrl[ctrl["variant"] != "graded"]
     for name, pq in (("synthetic", treat), ("control", ctrl)):
         c = load_config({**_config(tmp_path), "name": name})
-        ExperimentResult(config=c, perquery=pq, runs_dir=tmp_path / "runs",
-                         results_dir=tmp_path / "results" / name).write_report()
+        write_report(ExperimentResult(config=c, perquery=pq, runs_dir=tmp_path / "runs",
+                                      results_dir=tmp_path / "results" / name))
     path = add_unit_comparison(_config(tmp_path), {**_config(tmp_path), "name": "control"}, root=tmp_path)
     units = pd.read_csv(path)
     assert len(units) == 3 * (4 * 3 + 4 * 3)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from test_experiments_significance import synthetic_perquery
 
-from pyterrier_gradrel.experiments import ExperimentResult, aggregate, load_config
+from pyterrier_gradrel.experiments import ExperimentResult, aggregate, load_config, write_report
+from pyterrier_gradrel.experiments._analyses import significance
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -29,7 +30,7 @@ def _result(tmp_path: Path, perquery: pd.DataFrame, **changes) -> ExperimentResu
 def test_report_tables_and_tau_plot(tmp_path, mirror):
     pq = synthetic_perquery()
     res = _result(tmp_path, pq)
-    path = res.write_report()
+    path = write_report(res)
     text = path.read_text()
     assert "| target | queries | BM25 | mE5-zero-shot | τ=1 | τ=2 | τ=3 |" in text
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| th |")
@@ -63,7 +64,7 @@ def test_report_tables_and_tau_plot(tmp_path, mirror):
 def test_single_seed_is_stated(tmp_path, mirror):
     pq = synthetic_perquery()
     pq = pq[pq["seed"] == 0]
-    text = _result(tmp_path, pq, seeds=[0], limit_queries=40).write_report().read_text()
+    text = write_report(_result(tmp_path, pq, seeds=[0], limit_queries=40)).read_text()
     assert "a single seed" in text and "Query limit" in text
     assert " ± " not in text.split("## Bootstrap")[0].split("### ")[1]  # no sd with one seed
 
@@ -85,16 +86,16 @@ def test_learning_and_noise_curves(tmp_path, mirror):
             frames.append(part)
     pq = pd.concat(frames, ignore_index=True)
     res = _result(tmp_path, pq, fractions=[0.25, 1.0], noise_rates=[0.0, 0.4])
-    text = res.write_report().read_text()
+    text = write_report(res).read_text()
     for name in ("tau", "fractions", "noise"):
         png = res.results_dir / f"{name}_monolingual-xquad-r.png"
         assert png.read_bytes()[:8] == PNG_MAGIC, name
     assert "fraction 0.25, noise 0.4" in text
-    agg = res.aggregate()
+    agg = aggregate(res.perquery)
     ft = agg[(agg["system"] == "fine-tuned") & (agg["split"] == "test") & (agg["label"] == "th")
              & (agg["variant"] == "tau=2")].set_index(["fraction", "noise"])["mean"]
     assert ft[(1.0, 0.0)] > ft[(0.25, 0.0)] > ft[(0.25, 0.4)]
-    sig = res.significance()
+    sig = significance(res.perquery, res.config)
     # the family spans targets × variants × fractions × noise rates
     assert set(sig["family_size"]) == {2 * 3 * 2 * 2}
     # less data / noise: every variant's change (-0.075 for a quarter of the data, -0.04 for 40% noise) is
@@ -112,7 +113,7 @@ def test_empty_result_renders(tmp_path, mirror):
     from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
     res = _result(tmp_path, pd.DataFrame(columns=PERQUERY_COLUMNS))
-    text = res.write_report().read_text()
+    text = write_report(res).read_text()
     assert text.startswith("# Experiment `synthetic`")
 
 

@@ -119,7 +119,7 @@ def test_first_run_stores_everything_and_rerun_reuses(root, mirror, shared_data)
     with gzip.open(edir / "run.res.gz", "rt") as fh:
         assert len(fh.readline().split()) == 6  # TREC run format
     metrics = json.loads((edir / "metrics.json").read_text())
-    assert metrics["n_queries"] == LIMIT and set(metrics["means"]) == {"nDCG@10", "RR(rel>=2)"}
+    assert metrics["n_queries"] == LIMIT and set(metrics["means"]) == {"nDCG@10", "RR(rel=2)"}
     # per-query frame: 2 languages × (test + dev) × LIMIT queries × 2 measures for each of 4 systems
     pq = res.perquery
     assert len(pq) == 2 * 2 * LIMIT * 2 * 4
@@ -176,7 +176,7 @@ def test_new_measures_are_computed_from_stored_runs_without_retraining(root, mir
     trained = len(scripted.trained)
     res = _run(_config(measures={"graded": ["nDCG@10"], "binary": ["RR", "R@100"], "rels": [2, 3]}), root, scripted)
     assert res.n_run == 0 and len(scripted.trained) == trained
-    assert {"R@100(rel>=2)", "RR(rel>=3)", "nDCG@10"} <= set(res.perquery["measure"])
+    assert {"R(rel=2)@100", "RR(rel=3)", "nDCG@10"} <= set(res.perquery["measure"])
 
 
 def test_failed_training_leaves_no_finished_run(root, mirror, shared_data):

@@ -45,15 +45,26 @@ def synthetic_perquery(seed: int = 7) -> pd.DataFrame:
                     target=target):
                 for q, a, v in zip(qids, articles, values, strict=True):
                     rows.append(dict(scenario="monolingual-xquad-r", label=label, target=target.replace("test", split),
-                                     split=split, role="main", system=system, variant=variant, seed=seed_,
-                                     fraction=1.0, noise=0.0, qid=q, article=a, measure="nDCG@10", value=float(v)))
+                                     split=split, role="main", system=system, variant=variant, **_typed(variant),
+                                     seed=seed_, fraction=1.0, noise=0.0, qid=q, article=a, measure="nDCG@10",
+                                     value=float(v)))
             add("mE5-zero-shot", "", 0, base)
             add("BM25", "", 0, np.clip(base - 0.15 + rng.normal(0, 0.1, N_Q), 0, 1))
             for variant in VARIANTS:
                 for s in SEEDS:
                     add("fine-tuned", variant, s,
                         np.clip(base + EFFECT[(label, variant)] + rng.normal(0, 0.08, N_Q), 0, 1))
-    return pd.DataFrame(rows)[PERQUERY_COLUMNS]
+    return _frame(rows)
+
+
+def _typed(variant: str) -> dict[str, object]:
+    """The typed columns of a row of the graded nDCG@10 for ``variant`` (``tau=<τ>`` or ``""`` for a baseline)."""
+    tau = {f"tau={t}": t for t in (1, 2, 3)}.get(variant)
+    return {"tau": tau, "loss": "infonce" if tau is not None else "", "rel": None, "base": "nDCG@10"}
+
+
+def _frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame(rows).astype({"tau": "Int64", "rel": "Int64"})[PERQUERY_COLUMNS]
 
 
 def _holm_reference(p):
@@ -200,10 +211,10 @@ def synthetic_noise_perquery(seed: int = 11) -> pd.DataFrame:
                 values = np.clip(base + shift + rng.normal(0, 0.05, N_Q), 0, 1)
                 for q, v in zip(qids, values, strict=True):
                     rows.append(dict(scenario="crosslingual-xquad-r", label="th-en", target="gradrel/xquad-r/th-en/test",
-                                     split="test", role="main", system="fine-tuned", variant=variant, seed=s,
-                                     fraction=fraction, noise=noise, qid=q, article="a", measure="nDCG@10",
-                                     value=float(v)))
-    return pd.DataFrame(rows)[PERQUERY_COLUMNS]
+                                     split="test", role="main", system="fine-tuned", variant=variant,
+                                     **_typed(variant), seed=s, fraction=fraction, noise=noise, qid=q, article="a",
+                                     measure="nDCG@10", value=float(v)))
+    return _frame(rows)
 
 
 def test_level_effects_and_interactions_recomputed_with_scipy():
@@ -299,9 +310,9 @@ def test_graded_and_binary_ndcg_hand_computed():
     dcg = (2**1 - 1) / math.log2(2) + (2**3 - 1) / math.log2(3)
     idcg = (2**3 - 1) / math.log2(2) + (2**1 - 1) / math.log2(3)
     assert out["nDCG@10"] == pytest.approx(dcg / idcg)  # 0.7098: graded, gains 2^g - 1
-    assert out["nDCG@10(rel>=1)"] == pytest.approx(1.0)  # both relevant at rel 1: ideal order
-    assert out["nDCG@10(rel>=2)"] == pytest.approx(1 / math.log2(3))  # only d1 relevant, at rank 2
-    assert out["RR(rel>=1)"] == 1.0 and out["RR(rel>=2)"] == 0.5
+    assert out["nDCG(rel=1)@10"] == pytest.approx(1.0)  # both relevant at rel 1: ideal order
+    assert out["nDCG(rel=2)@10"] == pytest.approx(1 / math.log2(3))  # only d1 relevant, at rank 2
+    assert out["RR"] == 1.0 and out["RR(rel=2)"] == 0.5
 
 
 def test_cluster_bootstrap_respects_articles():

@@ -14,6 +14,7 @@ import torch
 from _graded_fixture import graded_collection
 from _retrieval_fixtures import TinyDataset
 
+from pyterrier_gradrel.experiments import aggregate
 from pyterrier_gradrel.models import E5BiEncoder, QueryTunedEncoder, load_encoder
 from pyterrier_gradrel.retrieval import dense, encode_count, passage_vectors
 from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
@@ -156,5 +157,5 @@ def test_runner_trains_against_the_zero_shot_index_and_encodes_the_pool_once(hom
     assert len(logs) == 2 and all("-queryside-" in json.loads(
         (result.runs_dir / k / "train_log.json").read_text())["run_name"] for k, c in result.conditions.items()
         if c["condition"]["system"] == "fine-tuned")
-    agg = result.aggregate()
+    agg = aggregate(result.perquery)
     assert set(agg["variant"]) >= {"tau=1", "tau=3"}

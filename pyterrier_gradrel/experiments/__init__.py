@@ -1,9 +1,10 @@
-"""The paper's experiments as declarative configs run through ``pt.Experiment``-style evaluation.
+"""The paper's experiments as declarative configs, each target's runs evaluated with ``pt.Experiment``.
 
-``run_experiment("experiments/quickstart.yaml")`` trains and evaluates every condition of a config
-(reusing finished runs), tests each fine-tuned variant against each baseline with a multiple-testing
-correction, bootstraps confidence intervals over test articles, calibrates τ on dev and writes a
-Markdown report with plots into ``experiments/results/<name>/``. The command line is
+``run_experiment("experiments/quickstart.yaml")`` trains every condition of a config and retrieves with it
+(reusing finished runs), scores each run on each target with ``pt.Experiment`` (``perquery=True``), tests
+each fine-tuned variant against each baseline with a multiple-testing correction, bootstraps confidence
+intervals over test articles, calibrates τ on dev and writes a Markdown report with plots into
+``experiments/results/<name>/``. The command line is
 ``gradrel run experiments/<name>.yaml`` and ``gradrel report experiments/<name>.yaml``. The τ ×
 evaluation-threshold diagonal (``compare_diagonal``) is part of every report; ``compare_units`` and
 ``replay_positive_grades`` compare a ``unit: pair`` experiment with its ``unit: query`` control.
@@ -18,7 +19,7 @@ from pyterrier_gradrel._lazy import lazy_exports
 # public name -> "module:attribute", imported on first access (``gradrel --help`` must not load torch)
 _LAZY: dict[str, str] = {
     "add_unit_comparison": "pyterrier_gradrel.experiments._diagonal:add_unit_comparison",
-    "aggregate": "pyterrier_gradrel.experiments._report:aggregate",
+    "aggregate": "pyterrier_gradrel.experiments._analyses:aggregate",
     "bootstrap_table": "pyterrier_gradrel.experiments._significance:bootstrap_table",
     "calibrate": "pyterrier_gradrel.experiments._calibration:calibrate",
     "calibration_summary": "pyterrier_gradrel.experiments._calibration:calibration_summary",
@@ -31,6 +32,7 @@ _LAZY: dict[str, str] = {
     "correct": "pyterrier_gradrel.experiments._significance:correct",
     "diagonal_sign_test": "pyterrier_gradrel.experiments._diagonal:diagonal_sign_test",
     "evaluate": "pyterrier_gradrel._evaluation:evaluate",
+    "load": "pyterrier_gradrel.experiments._notebook:load",
     "load_config": "pyterrier_gradrel.experiments._validate:load_config",
     "paired_test": "pyterrier_gradrel.experiments._significance:paired_test",
     "parse_measures": "pyterrier_gradrel._evaluation:parse_measures",
@@ -53,6 +55,7 @@ _LAZY: dict[str, str] = {
     "ExperimentResult": "pyterrier_gradrel.experiments._result:ExperimentResult",
     "LocalExecutor": "pyterrier_gradrel.experiments._executor:LocalExecutor",
     "MeasureSpec": "pyterrier_gradrel._evaluation:MeasureSpec",
+    "Scenario": "pyterrier_gradrel.experiments._notebook:Scenario",
     "RayExecutor": "pyterrier_gradrel.experiments._executor:RayExecutor",
     "ScenarioSpec": "pyterrier_gradrel.experiments._config:ScenarioSpec",
     "SignificanceSpec": "pyterrier_gradrel.experiments._config:SignificanceSpec",

@@ -149,8 +149,8 @@ GRADED = "graded"
 class Variant:
     """One fine-tuning variant: InfoNCE with positives at grade >= ``tau``, or the graded loss (``tau=None``).
 
-    τ stays an int from the config to the loss; :attr:`label` (``"tau=2"``, ``"graded"``) is only how a
-    variant is written into per-query files and ``condition.json``, and :meth:`from_label` the one reader of it.
+    τ stays an int from the config to the loss; :attr:`label` (``"tau=2"``, ``"graded"``) names a variant in
+    tables and files and is never read back: the per-query frame carries ``tau`` and ``loss`` as typed columns.
 
     Attributes:
         tau: the binarisation threshold τ, or ``None`` for the graded loss.
@@ -172,14 +172,6 @@ class Variant:
     def display(self) -> str:
         """How reports name the variant: ``"τ=<τ>"`` or ``"graded loss"``."""
         return "graded loss" if self.tau is None else f"τ={self.tau}"
-
-    @classmethod
-    def from_label(cls, label: str) -> Variant | None:
-        """The variant a written :attr:`label` names; ``None`` for anything else (a baseline's ``""``)."""
-        if label == GRADED:
-            return cls(tau=None)
-        prefix, _, tau = str(label).partition("=")
-        return cls(tau=int(tau)) if prefix == "tau" and tau.isdigit() else None
 
 
 @dataclass(frozen=True)

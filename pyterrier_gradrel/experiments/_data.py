@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pyterrier_gradrel._evaluation import Evaluator, MeasureSpec, spec_evaluator
+from pyterrier_gradrel._evaluation import MeasureSpec, experiment_per_query
 from pyterrier_gradrel.experiments._config import dataset_facts
 
 __all__ = ["DataCache", "data_fingerprint"]
@@ -27,7 +27,6 @@ class DataCache:
         self.limit_queries = limit_queries
         self._cache: dict[str, _Data] = {}
         self._pools: dict[str, list[str]] = {}
-        self._evaluators: dict[tuple, Evaluator] = {}
 
     def get(self, ds_id: str) -> _Data:
         """Topics (``qid``, ``query``, ``article``), qrels (``qid``, ``docno``, ``label``) and their hash."""
@@ -59,13 +58,14 @@ class DataCache:
             self._pools[ds_id] = list(corpus_key(ds_id))
         return self._pools[ds_id]
 
-    def evaluator(self, ds_id: str, measures: Sequence[MeasureSpec]) -> Evaluator:
-        """The evaluator of ``measures`` on the qrels of ``ds_id``, prepared once and reused by every system."""
-        key = (ds_id, tuple(measures))
-        if key not in self._evaluators:
-            grades = dataset_facts(ds_id).grades
-            self._evaluators[key] = spec_evaluator(self.get(ds_id).qrels, measures, grades=grades)
-        return self._evaluators[key]
+    def per_query(self, ds_id: str, run: pd.DataFrame, measures: Sequence[MeasureSpec]) -> pd.DataFrame:
+        """``run``'s per-query scores on ``ds_id`` (``qid``, ``measure`` label, ``value``), computed by
+        ``pt.Experiment`` with the measures on the dataset's grade scale."""
+        grades = dataset_facts(ds_id).grades
+        d = self.get(ds_id)
+        pq = experiment_per_query({"run": run}, d.topics, d.qrels, [m.ir_measure(grades) for m in measures],
+                                  names=[m.label for m in measures])
+        return pq.drop(columns="name")
 
     def corpus(self, ds_ids: Iterable[str]) -> pd.DataFrame:
         """The union of the document pools of ``ds_ids`` (deduplicated by docno)."""

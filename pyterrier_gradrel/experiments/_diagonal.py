@@ -2,11 +2,11 @@
 
 **Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one
 evaluation threshold ``rel`` and lose at another. :func:`compare_diagonal` takes every *binary* measure
-of the per-query frame (labels ``"<measure>(rel>=r)"``, see :mod:`pyterrier_gradrel._evaluation`) and, per target and
+of the per-query frame (a measure with an evaluation ``rel``; the frame's typed ``rel`` and ``base`` columns) and, per target and
 ``rel``, names the τ with the best seed-averaged mean, its margin over every other τ and a paired test of
 the winner against each other τ (per-query scores averaged over seeds first, as everywhere in
-:mod:`._significance`). The correction family is one measure label (e.g. ``nDCG@10(rel>=3)``) over the
-whole experiment: every target × losing τ. Only the ``tau=N`` variants take part (the graded loss has no
+:mod:`._significance`). The correction family is one measure label (e.g. ``nDCG(rel=3)@10``) over the
+whole experiment: every target × losing τ. Only variants with a ``tau`` take part (the graded loss has no
 threshold). Fractions and noise rates: the reference level only (largest fraction, lowest noise), where
 every experiment has all its targets.
 
@@ -25,7 +25,6 @@ per-query seed-averaged scores, corrected per (kind, measure).
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._config import SignificanceSpec, Variant
+from pyterrier_gradrel.experiments._config import SignificanceSpec
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
@@ -56,21 +55,7 @@ UNITS_COLUMNS = ["scenario", "label", "target", "measure", "kind", "variant", "o
                  "family_size"]
 SECTION_TITLE = "τ × evaluation threshold (the diagonal)"
 UNITS_TITLE = "Sampling unit × τ"
-_BINARY_LABEL = re.compile(r"^(?P<base>.+)\(rel>=(?P<rel>\d+)\)$")
 _TIE = 1e-12  # two τ whose seed-averaged means differ by less are tied (e.g. R@100 at rel >= 3 is often 1.0)
-
-
-def binary_label(label: str) -> tuple[str, int] | None:
-    """``"nDCG@10(rel>=3)"`` -> ``("nDCG@10", 3)``; None for a graded label such as ``"nDCG@10"``."""
-    m = _BINARY_LABEL.match(str(label))
-    return (m["base"], int(m["rel"])) if m else None
-
-
-def variant_tau(variant: str) -> int | None:
-    """``"tau=2"`` -> 2; None for other variants (``"graded"``, baselines). Reads the ``variant`` column of
-    per-query frames and files (:meth:`Variant.from_label`)."""
-    v = Variant.from_label(variant)
-    return v.tau if v is not None else None
 
 
 def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | None) -> tuple[float, float]:
@@ -121,21 +106,22 @@ def compare_diagonal(
     """
     sig = significance or SignificanceSpec()
     sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
-    sel = sel[sel["variant"].map(variant_tau).notna() & sel["measure"].map(binary_label).notna()]
+    sel = sel[sel["tau"].notna() & sel["rel"].notna()]
     if sel.empty:
         return pd.DataFrame(columns=DIAGONAL_COLUMNS)
     f, n = _reference_level(sel, fraction, noise)
     avg = seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)])
     rows = []
-    for (scenario, label, target, measure), grp in avg.groupby(["scenario", "label", "target", "measure"], sort=True):
-        base, rel = binary_label(measure)
-        scores = {variant_tau(v): g.set_index("qid")["value"] for v, g in grp.groupby("variant")}
+    for (scenario, label, target, base, rel), grp in avg.groupby(["scenario", "label", "target", "base", "rel"],
+                                                                 sort=True):
+        measure, rel = str(grp["measure"].iloc[0]), int(rel)
+        scores = {int(t): g.set_index("qid")["value"] for t, g in grp.groupby("tau")}
         if len(scores) < 2:
             continue
         means = {t: float(s.mean()) for t, s in scores.items()}
         best = max(sorted(means), key=means.__getitem__)
         tied = sum(abs(m - means[best]) <= _TIE for m in means.values()) > 1
-        n_seeds = {variant_tau(v): int(g["n_seeds"].max()) for v, g in grp.groupby("variant")}
+        n_seeds = {int(t): int(g["n_seeds"].max()) for t, g in grp.groupby("tau")}
         for tau in sorted(scores):
             row = dict(scenario=scenario, label=label, target=target, fraction=f, noise=n, measure=measure,
                        base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
@@ -386,12 +372,24 @@ DIAGONAL_BEFORE = ("Less data", "Bootstrap", "Calibration", "Plots")
 
 
 def load_results_perquery(results_dir: str | Path) -> pd.DataFrame:
-    """The committed ``perquery.csv.gz`` of a results folder, typed as the runner's frame."""
+    """The committed ``perquery.csv.gz`` of a results folder, typed as the runner's frame.
+
+    Raises:
+        FileNotFoundError: there is no ``perquery.csv.gz``.
+        ValueError: the file lacks a column of :data:`._store.PERQUERY_COLUMNS` (written by an older version).
+    """
+    from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
+
     path = Path(results_dir) / "perquery.csv.gz"
     if not path.is_file():
         raise FileNotFoundError(f"expected the per-query results {path} (written by `gradrel report`)")
-    df = pd.read_csv(path, dtype={"variant": str, "qid": str, "article": str, "label": str})
-    return df.assign(variant=df["variant"].fillna(""), article=df["article"].fillna(""))
+    df = pd.read_csv(path, dtype={"variant": str, "qid": str, "article": str, "label": str, "tau": "Int64",
+                                  "loss": str, "rel": "Int64", "base": str})
+    missing = [c for c in PERQUERY_COLUMNS if c not in df.columns]
+    if missing:
+        raise ValueError(f"{path}: expected the columns {PERQUERY_COLUMNS}, missing {missing}; "
+                         f"rerun `gradrel report` on the run folders to rewrite it")
+    return df.assign(variant=df["variant"].fillna(""), loss=df["loss"].fillna(""), article=df["article"].fillna(""))
 
 
 def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *, root: str | Path | None = None) -> Path:
@@ -477,6 +475,7 @@ def compare_units(
         return pd.DataFrame(columns=UNITS_COLUMNS)
     f, n = _reference_level(ft, fraction, noise)
     t_scores, c_scores = prep(treatment), prep(control)
+    taus = ft.drop_duplicates("variant").set_index("variant")["tau"].to_dict()
     effects: dict[tuple, dict[str, pd.Series]] = {}
     rows = []
 
@@ -489,7 +488,10 @@ def compare_units(
         rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
                          delta=float((x - y).mean()), n_queries=len(qids), statistic=stat, p_value=p))
 
-    for key in sorted(t_scores.keys() & c_scores.keys()):
+    # measures in (base, rel) order, the graded one first: nDCG@10, nDCG(rel=1)@10, ...
+    order = {m: (b, -1 if pd.isna(r) else int(r))
+             for m, b, r in ft[["measure", "base", "rel"]].drop_duplicates().itertuples(index=False)}
+    for key in sorted(t_scores.keys() & c_scores.keys(), key=lambda k: (*k[:3], order[k[3]], k[4])):
         scenario, label, target, measure, variant = key
         a, b = t_scores[key], c_scores[key]
         qids = a.index.intersection(b.index)
@@ -497,7 +499,7 @@ def compare_units(
         test_row(a, b, scenario=scenario, label=label, target=target, measure=measure, kind="effect",
                  variant=variant, other="")
     for (scenario, label, target, measure), eff in effects.items():
-        names = sorted(eff, key=lambda v: (variant_tau(v) is None, variant_tau(v) or 0, v))
+        names = sorted(eff, key=lambda v: (pd.isna(taus[v]), 0 if pd.isna(taus[v]) else int(taus[v]), v))
         for i, v in enumerate(names):
             for w in names[i + 1:]:
                 test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
@@ -514,8 +516,10 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
 
     s = cfg.significance
     base = cfg.primary_measure
-    shown = [m for m in dict.fromkeys(units["measure"])
-             if m == base or (binary_label(m) is not None and binary_label(m)[0] == base)]
+    primary = next(m for m in cfg.measures if m.label == base)
+    # a graded primary measure comes with its binary variants (same base, an evaluation rel)
+    same_base = {m.label for m in cfg.measures if primary.rel is None and m.base == primary.base}
+    shown = [m for m in dict.fromkeys(units["measure"]) if m == base or m in same_base]
     lines = [f"## {UNITS_TITLE} (against `{control}`)", "",
              f"Δ is this experiment minus the control experiment `{control}` (same targets, variants and seeds), "
              f"per variant, paired {s.test}-test on per-query scores averaged over seeds; **bold** = significant "
@@ -528,7 +532,7 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
         eff, inter = g[g["kind"] == "effect"], g[g["kind"] == "interaction"]
         variants = [v.label for v in cfg.variants if v.label in set(eff["variant"])]
         lines += [f"### `{measure}`", "",
-                  "| scenario | target | " + " | ".join(f"Δ {_col_name('fine-tuned', v)}" for v in variants)
+                  "| scenario | target | " + " | ".join(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants)
                   + " | variants whose Δ differ (Δ of Δ, adj. p) |", "|" + "---|" * (len(variants) + 3)]
         for (scenario, label), tg in eff.groupby(["scenario", "label"], sort=False):
             cells = []
@@ -539,7 +543,7 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
             i = inter[(inter["scenario"] == scenario) & (inter["label"] == label)]
             sig = i[i["significant"]]
             if len(sig):
-                differ = ", ".join(f"{_col_name('fine-tuned', r.variant)} − {_col_name('fine-tuned', r.other)}: "
+                differ = ", ".join(f"{_col_name('fine-tuned', r.variant, cfg.variants)} − {_col_name('fine-tuned', r.other, cfg.variants)}: "
                                    f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
             else:
                 differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})" if len(i) else "–"

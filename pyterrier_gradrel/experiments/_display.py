@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,17 +16,17 @@ if TYPE_CHECKING:
 _CORRECTIONS = {"holm": "Holm-Bonferroni", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg", "none": "none"}
 
 
-def column_name(system: str, variant: str) -> str:
+def column_name(system: str, variant: str, variants: Sequence[Variant]) -> str:
     """A system's column in report tables: the baseline's name, ``τ=<τ>`` or ``graded loss``.
 
     Args:
         system: ``fine-tuned`` or a baseline name (the ``system`` column of the per-query frame).
         variant: the ``variant`` column (``tau=<τ>``, ``graded``; ``""`` for baselines).
+        variants: the experiment's variants, whose :attr:`~Variant.display` names their columns.
     """
     if system != "fine-tuned":
         return system
-    v = Variant.from_label(variant)
-    return v.display if v is not None else str(variant)
+    return next((v.display for v in variants if v.label == variant), str(variant))
 
 
 def correction_name(correction: str) -> str:

@@ -16,9 +16,8 @@ Files written (each atomically):
 """
 from __future__ import annotations
 
-import gzip
-import io
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -26,9 +25,11 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
+from pyterrier_gradrel.experiments._store import csv_gz
 
 if TYPE_CHECKING:  # pragma: no cover
     from pyterrier_gradrel.experiments._config import ExperimentConfig
@@ -36,22 +37,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 # significance markers: one letter per baseline, upper case = significantly better, lower = worse
 _MARKERS = {"BM25": "b", "mE5-zero-shot": "z", "BM25>>mE5": "r", "RRF(BM25,mE5)": "f"}
-
-
-def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
-    """Per (scenario, label, target, split, system, variant, fraction, noise, measure): mean ± sd over seeds.
-
-    The per-seed value is the mean over queries; ``mean`` and ``sd`` are over seeds (``sd`` is NaN for a
-    single seed), ``n_queries`` counts the evaluated queries.
-    """
-    cols = ["scenario", "label", "target", "split", "system", "variant", "fraction", "noise", "measure"]
-    if perquery.empty:
-        return pd.DataFrame(columns=cols + ["mean", "sd", "n_seeds", "n_queries"])
-    per_seed = perquery.groupby(cols + ["seed"], dropna=False).agg(value=("value", "mean"), nq=("qid", "nunique"))
-    out = per_seed.groupby(level=cols, dropna=False).agg(
-        mean=("value", "mean"), sd=("value", lambda v: v.std(ddof=1) if len(v) > 1 else float("nan")),
-        n_seeds=("value", "size"), n_queries=("nq", "max"))
-    return out.reset_index()
 
 
 def _fmt(mean: float, sd: float) -> str:
@@ -122,7 +107,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
              f"whether two variants change differently (difference of their per-query changes; {corr} over all "
              f"{len(inter)} pairs): a τ that loses significantly less than another is the paper's claim that a "
              f"good τ needs less data or resists noise.", "",
-             "| scenario | target | change | " + " | ".join(f"Δ {_col_name('fine-tuned', v)}" for v in variants)
+             "| scenario | target | change | " + " | ".join(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants)
              + " | variants that differ (Δ of Δ, adj. p) |",
              "|" + "---|" * (len(variants) + 4)]
     for key, g in eff.groupby(["scenario", "label", "target", "axis", "level"], sort=False):
@@ -141,7 +126,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
                   & (inter["level"] == level)]
         sig = i[i["significant"]]
         if len(sig):
-            differ = ", ".join(f"{_col_name('fine-tuned', r.variant)} − {_col_name('fine-tuned', r.other)}: "
+            differ = ", ".join(f"{_col_name('fine-tuned', r.variant, cfg.variants)} − {_col_name('fine-tuned', r.other, cfg.variants)}: "
                                f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
         elif len(i):
             differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})"
@@ -196,7 +181,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         lines.append(f"- Note: {cfg.note.strip()}")
     lines += [
         f"- Primary measure `{cfg.primary_measure}`: graded nDCG with gains 2^g − 1; binary measures at rel ≥ "
-        f"{list(cfg.binary_rels)} (each nDCG variant is evaluated in its own `pt.Experiment` call); runs are cut "
+        f"{list(cfg.binary_rels)} (every run scored per query with `pt.Experiment`); runs are cut "
         f"to the top {cfg.run_depth} (so RR is RR@{cfg.run_depth}).",
         f"- Significance: per-query scores averaged over seeds, then a two-sided paired "
         f"{ {'t': 't-test', 'wilcoxon': 'Wilcoxon signed-rank test', 'permutation': 'permutation test'}[s.test]} "
@@ -252,7 +237,7 @@ def _other_measures_lines(sg: pd.DataFrame, cfg, other: list[str]) -> list[str]:
     fraction, noise = max(cfg.fractions), min(cfg.noise_rates)
     lines = [f"### Other measures (test, fraction {fraction:g}, noise {noise:g}; mean over seeds)", ""]
     systems = _systems(cfg)
-    header = ["target", "measure"] + [_col_name(*x) for x in systems]
+    header = ["target", "measure"] + [_col_name(*x, cfg.variants) for x in systems]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in sg["label"].drop_duplicates():
         for measure in other:
@@ -274,7 +259,7 @@ def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
     b = b.sort_values(["scenario", "label", "_o", "fraction", "noise", "variant", "versus"], kind="stable")
     lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
     for r in b.itertuples():
-        name = _col_name(r.system, r.variant)
+        name = _col_name(r.system, r.variant, cfg.variants)
         if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
             name += f" (f={r.fraction:g}, n={r.noise:g})"
         vs = f"Δ vs {r.versus}" if r.versus else "mean"
@@ -340,7 +325,7 @@ def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str,
 
 def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
     systems = _systems(cfg)
-    header = ["target", "queries"] + [_col_name(*x) for x in systems]
+    header = ["target", "queries"] + [_col_name(*x, cfg.variants) for x in systems]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label in sg["label"].drop_duplicates():
         cells = [label]
@@ -363,14 +348,13 @@ def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
     return lines
 
 
-def write_report(result: ExperimentResult, results_dir: Path) -> Path:
-    """Write the report files (see the module docstring); returns the path of ``report.md``."""
-    agg = aggregate(result.perquery)
-    sig = result.significance()
-    boot = result.bootstrap()
-    cal = result.calibration() if result.config.calibration.enabled else pd.DataFrame()
-    thr = result.thresholds()
-    lev = result.levels()
+def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None = None) -> Path:
+    """Write the report files (see the module docstring) into ``results_dir`` (default: ``result.results_dir``);
+    returns the path of ``report.md``."""
+    results_dir = Path(results_dir) if results_dir is not None else result.results_dir
+    pq, cfg = result.perquery, result.config
+    agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
+    cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
     from pyterrier_gradrel.experiments import _diagonal
 
     diag = _diagonal.experiment_diagonal(result.config, result.perquery)
@@ -382,10 +366,7 @@ def write_report(result: ExperimentResult, results_dir: Path) -> Path:
     _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
     _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))
     _atomic.write_text(results_dir / "calibration.csv", cal.to_csv(index=False))
-    buf = io.BytesIO()
-    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
-        gz.write(result.perquery.to_csv(index=False).encode("utf-8"))
-    _atomic.write_bytes(results_dir / "perquery.csv.gz", buf.getvalue())
+    _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
     text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag)
     plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
     if plots:

@@ -27,6 +27,7 @@ from pyterrier_gradrel.experiments._config import ExperimentConfig
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._executor import LocalExecutor, Outcome, RayExecutor, Task, make_executor
 from pyterrier_gradrel.experiments._plan import Condition, plan
+from pyterrier_gradrel.experiments._report import write_report
 from pyterrier_gradrel.experiments._result import ConditionsFailed, ExperimentResult, last_line
 from pyterrier_gradrel.experiments._scenarios import scenario_targets
 from pyterrier_gradrel.experiments._store import (
@@ -119,7 +120,7 @@ def run_experiment(
     _collect(result, keyed, targets_by_scenario)
     result.wall_time = time.time() - start
     if report:
-        result.write_report()
+        write_report(result, results_dir)
     if result.failed:
         raise ConditionsFailed(result)
     return result

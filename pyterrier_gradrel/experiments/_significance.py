@@ -31,6 +31,9 @@ import numpy as np
 import pandas as pd
 
 KEY = ["scenario", "label", "target", "split", "system", "variant", "fraction", "noise", "measure"]
+#: typed columns that follow from ``KEY`` (τ and loss from the variant, rel and base from the measure), kept by
+#: :func:`seed_average`
+TYPED = ["tau", "loss", "rel", "base"]
 
 
 def seed_average(perquery: pd.DataFrame) -> pd.DataFrame:
@@ -40,13 +43,16 @@ def seed_average(perquery: pd.DataFrame) -> pd.DataFrame:
         perquery: the per-query long frame (columns ``KEY`` + ``seed``, ``qid``, ``article``, ``value``).
 
     Returns:
-        One row per ``KEY`` + ``qid`` with ``article``, ``value`` (seed mean) and ``n_seeds``.
+        One row per ``KEY`` + ``qid`` with ``article``, ``value`` (seed mean), ``n_seeds`` and the ``TYPED``
+        columns the frame has.
     """
     cols = KEY + ["qid"]
+    typed = [c for c in TYPED if c in perquery.columns]
     if perquery.empty:
-        return pd.DataFrame(columns=cols + ["article", "value", "n_seeds"])
+        return pd.DataFrame(columns=cols + typed + ["article", "value", "n_seeds"])
     grouped = perquery.groupby(cols, sort=False, dropna=False)
-    out = grouped.agg(value=("value", "mean"), n_seeds=("seed", "nunique"), article=("article", "first"))
+    out = grouped.agg(value=("value", "mean"), n_seeds=("seed", "nunique"), article=("article", "first"),
+                      **{c: (c, "first") for c in typed})
     return out.reset_index()
 
 

@@ -41,8 +41,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PERQUERY_COLUMNS", "default_root", "key_material", "run_key"]
 
-PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "variant", "seed", "fraction", "noise",
-                    "qid", "article", "measure", "value"]
+#: the per-query long frame: ``variant`` is the variant's label for tables (``tau=2``, ``graded``, ``""``); the values
+#: analyses compute with are typed: ``tau`` (Int64; NA for the graded loss and baselines), ``loss`` (``infonce``,
+#: ``graded``, ``""``), ``seed``, ``fraction``, ``noise``, and the measure's evaluation ``rel`` (Int64; NA for the
+#: graded nDCG) and ``base`` (its name without ``rel``, ``R@100``), from the configured :class:`MeasureSpec`
+PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "variant", "tau", "loss", "seed",
+                    "fraction", "noise", "qid", "article", "measure", "rel", "base", "value"]
 
 
 def default_root() -> Path:
@@ -134,18 +138,20 @@ def write_run(run_dir: Path, cond: Condition, material: Mapping[str, object], ru
 
 
 def write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: ExperimentConfig, data: DataCache) -> None:
-    """Evaluate ``res`` on ``target``: ``perquery.csv.gz`` (with each query's article) and ``metrics.json``."""
+    """Evaluate ``res`` on ``target`` with ``pt.Experiment``: ``perquery.csv.gz`` (with each query's article) and
+    ``metrics.json``."""
     d = data.get(target.dataset)
-    per_query = data.evaluator(target.dataset, cfg.measures).per_query(res)
+    per_query = data.per_query(target.dataset, res, cfg.measures)
     articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
     per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
-    _atomic.write_bytes(edir / "perquery.csv.gz", _to_csv_gz(per_query[["qid", "article", "measure", "value"]]))
+    _atomic.write_bytes(edir / "perquery.csv.gz", csv_gz(per_query[["qid", "article", "measure", "value"]]))
     means = per_query.groupby("measure")["value"].mean().to_dict()
     _atomic.write_text(edir / "metrics.json", json.dumps(
         {"dataset": target.dataset, "n_queries": int(per_query["qid"].nunique()), "means": means}, indent=2))
 
 
-def _to_csv_gz(df: pd.DataFrame) -> bytes:
+def csv_gz(df: pd.DataFrame) -> bytes:
+    """``df`` as gzipped CSV bytes without a timestamp (the same frame always gives the same bytes)."""
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as gz:
         gz.write(df.to_csv(index=False).encode("utf-8"))
@@ -169,12 +175,14 @@ def refresh_metrics(run_dir: Path, cond: Condition, cfg: ExperimentConfig, data:
 def load_perquery(run_dir: Path, cond: Condition, cfg: ExperimentConfig,
                   targets_by_scenario: Mapping[str, list[Target]]) -> pd.DataFrame:
     """A finished run's per-query scores as rows of the long frame (columns :data:`PERQUERY_COLUMNS`)."""
-    wanted = [m.label for m in cfg.measures]
+    specs = {m.label: m for m in cfg.measures}
     frames = []
     for target in cond.targets:
         pq = pd.read_csv(eval_dir(run_dir, target) / "perquery.csv.gz", dtype={"qid": str, "article": str},
                          keep_default_na=False)
-        pq = pq[pq["measure"].isin(wanted)]
+        pq = pq[pq["measure"].isin(list(specs))]
+        pq = pq.assign(rel=pd.array([specs[m].rel for m in pq["measure"]], dtype="Int64"),
+                       base=[specs[m].base for m in pq["measure"]])
         # a baseline is shared: attach its scores to every scenario that evaluates this dataset
         scenarios = [cond.scenario] if cond.fine_tuned else [
             s for s, ts in targets_by_scenario.items() if any(t.dataset == target.dataset for t in ts)]
@@ -182,8 +190,9 @@ def load_perquery(run_dir: Path, cond: Condition, cfg: ExperimentConfig,
             t = target if cond.fine_tuned else next(
                 t for t in targets_by_scenario[scenario] if t.dataset == target.dataset)
             frame = pq.assign(scenario=scenario, label=t.label, target=t.dataset, split=t.split, role=t.role,
-                              system=cond.system, variant=cond.variant, seed=cond.seed, fraction=cond.fraction,
-                              noise=cond.noise)
+                              system=cond.system, variant=cond.variant,
+                              tau=pd.array([cond.tau] * len(pq), dtype="Int64"), loss=cond.loss or "",
+                              seed=cond.seed, fraction=cond.fraction, noise=cond.noise)
             frames.append(frame)
     if not frames:
         return pd.DataFrame(columns=PERQUERY_COLUMNS)

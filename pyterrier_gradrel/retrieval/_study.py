@@ -3,8 +3,9 @@
 * :func:`tokenizer_study`: BM25 effectiveness per language and tokenizer on XQuAD-R (how ``"auto"`` was chosen).
 * :func:`baseline_table`: every baseline on monolingual and cross-lingual XQuAD-R pairs.
 
-Both compute each run once, check coverage (queries with at least one result) and evaluate with
-``pt.Experiment`` through :func:`pyterrier_gradrel.retrieval._evaluate.evaluate_runs`.
+Both compute each run once, check coverage (queries with at least one result) and evaluate the runs with
+one prepared ir_measures evaluator per dataset (:func:`pyterrier_gradrel.retrieval._evaluate.evaluate_runs`), whose
+columns are named in the package's one measure vocabulary (:func:`pyterrier_gradrel._evaluation.label`).
 """
 from __future__ import annotations
 

@@ -35,6 +35,7 @@ _LAZY: dict[str, str] = {
     "bm25": "pyterrier_gradrel.retrieval:bm25",
     "baselines": "pyterrier_gradrel.retrieval:baselines",
     "dense": "pyterrier_gradrel.retrieval:dense",
+    "dense_scorer": "pyterrier_gradrel.retrieval:dense_scorer",
     # experiments
     "run_experiment": "pyterrier_gradrel.experiments:run_experiment",
     "load_config": "pyterrier_gradrel.experiments:load_config",

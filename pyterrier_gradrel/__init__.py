@@ -36,6 +36,7 @@ _LAZY: dict[str, str] = {
     "bm25": "pyterrier_gradrel.retrieval:bm25",
     "baselines": "pyterrier_gradrel.retrieval:baselines",
     "dense": "pyterrier_gradrel.retrieval:dense",
+    "dense_scorer": "pyterrier_gradrel.retrieval:dense_scorer",
     # experiments
     "experiments": "pyterrier_gradrel.experiments",
     "run_experiment": "pyterrier_gradrel.experiments:run_experiment",

@@ -171,7 +171,7 @@ def test_index_folder_of_another_corpus_or_tokenizer_or_anything_else_is_refused
     assert bm25(TinyDataset(), tokenizer="script", index=empty).index.path == empty
 
 
-def test_cold_builds_and_first_queries_keep_stdout_clean(home, capfd):
+def test_cold_builds_and_first_queries_print_nothing_unless_verbose(home, capfd):
     capfd.readouterr()
     retr = bm25(TinyDataset(), tokenizer="script")
     res = retr(pd.DataFrame({"qid": ["1"], "query": ["capital of France"]}))
@@ -179,7 +179,37 @@ def test_cold_builds_and_first_queries_keep_stdout_clean(home, capfd):
     out, err = capfd.readouterr()
     assert not res.empty
     assert out == "after\n", out
-    assert "[info]" in err
+    assert err == "", err[:500]
+
+
+def test_verbose_sends_pisa_log_to_stderr_never_stdout(home, capfd):
+    capfd.readouterr()
+    retr = bm25(TinyDataset(), tokenizer="script", verbose=True)
+    res = retr(pd.DataFrame({"qid": ["1"], "query": ["capital of France"]}))
+    out, err = capfd.readouterr()
+    assert not res.empty
+    assert out == "", out[:500]
+    assert "[info]" in err.lower()
+
+
+def test_quiet_native_output_is_shown_when_the_block_fails(capfd):
+    import os
+    import sys
+
+    from pyterrier_gradrel.retrieval._bm25 import native_stdout
+
+    capfd.readouterr()
+    with native_stdout(verbose=False):
+        os.write(1, b"native out\n")
+        os.write(2, b"native err\n")
+    assert capfd.readouterr() == ("", "")
+    with pytest.raises(RuntimeError, match="build failed"), native_stdout(verbose=False):
+        os.write(1, b"native out\n")
+        os.write(2, b"native err\n")
+        print("python log", file=sys.stderr)
+        raise RuntimeError("build failed")
+    out, err = capfd.readouterr()
+    assert out == "" and err == "native out\nnative err\npython log\n"
 
 
 def test_topics_without_a_query_column_hint_at_get_topics_text(home):

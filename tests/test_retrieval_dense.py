@@ -247,3 +247,72 @@ def test_verbose_shows_the_encoder_progress_for_a_pool_of_any_size(home, encoder
     dense_index(encoder, docs, corpus="toyv.quiet")
     dense_index(encoder, docs, corpus="toyv.loud", verbose=True)
     assert seen == [before, True] and encoder.verbose == before
+
+
+CANDIDATES = pd.DataFrame({"qid": ["q1"] * 3 + ["q2"] * 2,
+                           "query": ["capital of France"] * 3 + ["狐狸"] * 2,
+                           "docno": ["en-0", "en-1", "zh-0", "zh-0", "en-2"],
+                           "score": [3.0, 2.0, 1.0, 2.0, 1.0], "rank": [0, 1, 2, 0, 1],
+                           "lang": ["en"] * 3 + ["zh"] * 2})
+
+
+def _expected_scores(encoder, cand):
+    queries = dict(zip(cand["qid"], cand["query"], strict=False))
+    qv = {q: encoder.encode_queries([t])[0] for q, t in queries.items()}
+    dv = encoder.encode_docs([dict(TINY_DOCS)[d] for d in cand["docno"]])
+    return np.array([dv[i] @ qv[q] for i, q in enumerate(cand["qid"])])
+
+
+def test_dense_scorer_reranks_from_the_pool_cache(home, encoder):
+    import pyterrier_gradrel as gr
+
+    ds = TinyDataset()
+    scorer = gr.dense_scorer(encoder, ds)
+    assert isinstance(scorer, DenseScorer) and ds.corpus_reads == 1
+    res = scorer(CANDIDATES)
+    assert res.groupby("qid").size().to_dict() == {"q1": 3, "q2": 2}
+    np.testing.assert_allclose(res["score"].to_numpy(), _expected_scores(encoder, res), atol=1e-5)
+    for _, group in res.groupby("qid"):
+        assert group["score"].is_monotonic_decreasing and list(group["rank"]) == list(range(len(group)))
+    assert list(res["lang"]) == ["en"] * 3 + ["zh"] * 2  # the input's other columns are kept
+    # the pool is the one dense retrieval reads: no second encoding
+    assert dense(encoder, ds).index.index_path == scorer.index.index_path
+    assert encode_count(scorer.index.index_path) == 1 and ds.corpus_reads == 1
+
+
+def test_dense_scorer_without_a_pool_encodes_the_text_column(home, encoder):
+    import pyterrier_gradrel as gr
+
+    cand = CANDIDATES.assign(text=[dict(TINY_DOCS)[d] for d in CANDIDATES["docno"]])
+    from_text = gr.dense_scorer(encoder)(cand)
+    from_pool = gr.dense_scorer(encoder, TinyDataset())(CANDIDATES)
+    assert list(from_text["docno"]) == list(from_pool["docno"])
+    np.testing.assert_allclose(from_text["score"].to_numpy(), from_pool["score"].to_numpy(), atol=1e-5)
+    assert list(from_text["text"]) == [dict(TINY_DOCS)[d] for d in from_text["docno"]]
+    assert gr.dense_scorer(encoder)(cand.iloc[:0]).empty
+
+
+def test_dense_scorer_input_errors_name_the_fix(home, encoder):
+    import pyterrier as pt
+
+    import pyterrier_gradrel as gr
+
+    with pytest.raises(pt.validate.InputValidationError, match=r"pt\.text\.get_text"):
+        gr.dense_scorer(encoder)(CANDIDATES)
+    with pytest.raises(pt.validate.InputValidationError, match=r"pyterrier_gradrel\.dense\(encoder, dataset\)"):
+        gr.dense_scorer(encoder, TinyDataset())(TOPICS)
+    with pytest.raises(ValueError, match="pass the dataset too"):
+        gr.dense_scorer(encoder, index="somewhere")
+
+
+def test_dense_on_ranked_input_names_dense_scorer(home, encoder):
+    import pyterrier as pt
+
+    import pyterrier_gradrel as gr
+
+    ds = TinyDataset()
+    pipeline = gr.bm25(ds, tokenizer="script") % 2 >> gr.dense(encoder, ds)
+    with pytest.raises(pt.validate.InputValidationError, match=r"gr\.dense_scorer\(encoder, dataset\)"):
+        pipeline(TOPICS)
+    reranked = (gr.bm25(ds, tokenizer="script") % 2 >> gr.dense_scorer(encoder, ds))(TOPICS)
+    assert not reranked.empty and reranked.groupby("qid").size().max() <= 2

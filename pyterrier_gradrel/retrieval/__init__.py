@@ -32,6 +32,7 @@ _LAZY: dict[str, str] = {
     "corpus_key": "pyterrier_gradrel.retrieval._bm25:corpus_key",
     "dense": "pyterrier_gradrel.retrieval._dense:dense",
     "dense_index": "pyterrier_gradrel.retrieval._dense:dense_index",
+    "dense_scorer": "pyterrier_gradrel.retrieval._dense:dense_scorer",
     "encode_count": "pyterrier_gradrel.retrieval._dense:encode_count",
     "get_tokenizer": "pyterrier_gradrel.retrieval._tokenize:get_tokenizer",
     "passage_vectors": "pyterrier_gradrel.retrieval._dense:passage_vectors",

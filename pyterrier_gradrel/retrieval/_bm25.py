@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import json
 import logging
 import os
 import re
 import sys
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -141,6 +143,7 @@ def bm25_index(
     threads: int = 1,
     path: str | os.PathLike | None = None,
     corpus: str | None = None,
+    verbose: bool = False,
 ) -> PisaIndex:
     """Build (once) or open the PISA index over ``docs`` tokenized by ``tokenizer``.
 
@@ -154,6 +157,7 @@ def bm25_index(
             folder that holds an index of another ``corpus`` or tokenizer, or anything but an index, is refused.
         corpus: The identity of ``docs`` (``"<collection>.<lang>"``), recorded in the index and checked
             when ``path`` already holds one.
+        verbose: Show PISA's build log (on stderr); otherwise it is shown only when the build fails.
 
     Returns:
         ``pyterrier_pisa.PisaIndex`` over the folder.
@@ -185,7 +189,8 @@ def bm25_index(
         # another process building the same index: wait for it and reuse its index
         with _lock.file_lock(lock):
             if not ready():
-                _build_index(folder, docs, name=label, tokenizer=tokenizer, threads=threads, corpus=corpus)
+                _build_index(folder, docs, name=label, tokenizer=tokenizer, threads=threads, corpus=corpus,
+                             verbose=verbose)
     return PisaIndex(str(folder), stemmer="none", stops="none", threads=threads)
 
 
@@ -222,11 +227,15 @@ def index_folder_ready(folder: Path, meta_name: str, *, kind: str, expect: Mappi
 
 
 @contextlib.contextmanager
-def native_stdout_to_stderr() -> Iterator[None]:
-    """Send what native code (PISA's ``[info]`` log lines) writes to file descriptor 1 to stderr instead.
+def native_stdout(*, verbose: bool) -> Iterator[None]:
+    """Keep PISA's log lines and progress meters off stdout, and off the terminal unless ``verbose``.
 
-    Python's ``sys.stdout`` is flushed before and the C library's buffers before the descriptor is restored,
-    so nothing written inside the block reaches stdout later.
+    PISA writes ``[info]`` lines and meters to file descriptors 1 and 2 from native code, and pyterrier-pisa logs
+    ``[INFO]`` lines and tqdm bars through Python's ``sys.stderr``. ``verbose=True``: descriptor 1 is sent to
+    stderr (stdout stays clean). ``verbose=False``: descriptors 1 and 2 and Python's ``sys.stdout``/``sys.stderr``
+    all go to temporary buffers, dropped when the block succeeds and copied to stderr when it raises (so a
+    failing build still shows PISA's own messages). Streams are flushed before, and the C library's buffers before
+    the descriptors are restored, so nothing written inside the block surfaces later.
     """
     try:
         out_fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
@@ -234,17 +243,45 @@ def native_stdout_to_stderr() -> Iterator[None]:
     except (OSError, ValueError):  # no real descriptors (embedded interpreters): nothing to redirect
         yield
         return
-    for stream in (sys.stdout, sys.__stdout__):
+    for stream in (sys.stdout, sys.__stdout__, sys.stderr, sys.__stderr__):
         with contextlib.suppress(Exception):
             stream.flush()
-    saved = os.dup(out_fd)
+    if verbose:
+        with _descriptors_to(err_fd, [out_fd]):
+            yield
+        return
+    python_text = io.StringIO()
+    with tempfile.TemporaryFile() as sink:
+        try:
+            with _descriptors_to(sink.fileno(), [out_fd, err_fd]), contextlib.redirect_stdout(python_text), \
+                    contextlib.redirect_stderr(python_text):
+                yield
+        except BaseException:
+            sink.seek(0)
+            _write_all(err_fd, sink.read() + python_text.getvalue().encode("utf-8", "replace"))
+            raise
+
+
+@contextlib.contextmanager
+def _descriptors_to(target_fd: int, fds: list[int]) -> Iterator[None]:
+    """Point each of ``fds`` at ``target_fd`` for the block (``dup2``), then restore them."""
+    saved = {fd: os.dup(fd) for fd in fds}
     try:
-        os.dup2(err_fd, out_fd)
+        for fd in fds:
+            os.dup2(target_fd, fd)
         yield
     finally:
         _flush_c_stdio()
-        os.dup2(saved, out_fd)
-        os.close(saved)
+        for fd, copy in saved.items():
+            os.dup2(copy, fd)
+            os.close(copy)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    with contextlib.suppress(OSError):
+        while view:
+            view = view[os.write(fd, view):]
 
 
 def _flush_c_stdio() -> None:
@@ -255,7 +292,7 @@ def _flush_c_stdio() -> None:
 
 
 def _build_index(path: Path, docs: Iterable[DocRecord], *, name: str, tokenizer: Bm25Tokenizer,
-                 threads: int, corpus: str | None) -> None:
+                 threads: int, corpus: str | None, verbose: bool) -> None:
     import more_itertools
     from pyterrier_pisa import PisaIndex
 
@@ -271,7 +308,7 @@ def _build_index(path: Path, docs: Iterable[DocRecord], *, name: str, tokenizer:
             count += 1
             yield {"docno": str(doc["docno"]), "toks": tokenizer.counts(str(doc["text"]))}
 
-    with _atomic.atomic_path(path) as tmp, native_stdout_to_stderr():
+    with _atomic.atomic_path(path) as tmp, native_stdout(verbose=verbose):
         index = PisaIndex(str(tmp), stemmer="none", stops="none", threads=threads)
         index.toks_indexer("toks", scale=1.0).index(toks())
         (tmp / _META).write_text(json.dumps({
@@ -283,11 +320,16 @@ def _build_index(path: Path, docs: Iterable[DocRecord], *, name: str, tokenizer:
     _log.info("built BM25 index %s (%d docs)", path, count)
 
 
-def validate_frame(inp: pd.DataFrame, *, results: bool = False) -> None:
+def validate_frame(inp: pd.DataFrame, *, results: bool = False, hint: str | None = None) -> None:
     """``pta.validate.query_frame`` (or ``result_frame``) with ``query``, hinting at ``get_topics('text')``.
 
     The benchmark's queries have several fields, so ``dataset.get_topics()`` returns ``text`` (and ``lang``,
     ``article``) but no ``query`` column; the error then says which call gives one.
+
+    Args:
+        inp: The transformer's input frame.
+        results: Expect a result frame (``qid``, ``query``, ``docno``) instead of a query frame.
+        hint: Appended to the error of any other mismatch (e.g. which transformer takes this input instead).
 
     Raises:
         pyterrier.validate.InputValidationError: as ``pta.validate`` does, with the hint appended.
@@ -300,6 +342,8 @@ def validate_frame(inp: pd.DataFrame, *, results: bool = False) -> None:
             raise pt.validate.InputValidationError(
                 f"{exc.args[0]} The frame has a 'text' column but no 'query': load the topics with "
                 "dataset.get_topics('text') (or rename 'text' to 'query').", exc.modes) from None
+        if hint:
+            raise pt.validate.InputValidationError(f"{exc.args[0]} {hint}", exc.modes) from None
         raise
 
 
@@ -328,7 +372,7 @@ class BM25(pt.Transformer):
             b: BM25 b (in [0, 1]).
             num_results: Results per query (>= 1).
             threads: PISA query threads.
-            verbose: Progress bar over queries.
+            verbose: Progress bar over queries and PISA's log lines (on stderr; otherwise dropped).
         """
         if not k1 > 0:
             raise ValueError(f"k1 must be > 0, got {k1!r}")
@@ -348,7 +392,7 @@ class BM25(pt.Transformer):
         self.num_results = int(num_results)
         self.threads = int(threads)
         self.verbose = verbose
-        with native_stdout_to_stderr():  # PISA logs the build of its (k1, b) score tables to stdout
+        with native_stdout(verbose=verbose):  # PISA logs the build of its (k1, b) score tables to stdout
             self._retriever = index.bm25(k1=self.k1, b=self.b, num_results=self.num_results,
                                          threads=self.threads, verbose=verbose, toks_scale=1.0)
 
@@ -368,7 +412,7 @@ class BM25(pt.Transformer):
         queries = queries[has_terms].reset_index(drop=True)
         if queries.empty:
             return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
-        with native_stdout_to_stderr():
+        with native_stdout(verbose=self.verbose):
             res = self._retriever(queries).drop(columns=["query_toks"])
         return res[[*_RESULT_COLUMNS, *extra]]
 
@@ -404,7 +448,7 @@ def bm25(
         b: BM25 b (PISA/Anserini default 0.4).
         num_results: Results per query.
         threads: PISA threads.
-        verbose: Progress bars.
+        verbose: Progress bars and PISA's log lines (on stderr); ``False`` keeps PISA quiet.
         index: A folder for the PISA index instead of the package cache: built there once (atomically) and
             opened by later calls; a folder holding an index of another pool or tokenizer is refused. The
             index is a plain ``pyterrier_pisa.PisaIndex`` (``BM25.index``), so it can be shared like any
@@ -422,9 +466,10 @@ def bm25(
     docs = _LazyCorpus(ds, verbose=verbose)
     corpus = f"{collection}.{lang}"
     if index is None:
-        pisa = bm25_index(docs, name=f"pisa.{corpus}.{tok.name}", tokenizer=tok, threads=threads, corpus=corpus)
+        pisa = bm25_index(docs, name=f"pisa.{corpus}.{tok.name}", tokenizer=tok, threads=threads, corpus=corpus,
+                          verbose=verbose)
     else:
-        pisa = bm25_index(docs, path=index, tokenizer=tok, threads=threads, corpus=corpus)
+        pisa = bm25_index(docs, path=index, tokenizer=tok, threads=threads, corpus=corpus, verbose=verbose)
     return BM25(pisa, tokenizer=tok, k1=k1, b=b, num_results=num_results, threads=threads, verbose=verbose)
 
 

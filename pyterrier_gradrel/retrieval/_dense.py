@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 import pyterrier as pt
+import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _lock, _paths
 from pyterrier_gradrel.retrieval._bm25 import (
@@ -45,7 +46,8 @@ from pyterrier_gradrel.retrieval._types import DatasetLike, DenseEncoder, DocRec
 if TYPE_CHECKING:
     from pyterrier_dr import FlexIndex
 
-__all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "encode_count"]
+__all__ = ["BACKENDS", "HNSW_MIN_DOCS", "DenseRetriever", "DenseScorer", "dense", "dense_index", "dense_scorer",
+           "encode_count"]
 
 _log = logging.getLogger(__name__)
 
@@ -267,6 +269,15 @@ def _empty(inp: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(columns=[*_RESULT_COLUMNS, *extra])
 
 
+_RANKED_INPUT_HINT = ("The input already holds results (a 'docno' column), and dense retrieval searches the whole "
+                      "pool for a query frame (qid, query). To re-rank results, use the scorer: "
+                      "gr.dense_scorer(encoder, dataset), e.g. bm25 % 100 >> gr.dense_scorer(encoder, dataset) "
+                      "(pyterrier_gradrel.dense_scorer).")
+_QUERY_INPUT_HINT = ("DenseScorer re-ranks results (qid, query, docno) and got a query frame: retrieve first "
+                     "(e.g. gr.bm25(dataset) % 100 >> scorer), or use pyterrier_gradrel.dense(encoder, dataset) to "
+                     "retrieve from the whole pool.")
+
+
 class DenseRetriever(pt.Transformer):
     """Query encoder >> FlexIndex retriever. Input: ``qid``, ``query``; output: a result frame (no vectors)."""
 
@@ -310,7 +321,7 @@ class DenseRetriever(pt.Transformer):
         return self._retriever
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        validate_frame(inp)
+        validate_frame(inp, hint=_RANKED_INPUT_HINT if "docno" in inp.columns else None)
         if inp.empty:
             return _empty(inp)
         queries = self.encoder.query_encoder()(inp.drop(columns=["query_vec"], errors="ignore"))
@@ -323,32 +334,99 @@ class DenseRetriever(pt.Transformer):
 
 
 class DenseScorer(pt.Transformer):
-    """Re-rank a result frame with cached document vectors (no re-encoding of documents).
+    """Re-score and re-rank a result frame with a dense encoder (e.g. BM25's top 100).
 
-    Input: ``qid``, ``query``, ``docno`` (e.g. BM25's results); output: the same rows re-scored and re-ranked.
+    Input: ``qid``, ``query``, ``docno`` (plus ``text`` when there is no ``index``); output: the same rows with the
+    encoder's ``score`` (query vector · passage vector) and ``rank``, best first per query; other columns are kept.
+    With an ``index`` the passage vectors are read from it (the pool cache of :func:`dense_index`: nothing is
+    encoded per query); without one each input row's ``text`` is encoded (once per docno and call).
     """
 
-    def __init__(self, encoder: DenseEncoder, index: FlexIndex) -> None:
+    def __init__(self, encoder: DenseEncoder, index: FlexIndex | None = None) -> None:
         """Args:
-            encoder: The bi-encoder whose vectors ``index`` holds.
-            index: ``FlexIndex`` (from :func:`dense_index`).
+            encoder: The bi-encoder (``encode_queries``/``encode_docs``; with ``index``: the one whose vectors it holds).
+            index: ``FlexIndex`` of the pool (from :func:`dense_index`), or ``None`` to encode the input's ``text``.
         """
         self.encoder = encoder
         self.index = index
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        validate_frame(inp, results=True)
+        self._validate(inp)
         if inp.empty:
             return _empty(inp)
         inp = inp.drop(columns=["query_vec", "score", "rank"], errors="ignore")
         topics = inp[["qid", "query"]].drop_duplicates("qid")
-        vecs = self.encoder.query_encoder()(topics)[["qid", "query_vec"]]
-        res = self.index.np_scorer()(inp.merge(vecs, on="qid"))
+        if self.index is not None:
+            vecs = self.encoder.query_encoder()(topics)[["qid", "query_vec"]]
+            res = self.index.np_scorer()(inp.merge(vecs, on="qid"))
+        else:
+            res = pt.model.add_ranks(inp.assign(score=self._text_scores(inp, topics)))
+            res = res.sort_values(["qid", "rank"], kind="stable")
         extra = [c for c in inp.columns if c not in _RESULT_COLUMNS]
         return res[[*_RESULT_COLUMNS, *extra]].reset_index(drop=True)
 
+    def _validate(self, inp: pd.DataFrame) -> None:
+        validate_frame(inp, results=True, hint=_QUERY_INPUT_HINT if "docno" not in inp.columns else None)
+        if self.index is None:
+            try:
+                pta.validate.columns(inp, includes=["text"])
+            except pt.validate.InputValidationError as exc:
+                raise pt.validate.InputValidationError(
+                    f"{exc.args[0]} DenseScorer without a pool encodes each row's 'text': give the pool "
+                    "(pyterrier_gradrel.dense_scorer(encoder, dataset)) or add the texts first "
+                    "(>> pt.text.get_text(dataset, 'text')).", exc.modes) from None
+
+    def _text_scores(self, inp: pd.DataFrame, topics: pd.DataFrame) -> np.ndarray:
+        docs = inp[["docno", "text"]].drop_duplicates("docno")
+        qvecs = np.asarray(self.encoder.encode_queries(topics["query"].astype(str).tolist()), dtype=np.float32)
+        dvecs = _encode_texts(self.encoder, docs["text"].astype(str).tolist(), verbose=False)
+        qrow = pd.Series(np.arange(len(topics)), index=topics["qid"].to_numpy())
+        drow = pd.Series(np.arange(len(docs)), index=docs["docno"].to_numpy())
+        q = qvecs[qrow.loc[inp["qid"].to_numpy()].to_numpy()]
+        d = dvecs[drow.loc[inp["docno"].to_numpy()].to_numpy()]
+        return np.einsum("ij,ij->i", q, d)
+
     def __repr__(self) -> str:
+        if self.index is None:
+            return f"DenseScorer(encoder={self.encoder!r}, index=None)"
         return f"DenseScorer(index={str(self.index.index_path)!r})"
+
+
+def dense_scorer(
+    encoder: EncoderLike,
+    dataset: DatasetLike | None = None,
+    *,
+    verbose: bool = False,
+    index: str | os.PathLike | None = None,
+) -> DenseScorer:
+    """Re-rank retrieved results with a dense encoder: ``bm25 % 100 >> dense_scorer(encoder, dataset)``.
+
+    The re-ranking counterpart of :func:`dense` (which retrieves from the whole pool and refuses ranked input).
+
+    Args:
+        encoder: An ``E5BiEncoder`` (anything with ``fingerprint()``), a model name/folder for
+            :func:`pyterrier_gradrel.models.load_encoder`, or, without ``dataset``, any pyterrier-dr ``BiEncoder``.
+        dataset: Dataset id or PyTerrier dataset whose pool the results come from: the passage vectors are then
+            read from (or encoded once into) the same per-model pool cache :func:`dense` uses. ``None``: encode
+            each input row's ``text`` instead (add it with ``pt.text.get_text``).
+        verbose: Progress bars while encoding the pool.
+        index: A folder for the pool's vectors instead of the package cache (as in :func:`dense`); needs ``dataset``.
+
+    Returns:
+        A :class:`DenseScorer` (result frame -> the same rows re-scored and re-ranked).
+
+    Example:
+        >>> import pyterrier_gradrel as gr
+        >>> ds = "gradrel/xquad-r/de-en/test"
+        >>> rerank = gr.bm25(ds) % 100 >> gr.dense_scorer("multilingual-e5-small", ds)
+    """
+    encoder = _resolve_encoder(encoder)
+    if dataset is None:
+        if index is not None:
+            raise ValueError("index= names the folder of a pool's vectors: pass the dataset too, "
+                             "dense_scorer(encoder, dataset, index=...)")
+        return DenseScorer(encoder)
+    return DenseScorer(encoder, _pool_index(encoder, dataset, verbose=verbose, path=index))
 
 
 def dense(
@@ -376,7 +454,8 @@ def dense(
             any PyTerrier artifact (``.to_hf(...)``).
 
     Returns:
-        A :class:`DenseRetriever` (query frame -> result frame); its ``index`` is the ``FlexIndex``.
+        A :class:`DenseRetriever` (query frame -> result frame); its ``index`` is the ``FlexIndex``. To re-rank
+        another retriever's results instead, use :func:`dense_scorer`.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {list(BACKENDS)}, got {backend!r}")

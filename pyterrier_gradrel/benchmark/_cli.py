@@ -104,22 +104,26 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--out", type=Path, default=None, help=f"results root (default: {_DEFAULT_OUT})")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_check)
-    v = sub.add_parser(
-        "verify", help="verify a results folder (e.g. one received to merge): exit 1 naming each refused file",
+    _add_folder_command(
+        sub, "verify", _verify,
+        help="verify a results folder (e.g. one received to merge): exit 1 naming each refused file",
         description="Check every result of the suite in FOLDER (a results root or its <suite> folder): schema, "
                     "suite hash, task data fingerprints, place on disk, per-query file hash and completeness "
                     "(exactly the task's queries), and the scores recomputed from the per-query values.")
-    v.add_argument("folder", type=Path, help="results root or suite folder")
-    v.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
-    v.set_defaults(func=_verify)
-    u = sub.add_parser(
-        "upgrade", help="bring results written before suite hashes were recorded (schema 1) to the current schema",
+    _add_folder_command(
+        sub, "upgrade", _upgrade,
+        help="bring results written before suite hashes were recorded (schema 1) to the current schema",
         description="For each schema-1 result of the suite in FOLDER: add the suite hash and the per-query file's "
                     "sha256, verify it (as `benchmark verify`) and rewrite its JSON; a result that fails is left "
                     "unchanged and named (exit 1).")
-    u.add_argument("folder", type=Path, help="results root or suite folder")
-    u.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
-    u.set_defaults(func=_upgrade)
+
+
+def _add_folder_command(sub: Any, name: str, func: Any, *, help: str, description: str) -> None:  # noqa: A002
+    """A ``gradrel benchmark`` sub-command that works on one results folder of a suite."""
+    cmd = sub.add_parser(name, help=help, description=description)
+    cmd.add_argument("folder", type=Path, help="results root or suite folder")
+    cmd.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
+    cmd.set_defaults(func=func)
 
 
 def load_factory(spec: str) -> Any:

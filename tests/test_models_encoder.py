@@ -268,6 +268,22 @@ def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):
         E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="fp8")
 
 
+def test_bfloat16_inference_runs_a_bf16_copy_that_follows_the_weights(tiny_encoder_dir):
+    fast = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="bfloat16", num_threads=1)
+    before = fast.encode_docs(TEXTS)
+    copy = fast._inference_model()
+    assert {p.dtype for p in copy.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in fast.model.parameters()} == {torch.float32}  # the gradient path's weights
+    assert fast._inference_model() is copy  # reused while the weights stand still
+    with torch.no_grad():  # as an optimizer step does: in place
+        next(fast.model.parameters()).mul_(0.5)
+    assert fast._inference_model() is not copy
+    assert not np.array_equal(fast.encode_docs(TEXTS), before)
+    # float32 runs the model itself, no copy
+    plain = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="float32")
+    assert plain._inference_model() is plain.model
+
+
 def test_auto_precision_resolves_by_hardware(tiny_encoder_dir, enc):
     from pyterrier_gradrel.models._encoder import resolve_precision
 

@@ -65,6 +65,10 @@ def _tokenizer_identity(tokenizer: Any) -> str:
     return clean.to_str()
 
 
+#: How each non-float32 inference precision computes, as hashed into :meth:`E5BiEncoder.fingerprint`: vectors
+#: made another way never share a cache entry with these.
+_PRECISION_NUMERICS = {"bfloat16": ":bf16-weights"}
+
 E5_PREFIXES = {"query_prefix": "query: ", "doc_prefix": "passage: "}
 _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "query_prefix": str, "doc_prefix": str, "pooling": str, "normalize": bool, "max_length": int, "base": str,
@@ -172,10 +176,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                 (:func:`pyterrier_gradrel._device.resolve_device`).
             num_threads: torch intra-op threads while encoding (default: leave torch's setting alone).
             precision: ``"auto"`` (default), ``"float32"`` or ``"bfloat16"`` (aliases ``"fp32"``,
-                ``"bf16"``; stored in the canonical spelling). ``"bfloat16"`` runs inference
-                matmuls under bf16 autocast (layer norms, softmax and pooling stay float32): on a CPU
-                with AMX it encoded 3.2x faster than float32 with cosine 0.99999 to it
-                (``benchmarks/bench_encode.py``). ``"auto"`` picks bfloat16 where the hardware has native
+                ``"bf16"``; stored in the canonical spelling). ``"bfloat16"`` runs inference on a
+                bfloat16 copy of the weights (pooling and normalisation stay float32; see
+                ``benchmarks/README.md`` for its speed and its agreement with float32). ``"auto"`` picks bfloat16 where the hardware has native
                 bf16 matmuls and float32 elsewhere (:func:`resolve_precision`); the resolved value is in
                 :attr:`precision` and in :meth:`fingerprint`, so cached vectors of the two never mix.
                 It does not affect the gradient path (``encode_*_torch``, training): there the caller's
@@ -211,6 +214,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         pad = tokenizer.pad_token_id
         self._pad_id = int(pad) if pad is not None else 0
         self._fp_cache: tuple[tuple[int, ...], str] | None = None
+        self._bf16_cache: tuple[tuple[int, ...], Any] | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -379,18 +383,42 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             from tqdm.auto import tqdm
 
             starts = tqdm(starts, desc="Encoding", unit="batch")
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bfloat16")
-        with self._threads(), torch.inference_mode(), autocast:
-            was_training = self.model.training
-            self.model.eval()
+        model = self._inference_model()
+        with self._threads(), torch.inference_mode():
+            was_training = model.training
+            model.eval()
             try:
                 for start in starts:
                     idx = order[start:start + bs]
                     input_ids, mask = self._pad([ids[i] for i in idx], lengths[idx])
-                    out[idx] = self._forward(input_ids, mask).float().cpu().numpy()
+                    out[idx] = self._forward(model, input_ids, mask).cpu().numpy()
             finally:
-                self.model.train(was_training)
+                model.train(was_training)
         return out
+
+    def _inference_model(self) -> Any:
+        """The module that inference runs: :attr:`model` itself in float32; in bfloat16 a bf16 copy of it.
+
+        The copy holds every weight in bfloat16, so no matmul casts its operands (autocast would cast the
+        float32 weights on every call); layer norms, softmax and GELU run in bf16 as well. It is made on
+        first use and again after a parameter of :attr:`model` changed in place (torch's version counters),
+        so a model being trained is never encoded with stale weights; :attr:`model` itself stays float32
+        for the gradient path (``encode_*_torch``).
+        """
+        if self.precision != "bfloat16":
+            return self.model
+        versions = (id(self.model), *(p._version for p in self.model.parameters()))
+        cached = self._bf16_cache
+        if cached is None or cached[0] != versions:
+            import copy
+
+            self._bf16_cache = None  # the stale copy goes before the new one is made
+            # deepcopy with the parameters already converted: float32 weights are never copied as such
+            memo = {id(p): torch.nn.Parameter(p.detach().to(torch.bfloat16), requires_grad=False)
+                    for p in self.model.parameters()}
+            cached = (versions, copy.deepcopy(self.model, memo).to(torch.bfloat16).eval())
+            self._bf16_cache = cached
+        return cached[1]
 
     def _pad(self, batch: Sequence[list[int]], lengths: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None]:
         width = int(lengths.max())
@@ -403,8 +431,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         mask = torch.from_numpy(np.arange(width)[None, :] < lengths[:, None]).to(self.device, torch.long)
         return input_ids, mask
 
-    def _forward(self, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        pooled = self._pool(self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask)
+    def _forward(self, model: Any, input_ids: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Pooled (and normalised) float32 vectors of one padded batch; token states are pooled in float32."""
+        pooled = self._pool(model(input_ids=input_ids, attention_mask=mask).last_hidden_state.float(), mask)
         if self.settings["normalize"]:
             pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
         return pooled
@@ -497,7 +526,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         digest.update(_tokenizer_identity(self.tokenizer).encode())
         digest.update(json.dumps(self.settings, sort_keys=True).encode())
         if self.precision != "float32":  # other inference numerics, other vectors
-            digest.update(f"precision={self.precision}".encode())
+            digest.update(f"precision={self.precision}{_PRECISION_NUMERICS.get(self.precision, '')}".encode())
         value = digest.hexdigest()
         self._fp_cache = (versions, value)
         return value

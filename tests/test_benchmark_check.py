@@ -76,3 +76,22 @@ def test_a_deliberately_wrong_expectation_fails(mirror, out, tmp_path):
                  "--out", str(out), "--quiet"]) == 1
     assert main(["benchmark", "check", "--systems", "BM25", "--tasks", TASK, "--out", str(out), "--quiet"]) == 0
     assert main(["evaluate", "--baseline", "BM25", "--tasks", TASK, "--out", str(out), "--quiet", "--check"]) == 0
+
+
+def test_precision_overrides_the_pinned_one(monkeypatch):
+    import pyterrier_gradrel.benchmark._runner as runner
+
+    seen = []
+
+    class Result:
+        def main_scores(self):
+            return {TASK: load_expectations().scores("mE5-zero-shot")[TASK]}
+
+    def fake_evaluate(system, suite, tasks, **kwargs):
+        seen.append(kwargs["precision"])
+        return Result()
+
+    monkeypatch.setattr(runner, "evaluate", fake_evaluate)
+    check("mE5-zero-shot", tasks=[TASK], verbose=False)
+    check("mE5-zero-shot", tasks=[TASK], precision="bfloat16", verbose=False)
+    assert seen == ["float32", "bfloat16"]  # the pinned precision, then the one asked for

@@ -115,7 +115,7 @@ def check_scores(measured: Mapping[str, float], expected: Mapping[str, float | N
 
 def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] | None = None, *,
           expectations: str | Path | Expectations | None = None, out: str | Path | None = None,
-          pinned_only: bool = True, verbose: bool = True) -> pd.DataFrame:
+          pinned_only: bool = True, precision: str | None = None, verbose: bool = True) -> pd.DataFrame:
     """Evaluate a pinned system (reusing existing results) and compare its main scores with the expectations.
 
     Args:
@@ -126,6 +126,8 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
         out: Results root (default: ``$GRADREL_HOME/benchmark``). Reused results are verified and their scores
             recomputed from their per-query files.
         pinned_only: Evaluate only tasks with a pinned score (others are reported NOT PINNED, not run).
+        precision: Encoder precision to evaluate in (default: the one the expectations pin for the system,
+            else ``"auto"``); e.g. ``"bfloat16"`` checks that bf16 inference stays within the tolerance.
         verbose: Progress bar.
 
     Returns:
@@ -143,7 +145,8 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
     run = [t for t in names if expected.get(t) is not None] if pinned_only else names
     measured: dict[str, float] = {}
     if run:
-        precision = exp.systems[system].get("precision", "auto")
+        if precision is None:
+            precision = exp.systems[system].get("precision", "auto")
         result = evaluate(system, spec.path or suite, run, out=out, precision=precision,
                           verbose=verbose)
         measured = result.main_scores()

@@ -102,6 +102,8 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--tasks", type=_csv, default=None, help="restrict to these tasks / groups (CI: a few)")
     c.add_argument("--expected", type=Path, default=None, help="expectations YAML (default: <suite>.expected.yaml)")
     c.add_argument("--out", type=Path, default=None, help=f"results root (default: {_DEFAULT_OUT})")
+    c.add_argument("--precision", default=None, choices=["auto", "float32", "bfloat16"],
+                   help="encoder precision of the dense systems (default: each system's pinned precision)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_check)
     _add_folder_command(
@@ -294,6 +296,7 @@ def _check(args: argparse.Namespace) -> int:
     systems = args.systems or list(exp.systems)
     good = True
     for system in systems:
-        table = check(system, args.suite, args.tasks, expectations=exp, out=args.out, verbose=not args.quiet)
+        table = check(system, args.suite, args.tasks, expectations=exp, out=args.out, precision=args.precision,
+                      verbose=not args.quiet)
         good &= _print_check(system, table, exp)
     return 0 if good else 1

@@ -166,27 +166,31 @@ class MeasureSpec:
         return self.measure(gains=gains)
 
 
-def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterable[int]) -> list[MeasureSpec]:
+def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterable[int],
+                   depth: int | None = None) -> list[MeasureSpec]:
     """Turn configured measure names into measures.
 
     Args:
         graded: graded names, e.g. ``["nDCG@10"]`` (only the nDCG family is graded).
         binary: binary names, e.g. ``["R@100", "RR", "P@10", "nDCG@10"]``; each is expanded per ``rels``.
         rels: the binary relevance levels, e.g. ``[1, 2, 3]``.
+        depth: the number of results per query that are evaluated, when the measures carry it: ``RR`` (or
+            ``RR@depth``) becomes ``RR(rel=r)@depth``, labelled ``RR(rel=r)@depth``. None: ``RR`` has no cut-off
+            (the run's own depth) and ``RR@k`` is refused.
 
     Returns:
         The measures, graded first, in configuration order.
 
     Raises:
-        ValueError: an unknown family, a missing or superfluous cut-off, a ``rels`` entry that is not a grade
-            counted relevant (1..3) or is repeated, or a duplicate measure.
+        ValueError: an unknown family, a missing or superfluous cut-off (an ``RR`` cut-off other than ``depth``),
+            a ``rels`` entry that is not a grade counted relevant (1..3) or is repeated, or a duplicate measure.
     """
     specs: list[MeasureSpec] = []
     for name in graded:
         specs.append(MeasureSpec(_parse_name(name, allowed=GRADED_FAMILIES, kind="graded")(gains=exponential_gains())))
     rels = check_rels(rels)
     for name in binary:
-        measure = _parse_name(name, allowed=BINARY_FAMILIES, kind="binary")
+        measure = _parse_name(name, allowed=BINARY_FAMILIES, kind="binary", depth=depth)
         for rel in rels:
             specs.append(MeasureSpec(measure(gains=binary_gains(rel)) if measure.NAME == "nDCG" else measure(rel=rel)))
     labels = [s.label for s in specs]
@@ -214,8 +218,9 @@ def check_rels(rels: Iterable[int], *, key: str = "rels") -> list[int]:
     return out
 
 
-def _parse_name(name: str, *, allowed: Sequence[str], kind: str) -> Measure:
-    """``ir_measures.parse_measure`` of a configured short name, restricted to the supported families."""
+def _parse_name(name: str, *, allowed: Sequence[str], kind: str, depth: int | None = None) -> Measure:
+    """``ir_measures.parse_measure`` of a configured short name, restricted to the supported families
+    (``RR`` cut at ``depth`` when one is given, see :func:`parse_measures`)."""
     import ir_measures
 
     match = _NAME_RE.match(str(name).strip())
@@ -226,6 +231,11 @@ def _parse_name(name: str, *, allowed: Sequence[str], kind: str) -> Measure:
         )
     if match["family"] in _CUTOFF_REQUIRED and not match["cutoff"]:
         raise ValueError(f"{kind} measure {name!r} needs a cut-off, e.g. '{match['family']}@10'")
+    if match["family"] == "RR" and depth is not None:
+        if match["cutoff"] and int(match["cutoff"]) != depth:
+            raise ValueError(f"{kind} measure {name!r}: runs are evaluated at depth {depth}, so RR is "
+                             f"'RR' or 'RR@{depth}'")
+        return ir_measures.RR @ int(depth)
     if match["family"] == "RR" and match["cutoff"]:
         raise ValueError(f"{kind} measure {name!r}: use 'RR' (the cut-off is the run depth)")
     return ir_measures.parse_measure(str(name).strip())

@@ -56,6 +56,19 @@ def test_measures_are_ir_measures_objects_with_canonical_names():
         label(ir_measures.nDCG @ 10)
 
 
+def test_with_a_depth_rr_is_cut_there_and_its_label_keeps_it():
+    """The benchmark's RR: `RR` or `RR@depth` become RR(rel=r)@depth; without a depth an RR cut-off is refused."""
+    for name in ("RR", "RR@100"):
+        specs = parse_measures(graded=[], binary=[name], rels=[1, 3], depth=100)
+        assert [s.measure for s in specs] == [ir_measures.RR(rel=1) @ 100, ir_measures.RR(rel=3) @ 100]
+        assert [s.label for s in specs] == ["RR@100", "RR(rel=3)@100"] and [s.base for s in specs] == ["RR@100"] * 2
+    assert [s.label for s in parse_measures(graded=[], binary=["R@100"], rels=[1], depth=100)] == ["R@100"]
+    with pytest.raises(ValueError, match="evaluated at depth 100, so RR is 'RR' or 'RR@100'"):
+        parse_measures(graded=[], binary=["RR@10"], rels=[1], depth=100)
+    with pytest.raises(ValueError, match="use 'RR'"):
+        parse_measures(graded=[], binary=["RR@100"], rels=[1])
+
+
 def test_graded_measure_follows_the_dataset_grade_scale():
     graded, binary = parse_measures(graded=["nDCG@10"], binary=["nDCG@10"], rels=[2])
     assert graded.ir_measure([0, 1, 2, 3, 4]).params["gains"] == {0: 0, 1: 1, 2: 3, 3: 7, 4: 15}

@@ -50,8 +50,8 @@ if TYPE_CHECKING:
     from ir_measures import Measure
 
 __all__ = [
-    "Evaluator", "MeasureSpec", "evaluate", "experiment_groups", "experiment_per_query", "exponential_gains",
-    "graded_ndcg", "label", "parse_measures",
+    "Evaluator", "ExperimentQrels", "MeasureSpec", "evaluate", "experiment_groups", "experiment_per_query",
+    "experiment_qrels", "exponential_gains", "graded_ndcg", "label", "parse_measures",
 ]
 
 GRADED_FAMILIES = ("nDCG",)
@@ -166,27 +166,31 @@ class MeasureSpec:
         return self.measure(gains=gains)
 
 
-def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterable[int]) -> list[MeasureSpec]:
+def parse_measures(*, graded: Iterable[str], binary: Iterable[str], rels: Iterable[int],
+                   depth: int | None = None) -> list[MeasureSpec]:
     """Turn configured measure names into measures.
 
     Args:
         graded: graded names, e.g. ``["nDCG@10"]`` (only the nDCG family is graded).
         binary: binary names, e.g. ``["R@100", "RR", "P@10", "nDCG@10"]``; each is expanded per ``rels``.
         rels: the binary relevance levels, e.g. ``[1, 2, 3]``.
+        depth: the number of results per query that are evaluated, when the measures carry it: ``RR`` (or
+            ``RR@depth``) becomes ``RR(rel=r)@depth``, labelled ``RR(rel=r)@depth``. None: ``RR`` has no cut-off
+            (the run's own depth) and ``RR@k`` is refused.
 
     Returns:
         The measures, graded first, in configuration order.
 
     Raises:
-        ValueError: an unknown family, a missing or superfluous cut-off, a ``rels`` entry that is not a grade
-            counted relevant (1..3) or is repeated, or a duplicate measure.
+        ValueError: an unknown family, a missing or superfluous cut-off (an ``RR`` cut-off other than ``depth``),
+            a ``rels`` entry that is not a grade counted relevant (1..3) or is repeated, or a duplicate measure.
     """
     specs: list[MeasureSpec] = []
     for name in graded:
         specs.append(MeasureSpec(_parse_name(name, allowed=GRADED_FAMILIES, kind="graded")(gains=exponential_gains())))
     rels = check_rels(rels)
     for name in binary:
-        measure = _parse_name(name, allowed=BINARY_FAMILIES, kind="binary")
+        measure = _parse_name(name, allowed=BINARY_FAMILIES, kind="binary", depth=depth)
         for rel in rels:
             specs.append(MeasureSpec(measure(gains=binary_gains(rel)) if measure.NAME == "nDCG" else measure(rel=rel)))
     labels = [s.label for s in specs]
@@ -214,8 +218,9 @@ def check_rels(rels: Iterable[int], *, key: str = "rels") -> list[int]:
     return out
 
 
-def _parse_name(name: str, *, allowed: Sequence[str], kind: str) -> Measure:
-    """``ir_measures.parse_measure`` of a configured short name, restricted to the supported families."""
+def _parse_name(name: str, *, allowed: Sequence[str], kind: str, depth: int | None = None) -> Measure:
+    """``ir_measures.parse_measure`` of a configured short name, restricted to the supported families
+    (``RR`` cut at ``depth`` when one is given, see :func:`parse_measures`)."""
     import ir_measures
 
     match = _NAME_RE.match(str(name).strip())
@@ -226,6 +231,11 @@ def _parse_name(name: str, *, allowed: Sequence[str], kind: str) -> Measure:
         )
     if match["family"] in _CUTOFF_REQUIRED and not match["cutoff"]:
         raise ValueError(f"{kind} measure {name!r} needs a cut-off, e.g. '{match['family']}@10'")
+    if match["family"] == "RR" and depth is not None:
+        if match["cutoff"] and int(match["cutoff"]) != depth:
+            raise ValueError(f"{kind} measure {name!r}: runs are evaluated at depth {depth}, so RR is "
+                             f"'RR' or 'RR@{depth}'")
+        return ir_measures.RR @ int(depth)
     if match["family"] == "RR" and match["cutoff"]:
         raise ValueError(f"{kind} measure {name!r}: use 'RR' (the cut-off is the run depth)")
     return ir_measures.parse_measure(str(name).strip())
@@ -502,8 +512,50 @@ def experiment_groups(measures: Sequence[Measure]) -> list[list[Measure]]:
     return ([rest] if rest else []) + plain
 
 
-def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels: pd.DataFrame,
-                         measures: Sequence[Measure], *, names: Sequence[str] | None = None) -> pd.DataFrame:
+@dataclass(frozen=True, eq=False)
+class ExperimentQrels:
+    """Qrels made ready for ``pt.Experiment`` once per evaluated pool (topics + qrels) and reused for every run.
+
+    ``pt.Experiment`` turns its qrels frame into ir_measures' form on every call; what can be done once is done
+    here: the qrels restricted to the topics' queries (so ``pt.Experiment`` is called with
+    ``filter_by_topics=False`` and merges nothing), only ``qid, docno, label``, as object columns and int labels
+    (ir_measures reads the frames row by row, ~3x slower over Arrow-backed strings). Build it with
+    :func:`experiment_qrels`.
+
+    Attributes:
+        topics: The topics' ``qid`` column (object).
+        qrels: ``qid``, ``docno`` (object), ``label`` (int) of the topics' queries.
+        qids: The judged queries, sorted.
+    """
+
+    topics: pd.DataFrame
+    qrels: pd.DataFrame
+    qids: tuple[str, ...]
+
+    def check_topics(self, topics: pd.DataFrame) -> None:
+        """Raise ``ValueError`` unless ``topics`` holds the queries these qrels were prepared for."""
+        if len(topics) != len(self.topics) or set(topics["qid"].astype(str)) != set(self.topics["qid"]):
+            raise ValueError(f"qrels prepared for {len(self.topics)} topics were given {len(topics)} other topics: "
+                             "prepare them with experiment_qrels(topics, qrels) for these topics")
+
+
+def experiment_qrels(topics: pd.DataFrame, qrels: pd.DataFrame) -> ExperimentQrels:
+    """:class:`ExperimentQrels` of ``topics`` (``qid``) and ``qrels`` (``qid``, ``docno``, ``label``).
+
+    Raises:
+        ValueError: ``qrels`` lacks a column.
+    """
+    if not {"qid", "docno", "label"} <= set(qrels.columns):
+        raise ValueError(f"qrels must have columns qid, docno, label; got {list(qrels.columns)}")
+    topics = topics[["qid"]].astype({"qid": str}).astype({"qid": object}).reset_index(drop=True)
+    qrels = qrels[qrels["qid"].astype(str).isin(set(topics["qid"]))][["qid", "docno", "label"]]
+    qrels = qrels.astype({"qid": str, "docno": str}).astype({"qid": object, "docno": object, "label": int})
+    return ExperimentQrels(topics, qrels.reset_index(drop=True), tuple(sorted(set(qrels["qid"]))))
+
+
+def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame,
+                         qrels: pd.DataFrame | ExperimentQrels, measures: Sequence[Measure], *,
+                         names: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-query scores of runs, computed by ``pt.Experiment`` (runs passed as DataFrames, ``perquery=True``).
 
     Every query of ``topics`` that has qrels is scored; one a run does not answer scores 0 (ir_measures'
@@ -512,31 +564,37 @@ def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame,
     Args:
         runs: system name -> run (``qid``, ``docno``, ``score``).
         topics: the evaluated queries (``qid``); qrels of other queries are ignored.
-        qrels: ``qid``, ``docno``, ``label``.
+        qrels: ``qid``, ``docno``, ``label``; or the same prepared once for these topics by :func:`experiment_qrels`
+            (what a caller that scores many runs on one pool passes).
         measures: ir_measures objects (see :func:`experiment_groups` for how they are split into calls).
         names: the name of each measure in the output (default: :func:`label` of each).
 
     Returns:
         Columns ``name`` (the system), ``qid``, ``measure`` (its name) and ``value``; per system the rows of each
         nDCG, then of the other measures, queries sorted, measures in the given order (as :meth:`Evaluator.per_query`).
+
+    Raises:
+        ValueError: prepared ``qrels`` of other topics.
     """
     import pyterrier as pt
 
     names = [label(m) for m in measures] if names is None else list(names)
     by_measure = dict(zip(measures, names, strict=True))
-    # object columns: ir_measures reads the frames row by row, ~3x slower over Arrow-backed strings
-    topics = topics[["qid"]].astype({"qid": object})
-    qrels = qrels[qrels["qid"].isin(set(topics["qid"]))][["qid", "docno", "label"]]
-    qrels = qrels.astype({"qid": object, "docno": object, "label": int})
+    if isinstance(qrels, ExperimentQrels):
+        qrels.check_topics(topics)
+        prepared = qrels
+    else:
+        prepared = experiment_qrels(topics, qrels)
     frames = []
     for name, run in runs.items():
-        if run.empty or qrels.empty:  # pt.Experiment refuses an empty run: every judged query scores 0
+        if run.empty or not prepared.qids:  # pt.Experiment refuses an empty run: every judged query scores 0
             frames.append(pd.DataFrame([{"name": name, "qid": q, "measure": m, "value": 0.0}
-                                        for q in sorted(set(qrels["qid"])) for m in names]))
+                                        for q in prepared.qids for m in names]))
             continue
         run = run[["qid", "docno", "score"]].astype({"qid": object, "docno": object, "score": float})
         for group in experiment_groups(measures):
-            pq = pt.Experiment([run], topics, qrels, group, names=[name], perquery=True, verbose=False)
+            pq = pt.Experiment([run], prepared.topics, prepared.qrels, group, names=[name], perquery=True,
+                               verbose=False, filter_by_topics=False)
             frames.append(pq.assign(measure=pq["measure"].map({str(m): by_measure[m] for m in group})))
     if not frames:
         return pd.DataFrame(columns=["name", "qid", "measure", "value"])

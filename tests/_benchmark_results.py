@@ -21,7 +21,7 @@ def write_result(out: Path, suite, task, system: str, scores: np.ndarray, *, fp:
     articles = task_articles(task)
     qids = sorted(articles)
     frame = pd.DataFrame({"qid": qids, "article": [articles[q] for q in qids]})
-    for m in measure_names(suite.rels):
+    for m in measure_names(suite):
         frame[m] = np.asarray(scores, dtype=float)[: len(qids)]
     frame = round_scores(frame)
     fp = fp or fingerprint(system)
@@ -31,7 +31,7 @@ def write_result(out: Path, suite, task, system: str, scores: np.ndarray, *, fp:
                  "data_fingerprint": task.fingerprint, "cluster_scope": task.scope},
         "system": {"name": system, "fingerprint": fp, "description": {"kind": "test"}},
         "main_score": suite.main_score, "queries": len(qids), "depth": suite.depth,
-        "scores": {m: float(frame[m].mean()) for m in measure_names(suite.rels)},
+        "scores": {m: float(frame[m].mean()) for m in measure_names(suite)},
     }
     path = result_folder(out, suite.folder_name, system, fp) / f"{task.name}.json"
     TaskResult(record).write(path, frame)

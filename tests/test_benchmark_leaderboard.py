@@ -54,7 +54,7 @@ def test_leaderboard_ranks_ties_and_writes_the_files(results, tmp_path):
     assert "| rank | rank_interval | system | fingerprint |" in md and "Ranked on" not in md
     assert "Threshold profile" in md
     csv = pd.read_csv(tmp_path / "board" / "leaderboard.csv")
-    assert list(csv["system"]) == list(board.table["system"]) and "nDCG@10(rel=3)" in csv.columns
+    assert list(csv["system"]) == list(board.table["system"]) and "nDCG(rel=3)@10" in csv.columns
     assert (tmp_path / "board" / "leaderboard.png").read_bytes()[:4] == b"\x89PNG"
     assert pd.read_csv(tmp_path / "board" / "leaderboard_tasks.csv").shape == (3, 1 + len(TASKS))
     assert board.written == [tmp_path / "board" / f for f in ("leaderboard.md", "leaderboard.csv",

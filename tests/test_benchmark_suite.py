@@ -26,6 +26,24 @@ def test_gradrel_v1_declares_every_task_with_a_fingerprint():
     assert {t.scope for t in suite.tasks if t.dataset.startswith("gradrel/xquad-r")} == {"xquad-r"}
 
 
+def test_the_profile_is_parsed_into_the_one_measure_vocabulary():
+    """profile.measures at each rel, named by `_evaluation.label`; RR keeps the suite's depth (RR@100)."""
+    import ir_measures
+
+    from pyterrier_gradrel._evaluation import graded_ndcg
+    from pyterrier_gradrel.benchmark._evaluate import suite_measures
+
+    suite = load_suite("gradrel-v1")
+    assert suite.measures == ("nDCG@10", "R@100", "RR@100")
+    specs = suite_measures(suite)
+    assert [s.label for s in specs] == [
+        "nDCG@10", "nDCG(rel=1)@10", "R@100", "RR@100", "nDCG(rel=2)@10", "R(rel=2)@100", "RR(rel=2)@100",
+        "nDCG(rel=3)@10", "R(rel=3)@100", "RR(rel=3)@100"]
+    assert specs[0].measure == graded_ndcg(10) and specs[0].label == suite.main_score
+    assert [s.rel for s in specs] == [None, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert specs[3].measure == ir_measures.RR(rel=1) @ 100 and specs[9].measure == ir_measures.RR(rel=3) @ 100
+
+
 def test_every_afriqa_language_with_a_test_split_is_a_task():
     from pyterrier_gradrel.datasets import dataset_ids
 
@@ -90,6 +108,10 @@ def test_a_task_without_fingerprint_cannot_be_evaluated(mirror, tmp_path):
     (lambda t: t.replace("group: multi,", "group: mixed,"), "group 'mixed', not one of"),
     (lambda t: t.replace("rels: [1, 2, 3]", "rels: [1, 4]"), "profile.rels"),
     (lambda t: t.replace("name: afriqa-zul,", "name: afriqa-yor,"), "unique"),
+    (lambda t: t.replace('"R@100", "RR@100"', '"R@100", "MRR"'), "unknown binary measure 'MRR'"),
+    (lambda t: t.replace('"R@100", "RR@100"', '"R@100", "RR@10"'), "evaluated at depth 100, so RR is"),
+    (lambda t: t.replace('"R@100", "RR@100"', '"R@1000", "RR@100"'), "cut deeper than the evaluated depth 100"),
+    (lambda t: t.replace("main_score: nDCG@10\n", "main_score: R@100\n"), "unknown graded measure 'R@100'"),
 ])
 def test_malformed_suites_are_rejected_with_the_file_named(tmp_path, edit, message):
     path = _copy_suite(tmp_path)

@@ -56,6 +56,19 @@ def test_measures_are_ir_measures_objects_with_canonical_names():
         label(ir_measures.nDCG @ 10)
 
 
+def test_with_a_depth_rr_is_cut_there_and_its_label_keeps_it():
+    """The benchmark's RR: `RR` or `RR@depth` become RR(rel=r)@depth; without a depth an RR cut-off is refused."""
+    for name in ("RR", "RR@100"):
+        specs = parse_measures(graded=[], binary=[name], rels=[1, 3], depth=100)
+        assert [s.measure for s in specs] == [ir_measures.RR(rel=1) @ 100, ir_measures.RR(rel=3) @ 100]
+        assert [s.label for s in specs] == ["RR@100", "RR(rel=3)@100"] and [s.base for s in specs] == ["RR@100"] * 2
+    assert [s.label for s in parse_measures(graded=[], binary=["R@100"], rels=[1], depth=100)] == ["R@100"]
+    with pytest.raises(ValueError, match="evaluated at depth 100, so RR is 'RR' or 'RR@100'"):
+        parse_measures(graded=[], binary=["RR@10"], rels=[1], depth=100)
+    with pytest.raises(ValueError, match="use 'RR'"):
+        parse_measures(graded=[], binary=["RR@100"], rels=[1])
+
+
 def test_graded_measure_follows_the_dataset_grade_scale():
     graded, binary = parse_measures(graded=["nDCG@10"], binary=["nDCG@10"], rels=[2])
     assert graded.ir_measure([0, 1, 2, 3, 4]).params["gains"] == {0: 0, 1: 1, 2: 3, 3: 7, 4: 15}
@@ -237,3 +250,49 @@ def test_experiment_groups_keep_a_gainless_ndcg_alone():
     graded = _evaluation.graded_ndcg(10)
     groups = _evaluation.experiment_groups([graded, ir_measures.nDCG @ 10, ir_measures.RR(rel=2)])
     assert groups == [[graded, ir_measures.RR(rel=2)], [ir_measures.nDCG @ 10]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_qrels_prepared_once_give_pt_experiments_values_on_the_raw_frames(seed):
+    """experiment_per_query with qrels prepared once per pool (filter_by_topics=False) equals the same with the raw
+    frames, and pt.Experiment called on the raw frames as before (Arrow strings, qrels of other queries, its own
+    filter_by_topics merge), value for value."""
+    topics, qrels, run = _random_data(seed, score_digits=1)
+    other = pd.DataFrame({"qid": ["zz"] * 3, "docno": ["d1", "d2", "d3"], "label": [3, 2, 1]})
+    qrels = pd.concat([qrels, other], ignore_index=True).astype({"qid": "string", "docno": "string"})
+    topics = topics.astype({"qid": "string"})
+    specs = _specs()
+    measures = [s.ir_measure(GRADES) for s in specs]
+    names = [s.label for s in specs]
+    prepared = _evaluation.experiment_qrels(topics, qrels)
+    assert prepared.qids == tuple(sorted(f"q{q}" for q in range(20))) and "zz" not in set(prepared.qrels["qid"])
+    runs = {"a": run, "b": run.assign(score=-run["score"])}
+    ours = _evaluation.experiment_per_query(runs, topics, prepared, measures, names=names)
+    pd.testing.assert_frame_equal(ours, _evaluation.experiment_per_query(runs, topics, qrels, measures, names=names))
+    for system, frame in runs.items():
+        for group in _evaluation.experiment_groups(measures):
+            ref = pt.Experiment([frame], topics, qrels, group, names=[system], perquery=True, verbose=False)
+            ref = ref.assign(measure=ref["measure"].map({str(m): names[measures.index(m)] for m in group}))
+            mine = ours[(ours["name"] == system) & ours["measure"].isin(set(ref["measure"]))]
+            expected = ref.set_index(["qid", "measure"])["value"].astype(float).fillna(0.0)
+            got = mine.set_index(["qid", "measure"])["value"]
+            assert len(got) == len(expected) and (got == expected.loc[got.index]).all()
+    with pytest.raises(ValueError, match="prepare them with experiment_qrels"):
+        _evaluation.experiment_per_query(runs, topics.iloc[:5], prepared, measures, names=names)
+
+
+def test_the_runners_data_cache_prepares_each_pools_qrels_once(monkeypatch):
+    from pyterrier_gradrel.experiments import _data
+
+    topics, qrels, run = _random_data(0)
+    cache = _data.DataCache()
+    ds_id = "gradrel/xquad-r/en/test"  # its grade scale (0-3); the data is this test's
+    cache._cache[ds_id] = _data._Data(topics.assign(article="a"), qrels, "fp")
+    calls = []
+    monkeypatch.setattr(_data, "experiment_qrels", lambda t, q: calls.append(1) or _evaluation.experiment_qrels(t, q))
+    specs = _specs()
+    first = cache.per_query(ds_id, run, specs)
+    second = cache.per_query(ds_id, run.assign(score=-run["score"]), specs)
+    assert len(calls) == 1 and list(first.columns) == ["qid", "measure", "value"] and len(first) == len(second)
+    reference = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
+    pd.testing.assert_frame_equal(first, reference)

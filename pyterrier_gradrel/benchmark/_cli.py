@@ -114,10 +114,12 @@ def add_parser(subparsers: Any) -> None:
                     "(exactly the task's queries), and the scores recomputed from the per-query values.")
     _add_folder_command(
         sub, "upgrade", _upgrade,
-        help="bring results written before suite hashes were recorded (schema 1) to the current schema",
-        description="For each schema-1 result of the suite in FOLDER: add the suite hash and the per-query file's "
-                    "sha256, verify it (as `benchmark verify`) and rewrite its JSON; a result that fails is left "
-                    "unchanged and named (exit 1).")
+        help="bring results of an earlier schema (1: no suite hash; 2: the old measure names) to the current one",
+        description="For each schema-1 or schema-2 result of the suite in FOLDER: add the suite hash and the "
+                    "per-query file's sha256 (schema 1), rename its measures to the current names (nDCG@10(rel=2) "
+                    "-> nDCG(rel=2)@10, R(rel=1)@100 -> R@100, RR(rel=1)@100 -> RR@100) in its JSON and the "
+                    "per-query file's header, values unchanged, verify it (as `benchmark verify`) and rewrite it; "
+                    "a result that fails is left unchanged and named (exit 1).")
 
 
 def _add_folder_command(sub: Any, name: str, func: Any, *, help: str, description: str) -> None:  # noqa: A002

@@ -1,52 +1,79 @@
 """The benchmark's measures: the graded main score and the threshold profile, scored per query.
 
-One :class:`pyterrier_gradrel._evaluation.Evaluator` is prepared per task (the qrels are converted once,
-which matters for XQuAD-R's ``multi`` pool with 1.26M qrels rows) and reused for every system:
+A suite declares its measures (``main_score`` and ``profile: {rels, measures}`` in its YAML);
+:func:`suite_measures` parses them with :func:`pyterrier_gradrel._evaluation.parse_measures` and names them with
+:func:`pyterrier_gradrel._evaluation.label`, the vocabulary of the experiments and the retrieval studies. For
+``gradrel-v1`` (main score ``nDCG@10``, profile ``nDCG@10``, ``R@100``, ``RR@100`` at rel 1, 2, 3, depth 100):
 
-* ``nDCG@10`` with gains 2^g − 1 (:func:`pyterrier_gradrel._evaluation.graded_ndcg`), the main score;
-* for each threshold ``rel`` r: nDCG@10 with gain 1 for grades ≥ r (0 below), ``R(rel=r)@100`` and ``RR(rel=r)``.
+* ``nDCG@10``, gains 2^g − 1 (:func:`pyterrier_gradrel._evaluation.graded_ndcg`), the main score;
+* for each threshold ``rel`` r: ``nDCG(rel=r)@10`` (gain 1 for grades ≥ r, 0 below), ``R(rel=r)@100`` and
+  ``RR(rel=r)@100`` (ir_measures leaves out its default ``rel=1``: ``R@100``, ``RR@100``).
 
-Systems are scored in their own order (``keep_order``: by rank, else by score with ties in row order), cut to
-the suite's depth (100), so ``RR`` is ``RR@100`` whatever depth a system returns; queries a system does not
-answer score 0.
+One :class:`pyterrier_gradrel._evaluation.Evaluator` is prepared per task (the qrels are converted once, which
+matters for XQuAD-R's ``multi`` pool with 1.26M qrels rows) and reused for every system. Systems are scored in their
+own order (``keep_order``: by rank, else by score with ties in row order), cut to the suite's depth, so ``RR`` is
+``RR@depth`` whatever depth a system returns; queries a system does not answer score 0.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
 
 import pandas as pd
 
-from pyterrier_gradrel._evaluation import Evaluator
+from pyterrier_gradrel._evaluation import Evaluator, MeasureSpec, parse_measures
+from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite
 
-__all__ = ["measure_names", "prepare_evaluators", "score_run"]
-
-MAIN = "nDCG@10"
-
-
-def measure_names(rels: Sequence[int] = (1, 2, 3)) -> list[str]:
-    """Column names in table order: the main score, then nDCG@10, R@100 and RR@100 for each ``rel``."""
-    names = [MAIN]
-    for r in rels:
-        names += [f"nDCG@10(rel={r})", f"R(rel={r})@100", f"RR(rel={r})@100"]
-    return names
+__all__ = ["measure_names", "prepare_evaluators", "score_run", "suite_measures"]
 
 
-def prepare_evaluators(qrels: pd.DataFrame, *, rels: Sequence[int] = (1, 2, 3), depth: int = 100) -> Evaluator:
-    """The task's evaluator of the main score and the profile at ``rels``, from its qrels (``qid, docno, label``)."""
-    import ir_measures
+@lru_cache(maxsize=16)
+def _parse(main_score: str, profile: tuple[str, ...], rels: tuple[int, ...], depth: int) -> tuple[MeasureSpec, ...]:
+    specs = parse_measures(graded=[main_score], binary=profile, rels=rels, depth=depth)
+    graded, binary = specs[:1], specs[1:]
+    # the threshold profile in table order: per rel, the profile's measures as declared
+    binary.sort(key=lambda spec: rels.index(spec.rel))
+    return (*graded, *binary)
 
-    from pyterrier_gradrel._evaluation import binary_gains, graded_ndcg
 
-    measures = [graded_ndcg(10)]
-    for r in rels:
-        measures += [ir_measures.nDCG(gains=binary_gains(r)) @ 10, ir_measures.R(rel=r) @ 100, ir_measures.RR(rel=r)]
-    return Evaluator(qrels, measures, names=measure_names(rels), keep_order=True, depth=depth)
+def suite_measures(suite: Suite) -> list[MeasureSpec]:
+    """The suite's measures in table order: the main score (graded), then per ``rel`` the profile's measures.
+
+    Raises:
+        ValueError: The suite's ``main_score`` (a graded nDCG) or ``profile.measures`` is not a measure name
+            :func:`pyterrier_gradrel._evaluation.parse_measures` knows, or a cut-off exceeds the suite's depth.
+    """
+    specs = _parse(suite.main_score, tuple(suite.measures), tuple(suite.rels), int(suite.depth))
+    if specs[0].label != suite.main_score:
+        raise ValueError(f"suite {suite.name}: main_score {suite.main_score!r} must be written as its label "
+                         f"{specs[0].label!r}")
+    deeper = [s.label for s in specs if (s.cutoff or 0) > suite.depth]
+    if deeper:
+        raise ValueError(f"suite {suite.name}: measures {deeper} cut deeper than the evaluated depth {suite.depth}")
+    return list(specs)
+
+
+def measure_names(suite: Suite) -> list[str]:
+    """The label of each of the suite's measures (:func:`suite_measures`): per-query columns and JSON scores."""
+    return [spec.label for spec in suite_measures(suite)]
+
+
+def prepare_evaluators(qrels: pd.DataFrame, suite: Suite | str | Path = DEFAULT_SUITE) -> Evaluator:
+    """The task's evaluator of the suite's measures, from its qrels (``qid, docno, label``).
+
+    Args:
+        qrels: The task's qrels.
+        suite: The suite (or its name or YAML path) whose measures and depth apply.
+    """
+    spec = suite if isinstance(suite, Suite) else load_suite(suite)
+    return Evaluator(qrels, [m.measure for m in suite_measures(spec)], keep_order=True, depth=spec.depth)
 
 
 def score_run(evaluator: Evaluator, run: pd.DataFrame) -> pd.DataFrame:
     """Per-query scores of ``run`` (``qid, docno`` and ``rank`` or ``score``).
 
     Returns:
-        One row per query of the qrels (``qid`` and :func:`measure_names`); unanswered queries score 0.
+        One row per query of the qrels (``qid`` and one column per measure, named by its label);
+        unanswered queries score 0.
     """
     return evaluator.table(run)

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.benchmark._evaluate import suite_measures
 from pyterrier_gradrel.benchmark._results import ResultError, TaskResult, default_results, reference_results
 from pyterrier_gradrel.benchmark._stats import RankIntervals, rank_intervals
 from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite
@@ -214,11 +215,13 @@ def _figure(board: Leaderboard, suite: Suite, path: Path) -> None:
     ax.set_title("Main score per group (legend: rank interval)")
     ax.legend(fontsize=7)
     ax = axes[1]
-    rels = list(suite.rels)
+    # the binary version of the main score at each rel (nDCG(rel=r)@10)
+    binary = {s.rel: s.label for s in suite_measures(suite) if s.rel is not None and s.base == suite.main_score}
+    rels = [r for r in suite.rels if r in binary]
     for _, row in board.profile.iterrows():
-        ax.plot(rels, [row[f"nDCG@10(rel={r})"] for r in rels], marker="o", label=row["system"])
+        ax.plot(rels, [row[binary[r]] for r in rels], marker="o", label=row["system"])
     ax.set_xticks(rels, [f"rel>={r}" for r in rels])
-    ax.set_ylabel("binary nDCG@10 (mean of group means)")
+    ax.set_ylabel(f"binary {suite.main_score} (mean of group means)")
     ax.set_title("Threshold profile: article (1) / paragraph (2) / answer (3)")
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -28,8 +28,10 @@ from pyterrier_gradrel import _atomic
 __all__ = ["SCHEMA", "BenchmarkResult", "TaskResult", "default_results", "environment", "package_versions",
            "per_query_sha256", "reference_results", "result_folder", "ResultError", "round_scores"]
 
-#: version of the result file format (2: suite hash and per-query sha256 recorded)
-SCHEMA = 2
+#: version of the result file format (2: suite hash and per-query sha256 recorded; 3: measures named by
+#: :func:`pyterrier_gradrel._evaluation.label`, ``nDCG(rel=2)@10`` and ``R@100`` rather than ``nDCG@10(rel=2)`` and
+#: ``R(rel=1)@100``)
+SCHEMA = 3
 #: significant digits of the per-query values (the JSON's scores are the means of these stored values)
 DIGITS = 6
 _PACKAGES = ("pyterrier-gradrel", "pyterrier", "python-terrier", "pyterrier-pisa", "pyterrier-dr", "pyterrier-alpha",
@@ -205,8 +207,8 @@ class TaskResult:
         if not isinstance(record, dict):
             raise ResultError(f"{path}: a result must be a JSON object")
         if schema is not None and record.get("schema") != schema:
-            hint = (" (written before suite hashes were recorded: `gradrel benchmark upgrade <results root>` checks "
-                    "it and adds them)" if record.get("schema") == 1 else "")
+            hint = (" (an earlier schema: `gradrel benchmark upgrade <results root>` checks it and brings it to "
+                    f"schema {SCHEMA})" if record.get("schema") in (1, 2) else "")
             raise ResultError(f"{path}: result schema {record.get('schema')!r}, expected {schema}{hint}")
         return cls(record, path)
 

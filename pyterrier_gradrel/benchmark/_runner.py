@@ -127,9 +127,9 @@ def validate_run(run: Any, *, system: str, task: Task) -> None:
 def _evaluators(task: Task, suite: Suite, qrels: Any) -> Any:
     from pyterrier_gradrel.benchmark._evaluate import prepare_evaluators
 
-    key = (task.dataset, task.fingerprint, suite.rels, suite.depth)
+    key = (task.dataset, task.fingerprint, suite.hash)
     if key not in _EVALUATORS:
-        _EVALUATORS[key] = prepare_evaluators(qrels, rels=suite.rels, depth=suite.depth)
+        _EVALUATORS[key] = prepare_evaluators(qrels, suite)
         while len(_EVALUATORS) > _EVALUATOR_SLOTS:
             _EVALUATORS.popitem(last=False)
     _EVALUATORS.move_to_end(key)

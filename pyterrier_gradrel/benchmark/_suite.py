@@ -70,6 +70,8 @@ class Suite:
         version: The suite version (part of every result).
         main_score: Name of the main score column (``nDCG@10``: graded, gains 2^g - 1).
         rels: The thresholds of the profile (``rel`` = minimum grade counted relevant).
+        measures: The profile's measure names as declared (``nDCG@10``, ``R@100``, ``RR@100``), each scored at
+            every ``rel`` (:func:`pyterrier_gradrel.benchmark._evaluate.suite_measures` parses them).
         depth: Results per query that are evaluated (the deepest cutoff of the measures).
         groups: Group names in table order.
         tasks: The tasks in table order.
@@ -185,7 +187,8 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
 
     Raises:
         FileNotFoundError: No such suite.
-        ValueError: The YAML lacks a required key, a task is malformed, or names repeat (message names the file).
+        ValueError: The YAML lacks a required key, a task is malformed, names repeat, or a measure is unknown
+            (message names the file).
     """
     from pyterrier_gradrel._yaml import load_file
 
@@ -219,9 +222,16 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
     names = [t.name for t in tasks]
     if len(set(names)) != len(names) or not names:
         raise ValueError(f"{path}: task names must be unique and non-empty, got {names}")
-    return Suite(name=str(raw["name"]), version=int(raw["version"]), main_score=str(raw["main_score"]),
-                 rels=rels, depth=int(raw["depth"]), groups=groups, tasks=tuple(tasks), path=path, raw=raw,
-                 measures=measures)
+    suite = Suite(name=str(raw["name"]), version=int(raw["version"]), main_score=str(raw["main_score"]),
+                  rels=rels, depth=int(raw["depth"]), groups=groups, tasks=tuple(tasks), path=path, raw=raw,
+                  measures=measures)
+    from pyterrier_gradrel.benchmark._evaluate import suite_measures
+
+    try:
+        suite_measures(suite)
+    except ValueError as exc:
+        raise ValueError(f"{path}: main_score / profile.measures: {exc}") from None
+    return suite
 
 
 def _line(*values: Any) -> bytes:

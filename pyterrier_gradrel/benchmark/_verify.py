@@ -17,6 +17,8 @@ verification needs the task's data, not its pool.
 """
 from __future__ import annotations
 
+import gzip
+import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.benchmark._results import (
     SCHEMA,
     ResultError,
@@ -34,8 +37,8 @@ from pyterrier_gradrel.benchmark._results import (
 )
 from pyterrier_gradrel.benchmark._suite import Suite, Task
 
-__all__ = ["TOLERANCE", "VerifyReport", "load_verified", "task_articles", "upgrade_folder", "verify_folder",
-           "verify_result"]
+__all__ = ["TOLERANCE", "VerifyReport", "legacy_names", "load_verified", "task_articles", "upgrade_folder",
+           "verify_folder", "verify_result"]
 
 #: largest accepted |stored mean - recomputed mean|: per-query values are stored with 6 significant digits,
 #: so the mean of the stored values is within 5e-7 of the mean of the exact ones (results written before the
@@ -69,7 +72,9 @@ def _slug(name: str) -> str:
 
 def _check_schema(path: Path, record: dict[str, Any]) -> None:
     if record.get("schema") != SCHEMA:
-        raise ResultError(f"{path}: result schema {record.get('schema')!r}, expected {SCHEMA}")
+        hint = (" (an earlier schema: `gradrel benchmark upgrade <results root>` checks it and brings it to "
+                f"schema {SCHEMA})" if record.get("schema") in (1, 2) else "")
+        raise ResultError(f"{path}: result schema {record.get('schema')!r}, expected {SCHEMA}{hint}")
     for key, inner in _RECORD_KEYS.items():
         if key not in record:
             raise ResultError(f"{path}: missing key {key!r} (a result has {sorted(_RECORD_KEYS)})")
@@ -178,7 +183,7 @@ def verify_result(result: TaskResult, suite: Suite) -> TaskResult:
     record = result.record
     _check_schema(path, record)
     task = _check_identity(path, record, suite)
-    measures = measure_names(suite.rels)
+    measures = measure_names(suite)
     _check_stored_scores(path, record, measures)
     frame = _read_per_query(result, measures)
     articles = task_articles(task)
@@ -290,31 +295,97 @@ def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
     return report
 
 
-def upgrade_result(path: Path, suite: Suite) -> bool:
-    """Bring a schema-1 result to the current schema: add the suite hash and the per-query sha256, then verify.
+def legacy_names(suite: Suite) -> dict[str, str]:
+    """The measure names of schema 1 and 2 results -> the current names (:func:`measure_names`), in table order.
 
-    Only a result of this suite's name and version, on the task data the suite declares, is upgraded; it must
-    then pass :func:`verify_result` (queries complete, means recomputed) before it is written. Returns False
-    when the file already has the current schema.
+    Schemas 1 and 2 wrote a binary nDCG as ``nDCG@10(rel=r)`` and every other binary measure as
+    ``R(rel=r)@100`` / ``RR(rel=r)@100`` (``rel=1`` spelled out); the graded main score was already ``nDCG@10``.
+    """
+    from pyterrier_gradrel.benchmark._evaluate import suite_measures
+
+    names = {}
+    for spec in suite_measures(suite):
+        if spec.rel is None:
+            old = spec.label
+        elif spec.measure.NAME == "nDCG":
+            old = f"nDCG@{spec.cutoff}(rel={spec.rel})"
+        else:
+            old = f"{spec.measure.NAME}(rel={spec.rel})@{spec.cutoff}"
+        names[old] = spec.label
+    return names
+
+
+def _renamed_per_query(result: TaskResult, names: dict[str, str], recorded: str | None) -> bytes:
+    """The per-query file's CSV text with its header in the current names; values untouched (byte for byte).
+
+    ``recorded`` (a schema-2 result's per-query sha256) must be the hash of the file with the old header: a
+    file changed since it was written is refused. A header already renamed (an upgrade stopped between the two
+    writes) is accepted when the old header gives back the recorded hash.
+    """
+    queries = result.queries_path
+    if not queries.is_file():
+        raise ResultError(f"{queries}: missing (the per-query scores of {result.path})")
+    with gzip.open(queries, "rb") as handle:
+        text = handle.read()
+    header, newline, body = text.partition(b"\n")
+    old = ",".join(["qid", "article", *names]).encode("utf-8")
+    new = ",".join(["qid", "article", *names.values()]).encode("utf-8")
+    if header not in (old, new):
+        raise ResultError(f"{queries}: header {header.decode('utf-8', 'replace')!r}, expected {old.decode()!r}")
+    if recorded is not None and "sha256:" + hashlib.sha256(old + newline + body).hexdigest() != recorded:
+        raise ResultError(f"{queries}: its content does not hash to the {recorded} that {result.path} records: "
+                          "the per-query scores were changed")
+    return new + newline + body
+
+
+def upgrade_result(path: Path, suite: Suite) -> bool:
+    """Bring a schema-1 or schema-2 result to the current schema, then verify it.
+
+    Schema 1 gains the suite hash and the per-query sha256; both schemas get the current measure names
+    (:func:`legacy_names`) in the JSON's scores and the per-query file's header. No value changes: the per-query
+    file's rows are kept byte for byte and the scores keep their values. Only a result of this suite's name and
+    version (and, for schema 2, its hash), whose per-query file is unchanged (schema 2: its recorded sha256), is
+    upgraded; it must then pass :func:`verify_result` (queries complete, means recomputed) before its JSON is
+    written (a refused result's per-query file is put back as it was). Returns False when the file already has
+    the current schema.
 
     Raises:
         ResultError: The file cannot be upgraded (the message names it and why).
     """
     result = TaskResult.load(path, schema=None)
     record = result.record
-    if record.get("schema") == SCHEMA:
+    schema = record.get("schema")
+    if schema == SCHEMA:
         return False
-    if record.get("schema") != 1:
-        raise ResultError(f"{path}: schema {record.get('schema')!r} cannot be upgraded (knows 1 -> {SCHEMA})")
+    if schema not in (1, 2):
+        raise ResultError(f"{path}: schema {schema!r} cannot be upgraded (knows 1, 2 -> {SCHEMA})")
     claimed = record.get("suite") or {}
     if (claimed.get("name"), claimed.get("version")) != (suite.name, suite.version):
         raise ResultError(f"{path}: a result of suite {claimed.get('name')!r} version {claimed.get('version')!r}, "
                           f"not {suite.name} version {suite.version}")
+    if schema == 2 and claimed.get("hash") != suite.hash:
+        raise ResultError(f"{path}: scored under suite hash {claimed.get('hash')}, but {suite.name} is {suite.hash}")
+    names = legacy_names(suite)
+    scores = record.get("scores")
+    if not isinstance(scores, dict) or sorted(scores) != sorted(names):
+        raise ResultError(f"{path}: scores must have exactly the measures {list(names)}, got "
+                          f"{sorted(scores) if isinstance(scores, dict) else scores!r}")
+    recorded = (record.get("per_query") or {}).get("sha256") if schema == 2 else None
+    if schema == 2 and not recorded:
+        raise ResultError(f"{path}: a schema-2 result without its per-query sha256")
+    text = _renamed_per_query(result, names, recorded)
     record["schema"] = SCHEMA
     record["suite"] = {"name": suite.name, "version": suite.version, "hash": suite.hash}
-    if result.queries_path.is_file():
-        record["per_query"] = {"file": result.queries_path.name, "sha256": per_query_sha256(result.queries_path)}
-    verify_result(result, suite)
+    record["scores"] = {names[m]: v for m, v in scores.items()}
+    original = result.queries_path.read_bytes()
+    with _atomic.atomic_path(result.queries_path) as tmp, gzip.GzipFile(tmp, "wb", mtime=0) as handle:
+        handle.write(text)
+    record["per_query"] = {"file": result.queries_path.name, "sha256": per_query_sha256(result.queries_path)}
+    try:
+        verify_result(result, suite)
+    except ResultError:
+        _atomic.write_bytes(result.queries_path, original)
+        raise
     result.write_record()
     return True
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pyterrier_gradrel._evaluation import MeasureSpec, experiment_per_query
+from pyterrier_gradrel._evaluation import ExperimentQrels, MeasureSpec, experiment_per_query, experiment_qrels
 from pyterrier_gradrel.experiments._config import dataset_facts
 
 __all__ = ["DataCache", "data_fingerprint"]
@@ -18,10 +18,13 @@ class _Data:
     topics: pd.DataFrame
     qrels: pd.DataFrame
     fingerprint: str
+    #: the qrels made ready for pt.Experiment, on first evaluation
+    prepared: ExperimentQrels | None = None
 
 
 class DataCache:
-    """Loads topics/qrels of benchmark datasets once per run (with the query limit applied)."""
+    """Loads topics/qrels of benchmark datasets once per run (with the query limit applied), and prepares each
+    dataset's qrels for ``pt.Experiment`` once (:func:`pyterrier_gradrel._evaluation.experiment_qrels`)."""
 
     def __init__(self, *, limit_queries: int | None = None) -> None:
         self.limit_queries = limit_queries
@@ -60,10 +63,12 @@ class DataCache:
 
     def per_query(self, ds_id: str, run: pd.DataFrame, measures: Sequence[MeasureSpec]) -> pd.DataFrame:
         """``run``'s per-query scores on ``ds_id`` (``qid``, ``measure`` label, ``value``), computed by
-        ``pt.Experiment`` with the measures on the dataset's grade scale."""
+        ``pt.Experiment`` with the measures on the dataset's grade scale and the dataset's prepared qrels."""
         grades = dataset_facts(ds_id).grades
         d = self.get(ds_id)
-        pq = experiment_per_query({"run": run}, d.topics, d.qrels, [m.ir_measure(grades) for m in measures],
+        if d.prepared is None:
+            d.prepared = experiment_qrels(d.topics, d.qrels)
+        pq = experiment_per_query({"run": run}, d.topics, d.prepared, [m.ir_measure(grades) for m in measures],
                                   names=[m.label for m in measures])
         return pq.drop(columns="name")
 

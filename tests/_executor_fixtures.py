@@ -109,7 +109,7 @@ class FileScripted:
             ckpt.write_text(json.dumps({"step": 1}))
             if self.kill_once:
                 os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-condition, after its checkpoint
-        return (cond.variant, cond.seed), {"steps": cfg.training["max_steps"], "resumed_from": resumed_from}
+        return (cond.variant, cond.seed), {"steps": cfg.training.max_steps, "resumed_from": resumed_from}
 
 
 def attempts(log: Path) -> list[dict]:

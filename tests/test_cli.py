@@ -14,7 +14,7 @@ from pyterrier_gradrel import cli
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "pyterrier", "pyterrier_dr", "pyterrier_pisa", "faiss", "pandas", "scipy",
-         "matplotlib")
+         "matplotlib", "pydantic")
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess:

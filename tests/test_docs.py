@@ -71,10 +71,10 @@ def test_config_reference_has_every_key(built):
         assert f">{key.key}<" in text, key.key
 
 
-def test_config_keys_are_read_from_the_schema(monkeypatch):
-    """Defaults are the reader's, allowed values the code's constants, and a key the reader accepts without a row
-    fails loudly."""
-    from pyterrier_gradrel.experiments import _config
+def test_config_keys_are_read_from_the_schema(mirror):
+    """Defaults, types and allowed values are the validating models', and the keys with a row are exactly the keys
+    the validator takes."""
+    from pyterrier_gradrel.experiments import ConfigError, _config, load_config
     from pyterrier_gradrel.experiments._config_reference import config_keys
 
     keys = {k.key: k for k in config_keys()}
@@ -84,9 +84,21 @@ def test_config_keys_are_read_from_the_schema(monkeypatch):
     assert keys["training.max_steps"].type == "int or null" and keys["training.max_steps"].default == "null"
     assert not {f"training.{k}" for k in _config.SWEEP_KEYS} & set(keys)
     assert "τ" in keys["thresholds"].description
-    monkeypatch.setattr(_config, "_TOP_KEYS", _config._TOP_KEYS | {"new_key"})
-    with pytest.raises(RuntimeError, match="new_key"):
-        config_keys()
+    assert keys["training.unit"].allowed == "query, pair" and keys["measures.rels"].default == "[1, 2, 3]"
+    sections = {"": (), "scenarios[].": ("scenarios", 0), "training.": ("training",), "measures.": ("measures",),
+                "significance.": ("significance",), "calibration.": ("calibration",)}
+    for prefix, path in sections.items():
+        config = {"name": "x", "scenarios": [{"type": "monolingual", "languages": ["en"]}], "training": {},
+                  "measures": {}, "significance": {}, "calibration": {}}
+        section = config
+        for step in path:
+            section = section[step]
+        section["new_key"] = 1
+        rows = {k.removeprefix(prefix).split(".")[0].removesuffix("[]") for k in keys if k.startswith(prefix)}
+        if prefix == "scenarios[].":
+            rows -= {"train", "test", "label"}  # a transfer scenario's own keys
+        with pytest.raises(ConfigError, match=r"unknown .*" + re.escape(f": expected some of {sorted(rows)}")):
+            load_config(config)
 
 
 def test_citation_names_the_package_and_suite_versions():

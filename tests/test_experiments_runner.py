@@ -79,7 +79,7 @@ class Scripted:
     def _train(self, cond, topics, qrels, corpus, run_dir, cfg):
         assert len(topics) == cfg.limit_queries * len(cond.train) and set(qrels["qid"]) <= set(topics["qid"])
         self.trained.append((cond.train, cond.variant, cond.seed))
-        return (cond.train, cond.variant, cond.seed), {"steps": cfg.training["max_steps"], "scripted": True}
+        return (cond.train, cond.variant, cond.seed), {"steps": cfg.training.max_steps, "scripted": True}
 
 
 @pytest.fixture
@@ -208,6 +208,20 @@ def test_dry_run_and_report_only(root, mirror, shared_data, capsys):
     res = _run(_config(), root, scripted, compute=False, report=True)
     assert res.n_missing == 2 and res.n_reused == 10 and res.n_run == 0
     assert "2 not run yet (this report is partial)" in (res.results_dir / "report.md").read_text()
+
+
+def test_the_runner_uses_the_plan_made_when_the_config_was_read(root, mirror, shared_data, monkeypatch):
+    from pyterrier_gradrel.experiments import _config as schema
+
+    calls = []
+    real = schema.plan
+    monkeypatch.setattr(schema, "plan", lambda cfg: calls.append(cfg.limit_queries) or real(cfg))
+    scripted = Scripted(shared_data)
+    cfg = load_config(_config())
+    res = _run(cfg, root, scripted, dry_run=True)
+    assert calls == [LIMIT] and res.config is cfg  # validated and planned once, before the run
+    _run({**_config(), "limit_queries": None}, root, scripted, dry_run=True, limit_queries=LIMIT)
+    assert calls == [LIMIT, LIMIT]  # the override is applied before the one validation
 
 
 def test_train_configs_for_every_variant(mirror):

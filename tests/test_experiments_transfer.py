@@ -47,12 +47,12 @@ def test_transfer_plans_train_on_a_and_test_on_b(home, mirror):
     ({"type": "transfer", "train": ["gradrel/local/mine"], "test": ["gradrel/local/nope/test"]},
      r"missing test split 'gradrel/local/nope/test'"),
     ({"type": "transfer", "train": ["gradrel/local/mine"], "test": ["gradrel/local/other"], "languages": ["x"]},
-     r"unknown key\(s\) \['languages'\] for a transfer scenario"),
+     r"scenarios\[0\]: unknown key\(s\) \['languages'\]: expected some of \['label', 'test', 'train', 'type'\]"),
     ({"type": "transfer", "train": ["gradrel/local/mine", "gradrel/local/small"], "test": ["gradrel/local/other"]},
      r"must share a grade scale"),
     ({"type": "transfer", "train": ["xquad-r/de"], "test": ["gradrel/local/other"]}, r"expected gradrel dataset ids"),
     ({"type": "monolingual", "collection": "local", "languages": ["mine"], "test": ["gradrel/local/other"]},
-     r"unknown key\(s\) \['test'\]"),
+     r"scenarios\[0\]: unknown key\(s\) \['test'\]"),
 ])
 def test_bad_transfer_scenarios(home, mirror, scenario, message):
     _collection(home, "small", grades="{0: no, 1: yes}", rel=1)

@@ -33,7 +33,7 @@ _LAZY: dict[str, str] = {
     "diagonal_sign_test": "pyterrier_gradrel.experiments._diagonal:diagonal_sign_test",
     "evaluate": "pyterrier_gradrel._evaluation:evaluate",
     "load": "pyterrier_gradrel.experiments._notebook:load",
-    "load_config": "pyterrier_gradrel.experiments._validate:load_config",
+    "load_config": "pyterrier_gradrel.experiments._config:load_config",
     "paired_test": "pyterrier_gradrel.experiments._significance:paired_test",
     "parse_measures": "pyterrier_gradrel._evaluation:parse_measures",
     "plan": "pyterrier_gradrel.experiments._plan:plan",
@@ -60,7 +60,7 @@ _LAZY: dict[str, str] = {
     "ScenarioSpec": "pyterrier_gradrel.experiments._config:ScenarioSpec",
     "SignificanceSpec": "pyterrier_gradrel.experiments._config:SignificanceSpec",
     "Target": "pyterrier_gradrel.experiments._scenarios:Target",
-    "Variant": "pyterrier_gradrel.experiments._config:Variant",
+    "Variant": "pyterrier_gradrel.experiments._plan:Variant",
 }
 
 __all__ = list(_LAZY)

@@ -1,11 +1,16 @@
-"""Declarative experiment configs (``experiments/*.yaml``), validated before anything runs.
+"""Experiment configs (``experiments/*.yaml``): the schema as pydantic models, read, validated and planned in one pass.
 
 A config names one experiment: its scenarios (monolingual, multilingual mixture, cross-lingual), the
 τ sweep (+ the graded-aware loss), seeds, training-data fractions, grade-noise rates, the training
 hyper-parameters, the baselines, the measures, and the significance / bootstrap / calibration settings.
-This module holds the schema, the dataset catalogue the validators consult, and :func:`read_config`
-(YAML or mapping → :class:`ExperimentConfig`); ``_validate.load_config`` reads and validates, and every
-error names what was allowed, e.g. ``unknown language 'xx' for xquad-r: expected one of [ar, de, ...]``.
+
+:func:`load_config` turns a YAML file or a mapping into an :class:`ExperimentConfig` with one
+``ExperimentConfig.model_validate``: each key's type and allowed values (YAML scalars as written: ``"false"`` is
+no boolean, ``"16"`` no integer; numbers finite), then what spans keys (the datasets each scenario needs, their
+grade scales), then the plan (:func:`._plan.plan`), kept as :attr:`ExperimentConfig.conditions` for the runner.
+Every error names the key's location and what was expected, e.g. ``scenarios[0].languages: unknown language 'xx'
+for xquad-r: expected one of ['ar', 'de', ...]``. This module imports pydantic: nothing imports it until a config
+is read.
 
 Example::
 
@@ -26,70 +31,245 @@ and tested on every ``test`` id, e.g. fine-tune on XQuAD-R German and test on a 
 from __future__ import annotations
 
 import dataclasses
-import math
+import functools
+import inspect
+import operator
 import os
+import re
 import types
 import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, Union
 
+from pydantic import (
+    AfterValidator,
+    AllowInfNan,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    Strict,
+    ValidationError,
+    ValidationInfo,
+    WrapValidator,
+    create_model,
+    field_validator,
+    model_validator,
+)
+
+from pyterrier_gradrel._device import PRECISION_ALIASES, PRECISIONS
 from pyterrier_gradrel._evaluation import MeasureSpec, parse_measures
-from pyterrier_gradrel.datasets import GRADES, SPLITS, info
+from pyterrier_gradrel.binarize import NEGATIVE_POLICIES
+from pyterrier_gradrel.datasets import GRADES, SPLITS
 from pyterrier_gradrel.datasets import collection_languages as datasets_collection_languages
-from pyterrier_gradrel.retrieval._names import DEFAULT_BASELINES
+from pyterrier_gradrel.experiments._plan import Condition, Variant, plan
+from pyterrier_gradrel.experiments._scenarios import dataset_facts, scenario_datasets
+from pyterrier_gradrel.retrieval._names import BASELINES, DEFAULT_BASELINES
+from pyterrier_gradrel.training._config import SIDES, TrainConfig
+from pyterrier_gradrel.training._sampler import UNITS
 
 SCENARIOS = ("monolingual", "multilingual", "crosslingual", "transfer")
 COLLECTIONS = ("xquad-r", "afriqa", "local")
 TESTS = ("t", "wilcoxon", "permutation")
 CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 BOOTSTRAP_UNITS = ("article", "query")
-#: `training:` keys that are not TrainConfig fields: where training runs (never part of a run key)
-RUNTIME_TRAINING_KEYS = ("device",)
 # TrainConfig fields that the sweep itself sets per condition; a config may not fix them in `training:`
 SWEEP_KEYS = ("rel", "seed", "fraction", "noise", "loss")
-
-_TOP_KEYS = {
-    "name", "description", "scenarios", "thresholds", "graded_loss", "seeds", "fractions", "noise_rates",
-    "training", "base_model", "baselines", "measures", "significance", "calibration", "limit_queries",
-    "keep_models", "note", "run_depth",
-}
+_TRANSFER_KEYS = ("type", "train", "test", "label")
 
 
 class ConfigError(ValueError):
     """A config is invalid; the message says where and what was expected."""
 
 
-@dataclass(frozen=True)
-class ScenarioSpec:
-    """One scenario of an experiment.
+# ---------------------------------------------------------------------------------------------------------
+# value types: YAML scalars are taken as written, numbers are finite
 
-    Attributes:
-        type: ``monolingual`` | ``multilingual`` | ``crosslingual`` | ``transfer``.
-        collection: ``xquad-r`` | ``afriqa`` | ``local`` (your own or an LLM-judged collection,
-            ``gradrel/local/<name>``; then ``languages`` names the collections, each trained on its own train
-            split and tested on its test split, under type monolingual or crosslingual, which a collection
-            with ``query_lang`` != ``lang`` is); ``""`` for ``transfer``.
-        languages: monolingual: one model per language; multilingual: the union trained once;
-            crosslingual AfriQA: the query languages (passages in the pivot language).
-        pairs: crosslingual XQuAD-R ``(qlang, dlang)`` pairs.
-        translated_control: AfriQA only: also test on the human-translated queries (``<lang>-translated``).
-        multi_pool: multilingual XQuAD-R only: also test on the ``multi`` pool.
-        train: transfer only: the training dataset ids (``.../train``), trained as one union.
-        test: transfer only: the test dataset ids (``.../test``).
-        label: transfer only: names the scenario (``transfer-<label>``); default derived from the ids.
-    """
+Bool = Annotated[bool, Strict()]
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]
+Str = Annotated[str, Strict()]
 
-    type: str
-    collection: str
-    languages: tuple[str, ...] = ()
-    pairs: tuple[tuple[str, str], ...] = ()
-    translated_control: bool = True
-    multi_pool: bool = True
-    train: tuple[str, ...] = ()
-    test: tuple[str, ...] = ()
-    label: str = ""
+
+def _keep_int(value: Any, handler: Any) -> Any:
+    """A finite number; an int stays an int (``warmup: 100`` reaches ``TrainConfig`` as written)."""
+    out = handler(value)
+    return value if type(value) is int else out
+
+
+Number = Annotated[float, Strict(), AllowInfNan(False), WrapValidator(_keep_int)]
+
+
+def _unique(values: tuple) -> tuple:
+    repeated = sorted({v for v in values if values.count(v) > 1}, key=str)
+    if repeated:  # a repeated threshold, seed, fraction, ... would plan the same runs twice
+        raise ValueError(f"must be unique, got {list(values)} ({repeated} repeated)")
+    return values
+
+
+def _rule(ok: Callable[[Any], Any], expected: str) -> AfterValidator:
+    """A check of one value: ``expected`` says what a value must be (``must be at least 100``)."""
+    def check(value: Any) -> Any:
+        if not ok(value):
+            raise ValueError(f"{expected}, got {list(value) if isinstance(value, tuple) else value!r}")
+        return value
+    return AfterValidator(check)
+
+
+def _expect(expected: str) -> WrapValidator:
+    """One message, naming ``expected``, for a value that none of a union's types takes."""
+    def wrap(value: Any, handler: Any) -> Any:
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f"expected {expected}, got {value!r}") from None
+    return WrapValidator(wrap)
+
+
+def _pair(value: Any) -> Any:
+    """``'de-en'`` or ``[de, en]``: a (query language, document language) pair."""
+    if isinstance(value, str) and "-" in value:
+        return tuple(value.split("-", 1))
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        return tuple(value)
+    raise ValueError(f"expected [qlang, dlang] or 'qlang-dlang', got {value!r}")
+
+
+_RELS = [g for g in GRADES if g > 0]
+Unique = AfterValidator(_unique)
+NotEmpty = _rule(len, "expected at least one entry")
+Positive = Annotated[Int, _rule(lambda x: x >= 1, "must be at least 1")]
+Probability = Annotated[Float, _rule(lambda x: 0 < x < 1, "must lie in (0, 1)")]
+Resamples = Annotated[Int, _rule(lambda x: x >= 100, "must be at least 100")]
+Rel = Annotated[Int, _rule(lambda r: r in _RELS, f"must be a relevance level, one of {_RELS} (the minimum grade counted "
+                                                  f"relevant)")]
+Pair = Annotated[tuple[Str, Str], BeforeValidator(_pair)]
+FolderName = Annotated[Str, _rule(lambda n: re.fullmatch(r"[^/\\ .][^/\\ ]*", n),
+                                  "must be a plain folder name (no '/', '\\', spaces, leading '.')")]
+Label = Annotated[Str, _rule(lambda s: re.fullmatch(r"[A-Za-z0-9_.+-]*", s),
+                             "must be letters, digits, '_', '.', '+' or '-'")]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# dataset ids and what exists
+
+def collection_languages(collection: str) -> tuple[str, ...]:
+    """The languages a collection offers (for error messages and ``languages: all``); for ``local`` the names of the
+    local collections (registered in this process or found under ``$GRADREL_HOME/collections``)."""
+    if collection in ("xquad-r", "afriqa"):
+        return datasets_collection_languages(collection)
+    if collection == "local":  # the "languages" of a local scenario are collection names (gradrel/local/<name>)
+        from pyterrier_gradrel.datasets import local_collections
+
+        return tuple(sorted(local_collections()))
+    raise ConfigError(f"unknown collection {collection!r}: expected one of {list(COLLECTIONS)}")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the schema
+
+class _Section(BaseModel):
+    """A mapping of the config: frozen, unknown keys refused with the keys it takes named."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    _noun: ClassVar[str] = "key"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            keys = cls._keys(data)
+            unknown = sorted(str(k) for k in data if k not in keys)
+            if unknown:
+                raise ValueError(f"unknown {cls._noun}(s) {unknown}: expected some of {sorted(keys)}")
+        return data
+
+    @classmethod
+    def _keys(cls, data: Mapping) -> set[str]:
+        """The keys this section takes from ``data``."""
+        return {f.alias or name for name, f in cls.model_fields.items()}
+
+
+class ScenarioSpec(_Section):
+    """One scenario of an experiment (``scenarios[]``)."""
+
+    type: Literal[SCENARIOS]
+    """``monolingual`` | ``multilingual`` | ``crosslingual`` | ``transfer``."""
+    collection: Literal[COLLECTIONS] = "xquad-r"
+    """``xquad-r`` | ``afriqa`` | ``local`` (your own or an LLM-judged collection, ``gradrel/local/<name>``; then
+    ``languages`` names the collections, each trained on its own train split and tested on its test split, under
+    type monolingual or crosslingual, which a collection with ``query_lang`` != ``lang`` is); not for ``transfer``."""
+    languages: Annotated[tuple[Str, ...], Unique] = ()
+    """monolingual: one model per language; multilingual: the union trained once; crosslingual AfriQA: the query
+    languages (passages in the pivot language); ``all``: every language of the collection."""
+    pairs: Annotated[tuple[Pair, ...], Unique] = ()
+    """crosslingual XQuAD-R ``[qlang, dlang]`` pairs (or ``qlang-dlang``)."""
+    translated_control: Bool = True
+    """AfriQA only: also test on the human-translated queries (``<lang>-translated``)."""
+    multi_pool: Bool = True
+    """multilingual XQuAD-R only: also test on the ``multi`` pool."""
+    train: tuple[Str, ...] = ()
+    """transfer only: the training dataset ids (``.../train``; one id may stand alone), trained as one union."""
+    test: tuple[Str, ...] = ()
+    """transfer only: the test dataset ids (``.../test``)."""
+    label: Label = ""
+    """transfer only: names the scenario (``transfer-<label>``); default derived from the ids."""
+
+    @classmethod
+    def _keys(cls, data: Mapping) -> set[str]:
+        if data.get("type") == "transfer":
+            return set(_TRANSFER_KEYS)
+        return super()._keys(data) - set(_TRANSFER_KEYS[1:])
+
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _all_languages(cls, value: Any, info: ValidationInfo) -> Any:
+        return collection_languages(info.data["collection"]) if value == "all" and "collection" in info.data else value
+
+    @field_validator("languages", "pairs")
+    @classmethod
+    def _known_languages(cls, value: tuple, info: ValidationInfo) -> tuple:
+        if "collection" in info.data and info.data.get("type") != "transfer":
+            known = collection_languages(info.data["collection"])
+            for lang in (x for item in value for x in ((item,) if isinstance(item, str) else item)):
+                if lang not in known:
+                    raise ValueError(f"unknown language {lang!r} for {info.data['collection']}: "
+                                     f"expected one of {list(known)}")
+        return value
+
+    @field_validator("train", "test", mode="before")
+    @classmethod
+    def _one_id(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("train", "test")
+    @classmethod
+    def _split_ids(cls, ids: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        """Each id of the role's split: ``gradrel/local/mine`` → ``gradrel/local/mine/<role>``."""
+        role, out = info.field_name, []
+        for v in ids:
+            if not v.startswith("gradrel/"):
+                raise ValueError(f"expected gradrel dataset ids, got {v!r}")
+            last = v.rstrip("/").rsplit("/", 1)[-1]
+            if last in SPLITS and last != role:
+                raise ValueError(f"{v!r} is a {last} split; {role} takes .../{role} ids")
+            out.append(v.rstrip("/") if last == role else f"{v.rstrip('/')}/{role}")
+        return _unique(tuple(out))
+
+    @model_validator(mode="after")
+    def _shape(self) -> ScenarioSpec:
+        """The keys the scenario's type and collection need."""
+        if self.type == "transfer":
+            if not self.train or not self.test:
+                raise ValueError("a transfer scenario needs 'train' and 'test': dataset ids such as "
+                                 "gradrel/xquad-r/de/train or gradrel/local/<name>/test")
+        elif self.type == "crosslingual":
+            _check_crosslingual(self)
+        else:
+            _check_languages(self)
+        return self
 
     @property
     def name(self) -> str:
@@ -104,131 +284,304 @@ def _short(ids: Sequence[str]) -> str:
     return "+".join(".".join(i.split("/")[1:-1]) for i in ids)
 
 
-@dataclass(frozen=True)
-class SignificanceSpec:
-    """How fine-tuned systems are compared with each baseline.
-
-    Attributes:
-        test: ``t`` (paired t-test), ``wilcoxon`` (signed-rank) or ``permutation`` (paired sign-flip).
-        correction: ``holm`` (Holm-Bonferroni, default), ``bonferroni``, ``bh`` (Benjamini-Hochberg) or ``none``.
-        alpha: the family-wise (or FDR, for ``bh``) level.
-        bootstrap_samples: resamples of the cluster bootstrap.
-        bootstrap_unit: ``article`` (resample whole articles) or ``query``.
-        confidence: the bootstrap interval's coverage.
-        permutations: resamples of the permutation test.
-        random_seed: seeds the bootstrap and permutation resampling.
-    """
-
-    test: str = "t"
-    correction: str = "holm"
-    alpha: float = 0.05
-    bootstrap_samples: int = 1000
-    bootstrap_unit: str = "article"
-    confidence: float = 0.95
-    permutations: int = 10000
-    random_seed: int = 0
+def _check_crosslingual(s: ScenarioSpec) -> None:
+    if s.collection == "xquad-r":
+        if not s.pairs or s.languages:
+            raise ValueError("crosslingual xquad-r takes 'pairs' ([qlang, dlang]), not 'languages'")
+        for q, d in s.pairs:
+            if q == d:
+                raise ValueError(f"pair {q}-{d} is monolingual; use a monolingual scenario")
+    elif not s.languages or s.pairs:
+        what = "the collections (gradrel/local/<name>)" if s.collection == "local" else "the query languages"
+        raise ValueError(f"crosslingual {s.collection} takes 'languages' ({what}), not 'pairs'")
 
 
-@dataclass(frozen=True)
-class CalibrationSpec:
-    """Choosing τ per language on dev.
-
-    Attributes:
-        enabled: evaluate fine-tuned models on the dev split too and report the chosen τ.
-        measure: the label (see :mod:`pyterrier_gradrel._evaluation`) that picks τ; defaults to the primary measure.
-    """
-
-    enabled: bool = True
-    measure: str | None = None
-
-
-GRADED = "graded"
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One fine-tuning variant: InfoNCE with positives at grade >= ``tau``, or the graded loss (``tau=None``).
-
-    τ stays an int from the config to the loss; :attr:`label` (``"tau=2"``, ``"graded"``) names a variant in
-    tables and files and is never read back: the per-query frame carries ``tau`` and ``loss`` as typed columns.
-
-    Attributes:
-        tau: the binarisation threshold τ, or ``None`` for the graded loss.
-    """
-
-    tau: int | None
-
-    @property
-    def loss(self) -> str:
-        """The trainer's loss: ``"infonce"`` (binarised at τ) or ``"graded"``."""
-        return GRADED if self.tau is None else "infonce"
-
-    @property
-    def label(self) -> str:
-        """How the variant is written to files: ``"tau=<τ>"`` or ``"graded"``."""
-        return GRADED if self.tau is None else f"tau={self.tau}"
-
-    @property
-    def display(self) -> str:
-        """How reports name the variant: ``"τ=<τ>"`` or ``"graded loss"``."""
-        return "graded loss" if self.tau is None else f"τ={self.tau}"
+def _check_languages(s: ScenarioSpec) -> None:
+    """A monolingual or multilingual scenario: ``languages`` only, and a type its collection supports."""
+    if s.pairs:
+        raise ValueError("'pairs' belong to crosslingual scenarios; use 'languages'")
+    if not s.languages:
+        raise ValueError("give 'languages' (a list, or 'all')")
+    if s.collection == "local" and s.type != "monolingual":
+        raise ValueError("a local collection is one pool with its own queries; use type 'monolingual' (or "
+                         "'crosslingual', for collections whose query_lang differs from lang) with 'languages' "
+                         "naming the collections (gradrel/local/<name>), or a 'transfer' scenario to train on "
+                         "several datasets at once")
+    if s.collection == "afriqa" and s.type == "monolingual":
+        raise ValueError("AfriQA pairs African-language queries with pivot-language passages; use type "
+                         "'crosslingual' (or 'multilingual' for one model over several languages)")
 
 
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """A validated experiment config (see the module docstring); each attribute is the YAML key of that name.
+class MeasuresSpec(_Section):
+    """The measures every run is scored with (``measures:``)."""
 
-    Attributes:
-        name: names the results folder (``experiments/results/<name>``); default: the YAML file's stem.
-        scenarios: what is trained and tested (``scenarios[]`` keys below); at least one.
-        thresholds: the τ sweep: one InfoNCE model per τ, positives at grade >= τ.
-        graded_loss: also train one model with the grade-weighted multi-positive loss.
-        seeds: one model per seed and variant.
-        fractions: fractions of the training queries kept (nested, stratified by language).
-        noise_rates: grade-noise rates: the probability that a judged grade is replaced by a random other grade.
-        base_model: the encoder fine-tuned and evaluated zero-shot (a name, hub id or folder).
-        baselines: the baselines evaluated beside the fine-tuned models.
-        graded_measures: measures evaluated with gains 2^g - 1 over the grades (``measures.graded``).
-        binary_measures: measures evaluated at each evaluation threshold of ``measures.rels`` (``measures.binary``).
-        binary_rels: the evaluation thresholds (minimum grade counted relevant) of the binary measures
-            (``measures.rels``).
-        primary_measure: the measure that tables, significance and calibration use (``measures.primary``), a
-            graded measure's name or a binary one's label.
-        limit_queries: use only the first N queries of every dataset, training and test (smoke runs; part of the
-            run keys).
-        run_depth: results kept per query (at least the deepest measure cut-off).
-        keep_models: save each fine-tuned model in its run folder (``model/``; ~0.5 GB for mE5-small).
-        description: free text shown at the top of the report.
-        note: free text shown in the report.
-    """
+    graded: Annotated[tuple[Str, ...], Unique] = ("nDCG@10",)
+    """measures evaluated with gains 2^g - 1 over the grades."""
+    binary: Annotated[tuple[Str, ...], Unique] = ("nDCG@10", "R@100", "RR", "P@10")
+    """measures evaluated at each evaluation threshold of ``measures.rels``."""
+    rels: Annotated[tuple[Rel, ...], Unique] = (1, 2, 3)
+    """the evaluation thresholds (minimum grade counted relevant) of the binary measures."""
+    primary: Str = "nDCG@10"
+    """the measure that tables, significance and calibration use, a graded measure's name or a binary one's label."""
 
-    name: str
-    scenarios: tuple[ScenarioSpec, ...]
-    thresholds: tuple[int, ...] = (1, 2, 3)
-    graded_loss: bool = True
-    seeds: tuple[int, ...] = (0, 1, 2)
-    fractions: tuple[float, ...] = (1.0,)
-    noise_rates: tuple[float, ...] = (0.0,)
-    training: Mapping[str, object] = field(default_factory=dict)
-    base_model: str = "multilingual-e5-small"
-    baselines: tuple[str, ...] = DEFAULT_BASELINES
-    graded_measures: tuple[str, ...] = ("nDCG@10",)
-    binary_measures: tuple[str, ...] = ("nDCG@10", "R@100", "RR", "P@10")
-    binary_rels: tuple[int, ...] = (1, 2, 3)
-    primary_measure: str = "nDCG@10"
+    @field_validator("graded", "binary")
+    @classmethod
+    def _known(cls, names: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        parse_measures(**{"graded": (), "binary": (), "rels": (1,), info.field_name: names})
+        return names
+
+    @field_validator("primary")
+    @classmethod
+    def _known_primary(cls, primary: str, info: ValidationInfo) -> str:
+        if {"graded", "binary", "rels"} <= set(info.data):
+            labels = [m.label for m in parse_measures(**{k: info.data[k] for k in ("graded", "binary", "rels")})]
+            if primary not in labels:
+                raise ValueError(f"unknown primary measure {primary!r}: expected one of {labels}")
+        return primary
+
+
+class SignificanceSpec(_Section):
+    """How fine-tuned systems are compared with each baseline (``significance:``)."""
+
+    test: Literal[TESTS] = "t"
+    """``t`` (paired t-test), ``wilcoxon`` (signed-rank) or ``permutation`` (paired sign-flip)."""
+    correction: Literal[CORRECTIONS] = "holm"
+    """``holm`` (Holm-Bonferroni, default), ``bonferroni``, ``bh`` (Benjamini-Hochberg) or ``none``."""
+    alpha: Probability = 0.05
+    """the family-wise (or FDR, for ``bh``) level."""
+    bootstrap_samples: Resamples = 1000
+    """resamples of the cluster bootstrap."""
+    bootstrap_unit: Literal[BOOTSTRAP_UNITS] = "article"
+    """``article`` (resample whole articles) or ``query``."""
+    confidence: Probability = 0.95
+    """the bootstrap interval's coverage."""
+    permutations: Resamples = 10000
+    """resamples of the permutation test."""
+    random_seed: Int = 0
+    """seeds the bootstrap and permutation resampling."""
+
+
+class CalibrationSpec(_Section):
+    """Choosing τ per language on dev (``calibration:``)."""
+
+    enabled: Bool = True
+    """evaluate fine-tuned models on the dev split too and report the chosen τ."""
+    measure: Str | None = None
+    """the label (see :mod:`pyterrier_gradrel._evaluation`) that picks τ; defaults to the primary measure."""
+
+
+def attribute_docs(cls: type) -> dict[str, str]:
+    """The ``Attributes:`` section of a Google-style class docstring, as name → one-line description."""
+    out: dict[str, str] = {}
+    in_section, current = False, None
+    for line in (inspect.getdoc(cls) or "").splitlines():
+        if line.strip() == "Attributes:":
+            in_section = True
+        elif in_section and line and not line.startswith(" "):  # the next section
+            break
+        elif in_section and (match := re.match(r"^ {4}(\w+)(?: \([^)]*\))?: ?(.*)$", line)):
+            current = match.group(1)
+            out[current] = match.group(2).strip()
+        elif in_section and current and line.strip():
+            out[current] += " " + line.strip()
+    return out
+
+
+class _Training(_Section):
+    """``training:``: the :class:`~pyterrier_gradrel.training.TrainConfig` fields a config may set, and ``device``."""
+
+    _noun: ClassVar[str] = "hyper-parameter"
+
+    @classmethod
+    def _keys(cls, data: Mapping) -> set[str]:
+        swept = sorted(set(data) & set(SWEEP_KEYS))
+        if swept:
+            raise ValueError(f"{swept} are set by the sweep (thresholds, seeds, fractions, noise_rates, graded_loss); "
+                             f"remove them from 'training'")
+        return super()._keys(data)
+
+    def given(self) -> dict[str, object]:
+        """The keys the config sets, as written (the ``TrainConfig`` defaults are not repeated)."""
+        return self.model_dump(exclude_unset=True)
+
+
+_STRICT = {bool: Bool, int: Int, float: Number, str: Str}
+# training fields whose YAML values are narrower than their TrainConfig type says
+_TRAINING_TYPES: dict[str, Any] = {
+    "negatives": Annotated[Literal[NEGATIVE_POLICIES] | Int,
+                           _expect(f"one of {list(NEGATIVE_POLICIES)} or an integer (the highest negative grade)")],
+    "grade_weights": Annotated[dict[Int, Number] | tuple[tuple[Int, Number], ...] | None,
+                               _expect("a mapping grade: weight, a list of [grade, weight] pairs or null")],
+    "unit": Literal[UNITS],
+    "precision": Literal[(*PRECISIONS, *PRECISION_ALIASES)],
+    "side": Literal[SIDES],
+    "device": Annotated[Str, _expect("'auto', 'cpu', 'cuda' or a torch device such as 'cuda:1'")],
+}
+
+
+def _strict(hint: Any) -> Any:
+    """A TrainConfig field type with YAML scalars taken strictly (``tuple[int, ...]`` → ``tuple[Int, ...]``)."""
+    args = typing.get_args(hint)
+    if not args:
+        return _STRICT.get(hint, hint)
+    inner = tuple(a if a is Ellipsis else _strict(a) for a in args)
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        return functools.reduce(operator.or_, inner)
+    return typing.get_origin(hint)[inner]
+
+
+def _training_spec() -> type[_Training]:
+    """The ``training:`` model, made from :class:`TrainConfig`'s fields (defaults and descriptions included), less
+    the sweep's keys, plus ``device`` (where a model trains, never part of a run key)."""
+    hints, docs = typing.get_type_hints(TrainConfig), attribute_docs(TrainConfig)
+    fields: dict[str, Any] = {
+        f.name: (_TRAINING_TYPES.get(f.name, _strict(hints[f.name])), Field(f.default, description=docs[f.name]))
+        for f in dataclasses.fields(TrainConfig) if f.name not in SWEEP_KEYS}
+    fields["device"] = (_TRAINING_TYPES["device"], Field("auto", description=(
+        "where fine-tuning runs: auto (CUDA when available, else CPU), cpu, cuda or a torch device such as cuda:1; "
+        "never part of a run key")))
+    return create_model("TrainingSpec", __base__=_Training, __module__=__name__, __doc__=_Training.__doc__, **fields)
+
+
+TrainingSpec = _training_spec()
+
+
+def _distinct_scenarios(scenarios: tuple[ScenarioSpec, ...]) -> tuple[ScenarioSpec, ...]:
+    names = [s.name for s in scenarios]
+    if len(set(names)) != len(names):
+        raise ValueError(f"must differ in (type, collection), transfer ones in their ids or label; merge the "
+                         f"duplicates of {names}")
+    return scenarios
+
+
+class ExperimentConfig(_Section):
+    """A validated experiment config and its plan; each field is the YAML key of that name."""
+
+    _noun: ClassVar[str] = "config key"
+
+    name: FolderName
+    """names the results folder (``experiments/results/<name>``); default: the YAML file's stem."""
+    scenarios: Annotated[tuple[ScenarioSpec, ...], NotEmpty, AfterValidator(_distinct_scenarios)]
+    """what is trained and tested (``scenarios[]`` keys below); at least one."""
+    thresholds: Annotated[tuple[Int, ...], Unique] = (1, 2, 3)
+    """the τ sweep: one InfoNCE model per τ, positives at grade >= τ."""
+    graded_loss: Bool = True
+    """also train one model with the grade-weighted multi-positive loss."""
+    seeds: Annotated[tuple[Int, ...], NotEmpty, Unique] = (0, 1, 2)
+    """one model per seed and variant."""
+    fractions: Annotated[tuple[Annotated[Float, _rule(lambda f: 0 < f <= 1, "must lie in (0, 1]")], ...], Unique] = (1.0,)
+    """fractions of the training queries kept (nested, stratified by language)."""
+    noise_rates: Annotated[tuple[Annotated[Float, _rule(lambda n: 0 <= n < 1, "must lie in [0, 1)")], ...], Unique] = (0.0,)
+    """grade-noise rates: the probability that a judged grade is replaced by a random other grade."""
+    training: TrainingSpec = TrainingSpec()
+    """the trainer's hyper-parameters (``training.*`` keys below)."""
+    base_model: Str = "multilingual-e5-small"
+    """the encoder fine-tuned and evaluated zero-shot (a name, hub id or folder)."""
+    baselines: Annotated[tuple[Literal[BASELINES], ...], Unique] = DEFAULT_BASELINES
+    """the baselines evaluated beside the fine-tuned models."""
+    measures_spec: MeasuresSpec = Field(MeasuresSpec(), alias="measures")
+    """the measures (``measures.*`` keys below)."""
     significance: SignificanceSpec = SignificanceSpec()
+    """how fine-tuned models are compared with the baselines (``significance.*`` keys below)."""
     calibration: CalibrationSpec = CalibrationSpec()
-    limit_queries: int | None = None
-    run_depth: int = 100
-    keep_models: bool = False
-    description: str = ""
-    note: str = ""
-    source: str | None = None
+    """choosing τ on dev (``calibration.*`` keys below)."""
+    limit_queries: Annotated[Positive | None, _expect("a positive integer or null")] = None
+    """use only the first N queries of every dataset, training and test (smoke runs; part of the run keys)."""
+    run_depth: Positive = 100
+    """results kept per query (at least the deepest measure cut-off)."""
+    keep_models: Bool = False
+    """save each fine-tuned model in its run folder (``model/``; ~0.5 GB for mE5-small)."""
+    description: Str = ""
+    """free text shown at the top of the report."""
+    note: Str = ""
+    """free text shown in the report."""
+
+    _conditions: tuple[Condition, ...] = PrivateAttr(default=())
+    _source: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _check_and_plan(self) -> ExperimentConfig:
+        """What spans keys (the datasets each scenario needs and their grade scales, the measures other keys name),
+        then the plan, made here once: a hyper-parameter the trainer refuses fails now, naming the condition."""
+        if not self.thresholds and not self.graded_loss:
+            raise ValueError("nothing to fine-tune: give 'thresholds' (e.g. [1, 2, 3]) and/or 'graded_loss: true'")
+        labels = [m.label for m in self.measures]
+        if self.calibration.measure is not None and self.calibration.measure not in labels:
+            raise ValueError(f"calibration.measure: unknown calibration measure {self.calibration.measure!r}: "
+                             f"expected one of {labels}")
+        deepest = max((m.cutoff for m in self.measures if m.cutoff is not None), default=1)
+        if self.run_depth < deepest:
+            raise ValueError(f"run_depth: must be at least the deepest measure cut-off ({deepest}), got {self.run_depth}")
+        for i, scenario in enumerate(self.scenarios):
+            self._check_datasets(i, scenario)
+        self._conditions = tuple(plan(self))
+        return self
+
+    def _check_datasets(self, index: int, scenario: ScenarioSpec) -> None:
+        """Every dataset the scenario needs exists; thresholds and rels fit its training grade scale, which the
+        training datasets of one model share."""
+        where, sp = f"scenarios[{index}] ({scenario.name})", scenario_datasets(scenario)
+        needed = [(d, "train") for d in sp.train] + [(d, "test") for d in sp.test]
+        needed += [(d, "dev") for d in sp.dev.values()] if self.calibration.enabled else []
+        for ds_id, role in needed:
+            facts = dataset_facts(ds_id)
+            if not facts.exists:
+                raise ValueError(f"{where}: missing {role} split {ds_id!r}: {facts.reason or 'not registered'}"
+                                 + (" (set 'calibration: {enabled: false}' to run without dev)" if role == "dev" else ""))
+            if role == "train":
+                self._check_grade_scale(ds_id, facts.grades, f"scenarios[{index}]")
+        for group in sp.groups:
+            scales = {d: dataset_facts(d).grades for d in group.train}
+            if len(set(scales.values())) > 1:
+                raise ValueError(f"{where}: the training datasets of one model must share a grade scale, got "
+                                 + ", ".join(f"{d}: {list(g)}" for d, g in scales.items()))
+
+    def _check_grade_scale(self, ds_id: str, grades: tuple[int, ...], where: str) -> None:
+        allowed = [g for g in grades if g > 0]
+        for j, t in enumerate(self.thresholds):
+            if t not in allowed:
+                raise ValueError(f"thresholds[{j}]: threshold {t} is outside the grade scale of {ds_id} ({where} trains "
+                                 f"on it): rel must be one of {allowed}")
+        for j, r in enumerate(self.binary_rels):
+            if r not in allowed:
+                raise ValueError(f"measures.rels[{j}]: {r} is outside the grade scale of {ds_id} ({where} trains on "
+                                 f"it): expected one of {allowed}")
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        """The plan (:func:`._plan.plan`: :class:`~._plan.Condition` objects), made once when the config was validated."""
+        return self._conditions
+
+    @property
+    def source(self) -> str | None:
+        """The YAML file the config was read from (``None`` for a mapping)."""
+        return self._source
 
     @property
     def measures(self) -> list[MeasureSpec]:
         """The expanded measures (graded first)."""
-        return parse_measures(graded=self.graded_measures, binary=self.binary_measures, rels=self.binary_rels)
+        m = self.measures_spec
+        return parse_measures(graded=m.graded, binary=m.binary, rels=m.rels)
+
+    @property
+    def graded_measures(self) -> tuple[str, ...]:
+        """``measures.graded``."""
+        return self.measures_spec.graded
+
+    @property
+    def binary_measures(self) -> tuple[str, ...]:
+        """``measures.binary``."""
+        return self.measures_spec.binary
+
+    @property
+    def binary_rels(self) -> tuple[int, ...]:
+        """``measures.rels``: the evaluation thresholds of the binary measures."""
+        return self.measures_spec.rels
+
+    @property
+    def primary_measure(self) -> str:
+        """``measures.primary``."""
+        return self.measures_spec.primary
 
     @property
     def variants(self) -> tuple[Variant, ...]:
@@ -238,305 +591,85 @@ class ExperimentConfig:
     @property
     def device(self) -> str:
         """Where fine-tuning runs: ``training: {device: ...}``, default ``"auto"`` (see ``_device.resolve_device``)."""
-        return str(self.training.get("device", "auto"))
+        return self.training.device
 
     @property
     def hyperparameters(self) -> dict[str, object]:
-        """The ``training:`` entries that are ``TrainConfig`` fields (the device says where a model trains, not
-        what it trains to)."""
-        return {k: v for k, v in self.training.items() if k not in RUNTIME_TRAINING_KEYS}
+        """The ``training:`` entries the config sets that are ``TrainConfig`` fields (the device says where a model
+        trains, not what it trains to)."""
+        return {k: v for k, v in self.training.given().items() if k != "device"}
 
     def with_overrides(self, **changes: object) -> ExperimentConfig:
-        """A copy with some fields replaced (e.g. ``limit_queries``); ``load_config`` of it validates it."""
-        return dataclasses.replace(self, **changes)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# dataset ids and what exists
-
-def dataset_id(collection: str, lang: str, split: str) -> str:
-    """The ir_datasets id of ``collection``/``lang``/``split`` (``lang`` may be ``q-d``, ``multi``, ``x-translated``)."""
-    return f"gradrel/{collection}/{lang}/{split}"
-
-
-@dataclass(frozen=True)
-class DatasetFacts:
-    """What validation needs to know about one dataset id."""
-
-    exists: bool
-    grades: tuple[int, ...] = GRADES
-    reason: str = ""
-
-
-def dataset_facts(ds_id: str) -> DatasetFacts:
-    """Whether ``ds_id`` exists and its grade scale, as :func:`pyterrier_gradrel.datasets.info` says."""
-    try:
-        facts = info(ds_id)
-    except Exception as exc:  # the datasets module says it does not know this id
-        return DatasetFacts(exists=False, reason=str(exc))
-    return DatasetFacts(exists=True, grades=tuple(sorted(int(g) for g in facts.grades)))
-
-
-def _local_names() -> tuple[str, ...]:
-    """Names of the local collections: those registered in this process (``register_local``) and the folders
-    under ``$GRADREL_HOME/collections`` that look like a collection (``docs.jsonl`` and a
-    ``qrels.<split>.txt``; the manifest, ``.yaml`` or ``.json``, is optional)."""
-    from pyterrier_gradrel.datasets import local_collections
-
-    return tuple(sorted(local_collections()))
-
-
-def collection_languages(collection: str) -> tuple[str, ...]:
-    """The languages a collection offers (for error messages and ``languages: all``)."""
-    if collection in ("xquad-r", "afriqa"):
-        return datasets_collection_languages(collection)
-    if collection == "local":  # the "languages" of a local scenario are collection names (gradrel/local/<name>)
-        return _local_names()
-    raise ConfigError(f"unknown collection {collection!r}: expected one of {list(COLLECTIONS)}")
+        """This config with some top-level keys replaced (e.g. ``limit_queries``), validated and planned anew."""
+        return _validated({**self.model_dump(by_alias=True, exclude_unset=True), **changes}, self.source)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # reading
 
-def read_config(config: str | os.PathLike | Mapping[str, object]) -> ExperimentConfig:
-    """Read an experiment config (YAML path or mapping) into an :class:`ExperimentConfig`, not yet checked
-    against the datasets (``_validate.load_config`` reads and validates).
+def load_config(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig,
+                **overrides: object) -> ExperimentConfig:
+    """Read, validate and plan an experiment config, in one pass.
 
     Args:
-        config: a path to ``experiments/<name>.yaml`` or an already parsed mapping.
+        config: a path to ``experiments/<name>.yaml``, an already parsed mapping, or a config.
+        **overrides: top-level keys that replace the config's before it is validated (e.g. ``limit_queries=2``).
 
     Returns:
-        The parsed :class:`ExperimentConfig`.
+        The validated :class:`ExperimentConfig`; its :attr:`~ExperimentConfig.conditions` are the plan. A config
+        given without overrides is returned as it is (it was validated when it was made).
 
     Raises:
-        ConfigError: with a message naming the offending key and the allowed values.
+        ConfigError: one line per problem: the file, the key's location and what was expected.
         FileNotFoundError: the path does not exist.
     """
+    if isinstance(config, ExperimentConfig):
+        return config.with_overrides(**overrides) if overrides else config
     source = None
     if isinstance(config, (str, os.PathLike)):
         from pyterrier_gradrel._yaml import YAMLFileError, load_file
 
-        path = Path(config)
+        path = source = Path(config)
         if not path.is_file():
             raise FileNotFoundError(f"no experiment config at {path}")
         try:
             raw = load_file(path) or {}
         except YAMLFileError as exc:  # not UTF-8, not YAML, or a key written twice: file and line named
             raise ConfigError(str(exc)) from None
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-        raw = dict(raw)
-        raw.setdefault("name", path.stem)
-        source = str(path)
+        raw = {"name": path.stem, **raw} if isinstance(raw, Mapping) else raw
     elif isinstance(config, Mapping):
         raw = dict(config)
     else:
         raise TypeError(f"config must be a path, a mapping or an ExperimentConfig, got {type(config).__name__}")
+    return _validated({**raw, **overrides} if overrides else raw, None if source is None else str(source))
+
+
+def _validated(raw: object, source: str | None) -> ExperimentConfig:
     try:
-        return _from_mapping(raw, source=source)
-    except ConfigError as exc:
-        raise in_file(exc, source) from None
+        cfg = ExperimentConfig.model_validate(raw)
+    except ValidationError as exc:
+        head = f"{source}: " if source else ""
+        raise ConfigError("\n".join(head + _problem(e) for e in exc.errors(include_url=False))) from None
+    cfg._source = source
+    return cfg
 
 
-def in_file(exc: ConfigError, source: str | None) -> ConfigError:
-    """``exc`` with the config file it is about in front of its message (unchanged without a file, or when the
-    message already starts with it)."""
-    text = str(exc)
-    if source is None or text.startswith(source):
-        return exc
-    return ConfigError(f"{source}: {text}")
+_EXPECTED = {"bool_type": "true or false (an unquoted YAML boolean)", "int_type": "an integer",
+             "float_type": "a finite number", "finite_number": "a finite number", "string_type": "a string",
+             "tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping", "model_type": "a mapping",
+             "model_attributes_type": "a mapping"}
 
 
-def _from_mapping(raw: dict[str, Any], *, source: str | None) -> ExperimentConfig:
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown config key(s) {unknown}: expected some of {sorted(_TOP_KEYS)}")
-    if "name" not in raw:
-        raise ConfigError("config needs a 'name' (the results folder is named after it)")
-    if not raw.get("scenarios"):
-        raise ConfigError(f"config {raw['name']!r} needs at least one entry under 'scenarios'")
-    scenarios = tuple(_scenario(s, i) for i, s in enumerate(_as_list(raw["scenarios"], "scenarios")))
-    measures = raw.get("measures") or {}
-    if not isinstance(measures, Mapping):
-        raise ConfigError("'measures' must be a mapping with keys graded, binary, rels, primary")
-    bad = sorted(set(measures) - {"graded", "binary", "rels", "primary"})
-    if bad:
-        raise ConfigError(f"unknown key(s) {bad} under 'measures': expected graded, binary, rels, primary")
-    sig = raw.get("significance") or {}
-    cal = raw.get("calibration") or {}
-    for key, value in (("significance", sig), ("calibration", cal)):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"{key!r} must be a mapping, got {value!r}")
-    try:
-        significance = SignificanceSpec(**sig)
-    except TypeError as exc:
-        raise ConfigError(f"significance: {exc}; allowed keys {sorted(SignificanceSpec.__dataclass_fields__)}") from None
-    try:
-        calibration = CalibrationSpec(**cal)
-    except TypeError as exc:
-        raise ConfigError(f"calibration: {exc}; allowed keys {sorted(CalibrationSpec.__dataclass_fields__)}") from None
-    training = raw.get("training") or {}
-    if not isinstance(training, Mapping):
-        raise ConfigError("'training' must be a mapping of TrainConfig hyper-parameters")
-    kwargs: dict[str, Any] = dict(
-        name=str(raw["name"]),
-        scenarios=scenarios,
-        thresholds=tuple(_as_list(raw.get("thresholds", [1, 2, 3]), "thresholds")),
-        graded_loss=check_bool(raw.get("graded_loss", True), "graded_loss"),
-        seeds=tuple(_as_list(raw.get("seeds", [0, 1, 2]), "seeds")),
-        fractions=tuple(check_number(x, "fractions") for x in _as_list(raw.get("fractions", [1.0]), "fractions")),
-        noise_rates=tuple(check_number(x, "noise_rates") for x in _as_list(raw.get("noise_rates", [0.0]), "noise_rates")),
-        training=dict(training),
-        base_model=str(raw.get("base_model", "multilingual-e5-small")),
-        baselines=tuple(_as_list(raw.get("baselines", list(DEFAULT_BASELINES)), "baselines")),
-        graded_measures=tuple(_as_list(measures.get("graded", ["nDCG@10"]), "measures.graded")),
-        binary_measures=tuple(_as_list(measures.get("binary", ["nDCG@10", "R@100", "RR", "P@10"]), "measures.binary")),
-        binary_rels=tuple(_as_list(measures.get("rels", [1, 2, 3]), "measures.rels")),
-        primary_measure=str(measures.get("primary", "nDCG@10")),
-        significance=significance,
-        calibration=calibration,
-        limit_queries=raw.get("limit_queries"),
-        run_depth=raw.get("run_depth", 100),
-        keep_models=check_bool(raw.get("keep_models", False), "keep_models"),
-        description=str(raw.get("description", "")),
-        note=str(raw.get("note", "")),
-        source=source,
-    )
-    return ExperimentConfig(**kwargs)
-
-
-def check_bool(value: Any, key: str) -> bool:
-    """``value`` if it is a real boolean (YAML ``true``/``false``); a string such as ``"false"`` is an error."""
-    if not isinstance(value, bool):
-        raise ConfigError(f"{key!r} must be true or false (an unquoted YAML boolean), got {value!r}")
-    return value
-
-
-def check_number(value: Any, key: str) -> float:
-    """``value`` as a float if it is a finite number (not a bool, not a string, not NaN or infinity)."""
-    if not _is_finite_number(value):
-        raise ConfigError(f"{key!r} must hold finite numbers, got {value!r}")
-    return float(value)
-
-
-def _is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _describe(hint: Any) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_describe(a) for a in typing.get_args(hint))
-    names = {bool: "true or false (an unquoted YAML boolean)", int: "an integer", float: "a finite number",
-             str: "a string", type(None): "null"}
-    return names.get(hint, str(hint))
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether ``value`` fits the dataclass field type ``hint`` (scalars strictly; containers: finite numbers)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, a) for a in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return _is_finite_number(value)
-    if hint is str:
-        return isinstance(value, str)
-    if origin in (tuple, list):  # e.g. grade_weights (which may also be given as a mapping); the class checks shape
-        if isinstance(value, Mapping):
-            return all(_is_finite_number(v) for v in value.values())
-        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-            return False
-        return all(_is_finite_number(v) or not isinstance(v, float) for v in _flatten(value))
-    return True
-
-
-def _flatten(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return [x for v in value for x in _flatten(v)]
-    return [value]
-
-
-def check_fields(values: Mapping[str, Any], cls: type, where: str) -> None:
-    """Raise :class:`ConfigError` naming ``where.<key>`` for a value that does not fit ``cls``'s field type."""
-    hints = typing.get_type_hints(cls)
-    for key, value in values.items():
-        if key in hints and not _matches(value, hints[key]):
-            raise ConfigError(f"{where}.{key} must be {_describe(hints[key])}, got {value!r}")
-
-
-def _as_list(value: Any, key: str) -> list[Any]:
-    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise ConfigError(f"{key!r} must be a list, got {value!r}")
-    return list(value)
-
-
-def _scenario(raw: Any, index: int) -> ScenarioSpec:
-    where = f"scenarios[{index}]"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{where} must be a mapping with 'type' and 'collection', got {raw!r}")
-    if raw.get("type") == "transfer":
-        return _transfer(raw, where)
-    allowed = {"type", "collection", "languages", "pairs", "translated_control", "multi_pool"}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown}: expected some of {sorted(allowed)}")
-    kind = raw.get("type")
-    if kind not in SCENARIOS:
-        raise ConfigError(f"{where}: unknown scenario type {kind!r}: expected one of {list(SCENARIOS)}")
-    collection = raw.get("collection", "xquad-r")
-    if collection not in COLLECTIONS:
-        raise ConfigError(f"{where}: unknown collection {collection!r}: expected one of {list(COLLECTIONS)}")
-    languages = raw.get("languages", [])
-    if languages == "all":
-        languages = list(collection_languages(collection))
-    languages = tuple(str(x) for x in _as_list(languages, f"{where}.languages"))
-    pairs = []
-    for pair in _as_list(raw.get("pairs", []), f"{where}.pairs"):
-        if isinstance(pair, str) and "-" in pair:
-            pair = pair.split("-", 1)
-        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
-            raise ConfigError(f"{where}.pairs: each pair must be [qlang, dlang] or 'qlang-dlang', got {pair!r}")
-        pairs.append((str(pair[0]), str(pair[1])))
-    return ScenarioSpec(
-        type=kind, collection=collection, languages=languages, pairs=tuple(pairs),
-        translated_control=check_bool(raw.get("translated_control", True), f"{where}.translated_control"),
-        multi_pool=check_bool(raw.get("multi_pool", True), f"{where}.multi_pool"),
-    )
-
-
-_LABEL_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.+-")
-
-
-def _transfer(raw: Mapping[str, Any], where: str) -> ScenarioSpec:
-    """A ``transfer`` scenario: explicit ``train`` and ``test`` dataset ids (a split-less id gets the role's split)."""
-    allowed = {"type", "train", "test", "label"}
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {unknown} for a transfer scenario: expected some of {sorted(allowed)}")
-    ids: dict[str, tuple[str, ...]] = {}
-    for role in ("train", "test"):
-        value = raw.get(role)
-        values = [value] if isinstance(value, str) else _as_list(value if value is not None else [], f"{where}.{role}")
-        if not values:
-            raise ConfigError(f"{where}: a transfer scenario needs '{role}': dataset ids such as "
-                              f"gradrel/xquad-r/de/{role} or gradrel/local/<name>/{role}")
-        out = []
-        for v in values:
-            if not isinstance(v, str) or not v.startswith("gradrel/"):
-                raise ConfigError(f"{where}.{role}: expected gradrel dataset ids, got {v!r}")
-            last = v.rstrip("/").rsplit("/", 1)[-1]
-            if last in SPLITS and last != role:
-                raise ConfigError(f"{where}.{role}: {v!r} is a {last} split; {role} takes .../{role} ids")
-            out.append(v.rstrip("/") if last == role else f"{v.rstrip('/')}/{role}")
-        if len(set(out)) != len(out):
-            raise ConfigError(f"{where}.{role}: dataset ids must be unique, got {out}")
-        ids[role] = tuple(out)
-    label = raw.get("label", "")
-    if not isinstance(label, str) or (label and not set(label) <= _LABEL_CHARS):
-        raise ConfigError(f"{where}.label must be letters, digits, '_', '.', '+' or '-', got {label!r}")
-    return ScenarioSpec(type="transfer", collection="", train=ids["train"], test=ids["test"], label=label)
+def _problem(error: Mapping[str, Any]) -> str:
+    """One pydantic error as ``<the key's location>: <what was expected>, got <the value>``."""
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"]).lstrip(".")
+    kind, ctx, got = error["type"], error.get("ctx") or {}, error.get("input")
+    if kind in ("value_error", "assertion_error"):
+        text = str(ctx["error"])
+    elif kind == "literal_error":
+        text = f"expected one of {ctx['expected']}, got {got!r}"
+    elif kind == "missing":
+        text = "missing: this key is required"
+    else:
+        text = f"expected {_EXPECTED[kind]}, got {got!r}" if kind in _EXPECTED else f"{error['msg']}, got {got!r}"
+    return f"{where}: {text}" if where else text

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pyterrier_gradrel._evaluation import ExperimentQrels, MeasureSpec, experiment_per_query, experiment_qrels
-from pyterrier_gradrel.experiments._config import dataset_facts
+from pyterrier_gradrel.experiments._scenarios import dataset_facts
 
 __all__ = ["DataCache", "data_fingerprint"]
 

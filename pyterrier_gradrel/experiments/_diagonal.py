@@ -405,8 +405,8 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
     Returns:
         The path of the updated ``report.md``.
     """
+    from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._store import default_root
-    from pyterrier_gradrel.experiments._validate import load_config
 
     cfg = load_config(config)
     results_dir = (Path(root) if root is not None else default_root()) / "results" / cfg.name
@@ -567,8 +567,8 @@ def add_unit_comparison(config: str | os.PathLike | Mapping[str, object] | Exper
     Returns:
         The path of ``units.csv``.
     """
+    from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._store import default_root
-    from pyterrier_gradrel.experiments._validate import load_config
 
     cfg, ctl = load_config(config), load_config(control)
     results = (Path(root) if root is not None else default_root()) / "results"

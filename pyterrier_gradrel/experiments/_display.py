@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._config import Variant
+from pyterrier_gradrel.experiments._plan import Variant
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pyterrier_gradrel.experiments._components import Components
-from pyterrier_gradrel.experiments._config import ExperimentConfig
+from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._plan import train_config
 from pyterrier_gradrel.experiments._scenarios import Target, TrainingGroup, scenario_datasets
-from pyterrier_gradrel.experiments._validate import load_config
 
 __all__ = ["Scenario", "load"]
 
@@ -60,7 +59,7 @@ class Scenario:
     @property
     def measures(self) -> list:
         """The config's measures as ir_measures objects on the target's grade scale (see :meth:`names`)."""
-        from pyterrier_gradrel.experiments._config import dataset_facts
+        from pyterrier_gradrel.experiments._scenarios import dataset_facts
 
         grades = dataset_facts(self.target.dataset).grades
         return [m.ir_measure(grades) for m in self.config.measures]
@@ -115,8 +114,7 @@ class Scenario:
 
         from pyterrier_gradrel.experiments._runner import _torch_threads
 
-        threads = self.config.training.get("threads")
-        with _torch_threads(int(threads) if threads else None):
+        with _torch_threads(self.config.training.threads):
             systems = self.systems(seed=seed)
             return pt.Experiment(list(systems.values()), self.topics, self.qrels, self.measures,
                                  names=list(systems), **kwargs)

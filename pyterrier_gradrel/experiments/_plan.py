@@ -9,17 +9,47 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from pyterrier_gradrel.experiments._config import (
-    ConfigError,
-    ExperimentConfig,
-    Variant,
-    dataset_facts,
-)
-from pyterrier_gradrel.experiments._scenarios import Target, group_targets, scenario_datasets
+from pyterrier_gradrel.experiments._scenarios import Target, dataset_facts, group_targets, scenario_datasets
 from pyterrier_gradrel.training._config import TrainConfig
 
-__all__ = ["Condition", "own_article_rule", "plan", "train_config"]
+if TYPE_CHECKING:
+    from pyterrier_gradrel.experiments._config import ExperimentConfig
+
+__all__ = ["GRADED", "Condition", "Variant", "own_article_rule", "plan", "train_config"]
+
+GRADED = "graded"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One fine-tuning variant: InfoNCE with positives at grade >= ``tau``, or the graded loss (``tau=None``).
+
+    τ stays an int from the config to the loss; :attr:`label` (``"tau=2"``, ``"graded"``) names a variant in
+    tables and files and is never read back: the per-query frame carries ``tau`` and ``loss`` as typed columns.
+
+    Attributes:
+        tau: the binarisation threshold τ, or ``None`` for the graded loss.
+    """
+
+    tau: int | None
+
+    @property
+    def loss(self) -> str:
+        """The trainer's loss: ``"infonce"`` (binarised at τ) or ``"graded"``."""
+        return GRADED if self.tau is None else "infonce"
+
+    @property
+    def label(self) -> str:
+        """How the variant is written to files: ``"tau=<τ>"`` or ``"graded"``."""
+        return GRADED if self.tau is None else f"tau={self.tau}"
+
+    @property
+    def display(self) -> str:
+        """How reports name the variant: ``"τ=<τ>"`` or ``"graded loss"``."""
+        return "graded loss" if self.tau is None else f"τ={self.tau}"
+
 
 
 @dataclass(frozen=True)
@@ -81,8 +111,9 @@ def own_article_rule(train: tuple[str, ...], cfg: ExperimentConfig) -> bool:
     """``exclude_own_article`` of a model trained on ``train``: ``training: {exclude_own_article: ...}`` when the
     config sets it, else what the training datasets ask for (``datasets.exclude_own_article``: True for
     structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data."""
-    if "exclude_own_article" in cfg.training:
-        return bool(cfg.training["exclude_own_article"])
+    given = cfg.hyperparameters
+    if "exclude_own_article" in given:
+        return bool(given["exclude_own_article"])
     from pyterrier_gradrel.datasets import exclude_own_article
 
     return exclude_own_article(train)
@@ -109,11 +140,15 @@ def train_config(cfg: ExperimentConfig, train: tuple[str, ...], variant: Variant
 def plan(cfg: ExperimentConfig) -> list[Condition]:
     """All conditions of an experiment: shared baselines first, then fine-tuned models.
 
+    Validating a config runs it once and the config keeps the result (``ExperimentConfig.conditions``), which the
+    runner uses.
+
     Fine-tuned conditions are ordered fraction → noise → seed → group → variant so that a partial run
     already covers the τ sweep of the first seed.
 
     Raises:
-        ConfigError: the trainer refuses the ``TrainConfig`` of a condition (e.g. ``batch_size: 0``).
+        ValueError: the trainer refuses the ``TrainConfig`` of a condition (e.g. ``batch_size: 0``); the message
+            names the condition.
     """
     baseline_targets: dict[str, Target] = {}
     finetuned: list[Condition] = []
@@ -143,4 +178,4 @@ def _checked_config(cfg: ExperimentConfig, cond: Condition) -> TrainConfig:
         return train_config(cfg, cond.train, Variant(tau=cond.tau), seed=cond.seed, fraction=cond.fraction,
                             noise=cond.noise)
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None
+        raise ValueError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None

@@ -106,15 +106,14 @@ def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | Ex
     Returns:
         Columns :data:`COLUMNS` (``source`` = ``"replay"``; ``run`` describes the condition).
     """
+    from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._data import DataCache
-    from pyterrier_gradrel.experiments._plan import plan
-    from pyterrier_gradrel.experiments._validate import load_config
     from pyterrier_gradrel.training._data import prepare
 
     cfg = load_config(config)
     data = data if data is not None else DataCache(limit_queries=cfg.limit_queries)
     rows = []
-    for cond in plan(cfg):
+    for cond in cfg.conditions:
         if not cond.fine_tuned or (variants is not None and cond.variant not in variants):
             continue
         tc = cond.train_config

@@ -168,7 +168,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
     n_seeds = len(cfg.seeds)
     lines += [
         "## Setup", "",
-        f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{dict(cfg.training)}` (each fine-tuned "
+        f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{cfg.training.given()}` (each fine-tuned "
         f"run's `TrainConfig` and its key are in its `condition.json`).",
         f"- Seeds: {list(cfg.seeds)}" + (" — **a single seed: no seed variance is reported, and a difference "
                                          "seen with one seed is not a finding**." if n_seeds == 1 else "."),

@@ -23,10 +23,10 @@ import pandas as pd
 
 from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments._components import Components
-from pyterrier_gradrel.experiments._config import ExperimentConfig
+from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._executor import LocalExecutor, Outcome, RayExecutor, Task, make_executor
-from pyterrier_gradrel.experiments._plan import Condition, plan
+from pyterrier_gradrel.experiments._plan import Condition
 from pyterrier_gradrel.experiments._report import write_report
 from pyterrier_gradrel.experiments._result import ConditionsFailed, ExperimentResult, last_line
 from pyterrier_gradrel.experiments._scenarios import scenario_targets
@@ -41,7 +41,6 @@ from pyterrier_gradrel.experiments._store import (
     run_key,
     write_run,
 )
-from pyterrier_gradrel.experiments._validate import load_config
 
 if TYPE_CHECKING:
     from pyterrier_gradrel.models import E5BiEncoder, QueryTunedEncoder
@@ -96,9 +95,7 @@ def run_experiment(
         ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
     """
     start = time.time()
-    cfg = load_config(config)
-    if limit_queries is not None:
-        cfg = load_config(cfg.with_overrides(limit_queries=int(limit_queries)))
+    cfg = load_config(config, **({} if limit_queries is None else {"limit_queries": limit_queries}))
     root = Path(root) if root is not None else default_root()
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
@@ -130,7 +127,7 @@ def _make_executor(executor: str | LocalExecutor | RayExecutor, address: str | N
                    cfg: ExperimentConfig) -> LocalExecutor | RayExecutor:
     """The executor object: ``executor`` itself, or the one it names."""
     if isinstance(executor, str):
-        executor = make_executor(executor, address=address, threads=int(cfg.training.get("threads") or 1))
+        executor = make_executor(executor, address=address, threads=cfg.training.threads or 1)
     return executor
 
 
@@ -145,8 +142,9 @@ def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:
 
 def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
                       components: Components) -> list[tuple[Condition, dict[str, object], str]]:
-    """(condition, key material, run key) of every planned condition; the components' fingerprint is asked once."""
-    conditions = plan(cfg)
+    """(condition, key material, run key) of every condition of the config's plan; the components' fingerprint is
+    asked once."""
+    conditions = cfg.conditions
     fp_cache: list[str] = []
 
     def fingerprint() -> str:
@@ -269,8 +267,7 @@ class _Eta:
 
 def _run_condition(cond: Condition, material: dict[str, object], run_dir: Path, cfg: ExperimentConfig, data: DataCache,
                    components: Components) -> None:
-    threads = cfg.training.get("threads")
-    with _torch_threads(int(threads) if threads else None):
+    with _torch_threads(cfg.training.threads):
         _compute_condition(cond, material, run_dir, cfg, data, components)
 
 

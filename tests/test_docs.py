@@ -61,7 +61,7 @@ def test_cli_reference_has_every_command_and_option(built):
 
 
 def test_config_reference_has_every_key(built):
-    from pyterrier_gradrel.experiments._config_reference import config_keys
+    from pyterrier_gradrel._sphinx import config_keys
 
     text = (built / "config.html").read_text(encoding="utf-8")
     keys = config_keys()
@@ -74,8 +74,8 @@ def test_config_reference_has_every_key(built):
 def test_config_keys_are_read_from_the_schema(mirror):
     """Defaults, types and allowed values are the validating models', and the keys with a row are exactly the keys
     the validator takes."""
+    from pyterrier_gradrel._sphinx import config_keys
     from pyterrier_gradrel.experiments import ConfigError, _config, load_config
-    from pyterrier_gradrel.experiments._config_reference import config_keys
 
     keys = {k.key: k for k in config_keys()}
     assert keys["seeds"].default == "[0, 1, 2]" and keys["seeds"].type == "list of int"

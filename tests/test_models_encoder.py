@@ -321,3 +321,23 @@ def test_from_model_keeps_the_callers_training_mode(enc):
     # inference is deterministic (dropout off) and leaves the model in training mode
     np.testing.assert_allclose(wrapped.encode_docs(TEXTS[:3]), enc.encode_docs(TEXTS[:3]), atol=2e-5)
     assert model.training
+
+
+def test_loading_and_saving_an_encoder_print_nothing(tiny_encoder_dir, tmp_path, capfd):
+    """transformers draws "Loading weights" / "Writing model shards" bars; our load and save are quick and quiet,
+    and leave transformers' bars as they were."""
+    from transformers import AutoModel
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()
+    try:
+        capfd.readouterr()
+        AutoModel.from_pretrained(tiny_encoder_dir)  # the control: transformers alone draws its bar
+        assert "Loading weights" in capfd.readouterr().err
+        enc = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="float32")
+        E5BiEncoder.from_pretrained(enc.save(tmp_path / "saved"), precision="float32")
+        assert capfd.readouterr() == ("", "")
+        assert hf_logging.is_progress_bar_enabled()
+    finally:
+        (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()

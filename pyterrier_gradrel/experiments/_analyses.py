@@ -14,7 +14,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
 
-__all__ = ["aggregate", "bootstrap", "calibration", "levels", "significance", "thresholds"]
+__all__ = ["aggregate", "bootstrap", "calibration", "diagonal", "levels", "significance", "thresholds"]
 
 
 def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
@@ -33,13 +33,18 @@ def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def _tests(cfg: ExperimentConfig) -> dict[str, object]:
+    """The config's paired test, correction and α as keyword arguments of the ``_significance.compare_*``."""
+    s = cfg.significance
+    return dict(test=s.test, correction=s.correction, alpha=s.alpha, permutations=s.permutations,
+                random_seed=s.random_seed)
+
+
 def significance(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Paired tests of each fine-tuned variant against each baseline, corrected (``_significance.compare_to_baselines``)."""
     from pyterrier_gradrel.experiments._significance import compare_to_baselines
 
-    s = cfg.significance
-    return compare_to_baselines(perquery, baselines=list(cfg.baselines), test=s.test, correction=s.correction,
-                                alpha=s.alpha, permutations=s.permutations, random_seed=s.random_seed)
+    return compare_to_baselines(perquery, baselines=list(cfg.baselines), **_tests(cfg))
 
 
 def thresholds(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
@@ -47,9 +52,7 @@ def thresholds(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     (``_significance.compare_thresholds``)."""
     from pyterrier_gradrel.experiments._significance import compare_thresholds
 
-    s = cfg.significance
-    return compare_thresholds(perquery, measure=cfg.primary_measure, test=s.test, correction=s.correction,
-                              alpha=s.alpha, permutations=s.permutations, random_seed=s.random_seed)
+    return compare_thresholds(perquery, measure=cfg.primary_measure, **_tests(cfg))
 
 
 def levels(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
@@ -57,9 +60,15 @@ def levels(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     on the primary measure (``_significance.compare_levels``)."""
     from pyterrier_gradrel.experiments._significance import compare_levels
 
-    s = cfg.significance
-    return compare_levels(perquery, measure=cfg.primary_measure, test=s.test, correction=s.correction,
-                          alpha=s.alpha, permutations=s.permutations, random_seed=s.random_seed)
+    return compare_levels(perquery, measure=cfg.primary_measure, **_tests(cfg))
+
+
+def diagonal(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
+    """The τ × evaluation-threshold diagonal with the config's test, correction and α
+    (``_diagonal.compare_diagonal``)."""
+    from pyterrier_gradrel.experiments._diagonal import compare_diagonal
+
+    return compare_diagonal(perquery, significance=cfg.significance)
 
 
 def bootstrap(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:

@@ -1,7 +1,6 @@
 """How conditions become retrieval systems: the base encoder, baselines, dense retrieval and fine-tuning."""
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -110,9 +109,5 @@ class Components:
             extra["doc_vectors"] = retrieval.passage_vectors(self.encoder(), cond.train, verbose=self.verbose)
         trainer = ContrastiveTrainer(self.encoder() if extra else self.base_model, config=config,
                                      device=self.device or cfg.device)
-        result = trainer.fit(topics, qrels, corpus, run_dir=run_dir, **extra)
-        if isinstance(result, (str, os.PathLike)):
-            from pyterrier_gradrel.models import load_encoder
-
-            result = load_encoder(str(result))
-        return result, dict(getattr(trainer, "last_report", None) or {})
+        encoder = trainer.fit(topics, qrels, corpus, run_dir=run_dir, **extra)
+        return encoder, dict(trainer.last_report or {})

@@ -522,7 +522,7 @@ class ExperimentConfig(_Section):
         training datasets of one model share."""
         where, sp = f"scenarios[{index}] ({scenario.name})", scenario_datasets(scenario)
         needed = [(d, "train") for d in sp.train] + [(d, "test") for d in sp.test]
-        needed += [(d, "dev") for d in sp.dev.values()] if self.calibration.enabled else []
+        needed += [(d, "dev") for d in sp.dev] if self.calibration.enabled else []
         for ds_id, role in needed:
             facts = dataset_facts(ds_id)
             if not facts.exists:
@@ -562,16 +562,6 @@ class ExperimentConfig(_Section):
         """The expanded measures (graded first)."""
         m = self.measures_spec
         return parse_measures(graded=m.graded, binary=m.binary, rels=m.rels)
-
-    @property
-    def graded_measures(self) -> tuple[str, ...]:
-        """``measures.graded``."""
-        return self.measures_spec.graded
-
-    @property
-    def binary_measures(self) -> tuple[str, ...]:
-        """``measures.binary``."""
-        return self.measures_spec.binary
 
     @property
     def binary_rels(self) -> tuple[int, ...]:

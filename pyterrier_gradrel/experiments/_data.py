@@ -51,6 +51,12 @@ class DataCache:
             self._cache[ds_id] = _Data(topics.reset_index(drop=True), qrels, data_fingerprint(topics, qrels))
         return self._cache[ds_id]
 
+    def train_data(self, ds_ids: Iterable[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The topics and the qrels of ``ds_ids``, each concatenated (what one model trains on)."""
+        parts = [self.get(d) for d in ds_ids]
+        return (pd.concat([p.topics for p in parts], ignore_index=True),
+                pd.concat([p.qrels for p in parts], ignore_index=True))
+
     def pool(self, ds_id: str) -> list[str]:
         """The identity of ``ds_id``'s passage pool (``retrieval.corpus_key``): the collection with its
         ``text_version`` (``xquad-r-t2``; a local collection's name and a hash of its documents) and the
@@ -73,11 +79,10 @@ class DataCache:
         return pq.drop(columns="name")
 
     def corpus(self, ds_ids: Iterable[str]) -> pd.DataFrame:
-        """The union of the document pools of ``ds_ids`` (deduplicated by docno)."""
-        import pyterrier as pt
+        """The passage pools of ``ds_ids`` joined, one row per docno (``training._data.dataset_pools``)."""
+        from pyterrier_gradrel.training._data import dataset_pools
 
-        frames = [pd.DataFrame(list(pt.get_dataset(f"irds:{d}").get_corpus_iter(verbose=False))) for d in ds_ids]
-        return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
+        return dataset_pools(ds_ids)
 
 
 def data_fingerprint(topics: pd.DataFrame, qrels: pd.DataFrame) -> str:

@@ -36,8 +36,9 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments._config import SignificanceSpec
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
+from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
-from pyterrier_gradrel.experiments._significance import correct, paired_test, seed_average
+from pyterrier_gradrel.experiments._significance import correct_families, paired_on_common, seed_average
 
 if TYPE_CHECKING:
     import os
@@ -64,27 +65,8 @@ def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | N
     return f, n
 
 
-def _finish(out: pd.DataFrame, by: list[str], correction: str, alpha: float, columns: list[str]) -> pd.DataFrame:
-    """Correct ``p_value`` within each group of ``by`` (rows without a test keep NaN and are not counted)."""
-    out = out.copy()
-    out["p_adjusted"] = np.nan
-    out["family_size"] = 0
-    tested = out[out["p_value"].notna()]
-    for _, idx in tested.groupby(by, sort=False).groups.items():
-        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
-        out.loc[idx, "family_size"] = len(idx)
-    out["significant"] = out["p_adjusted"].lt(alpha).fillna(False).astype(bool)
-    return out[columns]
-
-
-def compare_diagonal(
-    perquery: pd.DataFrame,
-    *,
-    significance: SignificanceSpec | None = None,
-    split: str = "test",
-    fraction: float | None = None,
-    noise: float | None = None,
-) -> pd.DataFrame:
+def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None, split: str = "test",
+                     fraction: float | None = None, noise: float | None = None) -> pd.DataFrame:
     """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
 
     Args:
@@ -127,16 +109,15 @@ def compare_diagonal(
                        base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
                        is_best=tau == best, tied=tied, n_queries=len(scores[tau]), n_seeds=n_seeds[tau],
                        statistic=np.nan, p_value=np.nan)
-            if tau != best:
-                qids = scores[best].index.intersection(scores[tau].index)
-                if len(qids) >= 2:
-                    row["statistic"], row["p_value"] = paired_test(
-                        scores[best].loc[qids].to_numpy(), scores[tau].loc[qids].to_numpy(), test=sig.test,
-                        permutations=sig.permutations, random_seed=sig.random_seed)
+            paired = None if tau == best else paired_on_common(scores[best], scores[tau], sig.test, sig.permutations,
+                                                               sig.random_seed)
+            if paired is not None:
+                row["statistic"], row["p_value"] = paired[2:]
             rows.append(row)
     if not rows:
         return pd.DataFrame(columns=DIAGONAL_COLUMNS)
-    return _finish(pd.DataFrame(rows), ["measure"], sig.correction, sig.alpha, DIAGONAL_COLUMNS)
+    return correct_families(pd.DataFrame(rows), ["measure"], correction=sig.correction, alpha=sig.alpha,
+                            skip_untested=True)[DIAGONAL_COLUMNS]
 
 
 def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
@@ -173,11 +154,6 @@ def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SIGN_TEST_COLUMNS)
 
 
-def experiment_diagonal(cfg: ExperimentConfig, perquery: pd.DataFrame) -> pd.DataFrame:
-    """:func:`compare_diagonal` with an experiment config's test, correction and α."""
-    return compare_diagonal(perquery, significance=cfg.significance)
-
-
 # ---------------------------------------------------------------------------------------------------------
 # report: section, heatmap, csv
 
@@ -187,7 +163,7 @@ def _tau(t: int) -> str:
 
 def _bases(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     """The base measures of ``diag`` in the config's order (``measures.binary``)."""
-    order = list(getattr(cfg, "binary_measures", ()))
+    order = list(cfg.measures_spec.binary)
     return sorted(diag["base"].drop_duplicates(), key=lambda b: (order.index(b) if b in order else len(order), b))
 
 
@@ -216,33 +192,13 @@ def diagonal_lines(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
         if g.empty:
             continue
         rels = sorted(g["rel"].astype(int).unique())
-        lines += [f"### {scenario}: `{base}`", "",
-                  "| target | " + " | ".join(f"rel ≥ {r}" for r in rels) + " |", "|---|" + "---|" * len(rels)]
-        for label, tg in g.groupby("label", sort=False):
-            cells = [label]
-            for r in rels:
-                rg = tg[tg["rel"] == r]
-                if rg.empty:
-                    cells.append("–")
-                    continue
-                win = rg[rg["is_best"].astype(bool)].iloc[0]
-                if bool(win["tied"]):
-                    cells.append("tie (" + ", ".join(_tau(t) for t in rg[rg["delta"].abs() <= _TIE]["tau"]) + ")")
-                    continue
-                losers = rg[~rg["is_best"].astype(bool)]
-                runner = losers.loc[losers["delta"].idxmax()]
-                text = f"{_tau(win['tau'])} +{abs(runner['delta']):.3f} (p {runner['p_adjusted']:.2g})"
-                if len(losers) and losers["significant"].all():
-                    text = f"**{text}**"
-                cells.append(text)
-            lines.append("| " + " | ".join(cells) + " |")
         sg = signs[(signs["scenario"] == scenario) & (signs["base"] == base)]
-        cells = ["winner = rel"]
-        for r in rels:
-            x = sg[sg["rel"].astype(str) == str(r)]
-            cells.append("–" if x.empty else f"{x['matches'].iloc[0]}/{x['n_targets'].iloc[0]} "
-                                             f"(p {x['p_value'].iloc[0]:.2g})")
-        lines.append("| " + " | ".join(cells) + " |")
+        rows = [[label, *(_winner_cell(tg[tg["rel"] == r]) for r in rels)]
+                for label, tg in g.groupby("label", sort=False)]
+        rows.append(["winner = rel", *("–" if (x := sg[sg["rel"].astype(str) == str(r)]).empty else
+                                       f"{x['matches'].iloc[0]}/{x['n_targets'].iloc[0]} (p {x['p_value'].iloc[0]:.2g})"
+                                       for r in rels)])
+        lines += [f"### {scenario}: `{base}`", "", *markdown_table(["target", *(f"rel ≥ {r}" for r in rels)], rows)]
         pooled = sg[sg["rel"].astype(str) == "all"]
         if len(pooled):
             p = pooled.iloc[0]
@@ -250,6 +206,20 @@ def diagonal_lines(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
                           f"(target, rel) cells; chance {p['chance']:.2f}, one-sided binomial p = {p['p_value']:.2g}."]
         lines.append("")
     return lines
+
+
+def _winner_cell(cell: pd.DataFrame) -> str:
+    """One target × rel cell of the diagonal table: the winning τ, its margin over the runner-up and that test's
+    adjusted p (**bold** when the winner beats every other τ significantly), the tied τ, or ``–``."""
+    if cell.empty:
+        return "–"
+    win = cell[cell["is_best"].astype(bool)].iloc[0]
+    if bool(win["tied"]):
+        return "tie (" + ", ".join(_tau(t) for t in cell[cell["delta"].abs() <= _TIE]["tau"]) + ")"
+    losers = cell[~cell["is_best"].astype(bool)]
+    runner = losers.loc[losers["delta"].idxmax()]
+    text = f"{_tau(win['tau'])} +{abs(runner['delta']):.3f} (p {runner['p_adjusted']:.2g})"
+    return f"**{text}**" if len(losers) and losers["significant"].all() else text
 
 
 def heatmap_matrix(diag: pd.DataFrame, scenario: str, base: str) -> tuple[list[int], list[int], np.ndarray, np.ndarray]:
@@ -276,7 +246,6 @@ def write_heatmaps(diag: pd.DataFrame, cfg: ExperimentConfig, results_dir: Path)
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-
     written = []
     for scenario, sg in diag.groupby("scenario", sort=False):
         bases = _bases(sg, cfg)
@@ -301,17 +270,8 @@ def write_heatmaps(diag: pd.DataFrame, cfg: ExperimentConfig, results_dir: Path)
             ax.set_title(base, fontsize=9)
             fig.colorbar(im, ax=ax, shrink=0.8)
         fig.suptitle(f"{cfg.name}: {scenario} — mean Δ to the best τ at each rel ({n_targets} targets)", fontsize=9)
-        fig.tight_layout()
         written.append(_save(fig, results_dir / f"diagonal_{scenario.replace('/', '_')}.png"))
-        plt.close(fig)
     return written
-
-
-def write_diagonal_csv(diag: pd.DataFrame, results_dir: Path) -> Path:
-    """``diagonal.csv`` (only a header when the experiment has no binary measure with two τ)."""
-    path = results_dir / "diagonal.csv"
-    _atomic.write_text(path, diag.to_csv(index=False))
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -413,8 +373,8 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
     report = results_dir / "report.md"
     if not report.is_file():
         raise FileNotFoundError(f"expected a report to update at {report}")
-    diag = experiment_diagonal(cfg, load_results_perquery(results_dir))
-    write_diagonal_csv(diag, results_dir)
+    diag = compare_diagonal(load_results_perquery(results_dir), significance=cfg.significance)
+    _atomic.write_text(results_dir / "diagonal.csv", diag.to_csv(index=False))
     plots = write_heatmaps(diag, cfg, results_dir)
     text = splice_section(report.read_text(encoding="utf-8"), SECTION_TITLE, diagonal_lines(diag, cfg),
                           after=DIAGONAL_AFTER, before=DIAGONAL_BEFORE)
@@ -426,16 +386,9 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
 # ---------------------------------------------------------------------------------------------------------
 # sampling unit × τ
 
-def compare_units(
-    treatment: pd.DataFrame,
-    control: pd.DataFrame,
-    *,
-    measures: Sequence[str] | None = None,
-    significance: SignificanceSpec | None = None,
-    split: str = "test",
-    fraction: float | None = None,
-    noise: float | None = None,
-) -> pd.DataFrame:
+def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: Sequence[str] | None = None,
+                  significance: SignificanceSpec | None = None, split: str = "test", fraction: float | None = None,
+                  noise: float | None = None) -> pd.DataFrame:
     """The change from ``control`` to ``treatment`` per target × variant × measure, and whether it differs by τ.
 
     Both frames are per-query long frames of experiments with the same scenarios, targets and variants
@@ -480,13 +433,11 @@ def compare_units(
     rows = []
 
     def test_row(a: pd.Series, b: pd.Series, **fields) -> None:
-        qids = a.index.intersection(b.index)
-        if len(qids) < 2:
-            return
-        x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
-        stat, p = paired_test(x, y, test=sig.test, permutations=sig.permutations, random_seed=sig.random_seed)
-        rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
-                         delta=float((x - y).mean()), n_queries=len(qids), statistic=stat, p_value=p))
+        paired = paired_on_common(a, b, sig.test, sig.permutations, sig.random_seed)
+        if paired is not None:
+            x, y, stat, p = paired
+            rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
+                             delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))
 
     # measures in (base, rel) order, the graded one first: nDCG@10, nDCG(rel=1)@10, ...
     order = {m: (b, -1 if pd.isna(r) else int(r))
@@ -506,7 +457,8 @@ def compare_units(
                          kind="interaction", variant=v, other=w)
     if not rows:
         return pd.DataFrame(columns=UNITS_COLUMNS)
-    return _finish(pd.DataFrame(rows), ["kind", "measure"], sig.correction, sig.alpha, UNITS_COLUMNS)
+    return correct_families(pd.DataFrame(rows), ["kind", "measure"], correction=sig.correction, alpha=sig.alpha,
+                            skip_untested=True)[UNITS_COLUMNS]
 
 
 def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> list[str]:
@@ -531,24 +483,12 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
         g = units[units["measure"] == measure]
         eff, inter = g[g["kind"] == "effect"], g[g["kind"] == "interaction"]
         variants = [v.label for v in cfg.variants if v.label in set(eff["variant"])]
-        lines += [f"### `{measure}`", "",
-                  "| scenario | target | " + " | ".join(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants)
-                  + " | variants whose Δ differ (Δ of Δ, adj. p) |", "|" + "---|" * (len(variants) + 3)]
-        for (scenario, label), tg in eff.groupby(["scenario", "label"], sort=False):
-            cells = []
-            for v in variants:
-                r = tg[tg["variant"] == v]
-                txt = "–" if r.empty else f"{r['delta'].iloc[0]:+.3f}"
-                cells.append(f"**{txt}**" if len(r) and bool(r["significant"].iloc[0]) else txt)
-            i = inter[(inter["scenario"] == scenario) & (inter["label"] == label)]
-            sig = i[i["significant"]]
-            if len(sig):
-                differ = ", ".join(f"{_col_name('fine-tuned', r.variant, cfg.variants)} − {_col_name('fine-tuned', r.other, cfg.variants)}: "
-                                   f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
-            else:
-                differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})" if len(i) else "–"
-            lines.append(f"| {scenario} | {label} | " + " | ".join(cells) + f" | {differ} |")
-        lines.append("")
+        header = ["scenario", "target", *(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants),
+                  "variants whose Δ differ (Δ of Δ, adj. p)"]
+        rows = [[scenario, label, *effect_cells(tg, variants),
+                 differ_cell(inter[(inter["scenario"] == scenario) & (inter["label"] == label)], cfg.variants)]
+                for (scenario, label), tg in eff.groupby(["scenario", "label"], sort=False)]
+        lines += [f"### `{measure}`", "", *markdown_table(header, rows), ""]
     return lines
 
 

@@ -1,9 +1,9 @@
-"""How report sections name systems and corrections, and how they write figures (shared by ``_report`` and
-``_diagonal``)."""
+"""How report sections name systems and corrections, write Markdown tables and their cells, and write figures
+(shared by ``_report`` and ``_diagonal``)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +11,7 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments._plan import Variant
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
 _CORRECTIONS = {"holm": "Holm-Bonferroni", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg", "none": "none"}
@@ -29,14 +30,45 @@ def column_name(system: str, variant: str, variants: Sequence[Variant]) -> str:
     return next((v.display for v in variants if v.label == variant), str(variant))
 
 
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table: the header, its rule and a line per row of cells."""
+    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def effect_cells(effects: pd.DataFrame, variants: Sequence[str]) -> list[str]:
+    """One table cell per variant label: its row's ``delta`` (**bold** when ``significant``), ``–`` without a row."""
+    cells = []
+    for v in variants:
+        r = effects[effects["variant"] == v]
+        text = "–" if r.empty else f"{r['delta'].iloc[0]:+.3f}"
+        cells.append(f"**{text}**" if len(r) and bool(r["significant"].iloc[0]) else text)
+    return cells
+
+
+def differ_cell(interactions: pd.DataFrame, variants: Sequence[Variant]) -> str:
+    """The cell naming the variant pairs whose effects differ significantly (Δ of Δ, adjusted p); else the smallest
+    adjusted p, or ``–`` when nothing was tested."""
+    sig = interactions[interactions["significant"]]
+    if len(sig):
+        return ", ".join(f"{column_name('fine-tuned', r.variant, variants)} − "
+                         f"{column_name('fine-tuned', r.other, variants)}: {r.delta:+.3f} ({r.p_adjusted:.2g})"
+                         for r in sig.itertuples())
+    return f"none (smallest adj. p {interactions['p_adjusted'].min():.2g})" if len(interactions) else "–"
+
+
 def correction_name(correction: str) -> str:
     """The name of a multiple-testing correction in prose (``holm`` -> ``Holm-Bonferroni``)."""
     return _CORRECTIONS[correction]
 
 
 def save_figure(fig: Figure, path: Path) -> Path:
-    """Write ``fig`` as a PNG to ``path`` atomically."""
+    """Lay out ``fig``, write it as a PNG to ``path`` atomically and release it."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
     _atomic.write_bytes(path, buf.getvalue())
     return path

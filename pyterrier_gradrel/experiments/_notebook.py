@@ -22,7 +22,7 @@ from pyterrier_gradrel.experiments._components import Components
 from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._plan import train_config
-from pyterrier_gradrel.experiments._scenarios import Target, TrainingGroup, scenario_datasets
+from pyterrier_gradrel.experiments._scenarios import Target, TrainingGroup, dataset_facts, scenario_datasets
 
 __all__ = ["Scenario", "load"]
 
@@ -59,8 +59,6 @@ class Scenario:
     @property
     def measures(self) -> list:
         """The config's measures as ir_measures objects on the target's grade scale (see :meth:`names`)."""
-        from pyterrier_gradrel.experiments._scenarios import dataset_facts
-
         grades = dataset_facts(self.target.dataset).grades
         return [m.ir_measure(grades) for m in self.config.measures]
 
@@ -68,12 +66,6 @@ class Scenario:
     def names(self) -> list[str]:
         """The measures' names in result files (``nDCG@10``, ``R(rel=2)@100``)."""
         return [m.label for m in self.config.measures]
-
-    def train_data(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Topics and qrels the fine-tuned systems train on (the union of the group's training datasets)."""
-        parts = [self.data.get(d) for d in self.group.train]
-        return (pd.concat([p.topics for p in parts], ignore_index=True),
-                pd.concat([p.qrels for p in parts], ignore_index=True))
 
     def systems(self, *, seed: int | None = None) -> dict[str, object]:
         """Name → transformer: the config's baselines, then one fitted ``FineTuned`` per variant (``tau=<τ>``,
@@ -99,7 +91,7 @@ class Scenario:
                                   noise=min(cfg.noise_rates))
                 ft = FineTuned(cfg.base_model, dataset=ds, rel=variant.tau, config=tc, train_dataset=self.group.train,
                                device=self.components.device or cfg.device or "auto")
-                self._fitted[key] = ft.fit(*self.train_data())
+                self._fitted[key] = ft.fit(*self.data.train_data(self.group.train))
             out[variant.label] = self._fitted[key] >> cut
         return out
 

@@ -17,7 +17,7 @@ from pyterrier_gradrel.training._config import TrainConfig
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
 
-__all__ = ["GRADED", "Condition", "Variant", "own_article_rule", "plan", "train_config"]
+__all__ = ["GRADED", "Condition", "Variant", "plan", "train_config"]
 
 GRADED = "graded"
 
@@ -51,10 +51,11 @@ class Variant:
         return "graded loss" if self.tau is None else f"τ={self.tau}"
 
 
-
 @dataclass(frozen=True)
 class Condition:
-    """One unit of work (see :mod:`._scenarios`).
+    """One unit of work for the runner: a baseline evaluated on one dataset (shared by every scenario that tests on
+    it), or a model fine-tuned with one variant, seed, training fraction and grade-noise rate, evaluated on its
+    scenario's targets (test, and dev when calibrating).
 
     Attributes:
         scenario: the scenario name (``monolingual-xquad-r``), or ``""`` for a shared baseline.
@@ -107,31 +108,23 @@ class Condition:
         return d
 
 
-def own_article_rule(train: tuple[str, ...], cfg: ExperimentConfig) -> bool:
-    """``exclude_own_article`` of a model trained on ``train``: ``training: {exclude_own_article: ...}`` when the
-    config sets it, else what the training datasets ask for (``datasets.exclude_own_article``: True for
-    structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data."""
-    given = cfg.hyperparameters
-    if "exclude_own_article" in given:
-        return bool(given["exclude_own_article"])
-    from pyterrier_gradrel.datasets import exclude_own_article
-
-    return exclude_own_article(train)
-
-
 def train_config(cfg: ExperimentConfig, train: tuple[str, ...], variant: Variant, *, seed: int, fraction: float,
                  noise: float) -> TrainConfig:
     """The trainer's ``TrainConfig`` of one fine-tuned model.
 
     The config's ``training:`` hyper-parameters, plus what the sweep sets: ``seed``, ``fraction``, ``noise``,
     the training datasets' ``grades`` and either ``loss="infonce", rel=τ`` or ``loss="graded"`` (grade-weighted
-    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it,
-    the training datasets' own-article rule (:func:`own_article_rule`).
+    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it, what
+    the training datasets ask for as ``exclude_own_article`` (``datasets.exclude_own_article``: True for
+    structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data.
     """
     params: dict[str, object] = dict(cfg.hyperparameters)
     params.update(seed=seed, fraction=fraction, noise=noise, grades=tuple(dataset_facts(train[0]).grades),
                   loss=variant.loss)
-    params.setdefault("exclude_own_article", own_article_rule(train, cfg))
+    if "exclude_own_article" not in params:
+        from pyterrier_gradrel.datasets import exclude_own_article
+
+        params["exclude_own_article"] = exclude_own_article(train)
     if variant.tau is not None:
         params["rel"] = variant.tau
     return TrainConfig(**params)

@@ -117,10 +117,8 @@ def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | Ex
         if not cond.fine_tuned or (variants is not None and cond.variant not in variants):
             continue
         tc = cond.train_config
-        topics = pd.concat([data.get(d).topics for d in cond.train], ignore_index=True)
-        qrels = pd.concat([data.get(d).qrels for d in cond.train], ignore_index=True)
         # the trainer's own preparation (noise, fraction, binarization, sampler); it loads no model
-        sampler, _, _ = prepare(tc, topics, qrels, data.corpus(cond.train))
+        sampler, _, _ = prepare(tc, *data.train_data(cond.train), data.corpus(cond.train))
         steps = tc.max_steps if tc.max_steps is not None else tc.epochs * sampler.steps_per_epoch()
         counts = count_drawn_positives(sampler, steps)
         rows += _rows(cond.describe(), cond.scenario, cond.train, cond.variant, tc.to_dict(), dict(counts), "replay")

@@ -28,6 +28,7 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
+from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._store import csv_gz
 
@@ -78,18 +79,18 @@ def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
              f"(paired {cfg.significance.test}-test on per-query scores averaged over seeds; "
              f"{_correction_name(cfg.significance.correction)} over all {n} comparisons of this experiment; "
              f"α = {alpha}). *beats* lists the variants it is significantly better than; a winner that beats "
-             f"nothing is not a finding.", "",
-             "| scenario | target | query language | winner | mean | beats (Δ) | not separable from (Δ, adj. p) |",
-             "|---|---|---|---|---|---|---|"]
-    for key, g in thr.groupby(["scenario", "label", "target", "fraction", "noise"], sort=False):
-        scenario, label, target, fraction, noise = key
+             f"nothing is not a finding.", ""]
+    rows = []
+    for (scenario, label, target, fraction, noise), g in thr.groupby(["scenario", "label", "target", "fraction",
+                                                                      "noise"], sort=False):
         name = label if (fraction, noise) == (1.0, 0.0) else f"{label} (f={fraction:g}, n={noise:g})"
         beats = ", ".join(f"{r.other} (+{r.delta:.3f})" for r in g[g["significant"]].itertuples()) or "–"
         same = ", ".join(f"{r.other} (+{r.delta:.3f}, {r.p_adjusted:.2g})"
                          for r in g[~g["significant"]].itertuples()) or "–"
-        lines.append(f"| {scenario} | {name} | {query_resource(target)} | {g['best'].iloc[0]} | "
-                     f"{g['best_mean'].iloc[0]:.3f} | {beats} | {same} |")
-    return lines + [""]
+        rows.append([scenario, name, query_resource(target), str(g["best"].iloc[0]), f"{g['best_mean'].iloc[0]:.3f}",
+                     beats, same])
+    return lines + markdown_table(["scenario", "target", "query language", "winner", "mean", "beats (Δ)",
+                                   "not separable from (Δ, adj. p)"], rows) + [""]
 
 
 def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
@@ -106,51 +107,27 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
              f"significant after {corr} over all {len(eff)} such changes (α = {alpha}). The last column tests "
              f"whether two variants change differently (difference of their per-query changes; {corr} over all "
              f"{len(inter)} pairs): a τ that loses significantly less than another is the paper's claim that a "
-             f"good τ needs less data or resists noise.", "",
-             "| scenario | target | change | " + " | ".join(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants)
-             + " | variants that differ (Δ of Δ, adj. p) |",
-             "|" + "---|" * (len(variants) + 4)]
-    for key, g in eff.groupby(["scenario", "label", "target", "axis", "level"], sort=False):
-        scenario, label, target, axis, level = key
-        ref = g["reference"].iloc[0]
-        change = f"fraction {ref:g} → {level:g}" if axis == "fraction" else f"noise {ref:g} → {level:g}"
-        cells = []
-        for v in variants:
-            r = g[g["variant"] == v]
-            if r.empty:
-                cells.append("–")
-                continue
-            txt = f"{r['delta'].iloc[0]:+.3f}"
-            cells.append(f"**{txt}**" if bool(r["significant"].iloc[0]) else txt)
+             f"good τ needs less data or resists noise.", ""]
+    rows = []
+    for (scenario, label, target, axis, level), g in eff.groupby(["scenario", "label", "target", "axis", "level"],
+                                                                 sort=False):
         i = inter[(inter["scenario"] == scenario) & (inter["target"] == target) & (inter["axis"] == axis)
                   & (inter["level"] == level)]
-        sig = i[i["significant"]]
-        if len(sig):
-            differ = ", ".join(f"{_col_name('fine-tuned', r.variant, cfg.variants)} − {_col_name('fine-tuned', r.other, cfg.variants)}: "
-                               f"{r.delta:+.3f} ({r.p_adjusted:.2g})" for r in sig.itertuples())
-        elif len(i):
-            differ = f"none (smallest adj. p {i['p_adjusted'].min():.2g})"
-        else:
-            differ = "–"
-        lines.append(f"| {scenario} | {label} | {change} | " + " | ".join(cells) + f" | {differ} |")
-    return lines + [""]
+        rows.append([scenario, label, f"{axis} {g['reference'].iloc[0]:g} → {level:g}", *effect_cells(g, variants),
+                     differ_cell(i, cfg.variants)])
+    header = ["scenario", "target", "change", *(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants),
+              "variants that differ (Δ of Δ, adj. p)"]
+    return lines + markdown_table(header, rows) + [""]
 
 
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
-                    cal: pd.DataFrame, thr: pd.DataFrame | None = None, lev: pd.DataFrame | None = None,
-                    diag: pd.DataFrame | None = None) -> str:
+                    cal: pd.DataFrame, thr: pd.DataFrame, lev: pd.DataFrame, diag: pd.DataFrame) -> str:
     """The body of ``report.md``."""
-    cfg = result.config
-    lines = _setup_lines(result)
-    lines += _scenario_lines(agg, cfg, _significance_markers(sig))
-    if thr is not None:
-        lines += threshold_lines(thr, cfg)
-    if diag is not None:
-        from pyterrier_gradrel.experiments._diagonal import diagonal_lines
+    from pyterrier_gradrel.experiments._diagonal import diagonal_lines
 
-        lines += diagonal_lines(diag, cfg)
-    if lev is not None:
-        lines += level_lines(lev, cfg)
+    cfg = result.config
+    lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
+    lines += threshold_lines(thr, cfg) + diagonal_lines(diag, cfg) + level_lines(lev, cfg)
     if not boot.empty:
         lines += _bootstrap_lines(boot, cfg)
     if not cal.empty:
@@ -237,17 +214,10 @@ def _other_measures_lines(sg: pd.DataFrame, cfg, other: list[str]) -> list[str]:
     fraction, noise = max(cfg.fractions), min(cfg.noise_rates)
     lines = [f"### Other measures (test, fraction {fraction:g}, noise {noise:g}; mean over seeds)", ""]
     systems = _systems(cfg)
-    header = ["target", "measure"] + [_col_name(*x, cfg.variants) for x in systems]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for label in sg["label"].drop_duplicates():
-        for measure in other:
-            cells = [label, measure]
-            for system, variant in systems:
-                row = _pick(sg, label, system, variant, measure, fraction, noise)
-                cells.append("–" if row is None else f"{row['mean']:.3f}")
-            lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
-    return lines
+    rows = [[label, measure] + ["–" if (row := _pick(sg, label, system, variant, measure, fraction, noise)) is None
+                                else f"{row['mean']:.3f}" for system, variant in systems]
+            for label in sg["label"].drop_duplicates() for measure in other]
+    return lines + markdown_table(["target", "measure"] + [_col_name(*x, cfg.variants) for x in systems], rows) + [""]
 
 
 def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
@@ -257,17 +227,15 @@ def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
     order = {name: i for i, name in enumerate([*cfg.baselines, "fine-tuned"])}
     b["_o"] = b["system"].map(order).fillna(len(order))
     b = b.sort_values(["scenario", "label", "_o", "fraction", "noise", "variant", "versus"], kind="stable")
-    lines += ["| scenario | target | system | vs | estimate | CI | unit (n) |", "|---|---|---|---|---|---|---|"]
+    rows = []
     for r in b.itertuples():
         name = _col_name(r.system, r.variant, cfg.variants)
         if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
             name += f" (f={r.fraction:g}, n={r.noise:g})"
-        vs = f"Δ vs {r.versus}" if r.versus else "mean"
         fmt = "+.3f" if r.versus else ".3f"
-        lines.append(f"| {r.scenario} | {r.label} | {name} | {vs} | {r.estimate:{fmt}} | "
-                     f"[{r.low:{fmt}}, {r.high:{fmt}}] | {r.unit} ({r.n_clusters}) |")
-    lines.append("")
-    return lines
+        rows.append([r.scenario, r.label, name, f"Δ vs {r.versus}" if r.versus else "mean", f"{r.estimate:{fmt}}",
+                     f"[{r.low:{fmt}}, {r.high:{fmt}}]", f"{r.unit} ({r.n_clusters})"])
+    return lines + markdown_table(["scenario", "target", "system", "vs", "estimate", "CI", "unit (n)"], rows) + [""]
 
 
 def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
@@ -277,25 +245,19 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
     measure = cfg.calibration.measure or cfg.primary_measure
     lines = [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
     vcols = [c for c in cal.columns if c.startswith("test[")]
-    header = ["scenario", "target", "fraction", "noise", "chosen (dev)", "test of chosen", "oracle",
-              "test of oracle", "regret"] + [f"fixed {c[5:-1]}" for c in vcols]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in cal.to_dict("records"):
-        lines.append("| " + " | ".join([
-            r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"],
-            f"{r['test_chosen']:.3f}", r["oracle"], f"{r['test_oracle']:.3f}", f"{r['regret']:.3f}",
-        ] + [f"{r[c]:.3f}" for c in vcols]) + " |")
+    lines += markdown_table(
+        ["scenario", "target", "fraction", "noise", "chosen (dev)", "test of chosen", "oracle", "test of oracle",
+         "regret"] + [f"fixed {c[5:-1]}" for c in vcols],
+        ([r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"], f"{r['test_chosen']:.3f}",
+          r["oracle"], f"{r['test_oracle']:.3f}", f"{r['regret']:.3f}"] + [f"{r[c]:.3f}" for c in vcols]
+         for r in cal.to_dict("records")))
     summary = calibration_summary(cal, variants=[v.label for v in cfg.variants])
-    lines += ["", "Mean over targets:", ""]
-    header = ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + [c for c in summary.columns
-                                                                                 if c.startswith("fixed[")]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in summary.to_dict("records"):
-        lines.append("| " + " | ".join([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}",
-                                        str(r["n_languages"]), f"{r['calibrated']:.3f}", f"{r['oracle']:.3f}"]
-                                       + [f"{r[c]:.3f}" for c in header[6:]]) + " |")
-    lines.append("")
-    return lines
+    fixed = [c for c in summary.columns if c.startswith("fixed[")]
+    lines += ["", "Mean over targets:", ""] + markdown_table(
+        ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + fixed,
+        ([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}", str(r["n_languages"]), f"{r['calibrated']:.3f}",
+          f"{r['oracle']:.3f}"] + [f"{r[c]:.3f}" for c in fixed] for r in summary.to_dict("records")))
+    return lines + [""]
 
 
 def _compute_seconds(result: ExperimentResult) -> float:
@@ -325,13 +287,10 @@ def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str,
 
 def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
     systems = _systems(cfg)
-    header = ["target", "queries"] + [_col_name(*x, cfg.variants) for x in systems]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for label in sg["label"].drop_duplicates():
-        cells = [label]
         rows = [_pick(sg, label, s, v, measure, fraction, noise) for s, v in systems]
-        nq = next((int(r["n_queries"]) for r in rows if r is not None), 0)
-        cells.append(str(nq))
+        cells = [label, str(next((int(r["n_queries"]) for r in rows if r is not None), 0))]
         best = max((r["mean"] for r in rows if r is not None), default=None)
         for (system, variant), row in zip(systems, rows, strict=True):
             if row is None:
@@ -344,8 +303,8 @@ def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
             if system == "fine-tuned" and mk:
                 text += " " + "".join(sorted(mk))
             cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+        table.append(cells)
+    return markdown_table(["target", "queries"] + [_col_name(*x, cfg.variants) for x in systems], table)
 
 
 def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None = None) -> Path:
@@ -355,17 +314,13 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     pq, cfg = result.perquery, result.config
     agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
     cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
+    diag = _analyses.diagonal(pq, cfg)
     from pyterrier_gradrel.experiments import _diagonal
 
-    diag = _diagonal.experiment_diagonal(result.config, result.perquery)
     results_dir.mkdir(parents=True, exist_ok=True)
-    _diagonal.write_diagonal_csv(diag, results_dir)
-    _atomic.write_text(results_dir / "thresholds.csv", thr.to_csv(index=False))
-    _atomic.write_text(results_dir / "levels.csv", lev.to_csv(index=False))
-    _atomic.write_text(results_dir / "aggregate.csv", agg.to_csv(index=False))
-    _atomic.write_text(results_dir / "significance.csv", sig.to_csv(index=False))
-    _atomic.write_text(results_dir / "bootstrap.csv", boot.to_csv(index=False))
-    _atomic.write_text(results_dir / "calibration.csv", cal.to_csv(index=False))
+    for name, table in dict(aggregate=agg, significance=sig, thresholds=thr, levels=lev, diagonal=diag,
+                            bootstrap=boot, calibration=cal).items():
+        _atomic.write_text(results_dir / f"{name}.csv", table.to_csv(index=False))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
     text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag)
     plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
@@ -421,7 +376,7 @@ def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.D
     ax.set_ylabel(f"{measure} (graded)")
     ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    return _finish(fig, path)
+    return _save(fig, path)
 
 
 def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.DataFrame, axis: str,
@@ -450,7 +405,7 @@ def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.D
         ax.set_ylabel(measure)
         ax.legend(fontsize=7)
     fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
-    return _finish(fig, path)
+    return _save(fig, path)
 
 
 def _baseline_mean(sg: pd.DataFrame, label: str, system: str) -> float | None:
@@ -458,12 +413,3 @@ def _baseline_mean(sg: pd.DataFrame, label: str, system: str) -> float | None:
     rows = sg[(sg["label"] == label) & (sg["system"] == system)]
     return float(rows["mean"].iloc[0]) if len(rows) else None
 
-
-def _finish(fig, path: Path) -> Path:
-    """Lay out ``fig``, write it to ``path`` and release it."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out

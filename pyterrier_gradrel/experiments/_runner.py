@@ -11,6 +11,7 @@ and does not stop the others.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -100,7 +101,8 @@ def run_experiment(
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
     components = components or Components(base_model=cfg.base_model, verbose=verbose, device=device or cfg.device)
-    executor = _make_executor(executor, address, cfg)
+    if isinstance(executor, str):
+        executor = make_executor(executor, address=address, threads=cfg.training.threads or 1)
     data = _check_data(data, cfg)
     keyed = _keyed_conditions(cfg, data, components)
     result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
@@ -123,14 +125,6 @@ def run_experiment(
     return result
 
 
-def _make_executor(executor: str | LocalExecutor | RayExecutor, address: str | None,
-                   cfg: ExperimentConfig) -> LocalExecutor | RayExecutor:
-    """The executor object: ``executor`` itself, or the one it names."""
-    if isinstance(executor, str):
-        executor = make_executor(executor, address=address, threads=cfg.training.threads or 1)
-    return executor
-
-
 def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:
     """``data``, or a new cache with the config's query limit; a given cache must have that limit."""
     if data is None:
@@ -143,20 +137,10 @@ def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:
 def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
                       components: Components) -> list[tuple[Condition, dict[str, object], str]]:
     """(condition, key material, run key) of every condition of the config's plan; the components' fingerprint is
-    asked once."""
-    conditions = cfg.conditions
-    fp_cache: list[str] = []
-
-    def fingerprint() -> str:
-        if not fp_cache:
-            fp_cache.append(components.fingerprint())
-        return fp_cache[0]
-
-    keyed = []
-    for cond in conditions:
-        material = key_material(cond, cfg, data, fingerprint)
-        keyed.append((cond, material, run_key(material)))
-    return keyed
+    asked once, when a condition needs it."""
+    fingerprint = functools.cache(components.fingerprint)
+    materials = [(cond, key_material(cond, cfg, data, fingerprint)) for cond in cfg.conditions]
+    return [(cond, material, run_key(material)) for cond, material in materials]
 
 
 def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], result: ExperimentResult, *,
@@ -265,12 +249,6 @@ class _Eta:
         return f"{hours}:{minutes:02d}:{secs:02d}" + ("" if any(self.seconds.values()) else " (prior)")
 
 
-def _run_condition(cond: Condition, material: dict[str, object], run_dir: Path, cfg: ExperimentConfig, data: DataCache,
-                   components: Components) -> None:
-    with _torch_threads(cfg.training.threads):
-        _compute_condition(cond, material, run_dir, cfg, data, components)
-
-
 @contextlib.contextmanager
 def _torch_threads(threads: int | None) -> Iterator[None]:
     """``torch.set_num_threads(threads)`` for one whole condition (training, encoding, retrieval), then restored.
@@ -292,30 +270,30 @@ def _torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _compute_condition(cond: Condition, material: dict[str, object], run_dir: Path, cfg: ExperimentConfig,
-                       data: DataCache, components: Components) -> None:
+def _run_condition(cond: Condition, material: dict[str, object], run_dir: Path, cfg: ExperimentConfig,
+                   data: DataCache, components: Components) -> None:
+    """Train (a fine-tuned condition), retrieve on every target and write the run folder, with the configured
+    torch threads."""
     t0 = time.time()
     partial = partial_dir(run_dir)
     train_report: dict[str, object] = {}
-    if cond.fine_tuned:
-        topics = pd.concat([data.get(d).topics for d in cond.train], ignore_index=True)
-        qrels = pd.concat([data.get(d).qrels for d in cond.train], ignore_index=True)
-        corpus = data.corpus(cond.train)
-        encoder, train_report = components.train(cond, topics, qrels, corpus, partial / "train", cfg)
-    t_train = time.time() - t0
-    runs: dict[str, pd.DataFrame] = {}
-    for target in cond.targets:
-        d = data.get(target.dataset)
-        system = components.dense(encoder, target.dataset) if cond.fine_tuned else \
-            components.baseline(cond.system, target.dataset)
-        res = system(d.topics[["qid", "query"]])
-        runs[target.dataset] = _cut(res, cfg.run_depth)
-    t_retrieve = time.time() - t0 - t_train
-    model = None
-    if cfg.keep_models and cond.fine_tuned:
-        model = _model_writer(partial / "train" / "model", encoder)
-    write_run(run_dir, cond, material, runs, cfg=cfg, data=data, train_report=train_report, model=model,
-              seconds={"train": round(t_train, 1), "retrieve": round(t_retrieve, 1), "total": round(time.time() - t0, 1)})
+    with _torch_threads(cfg.training.threads):
+        if cond.fine_tuned:
+            encoder, train_report = components.train(cond, *data.train_data(cond.train), data.corpus(cond.train),
+                                                     partial / "train", cfg)
+        t_train = time.time() - t0
+        runs: dict[str, pd.DataFrame] = {}
+        for target in cond.targets:
+            system = components.dense(encoder, target.dataset) if cond.fine_tuned else \
+                components.baseline(cond.system, target.dataset)
+            runs[target.dataset] = _cut(system(data.get(target.dataset).topics[["qid", "query"]]), cfg.run_depth)
+        t_retrieve = time.time() - t0 - t_train
+        model = None
+        if cfg.keep_models and cond.fine_tuned:
+            model = _model_writer(partial / "train" / "model", encoder)
+        write_run(run_dir, cond, material, runs, cfg=cfg, data=data, train_report=train_report, model=model,
+                  seconds={"train": round(t_train, 1), "retrieve": round(t_retrieve, 1),
+                           "total": round(time.time() - t0, 1)})
 
 
 def _model_writer(trained: Path, encoder: E5BiEncoder | QueryTunedEncoder) -> Callable[[Path], None]:

@@ -1,13 +1,5 @@
 """Which datasets each scenario of a config trains and tests on (the conditions are built by :mod:`._plan`).
 
-A **condition** (:class:`._plan.Condition`) is one unit of work for the runner:
-
-* a *baseline* (``BM25``, ``mE5-zero-shot``, ...) evaluated on one dataset (shared by every scenario
-  that tests on it);
-* a *fine-tuned* model: trained on ``train`` with one variant (``tau=1|2|3`` binarisation, or the
-  ``graded``-aware loss), seed, training fraction and grade-noise rate, then evaluated on its scenario's
-  test datasets (and their dev splits when calibration is on).
-
 Scenarios:
 
 * **monolingual** (XQuAD-R): per language L, train on ``L/train``, test on ``L/test``.
@@ -98,14 +90,10 @@ class ScenarioPlan:
         return sorted({t.dataset for g in self.groups for t in g.targets if t.split == "test"})
 
     @property
-    def dev(self) -> dict[str, str]:
-        """Test id → dev id for the targets that calibration uses (role ``main`` / ``pool``)."""
-        out = {}
-        for g in self.groups:
-            for t in g.targets:
-                if t.split == "test" and t.role != "control":
-                    out[t.dataset] = t.dataset.rsplit("/", 1)[0] + "/dev"
-        return out
+    def dev(self) -> list[str]:
+        """The dev ids that calibration evaluates: the dev split of every target that is not a control."""
+        return list(dict.fromkeys(t.dataset for g in self.groups for t in group_targets(g, calibrate=True)
+                                  if t.split == "dev"))
 
 
 def scenario_datasets(s: ScenarioSpec) -> ScenarioPlan:

@@ -56,9 +56,8 @@ def seed_average(perquery: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def paired_test(
-    x: np.ndarray, y: np.ndarray, *, test: str = "t", permutations: int = 10000, random_seed: int = 0
-) -> tuple[float, float]:
+def paired_test(x: np.ndarray, y: np.ndarray, *, test: str = "t", permutations: int = 10000,
+                random_seed: int = 0) -> tuple[float, float]:
     """Two-sided paired test of ``x`` against ``y`` (same queries, same order).
 
     Args:
@@ -128,7 +127,8 @@ def correct(p_values: Sequence[float], *, method: str = "holm") -> np.ndarray:
     return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
-def _paired_on_common_queries(a: pd.Series, b: pd.Series, test: str, permutations: int, random_seed: int):
+def paired_on_common(a: pd.Series, b: pd.Series, test: str, permutations: int,
+                     random_seed: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
     """Align two per-query score series (index ``qid``) on their common queries and test them (:func:`paired_test`).
 
     Returns:
@@ -142,31 +142,24 @@ def _paired_on_common_queries(a: pd.Series, b: pd.Series, test: str, permutation
     return x, y, stat, p
 
 
-def _correct_families(out: pd.DataFrame, by: list[str] | None, correction: str, alpha: float) -> pd.DataFrame:
-    """Add ``p_adjusted``, ``family_size`` and ``significant`` to ``out``, correcting ``p_value`` within each group
-    of ``by`` (``None``: the whole frame is one family)."""
+def correct_families(out: pd.DataFrame, by: list[str], *, correction: str, alpha: float,
+                     skip_untested: bool = False) -> pd.DataFrame:
+    """``out`` with ``p_adjusted``, ``family_size`` and ``significant``: ``p_value`` corrected (:func:`correct`)
+    within each group of ``by`` (``[]``: the whole frame is one family); with ``skip_untested`` the rows without a
+    p-value (no test ran) are in no family and keep NaN."""
     out = out.copy()
-    out["p_adjusted"] = np.nan
-    out["family_size"] = 0
-    groups = out.groupby(by).groups.values() if by else [out.index]
-    for idx in groups:
+    out["p_adjusted"], out["family_size"] = np.nan, 0
+    rows = out[out["p_value"].notna()] if skip_untested else out
+    for idx in rows.groupby(by, sort=False).groups.values() if by else [rows.index]:
         out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
         out.loc[idx, "family_size"] = len(idx)
     out["significant"] = out["p_adjusted"] < alpha
     return out
 
 
-def compare_to_baselines(
-    perquery: pd.DataFrame,
-    *,
-    baselines: Sequence[str],
-    test: str = "t",
-    correction: str = "holm",
-    alpha: float = 0.05,
-    split: str = "test",
-    permutations: int = 10000,
-    random_seed: int = 0,
-) -> pd.DataFrame:
+def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str], test: str = "t",
+                         correction: str = "holm", alpha: float = 0.05, split: str = "test",
+                         permutations: int = 10000, random_seed: int = 0) -> pd.DataFrame:
     """Test every fine-tuned condition (seed-averaged) against every baseline on ``split``.
 
     Args:
@@ -201,10 +194,7 @@ def compare_to_baselines(
         sys_scores = grp.set_index("qid")["value"]
         for baseline in baselines:
             b = base_scores.get((baseline, scenario, target, measure))
-            if b is None:
-                continue
-            paired = _paired_on_common_queries(sys_scores, b, test, permutations, random_seed)
-            if paired is None:
+            if b is None or (paired := paired_on_common(sys_scores, b, test, permutations, random_seed)) is None:
                 continue
             x, y, stat, p = paired
             rows.append(dict(
@@ -216,20 +206,12 @@ def compare_to_baselines(
     out = pd.DataFrame(rows, columns=columns[:17])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    return _correct_families(out, ["measure", "baseline"], correction, alpha)[columns]
+    return correct_families(out, ["measure", "baseline"], correction=correction, alpha=alpha)[columns]
 
 
-def compare_thresholds(
-    perquery: pd.DataFrame,
-    *,
-    measure: str,
-    test: str = "t",
-    correction: str = "holm",
-    alpha: float = 0.05,
-    split: str = "test",
-    permutations: int = 10000,
-    random_seed: int = 0,
-) -> pd.DataFrame:
+def compare_thresholds(perquery: pd.DataFrame, *, measure: str, test: str = "t", correction: str = "holm",
+                       alpha: float = 0.05, split: str = "test", permutations: int = 10000,
+                       random_seed: int = 0) -> pd.DataFrame:
     """Which fine-tuned variant (τ, or the graded loss) wins on each target, and is it separable from the rest?
 
     For every (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
@@ -267,10 +249,8 @@ def compare_thresholds(
         means = {v: float(x.mean()) for v, x in scores.items()}
         best = max(sorted(means), key=means.__getitem__)
         for other in sorted(scores):
-            if other == best:
-                continue
-            paired = _paired_on_common_queries(scores[best], scores[other], test, permutations, random_seed)
-            if paired is None:
+            if other == best or (paired := paired_on_common(scores[best], scores[other], test, permutations,
+                                                            random_seed)) is None:
                 continue
             x, y, stat, p = paired
             rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
@@ -279,20 +259,12 @@ def compare_thresholds(
     out = pd.DataFrame(rows, columns=columns[:15])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    return _correct_families(out, None, correction, alpha)[columns]
+    return correct_families(out, [], correction=correction, alpha=alpha)[columns]
 
 
-def compare_levels(
-    perquery: pd.DataFrame,
-    *,
-    measure: str,
-    test: str = "t",
-    correction: str = "holm",
-    alpha: float = 0.05,
-    split: str = "test",
-    permutations: int = 10000,
-    random_seed: int = 0,
-) -> pd.DataFrame:
+def compare_levels(perquery: pd.DataFrame, *, measure: str, test: str = "t", correction: str = "holm",
+                   alpha: float = 0.05, split: str = "test", permutations: int = 10000,
+                   random_seed: int = 0) -> pd.DataFrame:
     """How each variant responds to less training data or to grade noise, and whether the variants differ.
 
     The reference level is the largest training fraction at the lowest noise rate. Each other fraction (at
@@ -337,46 +309,36 @@ def compare_levels(
     scores = {key: g.set_index("qid")["value"]
               for key, g in avg.groupby(["scenario", "label", "target", "variant", "fraction", "noise"], sort=True)}
     rows = []
+
+    def add(where: dict, kind: str, variant: str, other: str, a: pd.Series, b: pd.Series) -> bool:
+        paired = paired_on_common(a, b, test, permutations, random_seed)
+        if paired is not None:
+            x, y, stat, p = paired
+            rows.append(dict(**where, kind=kind, variant=variant, other=other, delta=float((x - y).mean()),
+                             n_queries=len(x), statistic=stat, p_value=p))
+        return paired is not None
+
     for (scenario, label, target), g in avg.groupby(["scenario", "label", "target"], sort=True):
-        variants = sorted(g["variant"].unique())
         for axis, level, (f, n), reference in levels:
+            where = dict(scenario=scenario, label=label, target=target, axis=axis, level=level, reference=reference,
+                         measure=measure)
             effects = {}
-            for v in variants:
+            for v in sorted(g["variant"].unique()):
                 a = scores.get((scenario, label, target, v, f, n))
                 b = scores.get((scenario, label, target, v, f_ref, n_ref))
-                if a is None or b is None:
-                    continue
-                paired = _paired_on_common_queries(a, b, test, permutations, random_seed)
-                if paired is None:
-                    continue
-                x, y, stat, p = paired
-                effects[v] = (a - b).dropna()  # per-query change on the common queries
-                rows.append(dict(scenario=scenario, label=label, target=target, axis=axis, level=level,
-                                 reference=reference, measure=measure, kind="effect", variant=v, other="",
-                                 delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))
+                if a is not None and b is not None and add(where, "effect", v, "", a, b):
+                    effects[v] = (a - b).dropna()  # per-query change on the common queries
             for i, v in enumerate(sorted(effects)):
                 for w in sorted(effects)[i + 1:]:
-                    paired = _paired_on_common_queries(effects[v], effects[w], test, permutations, random_seed)
-                    if paired is None:
-                        continue
-                    x, y, stat, p = paired
-                    rows.append(dict(scenario=scenario, label=label, target=target, axis=axis, level=level,
-                                     reference=reference, measure=measure, kind="interaction", variant=v, other=w,
-                                     delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))
+                    add(where, "interaction", v, w, effects[v], effects[w])
     out = pd.DataFrame(rows, columns=columns[:14])
     if out.empty:
         return pd.DataFrame(columns=columns)
-    return _correct_families(out, ["kind"], correction, alpha)[columns]
+    return correct_families(out, ["kind"], correction=correction, alpha=alpha)[columns]
 
 
-def cluster_bootstrap(
-    values: np.ndarray,
-    clusters: np.ndarray | None,
-    *,
-    samples: int = 1000,
-    confidence: float = 0.95,
-    random_seed: int = 0,
-) -> tuple[float, float]:
+def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray | None, *, samples: int = 1000,
+                      confidence: float = 0.95, random_seed: int = 0) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean, resampling whole clusters with replacement.
 
     Args:
@@ -404,16 +366,8 @@ def cluster_bootstrap(
     return float(low), float(high)
 
 
-def bootstrap_table(
-    perquery: pd.DataFrame,
-    *,
-    baselines: Sequence[str],
-    unit: str = "article",
-    samples: int = 1000,
-    confidence: float = 0.95,
-    split: str = "test",
-    random_seed: int = 0,
-) -> pd.DataFrame:
+def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str], unit: str = "article", samples: int = 1000,
+                    confidence: float = 0.95, split: str = "test", random_seed: int = 0) -> pd.DataFrame:
     """Bootstrap CIs of each system's mean and of each fine-tuned variant's difference from each baseline.
 
     Scores are seed-averaged first (as for the tests). ``unit='article'`` resamples articles when the

@@ -247,15 +247,16 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                 base = resolved.name
         path = folder
         settings = infer_settings(path, base=base)
-        config = AutoConfig.from_pretrained(path)
-        has_pooler = config.model_type in POOLER_MODEL_TYPES
-        # build the pooler only when the folder has its weights (else transformers reports them missing),
-        # then drop it: the encoder never uses it, and the fingerprint covers the weights it uses
-        extra = {"add_pooling_layer": False} if has_pooler and not _has_pooler_weights(path) else {}
-        model = _load_weights(AutoModel, path, dtype=torch.float32, **extra).eval()
+        with quiet_transformers():
+            config = AutoConfig.from_pretrained(path)
+            has_pooler = config.model_type in POOLER_MODEL_TYPES
+            # build the pooler only when the folder has its weights (else transformers reports them missing),
+            # then drop it: the encoder never uses it, and the fingerprint covers the weights it uses
+            extra = {"add_pooling_layer": False} if has_pooler and not _has_pooler_weights(path) else {}
+            model = _load_weights(AutoModel, path, dtype=torch.float32, **extra).eval()
+            tokenizer = AutoTokenizer.from_pretrained(path)
         if has_pooler and getattr(model, "pooler", None) is not None:
             model.pooler = None
-        tokenizer = AutoTokenizer.from_pretrained(path)
         return cls(model, tokenizer, settings, path=path, batch_size=batch_size, max_length=max_length,
                    verbose=verbose, device=device, num_threads=num_threads, precision=precision)
 
@@ -542,7 +543,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             The folder, loadable with :meth:`from_pretrained` / :func:`~pyterrier_gradrel.models.load_encoder`.
         """
         target = Path(path)
-        with atomic_path(target) as tmp:
+        with atomic_path(target) as tmp, quiet_transformers():
             tmp.mkdir()
             self.model.save_pretrained(tmp, state_dict=_state_dict_to_save(self.model))
             self.tokenizer.save_pretrained(tmp)
@@ -592,6 +593,36 @@ model.encode_query(["..."]), model.encode_document(["..."])
 
 #: weight files that ``transformers`` reads with ``torch.load`` (pickles), unlike ``*.safetensors``
 _PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "pytorch_model-*.bin")
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """transformers' progress bars ("Loading weights", "Writing model shards") off for the block, then as they were
+    (the Hugging Face hub's, which transformers switches with its own, too): loading or saving one encoder takes
+    seconds, and the package shows bars only on long work."""
+    import warnings
+
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    enabled, hub_disabled = hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+
+    def switch(on: bool) -> None:
+        with warnings.catch_warnings():  # a set HF_HUB_DISABLE_PROGRESS_BARS wins over these calls and says so
+            warnings.simplefilter("ignore")
+            if not on:
+                hf_logging.disable_progress_bar()
+                return
+            hf_logging.enable_progress_bar()
+            if hub_disabled:
+                disable_progress_bars()
+
+    switch(False)
+    try:
+        yield
+    finally:
+        if enabled:
+            switch(True)
 
 
 def _load_weights(model_class: Any, folder: Path, **kwargs: Any) -> Any:

@@ -34,6 +34,17 @@ def corpus_frame(corpus: pd.DataFrame | Iterable) -> pd.DataFrame:
     return df
 
 
+def dataset_pools(dataset_ids: Iterable[str]) -> pd.DataFrame:
+    """The passage pools of ``dataset_ids`` (the ``irds:`` prefix optional) joined, one row per docno: the passages
+    a model trained on them draws its positives' texts and hard negatives from (``docno``, ``text``, and
+    ``split``/``article`` when the pools have them)."""
+    import pyterrier as pt
+
+    frames = [pd.DataFrame(list(pt.get_dataset(d if d.startswith("irds:") else f"irds:{d}")
+                                .get_corpus_iter(verbose=False))) for d in dataset_ids]
+    return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
+
+
 def topics_frame(topics: pd.DataFrame) -> pd.DataFrame:
     """Topics with a string ``qid`` and ``query`` (``text`` accepted)."""
     if "query" not in topics.columns:

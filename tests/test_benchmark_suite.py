@@ -31,7 +31,7 @@ def test_the_profile_is_parsed_into_the_one_measure_vocabulary():
     import ir_measures
 
     from pyterrier_gradrel._evaluation import graded_ndcg
-    from pyterrier_gradrel.benchmark._evaluate import suite_measures
+    from pyterrier_gradrel.benchmark._suite import suite_measures
 
     suite = load_suite("gradrel-v1")
     assert suite.measures == ("nDCG@10", "R@100", "RR@100")

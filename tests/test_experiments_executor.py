@@ -1,5 +1,6 @@
 """Executors: a failing condition fails once and the sweep finishes; Ray runs equal local runs, also when a
-worker is killed mid-condition (retried, resumed from its checkpoint).
+worker is killed mid-condition (retried, resumed from its checkpoint), and a real fine-tuning condition trained
+in a Ray worker gives the same weights and per-query values, bit for bit, as in this process.
 
 The Ray tests start one local Ray (2 CPUs) for the module and skip with a reason where Ray is absent.
 """
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import hashlib
+import os
 import sys
 from pathlib import Path
 
@@ -105,8 +108,6 @@ def test_ray_executor_without_ray_says_how_to_install(monkeypatch):
 @pytest.fixture(scope="module")
 def ray_local(tmp_path_factory):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'pyterrier-gradrel[ray]')")
-    import os
-
     env = {k: v for k, v in os.environ.items() if k.startswith(("GRADREL_", "HF_")) or k == "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS.parent), str(TESTS)])  # this checkout and the fixtures
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env},
@@ -149,6 +150,46 @@ def test_ray_outcomes_report_seconds_and_stages(ray_local, tmp_path):
     tasks = [Task("late", _touch, (marks / "late", marks / "early"), stage=1), Task("early", _touch, (marks / "early",))]
     outcomes: list[Outcome] = list(RayExecutor(max_retries=0).run(tasks))
     assert [o.task.key for o in outcomes] == ["early", "late"] and all(o.ok for o in outcomes)
+
+
+@pytest.fixture(scope="module")
+def judged_local() -> str:
+    """A tiny judged local collection in this session's GRADREL_HOME, which the Ray workers share."""
+    from _local_fixture import judged_collection
+
+    name, home = "exec-real", Path(os.environ["GRADREL_HOME"])
+    if not (home / "collections" / name).is_dir():
+        judged_collection(home, name)
+    return name
+
+
+def _model_hashes(root: Path) -> dict[str, str]:
+    """sha256 of every kept model's weights, by run key."""
+    return {f.parts[-3]: hashlib.sha256(f.read_bytes()).hexdigest()
+            for f in sorted((root / "runs").rglob("model/model.safetensors"))}
+
+
+def test_real_fine_tuning_in_a_ray_worker_is_bit_identical_to_local(tmp_path, ray_local, tiny_encoder_dir,
+                                                                    judged_local):
+    """One real condition (a tiny BERT fine-tuned for a few steps at one pinned torch thread, then encoding and
+    retrieval) run in this process and in a Ray worker (another process: its own hash seed, its own encoder load):
+    identical model weights, run files and per-query values."""
+    cfg = {
+        "name": "exec-real", "seeds": [0], "thresholds": [1], "graded_loss": False,
+        "scenarios": [{"type": "crosslingual", "collection": "local", "languages": [judged_local]}],
+        "training": {"max_steps": 3, "batch_size": 2, "max_length": 16, "threads": 1},
+        "base_model": str(tiny_encoder_dir), "baselines": ["mE5-zero-shot"], "keep_models": True,
+        "measures": {"graded": ["nDCG@10"], "binary": ["RR", "R@100"], "rels": [1, 3]},
+        "calibration": {"enabled": False},
+    }
+    local = run_experiment(cfg, root=tmp_path / "local", verbose=False, report=False)
+    ray = run_experiment(cfg, root=tmp_path / "ray", verbose=False, report=False, executor="ray")
+    assert (local.n_run, ray.n_run, ray.failed) == (2, 2, {})
+    [(key, weights)] = _model_hashes(tmp_path / "local").items()
+    assert _model_hashes(tmp_path / "ray") == {key: weights}
+    pd.testing.assert_frame_equal(_sorted(ray.perquery), _sorted(local.perquery), check_exact=True)
+    assert local.perquery["value"].nunique() > 1  # real scores, not a constant
+    assert _runs(tmp_path / "ray") == _runs(tmp_path / "local")
 
 
 def _touch(path: Path, requires: Path | None = None) -> None:

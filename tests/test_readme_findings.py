@@ -1,15 +1,31 @@
-"""The README's Findings table states what the committed result files hold: each number is recomputed here from
-``experiments/results/<experiment>/*.csv`` and looked up in the README, so a regenerated result cannot leave a
-stale sentence."""
+"""The README's Findings table states what the committed per-query scores give.
+
+Each number of the table is recomputed here from ``experiments/results/<experiment>/perquery.csv.gz`` with the
+analyses that write the reports (:mod:`pyterrier_gradrel.experiments._analyses`, ``._diagonal``,
+``._significance``), under each experiment's own significance settings, and looked up in the README. No derived
+file (``aggregate.csv``, ``thresholds.csv``, ``diagonal.csv``, ...) is read, so neither a regenerated result nor a
+stale derived CSV can leave a sentence that the per-query scores do not support.
+"""
 from __future__ import annotations
 
+import functools
+import math
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pyterrier_gradrel.experiments import _analyses
+from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
+from pyterrier_gradrel.experiments._diagonal import (
+    diagonal_sign_test,
+    experiment_diagonal,
+    load_results_perquery,
+)
+from pyterrier_gradrel.experiments._significance import bootstrap_table
+
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "experiments" / "results"
+EXPERIMENTS = REPO / "experiments"
 
 
 @pytest.fixture(scope="module")
@@ -19,73 +35,192 @@ def findings() -> str:
     return text[start:text.index("\n## ", start + 1)]
 
 
-def _csv(experiment: str, name: str) -> pd.DataFrame:
-    return pd.read_csv(RESULTS / experiment / f"{name}.csv")
+@functools.cache
+def _perquery(experiment: str) -> pd.DataFrame:
+    """The committed per-query frame of ``experiment`` (read once per session)."""
+    return load_results_perquery(EXPERIMENTS / "results" / experiment)
+
+
+@functools.cache
+def _config(experiment: str) -> ExperimentConfig:
+    return load_config(EXPERIMENTS / f"{experiment}.yaml")
+
+
+def _base(experiment: str, base: str) -> pd.DataFrame:
+    """The rows of one base measure (graded and binary at every rel: each correction family stays whole)."""
+    pq = _perquery(experiment)
+    return pq[pq["base"] == base]
+
+
+@functools.cache
+def _thresholds(experiment: str) -> pd.DataFrame:
+    """Which variant wins per target on the primary measure (graded nDCG@10), winner vs each other, Holm."""
+    cfg = _config(experiment)
+    return _analyses.thresholds(_base(experiment, cfg.primary_measure), cfg)
+
+
+def _significant(experiment: str) -> pd.DataFrame:
+    return _thresholds(experiment)[lambda t: t.significant]
 
 
 def _signed(x: float) -> str:
     return f"{x:+.3f}"
 
 
-def test_train_at_the_evaluation_threshold_counts(findings):
-    """Per evaluation threshold: in how many languages the matching τ has the best mean, and in how many it beats
-    both other τ significantly (binary nDCG@10, monolingual sweep)."""
-    diag = _csv("monolingual_budget", "diagonal")
-    diag = diag[(diag.base == "nDCG@10") & (diag.fraction == 1.0) & (diag.noise == 0.0)]
-    n_languages = diag.label.nunique()
-    phrases = []
-    for rel in (1, 2, 3):
-        at = diag[diag.rel == rel]
-        best = at[at.is_best & ~at.tied]
-        wins = best[best.tau == rel].label
-        significant = [lang for lang in wins if at[(at.label == lang) & ~at.is_best].significant.all()]
-        sig = f"significantly in {len(significant)}" if significant else "none significant"
-        phrases.append(f"τ={rel} best in {len(wins)}/{n_languages}" + (" languages" if rel == 3 else "") + f", {sig}")
-    for phrase in phrases:
-        assert phrase in findings, phrase
+def _minus(x: float) -> str:
+    """``-0.005`` as the README writes it (U+2212)."""
+    return f"{x:.3f}".replace("-", "−")
 
 
-def test_significant_tau_winners_on_afriqa_per_pair(findings):
-    thr = _csv("crosslingual_afriqa_queryside_pair", "thresholds")
-    sig = thr[thr.significant & (thr.measure == "nDCG@10")].set_index("label")
-    kin, hau = sig.loc["kin"], sig.loc["hau"]
-    assert (kin.best, kin.other, hau.best, hau.other) == ("tau=1", "tau=3", "graded", "tau=3")
-    assert f"kin, per-pair sampling: {_signed(kin.delta)} over τ=3, adj. p {kin.p_adjusted:.3f}" in findings
+def test_significant_tau_winners_differ_by_task(findings):
+    """Row 1: the significant winners per task, and the per-pair AfriQA ones with their margins."""
+    mono = _significant("monolingual_budget")
+    assert set(mono.best) == {"tau=3"}
+    n_languages = _thresholds("monolingual_budget").label.nunique()
+    assert len(mono) == mono.label.nunique() == 2  # one significant comparison per language
+    assert f"monolingual: {mono.label.nunique()} of {n_languages} significant, both τ=3" in findings
+    order = mono.sort_values("delta", ascending=False)  # as the README lists them
+    assert f"τ=3 (monolingual {', '.join(order.label)};" in findings
+
+    mix = _thresholds("multilingual_queryside")
+    won = mix.groupby("label").apply(lambda g: bool((g.best == "tau=3").all() and g.significant.all()),
+                                     include_groups=False)
+    assert f"query-side mixture, {int(won.sum())}/{len(won)} targets)" in findings
+
+    assert set(_significant("data_efficiency_budget").best) == {"tau=2"}
+    assert "τ=2 (th → en)" in findings
+
+    pair = _significant("crosslingual_afriqa_queryside_pair").set_index("label")
+    kin, hau = pair.loc["kin"], pair.loc["hau"]
+    assert (len(pair), kin.best, kin.other, hau.best, hau.other) == (2, "tau=1", "tau=3", "graded", "tau=3")
+    assert f"τ=1 (AfriQA kin, per-pair sampling: {_signed(kin.delta)} over τ=3, adj. p {kin.p_adjusted:.3f})" in findings
     assert f"graded loss (hau: {_signed(hau.delta)}, adj. p {hau.p_adjusted:.3f})" in findings
 
 
-def test_monolingual_separations_and_means(findings):
-    thr = _csv("monolingual_budget", "thresholds")
-    sig = thr[thr.significant & (thr.measure == "nDCG@10")]
-    assert set(sig.best) == {"tau=3"}
-    assert f"monolingual: {len(sig)} of {thr.label.nunique()} significant, both τ=3" in findings
-    cal = _csv("monolingual_budget", "calibration")
-    fixed = [cal[f"test[tau={t}]"].mean() for t in (1, 2, 3)]
-    assert f"best fixed τ {max(fixed):.3f}, worst {min(fixed):.3f}, dev-calibrated {cal.test_chosen.mean():.3f}" in findings
+def test_a_poorly_chosen_tau(findings):
+    """Row 5: which τ loses, by how much, per task."""
+    mix = _thresholds("multilingual_queryside")
+    t3_t1 = mix[(mix.best == "tau=3") & (mix.other == "tau=1")].set_index("label").delta
+    assert f"τ=1 below τ=3 by {t3_t1.min():.3f}–{t3_t1.max():.3f}" in findings
+    mono = _significant("monolingual_budget").set_index("label")
+    assert (mono.other == "tau=1").all()
+    assert f"on zh/th ({_minus(-mono.delta['zh'])}/{_minus(-mono.delta['th'])})" in findings
+    eff = _thresholds("data_efficiency_budget").set_index(["fraction", "best", "other"])
+    at10 = eff.loc[(0.1, "tau=2", "tau=3")]
+    assert at10.significant
+    assert f"on th → en at 10 % data (τ=3 {_minus(-at10.delta)} vs τ=2)" in findings
+    pair = _significant("crosslingual_afriqa_queryside_pair").set_index("label")
+    assert (pair.other == "tau=3").all()
+    assert f"on AfriQA per pair ({_minus(-pair.delta['kin'])} kin, {_minus(-pair.delta['hau'])} hau)" in findings
 
 
 def test_mixture_range(findings):
-    thr = _csv("multilingual_queryside", "thresholds")
-    t3_t1 = thr[(thr.measure == "nDCG@10") & (thr.best == "tau=3") & (thr.other == "tau=1")].set_index("label").delta
-    assert thr[thr.measure == "nDCG@10"].significant.all()
-    assert f"τ=3 − τ=1 = {_signed(t3_t1['en'])} on en to {_signed(t3_t1.max())} on `multi`" in findings
-    assert t3_t1.idxmax() == "multi"
+    """Row 2: τ=3 − τ=1 in the query-side mixture, smallest on en, largest on the multi pool."""
+    mix = _thresholds("multilingual_queryside")
+    assert mix.significant.all()
+    t3_t1 = mix[(mix.best == "tau=3") & (mix.other == "tau=1")].set_index("label").delta
+    assert (t3_t1.idxmin(), t3_t1.idxmax()) == ("en", "multi")
+    assert f"τ=3 − τ=1 = {_signed(t3_t1['en'])} on en to {_signed(t3_t1['multi'])} on `multi`" in findings
 
 
-def test_data_efficiency_and_noise(findings):
-    lv = _csv("data_efficiency_budget", "levels")
-    lv = lv[lv.measure == "nDCG@10"]
+def test_monolingual_calibration_means(findings):
+    """Row 2: the mean over the 12 languages of each fixed τ and of the dev-calibrated choice."""
+    cfg = _config("monolingual_budget")
+    cal = _analyses.calibration(_base("monolingual_budget", cfg.primary_measure), cfg)
+    assert len(cal) == 12
+    fixed = [cal[f"test[tau={t}]"].mean() for t in cfg.thresholds]
+    assert (f"best fixed τ {max(fixed):.3f}, worst {min(fixed):.3f}, dev-calibrated {cal.test_chosen.mean():.3f}"
+            in findings)
+
+
+def test_afriqa_gain_over_zero_shot(findings):
+    """Row 2: every τ's gain over zero-shot on AfriQA's own-language queries (the shared-encoder budget runs and the
+    query-side runs), and hau's best τ with its bootstrap interval."""
+    gains = []
+    for experiment in ("crosslingual_afriqa_budget", "crosslingual_afriqa_queryside"):
+        cfg = _config(experiment)
+        pq = _base(experiment, cfg.primary_measure)
+        pq = pq[(pq.measure == cfg.primary_measure) & (pq.role == "main")]
+        sig = _analyses.significance(pq, cfg)
+        gains.append(sig[sig.baseline == "mE5-zero-shot"].delta)
+    gains = pd.concat(gains)
+    low, high = math.floor(gains.min() * 100) / 100, math.ceil(gains.max() * 100) / 100
+    assert f"fine-tuning's gain on AfriQA ({low:+.2f} to {high:+.2f} over zero-shot" in findings
+
+    cfg = _config("crosslingual_afriqa_budget")
+    pq = _base("crosslingual_afriqa_budget", cfg.primary_measure)
+    hau = pq[(pq.label == "hau") & (pq.measure == cfg.primary_measure)]
+    s = cfg.significance
+    boot = bootstrap_table(hau, baselines=["mE5-zero-shot"], unit=s.bootstrap_unit, samples=s.bootstrap_samples,
+                           confidence=s.confidence, random_seed=s.random_seed)
+    best = boot[boot.versus == "mE5-zero-shot"].sort_values("estimate").iloc[-1]
+    assert f"hau {_signed(best.estimate)} [{_signed(best.low)}, {_signed(best.high)}]" in findings
+    assert _significant("crosslingual_afriqa_budget").empty  # "does not depend on τ"
+
+
+def test_data_efficiency(findings):
+    """Row 3: th → en at 25 % / 10 % of the training queries."""
+    cfg = _config("data_efficiency_budget")
+    lv = _analyses.levels(_base("data_efficiency_budget", cfg.primary_measure), cfg)
     effect = lv[lv.kind == "effect"].set_index(["level", "variant"])
     inter = lv[(lv.kind == "interaction") & (lv.variant == "tau=2") & (lv.other == "tau=3")].set_index("level")
     assert effect.loc[(0.25, "tau=3")].significant and effect.loc[(0.1, "tau=3")].significant
     assert not effect.loc[(0.25, "tau=2")].significant and not effect.loc[(0.1, "tau=2")].significant
-    assert (f"τ=3 loses {effect.loc[(0.25, 'tau=3')].delta:.3f} / {effect.loc[(0.1, 'tau=3')].delta:.3f}"
-            .replace("-", "−") in findings)
+    assert (f"τ=3 loses {_minus(effect.loc[(0.25, 'tau=3')].delta)} / {_minus(effect.loc[(0.1, 'tau=3')].delta)} "
+            f"at 25 % / 10 % of the queries (significant)" in findings)
     assert f"τ=2 {_signed(effect.loc[(0.25, 'tau=2')].delta)} / {_signed(effect.loc[(0.1, 'tau=2')].delta)}" in findings
     assert f"interaction {_signed(inter.delta[0.25])} / {_signed(inter.delta[0.1])}" in findings
     assert inter.significant.all() and inter.p_adjusted.max() <= 1.5e-04
-    noise = _csv("noise_budget", "levels")
-    noise = noise[noise.measure == "nDCG@10"]
-    assert not noise.significant.any()
-    assert noise[noise.kind == "effect"].delta.abs().max() <= 0.003 + 5e-4
-    assert f"smallest adj. p of an interaction {noise[noise.kind == 'interaction'].p_adjusted.min():.2f}" in findings
+
+
+def test_noise(findings):
+    """Row 4: grade noise at 20 % and 40 % changes no τ significantly."""
+    cfg = _config("noise_budget")
+    lv = _analyses.levels(_base("noise_budget", cfg.primary_measure), cfg)
+    assert sorted(lv.level.unique()) == [0.2, 0.4] and not lv.significant.any()
+    assert round(lv[lv.kind == "effect"].delta.abs().max(), 3) <= 0.003
+    assert "no τ changed significantly (all within ±0.003" in findings
+    assert f"smallest adj. p of an interaction {lv[lv.kind == 'interaction'].p_adjusted.min():.2f}" in findings
+
+
+def test_train_at_the_evaluation_threshold_counts(findings):
+    """Row 6: per evaluation threshold rel, in how many languages τ=rel has the best binary nDCG@10 (the diagonal's
+    sign-test counts), and in how many it beats both other τ significantly."""
+    cfg = _config("monolingual_budget")
+    diag = experiment_diagonal(cfg, _base("monolingual_budget", "nDCG@10"))
+    counts = diagonal_sign_test(diag).set_index("rel")
+    n_languages = diag.label.nunique()
+    phrases = []
+    for rel in (1, 2, 3):
+        matches, n_targets = counts.loc[rel, ["matches", "n_targets"]]
+        assert n_targets == n_languages  # no tied cell
+        at = diag[diag.rel == rel]
+        wins = at[at.is_best & (at.tau == rel)].label
+        significant = [lang for lang in wins if at[(at.label == lang) & ~at.is_best].significant.all()]
+        sig = f"significantly in {len(significant)}" if significant else "none significant"
+        phrases.append(f"τ={rel} best in {matches}/{n_targets}" + (" languages" if rel == 3 else "") + f", {sig}")
+    assert f"at rel ≥ 3 {phrases[2]}; at rel ≥ 1 {phrases[0]}; at rel ≥ 2 {phrases[1]}" in findings
+
+
+@functools.cache
+def _mixture_winners() -> pd.DataFrame:
+    """The query-side mixture's diagonal on binary nDCG@10: the winning τ of every untied (target, rel) cell."""
+    diag = experiment_diagonal(_config("multilingual_queryside"), _base("multilingual_queryside", "nDCG@10"))
+    return diag[diag.is_best & ~diag.tied]
+
+
+def test_mixture_does_not_train_at_the_evaluation_threshold(findings):
+    """Row 6: in the query-side mixture τ=1 is never best at rel ≥ 1 nor τ=2 at rel ≥ 2; τ=3 is best at rel ≥ 3."""
+    winners = _mixture_winners()
+    n_targets = winners.label.nunique()
+    matches = {rel: int((winners[winners.rel == rel].tau == rel).sum()) for rel in (1, 2, 3)}
+    assert matches == {1: 0, 2: 0, 3: n_targets}
+    assert "not in the query-side mixture" in findings
+
+
+def test_mixture_every_rel_claim(findings):
+    """Row 6's parenthetical: τ=3 best in every (target, rel) cell of the mixture but one, τ=2 on en at rel ≥ 1."""
+    winners = _mixture_winners()
+    others = winners[winners.tau != 3]
+    assert [(r.label, int(r.rel), int(r.tau)) for r in others.itertuples()] == [("en", 1, 2)]
+    assert f"τ=3 best at every rel on {winners.label.nunique() - 1} of {winners.label.nunique()} targets" in findings

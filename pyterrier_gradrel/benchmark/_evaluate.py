@@ -1,7 +1,7 @@
 """The benchmark's measures: the graded main score and the threshold profile, scored per query.
 
 A suite declares its measures (``main_score`` and ``profile: {rels, measures}`` in its YAML);
-:func:`suite_measures` parses them with :func:`pyterrier_gradrel._evaluation.parse_measures` and names them with
+:func:`pyterrier_gradrel.benchmark._suite.suite_measures` parses them with :func:`pyterrier_gradrel._evaluation.parse_measures` and names them with
 :func:`pyterrier_gradrel._evaluation.label`, the vocabulary of the experiments and the retrieval studies. For
 ``gradrel-v1`` (main score ``nDCG@10``, profile ``nDCG@10``, ``R@100``, ``RR@100`` at rel 1, 2, 3, depth 100):
 
@@ -16,41 +16,14 @@ own order (``keep_order``: by rank, else by score with ties in row order), cut t
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 
-from pyterrier_gradrel._evaluation import Evaluator, MeasureSpec, parse_measures
-from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite
+from pyterrier_gradrel._evaluation import Evaluator
+from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite, suite_measures
 
 __all__ = ["measure_names", "prepare_evaluators", "score_run", "suite_measures"]
-
-
-@lru_cache(maxsize=16)
-def _parse(main_score: str, profile: tuple[str, ...], rels: tuple[int, ...], depth: int) -> tuple[MeasureSpec, ...]:
-    specs = parse_measures(graded=[main_score], binary=profile, rels=rels, depth=depth)
-    graded, binary = specs[:1], specs[1:]
-    # the threshold profile in table order: per rel, the profile's measures as declared
-    binary.sort(key=lambda spec: rels.index(spec.rel))
-    return (*graded, *binary)
-
-
-def suite_measures(suite: Suite) -> list[MeasureSpec]:
-    """The suite's measures in table order: the main score (graded), then per ``rel`` the profile's measures.
-
-    Raises:
-        ValueError: The suite's ``main_score`` (a graded nDCG) or ``profile.measures`` is not a measure name
-            :func:`pyterrier_gradrel._evaluation.parse_measures` knows, or a cut-off exceeds the suite's depth.
-    """
-    specs = _parse(suite.main_score, tuple(suite.measures), tuple(suite.rels), int(suite.depth))
-    if specs[0].label != suite.main_score:
-        raise ValueError(f"suite {suite.name}: main_score {suite.main_score!r} must be written as its label "
-                         f"{specs[0].label!r}")
-    deeper = [s.label for s in specs if (s.cutoff or 0) > suite.depth]
-    if deeper:
-        raise ValueError(f"suite {suite.name}: measures {deeper} cut deeper than the evaluated depth {suite.depth}")
-    return list(specs)
 
 
 def measure_names(suite: Suite) -> list[str]:

@@ -17,10 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.benchmark._evaluate import suite_measures
 from pyterrier_gradrel.benchmark._results import ResultError, TaskResult, default_results, reference_results
 from pyterrier_gradrel.benchmark._stats import RankIntervals, rank_intervals
-from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite
+from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite, suite_measures
 
 __all__ = ["Leaderboard", "collect", "leaderboard", "results_roots"]
 

@@ -16,8 +16,12 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pyterrier_gradrel._evaluation import MeasureSpec
 
 __all__ = ["DataChangedError", "Suite", "Task", "data_fingerprint", "load_suite", "suite_path",
            "write_fingerprints"]
@@ -71,7 +75,7 @@ class Suite:
         main_score: Name of the main score column (``nDCG@10``: graded, gains 2^g - 1).
         rels: The thresholds of the profile (``rel`` = minimum grade counted relevant).
         measures: The profile's measure names as declared (``nDCG@10``, ``R@100``, ``RR@100``), each scored at
-            every ``rel`` (:func:`pyterrier_gradrel.benchmark._evaluate.suite_measures` parses them).
+            every ``rel`` (:func:`suite_measures` parses them).
         depth: Results per query that are evaluated (the deepest cutoff of the measures).
         groups: Group names in table order.
         tasks: The tasks in table order.
@@ -225,13 +229,40 @@ def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:
     suite = Suite(name=str(raw["name"]), version=int(raw["version"]), main_score=str(raw["main_score"]),
                   rels=rels, depth=int(raw["depth"]), groups=groups, tasks=tuple(tasks), path=path, raw=raw,
                   measures=measures)
-    from pyterrier_gradrel.benchmark._evaluate import suite_measures
-
     try:
         suite_measures(suite)
     except ValueError as exc:
         raise ValueError(f"{path}: main_score / profile.measures: {exc}") from None
     return suite
+
+
+@lru_cache(maxsize=16)
+def _parse(main_score: str, profile: tuple[str, ...], rels: tuple[int, ...], depth: int) -> tuple[MeasureSpec, ...]:
+    # pandas and ir_measures are imported only when a suite is loaded
+    from pyterrier_gradrel._evaluation import parse_measures
+
+    specs = parse_measures(graded=[main_score], binary=profile, rels=rels, depth=depth)
+    graded, binary = specs[:1], specs[1:]
+    # the threshold profile in table order: per rel, the profile's measures as declared
+    binary.sort(key=lambda spec: rels.index(spec.rel))
+    return (*graded, *binary)
+
+
+def suite_measures(suite: Suite) -> list[MeasureSpec]:
+    """The suite's measures in table order: the main score (graded), then per ``rel`` the profile's measures.
+
+    Raises:
+        ValueError: The suite's ``main_score`` (a graded nDCG) or ``profile.measures`` is not a measure name
+            :func:`pyterrier_gradrel._evaluation.parse_measures` knows, or a cut-off exceeds the suite's depth.
+    """
+    specs = _parse(suite.main_score, tuple(suite.measures), tuple(suite.rels), int(suite.depth))
+    if specs[0].label != suite.main_score:
+        raise ValueError(f"suite {suite.name}: main_score {suite.main_score!r} must be written as its label "
+                         f"{specs[0].label!r}")
+    deeper = [s.label for s in specs if (s.cutoff or 0) > suite.depth]
+    if deeper:
+        raise ValueError(f"suite {suite.name}: measures {deeper} cut deeper than the evaluated depth {suite.depth}")
+    return list(specs)
 
 
 def _line(*values: Any) -> bytes:

@@ -301,7 +301,7 @@ def legacy_names(suite: Suite) -> dict[str, str]:
     Schemas 1 and 2 wrote a binary nDCG as ``nDCG@10(rel=r)`` and every other binary measure as
     ``R(rel=r)@100`` / ``RR(rel=r)@100`` (``rel=1`` spelled out); the graded main score was already ``nDCG@10``.
     """
-    from pyterrier_gradrel.benchmark._evaluate import suite_measures
+    from pyterrier_gradrel.benchmark._suite import suite_measures
 
     names = {}
     for spec in suite_measures(suite):

@@ -1,8 +1,9 @@
 """The τ × evaluation-threshold diagonal and the sampling unit × τ interaction, against computations done here
-by hand (numpy loops, scipy's t-test, a textbook Holm loop, the binomial tail summed with math.comb)."""
+by hand (numpy loops, scipy's t-test, a textbook Holm loop, the clustered permutation test's exact null
+enumerated over every relabelling)."""
 from __future__ import annotations
 
-import math
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ from pyterrier_gradrel.experiments._diagonal import (
     add_unit_comparison,
     compare_diagonal,
     compare_units,
-    diagonal_sign_test,
+    diagonal_match_test,
     heatmap_matrix,
+    question_key,
     refresh_diagonal,
     splice_plots,
     splice_section,
@@ -109,26 +111,126 @@ def test_diagonal_matches_an_independent_computation():
     assert diag[diag["measure"] == "nDCG(rel=3)@10"]["significant"].sum() >= 6  # a 0.04 boost is detectable
 
 
-def _binom_tail(k: int, n: int, p: float) -> float:
-    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(k, n + 1))
-
-
-def test_sign_test_counts_winners_equal_to_rel():
-    diag = compare_diagonal(crossing_perquery())
-    signs = diagonal_sign_test(diag).set_index("rel")
+def test_match_test_counts_winners_equal_to_rel():
+    pq = crossing_perquery()
+    diag = compare_diagonal(pq)
+    signs = diagonal_match_test(pq, permutations=1999).set_index("rel")
     assert signs.loc[1, "matches"] == 4 and signs.loc[2, "matches"] == 3 and signs.loc[3, "matches"] == 4
     assert signs.loc["all", "matches"] == 11 and signs.loc["all", "n_targets"] == 12
-    for rel in (1, 2, 3, "all"):
-        r = signs.loc[rel]
-        assert r["chance"] == pytest.approx(1 / 3)
-        assert r["p_value"] == pytest.approx(_binom_tail(int(r["matches"]), int(r["n_targets"]), 1 / 3), rel=1e-9)
+    winners = diag[diag["is_best"]]
+    for rel in (1, 2, 3):
+        assert signs.loc[rel, "matches"] == int((winners[winners["rel"] == rel]["tau"] == rel).sum())
+    assert signs["chance"].tolist() == pytest.approx([1 / 3] * 4) and (signs["n_clusters"] == N_Q * len(LANGS)).all()
+    # the planted +0.04 makes τ = rel win; without a τ effect 4 of 4 independent targets happen with (1/3)^4
+    assert signs.loc[1, "p_value"] < 0.05 and signs.loc[3, "p_value"] < 0.05 and signs.loc["all", "p_value"] == 1 / 2000
+    assert signs["null_mean"].drop("all").tolist() == pytest.approx([4 / 3] * 3, abs=0.15)
+
+
+def test_match_test_is_deterministic_and_batch_free():
+    pq = crossing_perquery(boost=0.0)
+    a = diagonal_match_test(pq, permutations=300, random_seed=5)
+    pd.testing.assert_frame_equal(a, diagonal_match_test(pq, permutations=300, random_seed=5, batch=7))
+    assert not a["p_value"].equals(diagonal_match_test(pq, permutations=300, random_seed=6)["p_value"])
+    with pytest.raises(ValueError, match="permutations >= 1"):
+        diagonal_match_test(pq, permutations=0)
+
+
+def test_question_key_joins_xquad_r_languages_only():
+    assert question_key("ar-56beb4343aeaaa14008c925b") == question_key("zh-56beb4343aeaaa14008c925b")
+    assert question_key("ar-56beb4343aeaaa14008c925b") == "56beb4343aeaaa14008c925b"
+    assert question_key("zul-113") == "zul-113" != question_key("twi-113")  # AfriQA counts per language
+    assert question_key("de-q7") == "de-q7"
+
+
+SQUAD = [f"{0x56beb4343aeaaa14008c0000 + i:024x}" for i in range(60)]
+
+
+def parallel_perquery(seed: int, *, langs: list[str], n_q: int, shared_sd: float, lang_sd: float,
+                      boost: float = 0.0) -> pd.DataFrame:
+    """XQuAD-R-like binary nDCG@10 at rel >= 1-3 for τ 1-3 (one seed): every language translates the same ``n_q``
+    questions; a question's score under τ is a question × τ draw shared by all languages and rels (sd
+    ``shared_sd``) plus per-language noise (sd ``lang_sd``), and ``+boost`` when τ = rel."""
+    rng = np.random.default_rng(seed)
+    shared = rng.normal(0.5, shared_sd, (n_q, len(TAUS)))
+    rows = []
+    for lang in langs:
+        noise = rng.normal(0, lang_sd, (len(RELS), n_q, len(TAUS)))
+        for i, rel in enumerate(RELS):
+            for j, tau in enumerate(TAUS):
+                vals = shared[:, j] + noise[i, :, j] + (boost if tau == rel else 0.0)
+                for q, v in zip(SQUAD[:n_q], vals, strict=True):
+                    rows.append(dict(scenario="monolingual-xquad-r", label=lang, target=f"gradrel/xquad-r/{lang}/test",
+                                     split="test", role="main", system="fine-tuned", variant=f"tau={tau}", tau=tau,
+                                     loss="infonce", seed=0, fraction=1.0, noise=0.0, qid=f"{lang}-{q}",
+                                     article="Super_Bowl_50", measure=f"nDCG(rel={rel})@10", rel=rel, base="nDCG@10",
+                                     value=float(v)))
+    return pd.DataFrame(rows).astype({"tau": "Int64", "rel": "Int64"})[PERQUERY_COLUMNS]
+
+
+def test_languages_that_share_questions_are_not_independent_trials():
+    """No τ effect, but each question × τ draw is shared by 5 languages: they all pick the same winner, so at that
+    rel a binomial over languages says (1/3)^5; the clustered test knows the agreement is one draw."""
+    langs = ["ar", "de", "en", "th", "zh"]
+    binomial, clustered = [], []
+    for seed in range(20):
+        signs = diagonal_match_test(parallel_perquery(seed, langs=langs, n_q=40, shared_sd=0.1, lang_sd=0.005),
+                                    permutations=199)
+        per_rel = signs[signs["rel"] != "all"]
+        assert (signs["n_clusters"] == 40).all()
+        binomial += [stats.binomtest(int(r.matches), int(r.n_targets), 1 / 3, alternative="greater").pvalue
+                     for r in per_rel.itertuples()]
+        clustered += per_rel["p_value"].tolist()
+        hit = per_rel.loc[per_rel["matches"].idxmax()]
+        assert hit["matches"] >= len(langs) - 1  # the languages agree on one winner
+        assert 0.2 < hit["p_value"] < 0.5  # about 1/3: the chance that the one shared winner is τ = rel
+    assert np.mean(np.array(binomial) <= 0.05) >= 0.3  # overconfident: every seed "finds" τ = rel somewhere
+    assert np.mean(np.array(clustered) <= 0.2) == 0.0
+
+
+def test_match_test_detects_tau_equal_to_rel_across_shared_questions():
+    signs = diagonal_match_test(parallel_perquery(0, langs=["ar", "de", "en", "th", "zh"], n_q=40, shared_sd=0.02,
+                                                  lang_sd=0.02, boost=0.05), permutations=999).set_index("rel")
+    assert (signs["matches"] == [5, 5, 5, 15]).all()
+    # pooled over rel the planted diagonal is clear; per rel, 5 languages that share questions are a weak witness
+    assert signs.loc["all", "p_value"] <= 0.005 and (signs["p_value"] < 0.2).all()
+
+
+def test_match_test_equals_the_exact_clustered_null():
+    """Two τ, three questions in two languages: the 2^3 relabellings (one per question, in both languages) give the
+    exact null; 20,000 random permutations land within Monte Carlo error of it."""
+    rng = np.random.default_rng(11)
+    shared = rng.normal(0.5, 0.1, (3, 2, 2))  # [question, rel, τ]
+    rows = []
+    for lang, offset in (("de", 0.0), ("en", 0.001)):
+        for q, (r, t) in itertools.product(range(3), itertools.product((1, 2), (1, 2))):
+            rows.append(dict(scenario="s", label=lang, target=lang, split="test", role="main", system="fine-tuned",
+                             variant=f"tau={t}", tau=t, loss="infonce", seed=0, fraction=1.0, noise=0.0,
+                             qid=f"{lang}-{SQUAD[q]}", article="a", measure=f"nDCG(rel={r})@10", rel=r,
+                             base="nDCG@10", value=float(shared[q, r - 1, t - 1] + offset * t)))
+    pq = pd.DataFrame(rows).astype({"tau": "Int64", "rel": "Int64"})[PERQUERY_COLUMNS]
+
+    def stat(swap: tuple[int, ...]) -> int:
+        v = shared.copy()
+        v[np.array(swap, dtype=bool)] = v[np.array(swap, dtype=bool)][..., ::-1]
+        hits = 0
+        for offset in (0.0, 0.001):  # a tiny per-language tilt towards τ = 2
+            means = v.mean(axis=0) + offset * np.array([1, 2])
+            hits += sum(int(np.argmax(means[r]) == r) for r in range(2))
+        return hits
+
+    observed = stat((0, 0, 0))
+    exact = np.mean([stat(s) >= observed for s in itertools.product((0, 1), repeat=3)])
+    signs = diagonal_match_test(pq, permutations=20000).set_index("rel")
+    assert signs.loc["all", "matches"] == observed and signs.loc["all", "n_clusters"] == 3
+    assert signs.loc["all", "p_value"] == pytest.approx(exact, abs=0.015)
 
 
 def test_ties_are_not_counted_as_wins():
-    diag = compare_diagonal(crossing_perquery(tie_lang="th"))
+    pq = crossing_perquery(tie_lang="th")
+    diag = compare_diagonal(pq)
     cell = diag[(diag["label"] == "th") & (diag["rel"] == 3)]
     assert cell["tied"].all() and (cell["delta"].abs() < 1e-12).all() and cell.iloc[0]["best"] == 1
-    signs = diagonal_sign_test(diag).set_index("rel")
+    signs = diagonal_match_test(pq, permutations=99).set_index("rel")
     assert signs.loc[3, "n_targets"] == 3 and signs.loc[3, "matches"] == 3
     taus, rels, delta, wins = heatmap_matrix(diag, "monolingual-xquad-r", "nDCG@10")
     assert wins[:, 2].tolist() == [0, 0, 3]  # the tied target is nobody's win
@@ -166,7 +268,13 @@ def test_report_section_csv_heatmap_and_refresh_from_results(tmp_path, mirror):
     section = text.split(f"## {SECTION_TITLE}")[1].split("\n## ")[0]
     zh = next(line for line in section.splitlines() if line.startswith("| zh | "))
     assert zh.split("|")[3].strip().lstrip("*").startswith("τ=3 +")  # zh's planted τ = 3 at rel >= 2
-    assert "| winner = rel | 4/4 (p 0.012) | 3/4 (p 0.11) | 4/4 (p 0.012) |" in text
+    signs = diagonal_match_test(pq, permutations=cfg.significance.permutations,
+                                random_seed=cfg.significance.random_seed).set_index("rel")
+    assert "| winner = rel | " + " | ".join(f"{signs.loc[r, 'matches']}/4 (p {signs.loc[r, 'p_value']:.2g})"
+                                           for r in RELS) + " |" in section
+    assert (f"in 11 of 12 (target, rel) cells (chance 0.33, {signs.loc['all', 'null_mean']:.1f} expected if τ did "
+            f"not matter); clustered permutation p = {signs.loc['all', 'p_value']:.2g} (120 questions)") in section
+    assert "one permutation per question applied in every language" in section
     png = res.results_dir / "diagonal_monolingual-xquad-r.png"
     assert png.read_bytes()[:8] == PNG_MAGIC
     assert text.rstrip().endswith("![diagonal_monolingual-xquad-r](diagonal_monolingual-xquad-r.png)")
@@ -193,6 +301,12 @@ def test_splice_section_places_and_replaces():
     assert splice_section(once, "B", ["## B", "", "b2", ""], after=("A",)) == once.replace("\nb\n", "\nb2\n")
     assert splice_section(text, "B", ["## B", "", "b"], before=("C",)) == once
     assert splice_section(once, "B", []) == text
+
+
+def test_splice_plots_keeps_the_blank_line_before_a_later_section():
+    text = "# T\n\n## Plots\n\n![a](a.png)\n![diagonal_x](diagonal_x.png)\n\n## Positives\n\np\n"
+    assert splice_plots(text, [Path("diagonal_x.png")], prefix="diagonal_") == text
+    assert splice_plots(text, [], prefix="diagonal_") == text.replace("![diagonal_x](diagonal_x.png)\n", "")
 
 
 def _units_frames():

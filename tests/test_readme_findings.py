@@ -18,8 +18,7 @@ import pytest
 from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._diagonal import (
-    compare_diagonal,
-    diagonal_sign_test,
+    diagonal_match_test,
     load_results_perquery,
 )
 from pyterrier_gradrel.experiments._significance import bootstrap_table
@@ -185,10 +184,11 @@ def test_noise(findings):
 
 def test_train_at_the_evaluation_threshold_counts(findings):
     """Row 6: per evaluation threshold rel, in how many languages τ=rel has the best binary nDCG@10 (the diagonal's
-    sign-test counts), and in how many it beats both other τ significantly."""
+    clustered permutation test's counts), and in how many it beats both other τ significantly."""
     cfg = _config("monolingual_budget")
-    diag = compare_diagonal(_base("monolingual_budget", "nDCG@10"), significance=cfg.significance)
-    counts = diagonal_sign_test(diag).set_index("rel")
+    pq = _base("monolingual_budget", "nDCG@10")
+    diag = _analyses.diagonal(pq, cfg)
+    counts = diagonal_match_test(pq, permutations=1).set_index("rel")  # the counts only: no p-value is cited
     n_languages = diag.label.nunique()
     phrases = []
     for rel in (1, 2, 3):
@@ -205,8 +205,7 @@ def test_train_at_the_evaluation_threshold_counts(findings):
 @functools.cache
 def _mixture_winners() -> pd.DataFrame:
     """The query-side mixture's diagonal on binary nDCG@10: the winning τ of every untied (target, rel) cell."""
-    diag = compare_diagonal(_base("multilingual_queryside", "nDCG@10"),
-                            significance=_config("multilingual_queryside").significance)
+    diag = _analyses.diagonal(_base("multilingual_queryside", "nDCG@10"), _config("multilingual_queryside"))
     return diag[diag.is_best & ~diag.tied]
 
 

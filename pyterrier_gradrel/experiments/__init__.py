@@ -30,7 +30,7 @@ _LAZY: dict[str, str] = {
     "compare_to_baselines": "pyterrier_gradrel.experiments._significance:compare_to_baselines",
     "compare_units": "pyterrier_gradrel.experiments._diagonal:compare_units",
     "correct": "pyterrier_gradrel.experiments._significance:correct",
-    "diagonal_sign_test": "pyterrier_gradrel.experiments._diagonal:diagonal_sign_test",
+    "diagonal_match_test": "pyterrier_gradrel.experiments._diagonal:diagonal_match_test",
     "evaluate": "pyterrier_gradrel._evaluation:evaluate",
     "load": "pyterrier_gradrel.experiments._notebook:load",
     "load_config": "pyterrier_gradrel.experiments._config:load_config",

@@ -10,12 +10,12 @@ whole experiment: every target × losing τ. Only variants with a ``tau`` take p
 threshold). Fractions and noise rates: the reference level only (largest fraction, lowest noise), where
 every experiment has all its targets.
 
-:func:`diagonal_sign_test` asks across targets whether "the winning τ equals ``rel``" happens more often
-than chance (one-sided binomial test, null probability 1 / number of τ values), per ``rel`` and pooled
-over the ``rel`` values that are also training thresholds. The pooled count mixes cells of one target
-(its rel ≥ 1 and rel ≥ 3 winners are not independent), so its p-value is descriptive; the per-``rel``
-tests are exact under the null that each target's winner is uniform over the τ values. A cell whose
-best mean is shared by two τ (R@100 at rel ≥ 3 is often 1.0 for all) is a tie and is not counted.
+:func:`diagonal_match_test` asks across targets whether "the winning τ equals ``rel``" happens more often
+than if τ did not matter, per ``rel`` and pooled over the ``rel`` values that are also training thresholds. Its
+null distribution is a clustered randomization: one permutation of the τ labels per question, applied to that
+question in every language, target and ``rel`` at once, because XQuAD-R's languages translate the same questions
+and their winners are not independent trials. A cell whose best mean is shared by two τ (R@100 at rel ≥ 3 is
+often 1.0 for all) is a tie and is not counted.
 
 **Sampling unit × τ.** :func:`compare_units` pairs two experiments with the same targets, variants and
 measures (e.g. ``unit: pair`` against its ``unit: query`` control): per target × variant × measure the
@@ -25,6 +25,8 @@ per-query seed-averaged scores, corrected per (kind, measure).
 """
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -49,8 +51,8 @@ if TYPE_CHECKING:
 DIAGONAL_COLUMNS = ["scenario", "label", "target", "fraction", "noise", "measure", "base", "rel", "tau", "mean",
                     "delta", "best", "is_best", "tied", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted",
                     "significant", "family_size"]
-SIGN_TEST_COLUMNS = ["scenario", "fraction", "noise", "base", "rel", "n_targets", "matches", "n_taus", "chance",
-                     "p_value"]
+MATCH_TEST_COLUMNS = ["scenario", "fraction", "noise", "base", "rel", "n_targets", "matches", "n_taus", "chance",
+                      "null_mean", "n_clusters", "permutations", "p_value"]
 UNITS_COLUMNS = ["scenario", "label", "target", "measure", "kind", "variant", "other", "treatment_mean",
                  "control_mean", "delta", "n_queries", "statistic", "p_value", "p_adjusted", "significant",
                  "family_size"]
@@ -120,38 +122,143 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
                             skip_untested=True)[DIAGONAL_COLUMNS]
 
 
-def diagonal_sign_test(diag: pd.DataFrame) -> pd.DataFrame:
-    """Across targets: does the winning τ equal the evaluation threshold more often than chance?
+# XQuAD-R query ids are "<query language>-<SQuAD question id>" (``datasets._xquad_r``): the SQuAD id names the
+# question in every language. Any other id (AfriQA's "zul-113" counts per language) is its own question.
+_PARALLEL_QID = re.compile(r"^[a-z]{2,3}(?:-[a-z]+)?-([0-9a-f]{24})$")
+
+
+def question_key(qid: str) -> str:
+    """The question a query id translates: the SQuAD id of an XQuAD-R id (``ar-56beb4343aeaaa14008c925b`` →
+    ``56beb4343aeaaa14008c925b``, shared by the 12 languages), else the id itself (AfriQA: a query and its
+    translated version share the id; different languages' questions are different questions)."""
+    m = _PARALLEL_QID.match(qid)
+    return m.group(1) if m else qid
+
+
+def _match_counts(means: np.ndarray, cell_rel: np.ndarray, taus: np.ndarray, rels: list[int]) -> np.ndarray:
+    """``means[..., cell, τ]`` → ``counts[..., len(rels) + 1]``: per rel, then summed over them, the untied cells
+    whose best τ (the smallest of equal means, as :func:`compare_diagonal`) equals the cell's rel."""
+    best = means.argmax(axis=-1)
+    hit = (taus[best] == cell_rel) & _untied(means)
+    out = np.stack([hit[..., cell_rel == r].sum(axis=-1) for r in rels], axis=-1)
+    return np.concatenate([out, out.sum(axis=-1, keepdims=True)], axis=-1)
+
+
+def _untied(means: np.ndarray) -> np.ndarray:
+    """Cells whose best mean is not shared by a second τ (within :data:`_TIE`)."""
+    top2 = np.sort(means, axis=-1)[..., -2:]
+    return (top2[..., 1] - top2[..., 0]) > _TIE
+
+
+def _relabelled_counts(order: np.ndarray, relabelled: np.ndarray, sizes: np.ndarray, cell_rel: np.ndarray,
+                       taus: np.ndarray, rels: list[int]) -> np.ndarray:
+    """The statistic when question ``c`` takes relabelling ``order[b, c]`` → ``[b, len(rels) + 1]``.
+
+    ``relabelled[k, c, cell * τ]`` holds question ``c``'s summed values per cell with the τ labels in order ``k``;
+    the cell means of draw ``b`` are ``Σ_c relabelled[order[b, c], c] / sizes``, one matrix product per order.
+    """
+    total = sum((order == k).astype(float) @ relabelled[k] for k in range(len(relabelled)))
+    return _match_counts(total.reshape(len(order), len(sizes), len(taus)) / sizes, cell_rel, taus, rels)
+
+
+def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, random_seed: int = 0,
+                        split: str = "test", fraction: float | None = None, noise: float | None = None,
+                        batch: int = 250) -> pd.DataFrame:
+    """Across targets: does the winning τ equal the evaluation threshold more often than if τ did not matter?
+
+    The statistic, per ``rel`` that is also a training τ and pooled over those ``rel``, is the number of
+    (target, ``rel``) cells of :func:`compare_diagonal` whose best τ equals ``rel`` (a cell whose best mean is
+    shared by two τ is a tie and is not counted). Its null distribution comes from a clustered randomization
+    test, not from a binomial over targets: XQuAD-R's languages translate the same questions, so one question's
+    difficulty for a τ shows up in every language and the targets' winners agree more often than independent
+    trials would.
+
+    Null hypothesis: τ has no effect on any per-query score (the seed-averaged scores of one query are
+    exchangeable over τ). Randomization: per question cluster (:func:`question_key`: one XQuAD-R question in
+    every language, and every target and ``rel`` that holds it), one random permutation of the τ labels is
+    applied to all of the cluster's per-query values at once, so the dependence between the languages (and
+    between the ``rel`` of one query) is kept. The winners and the statistic are recomputed from the permuted
+    values; ``p = (1 + #{permuted ≥ observed}) / (1 + permutations)``, one-sided. For a collection without
+    parallel questions (AfriQA) each query is its own cluster: an ordinary within-query permutation. A draw picks
+    one of the ``n_taus!`` relabellings per question uniformly (they are enumerated: meant for a few τ values),
+    and the cell means come from per-question sums, so 10,000 permutations of a 12-language experiment take
+    about a second.
 
     Args:
-        diag: the output of :func:`compare_diagonal`.
+        perquery: the per-query long frame (see :mod:`._store`).
+        permutations: random permutations per (scenario, base measure).
+        random_seed: seeds them (each (scenario, base measure) restarts from it: deterministic).
+        split: which split (``test``).
+        fraction: the training fraction (default: the largest in the frame, as :func:`compare_diagonal`).
+        noise: the noise rate (default: the lowest in the frame).
+        batch: permutations evaluated at once (memory vs speed only).
 
     Returns:
-        Per (scenario, fraction, noise, base measure) one row per ``rel`` that is also a training τ, and one
-        pooled row (``rel`` = ``"all"``): ``n_targets`` (cells counted; cells whose best τ is tied are left
-        out), ``matches`` (winner == rel),
-        ``n_taus``, ``chance`` (1 / ``n_taus``) and the one-sided binomial ``p_value``
-        (``scipy.stats.binomtest(matches, n_targets, chance, alternative="greater")``).
-    """
-    from scipy import stats
+        Columns :data:`MATCH_TEST_COLUMNS`: per (scenario, fraction, noise, base measure) one row per ``rel``
+        that is also a training τ and one pooled row (``rel`` = ``"all"``), each with at least one untied
+        cell: ``n_targets`` (untied cells),
+        ``matches`` (winner == rel), ``n_taus``, ``chance`` (1 / ``n_taus``), ``null_mean`` (the statistic's
+        mean over the permutations), ``n_clusters`` (questions permuted), ``permutations`` and ``p_value``.
+        Only queries scored by every τ take part.
 
-    if diag.empty:
-        return pd.DataFrame(columns=SIGN_TEST_COLUMNS)
-    winners = diag[diag["is_best"].astype(bool) & ~diag["tied"].astype(bool)]
+    Raises:
+        ValueError: ``permutations`` or ``batch`` is below 1.
+    """
+    if permutations < 1 or batch < 1:
+        raise ValueError(f"expected permutations >= 1 and batch >= 1, got {permutations} and {batch}")
+    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
+    sel = sel[sel["tau"].notna() & sel["rel"].notna()]
+    if sel.empty:
+        return pd.DataFrame(columns=MATCH_TEST_COLUMNS)
+    f, n = _reference_level(sel, fraction, noise)
+    avg = seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)])
+    avg = avg.assign(tau=avg["tau"].astype(int), rel=avg["rel"].astype(int))
     rows = []
-    for (scenario, f, n, base), g in winners.groupby(["scenario", "fraction", "noise", "base"], sort=False):
-        taus = sorted(set(diag[(diag["scenario"] == scenario) & (diag["base"] == base)]["tau"].astype(int)))
-        g = g[g["rel"].astype(int).isin(taus)]
-        if g.empty:
+    for (scenario, base), g in avg.groupby(["scenario", "base"], sort=False):
+        taus = np.array(sorted(g["tau"].unique()))
+        rels = sorted(r for r in g["rel"].unique() if r in set(taus.tolist()))
+        if len(taus) < 2 or not rels:
             continue
-        chance = 1.0 / len(taus)
-        parts = [(int(r), gr) for r, gr in g.groupby("rel", sort=True)] + [("all", g)]
-        for rel, gr in parts:
-            k, m = int((gr["best"].astype(int) == gr["rel"].astype(int)).sum()), len(gr)
-            p = float(stats.binomtest(k, m, chance, alternative="greater").pvalue)
-            rows.append(dict(scenario=scenario, fraction=f, noise=n, base=base, rel=rel, n_targets=m, matches=k,
-                             n_taus=len(taus), chance=chance, p_value=p))
-    return pd.DataFrame(rows, columns=SIGN_TEST_COLUMNS)
+        wide = g[g["rel"].isin(rels)].pivot_table(index=["label", "target", "rel", "qid"], columns="tau",
+                                                  values="value", aggfunc="first")
+        wide = wide.reindex(columns=taus).dropna().sort_index()
+        if wide.empty:
+            continue
+        index = wide.index.to_frame(index=False)
+        cell = index.groupby(["label", "target", "rel"], sort=False).ngroup().to_numpy()
+        n_cells = int(cell.max()) + 1
+        cell_rel = index.groupby(cell)["rel"].first().to_numpy()
+        cluster, _ = pd.factorize(index["qid"].map(question_key))
+        n_clusters = int(cluster.max()) + 1
+        # sums[question, cell, τ]: a cluster's per-query values per cell (a cell may hold several of its queries)
+        sums = np.zeros((n_clusters, n_cells, len(taus)))
+        np.add.at(sums, (cluster, cell), wide.to_numpy(dtype=float))
+        sizes = np.bincount(cell, minlength=n_cells)[:, None]
+        orders = np.array(list(itertools.permutations(range(len(taus)))))  # every relabelling of the τ
+        # relabelled[k, question, cell * τ]: the sums with the τ labels in order k
+        relabelled = sums[:, :, orders].transpose(2, 0, 1, 3).reshape(len(orders), n_clusters, -1)
+
+        args = (relabelled, sizes, cell_rel, taus, rels)
+        observed = _relabelled_counts(np.zeros((1, n_clusters), dtype=int), *args)[0]  # orders[0]: the identity
+        untied = _untied(sums.sum(axis=0) / sizes)
+        rng = np.random.default_rng(random_seed)
+        hits = np.zeros(len(rels) + 1, dtype=np.int64)
+        total = np.zeros(len(rels) + 1)
+        for start in range(0, permutations, batch):
+            order = rng.integers(len(orders), size=(min(batch, permutations - start), n_clusters))
+            stat = _relabelled_counts(order, *args)
+            hits += (stat >= observed).sum(axis=0)
+            total += stat.sum(axis=0)
+        p = (1 + hits) / (1 + permutations)
+        for i, rel in enumerate([*rels, "all"]):
+            n_targets = int(untied[np.isin(cell_rel, rels if rel == "all" else [rel])].sum())
+            if n_targets == 0:  # every cell tied: nothing to count
+                continue
+            rows.append(dict(scenario=scenario, fraction=f, noise=n, base=base, rel=rel, n_targets=n_targets,
+                             matches=int(observed[i]),
+                             n_taus=len(taus), chance=1.0 / len(taus), null_mean=float(total[i] / permutations),
+                             n_clusters=n_clusters, permutations=permutations, p_value=float(p[i])))
+    return pd.DataFrame(rows, columns=MATCH_TEST_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -167,24 +274,30 @@ def _bases(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     return sorted(diag["base"].drop_duplicates(), key=lambda b: (order.index(b) if b in order else len(order), b))
 
 
-def diagonal_lines(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
-    """The report section: per scenario and base measure, the winning τ at each rel, and the sign tests."""
+def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
+    """The report section: per scenario and base measure, the winning τ at each rel, and how often it equals rel
+    (:func:`diagonal_match_test` on ``perquery``, the frame ``diag`` was computed from, with the config's
+    ``permutations`` and ``random_seed``)."""
     if diag.empty:
         return []
 
     s = cfg.significance
     f, n = float(diag["fraction"].iloc[0]), float(diag["noise"].iloc[0])
     level = "" if (f, n) == (1.0, 0.0) else f" (fraction {f:g}, noise {n:g})"
-    signs = diagonal_sign_test(diag)
+    signs = diagonal_match_test(perquery, permutations=s.permutations, random_seed=s.random_seed, fraction=f,
+                                noise=n)
     lines = [f"## {SECTION_TITLE}", "",
              f"Which training τ wins when relevance is judged at rel ≥ r (binary measures, test{level}). Per target "
              f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up, tested against "
              f"every other τ (paired {s.test}-test on per-query scores averaged over seeds; "
              f"{_correction_name(s.correction)} per measure over all targets × losing τ of this experiment; "
-             f"**bold** = significantly better than every other τ, α = {s.alpha}). The last rows count the targets "
-             f"where the winning τ equals rel, against chance 1/(number of τ) (one-sided binomial test; the pooled "
-             f"row counts (target, rel) cells, which are not independent; a cell whose best τ is tied is shown as a "
-             f"tie and not counted). `diagonal.csv` has every τ's mean, Δ "
+             f"**bold** = significantly better than every other τ, α = {s.alpha}). The last row counts the targets "
+             f"where the winning τ equals rel (a cell whose best τ is tied is shown as a tie and not counted), with a "
+             f"one-sided clustered permutation test of that count ({s.permutations} permutations, seed "
+             f"{s.random_seed}; the smallest possible p is {1 / (s.permutations + 1):.2g}): under the null that τ has no effect on per-query scores, the τ labels of each "
+             f"question's seed-averaged scores are permuted, one permutation per question applied in every language "
+             f"and rel that holds it (XQuAD-R's languages translate the same questions, so they are not independent "
+             f"trials). `diagonal.csv` has every τ's mean, Δ "
              f"and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
              f"targets.", ""]
     for scenario, base in [(sc, b) for sc in diag["scenario"].drop_duplicates() for b in _bases(diag, cfg)]:
@@ -203,7 +316,8 @@ def diagonal_lines(diag: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
         if len(pooled):
             p = pooled.iloc[0]
             lines += ["", f"Pooled over rel: the winning τ equals rel in {p['matches']} of {p['n_targets']} "
-                          f"(target, rel) cells; chance {p['chance']:.2f}, one-sided binomial p = {p['p_value']:.2g}."]
+                          f"(target, rel) cells (chance {p['chance']:.2f}, {p['null_mean']:.1f} expected if τ did not matter); "
+                          f"clustered permutation p = {p['p_value']:.2g} ({p['n_clusters']} questions)."]
         lines.append("")
     return lines
 
@@ -316,6 +430,8 @@ def splice_plots(text: str, images: Iterable[Path], *, prefix: str) -> str:
     entries = [x for x in entries if not x.startswith(f"![{prefix}")]
     entries += [f"![{p.stem}]({p.name})" for p in images]
     new = ["## Plots", "", *entries] if entries else []
+    if new and idx is not None and idx < len(blocks) - 1:
+        new.append("")  # a blank line before the next section
     if idx is None:
         if new:
             blocks.append(new)
@@ -373,10 +489,11 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
     report = results_dir / "report.md"
     if not report.is_file():
         raise FileNotFoundError(f"expected a report to update at {report}")
-    diag = compare_diagonal(load_results_perquery(results_dir), significance=cfg.significance)
+    perquery = load_results_perquery(results_dir)
+    diag = compare_diagonal(perquery, significance=cfg.significance)
     _atomic.write_text(results_dir / "diagonal.csv", diag.to_csv(index=False))
     plots = write_heatmaps(diag, cfg, results_dir)
-    text = splice_section(report.read_text(encoding="utf-8"), SECTION_TITLE, diagonal_lines(diag, cfg),
+    text = splice_section(report.read_text(encoding="utf-8"), SECTION_TITLE, diagonal_lines(diag, perquery, cfg),
                           after=DIAGONAL_AFTER, before=DIAGONAL_BEFORE)
     text = splice_plots(text, plots, prefix="diagonal_")
     _atomic.write_text(report, text)

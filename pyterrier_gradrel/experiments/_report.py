@@ -127,7 +127,7 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
 
     cfg = result.config
     lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
-    lines += threshold_lines(thr, cfg) + diagonal_lines(diag, cfg) + level_lines(lev, cfg)
+    lines += threshold_lines(thr, cfg) + diagonal_lines(diag, result.perquery, cfg) + level_lines(lev, cfg)
     if not boot.empty:
         lines += _bootstrap_lines(boot, cfg)
     if not cal.empty:

@@ -61,7 +61,16 @@ class JudgeServer:
             def log_message(self, *args: Any) -> None:  # keep test output quiet
                 pass
 
+            def _done(self) -> None:
+                """This request stops counting as in flight (once): before its answer is written, so a client
+                that sends its next request on receiving it is never counted twice."""
+                if getattr(self, "_counted", False):
+                    with server.lock:
+                        server.in_flight -= 1
+                    self._counted = False
+
             def _send(self, code: int, body: bytes, headers: dict[str, str] | None = None) -> None:
+                self._done()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -75,6 +84,7 @@ class JudgeServer:
                 payload = json.loads(self.rfile.read(length))
                 with server.lock:
                     server.in_flight += 1
+                    self._counted = True
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)
                     server.requests.append({"path": self.path, "payload": payload,
                                             "auth": self.headers.get("Authorization")})
@@ -82,8 +92,7 @@ class JudgeServer:
                 try:
                     self._act(action, payload)
                 finally:
-                    with server.lock:
-                        server.in_flight -= 1
+                    self._done()
 
             def _act(self, action: Any, payload: dict[str, Any]) -> None:
                 if server.api_key is not None and self.headers.get("Authorization") != f"Bearer {server.api_key}":

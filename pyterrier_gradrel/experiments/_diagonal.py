@@ -67,6 +67,18 @@ def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | N
     return f, n
 
 
+def _reference_rows(perquery: pd.DataFrame, split: str, fraction: float | None,
+                    noise: float | None) -> tuple[pd.DataFrame, float, float]:
+    """The τ variants' seed-averaged per-query scores on thresholded measures of ``split`` at the reference level
+    (:func:`_reference_level`), and that level's fraction and noise rate; an empty frame when there are none."""
+    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
+    sel = sel[sel["tau"].notna() & sel["rel"].notna()]
+    if sel.empty:
+        return sel, float("nan"), float("nan")
+    f, n = _reference_level(sel, fraction, noise)
+    return seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)]), f, n
+
+
 def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None, split: str = "test",
                      fraction: float | None = None, noise: float | None = None) -> pd.DataFrame:
     """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
@@ -89,12 +101,9 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
         winner itself). Empty when no target has two τ variants on a binary measure.
     """
     sig = significance or SignificanceSpec()
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
-    sel = sel[sel["tau"].notna() & sel["rel"].notna()]
-    if sel.empty:
+    avg, f, n = _reference_rows(perquery, split, fraction, noise)
+    if avg.empty:
         return pd.DataFrame(columns=DIAGONAL_COLUMNS)
-    f, n = _reference_level(sel, fraction, noise)
-    avg = seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)])
     rows = []
     for (scenario, label, target, base, rel), grp in avg.groupby(["scenario", "label", "target", "base", "rel"],
                                                                  sort=True):
@@ -206,12 +215,9 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
     """
     if permutations < 1 or batch < 1:
         raise ValueError(f"expected permutations >= 1 and batch >= 1, got {permutations} and {batch}")
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
-    sel = sel[sel["tau"].notna() & sel["rel"].notna()]
-    if sel.empty:
+    avg, f, n = _reference_rows(perquery, split, fraction, noise)
+    if avg.empty:
         return pd.DataFrame(columns=MATCH_TEST_COLUMNS)
-    f, n = _reference_level(sel, fraction, noise)
-    avg = seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)])
     avg = avg.assign(tau=avg["tau"].astype(int), rel=avg["rel"].astype(int))
     rows = []
     for (scenario, base), g in avg.groupby(["scenario", "base"], sort=False):

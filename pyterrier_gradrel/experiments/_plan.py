@@ -148,6 +148,10 @@ def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, s
     multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it, what
     the training datasets ask for as ``exclude_own_article`` (``datasets.exclude_own_article``: True for
     structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data.
+
+    Raises:
+        ValueError: the trainer refuses the parameters (e.g. ``batch_size: 0``); the message names the model
+            (training datasets, variant, seed, fraction, noise).
     """
     params: dict[str, object] = dict(cfg.hyperparameters)
     params.update(seed=seed, fraction=fraction, noise=noise, grades=tuple(dataset_facts(train[0]).grades),
@@ -158,7 +162,11 @@ def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, s
         params["exclude_own_article"] = exclude_own_article(train)
     if variant.tau is not None:
         params["rel"] = variant.tau
-    return TrainConfig(**params)
+    try:
+        return TrainConfig(**params)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"training: {exc} (in the trainer's config for train {'+'.join(train)} {variant.label} "
+                         f"seed={seed} frac={fraction:g} noise={noise:g})") from None
 
 
 def plan(cfg: PlanConfig) -> list[Condition]:
@@ -185,10 +193,11 @@ def plan(cfg: PlanConfig) -> list[Condition]:
                 for noise in cfg.noise_rates:
                     for seed in cfg.seeds:
                         for variant in cfg.variants:
-                            cond = Condition(scenario=s.name, system="fine-tuned", train=group.train,
-                                             targets=tuple(targets), seed=seed, fraction=fraction, noise=noise,
-                                             tau=variant.tau, loss=variant.loss)
-                            finetuned.append(dataclasses.replace(cond, train_config=_checked_config(cfg, cond)))
+                            tc = train_config(cfg, group.train, variant, seed=seed, fraction=fraction, noise=noise)
+                            finetuned.append(Condition(scenario=s.name, system="fine-tuned", train=group.train,
+                                                       targets=tuple(targets), seed=seed, fraction=fraction,
+                                                       noise=noise, tau=variant.tau, loss=variant.loss,
+                                                       train_config=tc))
     order = {(f, n, sd): i for i, (f, n, sd) in enumerate(
         (f, n, sd) for f in cfg.fractions for n in cfg.noise_rates for sd in cfg.seeds)}
     finetuned.sort(key=lambda c: order[(c.fraction, c.noise, c.seed)])
@@ -196,10 +205,3 @@ def plan(cfg: PlanConfig) -> list[Condition]:
                  for b in cfg.baselines for t in baseline_targets.values()]
     return baselines + finetuned
 
-
-def _checked_config(cfg: PlanConfig, cond: Condition) -> TrainConfig:
-    try:
-        return train_config(cfg, cond.train, Variant(tau=cond.tau), seed=cond.seed, fraction=cond.fraction,
-                            noise=cond.noise)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"training: {exc} (in the trainer's config for {cond.describe()})") from None

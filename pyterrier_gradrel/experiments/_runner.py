@@ -146,42 +146,34 @@ def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
 def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], result: ExperimentResult, *,
                     executor: LocalExecutor | RayExecutor, eta: _Eta, cfg: ExperimentConfig, data: DataCache,
                     components: Components, compute: bool, verbose: bool) -> None:
-    """Reuse the finished conditions, run the others through ``executor`` (when ``compute``), behind a progress bar."""
+    """Reuse the finished conditions, count the others as missing (without ``compute``) or run them through
+    ``executor`` as one :class:`Task` each, behind a progress bar."""
     from tqdm.auto import tqdm
 
     with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
               bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}] {postfix}") as bar:
-        tasks = _tasks(keyed, result, bar, cfg=cfg, data=data, components=components, compute=compute)
-        index = {key: i for i, (_, _, key) in enumerate(keyed)}
+        tasks, index = [], {}
+        for i, (cond, material, key) in enumerate(keyed):
+            run_dir = result.runs_dir / key
+            if is_done(run_dir):
+                result.n_reused += 1
+                refresh_metrics(run_dir, cond, cfg, data)
+                bar.update(1)
+            elif not compute:
+                result.n_missing += 1
+                bar.update(1)
+            else:
+                # baselines first: they build the BM25 indexes and zero-shot pool vectors fine-tuning reads
+                tasks.append(Task(key, _run_condition, (cond, material, run_dir, cfg, data, components),
+                                  stage=int(cond.fine_tuned), gpu=cond.system != "BM25"))
+                index[key] = i
 
         def started(task: Task) -> None:
-            i = index[task.key]
-            bar.set_postfix_str(f"ETA {eta.remaining(i)} | {keyed[i][0].describe()}"[:100])
+            bar.set_postfix_str(f"ETA {eta.remaining(index[task.key])} | {keyed[index[task.key]][0].describe()}"[:100])
 
         for outcome in executor.run(tasks, started=started):
             _record_outcome(outcome, result, eta, bar, verbose)
             bar.update(1)
-
-
-def _tasks(keyed: list[tuple[Condition, dict[str, object], str]], result: ExperimentResult, bar: Any, *,
-           cfg: ExperimentConfig, data: DataCache, components: Components, compute: bool) -> list[Task]:
-    """The tasks of the conditions to compute; finished ones are counted as reused, the rest (without ``compute``)
-    as missing."""
-    tasks = []
-    for cond, material, key in keyed:
-        run_dir = result.runs_dir / key
-        if is_done(run_dir):
-            result.n_reused += 1
-            refresh_metrics(run_dir, cond, cfg, data)
-            bar.update(1)
-        elif not compute:
-            result.n_missing += 1
-            bar.update(1)
-        else:
-            # baselines first: they build the BM25 indexes and zero-shot pool vectors fine-tuning reads
-            tasks.append(Task(key, _run_condition, (cond, material, run_dir, cfg, data, components),
-                              stage=int(cond.fine_tuned), gpu=cond.system != "BM25"))
-    return tasks
 
 
 def _record_outcome(outcome: Outcome, result: ExperimentResult, eta: _Eta, bar: Any, verbose: bool) -> None:

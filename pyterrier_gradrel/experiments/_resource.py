@@ -1,0 +1,108 @@
+"""The resource-level test: does the effect of τ follow the query language's resource class?
+
+Per test target L (one query language), ``D(L)`` is the primary measure of τ = ``low`` minus that of τ = ``high``
+(each the mean over seeds of the per-seed query mean). The statistic is Spearman's ρ between the language's
+resource class (Joshi et al. 2020, the registry's ``joshi_class``) and ``D``; its two-sided p-value is exact:
+the share of all distinct assignments of the observed classes to the targets whose ``|ρ|`` reaches the observed
+one. Classes move between whole targets, so the test keeps whatever the targets share (XQuAD-R's languages
+translate the same questions) and never treats queries of different languages as independent samples.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ResourceTest", "joshi_class", "resource_level_test"]
+
+
+@dataclass(frozen=True)
+class ResourceTest:
+    """The test's result: ``table`` has one row per target (``label``, ``joshi_class``, ``D``), ``rho`` the
+    observed Spearman ρ, ``p`` its exact two-sided permutation p-value over ``assignments`` distinct assignments."""
+
+    table: pd.DataFrame
+    rho: float
+    p: float
+    assignments: int
+
+    def verdict(self, alpha: float = 0.05) -> str:
+        """``supported`` (ρ < 0: lower class, larger ``D``, with p < α), ``contradicted`` (ρ > 0, p < α) or
+        ``not supported at this size``."""
+        if self.p < alpha:
+            return "supported" if self.rho < 0 else "contradicted"
+        return "not supported at this size"
+
+
+def joshi_class(dataset_id: str) -> int | None:
+    """The Joshi et al. (2020) class of ``dataset_id``'s query language, where the registry records one."""
+    from pyterrier_gradrel.datasets import collection, info
+
+    i = info(dataset_id)
+    if i.resource is None or i.query_lang is None:
+        return None
+    return collection(i.collection).languages.get(i.query_lang, {}).get("joshi_class")
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (ties share their mean rank), as Spearman's ρ uses them."""
+    return pd.Series(x).rank(method="average").to_numpy()
+
+
+def _assignments(classes: np.ndarray) -> np.ndarray:
+    """Every distinct arrangement of ``classes`` over its positions (``n! / prod(k_c!)`` rows)."""
+    values, counts = np.unique(classes, return_counts=True)
+    rows: list[np.ndarray] = []
+
+    def fill(row: np.ndarray, free: tuple[int, ...], i: int) -> None:
+        if i == len(values):
+            rows.append(row.copy())
+            return
+        for chosen in itertools.combinations(free, counts[i]):
+            row[list(chosen)] = values[i]
+            fill(row, tuple(f for f in free if f not in chosen), i + 1)
+
+    fill(np.empty(len(classes), dtype=classes.dtype), tuple(range(len(classes))), 0)
+    return np.array(rows)
+
+
+def resource_level_test(perquery: pd.DataFrame, *, measure: str, low: int = 1, high: int = 3,
+                        split: str = "test", max_assignments: int = 1_000_000) -> ResourceTest:
+    """Spearman's ρ between resource class and ``D = measure(τ=low) − measure(τ=high)`` over the test targets.
+
+    Args:
+        perquery: the experiment's per-query frame (typed ``tau`` column).
+        measure: the measure's label (e.g. ``nDCG@10``).
+        low, high: the two thresholds τ whose difference is ``D``.
+        split: the targets' split.
+        max_assignments: refuse larger exact enumerations.
+
+    Raises:
+        ValueError: fewer than three targets with a known class and both thresholds, one class only, or more
+            distinct assignments than ``max_assignments``.
+    """
+    sel = perquery[(perquery["split"] == split) & (perquery["measure"] == measure) & perquery["tau"].isin([low, high])]
+    per_seed = sel.groupby(["target", "label", "tau", "seed"])["value"].mean()
+    means = per_seed.groupby(level=["target", "label", "tau"]).mean().unstack("tau")
+    rows = [(label, joshi_class(target), means.loc[(target, label), low] - means.loc[(target, label), high])
+            for target, label in means.index if not means.loc[(target, label)].isna().any()]
+    table = pd.DataFrame([r for r in rows if r[1] is not None], columns=["label", "joshi_class", "D"])
+    classes = table["joshi_class"].to_numpy(dtype=int)
+    if len(table) < 3 or len(set(classes)) < 2:
+        raise ValueError(f"the resource-level test needs >= 3 {split} targets with a known class and both τ={low} "
+                         f"and τ={high}, in >= 2 classes; got {table.to_dict('records')}")
+    sizes = np.unique(classes, return_counts=True)[1]
+    n = math.factorial(len(classes)) // math.prod(math.factorial(int(k)) for k in sizes)
+    if n > max_assignments:
+        raise ValueError(f"{n} distinct class assignments exceed max_assignments={max_assignments}")
+    centre = (len(table) + 1) / 2
+    d = _ranks(table["D"].to_numpy()) - centre
+    rank_of = np.vectorize(dict(zip(classes, _ranks(classes), strict=True)).get)  # tied classes share a rank
+    c = rank_of(_assignments(classes)) - centre  # one row per assignment; the ranks' norm is the same in all
+    rhos = c @ d / np.sqrt((c[0] ** 2).sum() * (d ** 2).sum())
+    observed = float((rank_of(classes) - centre) @ d / np.sqrt((c[0] ** 2).sum() * (d ** 2).sum()))
+    p = float(np.mean(np.abs(rhos) >= abs(observed) - 1e-12))
+    return ResourceTest(table, observed, p, len(rhos))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -61,3 +62,17 @@ def test_a_perfect_monotone_trend_is_supported_or_contradicted() -> None:
 def test_one_class_is_refused() -> None:
     with pytest.raises(ValueError, match="in >= 2 classes"):
         resource_level_test(_frame({"ar": 0.1, "de": 0.2, "en": 0.3}), measure="nDCG@10")
+
+
+def test_the_report_section_names_the_verdict_per_scenario() -> None:
+    from pyterrier_gradrel.experiments._config import load_config
+    from pyterrier_gradrel.experiments._resource import resource_lines, resource_tests
+
+    cfg = load_config(Path(__file__).parents[1] / "experiments" / "monolingual_budget.yaml")  # τ ∈ {1, 2, 3}, primary nDCG@10
+    falling = {lang: 0.1 * (6 - c) + 0.001 * i for i, (lang, c) in enumerate(NINE.items())}
+    frame = pd.concat([_frame(falling).assign(scenario="mono"),
+                       _frame({"ar": 0.1, "de": 0.2, "en": 0.3}).assign(scenario="one-class")])
+    res = resource_tests(frame, cfg)
+    assert set(res["scenario"]) == {"mono"} and len(res) == 9  # one class only: left out
+    text = "\n".join(resource_lines(res, cfg))
+    assert "## Resource level (test, `nDCG@10`)" in text and "**mono**: ρ = -0.9" in text and "supported" in text

@@ -14,7 +14,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
 
-__all__ = ["aggregate", "bootstrap", "calibration", "diagonal", "levels", "significance", "thresholds"]
+__all__ = ["aggregate", "bootstrap", "calibration", "diagonal", "levels", "resource", "significance", "thresholds"]
 
 
 def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
@@ -69,6 +69,13 @@ def diagonal(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     from pyterrier_gradrel.experiments._diagonal import compare_diagonal
 
     return compare_diagonal(perquery, significance=cfg.significance)
+
+
+def resource(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
+    """The resource-level test per scenario (``_resource.resource_tests``)."""
+    from pyterrier_gradrel.experiments._resource import resource_tests
+
+    return resource_tests(perquery, cfg)
 
 
 def bootstrap(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:

@@ -9,7 +9,9 @@ Files written (each atomically):
   variants), ``bootstrap.csv``, ``calibration.csv``, ``perquery.csv.gz``; ``levels.csv`` (each variant's
   change with less data / grade noise and the differences between variants; only a header when the
   experiment varies neither); ``diagonal.csv`` (per target, binary measure and evaluation threshold rel,
-  each τ's mean, its Δ to the winning τ and the winner-vs-τ test; see :mod:`._diagonal`).
+  each τ's mean, its Δ to the winning τ and the winner-vs-τ test; see :mod:`._diagonal`); ``resource.csv`` (per
+  scenario whose test languages span two resource classes, Spearman's ρ of class vs the lowest − highest τ's
+  difference and its exact permutation p; see :mod:`._resource`).
 * ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
   ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
   experiment varies fractions / noise; ``diagonal_<scenario>.png`` (training τ × evaluation rel heatmaps).
@@ -121,13 +123,16 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
 
 
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
-                    cal: pd.DataFrame, thr: pd.DataFrame, lev: pd.DataFrame, diag: pd.DataFrame) -> str:
+                    cal: pd.DataFrame, thr: pd.DataFrame, lev: pd.DataFrame, diag: pd.DataFrame,
+                    res: pd.DataFrame) -> str:
     """The body of ``report.md``."""
     from pyterrier_gradrel.experiments._diagonal import diagonal_lines
+    from pyterrier_gradrel.experiments._resource import resource_lines
 
     cfg = result.config
     lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
-    lines += threshold_lines(thr, cfg) + diagonal_lines(diag, result.perquery, cfg) + level_lines(lev, cfg)
+    lines += threshold_lines(thr, cfg) + resource_lines(res, cfg) + diagonal_lines(diag, result.perquery, cfg)
+    lines += level_lines(lev, cfg)
     if not boot.empty:
         lines += _bootstrap_lines(boot, cfg)
     if not cal.empty:
@@ -314,15 +319,15 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     pq, cfg = result.perquery, result.config
     agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
     cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
-    diag = _analyses.diagonal(pq, cfg)
+    diag, res = _analyses.diagonal(pq, cfg), _analyses.resource(pq, cfg)
     from pyterrier_gradrel.experiments import _diagonal
 
     results_dir.mkdir(parents=True, exist_ok=True)
     for name, table in dict(aggregate=agg, significance=sig, thresholds=thr, levels=lev, diagonal=diag,
-                            bootstrap=boot, calibration=cal).items():
+                            resource=res, bootstrap=boot, calibration=cal).items():
         _atomic.write_text(results_dir / f"{name}.csv", table.to_csv(index=False))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
-    text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag)
+    text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag, res)
     plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

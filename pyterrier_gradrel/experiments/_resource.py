@@ -12,11 +12,15 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ResourceTest", "joshi_class", "resource_level_test"]
+if TYPE_CHECKING:
+    from pyterrier_gradrel.experiments._config import ExperimentConfig
+
+__all__ = ["ResourceTest", "joshi_class", "resource_level_test", "resource_lines", "resource_tests"]
 
 
 @dataclass(frozen=True)
@@ -106,3 +110,43 @@ def resource_level_test(perquery: pd.DataFrame, *, measure: str, low: int = 1, h
     observed = float((rank_of(classes) - centre) @ d / np.sqrt((c[0] ** 2).sum() * (d ** 2).sum()))
     p = float(np.mean(np.abs(rhos) >= abs(observed) - 1e-12))
     return ResourceTest(table, observed, p, len(rhos))
+
+
+def resource_tests(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
+    """Per scenario, the resource-level test of the lowest against the highest configured τ on the primary measure;
+    scenarios whose test targets do not span two known classes are left out."""
+    rows = []
+    if len(cfg.thresholds) >= 2 and not perquery.empty:
+        low, high = min(cfg.thresholds), max(cfg.thresholds)
+        for scenario, sel in perquery.groupby("scenario", sort=False):
+            try:
+                res = resource_level_test(sel, measure=cfg.primary_measure, low=low, high=high)
+            except ValueError:
+                continue
+            rows += [dict(scenario=scenario, low=low, high=high, rho=res.rho, p=res.p, assignments=res.assignments,
+                          verdict=res.verdict(cfg.significance.alpha), **r) for r in res.table.to_dict("records")]
+    return pd.DataFrame(rows, columns=["scenario", "low", "high", "rho", "p", "assignments", "verdict", "label",
+                                       "joshi_class", "D"])
+
+
+def resource_lines(res: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
+    """The report's "Resource level" section (empty when no scenario spans two resource classes)."""
+    from pyterrier_gradrel.experiments._display import markdown_table
+
+    if res.empty:
+        return []
+    low, high = int(res["low"].iloc[0]), int(res["high"].iloc[0])
+    lines = [f"## Resource level (test, `{cfg.primary_measure}`)", "",
+             f"D = τ={low} − τ={high} per test language (mean over seeds of the query mean); ρ = Spearman's ρ "
+             f"between the language's resource class (Joshi et al. 2020) and D; p = exact two-sided permutation "
+             f"p over every distinct assignment of the classes to the languages. ρ < 0 (lower class, larger D) "
+             f"with p < {cfg.significance.alpha} supports the hypothesis that lower-resource languages prefer a "
+             f"lower τ.", ""]
+    for scenario, g in res.groupby("scenario", sort=False):
+        order = g.sort_values(["joshi_class", "label"], ascending=[False, True])
+        lines += [f"**{scenario}**: ρ = {g['rho'].iloc[0]:+.3f}, p = {g['p'].iloc[0]:.3g} "
+                  f"({int(g['assignments'].iloc[0])} assignments): {g['verdict'].iloc[0]}.", ""]
+        lines += markdown_table(["language", "class", "D"],
+                                [[r.label, str(int(r.joshi_class)), f"{r.D:+.4f}"] for r in order.itertuples()])
+        lines.append("")
+    return lines

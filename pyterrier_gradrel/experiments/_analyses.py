@@ -33,18 +33,11 @@ def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _tests(cfg: ExperimentConfig) -> dict[str, object]:
-    """The config's paired test, correction and α as keyword arguments of the ``_significance.compare_*``."""
-    s = cfg.significance
-    return dict(test=s.test, correction=s.correction, alpha=s.alpha, permutations=s.permutations,
-                random_seed=s.random_seed)
-
-
 def significance(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Paired tests of each fine-tuned variant against each baseline, corrected (``_significance.compare_to_baselines``)."""
     from pyterrier_gradrel.experiments._significance import compare_to_baselines
 
-    return compare_to_baselines(perquery, baselines=list(cfg.baselines), **_tests(cfg))
+    return compare_to_baselines(perquery, baselines=list(cfg.baselines), significance=cfg.significance)
 
 
 def thresholds(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
@@ -52,7 +45,7 @@ def thresholds(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     (``_significance.compare_thresholds``)."""
     from pyterrier_gradrel.experiments._significance import compare_thresholds
 
-    return compare_thresholds(perquery, measure=cfg.primary_measure, **_tests(cfg))
+    return compare_thresholds(perquery, measure=cfg.primary_measure, significance=cfg.significance)
 
 
 def levels(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
@@ -60,7 +53,7 @@ def levels(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     on the primary measure (``_significance.compare_levels``)."""
     from pyterrier_gradrel.experiments._significance import compare_levels
 
-    return compare_levels(perquery, measure=cfg.primary_measure, **_tests(cfg))
+    return compare_levels(perquery, measure=cfg.primary_measure, significance=cfg.significance)
 
 
 def diagonal(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
@@ -75,9 +68,7 @@ def bootstrap(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Article-level bootstrap CIs (``_significance.bootstrap_table``)."""
     from pyterrier_gradrel.experiments._significance import bootstrap_table
 
-    s = cfg.significance
-    return bootstrap_table(perquery, baselines=list(cfg.baselines), unit=s.bootstrap_unit,
-                           samples=s.bootstrap_samples, confidence=s.confidence, random_seed=s.random_seed)
+    return bootstrap_table(perquery, baselines=list(cfg.baselines), significance=cfg.significance)
 
 
 def calibration(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:

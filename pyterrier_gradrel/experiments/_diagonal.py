@@ -120,15 +120,11 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
                        base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
                        is_best=tau == best, tied=tied, n_queries=len(scores[tau]), n_seeds=n_seeds[tau],
                        statistic=np.nan, p_value=np.nan)
-            paired = None if tau == best else paired_on_common(scores[best], scores[tau], sig.test, sig.permutations,
-                                                               sig.random_seed)
+            paired = None if tau == best else paired_on_common(scores[best], scores[tau], sig)
             if paired is not None:
                 row["statistic"], row["p_value"] = paired[2:]
             rows.append(row)
-    if not rows:
-        return pd.DataFrame(columns=DIAGONAL_COLUMNS)
-    return correct_families(pd.DataFrame(rows), ["measure"], correction=sig.correction, alpha=sig.alpha,
-                            skip_untested=True)[DIAGONAL_COLUMNS]
+    return correct_families(rows, DIAGONAL_COLUMNS, ["measure"], sig, skip_untested=True)
 
 
 # XQuAD-R query ids are "<query language>-<SQuAD question id>" (``datasets._xquad_r``): the SQuAD id names the
@@ -556,7 +552,7 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
     rows = []
 
     def test_row(a: pd.Series, b: pd.Series, **fields) -> None:
-        paired = paired_on_common(a, b, sig.test, sig.permutations, sig.random_seed)
+        paired = paired_on_common(a, b, sig)
         if paired is not None:
             x, y, stat, p = paired
             rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
@@ -578,10 +574,7 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
             for w in names[i + 1:]:
                 test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
                          kind="interaction", variant=v, other=w)
-    if not rows:
-        return pd.DataFrame(columns=UNITS_COLUMNS)
-    return correct_families(pd.DataFrame(rows), ["kind", "measure"], correction=sig.correction, alpha=sig.alpha,
-                            skip_untested=True)[UNITS_COLUMNS]
+    return correct_families(rows, UNITS_COLUMNS, ["kind", "measure"], sig, skip_untested=True)
 
 
 def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> list[str]:

@@ -1,27 +1,19 @@
 """The τ × evaluation-threshold diagonal, and the sampling unit × τ interaction.
 
-**Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one
-evaluation threshold ``rel`` and lose at another. :func:`compare_diagonal` takes every *binary* measure
-of the per-query frame (a measure with an evaluation ``rel``; the frame's typed ``rel`` and ``base`` columns) and, per target and
-``rel``, names the τ with the best seed-averaged mean, its margin over every other τ and a paired test of
-the winner against each other τ (per-query scores averaged over seeds first, as everywhere in
-:mod:`._significance`). The correction family is one measure label (e.g. ``nDCG(rel=3)@10``) over the
-whole experiment: every target × losing τ. Only variants with a ``tau`` take part (the graded loss has no
-threshold). Fractions and noise rates: the reference level only (largest fraction, lowest noise), where
-every experiment has all its targets.
-
-:func:`diagonal_match_test` asks across targets whether "the winning τ equals ``rel``" happens more often
-than if τ did not matter, per ``rel`` and pooled over the ``rel`` values that are also training thresholds. Its
-null distribution is a clustered randomization: one permutation of the τ labels per question, applied to that
-question in every language, target and ``rel`` at once, because XQuAD-R's languages translate the same questions
-and their winners are not independent trials. A cell whose best mean is shared by two τ (R@100 at rel ≥ 3 is
-often 1.0 for all) is a tie and is not counted.
+**Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one evaluation
+threshold ``rel`` and lose at another. :func:`compare_diagonal` names, per target and binary measure (the frame's
+typed ``rel`` and ``base`` columns), the τ that wins at each ``rel`` and tests it against every other τ;
+:func:`diagonal_match_test` asks across targets whether "the winning τ equals ``rel``" happens more often than if
+τ did not matter, with a randomization clustered by question (XQuAD-R's languages translate the same questions).
+Only variants with a ``tau`` take part (the graded loss has no threshold), at the reference level (the largest
+fraction, the lowest noise rate), where every experiment has all its targets.
 
 **Sampling unit × τ.** :func:`compare_units` pairs two experiments with the same targets, variants and
-measures (e.g. ``unit: pair`` against its ``unit: query`` control): per target × variant × measure the
-change ``treatment − control`` (``effect``), and per pair of variants the difference of their changes
-(``interaction``: does switching the unit help one τ more than another), each a paired test on
-per-query seed-averaged scores, corrected per (kind, measure).
+measures (e.g. ``unit: pair`` against its ``unit: query`` control): does switching the unit help one τ more than
+another?
+
+:func:`refresh_diagonal` and :func:`add_unit_comparison` write these sections into a committed ``report.md``
+from its ``perquery.csv.gz``.
 """
 from __future__ import annotations
 
@@ -85,9 +77,10 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
 
     Args:
         perquery: the per-query long frame (see :mod:`._store`).
-        significance: the paired test (:func:`._significance.paired_test`; ``permutations`` and ``random_seed``
-            for the permutation test), the correction (:func:`._significance.correct`; one family per measure
-            label) and ``alpha``, applied to the adjusted p-values (default: :class:`SignificanceSpec`'s).
+        significance: the paired test of per-query scores averaged over seeds (:func:`._significance.paired_test`;
+            ``permutations`` and ``random_seed`` for the permutation test), the correction
+            (:func:`._significance.correct`; one family per measure label) and ``alpha``, applied to the adjusted
+            p-values (default: :class:`SignificanceSpec`'s).
         split: which split (``test``).
         fraction: the training fraction to use (default: the largest in the frame).
         noise: the noise rate to use (default: the lowest in the frame).
@@ -201,9 +194,9 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
     Returns:
         Columns :data:`MATCH_TEST_COLUMNS`: per (scenario, fraction, noise, base measure) one row per ``rel``
         that is also a training τ and one pooled row (``rel`` = ``"all"``), each with at least one untied
-        cell: ``n_targets`` (untied cells),
-        ``matches`` (winner == rel), ``n_taus``, ``chance`` (1 / ``n_taus``), ``null_mean`` (the statistic's
-        mean over the permutations), ``n_clusters`` (questions permuted), ``permutations`` and ``p_value``.
+        cell: ``n_targets`` (untied cells), ``matches`` (winner == rel), ``n_taus``, ``chance`` (1 / ``n_taus``),
+        ``null_mean`` (the statistic's mean over the permutations), ``n_clusters`` (questions permuted),
+        ``permutations`` and ``p_value``.
         Only queries scored by every τ take part.
 
     Raises:
@@ -257,9 +250,9 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
             if n_targets == 0:  # every cell tied: nothing to count
                 continue
             rows.append(dict(scenario=scenario, fraction=f, noise=n, base=base, rel=rel, n_targets=n_targets,
-                             matches=int(observed[i]),
-                             n_taus=len(taus), chance=1.0 / len(taus), null_mean=float(total[i] / permutations),
-                             n_clusters=n_clusters, permutations=permutations, p_value=float(p[i])))
+                             matches=int(observed[i]), n_taus=len(taus), chance=1.0 / len(taus),
+                             null_mean=float(total[i] / permutations), n_clusters=n_clusters,
+                             permutations=permutations, p_value=float(p[i])))
     return pd.DataFrame(rows, columns=MATCH_TEST_COLUMNS)
 
 
@@ -296,11 +289,11 @@ def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentCo
              f"**bold** = significantly better than every other τ, α = {s.alpha}). The last row counts the targets "
              f"where the winning τ equals rel (a cell whose best τ is tied is shown as a tie and not counted), with a "
              f"one-sided clustered permutation test of that count ({s.permutations} permutations, seed "
-             f"{s.random_seed}; the smallest possible p is {1 / (s.permutations + 1):.2g}): under the null that τ has no effect on per-query scores, the τ labels of each "
-             f"question's seed-averaged scores are permuted, one permutation per question applied in every language "
-             f"and rel that holds it (XQuAD-R's languages translate the same questions, so they are not independent "
-             f"trials). `diagonal.csv` has every τ's mean, Δ "
-             f"and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
+             f"{s.random_seed}; the smallest possible p is {1 / (s.permutations + 1):.2g}): under the null that τ "
+             f"has no effect on per-query scores, the τ labels of each question's seed-averaged scores are permuted, "
+             f"one permutation per question applied in every language and rel that holds it (XQuAD-R's languages "
+             f"translate the same questions, so they are not independent trials). `diagonal.csv` has every τ's mean, "
+             f"Δ and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
              f"targets.", ""]
     for scenario, base in [(sc, b) for sc in diag["scenario"].drop_duplicates() for b in _bases(diag, cfg)]:
         g = diag[(diag["scenario"] == scenario) & (diag["base"] == base)]
@@ -405,18 +398,21 @@ def _sections(text: str) -> list[list[str]]:
 
 def splice_section(text: str, title: str, lines: Sequence[str], *, after: Sequence[str] = (),
                    before: Sequence[str] = ()) -> str:
-    """``text`` with its ``## <title>`` section replaced by ``lines`` (or removed when ``lines`` is empty).
+    """``text`` with its ``## <title>`` section replaced in place by ``lines`` (or removed when ``lines`` is empty).
 
     A new section goes after the last section whose title starts with one of ``after``, else before the
     first whose title starts with one of ``before``, else at the end.
     """
-    blocks = [b for b in _sections(text) if not (b and b[0] == f"## {title}")]
+    blocks = _sections(text)
     titles = [b[0][3:] if b and b[0].startswith("## ") else "" for b in blocks]
-    if lines:
-        new = list(lines)
-        while new and new[-1] == "":
-            new.pop()
-        new.append("")
+    new = list(lines)
+    while new and new[-1] == "":
+        new.pop()
+    new += [""] if new else []
+    if title in titles[1:]:
+        i = titles.index(title, 1)
+        blocks[i:i + 1] = [new] if new else []
+    elif new:
         pos = next((i + 1 for i in range(len(blocks) - 1, 0, -1) if titles[i].startswith(tuple(after))), None)
         if pos is None:
             pos = next((i for i in range(1, len(blocks)) if titles[i].startswith(tuple(before))), len(blocks))
@@ -426,22 +422,10 @@ def splice_section(text: str, title: str, lines: Sequence[str], *, after: Sequen
 
 def splice_plots(text: str, images: Iterable[Path], *, prefix: str) -> str:
     """``text`` with the ``## Plots`` list's ``prefix*`` images replaced by ``images`` (appended last)."""
-    blocks = _sections(text)
-    idx = next((i for i, b in enumerate(blocks) if b and b[0] == "## Plots"), None)
-    entries = [] if idx is None else [x for x in blocks[idx][1:] if x.startswith("![")]
-    entries = [x for x in entries if not x.startswith(f"![{prefix}")]
+    plots = next((b for b in _sections(text) if b and b[0] == "## Plots"), [])
+    entries = [x for x in plots[1:] if x.startswith("![") and not x.startswith(f"![{prefix}")]
     entries += [f"![{p.stem}]({p.name})" for p in images]
-    new = ["## Plots", "", *entries] if entries else []
-    if new and idx is not None and idx < len(blocks) - 1:
-        new.append("")  # a blank line before the next section
-    if idx is None:
-        if new:
-            blocks.append(new)
-    elif new:
-        blocks[idx] = new
-    else:
-        del blocks[idx]
-    return "\n".join(line for b in blocks for line in b).rstrip("\n") + "\n"
+    return splice_section(text, "Plots", ["## Plots", "", *entries] if entries else [])
 
 
 # where write_report puts the diagonal section: right after "Which τ wins"
@@ -638,10 +622,9 @@ def add_unit_comparison(config: str | os.PathLike | Mapping[str, object] | Exper
     report = results / cfg.name / "report.md"
     if report.is_file():
         text = report.read_text(encoding="utf-8")
-        title = next((b[0][3:] for b in _sections(text) if b and b[0].startswith(f"## {UNITS_TITLE}")), None)
-        if title is not None:
-            text = splice_section(text, title, [])
-        text = splice_section(text, f"{UNITS_TITLE} (against `{ctl.name}`)", units_lines(units, cfg, ctl.name),
+        # the section against any control is replaced (its title names the control)
+        title = next((b[0][3:] for b in _sections(text) if b and b[0].startswith(f"## {UNITS_TITLE}")), UNITS_TITLE)
+        text = splice_section(text, title, units_lines(units, cfg, ctl.name),
                               after=(SECTION_TITLE, *DIAGONAL_AFTER), before=DIAGONAL_BEFORE)
         _atomic.write_text(report, text)
     return path

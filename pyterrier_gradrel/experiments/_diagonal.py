@@ -53,27 +53,22 @@ UNITS_TITLE = "Sampling unit × τ"
 _TIE = 1e-12  # two τ whose seed-averaged means differ by less are tied (e.g. R@100 at rel >= 3 is often 1.0)
 
 
-def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | None) -> tuple[float, float]:
-    f = float(sel["fraction"].max()) if fraction is None else float(fraction)
-    n = float(sel["noise"].min()) if noise is None else float(noise)
-    return f, n
+def _reference_level(sel: pd.DataFrame) -> tuple[float, float]:
+    """The reference level of fine-tuned rows: the largest fraction and the lowest noise rate."""
+    return float(sel["fraction"].max()), float(sel["noise"].min())
 
 
-def _reference_rows(perquery: pd.DataFrame, split: str, fraction: float | None,
-                    noise: float | None) -> tuple[pd.DataFrame, float, float]:
-    """The τ variants' seed-averaged per-query scores on thresholded measures of ``split`` at the reference level
-    (:func:`_reference_level`), and that level's fraction and noise rate; an empty frame when there are none."""
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
+def _reference_rows(perquery: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
+    """The τ variants' seed-averaged per-query test scores on thresholded measures at the reference level, and that
+    level's fraction and noise rate."""
+    sel = perquery[(perquery["split"] == "test") & (perquery["system"] == "fine-tuned")]
     sel = sel[sel["tau"].notna() & sel["rel"].notna()]
-    if sel.empty:
-        return sel, float("nan"), float("nan")
-    f, n = _reference_level(sel, fraction, noise)
+    f, n = _reference_level(sel)
     return seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)]), f, n
 
 
-def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None, split: str = "test",
-                     fraction: float | None = None, noise: float | None = None) -> pd.DataFrame:
-    """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
+def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None) -> pd.DataFrame:
+    """Per target and binary measure: which training τ wins at each evaluation threshold on test, and by how much.
 
     Args:
         perquery: the per-query long frame (see :mod:`._store`).
@@ -81,9 +76,6 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
             ``permutations`` and ``random_seed`` for the permutation test), the correction
             (:func:`._significance.correct`; one family per measure label) and ``alpha``, applied to the adjusted
             p-values (default: :class:`SignificanceSpec`'s).
-        split: which split (``test``).
-        fraction: the training fraction to use (default: the largest in the frame).
-        noise: the noise rate to use (default: the lowest in the frame).
 
     Returns:
         One row per (scenario, label, target, measure, τ) with ``base`` (the measure without its rel),
@@ -94,9 +86,7 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
         winner itself). Empty when no target has two τ variants on a binary measure.
     """
     sig = significance or SignificanceSpec()
-    avg, f, n = _reference_rows(perquery, split, fraction, noise)
-    if avg.empty:
-        return pd.DataFrame(columns=DIAGONAL_COLUMNS)
+    avg, f, n = _reference_rows(perquery)
     rows = []
     for (scenario, label, target, base, rel), grp in avg.groupby(["scenario", "label", "target", "base", "rel"],
                                                                  sort=True):
@@ -160,7 +150,6 @@ def _relabelled_counts(order: np.ndarray, relabelled: np.ndarray, sizes: np.ndar
 
 
 def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, random_seed: int = 0,
-                        split: str = "test", fraction: float | None = None, noise: float | None = None,
                         batch: int = 250) -> pd.DataFrame:
     """Across targets: does the winning τ equal the evaluation threshold more often than if τ did not matter?
 
@@ -186,9 +175,6 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
         perquery: the per-query long frame (see :mod:`._store`).
         permutations: random permutations per (scenario, base measure).
         random_seed: seeds them (each (scenario, base measure) restarts from it: deterministic).
-        split: which split (``test``).
-        fraction: the training fraction (default: the largest in the frame, as :func:`compare_diagonal`).
-        noise: the noise rate (default: the lowest in the frame).
         batch: permutations evaluated at once (memory vs speed only).
 
     Returns:
@@ -204,9 +190,7 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
     """
     if permutations < 1 or batch < 1:
         raise ValueError(f"expected permutations >= 1 and batch >= 1, got {permutations} and {batch}")
-    avg, f, n = _reference_rows(perquery, split, fraction, noise)
-    if avg.empty:
-        return pd.DataFrame(columns=MATCH_TEST_COLUMNS)
+    avg, f, n = _reference_rows(perquery)
     avg = avg.assign(tau=avg["tau"].astype(int), rel=avg["rel"].astype(int))
     rows = []
     for (scenario, base), g in avg.groupby(["scenario", "base"], sort=False):
@@ -279,8 +263,7 @@ def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentCo
     s = cfg.significance
     f, n = float(diag["fraction"].iloc[0]), float(diag["noise"].iloc[0])
     level = "" if (f, n) == (1.0, 0.0) else f" (fraction {f:g}, noise {n:g})"
-    signs = diagonal_match_test(perquery, permutations=s.permutations, random_seed=s.random_seed, fraction=f,
-                                noise=n)
+    signs = diagonal_match_test(perquery, permutations=s.permutations, random_seed=s.random_seed)
     lines = [f"## {SECTION_TITLE}", "",
              f"Which training τ wins when relevance is judged at rel ≥ r (binary measures, test{level}). Per target "
              f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up, tested against "
@@ -490,13 +473,12 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
 # sampling unit × τ
 
 def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: Sequence[str] | None = None,
-                  significance: SignificanceSpec | None = None, split: str = "test", fraction: float | None = None,
-                  noise: float | None = None) -> pd.DataFrame:
+                  significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """The change from ``control`` to ``treatment`` per target × variant × measure, and whether it differs by τ.
 
     Both frames are per-query long frames of experiments with the same scenarios, targets and variants
-    (e.g. ``unit: pair`` and its ``unit: query`` control). Per-query scores are averaged over seeds, then
-    paired on the queries both experiments evaluated:
+    (e.g. ``unit: pair`` and its ``unit: query`` control). Per-query test scores at the treatment's reference level
+    are averaged over seeds, then paired on the queries both experiments evaluated:
 
     * ``effect``: ``treatment − control`` of one variant (``delta`` > 0: the treatment is better);
     * ``interaction``: the effect of ``variant`` minus the effect of ``other`` (difference of differences;
@@ -508,28 +490,22 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
         measures: measure labels to compare (default: every measure both frames hold).
         significance: the test, correction (one family per (kind, measure)) and ``alpha``, as for
             :func:`compare_diagonal`.
-        split: which split (``test``).
-        fraction: training fraction (default: the largest of ``treatment``).
-        noise: noise rate (default: the lowest of ``treatment``).
 
     Returns:
         Columns :data:`UNITS_COLUMNS` (on ``interaction`` rows ``treatment_mean`` and ``control_mean`` are the
         mean effects of ``variant`` and ``other``); empty when the two experiments share no (target, variant, measure).
     """
     def prep(df: pd.DataFrame) -> dict[tuple, pd.Series]:
-        sel = df[(df["split"] == split) & (df["system"] == "fine-tuned")]
+        sel = df[(df["split"] == "test") & (df["system"] == "fine-tuned")]
         sel = sel[(sel["fraction"] == f) & (sel["noise"] == n)]
         if measures is not None:
             sel = sel[sel["measure"].isin(list(measures))]
-        avg = seed_average(sel)
         return {k: g.set_index("qid")["value"]
-                for k, g in avg.groupby(["scenario", "label", "target", "measure", "variant"], sort=True)}
+                for k, g in seed_average(sel).groupby(["scenario", "label", "target", "measure", "variant"], sort=True)}
 
     sig = significance or SignificanceSpec()
-    ft = treatment[(treatment["split"] == split) & (treatment["system"] == "fine-tuned")]
-    if ft.empty:
-        return pd.DataFrame(columns=UNITS_COLUMNS)
-    f, n = _reference_level(ft, fraction, noise)
+    ft = treatment[(treatment["split"] == "test") & (treatment["system"] == "fine-tuned")]
+    f, n = _reference_level(ft)
     t_scores, c_scores = prep(treatment), prep(control)
     taus = ft.drop_duplicates("variant").set_index("variant")["tau"].to_dict()
     effects: dict[tuple, dict[str, pd.Series]] = {}

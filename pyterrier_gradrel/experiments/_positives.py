@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from pyterrier_gradrel.experiments._config import ExperimentConfig
-    from pyterrier_gradrel.experiments._data import DataCache
     from pyterrier_gradrel.training import PairSampler
 
 logger = logging.getLogger(__name__)
@@ -94,14 +93,11 @@ def count_drawn_positives(sampler: PairSampler, steps: int) -> Counter:
     return counts
 
 
-def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *,
-                           data: DataCache | None = None, variants: list[str] | None = None) -> pd.DataFrame:
+def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig) -> pd.DataFrame:
     """Drawn positives per grade for every fine-tuned condition of ``config``, recomputed without training.
 
     Args:
         config: the experiment config (path, mapping or ``ExperimentConfig``).
-        data: a ``_data.DataCache`` (default: a new one with the config's query limit).
-        variants: only these variants (default: all).
 
     Returns:
         Columns :data:`COLUMNS` (``source`` = ``"replay"``; ``run`` describes the condition).
@@ -111,10 +107,10 @@ def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | Ex
     from pyterrier_gradrel.training._data import prepare
 
     cfg = load_config(config)
-    data = data if data is not None else DataCache(limit_queries=cfg.limit_queries)
+    data = DataCache(limit_queries=cfg.limit_queries)
     rows = []
     for cond in cfg.conditions:
-        if not cond.fine_tuned or (variants is not None and cond.variant not in variants):
+        if not cond.fine_tuned:
             continue
         tc = cond.train_config
         # the trainer's own preparation (noise, fraction, binarization, sampler); it loads no model

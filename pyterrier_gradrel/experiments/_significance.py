@@ -164,15 +164,14 @@ def correct_families(rows: Sequence[Mapping[str, object]], columns: Sequence[str
 
 
 def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
-                         significance: SignificanceSpec | None = None, split: str = "test") -> pd.DataFrame:
-    """Test every fine-tuned condition (seed-averaged) against every baseline on ``split``.
+                         significance: SignificanceSpec | None = None) -> pd.DataFrame:
+    """Test every fine-tuned condition (seed-averaged) against every baseline on the test split.
 
     Args:
         perquery: the per-query long frame.
         baselines: baseline system names present in ``perquery``.
         significance: the paired test (:func:`paired_test`), the correction (:func:`correct`; the family is every
             test of one (measure, baseline)) and ``alpha`` (default: :class:`SignificanceSpec`'s).
-        split: which split to test (``test``).
 
     Returns:
         One row per (scenario, label, target, variant, fraction, noise, measure, baseline) with ``n_queries``,
@@ -183,7 +182,7 @@ def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
     columns = ["scenario", "label", "target", "variant", "fraction", "noise", "measure", "baseline", "n_queries",
                "n_seeds", "mean", "baseline_mean", "delta", "wins", "losses", "statistic", "p_value",
                "p_adjusted", "significant", "family_size"]
-    avg = seed_average(perquery[perquery["split"] == split])
+    avg = seed_average(perquery[perquery["split"] == "test"])
     rows = []
     ft = avg[avg["system"] == "fine-tuned"]
     base_scores = {
@@ -207,11 +206,11 @@ def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
     return correct_families(rows, columns, ["measure", "baseline"], sig)
 
 
-def compare_thresholds(perquery: pd.DataFrame, *, measure: str, significance: SignificanceSpec | None = None,
-                       split: str = "test") -> pd.DataFrame:
+def compare_thresholds(perquery: pd.DataFrame, *, measure: str,
+                       significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """Which fine-tuned variant (τ, or the graded loss) wins on each target, and is it separable from the rest?
 
-    For every (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
+    For every test (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
     ``measure`` is the winner; it is tested against every other variant with a paired test on per-query
     scores averaged over seeds. The family of the correction is every such test of the experiment (all
     targets × fractions × noise rates × runner-up variants), so "τ = 3 wins on th" means the winner is
@@ -221,7 +220,6 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str, significance: Si
         perquery: the per-query long frame.
         measure: the measure label (e.g. the primary ``nDCG@10``).
         significance: the test, correction and ``alpha``, as for :func:`compare_to_baselines`.
-        split: which split to compare on (``test``).
 
     Returns:
         One row per (target, fraction, noise, other variant) with ``best``, ``other``, ``best_mean``,
@@ -232,7 +230,7 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str, significance: Si
     columns = ["scenario", "label", "target", "fraction", "noise", "measure", "best", "other", "best_mean",
                "other_mean", "delta", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted", "significant",
                "family_size"]
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")
+    sel = perquery[(perquery["split"] == "test") & (perquery["system"] == "fine-tuned")
                    & (perquery["measure"] == measure)]
     avg = seed_average(sel)
     rows = []
@@ -252,13 +250,13 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str, significance: Si
     return correct_families(rows, columns, [], sig)
 
 
-def compare_levels(perquery: pd.DataFrame, *, measure: str, significance: SignificanceSpec | None = None,
-                   split: str = "test") -> pd.DataFrame:
+def compare_levels(perquery: pd.DataFrame, *, measure: str,
+                   significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """How each variant responds to less training data or to grade noise, and whether the variants differ.
 
-    The reference level is the largest training fraction at the lowest noise rate. Each other fraction (at
-    the lowest noise rate) and each other noise rate (at the largest fraction) is a *level*. Two kinds of test,
-    both paired per query on scores averaged over seeds:
+    On the test split, the reference level is the largest training fraction at the lowest noise rate. Each other
+    fraction (at the lowest noise rate) and each other noise rate (at the largest fraction) is a *level*. Two
+    kinds of test, both paired per query on scores averaged over seeds:
 
     * ``effect``: one variant at the level against the same variant at the reference (``delta`` = level −
       reference; negative = the variant loses effectiveness with less data / more noise);
@@ -273,7 +271,6 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str, significance: Signif
         perquery: the per-query long frame.
         measure: the measure label (e.g. the primary ``nDCG@10``).
         significance: the test, correction and ``alpha``, as for :func:`compare_to_baselines`.
-        split: which split to compare on (``test``).
 
     Returns:
         One row per test with ``scenario``, ``label``, ``target``, ``axis`` (``fraction`` or ``noise``),
@@ -284,7 +281,7 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str, significance: Signif
     sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "axis", "level", "reference", "measure", "kind", "variant", "other",
                "delta", "n_queries", "statistic", "p_value", "p_adjusted", "significant", "family_size"]
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")
+    sel = perquery[(perquery["split"] == "test") & (perquery["system"] == "fine-tuned")
                    & (perquery["measure"] == measure)]
     f_ref, n_ref = float(sel["fraction"].max()), float(sel["noise"].min())
     levels = [("fraction", float(f), (float(f), n_ref), f_ref) for f in sorted(sel["fraction"].unique()) if f != f_ref]
@@ -347,9 +344,9 @@ def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray | None, *, sample
     return float(low), float(high)
 
 
-def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str], significance: SignificanceSpec | None = None,
-                    split: str = "test") -> pd.DataFrame:
-    """Bootstrap CIs of each system's mean and of each fine-tuned variant's difference from each baseline.
+def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str],
+                    significance: SignificanceSpec | None = None) -> pd.DataFrame:
+    """Bootstrap CIs of each system's test mean and of each fine-tuned variant's difference from each baseline.
 
     Scores are seed-averaged first (as for the tests). ``significance`` (default: :class:`SignificanceSpec`'s) gives
     the resamples, the coverage, the seed and the unit: ``bootstrap_unit='article'`` resamples articles when the
@@ -363,7 +360,7 @@ def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str], signifi
     sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "system", "variant", "fraction", "noise", "measure", "versus",
                "estimate", "low", "high", "unit", "n_clusters"]
-    avg = seed_average(perquery[perquery["split"] == split])
+    avg = seed_average(perquery[perquery["split"] == "test"])
     rows = []
     base = {k: g.set_index("qid") for k, g in avg[avg["system"].isin(baselines)]
             .groupby(["system", "scenario", "target", "measure"])}

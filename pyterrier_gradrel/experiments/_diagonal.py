@@ -27,18 +27,17 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._config import SignificanceSpec
+from pyterrier_gradrel.experiments._config import ExperimentConfig, SignificanceSpec, load_config
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
 from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._significance import correct_families, paired_on_common, seed_average
+from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS, default_root
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Mapping
-
-    from pyterrier_gradrel.experiments._config import ExperimentConfig
 
 DIAGONAL_COLUMNS = ["scenario", "label", "target", "fraction", "noise", "measure", "base", "rel", "tau", "mean",
                     "delta", "best", "is_best", "tied", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted",
@@ -423,8 +422,6 @@ def load_results_perquery(results_dir: str | Path) -> pd.DataFrame:
         FileNotFoundError: there is no ``perquery.csv.gz``.
         ValueError: the file lacks a column of :data:`._store.PERQUERY_COLUMNS` (written by an older version).
     """
-    from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
-
     path = Path(results_dir) / "perquery.csv.gz"
     if not path.is_file():
         raise FileNotFoundError(f"expected the per-query results {path} (written by `gradrel report`)")
@@ -450,9 +447,6 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
     Returns:
         The path of the updated ``report.md``.
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._store import default_root
-
     cfg = load_config(config)
     results_dir = (Path(root) if root is not None else default_root()) / "results" / cfg.name
     report = results_dir / "report.md"
@@ -583,9 +577,6 @@ def add_unit_comparison(config: str | os.PathLike | Mapping[str, object] | Exper
     Returns:
         The path of ``units.csv``.
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._store import default_root
-
     cfg, ctl = load_config(config), load_config(control)
     results = (Path(root) if root is not None else default_root()) / "results"
     units = compare_units(load_results_perquery(results / cfg.name), load_results_perquery(results / ctl.name),

@@ -26,6 +26,8 @@ import pandas as pd
 
 from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments import _analyses
+from pyterrier_gradrel.experiments._calibration import calibration_summary
+from pyterrier_gradrel.experiments._diagonal import diagonal_lines, write_heatmaps
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import correction_name as _correction_name
 from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
@@ -123,8 +125,6 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
                     cal: pd.DataFrame, thr: pd.DataFrame, lev: pd.DataFrame, diag: pd.DataFrame) -> str:
     """The body of ``report.md``."""
-    from pyterrier_gradrel.experiments._diagonal import diagonal_lines
-
     cfg = result.config
     lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
     lines += threshold_lines(thr, cfg) + diagonal_lines(diag, result.perquery, cfg) + level_lines(lev, cfg)
@@ -240,8 +240,6 @@ def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
 
 def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
     """The calibration table (τ chosen on dev, evaluated on test) and its mean over targets."""
-    from pyterrier_gradrel.experiments._calibration import calibration_summary
-
     measure = cfg.calibration.measure or cfg.primary_measure
     lines = [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
     vcols = [c for c in cal.columns if c.startswith("test[")]
@@ -315,15 +313,13 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
     cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
     diag = _analyses.diagonal(pq, cfg)
-    from pyterrier_gradrel.experiments import _diagonal
-
     results_dir.mkdir(parents=True, exist_ok=True)
     for name, table in dict(aggregate=agg, significance=sig, thresholds=thr, levels=lev, diagonal=diag,
                             bootstrap=boot, calibration=cal).items():
         _atomic.write_text(results_dir / f"{name}.csv", table.to_csv(index=False))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
     text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag)
-    plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
+    plots = write_plots(result, agg, results_dir) + write_heatmaps(diag, result.config, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
     path = results_dir / "report.md"

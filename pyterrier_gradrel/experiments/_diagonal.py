@@ -28,9 +28,8 @@ import pandas as pd
 
 from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments._config import ExperimentConfig, SignificanceSpec, load_config
+from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import column_name as _col_name
-from pyterrier_gradrel.experiments._display import correction_name as _correction_name
-from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._significance import correct_families, paired_on_common, seed_average
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS, default_root
@@ -267,7 +266,7 @@ def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentCo
              f"Which training τ wins when relevance is judged at rel ≥ r (binary measures, test{level}). Per target "
              f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up, tested against "
              f"every other τ (paired {s.test}-test on per-query scores averaged over seeds; "
-             f"{_correction_name(s.correction)} per measure over all targets × losing τ of this experiment; "
+             f"{CORRECTION_NAMES[s.correction]} per measure over all targets × losing τ of this experiment; "
              f"**bold** = significantly better than every other τ, α = {s.alpha}). The last row counts the targets "
              f"where the winning τ equals rel (a cell whose best τ is tied is shown as a tie and not counted), with a "
              f"one-sided clustered permutation test of that count ({s.permutations} permutations, seed "
@@ -545,9 +544,9 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
     lines = [f"## {UNITS_TITLE} (against `{control}`)", "",
              f"Δ is this experiment minus the control experiment `{control}` (same targets, variants and seeds), "
              f"per variant, paired {s.test}-test on per-query scores averaged over seeds; **bold** = significant "
-             f"after {_correction_name(s.correction)} per measure over all targets × variants (α = {s.alpha}). The "
+             f"after {CORRECTION_NAMES[s.correction]} per measure over all targets × variants (α = {s.alpha}). The "
              f"last column is the interaction: variants whose Δ differ (difference of their per-query Δ; "
-             f"{_correction_name(s.correction)} per measure over all targets × variant pairs). `units.csv` holds "
+             f"{CORRECTION_NAMES[s.correction]} per measure over all targets × variant pairs). `units.csv` holds "
              f"every measure.", ""]
     for measure in shown:
         g = units[units["measure"] == measure]

@@ -28,9 +28,8 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._calibration import calibration_summary
 from pyterrier_gradrel.experiments._diagonal import diagonal_lines, write_heatmaps
+from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import column_name as _col_name
-from pyterrier_gradrel.experiments._display import correction_name as _correction_name
-from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._store import csv_gz
 
@@ -79,7 +78,7 @@ def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
     lines = [f"## Which τ wins (test, `{cfg.primary_measure}`)", "",
              f"Per target, the variant with the best seed-averaged mean, tested against every other variant "
              f"(paired {cfg.significance.test}-test on per-query scores averaged over seeds; "
-             f"{_correction_name(cfg.significance.correction)} over all {n} comparisons of this experiment; "
+             f"{CORRECTION_NAMES[cfg.significance.correction]} over all {n} comparisons of this experiment; "
              f"α = {alpha}). *beats* lists the variants it is significantly better than; a winner that beats "
              f"nothing is not a finding.", ""]
     rows = []
@@ -101,7 +100,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
     if lev.empty:
         return []
     eff, inter = lev[lev["kind"] == "effect"], lev[lev["kind"] == "interaction"]
-    corr, alpha = _correction_name(cfg.significance.correction), cfg.significance.alpha
+    corr, alpha = CORRECTION_NAMES[cfg.significance.correction], cfg.significance.alpha
     variants = [v.label for v in cfg.variants if v.label in set(eff["variant"])]
     lines = [f"## Less data and grade noise (test, `{cfg.primary_measure}`)", "",
              f"Δ is each variant's change against the same variant at the reference (all training data, no "
@@ -162,7 +161,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         f"to the top {cfg.run_depth} (so RR is RR@{cfg.run_depth}).",
         f"- Significance: per-query scores averaged over seeds, then a two-sided paired "
         f"{ {'t': 't-test', 'wilcoxon': 'Wilcoxon signed-rank test', 'permutation': 'permutation test'}[s.test]} "
-        f"against each baseline; correction: {_correction_name(s.correction)} over every test target × "
+        f"against each baseline; correction: {CORRECTION_NAMES[s.correction]} over every test target × "
         f"variant × fraction × noise rate of this experiment, per (measure, baseline); α = {s.alpha}.",
         "- Markers: " + ", ".join(f"**{_MARKERS.get(b, b[0]).upper()}** / {_MARKERS.get(b, b[0])} = "
                                   f"significantly better / worse than {b}" for b in cfg.baselines) + ".",

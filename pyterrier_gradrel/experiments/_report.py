@@ -16,7 +16,6 @@ Files written (each atomically):
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,7 +41,7 @@ _MARKERS = {"BM25": "b", "mE5-zero-shot": "z", "BM25>>mE5": "r", "RRF(BM25,mE5)"
 
 
 def _fmt(mean: float, sd: float) -> str:
-    return f"{mean:.3f}" if sd is None or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+    return f"{mean:.3f}" if pd.isna(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
 def _systems(cfg) -> list[tuple[str, str]]:
@@ -141,13 +140,12 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
     lines = [f"# Experiment `{cfg.name}`", ""]
     if cfg.description:
         lines += [cfg.description.strip(), ""]
-    n_seeds = len(cfg.seeds)
     lines += [
         "## Setup", "",
         f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{cfg.training.given()}` (each fine-tuned "
         f"run's `TrainConfig` and its key are in its `condition.json`).",
         f"- Seeds: {list(cfg.seeds)}" + (" — **a single seed: no seed variance is reported, and a difference "
-                                         "seen with one seed is not a finding**." if n_seeds == 1 else "."),
+                                         "seen with one seed is not a finding**." if len(cfg.seeds) == 1 else "."),
         f"- Fractions: {list(cfg.fractions)}; noise rates: {list(cfg.noise_rates)}.",
     ]
     if cfg.limit_queries is not None:
@@ -195,13 +193,11 @@ def _scenario_lines(agg: pd.DataFrame, cfg, markers: dict[tuple, list[str]]) -> 
     for scenario, sg in sorted(test_agg.groupby("scenario", sort=False),
                                key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         lines += [f"## {scenario}", ""]
-        for (fraction, noise), fg in _ft_levels(sg, cfg):
+        for fraction, noise in _ft_levels(sg, cfg):
             title = f"`{cfg.primary_measure}` (test)"
             if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
                 title += f", fraction {fraction:g}, noise {noise:g}"
-            lines += [f"### {title}", ""]
-            lines += _table(fg, sg, cfg, cfg.primary_measure, markers, fraction, noise)
-            lines.append("")
+            lines += [f"### {title}", "", *_table(sg, cfg, markers, fraction, noise), ""]
         other = [m.label for m in cfg.measures if m.label != cfg.primary_measure]
         if other:
             lines += _other_measures_lines(sg, cfg, other)
@@ -258,20 +254,15 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
 
 
 def _compute_seconds(result: ExperimentResult) -> float:
-    """Sum of the per-condition ``seconds.total`` recorded when each condition was computed."""
-    total = 0.0
-    for cond in result.conditions.values():
-        seconds = cond.get("seconds") if isinstance(cond, dict) else None
-        if isinstance(seconds, dict) and isinstance(seconds.get("total"), (int, float)):
-            total += float(seconds["total"])
-    return total
+    """Sum of the per-condition ``seconds.total`` that ``condition.json`` records (see ``_store.write_run``)."""
+    return sum(float(cond["seconds"]["total"]) for cond in result.conditions.values())
 
 
-def _ft_levels(sg: pd.DataFrame, cfg) -> list[tuple[tuple[float, float], pd.DataFrame]]:
+def _ft_levels(sg: pd.DataFrame, cfg: ExperimentConfig) -> list[tuple[float, float]]:
+    """The config's (fraction, noise) levels that ``sg`` has fine-tuned rows at (``(1.0, 0.0)`` when none)."""
     ft = sg[sg["system"] == "fine-tuned"]
-    levels = [(f, n) for f in cfg.fractions for n in cfg.noise_rates]
-    out = [((f, n), ft[(ft["fraction"] == f) & (ft["noise"] == n)]) for f, n in levels]
-    return [x for x in out if not x[1].empty] or [((1.0, 0.0), ft)]
+    return [(f, n) for f in cfg.fractions for n in cfg.noise_rates
+            if ((ft["fraction"] == f) & (ft["noise"] == n)).any()] or [(1.0, 0.0)]
 
 
 def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str, fraction: float, noise: float):
@@ -282,8 +273,11 @@ def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str,
     return None if sel.empty else sel.iloc[0]
 
 
-def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
-    systems = _systems(cfg)
+def _table(sg: pd.DataFrame, cfg: ExperimentConfig, markers: dict[tuple, list[str]], fraction: float,
+           noise: float) -> list[str]:
+    """A scenario's table of the primary measure at one level: mean ± sd per target and system, the best in bold,
+    the fine-tuned systems' significance markers."""
+    measure, systems = cfg.primary_measure, _systems(cfg)
     table = []
     for label in sg["label"].drop_duplicates():
         rows = [_pick(sg, label, s, v, measure, fraction, noise) for s, v in systems]
@@ -294,7 +288,7 @@ def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
                 cells.append("–")
                 continue
             text = _fmt(row["mean"], row["sd"])
-            if best is not None and np.isclose(row["mean"], best):
+            if np.isclose(row["mean"], best):
                 text = f"**{text}**"
             mk = markers.get((row["scenario"], row["target"], variant, fraction, noise, measure), [])
             if system == "fine-tuned" and mk:
@@ -352,7 +346,6 @@ def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.D
     """Measure vs τ, one line per label (all data, no noise), baselines as horizontal lines."""
     import matplotlib.pyplot as plt
 
-    measure = cfg.primary_measure
     fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = list(range(len(cfg.variants)))
     for i, label in enumerate(sg["label"].drop_duplicates()):
@@ -368,7 +361,7 @@ def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.D
             if baseline is not None:
                 ax.axhline(baseline, color=color, linestyle=style, linewidth=0.8)
     ax.set_xticks(xs, [v.display for v in cfg.variants])
-    ax.set_ylabel(f"{measure} (graded)")
+    ax.set_ylabel(f"{cfg.primary_measure} (graded)")
     ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
@@ -379,7 +372,6 @@ def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.D
     """Measure vs training fraction (``axis="fraction"``, no noise) or vs noise rate (all data), per label."""
     import matplotlib.pyplot as plt
 
-    measure = cfg.primary_measure
     other, xlabel = ("noise", "training fraction") if axis == "fraction" else ("fraction", "grade-noise rate")
     fixed = min(cfg.noise_rates) if axis == "fraction" else max(cfg.fractions)
     sub = ft[ft[other] == fixed]
@@ -397,7 +389,7 @@ def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.D
             ax.axhline(zero_shot, color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(measure)
+        ax.set_ylabel(cfg.primary_measure)
         ax.legend(fontsize=7)
     fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
     return _save(fig, path)

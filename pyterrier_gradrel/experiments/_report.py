@@ -155,7 +155,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         lines.append(f"- Note: {cfg.note.strip()}")
     lines += [
         f"- Primary measure `{cfg.primary_measure}`: graded nDCG with gains 2^g − 1; binary measures at rel ≥ "
-        f"{list(cfg.binary_rels)} (every run scored per query with `pt.Experiment`); runs are cut "
+        f"{list(cfg.measures_spec.rels)} (every run scored per query with `pt.Experiment`); runs are cut "
         f"to the top {cfg.run_depth} (so RR is RR@{cfg.run_depth}).",
         f"- Significance: per-query scores averaged over seeds, then a two-sided paired "
         f"{ {'t': 't-test', 'wilcoxon': 'Wilcoxon signed-rank test', 'permutation': 'permutation test'}[s.test]} "

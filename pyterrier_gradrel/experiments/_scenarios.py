@@ -98,7 +98,6 @@ class TrainingGroup:
 class ScenarioPlan:
     """The datasets one scenario touches."""
 
-    scenario: Scenario
     groups: tuple[TrainingGroup, ...]
 
     @property
@@ -136,7 +135,7 @@ def scenario_datasets(s: Scenario) -> ScenarioPlan:
                 targets.append(Target(dataset_id(c, f"{lang}-translated", "test"), f"{lang}-translated", "test",
                                       role="control"))
             groups.append(TrainingGroup((dataset_id(c, lang, "train"),), tuple(targets)))
-    return ScenarioPlan(scenario=s, groups=tuple(groups))
+    return ScenarioPlan(groups=tuple(groups))
 
 
 def group_targets(group: TrainingGroup, *, calibrate: bool) -> list[Target]:

@@ -185,10 +185,8 @@ def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
     avg = seed_average(perquery[perquery["split"] == "test"])
     rows = []
     ft = avg[avg["system"] == "fine-tuned"]
-    base_scores = {
-        key: grp.set_index("qid")["value"]
-        for key, grp in avg[avg["system"].isin(baselines)].groupby(["system", "scenario", "target", "measure"])
-    }
+    base_scores = {key: grp.set_index("qid")["value"] for key, grp
+                   in avg[avg["system"].isin(baselines)].groupby(["system", "scenario", "target", "measure"])}
     for key, grp in ft.groupby(["scenario", "label", "target", "variant", "fraction", "noise", "measure"], sort=True):
         scenario, label, target, variant, fraction, noise, measure = key
         sys_scores = grp.set_index("qid")["value"]
@@ -201,8 +199,7 @@ def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
                 scenario=scenario, label=label, target=target, variant=variant, fraction=fraction, noise=noise,
                 measure=measure, baseline=baseline, n_queries=len(x), n_seeds=int(grp["n_seeds"].max()),
                 mean=float(x.mean()), baseline_mean=float(y.mean()), delta=float((x - y).mean()),
-                wins=int((x > y).sum()), losses=int((x < y).sum()), statistic=stat, p_value=p,
-            ))
+                wins=int((x > y).sum()), losses=int((x < y).sum()), statistic=stat, p_value=p))
     return correct_families(rows, columns, ["measure", "baseline"], sig)
 
 
@@ -388,6 +385,5 @@ def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str],
                 scenario=scenario, label=label, target=target, system=system, variant=variant, fraction=fraction,
                 noise=noise, measure=measure, versus=versus, estimate=float(vals.mean()), low=low, high=high,
                 unit="article" if use_articles else "query",
-                n_clusters=int(pd.Series(clusters).nunique()) if use_articles else len(vals),
-            ))
+                n_clusters=int(pd.Series(clusters).nunique()) if use_articles else len(vals)))
     return pd.DataFrame(rows, columns=columns)

@@ -9,6 +9,7 @@ import pytest
 from scipy import stats
 
 from pyterrier_gradrel.experiments import (
+    SignificanceSpec,
     bootstrap_table,
     calibrate,
     cluster_bootstrap,
@@ -22,6 +23,7 @@ from pyterrier_gradrel.experiments import (
 )
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
+T_HOLM = SignificanceSpec(test="t", correction="holm")
 N_Q = 40
 TARGETS = {"en": "gradrel/xquad-r/en/test", "th": "gradrel/xquad-r/th/test"}
 VARIANTS = ["tau=1", "tau=2", "tau=3"]
@@ -131,7 +133,7 @@ def test_statsmodels_corrections_equal_the_hand_written_ones(seed):
 
 def test_p_values_recomputed_with_scipy_on_seed_averaged_scores():
     pq = synthetic_perquery()
-    sig = compare_to_baselines(pq, baselines=["BM25", "mE5-zero-shot"], test="t", correction="holm")
+    sig = compare_to_baselines(pq, baselines=["BM25", "mE5-zero-shot"], significance=T_HOLM)
     # one row per target × variant × baseline, test split only
     assert len(sig) == 2 * 3 * 2
     test = pq[pq["split"] == "test"]
@@ -168,7 +170,7 @@ def test_p_values_recomputed_with_scipy_on_seed_averaged_scores():
 
 def test_threshold_winner_tested_against_the_other_variants():
     pq = synthetic_perquery()
-    thr = compare_thresholds(pq, measure="nDCG@10", test="t", correction="holm")
+    thr = compare_thresholds(pq, measure="nDCG@10", significance=T_HOLM)
     assert len(thr) == 2 * 2  # per target: the winner against the two other τ
     test = pq[(pq["split"] == "test") & (pq["system"] == "fine-tuned")]
     expected = {}
@@ -219,7 +221,7 @@ def synthetic_noise_perquery(seed: int = 11) -> pd.DataFrame:
 
 def test_level_effects_and_interactions_recomputed_with_scipy():
     pq = synthetic_noise_perquery()
-    lev = compare_levels(pq, measure="nDCG@10", test="t", correction="holm")
+    lev = compare_levels(pq, measure="nDCG@10", significance=T_HOLM)
     # per axis level (fraction 0.1, noise 0.4): 3 effects + 3 variant pairs
     assert len(lev) == 2 * (3 + 3)
     assert set(lev["axis"]) == {"fraction", "noise"}
@@ -331,7 +333,7 @@ def test_cluster_bootstrap_respects_articles():
 
 def test_bootstrap_table_uses_articles_and_paired_differences():
     pq = synthetic_perquery()
-    boot = bootstrap_table(pq, baselines=["BM25", "mE5-zero-shot"], samples=500)
+    boot = bootstrap_table(pq, baselines=["BM25", "mE5-zero-shot"], significance=SignificanceSpec(bootstrap_samples=500))
     assert set(boot["unit"]) == {"article"} and set(boot["n_clusters"]) == {4}
     row = boot[(boot["label"] == "th") & (boot["variant"] == "tau=2") & (boot["versus"] == "mE5-zero-shot")].iloc[0]
     assert row["low"] <= row["estimate"] <= row["high"]

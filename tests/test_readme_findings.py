@@ -149,9 +149,7 @@ def test_afriqa_gain_over_zero_shot(findings):
     cfg = _config("crosslingual_afriqa_budget")
     pq = _base("crosslingual_afriqa_budget", cfg.primary_measure)
     hau = pq[(pq.label == "hau") & (pq.measure == cfg.primary_measure)]
-    s = cfg.significance
-    boot = bootstrap_table(hau, baselines=["mE5-zero-shot"], unit=s.bootstrap_unit, samples=s.bootstrap_samples,
-                           confidence=s.confidence, random_seed=s.random_seed)
+    boot = bootstrap_table(hau, baselines=["mE5-zero-shot"], significance=cfg.significance)
     best = boot[boot.versus == "mE5-zero-shot"].sort_values("estimate").iloc[-1]
     assert f"hau {_signed(best.estimate)} [{_signed(best.low)}, {_signed(best.high)}]" in findings
     assert _significant("crosslingual_afriqa_budget").empty  # "does not depend on τ"

@@ -11,6 +11,15 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from pyterrier_gradrel.experiments._calibration import calibrate
+from pyterrier_gradrel.experiments._diagonal import compare_diagonal
+from pyterrier_gradrel.experiments._significance import (
+    bootstrap_table,
+    compare_levels,
+    compare_thresholds,
+    compare_to_baselines,
+)
+
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
 
@@ -33,41 +42,26 @@ def aggregate(perquery: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def _tests(cfg: ExperimentConfig) -> dict[str, object]:
-    """The config's paired test, correction and α as keyword arguments of the ``_significance.compare_*``."""
-    s = cfg.significance
-    return dict(test=s.test, correction=s.correction, alpha=s.alpha, permutations=s.permutations,
-                random_seed=s.random_seed)
-
-
 def significance(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Paired tests of each fine-tuned variant against each baseline, corrected (``_significance.compare_to_baselines``)."""
-    from pyterrier_gradrel.experiments._significance import compare_to_baselines
-
-    return compare_to_baselines(perquery, baselines=list(cfg.baselines), **_tests(cfg))
+    return compare_to_baselines(perquery, baselines=list(cfg.baselines), significance=cfg.significance)
 
 
 def thresholds(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Per target, the winning variant on the primary measure tested against the others
     (``_significance.compare_thresholds``)."""
-    from pyterrier_gradrel.experiments._significance import compare_thresholds
-
-    return compare_thresholds(perquery, measure=cfg.primary_measure, **_tests(cfg))
+    return compare_thresholds(perquery, measure=cfg.primary_measure, significance=cfg.significance)
 
 
 def levels(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Each variant's change with less training data / grade noise, and the differences between variants' changes,
     on the primary measure (``_significance.compare_levels``)."""
-    from pyterrier_gradrel.experiments._significance import compare_levels
-
-    return compare_levels(perquery, measure=cfg.primary_measure, **_tests(cfg))
+    return compare_levels(perquery, measure=cfg.primary_measure, significance=cfg.significance)
 
 
 def diagonal(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """The τ × evaluation-threshold diagonal with the config's test, correction and α
     (``_diagonal.compare_diagonal``)."""
-    from pyterrier_gradrel.experiments._diagonal import compare_diagonal
-
     return compare_diagonal(perquery, significance=cfg.significance)
 
 
@@ -80,17 +74,11 @@ def resource(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
 
 def bootstrap(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Article-level bootstrap CIs (``_significance.bootstrap_table``)."""
-    from pyterrier_gradrel.experiments._significance import bootstrap_table
-
-    s = cfg.significance
-    return bootstrap_table(perquery, baselines=list(cfg.baselines), unit=s.bootstrap_unit,
-                           samples=s.bootstrap_samples, confidence=s.confidence, random_seed=s.random_seed)
+    return bootstrap_table(perquery, baselines=list(cfg.baselines), significance=cfg.significance)
 
 
 def calibration(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFrame:
     """Dev-chosen τ vs oracle vs fixed τ (``_calibration.calibrate``); empty when calibration is off."""
-    from pyterrier_gradrel.experiments._calibration import calibrate
-
     if not cfg.calibration.enabled:
         return pd.DataFrame()
     return calibrate(perquery, measure=cfg.calibration.measure or cfg.primary_measure,

@@ -70,8 +70,7 @@ def summary(report: str) -> str:
     for line in report.splitlines():
         if line.startswith("#"):
             title = line.lstrip("#").strip()
-            keep = not (title.startswith("Other measures") or title.startswith("Bootstrap")
-                        or title.startswith("Plots"))
+            keep = not title.startswith(("Other measures", "Bootstrap", "Plots"))
         if keep:
             out.append(line)
     return "\n".join(out).rstrip() + "\n"

@@ -146,14 +146,13 @@ Resamples = Annotated[Int, _rule(lambda x: x >= 100, "must be at least 100")]
 Rel = Annotated[Int, _rule(lambda r: r in _RELS, f"must be a relevance level, one of {_RELS} (the minimum grade counted "
                                                   f"relevant)")]
 Pair = Annotated[tuple[Str, Str], BeforeValidator(_pair)]
+# dataset ids: a list, or one id alone
+DatasetIds = Annotated[tuple[Str, ...], BeforeValidator(lambda v: [v] if isinstance(v, str) else v)]
 FolderName = Annotated[Str, _rule(lambda n: re.fullmatch(r"[^/\\ .][^/\\ ]*", n),
                                   "must be a plain folder name (no '/', '\\', spaces, leading '.')")]
 Label = Annotated[Str, _rule(lambda s: re.fullmatch(r"[A-Za-z0-9_.+-]*", s),
                              "must be letters, digits, '_', '.', '+' or '-'")]
 
-
-# ---------------------------------------------------------------------------------------------------------
-# dataset ids and what exists
 
 def collection_languages(collection: str) -> tuple[str, ...]:
     """The languages a collection offers (for error messages and ``languages: all``); for ``local`` the names of the
@@ -210,9 +209,9 @@ class ScenarioSpec(_Section):
     """AfriQA only: also test on the human-translated queries (``<lang>-translated``)."""
     multi_pool: Bool = True
     """multilingual XQuAD-R only: also test on the ``multi`` pool."""
-    train: tuple[Str, ...] = ()
+    train: DatasetIds = ()
     """transfer only: the training dataset ids (``.../train``; one id may stand alone), trained as one union."""
-    test: tuple[Str, ...] = ()
+    test: DatasetIds = ()
     """transfer only: the test dataset ids (``.../test``)."""
     label: Label = ""
     """transfer only: names the scenario (``transfer-<label>``); default derived from the ids."""
@@ -238,11 +237,6 @@ class ScenarioSpec(_Section):
                     raise ValueError(f"unknown language {lang!r} for {info.data['collection']}: "
                                      f"expected one of {list(known)}")
         return value
-
-    @field_validator("train", "test", mode="before")
-    @classmethod
-    def _one_id(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
 
     @field_validator("train", "test")
     @classmethod
@@ -542,7 +536,7 @@ class ExperimentConfig(_Section):
             if t not in allowed:
                 raise ValueError(f"thresholds[{j}]: threshold {t} is outside the grade scale of {ds_id} ({where} trains "
                                  f"on it): rel must be one of {allowed}")
-        for j, r in enumerate(self.binary_rels):
+        for j, r in enumerate(self.measures_spec.rels):
             if r not in allowed:
                 raise ValueError(f"measures.rels[{j}]: {r} is outside the grade scale of {ds_id} ({where} trains on "
                                  f"it): expected one of {allowed}")
@@ -562,11 +556,6 @@ class ExperimentConfig(_Section):
         """The expanded measures (graded first)."""
         m = self.measures_spec
         return parse_measures(graded=m.graded, binary=m.binary, rels=m.rels)
-
-    @property
-    def binary_rels(self) -> tuple[int, ...]:
-        """``measures.rels``: the evaluation thresholds of the binary measures."""
-        return self.measures_spec.rels
 
     @property
     def primary_measure(self) -> str:

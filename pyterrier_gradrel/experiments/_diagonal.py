@@ -1,27 +1,19 @@
 """The τ × evaluation-threshold diagonal, and the sampling unit × τ interaction.
 
-**Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one
-evaluation threshold ``rel`` and lose at another. :func:`compare_diagonal` takes every *binary* measure
-of the per-query frame (a measure with an evaluation ``rel``; the frame's typed ``rel`` and ``base`` columns) and, per target and
-``rel``, names the τ with the best seed-averaged mean, its margin over every other τ and a paired test of
-the winner against each other τ (per-query scores averaged over seeds first, as everywhere in
-:mod:`._significance`). The correction family is one measure label (e.g. ``nDCG(rel=3)@10``) over the
-whole experiment: every target × losing τ. Only variants with a ``tau`` take part (the graded loss has no
-threshold). Fractions and noise rates: the reference level only (largest fraction, lowest noise), where
-every experiment has all its targets.
-
-:func:`diagonal_match_test` asks across targets whether "the winning τ equals ``rel``" happens more often
-than if τ did not matter, per ``rel`` and pooled over the ``rel`` values that are also training thresholds. Its
-null distribution is a clustered randomization: one permutation of the τ labels per question, applied to that
-question in every language, target and ``rel`` at once, because XQuAD-R's languages translate the same questions
-and their winners are not independent trials. A cell whose best mean is shared by two τ (R@100 at rel ≥ 3 is
-often 1.0 for all) is a tie and is not counted.
+**Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one evaluation
+threshold ``rel`` and lose at another. :func:`compare_diagonal` names, per target and binary measure (the frame's
+typed ``rel`` and ``base`` columns), the τ that wins at each ``rel`` and tests it against every other τ;
+:func:`diagonal_match_test` asks across targets whether "the winning τ equals ``rel``" happens more often than if
+τ did not matter, with a randomization clustered by question (XQuAD-R's languages translate the same questions).
+Only variants with a ``tau`` take part (the graded loss has no threshold), at the reference level (the largest
+fraction, the lowest noise rate), where every experiment has all its targets.
 
 **Sampling unit × τ.** :func:`compare_units` pairs two experiments with the same targets, variants and
-measures (e.g. ``unit: pair`` against its ``unit: query`` control): per target × variant × measure the
-change ``treatment − control`` (``effect``), and per pair of variants the difference of their changes
-(``interaction``: does switching the unit help one τ more than another), each a paired test on
-per-query seed-averaged scores, corrected per (kind, measure).
+measures (e.g. ``unit: pair`` against its ``unit: query`` control): does switching the unit help one τ more than
+another?
+
+:func:`refresh_diagonal` and :func:`add_unit_comparison` write these sections into a committed ``report.md``
+from its ``perquery.csv.gz``.
 """
 from __future__ import annotations
 
@@ -35,18 +27,16 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._config import SignificanceSpec
+from pyterrier_gradrel.experiments._config import ExperimentConfig, SignificanceSpec, load_config
+from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import column_name as _col_name
-from pyterrier_gradrel.experiments._display import correction_name as _correction_name
-from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._significance import correct_families, paired_on_common, seed_average
+from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS, default_root
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Mapping
-
-    from pyterrier_gradrel.experiments._config import ExperimentConfig
 
 DIAGONAL_COLUMNS = ["scenario", "label", "target", "fraction", "noise", "measure", "base", "rel", "tau", "mean",
                     "delta", "best", "is_best", "tied", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted",
@@ -61,36 +51,29 @@ UNITS_TITLE = "Sampling unit × τ"
 _TIE = 1e-12  # two τ whose seed-averaged means differ by less are tied (e.g. R@100 at rel >= 3 is often 1.0)
 
 
-def _reference_level(sel: pd.DataFrame, fraction: float | None, noise: float | None) -> tuple[float, float]:
-    f = float(sel["fraction"].max()) if fraction is None else float(fraction)
-    n = float(sel["noise"].min()) if noise is None else float(noise)
-    return f, n
+def _reference_level(sel: pd.DataFrame) -> tuple[float, float]:
+    """The reference level of fine-tuned rows: the largest fraction and the lowest noise rate."""
+    return float(sel["fraction"].max()), float(sel["noise"].min())
 
 
-def _reference_rows(perquery: pd.DataFrame, split: str, fraction: float | None,
-                    noise: float | None) -> tuple[pd.DataFrame, float, float]:
-    """The τ variants' seed-averaged per-query scores on thresholded measures of ``split`` at the reference level
-    (:func:`_reference_level`), and that level's fraction and noise rate; an empty frame when there are none."""
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")]
+def _reference_rows(perquery: pd.DataFrame) -> tuple[pd.DataFrame, float, float]:
+    """The τ variants' seed-averaged per-query test scores on thresholded measures at the reference level, and that
+    level's fraction and noise rate."""
+    sel = perquery[(perquery["split"] == "test") & (perquery["system"] == "fine-tuned")]
     sel = sel[sel["tau"].notna() & sel["rel"].notna()]
-    if sel.empty:
-        return sel, float("nan"), float("nan")
-    f, n = _reference_level(sel, fraction, noise)
+    f, n = _reference_level(sel)
     return seed_average(sel[(sel["fraction"] == f) & (sel["noise"] == n)]), f, n
 
 
-def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None, split: str = "test",
-                     fraction: float | None = None, noise: float | None = None) -> pd.DataFrame:
-    """Per target and binary measure: which training τ wins at each evaluation threshold, and by how much.
+def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None) -> pd.DataFrame:
+    """Per target and binary measure: which training τ wins at each evaluation threshold on test, and by how much.
 
     Args:
         perquery: the per-query long frame (see :mod:`._store`).
-        significance: the paired test (:func:`._significance.paired_test`; ``permutations`` and ``random_seed``
-            for the permutation test), the correction (:func:`._significance.correct`; one family per measure
-            label) and ``alpha``, applied to the adjusted p-values (default: :class:`SignificanceSpec`'s).
-        split: which split (``test``).
-        fraction: the training fraction to use (default: the largest in the frame).
-        noise: the noise rate to use (default: the lowest in the frame).
+        significance: the paired test of per-query scores averaged over seeds (:func:`._significance.paired_test`;
+            ``permutations`` and ``random_seed`` for the permutation test), the correction
+            (:func:`._significance.correct`; one family per measure label) and ``alpha``, applied to the adjusted
+            p-values (default: :class:`SignificanceSpec`'s).
 
     Returns:
         One row per (scenario, label, target, measure, τ) with ``base`` (the measure without its rel),
@@ -101,9 +84,7 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
         winner itself). Empty when no target has two τ variants on a binary measure.
     """
     sig = significance or SignificanceSpec()
-    avg, f, n = _reference_rows(perquery, split, fraction, noise)
-    if avg.empty:
-        return pd.DataFrame(columns=DIAGONAL_COLUMNS)
+    avg, f, n = _reference_rows(perquery)
     rows = []
     for (scenario, label, target, base, rel), grp in avg.groupby(["scenario", "label", "target", "base", "rel"],
                                                                  sort=True):
@@ -120,15 +101,11 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
                        base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
                        is_best=tau == best, tied=tied, n_queries=len(scores[tau]), n_seeds=n_seeds[tau],
                        statistic=np.nan, p_value=np.nan)
-            paired = None if tau == best else paired_on_common(scores[best], scores[tau], sig.test, sig.permutations,
-                                                               sig.random_seed)
+            paired = None if tau == best else paired_on_common(scores[best], scores[tau], sig)
             if paired is not None:
                 row["statistic"], row["p_value"] = paired[2:]
             rows.append(row)
-    if not rows:
-        return pd.DataFrame(columns=DIAGONAL_COLUMNS)
-    return correct_families(pd.DataFrame(rows), ["measure"], correction=sig.correction, alpha=sig.alpha,
-                            skip_untested=True)[DIAGONAL_COLUMNS]
+    return correct_families(rows, DIAGONAL_COLUMNS, ["measure"], sig, skip_untested=True)
 
 
 # XQuAD-R query ids are "<query language>-<SQuAD question id>" (``datasets._xquad_r``): the SQuAD id names the
@@ -171,7 +148,6 @@ def _relabelled_counts(order: np.ndarray, relabelled: np.ndarray, sizes: np.ndar
 
 
 def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, random_seed: int = 0,
-                        split: str = "test", fraction: float | None = None, noise: float | None = None,
                         batch: int = 250) -> pd.DataFrame:
     """Across targets: does the winning τ equal the evaluation threshold more often than if τ did not matter?
 
@@ -197,17 +173,14 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
         perquery: the per-query long frame (see :mod:`._store`).
         permutations: random permutations per (scenario, base measure).
         random_seed: seeds them (each (scenario, base measure) restarts from it: deterministic).
-        split: which split (``test``).
-        fraction: the training fraction (default: the largest in the frame, as :func:`compare_diagonal`).
-        noise: the noise rate (default: the lowest in the frame).
         batch: permutations evaluated at once (memory vs speed only).
 
     Returns:
         Columns :data:`MATCH_TEST_COLUMNS`: per (scenario, fraction, noise, base measure) one row per ``rel``
         that is also a training τ and one pooled row (``rel`` = ``"all"``), each with at least one untied
-        cell: ``n_targets`` (untied cells),
-        ``matches`` (winner == rel), ``n_taus``, ``chance`` (1 / ``n_taus``), ``null_mean`` (the statistic's
-        mean over the permutations), ``n_clusters`` (questions permuted), ``permutations`` and ``p_value``.
+        cell: ``n_targets`` (untied cells), ``matches`` (winner == rel), ``n_taus``, ``chance`` (1 / ``n_taus``),
+        ``null_mean`` (the statistic's mean over the permutations), ``n_clusters`` (questions permuted),
+        ``permutations`` and ``p_value``.
         Only queries scored by every τ take part.
 
     Raises:
@@ -215,9 +188,7 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
     """
     if permutations < 1 or batch < 1:
         raise ValueError(f"expected permutations >= 1 and batch >= 1, got {permutations} and {batch}")
-    avg, f, n = _reference_rows(perquery, split, fraction, noise)
-    if avg.empty:
-        return pd.DataFrame(columns=MATCH_TEST_COLUMNS)
+    avg, f, n = _reference_rows(perquery)
     avg = avg.assign(tau=avg["tau"].astype(int), rel=avg["rel"].astype(int))
     rows = []
     for (scenario, base), g in avg.groupby(["scenario", "base"], sort=False):
@@ -261,9 +232,9 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
             if n_targets == 0:  # every cell tied: nothing to count
                 continue
             rows.append(dict(scenario=scenario, fraction=f, noise=n, base=base, rel=rel, n_targets=n_targets,
-                             matches=int(observed[i]),
-                             n_taus=len(taus), chance=1.0 / len(taus), null_mean=float(total[i] / permutations),
-                             n_clusters=n_clusters, permutations=permutations, p_value=float(p[i])))
+                             matches=int(observed[i]), n_taus=len(taus), chance=1.0 / len(taus),
+                             null_mean=float(total[i] / permutations), n_clusters=n_clusters,
+                             permutations=permutations, p_value=float(p[i])))
     return pd.DataFrame(rows, columns=MATCH_TEST_COLUMNS)
 
 
@@ -290,21 +261,20 @@ def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentCo
     s = cfg.significance
     f, n = float(diag["fraction"].iloc[0]), float(diag["noise"].iloc[0])
     level = "" if (f, n) == (1.0, 0.0) else f" (fraction {f:g}, noise {n:g})"
-    signs = diagonal_match_test(perquery, permutations=s.permutations, random_seed=s.random_seed, fraction=f,
-                                noise=n)
+    signs = diagonal_match_test(perquery, permutations=s.permutations, random_seed=s.random_seed)
     lines = [f"## {SECTION_TITLE}", "",
              f"Which training τ wins when relevance is judged at rel ≥ r (binary measures, test{level}). Per target "
              f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up, tested against "
              f"every other τ (paired {s.test}-test on per-query scores averaged over seeds; "
-             f"{_correction_name(s.correction)} per measure over all targets × losing τ of this experiment; "
+             f"{CORRECTION_NAMES[s.correction]} per measure over all targets × losing τ of this experiment; "
              f"**bold** = significantly better than every other τ, α = {s.alpha}). The last row counts the targets "
              f"where the winning τ equals rel (a cell whose best τ is tied is shown as a tie and not counted), with a "
              f"one-sided clustered permutation test of that count ({s.permutations} permutations, seed "
-             f"{s.random_seed}; the smallest possible p is {1 / (s.permutations + 1):.2g}): under the null that τ has no effect on per-query scores, the τ labels of each "
-             f"question's seed-averaged scores are permuted, one permutation per question applied in every language "
-             f"and rel that holds it (XQuAD-R's languages translate the same questions, so they are not independent "
-             f"trials). `diagonal.csv` has every τ's mean, Δ "
-             f"and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
+             f"{s.random_seed}; the smallest possible p is {1 / (s.permutations + 1):.2g}): under the null that τ "
+             f"has no effect on per-query scores, the τ labels of each question's seed-averaged scores are permuted, "
+             f"one permutation per question applied in every language and rel that holds it (XQuAD-R's languages "
+             f"translate the same questions, so they are not independent trials). `diagonal.csv` has every τ's mean, "
+             f"Δ and test; `diagonal_<scenario>.png` shows each τ's Δ to the best τ at each rel, averaged over "
              f"targets.", ""]
     for scenario, base in [(sc, b) for sc in diag["scenario"].drop_duplicates() for b in _bases(diag, cfg)]:
         g = diag[(diag["scenario"] == scenario) & (diag["base"] == base)]
@@ -409,18 +379,21 @@ def _sections(text: str) -> list[list[str]]:
 
 def splice_section(text: str, title: str, lines: Sequence[str], *, after: Sequence[str] = (),
                    before: Sequence[str] = ()) -> str:
-    """``text`` with its ``## <title>`` section replaced by ``lines`` (or removed when ``lines`` is empty).
+    """``text`` with its ``## <title>`` section replaced in place by ``lines`` (or removed when ``lines`` is empty).
 
     A new section goes after the last section whose title starts with one of ``after``, else before the
     first whose title starts with one of ``before``, else at the end.
     """
-    blocks = [b for b in _sections(text) if not (b and b[0] == f"## {title}")]
+    blocks = _sections(text)
     titles = [b[0][3:] if b and b[0].startswith("## ") else "" for b in blocks]
-    if lines:
-        new = list(lines)
-        while new and new[-1] == "":
-            new.pop()
-        new.append("")
+    new = list(lines)
+    while new and new[-1] == "":
+        new.pop()
+    new += [""] if new else []
+    if title in titles[1:]:
+        i = titles.index(title, 1)
+        blocks[i:i + 1] = [new] if new else []
+    elif new:
         pos = next((i + 1 for i in range(len(blocks) - 1, 0, -1) if titles[i].startswith(tuple(after))), None)
         if pos is None:
             pos = next((i for i in range(1, len(blocks)) if titles[i].startswith(tuple(before))), len(blocks))
@@ -430,22 +403,10 @@ def splice_section(text: str, title: str, lines: Sequence[str], *, after: Sequen
 
 def splice_plots(text: str, images: Iterable[Path], *, prefix: str) -> str:
     """``text`` with the ``## Plots`` list's ``prefix*`` images replaced by ``images`` (appended last)."""
-    blocks = _sections(text)
-    idx = next((i for i, b in enumerate(blocks) if b and b[0] == "## Plots"), None)
-    entries = [] if idx is None else [x for x in blocks[idx][1:] if x.startswith("![")]
-    entries = [x for x in entries if not x.startswith(f"![{prefix}")]
+    plots = next((b for b in _sections(text) if b and b[0] == "## Plots"), [])
+    entries = [x for x in plots[1:] if x.startswith("![") and not x.startswith(f"![{prefix}")]
     entries += [f"![{p.stem}]({p.name})" for p in images]
-    new = ["## Plots", "", *entries] if entries else []
-    if new and idx is not None and idx < len(blocks) - 1:
-        new.append("")  # a blank line before the next section
-    if idx is None:
-        if new:
-            blocks.append(new)
-    elif new:
-        blocks[idx] = new
-    else:
-        del blocks[idx]
-    return "\n".join(line for b in blocks for line in b).rstrip("\n") + "\n"
+    return splice_section(text, "Plots", ["## Plots", "", *entries] if entries else [])
 
 
 # where write_report puts the diagonal section: right after "Which τ wins"
@@ -460,8 +421,6 @@ def load_results_perquery(results_dir: str | Path) -> pd.DataFrame:
         FileNotFoundError: there is no ``perquery.csv.gz``.
         ValueError: the file lacks a column of :data:`._store.PERQUERY_COLUMNS` (written by an older version).
     """
-    from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
-
     path = Path(results_dir) / "perquery.csv.gz"
     if not path.is_file():
         raise FileNotFoundError(f"expected the per-query results {path} (written by `gradrel report`)")
@@ -487,9 +446,6 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
     Returns:
         The path of the updated ``report.md``.
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._store import default_root
-
     cfg = load_config(config)
     results_dir = (Path(root) if root is not None else default_root()) / "results" / cfg.name
     report = results_dir / "report.md"
@@ -510,13 +466,12 @@ def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | Experime
 # sampling unit × τ
 
 def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: Sequence[str] | None = None,
-                  significance: SignificanceSpec | None = None, split: str = "test", fraction: float | None = None,
-                  noise: float | None = None) -> pd.DataFrame:
+                  significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """The change from ``control`` to ``treatment`` per target × variant × measure, and whether it differs by τ.
 
     Both frames are per-query long frames of experiments with the same scenarios, targets and variants
-    (e.g. ``unit: pair`` and its ``unit: query`` control). Per-query scores are averaged over seeds, then
-    paired on the queries both experiments evaluated:
+    (e.g. ``unit: pair`` and its ``unit: query`` control). Per-query test scores at the treatment's reference level
+    are averaged over seeds, then paired on the queries both experiments evaluated:
 
     * ``effect``: ``treatment − control`` of one variant (``delta`` > 0: the treatment is better);
     * ``interaction``: the effect of ``variant`` minus the effect of ``other`` (difference of differences;
@@ -528,35 +483,29 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
         measures: measure labels to compare (default: every measure both frames hold).
         significance: the test, correction (one family per (kind, measure)) and ``alpha``, as for
             :func:`compare_diagonal`.
-        split: which split (``test``).
-        fraction: training fraction (default: the largest of ``treatment``).
-        noise: noise rate (default: the lowest of ``treatment``).
 
     Returns:
         Columns :data:`UNITS_COLUMNS` (on ``interaction`` rows ``treatment_mean`` and ``control_mean`` are the
         mean effects of ``variant`` and ``other``); empty when the two experiments share no (target, variant, measure).
     """
     def prep(df: pd.DataFrame) -> dict[tuple, pd.Series]:
-        sel = df[(df["split"] == split) & (df["system"] == "fine-tuned")]
+        sel = df[(df["split"] == "test") & (df["system"] == "fine-tuned")]
         sel = sel[(sel["fraction"] == f) & (sel["noise"] == n)]
         if measures is not None:
             sel = sel[sel["measure"].isin(list(measures))]
-        avg = seed_average(sel)
         return {k: g.set_index("qid")["value"]
-                for k, g in avg.groupby(["scenario", "label", "target", "measure", "variant"], sort=True)}
+                for k, g in seed_average(sel).groupby(["scenario", "label", "target", "measure", "variant"], sort=True)}
 
     sig = significance or SignificanceSpec()
-    ft = treatment[(treatment["split"] == split) & (treatment["system"] == "fine-tuned")]
-    if ft.empty:
-        return pd.DataFrame(columns=UNITS_COLUMNS)
-    f, n = _reference_level(ft, fraction, noise)
+    ft = treatment[(treatment["split"] == "test") & (treatment["system"] == "fine-tuned")]
+    f, n = _reference_level(ft)
     t_scores, c_scores = prep(treatment), prep(control)
     taus = ft.drop_duplicates("variant").set_index("variant")["tau"].to_dict()
     effects: dict[tuple, dict[str, pd.Series]] = {}
     rows = []
 
     def test_row(a: pd.Series, b: pd.Series, **fields) -> None:
-        paired = paired_on_common(a, b, sig.test, sig.permutations, sig.random_seed)
+        paired = paired_on_common(a, b, sig)
         if paired is not None:
             x, y, stat, p = paired
             rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
@@ -578,10 +527,7 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
             for w in names[i + 1:]:
                 test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
                          kind="interaction", variant=v, other=w)
-    if not rows:
-        return pd.DataFrame(columns=UNITS_COLUMNS)
-    return correct_families(pd.DataFrame(rows), ["kind", "measure"], correction=sig.correction, alpha=sig.alpha,
-                            skip_untested=True)[UNITS_COLUMNS]
+    return correct_families(rows, UNITS_COLUMNS, ["kind", "measure"], sig, skip_untested=True)
 
 
 def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> list[str]:
@@ -598,9 +544,9 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
     lines = [f"## {UNITS_TITLE} (against `{control}`)", "",
              f"Δ is this experiment minus the control experiment `{control}` (same targets, variants and seeds), "
              f"per variant, paired {s.test}-test on per-query scores averaged over seeds; **bold** = significant "
-             f"after {_correction_name(s.correction)} per measure over all targets × variants (α = {s.alpha}). The "
+             f"after {CORRECTION_NAMES[s.correction]} per measure over all targets × variants (α = {s.alpha}). The "
              f"last column is the interaction: variants whose Δ differ (difference of their per-query Δ; "
-             f"{_correction_name(s.correction)} per measure over all targets × variant pairs). `units.csv` holds "
+             f"{CORRECTION_NAMES[s.correction]} per measure over all targets × variant pairs). `units.csv` holds "
              f"every measure.", ""]
     for measure in shown:
         g = units[units["measure"] == measure]
@@ -630,9 +576,6 @@ def add_unit_comparison(config: str | os.PathLike | Mapping[str, object] | Exper
     Returns:
         The path of ``units.csv``.
     """
-    from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._store import default_root
-
     cfg, ctl = load_config(config), load_config(control)
     results = (Path(root) if root is not None else default_root()) / "results"
     units = compare_units(load_results_perquery(results / cfg.name), load_results_perquery(results / ctl.name),
@@ -645,10 +588,9 @@ def add_unit_comparison(config: str | os.PathLike | Mapping[str, object] | Exper
     report = results / cfg.name / "report.md"
     if report.is_file():
         text = report.read_text(encoding="utf-8")
-        title = next((b[0][3:] for b in _sections(text) if b and b[0].startswith(f"## {UNITS_TITLE}")), None)
-        if title is not None:
-            text = splice_section(text, title, [])
-        text = splice_section(text, f"{UNITS_TITLE} (against `{ctl.name}`)", units_lines(units, cfg, ctl.name),
+        # the section against any control is replaced (its title names the control)
+        title = next((b[0][3:] for b in _sections(text) if b and b[0].startswith(f"## {UNITS_TITLE}")), UNITS_TITLE)
+        text = splice_section(text, title, units_lines(units, cfg, ctl.name),
                               after=(SECTION_TITLE, *DIAGONAL_AFTER), before=DIAGONAL_BEFORE)
         _atomic.write_text(report, text)
     return path

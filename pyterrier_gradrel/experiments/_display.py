@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-_CORRECTIONS = {"holm": "Holm-Bonferroni", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg", "none": "none"}
+#: a multiple-testing correction's name in prose (``holm`` -> ``Holm-Bonferroni``)
+CORRECTION_NAMES = {"holm": "Holm-Bonferroni", "bonferroni": "Bonferroni", "bh": "Benjamini-Hochberg", "none": "none"}
 
 
 def column_name(system: str, variant: str, variants: Sequence[Variant]) -> str:
@@ -55,11 +56,6 @@ def differ_cell(interactions: pd.DataFrame, variants: Sequence[Variant]) -> str:
                          f"{column_name('fine-tuned', r.other, variants)}: {r.delta:+.3f} ({r.p_adjusted:.2g})"
                          for r in sig.itertuples())
     return f"none (smallest adj. p {interactions['p_adjusted'].min():.2g})" if len(interactions) else "–"
-
-
-def correction_name(correction: str) -> str:
-    """The name of a multiple-testing correction in prose (``holm`` -> ``Holm-Bonferroni``)."""
-    return _CORRECTIONS[correction]
 
 
 def save_figure(fig: Figure, path: Path) -> Path:

@@ -6,13 +6,12 @@ on different mixtures of grade-1/2/3 positives, which is what the unit × τ int
 
 Two sources:
 
-* :func:`positive_grades_from_logs` reads ``train_log.json`` of finished run folders: the trainer records
-  the grades of the positives it trained on as :data:`LOG_KEY` (``{"1": n1, "2": n2, "3": n3}``, the steps of
-  its last session). Runs made before it recorded them are skipped and counted.
-* :func:`replay_positive_grades` needs no log: the trainer's batches are deterministic in
-  ``(seed, epoch)``, so it rebuilds each fine-tuned condition's sampler with the trainer's own data
-  preparation (noise, fraction, binarization) and walks the same steps, counting the positives' grades.
-  It needs the datasets (``GRADREL_MIRROR``) but no model, and works for runs made before any logging.
+* :func:`positive_grades_from_logs` reads the ``train_log.json`` of finished run folders, where the trainer
+  records the grades of the positives it trained on as :data:`LOG_KEY` (``{"1": n1, "2": n2, "3": n3}``, the
+  steps of its last session).
+* :func:`replay_positive_grades` needs no log: the trainer's batches are deterministic in ``(seed, epoch)``, so
+  it rebuilds each fine-tuned condition's sampler with the trainer's own data preparation (noise, fraction,
+  binarization) and walks the same steps; it needs the datasets (``GRADREL_MIRROR``) but no model.
 """
 from __future__ import annotations
 
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from pyterrier_gradrel.experiments._config import ExperimentConfig
-    from pyterrier_gradrel.experiments._data import DataCache
     from pyterrier_gradrel.training import PairSampler
 
 logger = logging.getLogger(__name__)
@@ -66,14 +64,13 @@ def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
     rows, missing = [], 0
     for run in sorted(p for p in runs_dir.iterdir() if (p / "train_log.json").is_file()):
         log = json.loads((run / "train_log.json").read_text(encoding="utf-8"))
-        cond = json.loads((run / "condition.json").read_text(encoding="utf-8")).get("condition", {}) \
-            if (run / "condition.json").is_file() else {}
         if LOG_KEY not in log:
             missing += 1
             continue
+        # a run folder appears with both files at once (``_store.write_run``)
+        cond = json.loads((run / "condition.json").read_text(encoding="utf-8"))["condition"]
         rows += _rows(run.name, cond.get("scenario", ""), cond.get("train"), cond.get("variant", ""),
-                      log.get("config", {}),
-                      log[LOG_KEY], "log")
+                      log.get("config", {}), log[LOG_KEY], "log")
     if missing:
         logger.warning("%d run(s) under %s do not record %r in train_log.json; replay_positive_grades(config) "
                        "recomputes them", missing, runs_dir, LOG_KEY)
@@ -94,14 +91,11 @@ def count_drawn_positives(sampler: PairSampler, steps: int) -> Counter:
     return counts
 
 
-def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *,
-                           data: DataCache | None = None, variants: list[str] | None = None) -> pd.DataFrame:
+def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig) -> pd.DataFrame:
     """Drawn positives per grade for every fine-tuned condition of ``config``, recomputed without training.
 
     Args:
         config: the experiment config (path, mapping or ``ExperimentConfig``).
-        data: a ``_data.DataCache`` (default: a new one with the config's query limit).
-        variants: only these variants (default: all).
 
     Returns:
         Columns :data:`COLUMNS` (``source`` = ``"replay"``; ``run`` describes the condition).
@@ -111,10 +105,10 @@ def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | Ex
     from pyterrier_gradrel.training._data import prepare
 
     cfg = load_config(config)
-    data = data if data is not None else DataCache(limit_queries=cfg.limit_queries)
+    data = DataCache(limit_queries=cfg.limit_queries)
     rows = []
     for cond in cfg.conditions:
-        if not cond.fine_tuned or (variants is not None and cond.variant not in variants):
+        if not cond.fine_tuned:
             continue
         tc = cond.train_config
         # the trainer's own preparation (noise, fraction, binarization, sampler); it loads no model

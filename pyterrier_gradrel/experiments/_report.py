@@ -18,7 +18,6 @@ Files written (each atomically):
 """
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,10 +27,12 @@ import pandas as pd
 
 from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.experiments import _analyses
+from pyterrier_gradrel.experiments._calibration import calibration_summary
+from pyterrier_gradrel.experiments._diagonal import diagonal_lines, write_heatmaps
+from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import column_name as _col_name
-from pyterrier_gradrel.experiments._display import correction_name as _correction_name
-from pyterrier_gradrel.experiments._display import differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import save_figure as _save
+from pyterrier_gradrel.experiments._resource import resource_lines
 from pyterrier_gradrel.experiments._store import csv_gz
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -43,7 +44,7 @@ _MARKERS = {"BM25": "b", "mE5-zero-shot": "z", "BM25>>mE5": "r", "RRF(BM25,mE5)"
 
 
 def _fmt(mean: float, sd: float) -> str:
-    return f"{mean:.3f}" if sd is None or math.isnan(sd) else f"{mean:.3f} ± {sd:.3f}"
+    return f"{mean:.3f}" if pd.isna(sd) else f"{mean:.3f} ± {sd:.3f}"
 
 
 def _systems(cfg) -> list[tuple[str, str]]:
@@ -79,7 +80,7 @@ def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
     lines = [f"## Which τ wins (test, `{cfg.primary_measure}`)", "",
              f"Per target, the variant with the best seed-averaged mean, tested against every other variant "
              f"(paired {cfg.significance.test}-test on per-query scores averaged over seeds; "
-             f"{_correction_name(cfg.significance.correction)} over all {n} comparisons of this experiment; "
+             f"{CORRECTION_NAMES[cfg.significance.correction]} over all {n} comparisons of this experiment; "
              f"α = {alpha}). *beats* lists the variants it is significantly better than; a winner that beats "
              f"nothing is not a finding.", ""]
     rows = []
@@ -101,7 +102,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
     if lev.empty:
         return []
     eff, inter = lev[lev["kind"] == "effect"], lev[lev["kind"] == "interaction"]
-    corr, alpha = _correction_name(cfg.significance.correction), cfg.significance.alpha
+    corr, alpha = CORRECTION_NAMES[cfg.significance.correction], cfg.significance.alpha
     variants = [v.label for v in cfg.variants if v.label in set(eff["variant"])]
     lines = [f"## Less data and grade noise (test, `{cfg.primary_measure}`)", "",
              f"Δ is each variant's change against the same variant at the reference (all training data, no "
@@ -126,9 +127,6 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
                     cal: pd.DataFrame, thr: pd.DataFrame, lev: pd.DataFrame, diag: pd.DataFrame,
                     res: pd.DataFrame) -> str:
     """The body of ``report.md``."""
-    from pyterrier_gradrel.experiments._diagonal import diagonal_lines
-    from pyterrier_gradrel.experiments._resource import resource_lines
-
     cfg = result.config
     lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
     lines += threshold_lines(thr, cfg) + resource_lines(res, cfg) + diagonal_lines(diag, result.perquery, cfg)
@@ -147,13 +145,12 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
     lines = [f"# Experiment `{cfg.name}`", ""]
     if cfg.description:
         lines += [cfg.description.strip(), ""]
-    n_seeds = len(cfg.seeds)
     lines += [
         "## Setup", "",
         f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{cfg.training.given()}` (each fine-tuned "
         f"run's `TrainConfig` and its key are in its `condition.json`).",
         f"- Seeds: {list(cfg.seeds)}" + (" — **a single seed: no seed variance is reported, and a difference "
-                                         "seen with one seed is not a finding**." if n_seeds == 1 else "."),
+                                         "seen with one seed is not a finding**." if len(cfg.seeds) == 1 else "."),
         f"- Fractions: {list(cfg.fractions)}; noise rates: {list(cfg.noise_rates)}.",
     ]
     if cfg.limit_queries is not None:
@@ -163,11 +160,11 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         lines.append(f"- Note: {cfg.note.strip()}")
     lines += [
         f"- Primary measure `{cfg.primary_measure}`: graded nDCG with gains 2^g − 1; binary measures at rel ≥ "
-        f"{list(cfg.binary_rels)} (every run scored per query with `pt.Experiment`); runs are cut "
+        f"{list(cfg.measures_spec.rels)} (every run scored per query with `pt.Experiment`); runs are cut "
         f"to the top {cfg.run_depth} (so RR is RR@{cfg.run_depth}).",
         f"- Significance: per-query scores averaged over seeds, then a two-sided paired "
         f"{ {'t': 't-test', 'wilcoxon': 'Wilcoxon signed-rank test', 'permutation': 'permutation test'}[s.test]} "
-        f"against each baseline; correction: {_correction_name(s.correction)} over every test target × "
+        f"against each baseline; correction: {CORRECTION_NAMES[s.correction]} over every test target × "
         f"variant × fraction × noise rate of this experiment, per (measure, baseline); α = {s.alpha}.",
         "- Markers: " + ", ".join(f"**{_MARKERS.get(b, b[0]).upper()}** / {_MARKERS.get(b, b[0])} = "
                                   f"significantly better / worse than {b}" for b in cfg.baselines) + ".",
@@ -201,13 +198,11 @@ def _scenario_lines(agg: pd.DataFrame, cfg, markers: dict[tuple, list[str]]) -> 
     for scenario, sg in sorted(test_agg.groupby("scenario", sort=False),
                                key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)):
         lines += [f"## {scenario}", ""]
-        for (fraction, noise), fg in _ft_levels(sg, cfg):
+        for fraction, noise in _ft_levels(sg, cfg):
             title = f"`{cfg.primary_measure}` (test)"
             if len(cfg.fractions) > 1 or len(cfg.noise_rates) > 1:
                 title += f", fraction {fraction:g}, noise {noise:g}"
-            lines += [f"### {title}", ""]
-            lines += _table(fg, sg, cfg, cfg.primary_measure, markers, fraction, noise)
-            lines.append("")
+            lines += [f"### {title}", "", *_table(sg, cfg, markers, fraction, noise), ""]
         other = [m.label for m in cfg.measures if m.label != cfg.primary_measure]
         if other:
             lines += _other_measures_lines(sg, cfg, other)
@@ -245,8 +240,6 @@ def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
 
 def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
     """The calibration table (τ chosen on dev, evaluated on test) and its mean over targets."""
-    from pyterrier_gradrel.experiments._calibration import calibration_summary
-
     measure = cfg.calibration.measure or cfg.primary_measure
     lines = [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
     vcols = [c for c in cal.columns if c.startswith("test[")]
@@ -266,20 +259,15 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
 
 
 def _compute_seconds(result: ExperimentResult) -> float:
-    """Sum of the per-condition ``seconds.total`` recorded when each condition was computed."""
-    total = 0.0
-    for cond in result.conditions.values():
-        seconds = cond.get("seconds") if isinstance(cond, dict) else None
-        if isinstance(seconds, dict) and isinstance(seconds.get("total"), (int, float)):
-            total += float(seconds["total"])
-    return total
+    """Sum of the per-condition ``seconds.total`` that ``condition.json`` records (see ``_store.write_run``)."""
+    return sum(float(cond["seconds"]["total"]) for cond in result.conditions.values())
 
 
-def _ft_levels(sg: pd.DataFrame, cfg) -> list[tuple[tuple[float, float], pd.DataFrame]]:
+def _ft_levels(sg: pd.DataFrame, cfg: ExperimentConfig) -> list[tuple[float, float]]:
+    """The config's (fraction, noise) levels that ``sg`` has fine-tuned rows at (``(1.0, 0.0)`` when none)."""
     ft = sg[sg["system"] == "fine-tuned"]
-    levels = [(f, n) for f in cfg.fractions for n in cfg.noise_rates]
-    out = [((f, n), ft[(ft["fraction"] == f) & (ft["noise"] == n)]) for f, n in levels]
-    return [x for x in out if not x[1].empty] or [((1.0, 0.0), ft)]
+    return [(f, n) for f in cfg.fractions for n in cfg.noise_rates
+            if ((ft["fraction"] == f) & (ft["noise"] == n)).any()] or [(1.0, 0.0)]
 
 
 def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str, fraction: float, noise: float):
@@ -290,8 +278,11 @@ def _pick(df: pd.DataFrame, label: str, system: str, variant: str, measure: str,
     return None if sel.empty else sel.iloc[0]
 
 
-def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
-    systems = _systems(cfg)
+def _table(sg: pd.DataFrame, cfg: ExperimentConfig, markers: dict[tuple, list[str]], fraction: float,
+           noise: float) -> list[str]:
+    """A scenario's table of the primary measure at one level: mean ± sd per target and system, the best in bold,
+    the fine-tuned systems' significance markers."""
+    measure, systems = cfg.primary_measure, _systems(cfg)
     table = []
     for label in sg["label"].drop_duplicates():
         rows = [_pick(sg, label, s, v, measure, fraction, noise) for s, v in systems]
@@ -302,7 +293,7 @@ def _table(fg, sg, cfg, measure, markers, fraction, noise) -> list[str]:
                 cells.append("–")
                 continue
             text = _fmt(row["mean"], row["sd"])
-            if best is not None and np.isclose(row["mean"], best):
+            if np.isclose(row["mean"], best):
                 text = f"**{text}**"
             mk = markers.get((row["scenario"], row["target"], variant, fraction, noise, measure), [])
             if system == "fine-tuned" and mk:
@@ -320,15 +311,13 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
     cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
     diag, res = _analyses.diagonal(pq, cfg), _analyses.resource(pq, cfg)
-    from pyterrier_gradrel.experiments import _diagonal
-
     results_dir.mkdir(parents=True, exist_ok=True)
     for name, table in dict(aggregate=agg, significance=sig, thresholds=thr, levels=lev, diagonal=diag,
                             resource=res, bootstrap=boot, calibration=cal).items():
         _atomic.write_text(results_dir / f"{name}.csv", table.to_csv(index=False))
     _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
     text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag, res)
-    plots = write_plots(result, agg, results_dir) + _diagonal.write_heatmaps(diag, result.config, results_dir)
+    plots = write_plots(result, agg, results_dir) + write_heatmaps(diag, result.config, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"
     path = results_dir / "report.md"
@@ -362,7 +351,6 @@ def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.D
     """Measure vs τ, one line per label (all data, no noise), baselines as horizontal lines."""
     import matplotlib.pyplot as plt
 
-    measure = cfg.primary_measure
     fig, ax = plt.subplots(figsize=(7, 4.5))
     xs = list(range(len(cfg.variants)))
     for i, label in enumerate(sg["label"].drop_duplicates()):
@@ -378,7 +366,7 @@ def _tau_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, full: pd.D
             if baseline is not None:
                 ax.axhline(baseline, color=color, linestyle=style, linewidth=0.8)
     ax.set_xticks(xs, [v.display for v in cfg.variants])
-    ax.set_ylabel(f"{measure} (graded)")
+    ax.set_ylabel(f"{cfg.primary_measure} (graded)")
     ax.set_title(f"{cfg.name}: {scenario} (dashed: zero-shot mE5, dotted: BM25)", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
@@ -389,7 +377,6 @@ def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.D
     """Measure vs training fraction (``axis="fraction"``, no noise) or vs noise rate (all data), per label."""
     import matplotlib.pyplot as plt
 
-    measure = cfg.primary_measure
     other, xlabel = ("noise", "training fraction") if axis == "fraction" else ("fraction", "grade-noise rate")
     fixed = min(cfg.noise_rates) if axis == "fraction" else max(cfg.fractions)
     sub = ft[ft[other] == fixed]
@@ -407,7 +394,7 @@ def _level_plot(cfg: ExperimentConfig, scenario: str, sg: pd.DataFrame, ft: pd.D
             ax.axhline(zero_shot, color="gray", linestyle="--", linewidth=0.8, label="zero-shot")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel(xlabel)
-        ax.set_ylabel(measure)
+        ax.set_ylabel(cfg.primary_measure)
         ax.legend(fontsize=7)
     fig.suptitle(f"{cfg.name}: {scenario}", fontsize=9)
     return _save(fig, path)

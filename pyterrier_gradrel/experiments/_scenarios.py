@@ -98,7 +98,6 @@ class TrainingGroup:
 class ScenarioPlan:
     """The datasets one scenario touches."""
 
-    scenario: Scenario
     groups: tuple[TrainingGroup, ...]
 
     @property
@@ -121,38 +120,22 @@ class ScenarioPlan:
 def scenario_datasets(s: Scenario) -> ScenarioPlan:
     """The training groups and test targets of one scenario (dev targets are added by :func:`plan`)."""
     c = s.collection
-    groups: list[TrainingGroup] = []
-    if s.type == "monolingual":
-        for lang in s.languages:
-            groups.append(TrainingGroup(
-                train=(dataset_id(c, lang, "train"),), targets=(Target(dataset_id(c, lang, "test"), lang, "test"),)
-            ))
-    elif s.type == "multilingual":
+    if s.type == "multilingual":
         targets = [Target(dataset_id(c, lang, "test"), lang, "test") for lang in s.languages]
         if c == "xquad-r" and s.multi_pool:
             targets.append(Target(dataset_id(c, "multi", "test"), "multi", "test", role="pool"))
-        groups.append(TrainingGroup(train=tuple(dataset_id(c, lang, "train") for lang in s.languages),
-                                    targets=tuple(targets)))
-    elif s.type == "crosslingual":
-        if c == "xquad-r":
-            for q, d in s.pairs:
-                groups.append(TrainingGroup(
-                    train=(dataset_id(c, f"{q}-{d}", "train"),),
-                    targets=(Target(dataset_id(c, f"{q}-{d}", "test"), f"{q}-{d}", "test"),),
-                ))
-        else:
-            for lang in s.languages:
-                targets = [Target(dataset_id(c, lang, "test"), lang, "test")]
-                if s.translated_control and c == "afriqa":
-                    targets.append(Target(dataset_id(c, f"{lang}-translated", "test"), f"{lang}-translated", "test",
-                                          role="control"))
-                groups.append(TrainingGroup(train=(dataset_id(c, lang, "train"),), targets=tuple(targets)))
+        groups = [TrainingGroup(tuple(dataset_id(c, lang, "train") for lang in s.languages), tuple(targets))]
     elif s.type == "transfer":
-        targets = tuple(Target(d, "/".join(d.split("/")[1:-1]), "test") for d in s.test)
-        groups.append(TrainingGroup(train=tuple(s.train), targets=targets))
-    else:  # pragma: no cover - validated earlier
-        raise ValueError(f"unknown scenario type {s.type!r}")
-    return ScenarioPlan(scenario=s, groups=tuple(groups))
+        groups = [TrainingGroup(tuple(s.train), tuple(Target(d, "/".join(d.split("/")[1:-1]), "test") for d in s.test))]
+    else:  # monolingual and crosslingual: one model per language (AfriQA, local) or XQuAD-R pair
+        groups = []
+        for lang in [*(f"{q}-{d}" for q, d in s.pairs), *s.languages]:
+            targets = [Target(dataset_id(c, lang, "test"), lang, "test")]
+            if c == "afriqa" and s.translated_control:
+                targets.append(Target(dataset_id(c, f"{lang}-translated", "test"), f"{lang}-translated", "test",
+                                      role="control"))
+            groups.append(TrainingGroup((dataset_id(c, lang, "train"),), tuple(targets)))
+    return ScenarioPlan(groups=tuple(groups))
 
 
 def group_targets(group: TrainingGroup, *, calibrate: bool) -> list[Target]:

@@ -25,10 +25,12 @@ Procedure (what the report states):
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+
+from pyterrier_gradrel.experiments._config import SignificanceSpec
 
 KEY = ["scenario", "label", "target", "split", "system", "variant", "fraction", "noise", "measure"]
 #: typed columns that follow from ``KEY`` (τ and loss from the variant, rel and base from the measure), kept by
@@ -127,9 +129,10 @@ def correct(p_values: Sequence[float], *, method: str = "holm") -> np.ndarray:
     return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
-def paired_on_common(a: pd.Series, b: pd.Series, test: str, permutations: int,
-                     random_seed: int) -> tuple[np.ndarray, np.ndarray, float, float] | None:
-    """Align two per-query score series (index ``qid``) on their common queries and test them (:func:`paired_test`).
+def paired_on_common(a: pd.Series, b: pd.Series,
+                     sig: SignificanceSpec) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """Align two per-query score series (index ``qid``) on their common queries and test them (:func:`paired_test`
+    with ``sig``'s test, permutations and seed).
 
     Returns:
         ``(x, y, statistic, p_value)`` with the aligned arrays, or ``None`` when fewer than 2 queries are shared.
@@ -138,83 +141,73 @@ def paired_on_common(a: pd.Series, b: pd.Series, test: str, permutations: int,
     if len(qids) < 2:
         return None
     x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
-    stat, p = paired_test(x, y, test=test, permutations=permutations, random_seed=random_seed)
+    stat, p = paired_test(x, y, test=sig.test, permutations=sig.permutations, random_seed=sig.random_seed)
     return x, y, stat, p
 
 
-def correct_families(out: pd.DataFrame, by: list[str], *, correction: str, alpha: float,
-                     skip_untested: bool = False) -> pd.DataFrame:
-    """``out`` with ``p_adjusted``, ``family_size`` and ``significant``: ``p_value`` corrected (:func:`correct`)
-    within each group of ``by`` (``[]``: the whole frame is one family); with ``skip_untested`` the rows without a
-    p-value (no test ran) are in no family and keep NaN."""
-    out = out.copy()
+def correct_families(rows: Sequence[Mapping[str, object]], columns: Sequence[str], by: list[str],
+                     sig: SignificanceSpec, *, skip_untested: bool = False) -> pd.DataFrame:
+    """The tests ``rows`` as a frame of ``columns``, with ``p_adjusted``, ``family_size`` and ``significant``:
+    ``p_value`` corrected (:func:`correct` with ``sig``'s correction, compared with its ``alpha``) within each group
+    of ``by`` (``[]``: every row is one family); with ``skip_untested`` the rows without a p-value (no test ran) are
+    in no family and keep NaN. Empty (``columns`` only) when there are no rows."""
+    if not rows:
+        return pd.DataFrame(columns=list(columns))
+    out = pd.DataFrame(rows)
     out["p_adjusted"], out["family_size"] = np.nan, 0
-    rows = out[out["p_value"].notna()] if skip_untested else out
-    for idx in rows.groupby(by, sort=False).groups.values() if by else [rows.index]:
-        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=correction)
+    tested = out[out["p_value"].notna()] if skip_untested else out
+    for idx in tested.groupby(by, sort=False).groups.values() if by else [tested.index]:
+        out.loc[idx, "p_adjusted"] = correct(out.loc[idx, "p_value"].to_numpy(), method=sig.correction)
         out.loc[idx, "family_size"] = len(idx)
-    out["significant"] = out["p_adjusted"] < alpha
-    return out
+    out["significant"] = out["p_adjusted"] < sig.alpha
+    return out[list(columns)]
 
 
-def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str], test: str = "t",
-                         correction: str = "holm", alpha: float = 0.05, split: str = "test",
-                         permutations: int = 10000, random_seed: int = 0) -> pd.DataFrame:
-    """Test every fine-tuned condition (seed-averaged) against every baseline on ``split``.
+def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
+                         significance: SignificanceSpec | None = None) -> pd.DataFrame:
+    """Test every fine-tuned condition (seed-averaged) against every baseline on the test split.
 
     Args:
         perquery: the per-query long frame.
         baselines: baseline system names present in ``perquery``.
-        test: see :func:`paired_test`.
-        correction: see :func:`correct`; the family is every test of one (measure, baseline).
-        alpha: significance level applied to the adjusted p-values.
-        split: which split to test (``test``).
-        permutations: resamples of the permutation test.
-        random_seed: seeds the permutation test.
+        significance: the paired test (:func:`paired_test`), the correction (:func:`correct`; the family is every
+            test of one (measure, baseline)) and ``alpha`` (default: :class:`SignificanceSpec`'s).
 
     Returns:
         One row per (scenario, label, target, variant, fraction, noise, measure, baseline) with ``n_queries``,
         ``n_seeds``, ``mean``, ``baseline_mean``, ``delta``, ``wins``, ``losses``, ``statistic``, ``p_value``,
         ``p_adjusted``, ``significant`` and ``family_size``.
     """
+    sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "variant", "fraction", "noise", "measure", "baseline", "n_queries",
                "n_seeds", "mean", "baseline_mean", "delta", "wins", "losses", "statistic", "p_value",
                "p_adjusted", "significant", "family_size"]
-    avg = seed_average(perquery[perquery["split"] == split])
-    if avg.empty:
-        return pd.DataFrame(columns=columns)
+    avg = seed_average(perquery[perquery["split"] == "test"])
     rows = []
     ft = avg[avg["system"] == "fine-tuned"]
-    base_scores = {
-        key: grp.set_index("qid")["value"]
-        for key, grp in avg[avg["system"].isin(baselines)].groupby(["system", "scenario", "target", "measure"])
-    }
+    base_scores = {key: grp.set_index("qid")["value"] for key, grp
+                   in avg[avg["system"].isin(baselines)].groupby(["system", "scenario", "target", "measure"])}
     for key, grp in ft.groupby(["scenario", "label", "target", "variant", "fraction", "noise", "measure"], sort=True):
         scenario, label, target, variant, fraction, noise, measure = key
         sys_scores = grp.set_index("qid")["value"]
         for baseline in baselines:
             b = base_scores.get((baseline, scenario, target, measure))
-            if b is None or (paired := paired_on_common(sys_scores, b, test, permutations, random_seed)) is None:
+            if b is None or (paired := paired_on_common(sys_scores, b, sig)) is None:
                 continue
             x, y, stat, p = paired
             rows.append(dict(
                 scenario=scenario, label=label, target=target, variant=variant, fraction=fraction, noise=noise,
                 measure=measure, baseline=baseline, n_queries=len(x), n_seeds=int(grp["n_seeds"].max()),
                 mean=float(x.mean()), baseline_mean=float(y.mean()), delta=float((x - y).mean()),
-                wins=int((x > y).sum()), losses=int((x < y).sum()), statistic=stat, p_value=p,
-            ))
-    out = pd.DataFrame(rows, columns=columns[:17])
-    if out.empty:
-        return pd.DataFrame(columns=columns)
-    return correct_families(out, ["measure", "baseline"], correction=correction, alpha=alpha)[columns]
+                wins=int((x > y).sum()), losses=int((x < y).sum()), statistic=stat, p_value=p))
+    return correct_families(rows, columns, ["measure", "baseline"], sig)
 
 
-def compare_thresholds(perquery: pd.DataFrame, *, measure: str, test: str = "t", correction: str = "holm",
-                       alpha: float = 0.05, split: str = "test", permutations: int = 10000,
-                       random_seed: int = 0) -> pd.DataFrame:
+def compare_thresholds(perquery: pd.DataFrame, *, measure: str,
+                       significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """Which fine-tuned variant (τ, or the graded loss) wins on each target, and is it separable from the rest?
 
-    For every (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
+    For every test (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
     ``measure`` is the winner; it is tested against every other variant with a paired test on per-query
     scores averaged over seeds. The family of the correction is every such test of the experiment (all
     targets × fractions × noise rates × runner-up variants), so "τ = 3 wins on th" means the winner is
@@ -223,22 +216,18 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str, test: str = "t",
     Args:
         perquery: the per-query long frame.
         measure: the measure label (e.g. the primary ``nDCG@10``).
-        test: see :func:`paired_test`.
-        correction: see :func:`correct`.
-        alpha: significance level applied to the adjusted p-values.
-        split: which split to compare on (``test``).
-        permutations: resamples of the permutation test.
-        random_seed: seeds the permutation test.
+        significance: the test, correction and ``alpha``, as for :func:`compare_to_baselines`.
 
     Returns:
         One row per (target, fraction, noise, other variant) with ``best``, ``other``, ``best_mean``,
         ``other_mean``, ``delta``, ``n_queries``, ``n_seeds``, ``statistic``, ``p_value``, ``p_adjusted``,
         ``significant`` and ``family_size``; empty when no target has two variants.
     """
+    sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "fraction", "noise", "measure", "best", "other", "best_mean",
                "other_mean", "delta", "n_queries", "n_seeds", "statistic", "p_value", "p_adjusted", "significant",
                "family_size"]
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")
+    sel = perquery[(perquery["split"] == "test") & (perquery["system"] == "fine-tuned")
                    & (perquery["measure"] == measure)]
     avg = seed_average(sel)
     rows = []
@@ -249,27 +238,22 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str, test: str = "t",
         means = {v: float(x.mean()) for v, x in scores.items()}
         best = max(sorted(means), key=means.__getitem__)
         for other in sorted(scores):
-            if other == best or (paired := paired_on_common(scores[best], scores[other], test, permutations,
-                                                            random_seed)) is None:
+            if other == best or (paired := paired_on_common(scores[best], scores[other], sig)) is None:
                 continue
             x, y, stat, p = paired
             rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
                              best_mean=float(x.mean()), other_mean=float(y.mean()), delta=float((x - y).mean()),
                              n_queries=len(x), n_seeds=int(grp["n_seeds"].max()), statistic=stat, p_value=p))
-    out = pd.DataFrame(rows, columns=columns[:15])
-    if out.empty:
-        return pd.DataFrame(columns=columns)
-    return correct_families(out, [], correction=correction, alpha=alpha)[columns]
+    return correct_families(rows, columns, [], sig)
 
 
-def compare_levels(perquery: pd.DataFrame, *, measure: str, test: str = "t", correction: str = "holm",
-                   alpha: float = 0.05, split: str = "test", permutations: int = 10000,
-                   random_seed: int = 0) -> pd.DataFrame:
+def compare_levels(perquery: pd.DataFrame, *, measure: str,
+                   significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """How each variant responds to less training data or to grade noise, and whether the variants differ.
 
-    The reference level is the largest training fraction at the lowest noise rate. Each other fraction (at
-    the lowest noise rate) and each other noise rate (at the largest fraction) is a *level*. Two kinds of test,
-    both paired per query on scores averaged over seeds:
+    On the test split, the reference level is the largest training fraction at the lowest noise rate. Each other
+    fraction (at the lowest noise rate) and each other noise rate (at the largest fraction) is a *level*. Two
+    kinds of test, both paired per query on scores averaged over seeds:
 
     * ``effect``: one variant at the level against the same variant at the reference (``delta`` = level −
       reference; negative = the variant loses effectiveness with less data / more noise);
@@ -283,12 +267,7 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str, test: str = "t", cor
     Args:
         perquery: the per-query long frame.
         measure: the measure label (e.g. the primary ``nDCG@10``).
-        test: see :func:`paired_test`.
-        correction: see :func:`correct`.
-        alpha: significance level applied to the adjusted p-values.
-        split: which split to compare on (``test``).
-        permutations: resamples of the permutation test.
-        random_seed: seeds the permutation test.
+        significance: the test, correction and ``alpha``, as for :func:`compare_to_baselines`.
 
     Returns:
         One row per test with ``scenario``, ``label``, ``target``, ``axis`` (``fraction`` or ``noise``),
@@ -296,12 +275,11 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str, test: str = "t", cor
         ``n_queries``, ``statistic``, ``p_value``, ``p_adjusted``, ``significant`` and ``family_size``; empty
         when the experiment varies neither fractions nor noise.
     """
+    sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "axis", "level", "reference", "measure", "kind", "variant", "other",
                "delta", "n_queries", "statistic", "p_value", "p_adjusted", "significant", "family_size"]
-    sel = perquery[(perquery["split"] == split) & (perquery["system"] == "fine-tuned")
+    sel = perquery[(perquery["split"] == "test") & (perquery["system"] == "fine-tuned")
                    & (perquery["measure"] == measure)]
-    if sel.empty:
-        return pd.DataFrame(columns=columns)
     f_ref, n_ref = float(sel["fraction"].max()), float(sel["noise"].min())
     levels = [("fraction", float(f), (float(f), n_ref), f_ref) for f in sorted(sel["fraction"].unique()) if f != f_ref]
     levels += [("noise", float(n), (f_ref, float(n)), n_ref) for n in sorted(sel["noise"].unique()) if n != n_ref]
@@ -311,7 +289,7 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str, test: str = "t", cor
     rows = []
 
     def add(where: dict, kind: str, variant: str, other: str, a: pd.Series, b: pd.Series) -> bool:
-        paired = paired_on_common(a, b, test, permutations, random_seed)
+        paired = paired_on_common(a, b, sig)
         if paired is not None:
             x, y, stat, p = paired
             rows.append(dict(**where, kind=kind, variant=variant, other=other, delta=float((x - y).mean()),
@@ -331,10 +309,7 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str, test: str = "t", cor
             for i, v in enumerate(sorted(effects)):
                 for w in sorted(effects)[i + 1:]:
                     add(where, "interaction", v, w, effects[v], effects[w])
-    out = pd.DataFrame(rows, columns=columns[:14])
-    if out.empty:
-        return pd.DataFrame(columns=columns)
-    return correct_families(out, ["kind"], correction=correction, alpha=alpha)[columns]
+    return correct_families(rows, columns, ["kind"], sig)
 
 
 def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray | None, *, samples: int = 1000,
@@ -366,11 +341,12 @@ def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray | None, *, sample
     return float(low), float(high)
 
 
-def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str], unit: str = "article", samples: int = 1000,
-                    confidence: float = 0.95, split: str = "test", random_seed: int = 0) -> pd.DataFrame:
-    """Bootstrap CIs of each system's mean and of each fine-tuned variant's difference from each baseline.
+def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str],
+                    significance: SignificanceSpec | None = None) -> pd.DataFrame:
+    """Bootstrap CIs of each system's test mean and of each fine-tuned variant's difference from each baseline.
 
-    Scores are seed-averaged first (as for the tests). ``unit='article'`` resamples articles when the
+    Scores are seed-averaged first (as for the tests). ``significance`` (default: :class:`SignificanceSpec`'s) gives
+    the resamples, the coverage, the seed and the unit: ``bootstrap_unit='article'`` resamples articles when the
     queries carry one, else queries (column ``unit`` says which was used).
 
     Returns:
@@ -378,11 +354,10 @@ def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str], unit: s
         ``measure``, ``versus`` (``""`` for the mean itself, else the baseline), ``estimate``, ``low``,
         ``high``, ``unit``, ``n_clusters``.
     """
+    sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "system", "variant", "fraction", "noise", "measure", "versus",
                "estimate", "low", "high", "unit", "n_clusters"]
-    avg = seed_average(perquery[perquery["split"] == split])
-    if avg.empty:
-        return pd.DataFrame(columns=columns)
+    avg = seed_average(perquery[perquery["split"] == "test"])
     rows = []
     base = {k: g.set_index("qid") for k, g in avg[avg["system"].isin(baselines)]
             .groupby(["system", "scenario", "target", "measure"])}
@@ -401,14 +376,14 @@ def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str], unit: s
             if len(vals) < 2:
                 continue
             articles = g.loc[vals.index, "article"]
-            use_articles = unit == "article" and articles.notna().all() and articles.astype(str).ne("").all()
+            use_articles = (sig.bootstrap_unit == "article" and articles.notna().all()
+                            and articles.astype(str).ne("").all())
             clusters = articles.to_numpy() if use_articles else None
-            low, high = cluster_bootstrap(vals.to_numpy(), clusters, samples=samples, confidence=confidence,
-                                          random_seed=random_seed)
+            low, high = cluster_bootstrap(vals.to_numpy(), clusters, samples=sig.bootstrap_samples,
+                                          confidence=sig.confidence, random_seed=sig.random_seed)
             rows.append(dict(
                 scenario=scenario, label=label, target=target, system=system, variant=variant, fraction=fraction,
                 noise=noise, measure=measure, versus=versus, estimate=float(vals.mean()), low=low, high=high,
                 unit="article" if use_articles else "query",
-                n_clusters=int(pd.Series(clusters).nunique()) if use_articles else len(vals),
-            ))
+                n_clusters=int(pd.Series(clusters).nunique()) if use_articles else len(vals)))
     return pd.DataFrame(rows, columns=columns)

@@ -189,11 +189,10 @@ def load_perquery(run_dir: Path, cond: Condition, cfg: ExperimentConfig,
         for scenario in scenarios:
             t = target if cond.fine_tuned else next(
                 t for t in targets_by_scenario[scenario] if t.dataset == target.dataset)
-            frame = pq.assign(scenario=scenario, label=t.label, target=t.dataset, split=t.split, role=t.role,
-                              system=cond.system, variant=cond.variant,
-                              tau=pd.array([cond.tau] * len(pq), dtype="Int64"), loss=cond.loss or "",
-                              seed=cond.seed, fraction=cond.fraction, noise=cond.noise)
-            frames.append(frame)
+            frames.append(pq.assign(scenario=scenario, label=t.label, target=t.dataset, split=t.split, role=t.role,
+                                    system=cond.system, variant=cond.variant,
+                                    tau=pd.array([cond.tau] * len(pq), dtype="Int64"), loss=cond.loss or "",
+                                    seed=cond.seed, fraction=cond.fraction, noise=cond.noise))
     if not frames:
         return pd.DataFrame(columns=PERQUERY_COLUMNS)
     return pd.concat(frames, ignore_index=True)[PERQUERY_COLUMNS]

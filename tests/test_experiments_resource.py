@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
-from pyterrier_gradrel.experiments._resource import _assignments, joshi_class, resource_level_test
+from pyterrier_gradrel.datasets import info
+from pyterrier_gradrel.experiments._resource import _assignments, resource_level_test
 
 # XQuAD-R languages by Joshi class (datasets_registry/xquad-r.yaml): 3 el ro th, 4 hi ru tr vi, 5 ar de en es zh
 NINE = {"el": 3, "ro": 3, "th": 3, "hi": 4, "ru": 4, "tr": 4, "ar": 5, "de": 5, "en": 5}
@@ -27,8 +28,11 @@ def _frame(d: dict[str, float], *, seeds: int = 2) -> pd.DataFrame:
 
 
 def test_classes_come_from_the_registry() -> None:
-    assert [joshi_class(f"gradrel/xquad-r/{lang}/test") for lang in ("th", "vi", "zh")] == [3, 4, 5]
-    assert joshi_class("gradrel/xquad-r/multi/test") is None
+    assert [info(f"gradrel/xquad-r/{lang}/test").joshi_class for lang in ("th", "vi", "zh")] == [3, 4, 5]
+    assert info("gradrel/xquad-r/th-en/test").joshi_class == 3  # the query language's class
+    assert [info(f"gradrel/afriqa/{lang}/test").joshi_class for lang in ("kin", "hau")] == [1, 2]
+    assert info("gradrel/xquad-r/multi/test").joshi_class is None
+    assert info("gradrel/afriqa/hau-translated/test").joshi_class is None
 
 
 def test_assignments_are_every_distinct_arrangement() -> None:

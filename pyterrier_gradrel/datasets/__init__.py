@@ -81,6 +81,7 @@ class DatasetInfo:
         default_rel: The default threshold (2).
         structural: True when the grades are derived from the data's structure, not judged.
         resource: Resource level (high/medium/low, Joshi et al. 2020 classes) of the query language, if known.
+        joshi_class: The query language's Joshi et al. (2020) class (0-5), where the registry records it.
         license: The data's license.
         citation: BibTeX of the sources.
         fixed: True when the collection is built from pinned, checksummed files, so a docno names the same
@@ -105,6 +106,7 @@ class DatasetInfo:
     citation: str
     fixed: bool = False
     text_version: int = 1
+    joshi_class: int | None = None
 
 
 def _xquad_ids() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
@@ -368,6 +370,7 @@ def info(dataset_id: str) -> DatasetInfo:
             dict(spec.grades), spec.default_rel, spec.structural,
             spec.languages[qlang]["resource"] if qlang else None, spec.license, spec.citation,
             fixed=True, text_version=spec.text_version,
+            joshi_class=spec.languages[qlang].get("joshi_class") if qlang else None,
         )
     if kind == "afriqa":
         ids = _afriqa_ids()
@@ -382,6 +385,7 @@ def info(dataset_id: str) -> DatasetInfo:
             dataset_id, "afriqa", split, qlang, pivot, (qlang,) if qlang else (), (pivot,),
             dict(spec.grades), spec.default_rel, spec.structural, resource, spec.license, spec.citation,
             fixed=True, text_version=spec.text_version,
+            joshi_class=spec.languages[lang].get("joshi_class") if resource is not None else None,
         )
     if kind == "local":
         from pyterrier_gradrel.datasets import _local

@@ -56,13 +56,12 @@ def query_resource(dataset_id: str) -> str:
     language's resource level (XQuAD-R, AfriQA), else the languages from ``info()``: ``"de → en
     (cross-lingual)"`` when the queries' language differs from the documents' (a local collection with its
     own ``query_lang``), ``"en"`` when they share it; ``"–"`` when the dataset says neither."""
-    from pyterrier_gradrel.datasets import collection, info
+    from pyterrier_gradrel.datasets import info
 
     try:
         i = info(dataset_id)
         if i.resource is not None:
-            joshi = collection(i.collection).languages.get(i.query_lang or "", {}).get("joshi_class")
-            return i.resource + (f" (class {joshi})" if joshi is not None else "")
+            return i.resource + (f" (class {i.joshi_class})" if i.joshi_class is not None else "")
     except (ValueError, KeyError, AttributeError):
         return "–"
     qlang = i.query_lang or "+".join(i.query_langs)

@@ -20,7 +20,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
 
-__all__ = ["ResourceTest", "joshi_class", "resource_level_test", "resource_lines", "resource_tests"]
+__all__ = ["ResourceTest", "resource_level_test", "resource_lines", "resource_tests"]
 
 
 @dataclass(frozen=True)
@@ -39,16 +39,6 @@ class ResourceTest:
         if self.p < alpha:
             return "supported" if self.rho < 0 else "contradicted"
         return "not supported at this size"
-
-
-def joshi_class(dataset_id: str) -> int | None:
-    """The Joshi et al. (2020) class of ``dataset_id``'s query language, where the registry records one."""
-    from pyterrier_gradrel.datasets import collection, info
-
-    i = info(dataset_id)
-    if i.resource is None or i.query_lang is None:
-        return None
-    return collection(i.collection).languages.get(i.query_lang, {}).get("joshi_class")
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:
@@ -88,10 +78,12 @@ def resource_level_test(perquery: pd.DataFrame, *, measure: str, low: int = 1, h
         ValueError: fewer than three targets with a known class and both thresholds, one class only, or more
             distinct assignments than ``max_assignments``.
     """
+    from pyterrier_gradrel.datasets import info
+
     sel = perquery[(perquery["split"] == split) & (perquery["measure"] == measure) & perquery["tau"].isin([low, high])]
     per_seed = sel.groupby(["target", "label", "tau", "seed"])["value"].mean()
     means = per_seed.groupby(level=["target", "label", "tau"]).mean().unstack("tau")
-    rows = [(label, joshi_class(target), means.loc[(target, label), low] - means.loc[(target, label), high])
+    rows = [(label, info(target).joshi_class, means.loc[(target, label), low] - means.loc[(target, label), high])
             for target, label in means.index if not means.loc[(target, label)].isna().any()]
     table = pd.DataFrame([r for r in rows if r[1] is not None], columns=["label", "joshi_class", "D"])
     classes = table["joshi_class"].to_numpy(dtype=int)

@@ -63,9 +63,11 @@ def test_a_perfect_monotone_trend_is_supported_or_contradicted() -> None:
     assert list(res.table["label"]) == sorted(NINE)
 
 
-def test_one_class_is_refused() -> None:
+def test_one_class_or_a_missing_threshold_is_refused() -> None:
     with pytest.raises(ValueError, match="in >= 2 classes"):
         resource_level_test(_frame({"ar": 0.1, "de": 0.2, "en": 0.3}), measure="nDCG@10")
+    with pytest.raises(ValueError, match="both τ=1 and τ=4"):
+        resource_level_test(_frame(dict.fromkeys(NINE, 0.1)), measure="nDCG@10", high=4)
 
 
 def test_the_report_section_names_the_verdict_per_scenario() -> None:

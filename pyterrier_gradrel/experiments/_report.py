@@ -128,7 +128,7 @@ def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFra
     """The body of ``report.md``."""
     cfg = result.config
     lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
-    lines += threshold_lines(thr, cfg) + resource_lines(res, cfg) + diagonal_lines(diag, result.perquery, cfg)
+    lines += threshold_lines(thr, cfg) + diagonal_lines(diag, result.perquery, cfg) + resource_lines(res, cfg)
     lines += level_lines(lev, cfg)
     if not boot.empty:
         lines += _bootstrap_lines(boot, cfg)

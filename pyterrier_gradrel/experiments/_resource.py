@@ -82,7 +82,7 @@ def resource_level_test(perquery: pd.DataFrame, *, measure: str, low: int = 1, h
 
     sel = perquery[(perquery["split"] == split) & (perquery["measure"] == measure) & perquery["tau"].isin([low, high])]
     per_seed = sel.groupby(["target", "label", "tau", "seed"])["value"].mean()
-    means = per_seed.groupby(level=["target", "label", "tau"]).mean().unstack("tau")
+    means = per_seed.groupby(level=["target", "label", "tau"]).mean().unstack("tau").reindex(columns=[low, high])
     rows = [(label, info(target).joshi_class, means.loc[(target, label), low] - means.loc[(target, label), high])
             for target, label in means.index if not means.loc[(target, label)].isna().any()]
     table = pd.DataFrame([r for r in rows if r[1] is not None], columns=["label", "joshi_class", "D"])

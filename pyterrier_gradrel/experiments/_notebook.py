@@ -104,9 +104,9 @@ class Scenario:
         """
         import pyterrier as pt
 
-        from pyterrier_gradrel.experiments._runner import _torch_threads
+        from pyterrier_gradrel._device import torch_threads
 
-        with _torch_threads(self.config.training.threads):
+        with torch_threads(self.config.training.threads):
             systems = self.systems(seed=seed)
             return pt.Experiment(list(systems.values()), self.topics, self.qrels, self.measures,
                                  names=list(systems), **kwargs)

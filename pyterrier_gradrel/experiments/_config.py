@@ -556,11 +556,6 @@ class ExperimentConfig(_Section):
         return tuple(Variant(tau=t) for t in self.thresholds) + ((Variant(tau=None),) if self.graded_loss else ())
 
     @property
-    def device(self) -> str:
-        """Where fine-tuning runs: ``training: {device: ...}``, default ``"auto"`` (see ``_device.resolve_device``)."""
-        return self.training.device
-
-    @property
     def hyperparameters(self) -> dict[str, object]:
         """The ``training:`` entries the config sets that are ``TrainConfig`` fields (the device says where a model
         trains, not what it trains to)."""

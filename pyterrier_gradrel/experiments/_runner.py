@@ -100,7 +100,8 @@ def run_experiment(
     root = Path(root) if root is not None else default_root()
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
-    components = components or Components(base_model=cfg.base_model, verbose=verbose, device=device or cfg.device)
+    components = components or Components(base_model=cfg.base_model, verbose=verbose,
+                                         device=device or cfg.training.device)
     if isinstance(executor, str):
         executor = make_executor(executor, address=address, threads=cfg.training.threads or 1)
     data = _check_data(data, cfg)

@@ -9,6 +9,8 @@ bf16-capable CUDA) into a value its fingerprint carries; training precision is a
 """
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -79,3 +81,23 @@ def encode_batch_size(device: str | torch.device | Any) -> int:
     import torch
 
     return ENCODE_BATCH_SIZES.get(torch.device(device).type, ENCODE_BATCH_SIZES["cpu"])
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """``torch.set_num_threads(threads)`` inside the block, then restored; ``None`` leaves torch's setting.
+
+    The thread count changes float reductions, so numbers are bit-identical across runs (and across the
+    experiment executors: a condition runs under its config's ``training.threads``) only when it is the same.
+    """
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -87,7 +87,7 @@ def test_config_device_never_enters_run_keys(mirror):
     data = DataCache(limit_queries=4)
     plain, auto, gpu = _cfg({"max_steps": 2}), _cfg({"max_steps": 2, "device": "auto"}), \
         _cfg({"max_steps": 2, "device": "cuda"})
-    assert plain.device == "auto" and gpu.device == "cuda"
+    assert plain.training.device == "auto" and gpu.training.device == "cuda"
     assert plain.hyperparameters == auto.hyperparameters == gpu.hyperparameters == {"max_steps": 2}
 
     def keys(cfg):

@@ -105,7 +105,7 @@ def test_unknown_language(mirror):
 
 
 def test_threshold_outside_scale(mirror):
-    with pytest.raises(ConfigError, match=r"threshold 4 is outside the grade scale .* rel must be one of \[1, 2, 3\]"):
+    with pytest.raises(ConfigError, match=r"threshold 4 is outside the grade scale .* expected one of \[1, 2, 3\]"):
         load_config(_cfg(thresholds=[2, 4]))
     with pytest.raises(ConfigError, match=r"threshold 0 is outside"):
         load_config(_cfg(thresholds=[0]))
@@ -129,7 +129,7 @@ def test_missing_split(mirror):
     ({"measures": {"binary": ["MAP@10"]}}, r"unknown binary measure 'MAP@10'"),
     ({"measures": {"graded": ["R@100"]}}, r"unknown graded measure 'R@100'"),
     ({"measures": {"binary": ["P"]}}, r"needs a cut-off"),
-    ({"measures": {"primary": "ERR@20"}}, r"unknown primary measure 'ERR@20'"),
+    ({"measures": {"primary": "ERR@20"}}, r"measures\.primary: unknown measure 'ERR@20'"),
     ({"baselines": ["BM25", "ColBERT"]}, r"baselines\[1\]: expected one of 'BM25', 'mE5-zero-shot', .*got 'ColBERT'"),
     ({"training": {"seed": 3}}, r"set by the sweep"),
     ({"fractions": [0.0, 1.0]}, r"fractions\[0\]: must lie in \(0, 1\], got 0.0"),
@@ -315,7 +315,7 @@ def test_every_problem_is_named_at_once_with_its_location(mirror):
     ({"measures": {"graded": ["nDCG@10"], "colour": 1}}, r"^measures: unknown key\(s\) \['colour'\]"),
     ({"training": {"negatives": 1.5}}, r"^training\.negatives: expected one of \['zero', 'below'\] or an integer"),
     ({"run_depth": 5}, r"^run_depth: must be at least the deepest measure cut-off \(100\), got 5"),
-    ({"calibration": {"measure": "MAP"}}, r"^calibration\.measure: unknown calibration measure 'MAP'"),
+    ({"calibration": {"measure": "MAP"}}, r"^calibration\.measure: unknown measure 'MAP'"),
     ({"name": "a/b"}, r"^name: must be a plain folder name"),
     ({"thresholds": [], "graded_loss": False}, r"^nothing to fine-tune"),
 ])

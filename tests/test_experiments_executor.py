@@ -214,12 +214,12 @@ def test_condition_thread_count_is_pinned_for_the_whole_condition_and_restored()
     """training.threads holds for training, encoding and retrieval alike, under either executor."""
     import torch
 
-    from pyterrier_gradrel.experiments._runner import _torch_threads
+    from pyterrier_gradrel._device import torch_threads
 
     before = torch.get_num_threads()
     want = 1 if before != 1 else 2
-    with _torch_threads(want):
+    with torch_threads(want):
         assert torch.get_num_threads() == want
     assert torch.get_num_threads() == before
-    with _torch_threads(None):
+    with torch_threads(None):
         assert torch.get_num_threads() == before

@@ -108,6 +108,6 @@ class Components:
 
             extra["doc_vectors"] = retrieval.passage_vectors(self.encoder(), cond.train, verbose=self.verbose)
         trainer = ContrastiveTrainer(self.encoder() if extra else self.base_model, config=config,
-                                     device=self.device or cfg.device)
+                                     device=self.device or cfg.training.device)
         encoder = trainer.fit(topics, qrels, corpus, run_dir=run_dir, **extra)
         return encoder, dict(trainer.last_report or {})

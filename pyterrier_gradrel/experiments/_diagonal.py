@@ -523,10 +523,9 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
                  variant=variant, other="")
     for (scenario, label, target, measure), eff in effects.items():
         names = sorted(eff, key=lambda v: (pd.isna(taus[v]), 0 if pd.isna(taus[v]) else int(taus[v]), v))
-        for i, v in enumerate(names):
-            for w in names[i + 1:]:
-                test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
-                         kind="interaction", variant=v, other=w)
+        for v, w in itertools.combinations(names, 2):
+            test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
+                     kind="interaction", variant=v, other=w)
     return correct_families(rows, UNITS_COLUMNS, ["kind", "measure"], sig, skip_untested=True)
 
 

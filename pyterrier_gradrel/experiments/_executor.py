@@ -64,8 +64,6 @@ class Outcome:
 class LocalExecutor:
     """Run tasks one after the other in this process, in the given order (stages are already ordered)."""
 
-    name: str = field(default="local", init=False)
-
     def run(self, tasks: Sequence[Task], *, started: Callable[[Task], None] | None = None) -> Iterator[Outcome]:
         """Run ``tasks``; yields each one's :class:`Outcome` as it ends (an error does not stop the rest)."""
         for task in sorted(tasks, key=lambda t: t.stage):  # stable: the given order within a stage
@@ -104,7 +102,6 @@ class RayExecutor:
     threads: int = 1
     max_retries: int = 3
     init_kwargs: dict[str, object] = field(default_factory=dict)
-    name: str = field(default="ray", init=False)
 
     def run(self, tasks: Sequence[Task], *, started: Callable[[Task], None] | None = None) -> Iterator[Outcome]:
         """Submit ``tasks`` stage by stage; yields each one's :class:`Outcome` as it ends, in completion order."""
@@ -156,8 +153,7 @@ def import_ray() -> Any:
     return ray
 
 
-def make_executor(name: str = "local", *, address: str | None = None, threads: int = 1,
-                  max_retries: int = 3) -> LocalExecutor | RayExecutor:
+def make_executor(name: str = "local", *, address: str | None = None, threads: int = 1) -> LocalExecutor | RayExecutor:
     """The executor called ``name`` (one of :data:`EXECUTORS`); for ``ray``, checks that Ray is installed."""
     if name == "local":
         if address:
@@ -165,5 +161,5 @@ def make_executor(name: str = "local", *, address: str | None = None, threads: i
         return LocalExecutor()
     if name == "ray":
         import_ray()
-        return RayExecutor(address=address, threads=threads, max_retries=max_retries)
+        return RayExecutor(address=address, threads=threads)
     raise ValueError(f"executor must be one of {list(EXECUTORS)}, got {name!r}")

@@ -90,7 +90,7 @@ class Scenario:
                 tc = train_config(cfg, self.group.train, variant, seed=seed, fraction=max(cfg.fractions),
                                   noise=min(cfg.noise_rates))
                 ft = FineTuned(cfg.base_model, dataset=ds, rel=variant.tau, config=tc, train_dataset=self.group.train,
-                               device=self.components.device or cfg.device or "auto")
+                               device=self.components.device or cfg.training.device or "auto")
                 self._fitted[key] = ft.fit(*self.data.train_data(self.group.train))
             out[variant.label] = self._fitted[key] >> cut
         return out
@@ -104,9 +104,9 @@ class Scenario:
         """
         import pyterrier as pt
 
-        from pyterrier_gradrel.experiments._runner import _torch_threads
+        from pyterrier_gradrel._device import torch_threads
 
-        with _torch_threads(self.config.training.threads):
+        with torch_threads(self.config.training.threads):
             systems = self.systems(seed=seed)
             return pt.Experiment(list(systems.values()), self.topics, self.qrels, self.measures,
                                  names=list(systems), **kwargs)
@@ -136,7 +136,7 @@ def load(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *,
     """
     cfg = load_config(config)
     data = DataCache(limit_queries=cfg.limit_queries)
-    components = Components(base_model=cfg.base_model, device=device or cfg.device)
+    components = Components(base_model=cfg.base_model, device=device or cfg.training.device)
     scenarios = [Scenario(s.name, t, g, cfg, data, components)
                  for s in cfg.scenarios for g in scenario_datasets(s).groups for t in g.targets]
     return LoadedExperiment(cfg, scenarios)

@@ -10,19 +10,19 @@ and does not stop the others.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._device import torch_threads
 from pyterrier_gradrel.experiments._components import Components
 from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
@@ -100,7 +100,8 @@ def run_experiment(
     root = Path(root) if root is not None else default_root()
     runs_dir = root / "runs" / cfg.name
     results_dir = root / "results" / cfg.name
-    components = components or Components(base_model=cfg.base_model, verbose=verbose, device=device or cfg.device)
+    components = components or Components(base_model=cfg.base_model, verbose=verbose,
+                                         device=device or cfg.training.device)
     if isinstance(executor, str):
         executor = make_executor(executor, address=address, threads=cfg.training.threads or 1)
     data = _check_data(data, cfg)
@@ -241,27 +242,6 @@ class _Eta:
         return f"{hours}:{minutes:02d}:{secs:02d}" + ("" if any(self.seconds.values()) else " (prior)")
 
 
-@contextlib.contextmanager
-def _torch_threads(threads: int | None) -> Iterator[None]:
-    """``torch.set_num_threads(threads)`` for one whole condition (training, encoding, retrieval), then restored.
-
-    The thread count changes float reductions, so a condition gives bit-identical numbers under every executor
-    only when its thread count is the same: ``training.threads`` pins it for the local executor and Ray workers
-    alike (``None``: torch's setting, i.e. all cores locally but the task's ``num_cpus`` under Ray).
-    """
-    if threads is None:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _run_condition(cond: Condition, material: dict[str, object], run_dir: Path, cfg: ExperimentConfig,
                    data: DataCache, components: Components) -> None:
     """Train (a fine-tuned condition), retrieve on every target and write the run folder, with the configured
@@ -269,7 +249,7 @@ def _run_condition(cond: Condition, material: dict[str, object], run_dir: Path, 
     t0 = time.time()
     partial = partial_dir(run_dir)
     train_report: dict[str, object] = {}
-    with _torch_threads(cfg.training.threads):
+    with torch_threads(cfg.training.threads):
         if cond.fine_tuned:
             encoder, train_report = components.train(cond, *data.train_data(cond.train), data.corpus(cond.train),
                                                      partial / "train", cfg)

@@ -25,6 +25,7 @@ Procedure (what the report states):
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -306,9 +307,8 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str,
                 b = scores.get((scenario, label, target, v, f_ref, n_ref))
                 if a is not None and b is not None and add(where, "effect", v, "", a, b):
                     effects[v] = (a - b).dropna()  # per-query change on the common queries
-            for i, v in enumerate(sorted(effects)):
-                for w in sorted(effects)[i + 1:]:
-                    add(where, "interaction", v, w, effects[v], effects[w])
+            for v, w in itertools.combinations(sorted(effects), 2):
+                add(where, "interaction", v, w, effects[v], effects[w])
     return correct_families(rows, columns, ["kind"], sig)
 
 

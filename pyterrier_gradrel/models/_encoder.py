@@ -16,7 +16,7 @@ import torch
 
 from pyterrier_gradrel._atomic import atomic_path, write_text
 from pyterrier_gradrel._device import PRECISIONS as _NUMERIC_PRECISIONS
-from pyterrier_gradrel._device import canonical_precision
+from pyterrier_gradrel._device import canonical_precision, torch_threads
 from pyterrier_gradrel.models._convert import SETTINGS_FILE, write_st_metadata
 
 POOLINGS = ("mean", "cls")
@@ -385,7 +385,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
 
             starts = tqdm(starts, desc="Encoding", unit="batch")
         model = self._inference_model()
-        with self._threads(), torch.inference_mode():
+        with torch_threads(self.num_threads if self.device.type == "cpu" else None), torch.inference_mode():
             was_training = model.training
             model.eval()
             try:
@@ -449,17 +449,6 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
-    @contextlib.contextmanager
-    def _threads(self) -> Iterator[None]:
-        if self.num_threads is None or self.device.type != "cpu":
-            yield
-            return
-        before = torch.get_num_threads()
-        torch.set_num_threads(self.num_threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
 
     # ------------------------------------------------------------------ encoding (torch, with gradients)
     def encode_queries_torch(self, texts: Sequence[str], batch_size: int | None = None) -> torch.Tensor:

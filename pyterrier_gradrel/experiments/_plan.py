@@ -8,14 +8,18 @@ the trainer runs, whose :meth:`~pyterrier_gradrel.training.TrainConfig.key` is p
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from pyterrier_gradrel.experiments._scenarios import Target, dataset_facts, group_targets, scenario_datasets
+from pyterrier_gradrel.experiments._scenarios import (
+    Scenario,
+    Target,
+    dataset_facts,
+    group_targets,
+    scenario_datasets,
+)
 from pyterrier_gradrel.training._config import TrainConfig
-
-if TYPE_CHECKING:  # _config validates a config, then plans it: at run time only _config imports this module
-    from pyterrier_gradrel.experiments._config import ExperimentConfig
 
 __all__ = ["GRADED", "Condition", "Variant", "plan", "train_config"]
 
@@ -49,6 +53,33 @@ class Variant:
     def display(self) -> str:
         """How reports name the variant: ``"τ=<τ>"`` or ``"graded loss"``."""
         return "graded loss" if self.tau is None else f"τ={self.tau}"
+
+
+class _Calibration(Protocol):
+    @property
+    def enabled(self) -> bool: ...
+
+
+class PlanConfig(Protocol):
+    """What :func:`plan` reads of an experiment config (``experiments._config.ExperimentConfig`` validates it and
+    keeps its plan)."""
+
+    @property
+    def scenarios(self) -> Sequence[Scenario]: ...
+    @property
+    def hyperparameters(self) -> Mapping[str, object]: ...
+    @property
+    def variants(self) -> Sequence[Variant]: ...
+    @property
+    def seeds(self) -> Sequence[int]: ...
+    @property
+    def fractions(self) -> Sequence[float]: ...
+    @property
+    def noise_rates(self) -> Sequence[float]: ...
+    @property
+    def baselines(self) -> Sequence[str]: ...
+    @property
+    def calibration(self) -> _Calibration: ...
 
 
 @dataclass(frozen=True)
@@ -108,7 +139,7 @@ class Condition:
         return d
 
 
-def train_config(cfg: ExperimentConfig, train: tuple[str, ...], variant: Variant, *, seed: int, fraction: float,
+def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, seed: int, fraction: float,
                  noise: float) -> TrainConfig:
     """The trainer's ``TrainConfig`` of one fine-tuned model.
 
@@ -138,7 +169,7 @@ def train_config(cfg: ExperimentConfig, train: tuple[str, ...], variant: Variant
                          f"seed={seed} frac={fraction:g} noise={noise:g})") from None
 
 
-def plan(cfg: ExperimentConfig) -> list[Condition]:
+def plan(cfg: PlanConfig) -> list[Condition]:
     """All conditions of an experiment: shared baselines first, then fine-tuned models.
 
     Validating a config runs it once and the config keeps the result (``_config.ExperimentConfig.conditions``), which the

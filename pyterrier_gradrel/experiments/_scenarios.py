@@ -17,12 +17,33 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pyterrier_gradrel.datasets import GRADES, info
 
-if TYPE_CHECKING:  # a scenario is a validated ``scenarios[]`` entry; at run time this module imports nothing of _config
-    from pyterrier_gradrel.experiments._config import ScenarioSpec
+
+class Scenario(Protocol):
+    """What this module reads of a scenario: the fields of the config's ``scenarios[]`` entries
+    (``experiments._config.ScenarioSpec`` validates them)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def collection(self) -> str: ...
+    @property
+    def languages(self) -> tuple[str, ...]: ...
+    @property
+    def pairs(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def translated_control(self) -> bool: ...
+    @property
+    def multi_pool(self) -> bool: ...
+    @property
+    def train(self) -> tuple[str, ...]: ...
+    @property
+    def test(self) -> tuple[str, ...]: ...
 
 
 def dataset_id(collection: str, lang: str, split: str) -> str:
@@ -96,7 +117,7 @@ class ScenarioPlan:
                                   if t.split == "dev"))
 
 
-def scenario_datasets(s: ScenarioSpec) -> ScenarioPlan:
+def scenario_datasets(s: Scenario) -> ScenarioPlan:
     """The training groups and test targets of one scenario (dev targets are added by :func:`plan`)."""
     c = s.collection
     if s.type == "multilingual":
@@ -127,7 +148,7 @@ def group_targets(group: TrainingGroup, *, calibrate: bool) -> list[Target]:
     return targets
 
 
-def scenario_targets(scenarios: Iterable[ScenarioSpec], *, calibrate: bool) -> dict[str, list[Target]]:
+def scenario_targets(scenarios: Iterable[Scenario], *, calibrate: bool) -> dict[str, list[Target]]:
     """Scenario name → the targets it reports (test, plus dev when ``calibrate``)."""
     return {s.name: [t for g in scenario_datasets(s).groups for t in group_targets(g, calibrate=calibrate)]
             for s in scenarios}

@@ -225,3 +225,12 @@ def test_mixture_every_rel_claim(findings):
     others = winners[winners.tau != 3]
     assert [(r.label, int(r.rel), int(r.tau)) for r in others.itertuples()] == [("en", 1, 2)]
     assert f"τ=3 best at every rel on {winners.label.nunique() - 1} of {winners.label.nunique()} targets" in findings
+
+
+def test_resource_level_on_the_budget_run(findings):
+    from pyterrier_gradrel.experiments._resource import resource_level_test
+
+    cfg = _config("monolingual_budget")
+    res = resource_level_test(_perquery("monolingual_budget"), measure=cfg.primary_measure, low=1, high=3)
+    assert res.assignments == 27720 and res.verdict() == "not supported at this size"
+    assert f"Spearman ρ = {res.rho:+.2f} between Joshi class and τ=1 − τ=3, exact permutation p = {res.p:.2f}" in findings

@@ -31,7 +31,12 @@ from pyterrier_gradrel.experiments._config import ExperimentConfig, Significance
 from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
-from pyterrier_gradrel.experiments._significance import correct_families, paired_on_common, seed_average
+from pyterrier_gradrel.experiments._significance import (
+    correct_families,
+    effects_and_interactions,
+    paired_row,
+    seed_average,
+)
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS, default_root
 
 if TYPE_CHECKING:
@@ -101,9 +106,9 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
                        base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
                        is_best=tau == best, tied=tied, n_queries=len(scores[tau]), n_seeds=n_seeds[tau],
                        statistic=np.nan, p_value=np.nan)
-            paired = None if tau == best else paired_on_common(scores[best], scores[tau], sig)
-            if paired is not None:
-                row["statistic"], row["p_value"] = paired[2:]
+            test = None if tau == best else paired_row(scores[best], scores[tau], sig)
+            if test is not None:
+                row["statistic"], row["p_value"] = test["statistic"], test["p_value"]
             rows.append(row)
     return correct_families(rows, DIAGONAL_COLUMNS, ["measure"], sig, skip_untested=True)
 
@@ -501,31 +506,17 @@ def compare_units(treatment: pd.DataFrame, control: pd.DataFrame, *, measures: S
     f, n = _reference_level(ft)
     t_scores, c_scores = prep(treatment), prep(control)
     taus = ft.drop_duplicates("variant").set_index("variant")["tau"].to_dict()
-    effects: dict[tuple, dict[str, pd.Series]] = {}
-    rows = []
-
-    def test_row(a: pd.Series, b: pd.Series, **fields) -> None:
-        paired = paired_on_common(a, b, sig)
-        if paired is not None:
-            x, y, stat, p = paired
-            rows.append(dict(**fields, treatment_mean=float(x.mean()), control_mean=float(y.mean()),
-                             delta=float((x - y).mean()), n_queries=len(x), statistic=stat, p_value=p))
-
     # measures in (base, rel) order, the graded one first: nDCG@10, nDCG(rel=1)@10, ...
     order = {m: (b, -1 if pd.isna(r) else int(r))
              for m, b, r in ft[["measure", "base", "rel"]].drop_duplicates().itertuples(index=False)}
-    for key in sorted(t_scores.keys() & c_scores.keys(), key=lambda k: (*k[:3], order[k[3]], k[4])):
-        scenario, label, target, measure, variant = key
-        a, b = t_scores[key], c_scores[key]
-        qids = a.index.intersection(b.index)
-        effects.setdefault((scenario, label, target, measure), {})[variant] = a.loc[qids] - b.loc[qids]
-        test_row(a, b, scenario=scenario, label=label, target=target, measure=measure, kind="effect",
-                 variant=variant, other="")
-    for (scenario, label, target, measure), eff in effects.items():
-        names = sorted(eff, key=lambda v: (pd.isna(taus[v]), 0 if pd.isna(taus[v]) else int(taus[v]), v))
-        for v, w in itertools.combinations(names, 2):
-            test_row(eff[v], eff[w], scenario=scenario, label=label, target=target, measure=measure,
-                     kind="interaction", variant=v, other=w)
+    keys = sorted(t_scores.keys() & c_scores.keys(), key=lambda k: (*k[:3], order[k[3]], k[4]))
+    rows = []
+    for group, variants in itertools.groupby(keys, key=lambda k: k[:4]):
+        rows += effects_and_interactions(
+            dict(zip(["scenario", "label", "target", "measure"], group, strict=True)),
+            [(k[4], t_scores[k], c_scores[k]) for k in variants], sig, means=("treatment_mean", "control_mean"),
+            order=lambda v: (pd.isna(taus[v]), 0 if pd.isna(taus[v]) else int(taus[v]), v))
+    rows.sort(key=lambda row: row["kind"] == "interaction")  # every effect, then every interaction (stable)
     return correct_families(rows, UNITS_COLUMNS, ["kind", "measure"], sig, skip_untested=True)
 
 

@@ -8,6 +8,7 @@ the trainer runs, whose :meth:`~pyterrier_gradrel.training.TrainConfig.key` is p
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -189,17 +190,13 @@ def plan(cfg: PlanConfig) -> list[Condition]:
             targets = group_targets(group, calibrate=cfg.calibration.enabled)
             for t in targets:
                 baseline_targets.setdefault(t.dataset, t)
-            for fraction in cfg.fractions:
-                for noise in cfg.noise_rates:
-                    for seed in cfg.seeds:
-                        for variant in cfg.variants:
-                            tc = train_config(cfg, group.train, variant, seed=seed, fraction=fraction, noise=noise)
-                            finetuned.append(Condition(scenario=s.name, system="fine-tuned", train=group.train,
-                                                       targets=tuple(targets), seed=seed, fraction=fraction,
-                                                       noise=noise, tau=variant.tau, loss=variant.loss,
-                                                       train_config=tc))
-    order = {(f, n, sd): i for i, (f, n, sd) in enumerate(
-        (f, n, sd) for f in cfg.fractions for n in cfg.noise_rates for sd in cfg.seeds)}
+            for fraction, noise, seed, variant in itertools.product(cfg.fractions, cfg.noise_rates, cfg.seeds,
+                                                                    cfg.variants):
+                tc = train_config(cfg, group.train, variant, seed=seed, fraction=fraction, noise=noise)
+                finetuned.append(Condition(scenario=s.name, system="fine-tuned", train=group.train,
+                                           targets=tuple(targets), seed=seed, fraction=fraction, noise=noise,
+                                           tau=variant.tau, loss=variant.loss, train_config=tc))
+    order = {level: i for i, level in enumerate(itertools.product(cfg.fractions, cfg.noise_rates, cfg.seeds))}
     finetuned.sort(key=lambda c: order[(c.fraction, c.noise, c.seed)])
     baselines = [Condition(scenario="", system=b, train=(), targets=(t,))
                  for b in cfg.baselines for t in baseline_targets.values()]

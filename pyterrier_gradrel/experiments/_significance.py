@@ -26,7 +26,7 @@ Procedure (what the report states):
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -130,20 +130,42 @@ def correct(p_values: Sequence[float], *, method: str = "holm") -> np.ndarray:
     return multipletests(p, method=_MULTIPLETESTS[method])[1]
 
 
-def paired_on_common(a: pd.Series, b: pd.Series,
-                     sig: SignificanceSpec) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+def paired_row(a: pd.Series, b: pd.Series, sig: SignificanceSpec, *,
+               means: tuple[str, str] = ("mean", "baseline_mean")) -> dict[str, object] | None:
     """Align two per-query score series (index ``qid``) on their common queries and test them (:func:`paired_test`
     with ``sig``'s test, permutations and seed).
 
     Returns:
-        ``(x, y, statistic, p_value)`` with the aligned arrays, or ``None`` when fewer than 2 queries are shared.
+        The fields of a test row: the two means (named ``means``), ``delta`` (mean of ``a`` − ``b``), ``n_queries``,
+        ``wins``, ``losses``, ``statistic`` and ``p_value``; ``None`` when fewer than 2 queries are shared.
     """
     qids = a.index.intersection(b.index)
     if len(qids) < 2:
         return None
     x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
     stat, p = paired_test(x, y, test=sig.test, permutations=sig.permutations, random_seed=sig.random_seed)
-    return x, y, stat, p
+    return {means[0]: float(x.mean()), means[1]: float(y.mean()), "delta": float((x - y).mean()),
+            "n_queries": len(x), "wins": int((x > y).sum()), "losses": int((x < y).sum()), "statistic": stat,
+            "p_value": p}
+
+
+def effects_and_interactions(where: Mapping[str, object], pairs: Iterable[tuple[str, pd.Series, pd.Series]],
+                             sig: SignificanceSpec, *, means: tuple[str, str] = ("mean", "baseline_mean"),
+                             order: Callable[[str], object] | None = None) -> list[dict]:
+    """The test rows (:func:`paired_row`, each starting with ``where``) of one group of variants: an ``effect`` per
+    ``(variant, a, b)`` of ``pairs`` (``a`` against ``b``), then an ``interaction`` per two tested variants sorted by
+    ``order`` (the per-query effect of ``variant`` against that of ``other``)."""
+    effects: dict[str, pd.Series] = {}
+    rows = []
+    for variant, a, b in pairs:
+        if (row := paired_row(a, b, sig, means=means)) is not None:
+            rows.append(dict(where, kind="effect", variant=variant, other="", **row))
+            qids = a.index.intersection(b.index)
+            effects[variant] = a.loc[qids] - b.loc[qids]
+    for v, w in itertools.combinations(sorted(effects, key=order), 2):
+        if (row := paired_row(effects[v], effects[w], sig, means=means)) is not None:
+            rows.append(dict(where, kind="interaction", variant=v, other=w, **row))
+    return rows
 
 
 def correct_families(rows: Sequence[Mapping[str, object]], columns: Sequence[str], by: list[str],
@@ -193,14 +215,10 @@ def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
         sys_scores = grp.set_index("qid")["value"]
         for baseline in baselines:
             b = base_scores.get((baseline, scenario, target, measure))
-            if b is None or (paired := paired_on_common(sys_scores, b, sig)) is None:
-                continue
-            x, y, stat, p = paired
-            rows.append(dict(
-                scenario=scenario, label=label, target=target, variant=variant, fraction=fraction, noise=noise,
-                measure=measure, baseline=baseline, n_queries=len(x), n_seeds=int(grp["n_seeds"].max()),
-                mean=float(x.mean()), baseline_mean=float(y.mean()), delta=float((x - y).mean()),
-                wins=int((x > y).sum()), losses=int((x < y).sum()), statistic=stat, p_value=p))
+            if b is not None and (row := paired_row(sys_scores, b, sig)) is not None:
+                rows.append(dict(scenario=scenario, label=label, target=target, variant=variant, fraction=fraction,
+                                 noise=noise, measure=measure, baseline=baseline, n_seeds=int(grp["n_seeds"].max()),
+                                 **row))
     return correct_families(rows, columns, ["measure", "baseline"], sig)
 
 
@@ -239,12 +257,10 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str,
         means = {v: float(x.mean()) for v, x in scores.items()}
         best = max(sorted(means), key=means.__getitem__)
         for other in sorted(scores):
-            if other == best or (paired := paired_on_common(scores[best], scores[other], sig)) is None:
-                continue
-            x, y, stat, p = paired
-            rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
-                             best_mean=float(x.mean()), other_mean=float(y.mean()), delta=float((x - y).mean()),
-                             n_queries=len(x), n_seeds=int(grp["n_seeds"].max()), statistic=stat, p_value=p))
+            if other != best and (row := paired_row(scores[best], scores[other], sig,
+                                                    means=("best_mean", "other_mean"))) is not None:
+                rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
+                                 n_seeds=int(grp["n_seeds"].max()), **row))
     return correct_families(rows, columns, [], sig)
 
 
@@ -288,27 +304,14 @@ def compare_levels(perquery: pd.DataFrame, *, measure: str,
     scores = {key: g.set_index("qid")["value"]
               for key, g in avg.groupby(["scenario", "label", "target", "variant", "fraction", "noise"], sort=True)}
     rows = []
-
-    def add(where: dict, kind: str, variant: str, other: str, a: pd.Series, b: pd.Series) -> bool:
-        paired = paired_on_common(a, b, sig)
-        if paired is not None:
-            x, y, stat, p = paired
-            rows.append(dict(**where, kind=kind, variant=variant, other=other, delta=float((x - y).mean()),
-                             n_queries=len(x), statistic=stat, p_value=p))
-        return paired is not None
-
     for (scenario, label, target), g in avg.groupby(["scenario", "label", "target"], sort=True):
         for axis, level, (f, n), reference in levels:
             where = dict(scenario=scenario, label=label, target=target, axis=axis, level=level, reference=reference,
                          measure=measure)
-            effects = {}
-            for v in sorted(g["variant"].unique()):
-                a = scores.get((scenario, label, target, v, f, n))
-                b = scores.get((scenario, label, target, v, f_ref, n_ref))
-                if a is not None and b is not None and add(where, "effect", v, "", a, b):
-                    effects[v] = (a - b).dropna()  # per-query change on the common queries
-            for v, w in itertools.combinations(sorted(effects), 2):
-                add(where, "interaction", v, w, effects[v], effects[w])
+            pairs = [(v, scores.get((scenario, label, target, v, f, n)),
+                      scores.get((scenario, label, target, v, f_ref, n_ref))) for v in sorted(g["variant"].unique())]
+            rows += effects_and_interactions(where, [(v, a, b) for v, a, b in pairs if a is not None and b is not None],
+                                             sig)
     return correct_families(rows, columns, ["kind"], sig)
 
 

@@ -234,3 +234,14 @@ def test_resource_level_on_the_budget_run(findings):
     res = resource_level_test(_perquery("monolingual_budget"), measure=cfg.primary_measure, low=1, high=3)
     assert res.assignments == 27720 and res.verdict() == "not supported at this size"
     assert f"Spearman ρ = {res.rho:+.2f} between Joshi class and τ=1 − τ=3, exact permutation p = {res.p:.2f}" in findings
+
+
+def test_resource_level_on_afriqa_query_side(findings):
+    from pyterrier_gradrel.experiments._resource import resource_level_test
+
+    cfg = _config("crosslingual_afriqa_queryside")
+    res = resource_level_test(_perquery("crosslingual_afriqa_queryside"), measure=cfg.primary_measure, low=1, high=3)
+    assert len(res.table) == 6 and set(res.table["joshi_class"]) <= {0, 1, 2} and res.verdict() == "contradicted"
+    assert res.table["D"].abs().max() <= 0.004
+    assert (f"on AfriQA query-side (6 languages, classes 0–2; exploratory) ρ = {res.rho:+.2f}, p = {res.p:.3f}, "
+            "the opposite direction, on differences of at most 0.004") in findings

@@ -245,3 +245,31 @@ def test_resource_level_on_afriqa_query_side(findings):
     assert res.table["D"].abs().max() <= 0.004
     assert (f"on AfriQA query-side (6 languages, classes 0–2; exploratory) ρ = {res.rho:+.2f}, p = {res.p:.3f}, "
             "the opposite direction, on differences of at most 0.004") in findings
+
+
+def test_protocol_monolingual_first_look(findings):
+    """The protocol-scale paragraph: winners, the comparison with zero-shot, the diagonal and the resource test."""
+    from pyterrier_gradrel.experiments._resource import resource_level_test
+
+    name = "protocol_monolingual"
+    cfg, pq = _config(name), _perquery(name)
+    assert sorted(pq.loc[pq["system"] == "fine-tuned", "seed"].unique()) == [0]  # "seed 0 of 3 only"
+    assert pq.loc[pq["system"] == "fine-tuned", ["label", "variant"]].drop_duplicates().shape[0] == 48
+    thr = _thresholds(name).groupby("label").agg(best=("best", "first"), beats_all=("significant", "all"))
+    assert (thr["best"] == "tau=3").sum() == 12 and thr["beats_all"].sum() == 12
+    assert "τ=3 has the best graded nDCG@10 in\n12/12 languages and beats every other variant significantly in 12" in findings
+    sig = _analyses.significance(_base(name, cfg.primary_measure), cfg)
+    zs = sig[(sig["measure"] == cfg.primary_measure) & (sig["baseline"] == "mE5-zero-shot") & sig["significant"]]
+    above = sorted(zs[(zs["variant"] == "tau=3") & (zs["delta"] > 0)]["label"])
+    below = zs[zs["delta"] < 0].groupby("variant")["label"].nunique()
+    assert above == ["en"] and "tau=3" not in below.index and below["tau=1"] == 8
+    assert ("significantly above zero-shot\nonly on en (and below it nowhere), while τ=1 is significantly below "
+            "zero-shot in 8 languages") in findings
+    counts = diagonal_match_test(_base(name, "nDCG@10"), permutations=cfg.significance.permutations,
+                                 random_seed=cfg.significance.random_seed).set_index("rel")
+    assert counts.loc[[1, 2, 3], "matches"].tolist() == [11, 0, 12] and set(counts["n_targets"]) == {12, 36}
+    assert (f"(clustered permutation p = {counts.loc[1, 'p_value']:.2g} and {counts.loc[3, 'p_value']:.2g})"
+            in findings)
+    res = resource_level_test(pq, measure=cfg.primary_measure, low=1, high=3)
+    assert res.verdict() == "not supported at this size"
+    assert f"ρ = {res.rho:+.2f}, exact p = {res.p:.3f}".replace("-", "−") in findings

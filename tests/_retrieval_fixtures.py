@@ -36,7 +36,8 @@ class TinyDataset:
 
 
 def folder_bi_encoder(path: Path):
-    """The project's ``E5BiEncoder`` over an encoder folder (one torch thread, small batches)."""
+    """The project's ``E5BiEncoder`` over an encoder folder (one torch thread, small batches, float32: the tests
+    compare scores of texts encoded in different batches, which bf16 may round apart by more than their 1e-5)."""
     from pyterrier_gradrel.models import E5BiEncoder
 
-    return E5BiEncoder.from_pretrained(path, batch_size=8, device="cpu", num_threads=1)
+    return E5BiEncoder.from_pretrained(path, batch_size=8, device="cpu", num_threads=1, precision="float32")

@@ -66,17 +66,20 @@ def build_tiny_encoder(path: Path, *, seed: int = 0, hidden: int = 32, layers: i
     ``gradrel_encoder.json`` with the E5 conventions (prefixes, mean pooling, L2 norm).
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     path.mkdir(parents=True, exist_ok=True)
-    tok = Tokenizer(models.Unigram())
+    special = ["<s>", "<pad>", "</s>", "<unk>"]
+    # a fixed vocabulary (no trainer: the Unigram trainer's pieces and scores change from process to process):
+    # every word of the corpus and every character, all of the same score, so a text splits into the fewest pieces
+    words = {"▁" + w for text in TINY_CORPUS for w in text.split()}
+    chars = {c for text in TINY_CORPUS for c in text if not c.isspace()} | {"▁"}
+    pieces = [(p, 0.0) for p in special] + [(p, -1.0) for p in sorted(words | chars)]
+    tok = Tokenizer(models.Unigram(pieces, unk_id=special.index("<unk>"), byte_fallback=False))
     tok.normalizer = normalizers.NFKC()
     tok.pre_tokenizer = pre_tokenizers.Metaspace()
     tok.decoder = decoders.Metaspace()
-    special = ["<s>", "<pad>", "</s>", "<unk>"]
-    trainer = trainers.UnigramTrainer(vocab_size=300, special_tokens=special, unk_token="<unk>")
-    tok.train_from_iterator(TINY_CORPUS * 3, trainer=trainer)
     from tokenizers.processors import TemplateProcessing
 
     tok.post_processor = TemplateProcessing(

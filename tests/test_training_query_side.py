@@ -124,7 +124,8 @@ def test_retrieval_reuses_the_base_models_pool(home, tiny_encoder_dir, data, tmp
     assert len(res) == 2 * len(ds.docs)
     # passage_vectors reads the same cache: the vectors retrieval scores against
     lookup = passage_vectors(base, [ds])
-    np.testing.assert_array_equal(lookup(["en-1", "de-0"]), base.encode_docs([ds.docs[8][1], ds.docs[1][1]]))
+    # the pool was encoded in other batches than these two passages: equal up to bf16 rounding where "auto" is bf16
+    np.testing.assert_allclose(lookup(["en-1", "de-0"]), base.encode_docs([ds.docs[8][1], ds.docs[1][1]]), atol=1e-3)
     assert encode_count(path) == 1
     with pytest.raises(KeyError, match="in none of the cached pools"):
         lookup(["nope"])

@@ -162,6 +162,22 @@ def test_multi_test(pt):
     assert {d[:2] for d in copies[0]} == set(XQUAD_COUNTS)
 
 
+def test_question_key_joins_xquad_r_languages_only():
+    from pyterrier_gradrel.datasets import question_key
+
+    assert question_key("ar-56beb4343aeaaa14008c925b") == question_key("zh-56beb4343aeaaa14008c925b")
+    assert question_key("ar-56beb4343aeaaa14008c925b") == "56beb4343aeaaa14008c925b"
+    assert question_key("zul-113") == "zul-113" != question_key("twi-113")  # AfriQA counts per language
+    assert question_key("de-q7") == "de-q7"
+
+
+def test_question_key_names_each_multi_question_once_per_language(pt):
+    from pyterrier_gradrel.datasets import question_key
+
+    keys = pt.get_dataset("irds:gradrel/xquad-r/multi/test").get_topics("text")["qid"].map(question_key)
+    assert keys.nunique() == 354 and (keys.value_counts() == 12).all()
+
+
 def test_docs_only_ids_and_langs(pt):
     import ir_datasets
 

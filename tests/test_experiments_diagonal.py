@@ -20,7 +20,6 @@ from pyterrier_gradrel.experiments._diagonal import (
     compare_units,
     diagonal_match_test,
     heatmap_matrix,
-    question_key,
     refresh_diagonal,
     splice_plots,
     splice_section,
@@ -133,13 +132,6 @@ def test_match_test_is_deterministic_and_batch_free():
     assert not a["p_value"].equals(diagonal_match_test(pq, permutations=300, random_seed=6)["p_value"])
     with pytest.raises(ValueError, match="permutations >= 1"):
         diagonal_match_test(pq, permutations=0)
-
-
-def test_question_key_joins_xquad_r_languages_only():
-    assert question_key("ar-56beb4343aeaaa14008c925b") == question_key("zh-56beb4343aeaaa14008c925b")
-    assert question_key("ar-56beb4343aeaaa14008c925b") == "56beb4343aeaaa14008c925b"
-    assert question_key("zul-113") == "zul-113" != question_key("twi-113")  # AfriQA counts per language
-    assert question_key("de-q7") == "de-q7"
 
 
 SQUAD = [f"{0x56beb4343aeaaa14008c0000 + i:024x}" for i in range(60)]

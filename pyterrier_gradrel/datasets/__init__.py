@@ -34,7 +34,7 @@ from pyterrier_gradrel.datasets._sentences import split_sentences
 
 __all__ = [
     "GRADES", "SPLITS", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
-    "exclude_own_article",
+    "exclude_own_article", "question_key",
     "collection_languages", "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
     "DownloadError", "ChecksumError", "LocalCollectionError",
 ]
@@ -339,6 +339,18 @@ def collection_languages(collection_name: str) -> tuple[str, ...]:
     """
     languages = collection(collection_name).languages
     return tuple(sorted(lang for lang, meta in languages.items() if meta.get("splits", True)))
+
+
+# XQuAD-R query ids are "<query language>-<SQuAD question id>" (``_xquad_r.queries`` and ``qrels`` build them)
+_PARALLEL_QID = re.compile(r"^[a-z]{2,3}(?:-[a-z]+)?-([0-9a-f]{24})$")
+
+
+def question_key(qid: str) -> str:
+    """The question a query id translates: the SQuAD id of an XQuAD-R id (``ar-56beb4343aeaaa14008c925b`` →
+    ``56beb4343aeaaa14008c925b``, shared by the 12 languages), else the id itself (AfriQA: a query and its
+    translated version share the id; different languages' questions are different questions)."""
+    m = _PARALLEL_QID.match(qid)
+    return m.group(1) if m else qid
 
 
 def info(dataset_id: str) -> DatasetInfo:

@@ -18,7 +18,6 @@ from its ``perquery.csv.gz``.
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.datasets import question_key
 from pyterrier_gradrel.experiments._config import ExperimentConfig, SignificanceSpec, load_config
 from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
 from pyterrier_gradrel.experiments._display import column_name as _col_name
@@ -113,19 +113,6 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
     return correct_families(rows, DIAGONAL_COLUMNS, ["measure"], sig, skip_untested=True)
 
 
-# XQuAD-R query ids are "<query language>-<SQuAD question id>" (``datasets._xquad_r``): the SQuAD id names the
-# question in every language. Any other id (AfriQA's "zul-113" counts per language) is its own question.
-_PARALLEL_QID = re.compile(r"^[a-z]{2,3}(?:-[a-z]+)?-([0-9a-f]{24})$")
-
-
-def question_key(qid: str) -> str:
-    """The question a query id translates: the SQuAD id of an XQuAD-R id (``ar-56beb4343aeaaa14008c925b`` →
-    ``56beb4343aeaaa14008c925b``, shared by the 12 languages), else the id itself (AfriQA: a query and its
-    translated version share the id; different languages' questions are different questions)."""
-    m = _PARALLEL_QID.match(qid)
-    return m.group(1) if m else qid
-
-
 def _match_counts(means: np.ndarray, cell_rel: np.ndarray, taus: np.ndarray, rels: list[int]) -> np.ndarray:
     """``means[..., cell, τ]`` → ``counts[..., len(rels) + 1]``: per rel, then summed over them, the untied cells
     whose best τ (the smallest of equal means, as :func:`compare_diagonal`) equals the cell's rel."""
@@ -164,7 +151,7 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
     trials would.
 
     Null hypothesis: τ has no effect on any per-query score (the seed-averaged scores of one query are
-    exchangeable over τ). Randomization: per question cluster (:func:`question_key`: one XQuAD-R question in
+    exchangeable over τ). Randomization: per question cluster (:func:`~pyterrier_gradrel.datasets.question_key`: one XQuAD-R question in
     every language, and every target and ``rel`` that holds it), one random permutation of the τ labels is
     applied to all of the cluster's per-query values at once, so the dependence between the languages (and
     between the ``rel`` of one query) is kept. The winners and the statistic are recomputed from the permuted

@@ -211,14 +211,21 @@ def test_fact_constants_are_shared_objects():
     assert _config.ExperimentConfig.model_fields["baselines"].default == retrieval.BASELINES[:2]
 
 
-def test_collection_languages_come_from_the_registry():
-    """The experiment configs and ``gradrel baselines`` take the collections' languages from ``datasets``."""
-    from pyterrier_gradrel.datasets import collection, collection_languages
-    from pyterrier_gradrel.experiments._config import collection_languages as config_languages
+def test_collection_languages_come_from_the_registry(tmp_path, monkeypatch):
+    """The experiment configs and ``gradrel baselines`` take the collections' languages from ``datasets``; a local
+    scenario's "languages" are the local collections' names."""
+    from _local_fixture import judged_collection
+
+    from pyterrier_gradrel.datasets import collection, collection_languages, local_collections
+    from pyterrier_gradrel.experiments import _config
 
     assert collection_languages("xquad-r") == ("ar", "de", "el", "en", "es", "hi", "ro", "ru", "th", "tr", "vi", "zh")
     afriqa = collection("afriqa").languages
     assert collection_languages("afriqa") == tuple(sorted(k for k, v in afriqa.items() if v["splits"]))
     assert "wol" in afriqa and "wol" not in collection_languages("afriqa")
-    assert config_languages("xquad-r") == collection_languages("xquad-r")
-    assert config_languages("afriqa") == collection_languages("afriqa")
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    judged_collection(tmp_path, "zeta")
+    judged_collection(tmp_path, "alpha")
+    assert collection_languages("local") == tuple(local_collections()) and {"alpha", "zeta"} <= set(local_collections())
+    assert list(collection_languages("local")) == sorted(collection_languages("local"))
+    assert _config.collection_languages is collection_languages

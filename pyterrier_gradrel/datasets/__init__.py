@@ -331,12 +331,16 @@ def collection_languages(collection_name: str) -> tuple[str, ...]:
     """The languages of a declared collection that have queries, sorted (read from ``datasets_registry``).
 
     A language whose registry entry lists its ``splits`` counts only if that list is non-empty (AfriQA's wol has
-    none); one without such a list has every split (XQuAD-R's 12 languages). A collection without declared
-    languages (``local``): (). Reading the registry loads no ir_datasets, so command-line parsers may call this.
+    none); one without such a list has every split (XQuAD-R's 12 languages). Reading the registry loads no
+    ir_datasets, so command-line parsers may call this. ``local`` declares no languages: its ids name a
+    collection where the others name a language (``gradrel/local/<name>/<split>``), so it answers with the names
+    of :func:`local_collections` (which loads the local-collection reader, and with it ir_datasets).
 
     Raises:
         ValueError: ``collection_name`` is not declared.
     """
+    if collection_name == "local":
+        return tuple(sorted(local_collections()))
     languages = collection(collection_name).languages
     return tuple(sorted(lang for lang, meta in languages.items() if meta.get("splits", True)))
 

@@ -62,8 +62,7 @@ from pydantic import (
 from pyterrier_gradrel._device import PRECISION_ALIASES, PRECISIONS
 from pyterrier_gradrel._evaluation import MeasureSpec, parse_measures
 from pyterrier_gradrel.binarize import NEGATIVE_POLICIES
-from pyterrier_gradrel.datasets import GRADES, SPLITS
-from pyterrier_gradrel.datasets import collection_languages as datasets_collection_languages
+from pyterrier_gradrel.datasets import GRADES, SPLITS, collection_languages
 from pyterrier_gradrel.experiments._plan import Condition, Variant, plan
 from pyterrier_gradrel.experiments._scenarios import dataset_facts, scenario_datasets
 from pyterrier_gradrel.retrieval._names import BASELINES, DEFAULT_BASELINES
@@ -152,16 +151,6 @@ FolderName = Annotated[Str, _rule(lambda n: re.fullmatch(r"[^/\\ .][^/\\ ]*", n)
                                   "must be a plain folder name (no '/', '\\', spaces, leading '.')")]
 Label = Annotated[Str, _rule(lambda s: re.fullmatch(r"[A-Za-z0-9_.+-]*", s),
                              "must be letters, digits, '_', '.', '+' or '-'")]
-
-
-def collection_languages(collection: str) -> tuple[str, ...]:
-    """The languages a collection offers (for error messages and ``languages: all``); for ``local`` the names of the
-    local collections (registered in this process or found under ``$GRADREL_HOME/collections``)."""
-    if collection == "local":  # the "languages" of a local scenario are collection names (gradrel/local/<name>)
-        from pyterrier_gradrel.datasets import local_collections
-
-        return tuple(sorted(local_collections()))
-    return datasets_collection_languages(collection)
 
 
 # ---------------------------------------------------------------------------------------------------------

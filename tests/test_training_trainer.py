@@ -132,6 +132,17 @@ def test_config_validation(kwargs, message):
         TrainConfig(**kwargs)
 
 
+def test_every_field_has_its_docstring_description():
+    """``field_descriptions`` reads the ``Attributes:`` section: every field once, continuation lines joined."""
+    import dataclasses
+
+    docs = TrainConfig.field_descriptions()
+    assert list(docs) == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert docs["lr"] == "Peak learning rate (AdamW)."
+    assert docs["warmup"] == ("Warm-up: a fraction of the total steps if < 1, else a number of steps (linear "
+                              "warm-up, then linear decay to 0).")
+
+
 def test_fit_returns_a_savable_loadable_e5_biencoder(tiny_encoder_dir, data, tmp_path):
     import numpy as np
     import pandas as pd

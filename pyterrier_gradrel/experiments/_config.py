@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import operator
 import os
 import re
@@ -342,23 +341,6 @@ class CalibrationSpec(_Section):
     """the label (see :mod:`pyterrier_gradrel._evaluation`) that picks τ; defaults to the primary measure."""
 
 
-def attribute_docs(cls: type) -> dict[str, str]:
-    """The ``Attributes:`` section of a Google-style class docstring, as name → one-line description."""
-    out: dict[str, str] = {}
-    in_section, current = False, None
-    for line in (inspect.getdoc(cls) or "").splitlines():
-        if line.strip() == "Attributes:":
-            in_section = True
-        elif in_section and line and not line.startswith(" "):  # the next section
-            break
-        elif in_section and (match := re.match(r"^ {4}(\w+)(?: \([^)]*\))?: ?(.*)$", line)):
-            current = match.group(1)
-            out[current] = match.group(2).strip()
-        elif in_section and current and line.strip():
-            out[current] += " " + line.strip()
-    return out
-
-
 class _Training(_Section):
     """``training:``: the :class:`~pyterrier_gradrel.training.TrainConfig` fields a config may set, and ``device``."""
 
@@ -405,7 +387,7 @@ def _strict(hint: Any) -> Any:
 def _training_spec() -> type[_Training]:
     """The ``training:`` model, made from :class:`TrainConfig`'s fields (defaults and descriptions included), less
     the sweep's keys, plus ``device`` (where a model trains, never part of a run key)."""
-    hints, docs = typing.get_type_hints(TrainConfig), attribute_docs(TrainConfig)
+    hints, docs = typing.get_type_hints(TrainConfig), TrainConfig.field_descriptions()
     fields: dict[str, Any] = {
         f.name: (_TRAINING_TYPES.get(f.name, _strict(hints[f.name])), Field(f.default, description=docs[f.name]))
         for f in dataclasses.fields(TrainConfig) if f.name not in SWEEP_KEYS}

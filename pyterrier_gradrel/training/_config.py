@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import inspect
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -194,6 +196,24 @@ class TrainConfig:
         if d.get("grade_weights") is not None:
             d["grade_weights"] = tuple((int(g), float(w)) for g, w in d["grade_weights"])
         return cls(**d)
+
+    @classmethod
+    def field_descriptions(cls) -> dict[str, str]:
+        """The fields as name → one-line description, read from the ``Attributes:`` section of this class's
+        docstring (the experiment config's ``training:`` keys are documented with them)."""
+        out: dict[str, str] = {}
+        in_section, current = False, None
+        for line in (inspect.getdoc(cls) or "").splitlines():
+            if line.strip() == "Attributes:":
+                in_section = True
+            elif in_section and line and not line.startswith(" "):  # the next section
+                break
+            elif in_section and (match := re.match(r"^ {4}(\w+)(?: \([^)]*\))?: ?(.*)$", line)):
+                current = match.group(1)
+                out[current] = match.group(2).strip()
+            elif in_section and current and line.strip():
+                out[current] += " " + line.strip()
+        return out
 
     def key(self) -> str:
         """8 hex characters naming the whole config (:func:`identity_key` of :meth:`to_dict`)."""

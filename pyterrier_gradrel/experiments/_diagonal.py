@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._markdown import table_lines
 from pyterrier_gradrel.datasets import question_key
 from pyterrier_gradrel.experiments._config import ExperimentConfig, SignificanceSpec, load_config
-from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
+from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._significance import (
@@ -279,7 +280,7 @@ def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentCo
         rows.append(["winner = rel", *("–" if (x := sg[sg["rel"].astype(str) == str(r)]).empty else
                                        f"{x['matches'].iloc[0]}/{x['n_targets'].iloc[0]} (p {x['p_value'].iloc[0]:.2g})"
                                        for r in rels)])
-        lines += [f"### {scenario}: `{base}`", "", *markdown_table(["target", *(f"rel ≥ {r}" for r in rels)], rows)]
+        lines += [f"### {scenario}: `{base}`", "", *table_lines(["target", *(f"rel ≥ {r}" for r in rels)], rows)]
         pooled = sg[sg["rel"].astype(str) == "all"]
         if len(pooled):
             p = pooled.iloc[0]
@@ -534,7 +535,7 @@ def units_lines(units: pd.DataFrame, cfg: ExperimentConfig, control: str) -> lis
         rows = [[scenario, label, *effect_cells(tg, variants),
                  differ_cell(inter[(inter["scenario"] == scenario) & (inter["label"] == label)], cfg.variants)]
                 for (scenario, label), tg in eff.groupby(["scenario", "label"], sort=False)]
-        lines += [f"### `{measure}`", "", *markdown_table(header, rows), ""]
+        lines += [f"### `{measure}`", "", *table_lines(header, rows), ""]
     return lines
 
 

@@ -1,9 +1,9 @@
-"""How report sections name systems and corrections, write Markdown tables and their cells, and write figures
-(shared by ``_report`` and ``_diagonal``)."""
+"""How report sections name systems and corrections, write table cells, and write figures (shared by ``_report``
+and ``_diagonal``)."""
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,12 +29,6 @@ def column_name(system: str, variant: str, variants: Sequence[Variant]) -> str:
     if system != "fine-tuned":
         return system
     return next((v.display for v in variants if v.label == variant), str(variant))
-
-
-def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """The lines of a Markdown table: the header, its rule and a line per row of cells."""
-    return (["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            + ["| " + " | ".join(cells) + " |" for cells in rows])
 
 
 def effect_cells(effects: pd.DataFrame, variants: Sequence[str]) -> list[str]:

@@ -26,10 +26,11 @@ import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel._markdown import table_lines
 from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._calibration import calibration_summary
 from pyterrier_gradrel.experiments._diagonal import diagonal_lines, write_heatmaps
-from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells, markdown_table
+from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._resource import resource_lines
@@ -91,8 +92,8 @@ def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
                          for r in g[~g["significant"]].itertuples()) or "–"
         rows.append([scenario, name, query_resource(target), str(g["best"].iloc[0]), f"{g['best_mean'].iloc[0]:.3f}",
                      beats, same])
-    return lines + markdown_table(["scenario", "target", "query language", "winner", "mean", "beats (Δ)",
-                                   "not separable from (Δ, adj. p)"], rows) + [""]
+    return lines + table_lines(["scenario", "target", "query language", "winner", "mean", "beats (Δ)",
+                                "not separable from (Δ, adj. p)"], rows) + [""]
 
 
 def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
@@ -119,7 +120,7 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
                      differ_cell(i, cfg.variants)])
     header = ["scenario", "target", "change", *(f"Δ {_col_name('fine-tuned', v, cfg.variants)}" for v in variants),
               "variants that differ (Δ of Δ, adj. p)"]
-    return lines + markdown_table(header, rows) + [""]
+    return lines + table_lines(header, rows) + [""]
 
 
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
@@ -216,7 +217,7 @@ def _other_measures_lines(sg: pd.DataFrame, cfg, other: list[str]) -> list[str]:
     rows = [[label, measure] + ["–" if (row := _pick(sg, label, system, variant, measure, fraction, noise)) is None
                                 else f"{row['mean']:.3f}" for system, variant in systems]
             for label in sg["label"].drop_duplicates() for measure in other]
-    return lines + markdown_table(["target", "measure"] + [_col_name(*x, cfg.variants) for x in systems], rows) + [""]
+    return lines + table_lines(["target", "measure"] + [_col_name(*x, cfg.variants) for x in systems], rows) + [""]
 
 
 def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
@@ -234,7 +235,7 @@ def _bootstrap_lines(boot: pd.DataFrame, cfg) -> list[str]:
         fmt = "+.3f" if r.versus else ".3f"
         rows.append([r.scenario, r.label, name, f"Δ vs {r.versus}" if r.versus else "mean", f"{r.estimate:{fmt}}",
                      f"[{r.low:{fmt}}, {r.high:{fmt}}]", f"{r.unit} ({r.n_clusters})"])
-    return lines + markdown_table(["scenario", "target", "system", "vs", "estimate", "CI", "unit (n)"], rows) + [""]
+    return lines + table_lines(["scenario", "target", "system", "vs", "estimate", "CI", "unit (n)"], rows) + [""]
 
 
 def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
@@ -242,7 +243,7 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
     measure = cfg.calibration.measure or cfg.primary_measure
     lines = [f"## Calibration: τ chosen on dev by `{measure}`, evaluated on test", ""]
     vcols = [c for c in cal.columns if c.startswith("test[")]
-    lines += markdown_table(
+    lines += table_lines(
         ["scenario", "target", "fraction", "noise", "chosen (dev)", "test of chosen", "oracle", "test of oracle",
          "regret"] + [f"fixed {c[5:-1]}" for c in vcols],
         ([r["scenario"], r["label"], f"{r['fraction']:g}", f"{r['noise']:g}", r["chosen"], f"{r['test_chosen']:.3f}",
@@ -250,7 +251,7 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
          for r in cal.to_dict("records")))
     summary = calibration_summary(cal, variants=[v.label for v in cfg.variants])
     fixed = [c for c in summary.columns if c.startswith("fixed[")]
-    lines += ["", "Mean over targets:", ""] + markdown_table(
+    lines += ["", "Mean over targets:", ""] + table_lines(
         ["scenario", "fraction", "noise", "n", "calibrated", "oracle"] + fixed,
         ([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}", str(r["n_languages"]), f"{r['calibrated']:.3f}",
           f"{r['oracle']:.3f}"] + [f"{r[c]:.3f}" for c in fixed] for r in summary.to_dict("records")))
@@ -299,7 +300,7 @@ def _table(sg: pd.DataFrame, cfg: ExperimentConfig, markers: dict[tuple, list[st
                 text += " " + "".join(sorted(mk))
             cells.append(text)
         table.append(cells)
-    return markdown_table(["target", "queries"] + [_col_name(*x, cfg.variants) for x in systems], table)
+    return table_lines(["target", "queries"] + [_col_name(*x, cfg.variants) for x in systems], table)
 
 
 def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None = None) -> Path:

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pyterrier_gradrel._markdown import table_lines
+
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
 
@@ -123,8 +125,6 @@ def resource_tests(perquery: pd.DataFrame, cfg: ExperimentConfig) -> pd.DataFram
 
 def resource_lines(res: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
     """The report's "Resource level" section (empty when no scenario spans two resource classes)."""
-    from pyterrier_gradrel.experiments._display import markdown_table
-
     if res.empty:
         return []
     low, high = int(res["low"].iloc[0]), int(res["high"].iloc[0])
@@ -138,7 +138,7 @@ def resource_lines(res: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
         order = g.sort_values(["joshi_class", "label"], ascending=[False, True])
         lines += [f"**{scenario}**: ρ = {g['rho'].iloc[0]:+.3f}, p = {g['p'].iloc[0]:.3g} "
                   f"({int(g['assignments'].iloc[0])} assignments): {g['verdict'].iloc[0]}.", ""]
-        lines += markdown_table(["language", "class", "D"],
-                                [[r.label, str(int(r.joshi_class)), f"{r.D:+.4f}"] for r in order.itertuples()])
+        lines += table_lines(["language", "class", "D"],
+                             [[r.label, str(int(r.joshi_class)), f"{r.D:+.4f}"] for r in order.itertuples()])
         lines.append("")
     return lines

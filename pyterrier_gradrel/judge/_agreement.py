@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pyterrier_gradrel._markdown import table_lines
 from pyterrier_gradrel.datasets import GRADES
 
 WEIGHTS = ("quadratic", "linear", None)
@@ -91,16 +92,13 @@ class AgreementReport:
 
     def to_markdown(self) -> str:
         """A markdown summary: per-group table and the overall confusion matrix."""
-        table = self.to_frame()
-        lines = ["| group | n | missing | exact | kappa (quadratic) | kappa (linear) |", "|---|---|---|---|---|---|"]
-        for r in table.itertuples():
-            lines.append(f"| {r.group} | {r.n} | {r.missing} | {r.exact:.3f} | {r.kappa_quadratic:.3f} | "
-                         f"{r.kappa_linear:.3f} |")
+        lines = table_lines(["group", "n", "missing", "exact", "kappa (quadratic)", "kappa (linear)"],
+                            ([str(r.group), str(r.n), str(r.missing), f"{r.exact:.3f}", f"{r.kappa_quadratic:.3f}",
+                              f"{r.kappa_linear:.3f}"] for r in self.to_frame().itertuples()))
         conf = self.confusion_frame()
-        lines += ["", "Confusion (rows: reference grade, columns: judge grade)", "",
-                  "| ref \\ judge | " + " | ".join(conf.columns) + " |", "|---" * (len(conf.columns) + 1) + "|"]
-        for label, row in conf.iterrows():
-            lines.append(f"| {label} | " + " | ".join(str(int(v)) for v in row) + " |")
+        lines += ["", "Confusion (rows: reference grade, columns: judge grade)", ""]
+        lines += table_lines(["ref \\ judge", *conf.columns],
+                             ([str(label), *(str(int(v)) for v in row)] for label, row in conf.iterrows()))
         return "\n".join(lines)
 
 

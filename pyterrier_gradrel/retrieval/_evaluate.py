@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pyterrier_gradrel import _evaluation
+from pyterrier_gradrel._markdown import table_lines
 
 if TYPE_CHECKING:
     from ir_measures import Measure
@@ -45,14 +46,10 @@ def evaluate_runs(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame, qrels:
 
 
 def markdown_table(frame: pd.DataFrame, *, digits: int = 4) -> str:
-    """A GitHub-flavoured Markdown table of ``frame`` (floats rounded to ``digits``)."""
-    cols = [str(c) for c in frame.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" if _numeric(frame[c]) else "---"
-                                                             for c in frame.columns) + "|"]
-    for row in frame.itertuples(index=False):
-        cells = [f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    """A GitHub-flavoured Markdown table of ``frame`` (floats rounded to ``digits``, numeric columns right-aligned)."""
+    rows = ([f"{v:.{digits}f}" if isinstance(v, float) else str(v) for v in row] for row in frame.itertuples(index=False))
+    rule = ["---:" if _numeric(frame[c]) else "---" for c in frame.columns]
+    return "\n".join(table_lines([str(c) for c in frame.columns], rows, rule=rule)) + "\n"
 
 
 def _numeric(column: Sequence[Any]) -> bool:

@@ -68,6 +68,7 @@ def test_valid_collection_through_pyterrier(tmp_path):
     assert loaded["text"].tolist() == ["Mombasa is a port city."]
     meta = info(f"gradrel/local/{name}/test")
     assert meta.grades == {0: "not relevant", 1: "related", 2: "answers it"} and meta.default_rel == 1
+    assert meta.grade_scale == (0, 1, 2)  # the manifest's scale, not the benchmark's 0..3
     assert meta.structural is False and meta.doc_lang == "en" and meta.split == "test"
     assert meta.fixed is False  # its files may be edited: pools are keyed on a hash of the documents
 

@@ -128,6 +128,7 @@ def test_info():
     mono = datasets.info("gradrel/xquad-r/de/test")
     assert (mono.collection, mono.split, mono.query_lang, mono.doc_lang) == ("xquad-r", "test", "de", "de")
     assert mono.grades == datasets.collection("xquad-r").grades and mono.default_rel == 2 and mono.structural
+    assert mono.grade_scale == datasets.GRADES
     assert mono.resource == "high" and datasets.info("gradrel/xquad-r/th/dev").resource == "medium"
     cross = datasets.info("gradrel/xquad-r/th-en/test")
     assert (cross.query_lang, cross.doc_lang) == ("th", "en")

@@ -190,7 +190,7 @@ def test_fact_constants_are_shared_objects():
     from pyterrier_gradrel.benchmark import _cli as benchmark_cli
     from pyterrier_gradrel.benchmark import _systems
     from pyterrier_gradrel.datasets import _afriqa, _local, _xquad_r
-    from pyterrier_gradrel.experiments import _config, _scenarios
+    from pyterrier_gradrel.experiments import _config
     from pyterrier_gradrel.judge import _agreement, _build, _prompt
     from pyterrier_gradrel.retrieval import _baselines
     from pyterrier_gradrel.retrieval import _cli as retrieval_cli
@@ -200,10 +200,9 @@ def test_fact_constants_are_shared_objects():
     assert pyterrier_gradrel.GRADES is datasets.GRADES
     for mod in (_afriqa, _local, _xquad_r, _config, _build, retrieval_cli):
         assert mod.SPLITS is datasets.SPLITS, mod.__name__
-    for mod in (_prompt, _build, _config, _scenarios):
+    for mod in (_prompt, _build, _config):
         assert mod.GRADES is datasets.GRADES, mod.__name__
     assert TrainConfig().grades is datasets.GRADES
-    assert _scenarios.DatasetFacts(exists=True).grades is datasets.GRADES
     for fn in (_subsets.grade_noise, _agreement.agreement, binarize.neg_max_for, binarize.binarize):
         assert inspect.signature(fn).parameters["grades"].default is datasets.GRADES, fn.__name__
     for mod in (benchmark_cli, _systems, _config, _baselines):

@@ -108,6 +108,12 @@ class DatasetInfo:
     text_version: int = 1
     joshi_class: int | None = None
 
+    @property
+    def grade_scale(self) -> tuple[int, ...]:
+        """The grades of :attr:`grades`, ascending (``(0, 1, 2, 3)``): the scale a model trains on and the measures'
+        gains are built over."""
+        return tuple(sorted(int(g) for g in self.grades))
+
 
 def _xquad_ids() -> dict[str, tuple[tuple[str, ...], tuple[str, ...], str | None]]:
     from pyterrier_gradrel.datasets import _xquad_r

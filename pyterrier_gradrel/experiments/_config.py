@@ -61,9 +61,9 @@ from pydantic import (
 from pyterrier_gradrel._device import PRECISION_ALIASES, PRECISIONS
 from pyterrier_gradrel._evaluation import MeasureSpec, parse_measures
 from pyterrier_gradrel.binarize import NEGATIVE_POLICIES
-from pyterrier_gradrel.datasets import GRADES, SPLITS, collection_languages
+from pyterrier_gradrel.datasets import GRADES, SPLITS, collection_languages, info
 from pyterrier_gradrel.experiments._plan import Condition, Variant, plan
-from pyterrier_gradrel.experiments._scenarios import dataset_facts, scenario_datasets
+from pyterrier_gradrel.experiments._scenarios import scenario_datasets
 from pyterrier_gradrel.retrieval._names import BASELINES, DEFAULT_BASELINES
 from pyterrier_gradrel.training._config import SIDES, TrainConfig
 from pyterrier_gradrel.training._sampler import UNITS
@@ -479,14 +479,15 @@ class ExperimentConfig(_Section):
         needed = [(d, "train") for d in sp.train] + [(d, "test") for d in sp.test]
         needed += [(d, "dev") for d in sp.dev] if self.calibration.enabled else []
         for ds_id, role in needed:
-            facts = dataset_facts(ds_id)
-            if not facts.exists:
-                raise ValueError(f"{where}: missing {role} split {ds_id!r}: {facts.reason or 'not registered'}"
-                                 + (" (set 'calibration: {enabled: false}' to run without dev)" if role == "dev" else ""))
+            try:
+                facts = info(ds_id)
+            except Exception as exc:  # the datasets module says it does not know this id
+                hint = " (set 'calibration: {enabled: false}' to run without dev)" if role == "dev" else ""
+                raise ValueError(f"{where}: missing {role} split {ds_id!r}: {str(exc) or 'not registered'}{hint}") from None
             if role == "train":
-                self._check_grade_scale(ds_id, facts.grades, f"scenarios[{index}]")
+                self._check_grade_scale(ds_id, facts.grade_scale, f"scenarios[{index}]")
         for group in sp.groups:
-            scales = {d: dataset_facts(d).grades for d in group.train}
+            scales = {d: info(d).grade_scale for d in group.train}
             if len(set(scales.values())) > 1:
                 raise ValueError(f"{where}: the training datasets of one model must share a grade scale, got "
                                  + ", ".join(f"{d}: {list(g)}" for d, g in scales.items()))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from pyterrier_gradrel._evaluation import ExperimentQrels, MeasureSpec, experiment_per_query, experiment_qrels
-from pyterrier_gradrel.experiments._scenarios import dataset_facts
+from pyterrier_gradrel.datasets import info
 
 __all__ = ["DataCache", "data_fingerprint"]
 
@@ -70,7 +70,7 @@ class DataCache:
     def per_query(self, ds_id: str, run: pd.DataFrame, measures: Sequence[MeasureSpec]) -> pd.DataFrame:
         """``run``'s per-query scores on ``ds_id`` (``qid``, ``measure`` label, ``value``), computed by
         ``pt.Experiment`` with the measures on the dataset's grade scale and the dataset's prepared qrels."""
-        grades = dataset_facts(ds_id).grades
+        grades = info(ds_id).grade_scale
         d = self.get(ds_id)
         if d.prepared is None:
             d.prepared = experiment_qrels(d.topics, d.qrels)

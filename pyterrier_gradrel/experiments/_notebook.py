@@ -18,11 +18,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from pyterrier_gradrel.datasets import info
 from pyterrier_gradrel.experiments._components import Components
 from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._plan import train_config
-from pyterrier_gradrel.experiments._scenarios import Target, TrainingGroup, dataset_facts, scenario_datasets
+from pyterrier_gradrel.experiments._scenarios import Target, TrainingGroup, scenario_datasets
 
 __all__ = ["Scenario", "load"]
 
@@ -59,7 +60,7 @@ class Scenario:
     @property
     def measures(self) -> list:
         """The config's measures as ir_measures objects on the target's grade scale (see :meth:`names`)."""
-        grades = dataset_facts(self.target.dataset).grades
+        grades = info(self.target.dataset).grade_scale
         return [m.ir_measure(grades) for m in self.config.measures]
 
     @property

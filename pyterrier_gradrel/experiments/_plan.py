@@ -13,13 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from pyterrier_gradrel.experiments._scenarios import (
-    Scenario,
-    Target,
-    dataset_facts,
-    group_targets,
-    scenario_datasets,
-)
+from pyterrier_gradrel.datasets import info
+from pyterrier_gradrel.experiments._scenarios import Scenario, Target, group_targets, scenario_datasets
 from pyterrier_gradrel.training._config import TrainConfig
 
 __all__ = ["GRADED", "Condition", "Variant", "plan", "train_config"]
@@ -155,7 +150,7 @@ def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, s
             (training datasets, variant, seed, fraction, noise).
     """
     params: dict[str, object] = dict(cfg.hyperparameters)
-    params.update(seed=seed, fraction=fraction, noise=noise, grades=tuple(dataset_facts(train[0]).grades),
+    params.update(seed=seed, fraction=fraction, noise=noise, grades=info(train[0]).grade_scale,
                   loss=variant.loss)
     if "exclude_own_article" not in params:
         from pyterrier_gradrel.datasets import exclude_own_article

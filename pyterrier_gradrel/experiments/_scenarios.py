@@ -19,8 +19,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from pyterrier_gradrel.datasets import GRADES, info
-
 
 class Scenario(Protocol):
     """What this module reads of a scenario: the fields of the config's ``scenarios[]`` entries
@@ -49,24 +47,6 @@ class Scenario(Protocol):
 def dataset_id(collection: str, lang: str, split: str) -> str:
     """The ir_datasets id of ``collection``/``lang``/``split`` (``lang`` may be ``q-d``, ``multi``, ``x-translated``)."""
     return f"gradrel/{collection}/{lang}/{split}"
-
-
-@dataclass(frozen=True)
-class DatasetFacts:
-    """What validation needs to know about one dataset id."""
-
-    exists: bool
-    grades: tuple[int, ...] = GRADES
-    reason: str = ""
-
-
-def dataset_facts(ds_id: str) -> DatasetFacts:
-    """Whether ``ds_id`` exists and its grade scale, as :func:`pyterrier_gradrel.datasets.info` says."""
-    try:
-        facts = info(ds_id)
-    except Exception as exc:  # the datasets module says it does not know this id
-        return DatasetFacts(exists=False, reason=str(exc))
-    return DatasetFacts(exists=True, grades=tuple(sorted(int(g) for g in facts.grades)))
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     dataset_id = args.dataset.removeprefix("irds:")
     try:
         meta = info(dataset_id)
-        grades = tuple(sorted(int(g) for g in meta.grades))
+        grades = meta.grade_scale
         own_article = exclude_own_article(dataset_id)  # the rule gradrel run applies (experiments.train_config)
     except (ImportError, AttributeError, KeyError, ValueError):
         pass

@@ -126,6 +126,16 @@ def test_sampler_is_seeded(data):
     assert a.epoch(1) != c.epoch(1)
 
 
+def test_steps_walk_the_epochs_in_order_and_resume_where_they_stopped(data):
+    s, _ = _sampler(data, seed=3)
+    per_epoch = s.steps_per_epoch()
+    walked = list(s.steps(0, 2 * per_epoch + 1))
+    assert [b for _, b in walked] == s.epoch(0) + s.epoch(1) + s.epoch(2)[:1]
+    assert [e for e, _ in walked] == [0] * per_epoch + [1] * per_epoch + [2]
+    assert list(s.steps(per_epoch - 1, 2 * per_epoch + 1)) == walked[per_epoch - 1:]
+    assert list(s.steps(5, 5)) == []
+
+
 def test_positives_missing_from_corpus_are_an_error(data):
     topics, qrels, docs = data
     b = binarize(qrels, rel=3)

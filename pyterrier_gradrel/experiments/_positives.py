@@ -78,17 +78,9 @@ def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
 
 
 def count_drawn_positives(sampler: PairSampler, steps: int) -> Counter:
-    """Grades of the positives of the first ``steps`` batches, walked as the trainer does (epoch after epoch)."""
-    counts: Counter = Counter()
-    step, epoch = 0, 0
-    while step < steps:
-        for batch in sampler.epoch(epoch):
-            if step >= steps:
-                break
-            counts.update(int(sampler.grade(ex.qid, ex.positive)) for ex in batch)
-            step += 1
-        epoch += 1
-    return counts
+    """Grades of the positives of the first ``steps`` batches, in the trainer's order (``PairSampler.steps``)."""
+    return Counter(int(sampler.grade(ex.qid, ex.positive))
+                   for _, batch in sampler.steps(0, steps) for ex in batch)
 
 
 def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig) -> pd.DataFrame:
@@ -113,8 +105,7 @@ def replay_positive_grades(config: str | os.PathLike | Mapping[str, object] | Ex
         tc = cond.train_config
         # the trainer's own preparation (noise, fraction, binarization, sampler); it loads no model
         sampler, _, _ = prepare(tc, *data.train_data(cond.train), data.corpus(cond.train))
-        steps = tc.max_steps if tc.max_steps is not None else tc.epochs * sampler.steps_per_epoch()
-        counts = count_drawn_positives(sampler, steps)
+        counts = count_drawn_positives(sampler, tc.total_steps(sampler.steps_per_epoch()))
         rows += _rows(cond.describe(), cond.scenario, cond.train, cond.variant, tc.to_dict(), dict(counts), "replay")
     return pd.DataFrame(rows, columns=COLUMNS)
 

@@ -215,6 +215,10 @@ class TrainConfig:
                 out[current] += " " + line.strip()
         return out
 
+    def total_steps(self, steps_per_epoch: int) -> int:
+        """The steps a run trains: ``max_steps`` when set, else ``epochs`` passes of ``steps_per_epoch`` batches."""
+        return self.max_steps if self.max_steps is not None else self.epochs * steps_per_epoch
+
     def key(self) -> str:
         """8 hex characters naming the whole config (:func:`identity_key` of :meth:`to_dict`)."""
         return identity_key(self.to_dict(), length=8)

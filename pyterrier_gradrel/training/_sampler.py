@@ -24,6 +24,7 @@ be regenerated exactly when resuming.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,6 +161,16 @@ class PairSampler:
             units = [pairs[i] for i in rng.permutation(len(pairs))]
         examples = [Example(q, d, self._hard(q, rng)) for q, d in units]
         return [examples[i:i + self.batch_size] for i in range(0, len(examples), self.batch_size)]
+
+    def steps(self, start: int, stop: int) -> Iterator[tuple[int, list[Example]]]:
+        """The batches of the training steps ``start`` .. ``stop - 1``, each with its epoch, in the trainer's order:
+        epoch after epoch, an epoch's batches in turn (so a run resumed at step ``start`` goes on where it stopped)."""
+        step = start
+        while step < stop:
+            epoch, offset = divmod(step, self.steps_per_epoch())
+            for batch in self.epoch(epoch)[offset:offset + stop - step]:
+                yield epoch, batch
+                step += 1
 
     def _hard(self, qid: str, rng: np.random.Generator) -> tuple[str, ...]:
         k = self.hard_negatives

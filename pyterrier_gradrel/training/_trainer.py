@@ -262,7 +262,7 @@ class ContrastiveTrainer:
         except (RuntimeError, TypeError):  # pragma: no cover - fused AdamW unavailable
             optimizer = torch.optim.AdamW(groups, lr=cfg.lr, foreach=True)
         per_epoch = sampler.steps_per_epoch()
-        total = cfg.max_steps if cfg.max_steps is not None else cfg.epochs * per_epoch
+        total = cfg.total_steps(per_epoch)
         schedule = schedule_note(cfg, sampler.units())
         logger.info("%s: %s", run_dir.name, schedule)
         warm = int(math.ceil(cfg.warmup * total)) if cfg.warmup < 1 else int(cfg.warmup)
@@ -285,27 +285,21 @@ class ContrastiveTrainer:
         drawn: Counter[int] = Counter()  # grades of the positives trained on in this session
         bar = tqdm(total=total, initial=state.step, desc=cfg.run_name(), disable=not self.verbose, unit="step")
         try:
-            while state.step < total:
-                epoch, offset = divmod(state.step, per_epoch)
-                batches = sampler.epoch(epoch)
-                for batch in batches[offset:]:
-                    if state.step >= total:
-                        break
-                    t_step = time.perf_counter()
-                    loss = self._step(encoder, sampler, batch, query_text, loss_fn, optimizer, scheduler,
-                                      doc_vectors)
-                    step_seconds.append(round(time.perf_counter() - t_step, 4))
-                    state.step += 1
-                    state.losses.append(loss)
-                    pairs += len(batch)
-                    drawn.update(sampler.grade(ex.qid, ex.positive) for ex in batch)
-                    bar.update(1)
-                    recent = state.losses[-20:]
-                    bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", epoch=epoch)
-                    end_of_epoch = state.step % per_epoch == 0
-                    if state.step < total and ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
-                                               or end_of_epoch):
-                        save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
+            for epoch, batch in sampler.steps(state.step, total):
+                t_step = time.perf_counter()
+                loss = self._step(encoder, sampler, batch, query_text, loss_fn, optimizer, scheduler, doc_vectors)
+                step_seconds.append(round(time.perf_counter() - t_step, 4))
+                state.step += 1
+                state.losses.append(loss)
+                pairs += len(batch)
+                drawn.update(sampler.grade(ex.qid, ex.positive) for ex in batch)
+                bar.update(1)
+                recent = state.losses[-20:]
+                bar.set_postfix(loss=f"{sum(recent) / len(recent):.4f}", epoch=epoch)
+                end_of_epoch = state.step % per_epoch == 0
+                if state.step < total and ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
+                                           or end_of_epoch):
+                    save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
         finally:
             bar.close()
         elapsed = time.perf_counter() - t0

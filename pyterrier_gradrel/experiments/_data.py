@@ -37,11 +37,10 @@ class DataCache:
             import pyterrier as pt
 
             import pyterrier_gradrel  # noqa: F401  (registers the benchmark datasets)
+            from pyterrier_gradrel.training._data import dataset_topics
 
             ds = pt.get_dataset(f"irds:{ds_id}")
-            # the raw ir_datasets queries keep the untokenised text and the article of every query
-            topics = pd.DataFrame(ds.irds_ref().queries_iter())
-            topics = topics.rename(columns={"query_id": "qid", "text": "query"})
+            topics = dataset_topics(ds)  # the untokenised text and the article of every query
             topics["qid"] = topics["qid"].astype(str)
             if self.limit_queries is not None:
                 topics = topics.head(self.limit_queries)

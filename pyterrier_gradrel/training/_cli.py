@@ -74,28 +74,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _topics(ds: Any) -> Any:
-    """The training queries with all their fields (``qid``, ``query``, ``lang``, ``article``, ...).
-
-    Read from ir_datasets directly, as ``gradrel run`` does: a plain ``get_topics()`` prints PyTerrier's
-    "multiple query fields" notice on stdout, which must hold only the JSON report, and
-    ``get_topics("text")`` drops the ``article`` the own-article rule needs.
-    """
-    import pandas as pd
-
-    ref = getattr(ds, "irds_ref", None)
-    if ref is None:
-        return ds.get_topics()
-    topics = pd.DataFrame(ref().queries_iter())
-    return topics.rename(columns={"query_id": "qid", "text": "query"})
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``gradrel train``: print the run folder and the training report as JSON."""
     import pyterrier as pt
 
     from pyterrier_gradrel.datasets import GRADES, exclude_own_article, info
     from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
+    from pyterrier_gradrel.training._data import dataset_topics
 
     grades = GRADES
     own_article = True
@@ -116,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
                       precision=args.precision)
     ds = pt.get_dataset(f"irds:{dataset_id}")
     trainer = ContrastiveTrainer(args.base, config=cfg, verbose=not args.quiet, device=args.device)
-    folder = trainer.train(_topics(ds), ds.get_qrels(), ds.get_corpus_iter(verbose=False),
+    # stdout holds only the JSON report: dataset_topics avoids get_topics()'s "multiple query fields" notice
+    folder = trainer.train(dataset_topics(ds), ds.get_qrels(), ds.get_corpus_iter(verbose=False),
                            run_dir=args.run_dir)
     report = {k: v for k, v in (trainer.last_report or {}).items() if k != "losses"}
     print(json.dumps({"model": str(folder), **report}, indent=2))

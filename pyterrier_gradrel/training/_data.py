@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -43,6 +43,20 @@ def dataset_pools(dataset_ids: Iterable[str]) -> pd.DataFrame:
     frames = [pd.DataFrame(list(pt.get_dataset(d if d.startswith("irds:") else f"irds:{d}")
                                 .get_corpus_iter(verbose=False))) for d in dataset_ids]
     return pd.concat(frames, ignore_index=True).drop_duplicates("docno").reset_index(drop=True)
+
+
+def dataset_topics(dataset: Any) -> pd.DataFrame:
+    """A PyTerrier dataset's queries with all their fields (``qid``, ``query``, ``lang``, ``article``, ...): what a
+    model trains on from it (``gradrel train``, ``gradrel run``).
+
+    Read from ir_datasets directly where the dataset has it: a plain ``get_topics()`` prints PyTerrier's
+    "multiple query fields" notice on stdout, and ``get_topics("text")`` drops the ``article`` the own-article
+    rule needs.
+    """
+    ref = getattr(dataset, "irds_ref", None)
+    if ref is None:
+        return dataset.get_topics()
+    return pd.DataFrame(ref().queries_iter()).rename(columns={"query_id": "qid", "text": "query"})
 
 
 def topics_frame(topics: pd.DataFrame) -> pd.DataFrame:

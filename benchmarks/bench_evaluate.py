@@ -115,7 +115,7 @@ def compare_runner(datasets: list[str], repeats: int) -> None:
     from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._data import DataCache
     from pyterrier_gradrel.experiments._runner import _cut
-    from pyterrier_gradrel.experiments._scenarios import dataset_facts
+    from pyterrier_gradrel.datasets import info
     from pyterrier_gradrel.retrieval import bm25
 
     cfg = load_config(CONFIG)
@@ -126,7 +126,7 @@ def compare_runner(datasets: list[str], repeats: int) -> None:
           f"{'after':>13} | same")
     for ds_id in datasets:
         d = data.get(ds_id)
-        measures = [s.ir_measure(dataset_facts(ds_id).grades) for s in cfg.measures]
+        measures = [s.ir_measure(info(ds_id).grade_scale) for s in cfg.measures]
         run = _cut(bm25(ds_id)(d.topics[["qid", "query"]]), cfg.run_depth)
         # one call first, so that neither side pays the first call's imports (scipy)
         runner_before(run, d.topics, d.qrels, measures, names)
@@ -160,7 +160,7 @@ def main() -> None:
     from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._data import DataCache
     from pyterrier_gradrel.experiments._runner import _cut
-    from pyterrier_gradrel.experiments._scenarios import dataset_facts
+    from pyterrier_gradrel.datasets import info
     from pyterrier_gradrel.retrieval import bm25
 
     cfg = load_config(CONFIG)
@@ -171,7 +171,7 @@ def main() -> None:
           f"{'1st total':>9} | same | {'profile':>8} {'per run':>8}")
     for ds_id in args.datasets:
         d = data.get(ds_id)
-        grades = dataset_facts(ds_id).grades
+        grades = info(ds_id).grade_scale
         full_run = bm25(ds_id)(d.topics[["qid", "query"]])
         run = _cut(full_run, cfg.run_depth)
         t_before, old = _fastest(functools.partial(before, run, d.topics, d.qrels, specs, grades), args.repeats)

@@ -112,10 +112,10 @@ def compare_runner(datasets: list[str], repeats: int) -> None:
     """Seconds per system of the runner's ``pt.Experiment`` path, before and after preparing the qrels per pool."""
     import pyterrier_gradrel  # noqa: F401  (registers the datasets)
     from pyterrier_gradrel._evaluation import experiment_per_query, experiment_qrels
+    from pyterrier_gradrel.datasets import info
     from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._data import DataCache
     from pyterrier_gradrel.experiments._runner import _cut
-    from pyterrier_gradrel.datasets import info
     from pyterrier_gradrel.retrieval import bm25
 
     cfg = load_config(CONFIG)
@@ -157,10 +157,10 @@ def main() -> None:
     import pyterrier_gradrel  # noqa: F401  (registers the datasets)
     from pyterrier_gradrel._evaluation import spec_evaluator
     from pyterrier_gradrel.benchmark._evaluate import prepare_evaluators, score_run
+    from pyterrier_gradrel.datasets import info
     from pyterrier_gradrel.experiments._config import load_config
     from pyterrier_gradrel.experiments._data import DataCache
     from pyterrier_gradrel.experiments._runner import _cut
-    from pyterrier_gradrel.datasets import info
     from pyterrier_gradrel.retrieval import bm25
 
     cfg = load_config(CONFIG)

@@ -145,8 +145,11 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
     lines = [f"# Experiment `{cfg.name}`", ""]
     if cfg.description:
         lines += [cfg.description.strip(), ""]
+    lines += ["## Setup", ""]
+    if cfg.source:
+        lines.append(f"- Reproduce: `gradrel run {cfg.source}` (finished conditions are reused; `--executor ray` "
+                     "runs the others as Ray tasks).")
     lines += [
-        "## Setup", "",
         f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{cfg.training.given()}` (each fine-tuned "
         f"run's `TrainConfig` and its key are in its `condition.json`).",
         f"- Seeds: {list(cfg.seeds)}" + (" — **a single seed: no seed variance is reported, and a difference "

@@ -18,6 +18,7 @@ import pytest
 from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._diagonal import (
+    compare_diagonal,
     diagonal_match_test,
     load_results_perquery,
 )
@@ -247,29 +248,37 @@ def test_resource_level_on_afriqa_query_side(findings):
             "the opposite direction, on differences of at most 0.004") in findings
 
 
-def test_protocol_monolingual_first_look(findings):
-    """The protocol-scale paragraph: winners, the comparison with zero-shot, the diagonal and the resource test."""
+def test_protocol_monolingual(findings):
+    """The protocol-scale paragraph: winners, means, the comparison with zero-shot, the diagonal, the resource test."""
     from pyterrier_gradrel.experiments._resource import resource_level_test
 
     name = "protocol_monolingual"
     cfg, pq = _config(name), _perquery(name)
-    assert sorted(pq.loc[pq["system"] == "fine-tuned", "seed"].unique()) == [0]  # "seed 0 of 3 only"
-    assert pq.loc[pq["system"] == "fine-tuned", ["label", "variant"]].drop_duplicates().shape[0] == 48
+    ft = pq[(pq["system"] == "fine-tuned") & (pq["split"] == "test")]
+    assert sorted(ft["seed"].unique()) == [0, 1, 2] and ft[["label", "variant", "seed"]].drop_duplicates().shape[0] == 144
+    assert "(144 models: 12 languages × τ ∈ {1, 2, 3} and the graded loss × 3 seeds" in findings
     thr = _thresholds(name).groupby("label").agg(best=("best", "first"), beats_all=("significant", "all"))
-    assert (thr["best"] == "tau=3").sum() == 12 and thr["beats_all"].sum() == 12
-    assert "τ=3 has the best graded nDCG@10 in\n12/12 languages and beats every other variant significantly in 12" in findings
+    assert (thr["best"] == "tau=3").sum() == 12 and thr["beats_all"].sum() == 11
+    assert "τ=3 has the best graded nDCG@10 in\n12/12 languages and beats every other variant significantly in 11" in findings
+    graded = ft[ft["measure"] == cfg.primary_measure]
+    means = graded.groupby(["label", "variant", "seed"])["value"].mean().groupby(["label", "variant"]).mean()
+    overall = means.groupby("variant").mean()
+    assert (f"(mean over languages: τ=3 {overall['tau=3']:.3f}, τ=2 {overall['tau=2']:.3f},\n"
+            f"graded loss {overall['graded']:.3f}, τ=1 {overall['tau=1']:.3f})") in findings
     sig = _analyses.significance(_base(name, cfg.primary_measure), cfg)
-    zs = sig[(sig["measure"] == cfg.primary_measure) & (sig["baseline"] == "mE5-zero-shot") & sig["significant"]]
-    above = sorted(zs[(zs["variant"] == "tau=3") & (zs["delta"] > 0)]["label"])
-    below = zs[zs["delta"] < 0].groupby("variant")["label"].nunique()
-    assert above == ["en"] and "tau=3" not in below.index and below["tau=1"] == 8
-    assert ("significantly above zero-shot\nonly on en (and below it nowhere), while τ=1 is significantly below "
-            "zero-shot in 8 languages") in findings
+    zs = sig[(sig["measure"] == cfg.primary_measure) & (sig["baseline"] == "mE5-zero-shot")]
+    assert not (zs["significant"] & (zs["delta"] > 0)).any()
+    en = zs[(zs["variant"] == "tau=3") & (zs["label"] == "en")].iloc[0]
+    assert f"(τ=3 on en: {_signed(en['delta'])},\nadj. p {en['p_adjusted']:.2f})" in findings
+    below = zs[zs["significant"] & (zs["delta"] < 0)].groupby("variant")["label"].nunique()
+    assert below["tau=1"] == 8 and "τ=1 is significantly below it in 8" in findings
     counts = diagonal_match_test(_base(name, "nDCG@10"), permutations=cfg.significance.permutations,
                                  random_seed=cfg.significance.random_seed).set_index("rel")
-    assert counts.loc[[1, 2, 3], "matches"].tolist() == [11, 0, 12] and set(counts["n_targets"]) == {12, 36}
-    assert (f"(clustered permutation p = {counts.loc[1, 'p_value']:.2g} and {counts.loc[3, 'p_value']:.2g})"
-            in findings)
+    assert counts.loc[[1, 2, 3], "matches"].tolist() == [12, 0, 12] and set(counts["n_targets"]) == {12, 36}
+    assert (f"(τ=1 in 12/12 languages, clustered permutation p = {counts.loc[1, 'p_value']:.2g}) and at rel ≥ 3 "
+            f"(τ=3 in 12/12, p = {counts.loc[3, 'p_value']:.2g})") in findings.replace("\n", " ")
+    diag = compare_diagonal(_base(name, "nDCG@10"), significance=cfg.significance)
+    assert (diag[diag["is_best"] & (diag["rel"] == 2)]["tau"] == 3).sum() == 12
     res = resource_level_test(pq, measure=cfg.primary_measure, low=1, high=3)
     assert res.verdict() == "not supported at this size"
     assert f"ρ = {res.rho:+.2f}, exact p = {res.p:.3f}".replace("-", "−") in findings

@@ -152,10 +152,10 @@ def diagonal_match_test(perquery: pd.DataFrame, *, permutations: int = 10000, ra
     trials would.
 
     Null hypothesis: τ has no effect on any per-query score (the seed-averaged scores of one query are
-    exchangeable over τ). Randomization: per question cluster (:func:`~pyterrier_gradrel.datasets.question_key`: one XQuAD-R question in
-    every language, and every target and ``rel`` that holds it), one random permutation of the τ labels is
-    applied to all of the cluster's per-query values at once, so the dependence between the languages (and
-    between the ``rel`` of one query) is kept. The winners and the statistic are recomputed from the permuted
+    exchangeable over τ). Randomization: per question cluster (:func:`~pyterrier_gradrel.datasets.question_key`:
+    one XQuAD-R question in every language, and every target and ``rel`` that holds it), one random permutation of
+    the τ labels is applied to all of the cluster's per-query values at once, so the dependence between the
+    languages (and between the ``rel`` of one query) is kept. The winners and the statistic are recomputed from the permuted
     values; ``p = (1 + #{permuted ≥ observed}) / (1 + permutations)``, one-sided. For a collection without
     parallel questions (AfriQA) each query is its own cluster: an ordinary within-query permutation. A draw picks
     one of the ``n_taus!`` relabellings per question uniformly (they are enumerated: meant for a few τ values),

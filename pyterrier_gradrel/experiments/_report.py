@@ -147,8 +147,8 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         lines += [cfg.description.strip(), ""]
     lines += ["## Setup", ""]
     if cfg.source:
-        lines.append(f"- Reproduce: `gradrel run {cfg.source}` (finished conditions are reused; `--executor ray` "
-                     "runs the others as Ray tasks).")
+        lines.append(f"- Reproduce: `gradrel run {_shown_path(cfg.source)}` (finished conditions are reused; "
+                     "`--executor ray` runs the others as Ray tasks).")
     lines += [
         f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{cfg.training.given()}` (each fine-tuned "
         f"run's `TrainConfig` and its key are in its `condition.json`).",
@@ -180,6 +180,14 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         "",
     ]
     return lines
+
+
+def _shown_path(path: str) -> str:
+    """``path`` relative to the working directory when it lies below it (a report names no machine's folders)."""
+    try:
+        return Path(path).resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path
 
 
 def _significance_markers(sig: pd.DataFrame) -> dict[tuple, list[str]]:

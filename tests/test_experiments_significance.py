@@ -20,7 +20,9 @@ from pyterrier_gradrel.experiments import (
     evaluate,
     paired_test,
     parse_measures,
+    pooled_difference,
 )
+from pyterrier_gradrel.experiments._plan import Variant
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
 T_HOLM = SignificanceSpec(test="t", correction="holm")
@@ -329,6 +331,28 @@ def test_cluster_bootstrap_respects_articles():
     # the article interval matches the sd of the article means / sqrt(12) (normal approximation)
     se = values.reshape(12, 30).mean(axis=1).std(ddof=1) / math.sqrt(12)
     assert (hi_a - lo_a) == pytest.approx(2 * 1.96 * se, rel=0.25)
+
+
+def test_pooled_difference_resamples_articles_shared_by_all_targets():
+    pq = synthetic_perquery()
+    got = pooled_difference(pq, treatment=Variant(2), control=Variant(1), measure="nDCG@10")
+    # reference: seed-average by hand, pair per (target, query), one article draw for both targets
+    test = pq[pq["split"] == "test"]
+    means = test.groupby(["target", "variant", "qid"])["value"].mean()
+    diff = (means.xs("tau=2", level="variant") - means.xs("tau=1", level="variant")).sort_index()
+    articles = test.drop_duplicates(["target", "qid"]).set_index(["target", "qid"]).loc[diff.index, "article"]
+    assert (got.n_targets, got.n_queries, got.n_clusters) == (2, 2 * N_Q, 4)
+    # equal query counts: the pooled mean is the mean over targets of each target's mean difference
+    assert got.estimate == pytest.approx(diff.groupby(level="target").mean().mean())
+    assert (got.low, got.high) == pytest.approx(cluster_bootstrap(diff.to_numpy(), articles.to_numpy()), abs=1e-12)
+    # true effects: en +0.08, th +0.11, so the pooled difference is about +0.095
+    assert got.low < 0.095 < got.high and got.low > 0
+    # a baseline by name, and a restriction to one target
+    zs = pooled_difference(pq, treatment=Variant(1), control="mE5-zero-shot", measure="nDCG@10",
+                           targets=["gradrel/xquad-r/en/test"])
+    assert zs.n_targets == 1 and zs.high < 0  # τ=1 is 0.08 below zero-shot on en
+    with pytest.raises(ValueError, match="share no test query"):
+        pooled_difference(pq, treatment=Variant(None), control=Variant(1), measure="nDCG@10")
 
 
 def test_bootstrap_table_uses_articles_and_paired_differences():

@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from pyterrier_gradrel.experiments._config import SignificanceSpec
+
+if TYPE_CHECKING:
+    from pyterrier_gradrel.experiments._plan import Variant
 
 KEY = ["scenario", "label", "target", "split", "system", "variant", "fraction", "noise", "measure"]
 #: typed columns that follow from ``KEY`` (τ and loss from the variant, rel and base from the measure), kept by
@@ -342,6 +346,71 @@ def cluster_bootstrap(values: np.ndarray, clusters: np.ndarray | None, *, sample
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return float(low), float(high)
+
+
+class PooledDifference(NamedTuple):
+    """A mean paired difference pooled over targets, with its article-clustered bootstrap interval."""
+
+    estimate: float
+    low: float
+    high: float
+    n_targets: int
+    n_queries: int
+    n_clusters: int
+
+
+def pooled_difference(perquery: pd.DataFrame, *, treatment: Variant | str, control: Variant | str, measure: str,
+                      targets: Sequence[str] | None = None,
+                      significance: SignificanceSpec | None = None) -> PooledDifference:
+    """Mean test difference ``treatment − control`` over the targets both have, with an article-clustered interval.
+
+    For parallel collections (XQuAD-R's languages translate the same questions of the same articles) the targets
+    are not independent samples: the interval resamples whole articles, one draw shared by every target, so a
+    question counts once however many languages ask it. Seeds are averaged first (:func:`seed_average`). With
+    equal query counts per target the estimate is the mean over targets of each target's mean difference.
+
+    Args:
+        perquery: the per-query long frame.
+        treatment: a fine-tuned :class:`~pyterrier_gradrel.experiments.Variant` (``Variant(tau=3)``; ``Variant(None)``
+            the graded loss) or a baseline system's name (``"mE5-zero-shot"``).
+        control: the same, for the other side.
+        measure: the measure's canonical name, e.g. ``"nDCG@10"``.
+        targets: restrict to these test targets (default: all targets both sides have).
+        significance: resamples, coverage and seed (default: :class:`SignificanceSpec`'s).
+
+    Returns:
+        :class:`PooledDifference`.
+
+    Raises:
+        ValueError: when the two sides share no test query, or a query lacks its article.
+    """
+    sig = significance or SignificanceSpec()
+    test = perquery[(perquery["split"] == "test") & (perquery["measure"] == measure)]
+    if targets is not None:
+        test = test[test["target"].isin(list(targets))]
+    avg = seed_average(test)
+
+    def side(which: Variant | str) -> pd.DataFrame:
+        if isinstance(which, str):
+            chosen = (avg["system"] == which) & (avg["system"] != "fine-tuned")
+        else:
+            tau = avg["tau"].isna() if which.tau is None else (avg["tau"] == which.tau)
+            chosen = (avg["system"] == "fine-tuned") & (avg["loss"] == which.loss) & tau
+        return avg[chosen].set_index(["target", "qid"])
+
+    a, b = side(treatment), side(control)
+    shared = a.index.intersection(b.index)
+    if shared.empty:
+        raise ValueError(f"{treatment!r} and {control!r} share no test query on {measure!r}; expected a fine-tuned "
+                         "Variant or a baseline system name, both present on the same targets")
+    articles = a.loc[shared, "article"]
+    if articles.isna().any() or articles.astype(str).eq("").any():
+        raise ValueError("pooled_difference resamples articles: every query needs its article")
+    diff = (a.loc[shared, "value"] - b.loc[shared, "value"]).to_numpy()
+    low, high = cluster_bootstrap(diff, articles.to_numpy(), samples=sig.bootstrap_samples,
+                                  confidence=sig.confidence, random_seed=sig.random_seed)
+    return PooledDifference(float(diff.mean()), low, high, int(shared.get_level_values(0).nunique()), len(shared),
+                            int(articles.nunique()))
 
 
 def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str],

@@ -200,3 +200,19 @@ def test_the_committed_leaderboard_is_what_gradrel_leaderboard_computes(tmp_path
     assert (tmp_path / "leaderboard.csv").read_text() == (committed / "leaderboard.csv").read_text()
     assert (tmp_path / "leaderboard_tasks.csv").read_text() == (committed / "leaderboard_tasks.csv").read_text()
     assert _body(tmp_path / "leaderboard.md") == _body(committed / "leaderboard.md")
+
+
+def test_the_readme_leaderboard_rows_are_the_committed_ones():
+    """The README shows an excerpt of the committed leaderboard: each row it shows is that rank's row, to 4 digits."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("## The benchmark in three commands")
+    section = text[start:text.index("\n## ", start + 1)]
+    lines = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+    board = pd.read_csv(COMMITTED / "gradrel-v1" / "leaderboard.csv", keep_default_na=False).set_index("rank")
+    columns = ["overall", "monolingual", "cross-lingual", "multi", "afriqa"]
+    assert len(lines) >= 5
+    for line in lines:
+        rank, interval, system, *scores = [cell.strip() for cell in line.strip("|").split("|")]
+        row = board.loc[int(rank)]
+        assert (interval, system.split(" (")[0]) == (row["rank_interval"], row["system"]), line
+        assert scores == [f"{row[c]:.4f}" for c in columns], line

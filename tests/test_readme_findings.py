@@ -248,37 +248,119 @@ def test_resource_level_on_afriqa_query_side(findings):
             "the opposite direction, on differences of at most 0.004") in findings
 
 
+def _ci(r) -> str:
+    """A pooled difference as the README writes it: ``+0.020 [+0.015, +0.025]`` (minus signs U+2212)."""
+    return f"{r.estimate:+.3f} [{r.low:+.3f}, {r.high:+.3f}]".replace("-", "−")
+
+
+def _pooled(experiment: str, treatment, control, measure: str, targets: list[str]) -> str:
+    from pyterrier_gradrel.experiments import pooled_difference
+
+    cfg = _config(experiment)
+    r = pooled_difference(_perquery(experiment), treatment=treatment, control=control, measure=measure,
+                          targets=targets, significance=cfg.significance)
+    assert r.n_targets == len(targets) and r.n_clusters == 12
+    return _ci(r)
+
+
+def _protocol_row(findings: str, claim: str) -> str:
+    table = findings[findings.index("| claim | verdict (protocol scale)"):findings.index("**Budget runs**")]
+    (row,) = [line for line in table.splitlines() if line.startswith(f"| {claim} |")]
+    return row
+
+
+def _test_targets(experiment: str) -> pd.DataFrame:
+    pq = _perquery(experiment)
+    return pq[pq["split"] == "test"]["target"].drop_duplicates()
+
+
 def test_protocol_monolingual(findings):
-    """The protocol-scale paragraph: winners, means, the comparison with zero-shot, the diagonal, the resource test."""
+    """The protocol table's monolingual numbers: winners, pooled differences, zero-shot, the diagonal, resource level."""
+    from pyterrier_gradrel.experiments import Variant
     from pyterrier_gradrel.experiments._resource import resource_level_test
 
     name = "protocol_monolingual"
     cfg, pq = _config(name), _perquery(name)
+    targets = sorted(_test_targets(name))
     ft = pq[(pq["system"] == "fine-tuned") & (pq["split"] == "test")]
     assert sorted(ft["seed"].unique()) == [0, 1, 2] and ft[["label", "variant", "seed"]].drop_duplicates().shape[0] == 144
-    assert "(144 models: 12 languages × τ ∈ {1, 2, 3} and the graded loss × 3 seeds" in findings
+    assert "(12 XQuAD-R languages, 144 models)" in findings
+    varies = _protocol_row(findings, "The best τ varies across languages and tasks, with resource level")
     thr = _thresholds(name).groupby("label").agg(best=("best", "first"), beats_all=("significant", "all"))
     assert (thr["best"] == "tau=3").sum() == 12 and thr["beats_all"].sum() == 11
-    assert "τ=3 has the best graded nDCG@10 in\n12/12 languages and beats every other variant significantly in 11" in findings
-    graded = ft[ft["measure"] == cfg.primary_measure]
-    means = graded.groupby(["label", "variant", "seed"])["value"].mean().groupby(["label", "variant"]).mean()
-    overall = means.groupby("variant").mean()
-    assert (f"(mean over languages: τ=3 {overall['tau=3']:.3f}, τ=2 {overall['tau=2']:.3f},\n"
-            f"graded loss {overall['graded']:.3f}, τ=1 {overall['tau=1']:.3f})") in findings
-    sig = _analyses.significance(_base(name, cfg.primary_measure), cfg)
-    zs = sig[(sig["measure"] == cfg.primary_measure) & (sig["baseline"] == "mE5-zero-shot")]
+    assert ("τ=3 has the best graded score in all 12 languages trained one by one (significantly above every other "
+            "variant in 11)") in varies
+    res = resource_level_test(pq, measure=cfg.primary_measure, low=1, high=3)
+    assert res.verdict() == "not supported at this size"
+    assert f"ρ = {res.rho:+.2f} between Joshi class and τ=1 − τ=3, exact p = {res.p:.3f}".replace("-", "−") in varies
+    well = _protocol_row(findings, "A well-chosen τ improves effectiveness")
+    graded = cfg.primary_measure
+    assert f"τ=3 − τ=1: monolingual {_pooled(name, Variant(3), Variant(1), graded, targets)}," in well
+    sig = _analyses.significance(_base(name, graded), cfg)
+    zs = sig[(sig["measure"] == graded) & (sig["baseline"] == "mE5-zero-shot")]
     assert not (zs["significant"] & (zs["delta"] > 0)).any()
-    en = zs[(zs["variant"] == "tau=3") & (zs["label"] == "en")].iloc[0]
-    assert f"(τ=3 on en: {_signed(en['delta'])},\nadj. p {en['p_adjusted']:.2f})" in findings
+    assert (f"τ=3 − zero-shot: monolingual {_pooled(name, Variant(3), 'mE5-zero-shot', graded, targets)} "
+            "(no language significant)") in well
+    poor = _protocol_row(findings, "A poorly chosen τ degrades performance")
     below = zs[zs["significant"] & (zs["delta"] < 0)].groupby("variant")["label"].nunique()
-    assert below["tau=1"] == 8 and "τ=1 is significantly below it in 8" in findings
+    assert below["tau=1"] == 8
+    assert (f"τ=1 − zero-shot: monolingual {_pooled(name, Variant(1), 'mE5-zero-shot', graded, targets)} "
+            "(significantly below in 8 of 12 languages)") in poor
+    ours = _protocol_row(findings, "Ours: train at the threshold you will be evaluated at")
     counts = diagonal_match_test(_base(name, "nDCG@10"), permutations=cfg.significance.permutations,
                                  random_seed=cfg.significance.random_seed).set_index("rel")
     assert counts.loc[[1, 2, 3], "matches"].tolist() == [12, 0, 12] and set(counts["n_targets"]) == {12, 36}
-    assert (f"(τ=1 in 12/12 languages, clustered permutation p = {counts.loc[1, 'p_value']:.2g}) and at rel ≥ 3 "
-            f"(τ=3 in 12/12, p = {counts.loc[3, 'p_value']:.2g})") in findings.replace("\n", " ")
+    assert (f"τ=1 at rel ≥ 1 in 12/12 languages (clustered permutation p = {counts.loc[1, 'p_value']:.2g}) and τ=3 "
+            f"at rel ≥ 3 in 12/12 (p = {counts.loc[3, 'p_value']:.2g})") in ours
     diag = compare_diagonal(_base(name, "nDCG@10"), significance=cfg.significance)
-    assert (diag[diag["is_best"] & (diag["rel"] == 2)]["tau"] == 3).sum() == 12
-    res = resource_level_test(pq, measure=cfg.primary_measure, low=1, high=3)
-    assert res.verdict() == "not supported at this size"
-    assert f"ρ = {res.rho:+.2f}, exact p = {res.p:.3f}".replace("-", "−") in findings
+    assert (diag[diag["is_best"] & (diag["rel"] == 2)]["tau"] == 3).sum() == 12 and "τ=3 at rel ≥ 2 in 12/12" in ours
+    r1 = _pooled(name, Variant(3), Variant(1), "nDCG(rel=1)@10", targets)
+    r3 = _pooled(name, Variant(3), Variant(1), "nDCG(rel=3)@10", targets)
+    assert f"τ=3 − τ=1 is {r1} at rel ≥ 1 and {r3} at rel ≥ 3" in ours
+    means = ft[ft["measure"] == graded].groupby(["label", "variant"])["value"].mean().unstack()
+    assert (means.idxmin(axis=1) == "tau=1").sum() == 11 and "ranking τ=1 lowest in 11 languages" in ours
+
+
+def test_protocol_mixture(findings):
+    """The protocol table's mixture numbers, per kind of target: the 12 languages, the 11 X → en pairs, ``multi``."""
+    from pyterrier_gradrel.experiments import Variant
+
+    name = "protocol_mixture"
+    cfg, pq = _config(name), _perquery(name)
+    targets = _test_targets(name)
+    languages = sorted(t for t in targets if len(t.split("/")[2]) == 2)
+    pairs = sorted(t for t in targets if t.endswith("-en/test"))
+    multi = ["gradrel/xquad-r/multi/test"]
+    assert (len(languages), len(pairs), len(targets)) == (12, 11, 24)
+    ft = pq[(pq["system"] == "fine-tuned") & (pq["split"] == "test")]
+    seeds = sorted(ft["seed"].unique())
+    assert ft[["variant", "seed"]].drop_duplicates().shape[0] == 4 * len(seeds)
+    assert {2: "seeds 0 and 1 of 3 so far", 3: "3 seeds"}[len(seeds)] in findings
+    graded = cfg.primary_measure
+    thr = _thresholds(name).groupby("target").agg(best=("best", "first"), beats_all=("significant", "all"))
+    varies = _protocol_row(findings, "The best τ varies across languages and tasks, with resource level")
+    assert (f"on {(thr['best'] == 'tau=3').sum()}/24 mixture targets (significantly above every other variant on "
+            f"{thr['beats_all'].sum()})") in varies
+    well = _protocol_row(findings, "A well-chosen τ improves effectiveness")
+    for control, label in ((Variant(1), "τ=3 − τ=1"), ("mE5-zero-shot", "τ=3 − zero-shot")):
+        ci = [_pooled(name, Variant(3), control, graded, t) for t in (languages, pairs, multi)]
+        assert (f"mixture {ci[0]} on the languages, {ci[1]} on the pairs, {ci[2]} on `multi`") in well, label
+    sig = _analyses.significance(_base(name, graded), cfg)
+    zs = sig[(sig["measure"] == graded) & (sig["baseline"] == "mE5-zero-shot")]
+    above = zs[zs["significant"] & (zs["delta"] > 0) & (zs["variant"] == "tau=3")]["target"]
+    above = ", ".join(sorted(t.split("/")[2].replace("-", " → ") for t in above))
+    assert f"(τ=3 significantly above zero-shot on {len(above.split(', '))} of 24 targets: {above})" in well
+    below = zs[zs["significant"] & (zs["delta"] < 0)].groupby("variant")["target"].nunique()
+    poor = _protocol_row(findings, "A poorly chosen τ degrades performance")
+    assert (f"mixture {_pooled(name, Variant(1), 'mE5-zero-shot', graded, languages)} on the languages "
+            f"(significantly below on {below['tau=1']} of 24 targets)") in poor
+    assert f"the graded loss is significantly below zero-shot on {below['graded']} of 24 mixture targets" in poor
+    ours = _protocol_row(findings, "Ours: train at the threshold you will be evaluated at")
+    counts = diagonal_match_test(_base(name, "nDCG@10"), permutations=cfg.significance.permutations,
+                                 random_seed=cfg.significance.random_seed).set_index("rel")
+    winners = _analyses.diagonal(_base(name, "nDCG@10"), cfg)
+    winners = winners[winners["is_best"] & (winners["rel"] == 1)]["tau"].value_counts()
+    assert (f"mixture: τ=3 at rel ≥ 3 on {counts.loc[3, 'matches']}/24 targets (p = {counts.loc[3, 'p_value']:.2g}), "
+            f"τ=1 at rel ≥ 1 on {counts.loc[1, 'matches']}/24 (p = {counts.loc[1, 'p_value']:.2g}; τ=2 on "
+            f"{winners.get(2, 0)}), τ=2 at rel ≥ 2 on {counts.loc[2, 'matches']}/24 "
+            f"(p = {counts.loc[2, 'p_value']:.2g})") in ours

@@ -269,7 +269,7 @@ def _protocol_row(findings: str, claim: str) -> str:
     return row
 
 
-def _test_targets(experiment: str) -> pd.DataFrame:
+def _test_targets(experiment: str) -> pd.Series:
     pq = _perquery(experiment)
     return pq[pq["split"] == "test"]["target"].drop_duplicates()
 

@@ -109,6 +109,17 @@ def test_learning_and_noise_curves(tmp_path, mirror):
     assert "fraction 1 → 0.25" in text and "noise 0 → 0.4" in text
 
 
+def test_compute_time_counts_every_training_session(tmp_path, mirror):
+    res = _result(tmp_path, synthetic_perquery())
+    res.conditions = {"a": {"seconds": {"total": 60.0, "earlier_sessions": 120.0}},
+                      "b": {"seconds": {"total": 60.0, "earlier_sessions": 0.0}},
+                      "c": {"seconds": {"total": 60.0, "earlier_sessions": None}}}
+    text = write_report(res).read_text()
+    assert ("compute time of all conditions (sum of their own timings, every training session of a resumed "
+            "condition included) 5 min; 1 condition(s) resumed from a checkpoint that did not record the time of "
+            "the sessions before: only their last session is counted.") in text
+
+
 def test_empty_result_renders(tmp_path, mirror):
     from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 

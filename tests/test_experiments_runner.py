@@ -264,3 +264,27 @@ def test_run_keys_carry_tau_the_train_config_and_the_pools_text_version(mirror, 
     monkeypatch.setattr(_bm25, "_collection_slug", lambda collection: f"{collection}-t3")
     changed = key_material(cond, cfg, DataCache(limit_queries=LIMIT), lambda: "f" * 64)
     assert run_key(changed) != key
+
+
+def test_read_condition_counts_the_training_sessions_before_a_resume(tmp_path):
+    """``seconds.earlier_sessions``: 0 for a run trained in one session, the earlier sessions' training seconds
+    when the trainer reports them, ``None`` for a run resumed from a checkpoint that did not record them; a
+    ``condition.json`` that records it is read as it is."""
+    from pyterrier_gradrel.experiments._store import read_condition
+
+    run = tmp_path / "ft"
+    run.mkdir()
+    (run / "condition.json").write_text(json.dumps({"seconds": {"train": 1.0, "retrieve": 1.0, "total": 2.0}}))
+
+    def earlier(log: dict | None) -> float | None:
+        if log is not None:
+            (run / "train_log.json").write_text(json.dumps(log))
+        return read_condition(run)["seconds"]["earlier_sessions"]
+
+    assert earlier(None) == 0.0  # a baseline: nothing trained
+    assert earlier({"steps": 6, "steps_this_session": 6}) == 0.0
+    assert earlier({"steps": 6, "steps_this_session": 2}) is None
+    assert earlier({"steps": 6, "steps_this_session": 2, "seconds_this_session": 5.0, "seconds": 15.0}) == 10.0
+    assert earlier({"steps": 6, "steps_this_session": 2, "seconds_this_session": 5.0, "seconds": None}) is None
+    (run / "condition.json").write_text(json.dumps({"seconds": {"total": 2.0, "earlier_sessions": 3.0}}))
+    assert earlier(None) == 3.0

@@ -72,11 +72,14 @@ def test_resume_after_kill_gives_the_same_weights(tiny_encoder_dir, data, tmp_pa
         ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, docs,
                                                                               run_dir=tmp_path / "killed")
     assert (tmp_path / "killed" / "checkpoint.pt").exists() and not (tmp_path / "killed" / "model").exists()
-    assert torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)["step"] == 4
+    ckpt = torch.load(tmp_path / "killed" / "checkpoint.pt", weights_only=False)
+    assert ckpt["step"] == 4 and ckpt["seconds"] > 0  # the training time of the first session travels with it
     monkeypatch.setattr(ContrastiveTrainer, "_step", real_step)
     t = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
     resumed = _weights(t.train(topics, qrels, docs, run_dir=tmp_path / "killed"))
-    assert t.last_report["steps_this_session"] == 2 and t.last_report["steps"] == 6
+    report = t.last_report
+    assert report["steps_this_session"] == 2 and report["steps"] == 6
+    assert report["seconds"] == pytest.approx(ckpt["seconds"] + report["seconds_this_session"], abs=0.02)
     assert all(torch.equal(full[k], resumed[k]) for k in full)
     assert not (tmp_path / "killed" / "checkpoint.pt").exists()
     # a finished run is returned from its folder without training again
@@ -282,3 +285,31 @@ def test_training_goes_through_the_encoders_torch_hook(tiny_encoder_dir, data, t
                        verbose=False).train(topics, qrels, docs, run_dir=tmp_path / "run")
     expected = [("encode_queries_torch", 2, 24)] + ([("encode_docs_torch", 2 + 2, 24)] if side == "both" else [])
     assert calls == expected  # batch 2: 2 positives + 2 hard negatives
+
+
+def test_a_checkpoint_without_its_time_resumes_with_the_time_unknown(tiny_encoder_dir, data, tmp_path, monkeypatch):
+    """A checkpoint written before checkpoints recorded their training seconds: the run resumes and reports its
+    total training time as unknown (``None``), not as the last session's."""
+    topics, qrels, docs = data
+    cfg = _cfg(seed=4)
+    calls = {"n": 0}
+    real_step = ContrastiveTrainer._step
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 4:
+            raise KeyboardInterrupt("simulated kill")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContrastiveTrainer, "_step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, docs,
+                                                                              run_dir=tmp_path / "old")
+    path = tmp_path / "old" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=False)
+    del ckpt["seconds"]
+    torch.save(ckpt, path)
+    monkeypatch.setattr(ContrastiveTrainer, "_step", real_step)
+    t = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    t.train(topics, qrels, docs, run_dir=tmp_path / "old")
+    assert t.last_report["steps_this_session"] == 6 - ckpt["step"] and t.last_report["seconds"] is None

@@ -175,8 +175,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         f"({int(s.confidence * 100)}% percentile intervals).",
         f"- Conditions: {result.n_run} computed, {result.n_reused} reused"
         + (f", **{result.n_missing} not run yet (this report is partial)**" if result.n_missing else "")
-        + f"; wall time of this invocation {result.wall_time:.0f} s; compute time of all conditions (sum of "
-        f"their own timings) {_compute_seconds(result) / 60:.0f} min.",
+        + f"; wall time of this invocation {result.wall_time:.0f} s; " + _compute_sentence(result),
         "",
     ]
     return lines
@@ -269,9 +268,19 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
     return lines + [""]
 
 
-def _compute_seconds(result: ExperimentResult) -> float:
-    """Sum of the per-condition ``seconds.total`` that ``condition.json`` records (see ``_store.write_run``)."""
-    return sum(float(cond["seconds"]["total"]) for cond in result.conditions.values())
+def _compute_sentence(result: ExperimentResult) -> str:
+    """The compute time of all conditions: the sum of the ``seconds.total`` that each ``condition.json`` records
+    and the training seconds of the earlier sessions of the conditions resumed from a checkpoint
+    (``_store.read_condition``), with how many of those earlier sessions are unknown."""
+    seconds = [cond["seconds"] for cond in result.conditions.values()]
+    total = sum(float(s["total"]) + float(s.get("earlier_sessions") or 0.0) for s in seconds)
+    unknown = sum(s.get("earlier_sessions", 0.0) is None for s in seconds)
+    sentence = (f"compute time of all conditions (sum of their own timings, every training session of a resumed "
+                f"condition included) {total / 60:.0f} min")
+    if unknown:
+        sentence += (f"; {unknown} condition(s) resumed from a checkpoint that did not record the time of the "
+                     f"sessions before: only their last session is counted")
+    return sentence + "."
 
 
 def _ft_levels(sg: pd.DataFrame, cfg: ExperimentConfig) -> list[tuple[float, float]]:

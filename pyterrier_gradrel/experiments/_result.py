@@ -24,7 +24,7 @@ class ExperimentResult:
         wall_time: seconds this call took.
         n_run: conditions computed now; n_reused: conditions reused from disk; n_missing: conditions
             without a finished run (not computed with ``compute=False``, or failed).
-        conditions: ``run key -> condition.json`` content.
+        conditions: ``run key -> condition.json`` content (``_store.read_condition``).
         failed: ``run key -> error`` of the conditions that failed in this call.
     """
 

@@ -11,7 +11,6 @@ and does not stop the others.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import shutil
 import time
@@ -38,6 +37,7 @@ from pyterrier_gradrel.experiments._store import (
     key_material,
     load_perquery,
     partial_dir,
+    read_condition,
     refresh_metrics,
     run_key,
     write_run,
@@ -216,7 +216,7 @@ def _collect(result: ExperimentResult, keyed: list[tuple[Condition, dict[str, ob
     for cond, _material, key in keyed:
         run_dir = result.runs_dir / key
         if is_done(run_dir):
-            result.conditions[key] = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
+            result.conditions[key] = read_condition(run_dir)
             frames.append(load_perquery(run_dir, cond, result.config, targets_by_scenario))
     frames = [f for f in frames if not f.empty]
     if frames:

@@ -2,7 +2,9 @@
 
 Each condition gets a folder ``experiments/runs/<config name>/<run key>/`` holding
 
-* ``condition.json`` – the key material, the condition (its ``TrainConfig`` included) and timings;
+* ``condition.json`` – the key material, the condition (its ``TrainConfig`` included) and timings: ``train``,
+  ``retrieve`` and ``total`` seconds of the call that finished it, and ``earlier_sessions``, the training seconds
+  of the sessions before it when it resumed from a checkpoint (``None`` when unknown, :func:`read_condition`);
 * ``train_log.json`` – the trainer's report (fine-tuned systems);
 * per evaluated dataset ``eval/<dataset>/run.res.gz`` (the raw run), ``perquery.csv.gz`` and
   ``metrics.json`` (means);
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._plan import Condition
     from pyterrier_gradrel.experiments._scenarios import Target
 
-__all__ = ["PERQUERY_COLUMNS", "default_root", "key_material", "run_key"]
+__all__ = ["PERQUERY_COLUMNS", "default_root", "key_material", "read_condition", "run_key"]
 
 #: the per-query long frame: ``variant`` is the variant's label for tables (``tau=2``, ``graded``, ``""``); the values
 #: analyses compute with are typed: ``tau`` (Int64; NA for the graded loss and baselines), ``loss`` (``infonce``,
@@ -102,6 +104,31 @@ def partial_dir(run_dir: Path) -> Path:
     return run_dir.with_name(run_dir.name + ".partial")
 
 
+def earlier_sessions_seconds(train_report: Mapping[str, object]) -> float | None:
+    """Training seconds a run spent in the sessions before the one that finished it.
+
+    0 for a baseline or a run trained in one session; ``None`` when unknown: the run resumed from a checkpoint
+    written before checkpoints recorded their training time.
+    """
+    if not train_report:
+        return 0.0
+    if "seconds" in train_report:  # every session's training time, as the trainer reports it
+        total = train_report["seconds"]
+        return None if total is None else round(float(total) - float(train_report["seconds_this_session"]), 1)
+    return 0.0 if train_report.get("steps_this_session") == train_report.get("steps") else None
+
+
+def read_condition(run_dir: Path) -> dict:
+    """A finished run's ``condition.json``, with ``seconds.earlier_sessions`` taken from its ``train_log.json``
+    when the run was written before ``condition.json`` recorded it."""
+    meta = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
+    if "earlier_sessions" not in meta["seconds"]:
+        log = run_dir / "train_log.json"
+        report = json.loads(log.read_text(encoding="utf-8")) if log.is_file() else {}
+        meta["seconds"]["earlier_sessions"] = earlier_sessions_seconds(report)
+    return meta
+
+
 def eval_dir(run_dir: Path, target: Target) -> Path:
     """The evaluation folder of ``target`` in a run folder."""
     return run_dir / "eval" / target.dataset.replace("/", "__")
@@ -115,7 +142,8 @@ def write_run(run_dir: Path, cond: Condition, material: Mapping[str, object], ru
     Args:
         runs: dataset id -> the condition's run on it.
         model: writes the fine-tuned model into the folder it is given (``keep_models``), or ``None``.
-        seconds: timings for ``condition.json``.
+        seconds: timings of this call for ``condition.json`` (``earlier_sessions`` is added from
+            ``train_report``).
     """
     import pyterrier as pt
 
@@ -131,7 +159,8 @@ def write_run(run_dir: Path, cond: Condition, material: Mapping[str, object], ru
             (tmp / "train_log.json").write_text(json.dumps(train_report, indent=2, default=str), encoding="utf-8")
         if model is not None:
             model(tmp / "model")
-        meta = {"key": material, "condition": cond.to_dict(), "describe": cond.describe(), "seconds": dict(seconds),
+        seconds = {**seconds, "earlier_sessions": earlier_sessions_seconds(train_report)}
+        meta = {"key": material, "condition": cond.to_dict(), "describe": cond.describe(), "seconds": seconds,
                 "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (tmp / "condition.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
     shutil.rmtree(partial_dir(run_dir), ignore_errors=True)

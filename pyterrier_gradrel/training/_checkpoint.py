@@ -15,10 +15,15 @@ CHECKPOINT = "checkpoint.pt"
 
 @dataclass
 class State:
-    """Where a training run stands: steps done and the loss of each."""
+    """Where a training run stands: steps done, the loss of each, and the training seconds they took.
+
+    ``seconds`` sums every session's training time up to ``step``; ``None`` when a session's time is unknown (a
+    checkpoint written before checkpoints recorded it).
+    """
 
     step: int = 0
     losses: list[float] = field(default_factory=list)
+    seconds: float | None = 0.0
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -45,12 +50,14 @@ def load_checkpoint(path: Path) -> dict:
     for key, kind in expected.items():
         if not isinstance(ckpt.get(key), kind):
             raise fail(f"expected {key!r} to be a {kind.__name__}, got {type(ckpt.get(key)).__name__}")
+    if not isinstance(ckpt.get("seconds"), (float, int, type(None))):
+        raise fail(f"expected 'seconds' to be a number or absent, got {type(ckpt['seconds']).__name__}")
     return ckpt
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, state: State) -> None:
-    """Write the trainable weights, optimizer, scheduler, RNG states, step and losses atomically."""
+    """Write the trainable weights, optimizer, scheduler, RNG states, step, losses and seconds atomically."""
     import torch
 
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
@@ -59,7 +66,7 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
         torch.save({"model": sd, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    "step": state.step, "losses": state.losses}, tmp)
+                    "step": state.step, "losses": state.losses, "seconds": state.seconds}, tmp)
 
 
 def resume_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -78,4 +85,4 @@ def resume_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim
     torch.set_rng_state(ckpt["rng"])
     if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-    return State(step=ckpt["step"], losses=list(ckpt["losses"]))
+    return State(step=ckpt["step"], losses=list(ckpt["losses"]), seconds=ckpt.get("seconds"))

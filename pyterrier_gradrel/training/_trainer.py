@@ -282,6 +282,7 @@ class ContrastiveTrainer:
         loss_fn = cfg.make_loss().to(model.device)
         model.train()
         t0, pairs, started, step_seconds = time.perf_counter(), 0, state.step, []
+        earlier = state.seconds  # the training seconds of the sessions before this one (None: unknown)
         drawn: Counter[int] = Counter()  # grades of the positives trained on in this session
         bar = tqdm(total=total, initial=state.step, desc=cfg.run_name(), disable=not self.verbose, unit="step")
         try:
@@ -299,6 +300,7 @@ class ContrastiveTrainer:
                 end_of_epoch = state.step % per_epoch == 0
                 if state.step < total and ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
                                            or end_of_epoch):
+                    state.seconds = None if earlier is None else earlier + time.perf_counter() - t0
                     save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
         finally:
             bar.close()
@@ -315,6 +317,7 @@ class ContrastiveTrainer:
         _atomic.write_text(run_dir / "model" / "gradrel_training.json", json.dumps(cfg.to_dict(), indent=2))
         return {"steps": state.step, "steps_this_session": state.step - started, "pairs_this_session": pairs,
                 "seconds_this_session": round(elapsed, 2),
+                "seconds": None if earlier is None else round(earlier + elapsed, 2),
                 "pairs_per_s": round(pairs / elapsed, 3) if elapsed > 0 else None,
                 "loss_first": state.losses[0] if state.losses else None,
                 "loss_last20": float(np.mean(state.losses[-20:])) if state.losses else None,

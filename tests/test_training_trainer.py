@@ -52,22 +52,29 @@ def test_same_seed_gives_identical_weights(tiny_encoder_dir, data, tmp_path):
     assert settings["query_prefix"] == "query: " and settings["fine_tuned"] == a.config.run_name()
 
 
+def _kill_at_step(monkeypatch, call: int) -> None:
+    """Make the trainer's ``call``-th step raise ``KeyboardInterrupt`` (a simulated kill) until ``_step`` is set
+    back."""
+    calls = {"n": 0}
+    real_step = ContrastiveTrainer._step
+
+    def dying_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt("simulated kill")
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(ContrastiveTrainer, "_step", dying_step)
+
+
 def test_resume_after_kill_gives_the_same_weights(tiny_encoder_dir, data, tmp_path, monkeypatch):
     topics, qrels, docs = data
     cfg = _cfg(seed=3, loss="graded", grade_weights={1: 1.0, 2: 2.0, 3: 4.0}, negatives="zero")
     full = _weights(ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
                     .train(topics, qrels, docs, run_dir=tmp_path / "full"))
 
-    calls = {"n": 0}
     real_step = ContrastiveTrainer._step
-
-    def dying_step(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 6:  # steps 1-5 done; checkpoints after steps 2, 3 (epoch end) and 4
-            raise KeyboardInterrupt("simulated kill")
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(ContrastiveTrainer, "_step", dying_step)
+    _kill_at_step(monkeypatch, 6)  # steps 1-5 done; checkpoints after steps 2, 3 (epoch end) and 4
     with pytest.raises(KeyboardInterrupt):
         ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, docs,
                                                                               run_dir=tmp_path / "killed")
@@ -292,16 +299,8 @@ def test_a_checkpoint_without_its_time_resumes_with_the_time_unknown(tiny_encode
     total training time as unknown (``None``), not as the last session's."""
     topics, qrels, docs = data
     cfg = _cfg(seed=4)
-    calls = {"n": 0}
     real_step = ContrastiveTrainer._step
-
-    def dying_step(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt("simulated kill")
-        return real_step(self, *args, **kwargs)
-
-    monkeypatch.setattr(ContrastiveTrainer, "_step", dying_step)
+    _kill_at_step(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, docs,
                                                                               run_dir=tmp_path / "old")

@@ -33,8 +33,8 @@ def test_shipped_configs_validate(path, mirror):
     assert {c.system for c in conditions if not c.fine_tuned} == set(cfg.baselines)
 
 
-# every committed config's plan as the hand-written validator made it (commit cc96587): (conditions, sha256[:16]
-# of their ids, see _condition_id); reading a config must keep planning exactly these conditions
+# every committed config's plan: (conditions, sha256[:16] of their ids in plan order, see _condition_id); reading a
+# config must keep planning exactly these conditions in this order, and a change of either updates them on purpose
 PLANNED = {
     "crosslingual_afriqa.yaml": (108, "ddaa77f5f6adc110"),
     "crosslingual_afriqa_budget.yaml": (30, "edb0ec9364a1816c"),
@@ -43,8 +43,8 @@ PLANNED = {
     "crosslingual_afriqa_queryside.yaml": (108, "725f7c075f69fa1a"),
     "crosslingual_afriqa_queryside_pair.yaml": (54, "5568b69f3357ed77"),
     "crosslingual_pair_budget.yaml": (13, "f1281068bf8e90b4"),
-    "data_efficiency.yaml": (156, "29209bdfd1ed0028"),
-    "data_efficiency_budget.yaml": (31, "41a2b03bb0e483a7"),
+    "data_efficiency.yaml": (156, "e838ab50f0c26d36"),
+    "data_efficiency_budget.yaml": (31, "66d204917186fa4d"),
     "full.yaml": (668, "fc2573073c246d2d"),
     "monolingual.yaml": (192, "24a155522dd99584"),
     "monolingual_budget.yaml": (156, "38f17abfbb008f18"),
@@ -54,7 +54,7 @@ PLANNED = {
     "noise.yaml": (156, "4a189f745ac9ec34"),
     "noise_budget.yaml": (31, "753198739a801d57"),
     "protocol_crosslingual.yaml": (302, "c83a1cb8cceb31a3"),
-    "protocol_data_efficiency.yaml": (164, "66568566754c45a2"),
+    "protocol_data_efficiency.yaml": (164, "f5def5ab5a684e93"),
     "protocol_mixture.yaml": (108, "ea33bd0a2ca886ac"),
     "protocol_monolingual.yaml": (192, "0a144b454120f8ea"),
     "protocol_noise.yaml": (128, "b3dd6a0b21409269"),
@@ -88,6 +88,17 @@ def test_a_config_is_planned_once_when_it_is_read(mirror, monkeypatch):
     assert load_config(cfg) is cfg and calls == ["t"]  # a validated config is not validated again
     assert cfg.conditions == tuple(plan(cfg))
     assert load_config(cfg, limit_queries=5).limit_queries == 5 and calls == ["t", "t"]  # a new config: planned anew
+
+
+def test_the_reference_level_is_planned_first(mirror):
+    """Fine-tuned conditions run level by level, the reference (all the data, no noise) first for every seed, then
+    the other levels in the config's order, so that a partial run can compare what it finished with the reference."""
+    cfg = load_config(_cfg(fractions=[0.1, 0.5, 1.0], noise_rates=[0.0, 0.2], seeds=[0, 1], graded_loss=False))
+    ft = [c for c in cfg.conditions if c.fine_tuned]
+    levels = list(dict.fromkeys((c.fraction, c.noise) for c in ft))
+    assert levels == [(1.0, 0.0), (0.1, 0.0), (0.1, 0.2), (0.5, 0.0), (0.5, 0.2), (1.0, 0.2)]
+    first = ft[:2 * 2 * 3]  # the reference: 2 seeds x 2 languages x 3 thresholds
+    assert {(c.fraction, c.noise) for c in first} == {(1.0, 0.0)} and [c.seed for c in first] == [0] * 6 + [1] * 6
 
 
 def test_quickstart_shape(mirror):

@@ -171,8 +171,10 @@ def plan(cfg: PlanConfig) -> list[Condition]:
     Validating a config runs it once and the config keeps the result (``_config.ExperimentConfig.conditions``), which the
     runner uses.
 
-    Fine-tuned conditions are ordered fraction → noise → seed → group → variant so that a partial run
-    already covers the τ sweep of the first seed.
+    Fine-tuned conditions are ordered level → seed → group → variant, a level being a (fraction, noise) pair and
+    the reference level (the largest fraction at the lowest noise rate, which every other level is compared with)
+    coming first, the others in the config's order. A partial run thus holds the reference's τ sweep of every seed
+    before any reduced-data or noisy condition, and can compare the levels it has finished against it.
 
     Raises:
         ValueError: the trainer refuses the ``TrainConfig`` of a condition (e.g. ``batch_size: 0``); the message
@@ -191,7 +193,10 @@ def plan(cfg: PlanConfig) -> list[Condition]:
                 finetuned.append(Condition(scenario=s.name, system="fine-tuned", train=group.train,
                                            targets=tuple(targets), seed=seed, fraction=fraction, noise=noise,
                                            tau=variant.tau, loss=variant.loss, train_config=tc))
-    order = {level: i for i, level in enumerate(itertools.product(cfg.fractions, cfg.noise_rates, cfg.seeds))}
+    levels = list(itertools.product(cfg.fractions, cfg.noise_rates))
+    reference = (max(cfg.fractions), min(cfg.noise_rates))
+    levels.sort(key=lambda level: level != reference)  # stable: the others keep the config's order
+    order = {(*level, seed): i for i, (level, seed) in enumerate(itertools.product(levels, cfg.seeds))}
     finetuned.sort(key=lambda c: order[(c.fraction, c.noise, c.seed)])
     baselines = [Condition(scenario="", system=b, train=(), targets=(t,))
                  for b in cfg.baselines for t in baseline_targets.values()]

@@ -210,6 +210,28 @@ def test_dry_run_and_report_only(root, mirror, shared_data, capsys):
     assert "2 not run yet (this report is partial)" in (res.results_dir / "report.md").read_text()
 
 
+def test_a_run_another_experiment_finished_is_copied_not_computed(root, mirror, shared_data, capsys):
+    """Equal run keys across experiments: the second experiment copies the first one's finished runs (recording
+    where from) and computes only what is new; the first experiment's folders stay as they were."""
+    scripted = Scripted(shared_data)
+    _run(_config(thresholds=[1]), root, scripted)
+    first = {p.name: (p / "condition.json").read_text() for p in (root / "runs" / "unit").iterdir()}
+    trained = len(scripted.trained)
+    other = _config(name="other", fractions=[0.5, 1.0])  # its fraction-1 τ=1 runs and baselines are unit's
+    _run(other, root, scripted, dry_run=True)
+    out = capsys.readouterr().out
+    assert ("16 conditions: 0 finished, 10 to copy from other experiments' finished runs, 6 to run (6 fine-tuning "
+            "runs)") in out
+    assert out.count("(finished in unit)") == 10
+    res = _run(other, root, scripted, report=True)
+    assert (res.n_reused, res.n_run) == (10, 6) and len(scripted.trained) == trained + 6  # τ=3 at 1.0, all at 0.5
+    copied = {k: c["copied_from"] for k, c in res.conditions.items() if "copied_from" in c}
+    assert copied == {k: f"unit/{k}" for k in first}
+    assert {p.name: (p / "condition.json").read_text() for p in (root / "runs" / "unit").iterdir()} == first
+    text = (res.results_dir / "report.md").read_text()
+    assert "6 computed, 10 reused (10 copied from other experiments' finished runs with the same run keys)" in text
+
+
 def test_the_runner_uses_the_plan_made_when_the_config_was_read(root, mirror, shared_data, monkeypatch):
     from pyterrier_gradrel.experiments import _config as schema
 
@@ -288,3 +310,23 @@ def test_read_condition_counts_the_training_sessions_before_a_resume(tmp_path):
     assert earlier({"steps": 6, "steps_this_session": 2, "seconds_this_session": 5.0, "seconds": None}) is None
     (run / "condition.json").write_text(json.dumps({"seconds": {"total": 2.0, "earlier_sessions": 3.0}}))
     assert earlier(None) == 3.0
+
+
+def test_a_run_is_copied_with_its_model_only_where_the_experiment_keeps_models(tmp_path):
+    from pyterrier_gradrel.experiments._store import adopt_run, finished_elsewhere
+
+    source = tmp_path / "runs" / "first" / "ft-key"
+    (source / "eval").mkdir(parents=True)
+    (source / "condition.json").write_text(json.dumps({"seconds": {"total": 1.0}}))
+    wanted = tmp_path / "runs" / "second" / "ft-key"
+    assert finished_elsewhere(wanted) == source and finished_elsewhere(wanted, with_model=True) is None
+    assert finished_elsewhere(source) is None  # its own folder is not another experiment's
+    (source / "model").mkdir()
+    (source / "model" / "weights").write_text("w")
+    assert finished_elsewhere(wanted, with_model=True) == source
+    adopt_run(wanted, source)
+    assert not (wanted / "model").exists() and (wanted / "eval").is_dir()
+    assert json.loads((wanted / "condition.json").read_text())["copied_from"] == "first/ft-key"
+    adopt_run(tmp_path / "runs" / "third" / "ft-key", source, with_model=True)
+    assert (tmp_path / "runs" / "third" / "ft-key" / "model" / "weights").read_text() == "w"
+    assert "copied_from" not in json.loads((source / "condition.json").read_text())

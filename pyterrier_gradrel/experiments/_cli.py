@@ -10,7 +10,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` and ``report`` sub-commands."""
     run = subparsers.add_parser("run", help="run (or resume) an experiment config and write its report")
     run.add_argument("config", help="path to experiments/<name>.yaml")
-    run.add_argument("--dry-run", action="store_true", help="list the conditions and which are reusable")
+    run.add_argument("--dry-run", action="store_true",
+                     help="list the conditions: finished, to copy from another experiment's finished run with the "
+                          "same key, or to run")
     run.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="only the first N queries of every dataset (smoke runs; part of the run keys)")
     run.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")

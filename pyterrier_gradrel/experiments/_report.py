@@ -173,7 +173,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
                                   f"significantly better / worse than {b}" for b in cfg.baselines) + ".",
         f"- Bootstrap: {s.bootstrap_samples} resamples of test **{s.bootstrap_unit}s** "
         f"({int(s.confidence * 100)}% percentile intervals).",
-        f"- Conditions: {result.n_run} computed, {result.n_reused} reused"
+        f"- Conditions: {result.n_run} computed, {result.n_reused} reused" + _copied(result)
         + (f", **{result.n_missing} not run yet (this report is partial)**" if result.n_missing else "")
         + f"; wall time of this invocation {result.wall_time:.0f} s; " + _compute_sentence(result),
         "",
@@ -266,6 +266,12 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
         ([r["scenario"], f"{r['fraction']:g}", f"{r['noise']:g}", str(r["n_languages"]), f"{r['calibrated']:.3f}",
           f"{r['oracle']:.3f}"] + [f"{r[c]:.3f}" for c in fixed] for r in summary.to_dict("records")))
     return lines + [""]
+
+
+def _copied(result: ExperimentResult) -> str:
+    """`` (n copied from ...)`` for the finished runs copied from another experiment (``_store.adopt_run``)."""
+    n = sum("copied_from" in cond for cond in result.conditions.values())
+    return f" ({n} copied from other experiments' finished runs with the same run keys)" if n else ""
 
 
 def _compute_sentence(result: ExperimentResult) -> str:

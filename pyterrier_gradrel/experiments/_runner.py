@@ -32,7 +32,9 @@ from pyterrier_gradrel.experiments._result import ConditionsFailed, ExperimentRe
 from pyterrier_gradrel.experiments._scenarios import scenario_targets
 from pyterrier_gradrel.experiments._store import (
     PERQUERY_COLUMNS,
+    adopt_run,
     default_root,
+    finished_elsewhere,
     is_done,
     key_material,
     load_perquery,
@@ -109,10 +111,12 @@ def run_experiment(
     result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
                               runs_dir=runs_dir, results_dir=results_dir)
     if dry_run:
-        _print_plan(keyed, runs_dir)
+        _print_plan(keyed, runs_dir, with_model=cfg.keep_models)
         result.wall_time = time.time() - start
         return result
 
+    if compute:
+        _adopt_finished(keyed, runs_dir, with_model=cfg.keep_models)
     eta = _Eta(keyed, runs_dir)
     targets_by_scenario = scenario_targets(cfg.scenarios, calibrate=cfg.calibration.enabled)
     _run_conditions(keyed, result, executor=executor, eta=eta, cfg=cfg, data=data, components=components,
@@ -192,13 +196,30 @@ def _record_outcome(outcome: Outcome, result: ExperimentResult, eta: _Eta, bar: 
             bar.write(f"FAILED {outcome.task.key} ({cond.describe()}): {last_line(error)}")
 
 
-def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path) -> None:
-    """``--dry-run``: one line per condition (reused or to run) and a summary."""
+def _adopt_finished(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path, *,
+                    with_model: bool) -> None:
+    """Copy into ``runs_dir`` the conditions that another experiment under the same root has finished with the same
+    run key (``_store.adopt_run``)."""
+    for _cond, _material, key in keyed:
+        run_dir = runs_dir / key
+        if not is_done(run_dir) and (source := finished_elsewhere(run_dir, with_model=with_model)) is not None:
+            adopt_run(run_dir, source, with_model=with_model)
+
+
+def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path, *, with_model: bool) -> None:
+    """``--dry-run``: one line per condition (reused, copied from another experiment's finished run, or to run) and
+    a summary."""
+    counts = {"reuse": 0, "copy": 0, "run": 0}
+    fine_tuning = 0
     for cond, _material, key in keyed:
-        print(f"{'reuse' if is_done(runs_dir / key) else 'run  '}  {key}  {cond.describe()}")
-    n_done = sum(is_done(runs_dir / k) for _, _, k in keyed)
-    print(f"{len(keyed)} conditions: {n_done} finished, {len(keyed) - n_done} to run "
-          f"({sum(c.fine_tuned and not is_done(runs_dir / k) for c, _, k in keyed)} fine-tuning runs)")
+        source = None if is_done(runs_dir / key) else finished_elsewhere(runs_dir / key, with_model=with_model)
+        status = "reuse" if is_done(runs_dir / key) else "copy" if source is not None else "run"
+        counts[status] += 1
+        fine_tuning += status == "run" and cond.fine_tuned
+        print(f"{status:<5}  {key}  {cond.describe()}" + (f" (finished in {source.parent.name})" if source else ""))
+    copies = f", {counts['copy']} to copy from other experiments' finished runs" if counts["copy"] else ""
+    print(f"{len(keyed)} conditions: {counts['reuse']} finished{copies}, {counts['run']} to run "
+          f"({fine_tuning} fine-tuning runs)")
 
 
 def _error(error: str | None, run_dir: Path) -> str | None:

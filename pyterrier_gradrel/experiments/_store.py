@@ -10,6 +10,9 @@ Each condition gets a folder ``experiments/runs/<config name>/<run key>/`` holdi
   ``metrics.json`` (means);
 * ``model/`` – only with ``keep_models: true`` (a fine-tuned mE5-small is ~0.5 GB).
 
+A condition whose run key another experiment under the same root has finished (``runs/<other>/<run key>``) is
+not computed again: :func:`adopt_run` copies that run folder, recording where it came from.
+
 The run key is ``<readable prefix>-<identity_key of the key material>`` (the one key function,
 ``training._config.identity_key``). For a fine-tuned condition the material is its ``TrainConfig``'s key
 (τ, loss, seed, fraction, noise and every hyper-parameter) plus the base model's fingerprint, the training
@@ -97,6 +100,31 @@ def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache,
 def is_done(run_dir: Path) -> bool:
     """Whether ``run_dir`` holds a finished run (it appears in one atomic rename once complete)."""
     return (run_dir / "condition.json").is_file() and (run_dir / "eval").is_dir()
+
+
+def finished_elsewhere(run_dir: Path, *, with_model: bool = False) -> Path | None:
+    """A finished run with ``run_dir``'s key in another experiment's runs folder (``runs/<other>/<run key>``),
+    holding its model when ``with_model``; ``None`` when there is none."""
+    for other in sorted(run_dir.parent.parent.glob(f"*/{run_dir.name}")):
+        if other.parent != run_dir.parent and is_done(other) and (not with_model or (other / "model").is_dir()):
+            return other
+    return None
+
+
+def adopt_run(run_dir: Path, source: Path, *, with_model: bool = False) -> None:
+    """Copy the finished run ``source`` of another experiment into ``run_dir`` in one atomic rename.
+
+    Equal run keys mean equal key material, so ``source`` holds the run this condition would compute. The copy's
+    ``condition.json`` records ``copied_from`` (``<experiment>/<run key>``); its model is copied only
+    ``with_model``; ``source`` is left untouched.
+    """
+    with _atomic.atomic_path(run_dir) as tmp:
+        shutil.copytree(source, tmp, ignore=lambda folder, names: [] if with_model or Path(folder) != source
+                        else [n for n in names if n == "model"])
+        meta = json.loads((tmp / "condition.json").read_text(encoding="utf-8"))
+        meta["copied_from"] = f"{source.parent.name}/{source.name}"
+        (tmp / "condition.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+    shutil.rmtree(partial_dir(run_dir), ignore_errors=True)
 
 
 def partial_dir(run_dir: Path) -> Path:

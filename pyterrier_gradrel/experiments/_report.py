@@ -279,8 +279,8 @@ def _compute_sentence(result: ExperimentResult) -> str:
     and the training seconds of the earlier sessions of the conditions resumed from a checkpoint
     (``_store.read_condition``), with how many of those earlier sessions are unknown."""
     seconds = [cond["seconds"] for cond in result.conditions.values()]
-    total = sum(float(s["total"]) + float(s.get("earlier_sessions") or 0.0) for s in seconds)
-    unknown = sum(s.get("earlier_sessions", 0.0) is None for s in seconds)
+    total = sum(float(s["total"]) + float(s["earlier_sessions"] or 0.0) for s in seconds)
+    unknown = sum(s["earlier_sessions"] is None for s in seconds)
     sentence = (f"compute time of all conditions (sum of their own timings, every training session of a resumed "
                 f"condition included) {total / 60:.0f} min")
     if unknown:

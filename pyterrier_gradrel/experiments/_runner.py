@@ -212,8 +212,9 @@ def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir:
     counts = {"reuse": 0, "copy": 0, "run": 0}
     fine_tuning = 0
     for cond, _material, key in keyed:
-        source = None if is_done(runs_dir / key) else finished_elsewhere(runs_dir / key, with_model=with_model)
-        status = "reuse" if is_done(runs_dir / key) else "copy" if source is not None else "run"
+        done = is_done(runs_dir / key)
+        source = None if done else finished_elsewhere(runs_dir / key, with_model=with_model)
+        status = "reuse" if done else "copy" if source is not None else "run"
         counts[status] += 1
         fine_tuning += status == "run" and cond.fine_tuned
         print(f"{status:<5}  {key}  {cond.describe()}" + (f" (finished in {source.parent.name})" if source else ""))

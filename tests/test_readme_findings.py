@@ -371,19 +371,42 @@ def _label(target: str) -> str:
     return target.split("/")[2]
 
 
-def _data_efficiency(name: str) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame]:
-    """Per main test target: the τ best with all the training data; the interactions of that τ with each other τ
-    at each reduced fraction (``favour`` > 0: the full-data best τ is hurt less); each variant's own change."""
+def _level_interactions(name: str) -> tuple[pd.Series, pd.DataFrame, pd.DataFrame, pd.Series]:
+    """Per main test target: the τ best at the reference level (all the training data, no noise); the interactions
+    of that τ with each other τ at every other level (``favour`` > 0: the reference-best τ is hurt less); each
+    variant's own change from the reference."""
     cfg, pq = _config(name), _perquery(name)
     main = sorted(pq[(pq["role"] == "main") & (pq["split"] == "test")]["target"].unique())
     thr = _thresholds(name)
-    best = thr[thr["fraction"] == 1.0].groupby("target")["best"].first().loc[main]
+    reference = thr[(thr["fraction"] == max(cfg.fractions)) & (thr["noise"] == min(cfg.noise_rates))]
+    best = reference.groupby("target")["best"].first().loc[main]
     lv = _analyses.levels(_base(name, cfg.primary_measure), cfg)
     lv = lv[lv["target"].isin(main)]
     rows = [{"target": r.target, "level": r.level, "significant": r.significant,
              "favour": r.delta if r.variant == best[r.target] else -r.delta}
             for r in lv[lv["kind"] == "interaction"].itertuples() if best[r.target] in (r.variant, r.other)]
-    return best, pd.DataFrame(rows), lv[lv["kind"] == "effect"]
+    clear = reference.groupby("target")["significant"].all().loc[main]
+    return best, pd.DataFrame(rows), lv[lv["kind"] == "effect"], clear
+
+
+def _check_level_row(name: str, row: str, best_at: str, level: float) -> None:
+    """The verdict and numbers of a protocol row on the τ × level interaction (data efficiency, noise)."""
+    best, inter, effects, clear = _level_interactions(name)
+    favour = int((inter["significant"] & (inter["favour"] > 0)).sum())
+    against = int((inter["significant"] & (inter["favour"] < 0)).sum())
+    verdict = {(True, False): "supported", (True, True): "mixed"}.get((favour > 0, against > 0), "not supported")
+    assert row.split(" | ")[1].startswith(f"**{verdict}**")
+    winners = "; ".join(f"τ={tau[4:]} on {', '.join(_label(t) for t in g.index)}"
+                        for tau, g in best.groupby(best, sort=True))
+    against_on = ", ".join(dict.fromkeys(_label(t) for t in inter[inter["significant"] & (inter["favour"] < 0)]["target"]))
+    assert (f"the τ best {best_at} ({winners}) is hurt significantly less than another τ in {favour} of "
+            f"{len(inter)} comparisons and significantly more in {against}" + (f" (all on {against_on})" if against
+                                                                                else "")) in row
+    assert f"that τ is significantly above every other τ on {int(clear.sum())} of the {len(best)} targets" in row
+    for tau in ("tau=1", "tau=3"):
+        e = effects[(effects["level"] == level) & (effects["variant"] == tau)].set_index("target").loc[best.index]
+        changes = ", ".join(f"{_label(t)} {_signed(d).replace('-', '−')}" for t, d in e["delta"].items())
+        assert f"τ={tau[4:]} {changes}" in row, tau
 
 
 def test_protocol_data_efficiency(findings):
@@ -395,22 +418,5 @@ def test_protocol_data_efficiency(findings):
     assert ft[["label", "variant", "seed", "fraction"]].drop_duplicates().shape[0] == 144
     assert "[data efficiency](experiments/results/protocol_data_efficiency/report.md) (en, th, hau, kin; 144 models)" \
         in findings
-    best, inter, effects = _data_efficiency(name)
-    favour = int((inter["significant"] & (inter["favour"] > 0)).sum())
-    against = int((inter["significant"] & (inter["favour"] < 0)).sum())
-    verdict = {(True, False): "supported", (True, True): "mixed"}.get((favour > 0, against > 0), "not supported")
     row = _protocol_row(findings, "It reduces the fine-tuning data needed")
-    assert row.split(" | ")[1].startswith(f"**{verdict}**")
-    winners = "; ".join(f"τ={tau[4:]} on {', '.join(_label(t) for t in g.index)}"
-                        for tau, g in best.groupby(best, sort=True))
-    against_on = ", ".join(dict.fromkeys(_label(t) for t in inter[inter["significant"] & (inter["favour"] < 0)]["target"]))
-    assert (f"the τ best with all the data ({winners}) is hurt significantly less than another τ in {favour} of "
-            f"{len(inter)} comparisons and significantly more in {against}" + (f" (all on {against_on})" if against
-                                                                                else "")) in row
-    thr = _thresholds(name)
-    clear = int(thr[thr["fraction"] == 1.0].groupby("target")["significant"].all().loc[best.index].sum())
-    assert f"that τ is significantly above every other τ on {clear} of the {len(best)} targets" in row
-    for tau in ("tau=1", "tau=3"):
-        e = effects[(effects["level"] == 0.1) & (effects["variant"] == tau)].set_index("target").loc[best.index]
-        changes = ", ".join(f"{_label(t)} {_signed(d).replace('-', '−')}" for t, d in e["delta"].items())
-        assert f"τ={tau[4:]} {changes}" in row, tau
+    _check_level_row(name, row, "with all the data", 0.1)

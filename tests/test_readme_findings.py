@@ -420,3 +420,15 @@ def test_protocol_data_efficiency(findings):
         in findings
     row = _protocol_row(findings, "It reduces the fine-tuning data needed")
     _check_level_row(name, row, "with all the data", 0.1)
+
+
+def test_protocol_noise(findings):
+    """The protocol table's noise row: the pre-registered τ × noise-rate interaction, per target."""
+    name = "protocol_noise"
+    pq = _perquery(name)
+    ft = pq[(pq["system"] == "fine-tuned") & (pq["split"] == "test") & (pq["role"] == "main")]
+    assert sorted(ft["seed"].unique()) == [0, 1, 2] and sorted(ft["noise"].unique()) == [0.0, 0.2, 0.4]
+    assert ft[["label", "variant", "seed", "noise"]].drop_duplicates().shape[0] == 108
+    assert "[noise](experiments/results/protocol_noise/report.md) (en, th, hau, kin; 108 models)" in findings
+    row = _protocol_row(findings, "It mitigates annotation noise")
+    _check_level_row(name, row, "without noise", 0.4)

@@ -188,6 +188,13 @@ def test_run_a_tiny_experiment(env, work, tiny_encoder_dir):
     out = gradrel(env, "run", str(path), "--root", str(work / "experiments"), "--quiet").stdout
     assert "2 conditions run, 0 reused" in out, out
     assert (work / "experiments" / "results" / "tiny" / "report.md").is_file()
+    # a clone has only the results folder: --restore rebuilds both runs from its run record, training nothing
+    clone = work / "clone" / "experiments"
+    shutil.copytree(work / "experiments" / "results", clone / "results")
+    out = gradrel(env, "run", str(path), "--root", str(clone), "--dry-run", "--restore").stdout
+    assert "2 conditions: 0 finished, 2 to restore from the run record, 0 to run" in out, out
+    out = gradrel(env, "run", str(path), "--root", str(clone), "--quiet", "--restore").stdout
+    assert "0 conditions run, 2 reused" in out and "2 restored from the run record" in out, out
 
 
 @invokes("report")

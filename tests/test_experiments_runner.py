@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from _executor_fixtures import scripted_system
 
 from pyterrier_gradrel.experiments import Components, ConfigError, load_config, plan, run_experiment
 from pyterrier_gradrel.experiments._data import DataCache
+from pyterrier_gradrel.experiments._store import csv_gz
 from pyterrier_gradrel.training import TrainConfig
 
 LIMIT = 12
@@ -230,6 +232,64 @@ def test_a_run_another_experiment_finished_is_copied_not_computed(root, mirror, 
     assert {p.name: (p / "condition.json").read_text() for p in (root / "runs" / "unit").iterdir()} == first
     text = (res.results_dir / "report.md").read_text()
     assert "6 computed, 10 reused (10 copied from other experiments' finished runs with the same run keys)" in text
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_fresh_clone_restores_the_committed_run_record_instead_of_computing(tmp_path, mirror, shared_data, capsys):
+    """The results folder is all a clone has: --restore rebuilds the finished runs (scores, metrics, train logs)
+    byte for byte, trains nothing, and computes only the conditions the record lacks."""
+    scripted = Scripted(shared_data)
+    first = tmp_path / "machine" / "experiments"
+    done = _run(_config(thresholds=[1]), first, scripted, report=True)
+    record = json.loads((done.results_dir / "runs.json").read_text())
+    assert set(record["runs"]) == set(done.conditions) and record["measures"] == ["nDCG@10", "RR(rel=2)"]
+    clone = tmp_path / "clone" / "experiments"
+    shutil.copytree(done.results_dir, clone / "results" / "unit")
+    trained = len(scripted.trained)
+
+    _run(_config(), clone, scripted, dry_run=True, restore=True)
+    assert "12 conditions: 0 finished, 10 to restore from the run record, 2 to run" in capsys.readouterr().out
+    res = _run(_config(), clone, scripted, restore=True, report=True)
+    assert (res.n_run, res.n_reused) == (2, 10) and len(scripted.trained) == trained + 2  # only τ=3 trains
+    for key in done.conditions:
+        orig, back = _files(done.runs_dir / key), _files(res.runs_dir / key)
+        assert set(orig) - set(back) == {k for k in orig if k.endswith("run.res.gz")}  # no raw runs
+        assert [k for k in back if k != "condition.json" and back[k] != orig[k]] == []
+        condition = json.loads(back["condition.json"])
+        assert condition.pop("restored_from") == "results/unit/runs.json"
+        assert condition == json.loads(orig["condition.json"])
+    tau1 = res.perquery[res.perquery["variant"] != "tau=3"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tau1, done.perquery.reset_index(drop=True))
+    assert "2 computed, 10 reused (10 restored from the run record `runs.json` of an earlier invocation)" in (
+        res.results_dir / "report.md").read_text()
+    # the new record holds all 12 and restores on the next clone as it was recorded (without restored_from)
+    again = json.loads((res.results_dir / "runs.json").read_text())
+    assert set(again["runs"]) == set(res.conditions) and all(
+        again["runs"][k] == record["runs"][k] for k in record["runs"])
+
+
+def test_a_record_that_does_not_match_the_committed_scores_is_refused(tmp_path, mirror, shared_data):
+    scripted = Scripted(shared_data)
+    done = _run(_config(thresholds=[1]), tmp_path / "a" / "experiments", scripted, report=True)
+    results = tmp_path / "clone" / "experiments" / "results" / "unit"
+    shutil.copytree(done.results_dir, results)
+    pq = pd.read_csv(results / "perquery.csv.gz", dtype={"qid": str, "article": str}, keep_default_na=False)
+    pq.loc[(pq["variant"] == "tau=1") & (pq["target"] == "gradrel/xquad-r/th/test"), "value"] += 0.01
+    (results / "perquery.csv.gz").write_bytes(csv_gz(pq))
+    with pytest.raises(ValueError, match=r"cannot restore ft-th-tau1-s0-.*gradrel/xquad-r/th/test .*do not hash"):
+        _run(_config(thresholds=[1]), results.parent.parent, scripted, restore=True)
+
+    shutil.copytree(done.results_dir, results, dirs_exist_ok=True)
+    other = _config(thresholds=[1], measures={"graded": ["nDCG@10"], "binary": ["RR"], "rels": [3]})
+    with pytest.raises(ValueError, match=r"runs.json records .*'RR\(rel=2\)'.*expected .*'RR\(rel=3\)'"):
+        _run(other, results.parent.parent, scripted, restore=True)
+    # restored runs have no raw run to score a new measure with
+    _run(_config(thresholds=[1]), results.parent.parent, scripted, restore=True)
+    with pytest.raises(ValueError, match="no raw run to score .*RR\\(rel=3\\).*delete the folder"):
+        _run(other, results.parent.parent, scripted)
 
 
 def test_the_runner_uses_the_plan_made_when_the_config_was_read(root, mirror, shared_data, monkeypatch):

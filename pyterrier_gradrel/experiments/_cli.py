@@ -1,9 +1,15 @@
-"""``gradrel run experiments/<name>.yaml [--dry-run] [--limit-queries N] [--executor local|ray] [--address ADDR]
-[--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--from-results] [--control <control>.yaml]``."""
+"""``gradrel run experiments/<name>.yaml [--dry-run] [--restore] [--limit-queries N] [--executor local|ray]
+[--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--restore] [--from-results]
+[--control <control>.yaml]``."""
 from __future__ import annotations
 
 import argparse
 import sys
+
+_RESTORE_HELP = ("first rebuild the run folders of the finished conditions recorded in results/<name>/runs.json "
+                 "(with their scores in results/<name>/perquery.csv.gz) that runs/<name>/ lacks, e.g. to resume on a "
+                 "fresh clone a sweep whose partial results are committed; only conditions with the same run keys "
+                 "(code, data, model and inference precision) are restored")
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -13,6 +19,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--dry-run", action="store_true",
                      help="list the conditions: finished, to copy from another experiment's finished run with the "
                           "same key, or to run")
+    run.add_argument("--restore", action="store_true", help=_RESTORE_HELP)
     run.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="only the first N queries of every dataset (smoke runs; part of the run keys)")
     run.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
@@ -34,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     rep.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="the report of a run made with the same --limit-queries")
     rep.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
+    rep.add_argument("--restore", action="store_true", help=_RESTORE_HELP)
     rep.add_argument("--from-results", action="store_true",
                      help="no run folders needed: rebuild only diagonal.csv, the diagonal heatmaps and the report's "
                           "τ × evaluation-threshold section from results/<name>/perquery.csv.gz")
@@ -50,7 +58,7 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries,
                                 dry_run=args.dry_run, verbose=not args.quiet, executor=args.executor,
-                                address=args.address, device=args.device)
+                                address=args.address, device=args.device, restore=args.restore)
         failed = None
     except ConditionsFailed as e:
         result, failed = e.result, e
@@ -86,7 +94,7 @@ def _report(args: argparse.Namespace) -> int:
         print(f"diagonal section rebuilt from the committed per-query results: {refresh_diagonal(args.config, root=args.root)}")
     else:
         result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, compute=False,
-                                verbose=False)
+                                verbose=False, restore=args.restore)
         print(f"report from {result.n_reused} finished conditions ({result.n_missing} not run yet): "
               f"{result.results_dir / 'report.md'}")
     if args.control:

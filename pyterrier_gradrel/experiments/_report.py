@@ -15,6 +15,8 @@ Files written (each atomically):
 * ``tau_<scenario>.png`` (primary measure against τ per language, baselines as dashed lines),
   ``fractions_<scenario>.png`` (learning curves) and ``noise_<scenario>.png`` (noise curves) when the
   experiment varies fractions / noise; ``diagonal_<scenario>.png`` (training τ × evaluation rel heatmaps).
+
+The runner writes ``runs.json`` beside them, the run record of every finished condition (:mod:`._records`).
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ from pyterrier_gradrel.experiments._diagonal import diagonal_lines, write_heatma
 from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
+from pyterrier_gradrel.experiments._records import RECORDS_FILE
 from pyterrier_gradrel.experiments._resource import resource_lines
 from pyterrier_gradrel.experiments._store import csv_gz
 
@@ -269,9 +272,13 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
 
 
 def _copied(result: ExperimentResult) -> str:
-    """`` (n copied from ...)`` for the finished runs copied from another experiment (``_store.adopt_run``)."""
-    n = sum("copied_from" in cond for cond in result.conditions.values())
-    return f" ({n} copied from other experiments' finished runs with the same run keys)" if n else ""
+    """`` (n copied from ...; m restored from ...)`` for the finished runs copied from another experiment
+    (``_store.adopt_run``) or restored from the committed run record (:mod:`._records`)."""
+    copied = sum("copied_from" in cond for cond in result.conditions.values())
+    restored = sum("restored_from" in cond for cond in result.conditions.values())
+    parts = ([f"{copied} copied from other experiments' finished runs with the same run keys"] if copied else []) + (
+        [f"{restored} restored from the run record `{RECORDS_FILE}` of an earlier invocation"] if restored else [])
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def _compute_sentence(result: ExperimentResult) -> str:

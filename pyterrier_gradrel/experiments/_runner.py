@@ -27,6 +27,7 @@ from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._executor import LocalExecutor, Outcome, RayExecutor, Task, make_executor
 from pyterrier_gradrel.experiments._plan import Condition
+from pyterrier_gradrel.experiments._records import recorded_keys, restore_runs, write_records
 from pyterrier_gradrel.experiments._report import write_report
 from pyterrier_gradrel.experiments._result import ConditionsFailed, ExperimentResult, last_line
 from pyterrier_gradrel.experiments._scenarios import scenario_targets
@@ -68,6 +69,7 @@ def run_experiment(
     executor: str | LocalExecutor | RayExecutor = "local",
     address: str | None = None,
     device: str | None = None,
+    restore: bool = False,
 ) -> ExperimentResult:
     """Run (or resume) an experiment and write its report.
 
@@ -90,6 +92,9 @@ def run_experiment(
         address: the Ray cluster to attach to (default ``$RAY_ADDRESS``, else a local Ray); ``"ray"`` only.
         device: where models run (``"auto"``, ``"cpu"``, ``"cuda"``, ...; default: the config's
             ``training: {device: ...}``, else ``"auto"``); never part of a run key.
+        restore: first rebuild, from the results folder's run record (``results/<name>/runs.json``, see
+            :mod:`._records`), the finished conditions whose run folders are missing (a sweep resumed on a fresh
+            clone); without it a condition counts as finished only when its run folder exists.
 
     Returns:
         The :class:`ExperimentResult` (its ``perquery`` is empty on a dry run).
@@ -111,10 +116,13 @@ def run_experiment(
     result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
                               runs_dir=runs_dir, results_dir=results_dir)
     if dry_run:
-        _print_plan(keyed, runs_dir, with_model=cfg.keep_models)
+        _print_plan(keyed, runs_dir, with_model=cfg.keep_models,
+                    recorded=recorded_keys(results_dir, cfg) if restore else set())
         result.wall_time = time.time() - start
         return result
 
+    if restore:
+        restore_runs(keyed, runs_dir, results_dir, cfg)
     if compute:
         _adopt_finished(keyed, runs_dir, with_model=cfg.keep_models)
     eta = _Eta(keyed, runs_dir)
@@ -125,6 +133,7 @@ def run_experiment(
     result.wall_time = time.time() - start
     if report:
         write_report(result, results_dir)
+        write_records(result.conditions, runs_dir, results_dir, cfg)
     if result.failed:
         raise ConditionsFailed(result)
     return result
@@ -206,20 +215,23 @@ def _adopt_finished(keyed: list[tuple[Condition, dict[str, object], str]], runs_
             adopt_run(run_dir, source, with_model=with_model)
 
 
-def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path, *, with_model: bool) -> None:
-    """``--dry-run``: one line per condition (reused, copied from another experiment's finished run, or to run) and
-    a summary."""
-    counts = {"reuse": 0, "copy": 0, "run": 0}
+def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path, *, with_model: bool,
+                recorded: set[str]) -> None:
+    """``--dry-run``: one line per condition (reused, restored from the run record, copied from another experiment's
+    finished run, or to run) and a summary."""
+    counts = {"reuse": 0, "restore": 0, "copy": 0, "run": 0}
     fine_tuning = 0
     for cond, _material, key in keyed:
         done = is_done(runs_dir / key)
-        source = None if done else finished_elsewhere(runs_dir / key, with_model=with_model)
-        status = "reuse" if done else "copy" if source is not None else "run"
+        restore = not done and key in recorded
+        source = None if done or restore else finished_elsewhere(runs_dir / key, with_model=with_model)
+        status = "reuse" if done else "restore" if restore else "copy" if source is not None else "run"
         counts[status] += 1
         fine_tuning += status == "run" and cond.fine_tuned
         print(f"{status:<5}  {key}  {cond.describe()}" + (f" (finished in {source.parent.name})" if source else ""))
     copies = f", {counts['copy']} to copy from other experiments' finished runs" if counts["copy"] else ""
-    print(f"{len(keyed)} conditions: {counts['reuse']} finished{copies}, {counts['run']} to run "
+    restores = f", {counts['restore']} to restore from the run record" if counts["restore"] else ""
+    print(f"{len(keyed)} conditions: {counts['reuse']} finished{restores}{copies}, {counts['run']} to run "
           f"({fine_tuning} fine-tuning runs)")
 
 

@@ -10,6 +10,9 @@ Each condition gets a folder ``experiments/runs/<config name>/<run key>/`` holdi
   ``metrics.json`` (means);
 * ``model/`` – only with ``keep_models: true`` (a fine-tuned mE5-small is ~0.5 GB).
 
+A run folder restored from a results folder's run record (:mod:`._records`) has all of these but the raw runs and the
+model, and its ``condition.json`` records ``restored_from``.
+
 A condition whose run key another experiment under the same root has finished (``runs/<other>/<run key>``) is
 not computed again: :func:`adopt_run` copies that run folder, recording where it came from.
 
@@ -201,10 +204,16 @@ def write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: Experiment
     per_query = data.per_query(target.dataset, res, cfg.measures)
     articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
     per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
-    _atomic.write_bytes(edir / "perquery.csv.gz", csv_gz(per_query[["qid", "article", "measure", "value"]]))
+    write_evaluation(edir, per_query[["qid", "article", "measure", "value"]], target.dataset)
+
+
+def write_evaluation(edir: Path, per_query: pd.DataFrame, dataset: str) -> None:
+    """Write an evaluation folder's ``perquery.csv.gz`` (columns ``qid``, ``article``, ``measure``, ``value``) and
+    ``metrics.json`` (the query count and each measure's mean)."""
+    _atomic.write_bytes(edir / "perquery.csv.gz", csv_gz(per_query))
     means = per_query.groupby("measure")["value"].mean().to_dict()
     _atomic.write_text(edir / "metrics.json", json.dumps(
-        {"dataset": target.dataset, "n_queries": int(per_query["qid"].nunique()), "means": means}, indent=2))
+        {"dataset": dataset, "n_queries": int(per_query["qid"].nunique()), "means": means}, indent=2))
 
 
 def csv_gz(df: pd.DataFrame) -> bytes:
@@ -216,7 +225,11 @@ def csv_gz(df: pd.DataFrame) -> bytes:
 
 
 def refresh_metrics(run_dir: Path, cond: Condition, cfg: ExperimentConfig, data: DataCache) -> None:
-    """Re-evaluate a reused run from its stored run file when the configured measures changed."""
+    """Re-evaluate a reused run from its stored run file when the configured measures changed.
+
+    Raises:
+        ValueError: the run has no stored run file (restored from a run record, :mod:`._records`).
+    """
     import pyterrier as pt
 
     wanted = {m.label for m in cfg.measures}
@@ -225,6 +238,9 @@ def refresh_metrics(run_dir: Path, cond: Condition, cfg: ExperimentConfig, data:
         pq = pd.read_csv(edir / "perquery.csv.gz", dtype={"qid": str, "article": str})
         if wanted <= set(pq["measure"]):
             continue
+        if not (edir / "run.res.gz").is_file():
+            raise ValueError(f"{run_dir} has no raw run to score {sorted(wanted - set(pq['measure']))} with (it was "
+                             f"restored from a results folder's run record): delete the folder to compute the run again")
         res = pt.io.read_results(str(edir / "run.res.gz"))
         write_metrics(edir, res, target, cfg, data)
 

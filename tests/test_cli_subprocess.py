@@ -195,6 +195,11 @@ def test_run_a_tiny_experiment(env, work, tiny_encoder_dir):
     assert "2 conditions: 0 finished, 2 to restore from the run record, 0 to run" in out, out
     out = gradrel(env, "run", str(path), "--root", str(clone), "--quiet", "--restore").stdout
     assert "0 conditions run, 2 reused" in out and "2 restored from the run record" in out, out
+    # gradrel report reads the record too: a clone's report is made from it, not emptied
+    other = work / "clone2" / "experiments"
+    shutil.copytree(work / "experiments" / "results", other / "results")
+    out = gradrel(env, "report", str(path), "--root", str(other)).stdout
+    assert "report from 2 finished conditions (0 not run yet)" in out, out
 
 
 @invokes("report")

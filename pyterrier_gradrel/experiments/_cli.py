@@ -1,5 +1,5 @@
 """``gradrel run experiments/<name>.yaml [--dry-run] [--restore] [--limit-queries N] [--executor local|ray]
-[--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--restore] [--from-results]
+[--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--from-results]
 [--control <control>.yaml]``."""
 from __future__ import annotations
 
@@ -36,12 +36,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="where models run: auto (CUDA when available, else CPU), cpu, cuda, cuda:1 "
                           "(default: the config's training.device, else auto); not part of the run keys")
     run.set_defaults(func=_run)
-    rep = subparsers.add_parser("report", help="re-write the report of an experiment from its finished runs")
+    rep = subparsers.add_parser("report", help="re-write the report of an experiment from its finished runs: those "
+                                "under runs/<name>/ and those its run record results/<name>/runs.json holds")
     rep.add_argument("config", help="path to experiments/<name>.yaml")
     rep.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="the report of a run made with the same --limit-queries")
     rep.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
-    rep.add_argument("--restore", action="store_true", help=_RESTORE_HELP)
     rep.add_argument("--from-results", action="store_true",
                      help="no run folders needed: rebuild only diagonal.csv, the diagonal heatmaps and the report's "
                           "τ × evaluation-threshold section from results/<name>/perquery.csv.gz")
@@ -94,7 +94,7 @@ def _report(args: argparse.Namespace) -> int:
         print(f"diagonal section rebuilt from the committed per-query results: {refresh_diagonal(args.config, root=args.root)}")
     else:
         result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, compute=False,
-                                verbose=False, restore=args.restore)
+                                verbose=False, restore=True)
         print(f"report from {result.n_reused} finished conditions ({result.n_missing} not run yet): "
               f"{result.results_dir / 'report.md'}")
     if args.control:

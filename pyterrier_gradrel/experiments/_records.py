@@ -11,7 +11,7 @@ for every finished run it holds, by run key,
 
 ``gradrel run --restore`` (:func:`restore_runs`) writes back the run folder of every planned condition whose run key
 the record holds and whose folder is missing: ``condition.json`` (with ``restored_from``), ``train_log.json`` and per
-dataset ``perquery.csv.gz`` and ``metrics.json``. Equal run keys mean equal key material (code version included), and a
+dataset ``perquery.csv.gz`` and ``metrics.json``. Equal run keys mean equal key material (``RUN_VERSION`` included), and a
 rebuilt per-query file whose hash differs from the record is an error, so nothing stale or edited is restored. The raw
 run (``run.res.gz``) and the model are not kept: a restored run cannot be re-scored with other measures
 (``_store.refresh_metrics`` says so).
@@ -57,7 +57,7 @@ def write_records(keys: Iterable[str], runs_dir: Path, results_dir: Path, cfg: E
             "condition": condition,
             "train_log": json.loads(log.read_text(encoding="utf-8")) if log.is_file() else None,
             "perquery_sha256": {
-                edir.name.replace("__", "/"): _sha(_measure_rows(pd.read_csv(edir / "perquery.csv.gz", **_READ), labels))
+                _dataset(edir): _sha(_measure_rows(pd.read_csv(edir / "perquery.csv.gz", **_READ), labels))
                 for edir in sorted((run_dir / "eval").iterdir())},
         }
     path = results_dir / RECORDS_FILE
@@ -148,6 +148,11 @@ def _condition_rows(perquery: pd.DataFrame, cond: Condition) -> pd.DataFrame:
 def _measure_rows(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     """A per-query file's columns, only the rows of the configured measures, in file order."""
     return frame.loc[frame["measure"].isin(labels), _PERQUERY].reset_index(drop=True)
+
+
+def _dataset(edir: Path) -> str:
+    """The dataset id an evaluation folder scores (its ``metrics.json`` says)."""
+    return json.loads((edir / "metrics.json").read_text(encoding="utf-8"))["dataset"]
 
 
 def _sha(frame: pd.DataFrame) -> str:

@@ -292,6 +292,19 @@ def test_a_record_that_does_not_match_the_committed_scores_is_refused(tmp_path, 
         _run(other, results.parent.parent, scripted)
 
 
+def test_a_report_of_nothing_never_replaces_committed_results(tmp_path, mirror, shared_data):
+    """A clone without run folders or a run record: the report is refused and the results stay byte for byte."""
+    scripted = Scripted(shared_data)
+    done = _run(_config(thresholds=[1]), tmp_path / "a" / "experiments", scripted, report=True)
+    results = tmp_path / "clone" / "experiments" / "results" / "unit"
+    shutil.copytree(done.results_dir, results)
+    (results / "runs.json").unlink()  # as committed before run records existed
+    before = _files(results)
+    with pytest.raises(ValueError, match=r"no finished run of unit .*the results in .* are left as they are"):
+        _run(_config(thresholds=[1]), results.parent.parent, scripted, compute=False, report=True, restore=True)
+    assert _files(results) == before
+
+
 def test_the_runner_uses_the_plan_made_when_the_config_was_read(root, mirror, shared_data, monkeypatch):
     from pyterrier_gradrel.experiments import _config as schema
 

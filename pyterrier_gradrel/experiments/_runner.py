@@ -27,7 +27,7 @@ from pyterrier_gradrel.experiments._config import ExperimentConfig, load_config
 from pyterrier_gradrel.experiments._data import DataCache
 from pyterrier_gradrel.experiments._executor import LocalExecutor, Outcome, RayExecutor, Task, make_executor
 from pyterrier_gradrel.experiments._plan import Condition
-from pyterrier_gradrel.experiments._records import recorded_keys, restore_runs, write_records
+from pyterrier_gradrel.experiments._records import RECORDS_FILE, recorded_keys, restore_runs, write_records
 from pyterrier_gradrel.experiments._report import write_report
 from pyterrier_gradrel.experiments._result import ConditionsFailed, ExperimentResult, last_line
 from pyterrier_gradrel.experiments._scenarios import scenario_targets
@@ -101,6 +101,8 @@ def run_experiment(
 
     Raises:
         ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
+        ValueError: ``report`` with no finished condition (here or in the run record) while the results folder
+            holds per-query scores, which are left as they are.
     """
     start = time.time()
     cfg = load_config(config, **({} if limit_queries is None else {"limit_queries": limit_queries}))
@@ -131,12 +133,28 @@ def run_experiment(
                     compute=compute, verbose=verbose)
     _collect(result, keyed, targets_by_scenario)
     result.wall_time = time.time() - start
-    if report:
+    if report and _keeps_results(result, results_dir):
         write_report(result, results_dir)
         write_records(result.conditions, runs_dir, results_dir, cfg)
     if result.failed:
         raise ConditionsFailed(result)
     return result
+
+
+def _keeps_results(result: ExperimentResult, results_dir: Path) -> bool:
+    """Whether a report of ``result`` may be written: it has finished runs, or ``results_dir`` has no per-query scores
+    that an empty report would replace (when every condition failed, ``ConditionsFailed`` follows instead).
+
+    Raises:
+        ValueError: no condition has finished here nor in the run record, and ``results_dir`` holds scores.
+    """
+    if result.conditions or not (results_dir / "perquery.csv.gz").is_file():
+        return True
+    if result.failed:
+        return False
+    raise ValueError(f"no finished run of {result.config.name} under {result.runs_dir} nor in the run record "
+                     f"{results_dir / RECORDS_FILE}: the results in {results_dir} are left as they are (run the "
+                     f"experiment, or 'gradrel report --from-results' to rebuild only their diagonal section)")
 
 
 def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:

@@ -282,6 +282,10 @@ def test_a_record_that_does_not_match_the_committed_scores_is_refused(tmp_path, 
     with pytest.raises(ValueError, match=r"cannot restore ft-th-tau1-s0-.*gradrel/xquad-r/th/test .*do not hash"):
         _run(_config(thresholds=[1]), results.parent.parent, scripted, restore=True)
 
+    (results / "perquery.csv.gz").unlink()  # the runs restored before the refused one stay: they hashed as recorded
+    with pytest.raises(ValueError, match=r"records 1 run\(s\) to restore, but their scores, .*perquery.csv.gz, are"):
+        _run(_config(thresholds=[1]), results.parent.parent, scripted, restore=True)
+
     shutil.copytree(done.results_dir, results, dirs_exist_ok=True)
     other = _config(thresholds=[1], measures={"graded": ["nDCG@10"], "binary": ["RR"], "rels": [3]})
     with pytest.raises(ValueError, match=r"runs.json records .*'RR\(rel=2\)'.*expected .*'RR\(rel=3\)'"):

@@ -72,7 +72,8 @@ def restore_runs(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir
     ``keyed`` that the record holds and ``runs_dir`` lacks; returns how many were restored (0 without a record).
 
     Raises:
-        ValueError: the record is not this experiment's, was made with other measures, or a rebuilt per-query file
+        ValueError: the record is not this experiment's, was made with other measures, the results folder has no
+            ``perquery.csv.gz``, or a rebuilt per-query file
             differs from the hash the record holds for it (the committed files were edited or do not belong
             together).
     """
@@ -82,6 +83,9 @@ def restore_runs(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir
     todo = [(cond, key) for cond, _material, key in keyed if key in record["runs"] and not is_done(runs_dir / key)]
     if not todo:
         return 0
+    if not (results_dir / "perquery.csv.gz").is_file():
+        raise ValueError(f"{results_dir / RECORDS_FILE} records {len(todo)} run(s) to restore, but their scores, "
+                         f"{results_dir / 'perquery.csv.gz'}, are missing")
     perquery = pd.read_csv(results_dir / "perquery.csv.gz", **_READ)
     for cond, key in todo:
         _restore(runs_dir / key, cond, record["runs"][key], perquery, record["measures"],

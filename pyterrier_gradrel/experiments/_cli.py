@@ -17,8 +17,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser("run", help="run (or resume) an experiment config and write its report")
     run.add_argument("config", help="path to experiments/<name>.yaml")
     run.add_argument("--dry-run", action="store_true",
-                     help="list the conditions: finished, to copy from another experiment's finished run with the "
-                          "same key, or to run")
+                     help="list the conditions: finished, to restore from the run record (with --restore), to copy "
+                          "from another experiment's finished run with the same key, or to run")
     run.add_argument("--restore", action="store_true", help=_RESTORE_HELP)
     run.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="only the first N queries of every dataset (smoke runs; part of the run keys)")

@@ -176,7 +176,7 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
                                   f"significantly better / worse than {b}" for b in cfg.baselines) + ".",
         f"- Bootstrap: {s.bootstrap_samples} resamples of test **{s.bootstrap_unit}s** "
         f"({int(s.confidence * 100)}% percentile intervals).",
-        f"- Conditions: {result.n_run} computed, {result.n_reused} reused" + _copied(result)
+        f"- Conditions: {result.n_run} computed, {result.n_reused} reused" + _provenance(result)
         + (f", **{result.n_missing} not run yet (this report is partial)**" if result.n_missing else "")
         + f"; wall time of this invocation {result.wall_time:.0f} s; " + _compute_sentence(result),
         "",
@@ -271,7 +271,7 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
     return lines + [""]
 
 
-def _copied(result: ExperimentResult) -> str:
+def _provenance(result: ExperimentResult) -> str:
     """`` (n copied from ...; m restored from ...)`` for the finished runs copied from another experiment
     (``_store.adopt_run``) or restored from the committed run record (:mod:`._records`)."""
     copied = sum("copied_from" in cond for cond in result.conditions.values())

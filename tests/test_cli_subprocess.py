@@ -185,7 +185,10 @@ def test_run_a_tiny_experiment(env, work, tiny_encoder_dir):
     }
     path = work / "tiny.yaml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
-    out = gradrel(env, "run", str(path), "--root", str(work / "experiments"), "--quiet").stdout
+    bad = gradrel(env, "run", str(path), "--root", str(work / "experiments"), "--scenario", "nope", check=False)
+    assert bad.returncode == 1 and "no scenario ['nope'] in this config" in bad.stderr, bad.stderr
+    out = gradrel(env, "run", str(path), "--root", str(work / "experiments"), "--quiet",
+                  "--scenario", "crosslingual-local").stdout
     assert "2 conditions run, 0 reused" in out, out
     assert (work / "experiments" / "results" / "tiny" / "report.md").is_file()
     # a clone has only the results folder: --restore rebuilds both runs from its run record, training nothing

@@ -89,7 +89,8 @@ def test_cli_run_exits_non_zero_naming_the_failed_conditions(tmp_path, data, mon
 
     monkeypatch.setattr(_runner, "run_experiment", scripted_run)
     args = argparse.Namespace(config="x.yaml", root=None, limit_queries=None, dry_run=False, quiet=True,
-                              executor="local", address=None, device=None, restore=False)
+                              executor="local", address=None, device=None, restore=False,
+                              scenario=None)
     assert _cli._run(args) == 1
     err = capsys.readouterr().err
     assert "1 condition(s) of exec failed" in err and "ft-en-tau1-" in err and "bad data" in err

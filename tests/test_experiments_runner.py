@@ -309,6 +309,23 @@ def test_a_report_of_nothing_never_replaces_committed_results(tmp_path, mirror, 
     assert _files(results) == before
 
 
+def test_scenarios_selects_what_is_computed_and_the_report_covers_the_whole_config(root, mirror, shared_data):
+    """Two scenarios; computing one of them runs its fine-tuned models and the baselines of its targets only."""
+    scripted = Scripted(shared_data)
+    cfg = _config(scenarios=[{"type": "monolingual", "collection": "xquad-r", "languages": ["en"]},
+                             {"type": "crosslingual", "collection": "xquad-r", "pairs": [["th", "en"]]}])
+    with pytest.raises(ValueError, match=r"no scenario \['afriqa'\] in this config; its scenarios are "
+                                         r"\['crosslingual-xquad-r', 'monolingual-xquad-r'\]"):
+        _run(cfg, root, scripted, scenarios=["afriqa"])
+    res = _run(cfg, root, scripted, scenarios=["crosslingual-xquad-r"], report=True)
+    pair = ("gradrel/xquad-r/th-en/train",)
+    assert sorted(scripted.trained) == [(pair, "tau=1", 0), (pair, "tau=3", 0)]
+    assert set(res.perquery["label"]) == {"th-en"} and (res.n_run, res.n_missing) == (2 + 2 * 2, 2 + 2 * 2)
+    assert "6 not run yet (this report is partial)" in (res.results_dir / "report.md").read_text()
+    res = _run(cfg, root, scripted)
+    assert (res.n_run, res.n_reused, res.n_missing) == (6, 6, 0) and len(scripted.trained) == 4
+
+
 def test_the_runner_uses_the_plan_made_when_the_config_was_read(root, mirror, shared_data, monkeypatch):
     from pyterrier_gradrel.experiments import _config as schema
 

@@ -1,5 +1,5 @@
-"""``gradrel run experiments/<name>.yaml [--dry-run] [--restore] [--limit-queries N] [--executor local|ray]
-[--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--from-results]
+"""``gradrel run experiments/<name>.yaml [--dry-run] [--restore] [--scenario NAME ...] [--limit-queries N]
+[--executor local|ray] [--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--from-results]
 [--control <control>.yaml]``."""
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="list the conditions: finished, to restore from the run record (with --restore), to copy "
                           "from another experiment's finished run with the same key, or to run")
     run.add_argument("--restore", action="store_true", help=_RESTORE_HELP)
+    run.add_argument("--scenario", action="append", default=None, metavar="NAME",
+                     help="compute only this scenario's conditions (e.g. crosslingual-afriqa; repeat for several) and "
+                          "the baselines its targets need; the report covers the whole config, partial until the "
+                          "others have run")
     run.add_argument("--limit-queries", type=int, default=None, metavar="N",
                      help="only the first N queries of every dataset (smoke runs; part of the run keys)")
     run.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
@@ -58,7 +62,8 @@ def _run(args: argparse.Namespace) -> int:
     try:
         result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries,
                                 dry_run=args.dry_run, verbose=not args.quiet, executor=args.executor,
-                                address=args.address, device=args.device, restore=args.restore)
+                                address=args.address, device=args.device, restore=args.restore,
+                                scenarios=args.scenario)
         failed = None
     except ConditionsFailed as e:
         result, failed = e.result, e

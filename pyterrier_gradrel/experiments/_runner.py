@@ -14,7 +14,7 @@ import functools
 import os
 import shutil
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +70,7 @@ def run_experiment(
     address: str | None = None,
     device: str | None = None,
     restore: bool = False,
+    scenarios: Sequence[str] | None = None,
 ) -> ExperimentResult:
     """Run (or resume) an experiment and write its report.
 
@@ -95,13 +96,16 @@ def run_experiment(
         restore: first rebuild, from the results folder's run record (``results/<name>/runs.json``, see
             :mod:`._records`), the finished conditions whose run folders are missing (a sweep resumed on a fresh
             clone); without it a condition counts as finished only when its run folder exists.
+        scenarios: compute only the conditions of these scenarios (their names, e.g. ``crosslingual-afriqa``) and the
+            baselines their targets need; the others are counted as not run yet, and the report covers the whole
+            config (partial until they have run). Default: every scenario.
 
     Returns:
         The :class:`ExperimentResult` (its ``perquery`` is empty on a dry run).
 
     Raises:
         ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
-        ValueError: ``report`` with no finished condition (here or in the run record) while the results folder
+        ValueError: an unknown scenario name; ``report`` with no finished condition (here or in the run record) while the results folder
             holds per-query scores, which are left as they are.
     """
     start = time.time()
@@ -115,6 +119,8 @@ def run_experiment(
         executor = make_executor(executor, address=address, threads=cfg.training.threads or 1)
     data = _check_data(data, cfg)
     keyed = _keyed_conditions(cfg, data, components)
+    targets_by_scenario = scenario_targets(cfg.scenarios, calibrate=cfg.calibration.enabled)
+    wanted = _selected(keyed, scenarios, targets_by_scenario)
     result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
                               runs_dir=runs_dir, results_dir=results_dir)
     if dry_run:
@@ -127,10 +133,9 @@ def run_experiment(
         restore_runs(keyed, runs_dir, results_dir, cfg)
     if compute:
         _adopt_finished(keyed, runs_dir, with_model=cfg.keep_models)
-    eta = _Eta(keyed, runs_dir)
-    targets_by_scenario = scenario_targets(cfg.scenarios, calibrate=cfg.calibration.enabled)
+    eta = _Eta(keyed, runs_dir, wanted)
     _run_conditions(keyed, result, executor=executor, eta=eta, cfg=cfg, data=data, components=components,
-                    compute=compute, verbose=verbose)
+                    compute=compute, verbose=verbose, wanted=wanted)
     _collect(result, keyed, targets_by_scenario)
     result.wall_time = time.time() - start
     if report and _keeps_results(result, results_dir):
@@ -166,6 +171,24 @@ def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:
     return data
 
 
+def _selected(keyed: list[tuple[Condition, dict[str, object], str]], scenarios: Sequence[str] | None,
+              targets_by_scenario: Mapping[str, list]) -> set[str]:
+    """The run keys to compute: every condition's, or those of the ``scenarios`` named and of the baselines that
+    evaluate their targets.
+
+    Raises:
+        ValueError: a name that is not one of the config's scenarios.
+    """
+    if scenarios is None:
+        return {key for _cond, _material, key in keyed}
+    unknown = sorted(set(scenarios) - set(targets_by_scenario))
+    if unknown:
+        raise ValueError(f"no scenario {unknown} in this config; its scenarios are {sorted(targets_by_scenario)}")
+    datasets = {t.dataset for name in scenarios for t in targets_by_scenario[name]}
+    return {key for cond, _material, key in keyed
+            if cond.scenario in scenarios or (not cond.fine_tuned and {t.dataset for t in cond.targets} & datasets)}
+
+
 def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
                       components: Components) -> list[tuple[Condition, dict[str, object], str]]:
     """(condition, key material, run key) of every condition of the config's plan; the components' fingerprint is
@@ -177,9 +200,9 @@ def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
 
 def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], result: ExperimentResult, *,
                     executor: LocalExecutor | RayExecutor, eta: _Eta, cfg: ExperimentConfig, data: DataCache,
-                    components: Components, compute: bool, verbose: bool) -> None:
-    """Reuse the finished conditions, count the others as missing (without ``compute``) or run them through
-    ``executor`` as one :class:`Task` each, behind a progress bar."""
+                    components: Components, compute: bool, verbose: bool, wanted: set[str]) -> None:
+    """Reuse the finished conditions, count the others as missing (without ``compute``, or not ``wanted``) or run
+    them through ``executor`` as one :class:`Task` each, behind a progress bar."""
     from tqdm.auto import tqdm
 
     with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
@@ -191,7 +214,7 @@ def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], resul
                 result.n_reused += 1
                 refresh_metrics(run_dir, cond, cfg, data)
                 bar.update(1)
-            elif not compute:
+            elif not compute or key not in wanted:
                 result.n_missing += 1
                 bar.update(1)
             else:
@@ -278,9 +301,9 @@ def _collect(result: ExperimentResult, keyed: list[tuple[Condition, dict[str, ob
 class _Eta:
     """Remaining time: the unfinished conditions × the mean measured seconds of their kind (or a prior)."""
 
-    def __init__(self, keyed: list, runs_dir: Path) -> None:
+    def __init__(self, keyed: list, runs_dir: Path, wanted: set[str]) -> None:
         self.kinds = ["fine-tuned" if c.fine_tuned else "baseline" for c, _, _ in keyed]
-        self.todo = [not is_done(runs_dir / k) for _, _, k in keyed]
+        self.todo = [k in wanted and not is_done(runs_dir / k) for _, _, k in keyed]
         self.seconds: dict[str, list[float]] = {"baseline": [], "fine-tuned": []}
 
     def observe(self, cond: Condition, seconds: float) -> None:

@@ -309,7 +309,8 @@ def test_a_report_of_nothing_never_replaces_committed_results(tmp_path, mirror, 
     assert _files(results) == before
 
 
-def test_scenarios_selects_what_is_computed_and_the_report_covers_the_whole_config(root, mirror, shared_data):
+def test_scenarios_selects_what_is_computed_and_the_report_covers_the_whole_config(root, mirror, shared_data,
+                                                                                     capsys):
     """Two scenarios; computing one of them runs its fine-tuned models and the baselines of its targets only."""
     scripted = Scripted(shared_data)
     cfg = _config(scenarios=[{"type": "monolingual", "collection": "xquad-r", "languages": ["en"]},
@@ -317,6 +318,9 @@ def test_scenarios_selects_what_is_computed_and_the_report_covers_the_whole_conf
     with pytest.raises(ValueError, match=r"no scenario \['afriqa'\] in this config; its scenarios are "
                                          r"\['crosslingual-xquad-r', 'monolingual-xquad-r'\]"):
         _run(cfg, root, scripted, scenarios=["afriqa"])
+    _run(cfg, root, scripted, scenarios=["crosslingual-xquad-r"], dry_run=True)
+    assert "12 conditions: 0 finished, 6 to run (2 fine-tuning runs), 6 left for other scenarios" in (
+        capsys.readouterr().out)
     res = _run(cfg, root, scripted, scenarios=["crosslingual-xquad-r"], report=True)
     pair = ("gradrel/xquad-r/th-en/train",)
     assert sorted(scripted.trained) == [(pair, "tau=1", 0), (pair, "tau=3", 0)]

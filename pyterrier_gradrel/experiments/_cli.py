@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("config", help="path to experiments/<name>.yaml")
     run.add_argument("--dry-run", action="store_true",
                      help="list the conditions: finished, to restore from the run record (with --restore), to copy "
-                          "from another experiment's finished run with the same key, or to run")
+                          "from another experiment's finished run with the same key, to run, or left for later (not "
+                          "in the --scenario chosen)")
     run.add_argument("--restore", action="store_true", help=_RESTORE_HELP)
     run.add_argument("--scenario", action="append", default=None, metavar="NAME",
                      help="compute only this scenario's conditions (e.g. crosslingual-afriqa; repeat for several) and "

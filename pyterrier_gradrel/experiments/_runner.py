@@ -125,7 +125,7 @@ def run_experiment(
                               runs_dir=runs_dir, results_dir=results_dir)
     if dry_run:
         _print_plan(keyed, runs_dir, with_model=cfg.keep_models,
-                    recorded=recorded_keys(results_dir, cfg) if restore else set())
+                    recorded=recorded_keys(results_dir, cfg) if restore else set(), wanted=wanted)
         result.wall_time = time.time() - start
         return result
 
@@ -257,23 +257,25 @@ def _adopt_finished(keyed: list[tuple[Condition, dict[str, object], str]], runs_
 
 
 def _print_plan(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir: Path, *, with_model: bool,
-                recorded: set[str]) -> None:
+                recorded: set[str], wanted: set[str]) -> None:
     """``--dry-run``: one line per condition (reused, restored from the run record, copied from another experiment's
-    finished run, or to run) and a summary."""
-    counts = {"reuse": 0, "restore": 0, "copy": 0, "run": 0}
+    finished run, to run, or left for later: not in the selected scenarios) and a summary."""
+    counts = {"reuse": 0, "restore": 0, "copy": 0, "run": 0, "later": 0}
     fine_tuning = 0
     for cond, _material, key in keyed:
         done = is_done(runs_dir / key)
         restore = not done and key in recorded
         source = None if done or restore else finished_elsewhere(runs_dir / key, with_model=with_model)
-        status = "reuse" if done else "restore" if restore else "copy" if source is not None else "run"
+        status = ("reuse" if done else "restore" if restore else "copy" if source is not None
+                  else "run" if key in wanted else "later")
         counts[status] += 1
         fine_tuning += status == "run" and cond.fine_tuned
         print(f"{status:<5}  {key}  {cond.describe()}" + (f" (finished in {source.parent.name})" if source else ""))
     copies = f", {counts['copy']} to copy from other experiments' finished runs" if counts["copy"] else ""
     restores = f", {counts['restore']} to restore from the run record" if counts["restore"] else ""
+    later = f", {counts['later']} left for other scenarios" if counts["later"] else ""
     print(f"{len(keyed)} conditions: {counts['reuse']} finished{restores}{copies}, {counts['run']} to run "
-          f"({fine_tuning} fine-tuning runs)")
+          f"({fine_tuning} fine-tuning runs){later}")
 
 
 def _error(error: str | None, run_dir: Path) -> str | None:

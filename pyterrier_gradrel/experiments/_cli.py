@@ -1,6 +1,6 @@
 """``gradrel run experiments/<name>.yaml [--dry-run] [--restore] [--scenario NAME ...] [--limit-queries N]
-[--executor local|ray] [--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml [--from-results]
-[--control <control>.yaml]``."""
+[--executor local|ray] [--address ADDR] [--device DEVICE]`` and ``gradrel report experiments/<name>.yaml
+[--from-results] [--control <control>.yaml]``."""
 from __future__ import annotations
 
 import argparse

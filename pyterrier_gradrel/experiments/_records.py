@@ -6,15 +6,15 @@ for every finished run it holds, by run key,
 
 * ``condition``: the run's ``condition.json`` (key material, condition, timings; without ``restored_from``);
 * ``train_log``: its ``train_log.json`` (``null`` for a baseline);
-* ``perquery_sha256``: per evaluated dataset, the sha256 of the per-query file that
-  :func:`restore_runs` rebuilds from ``results/<name>/perquery.csv.gz`` (the rows of the configured measures).
+* ``perquery_sha256``: per evaluated dataset, the sha256 of the run's rows of the per-query frame that the report
+  writes to ``results/<name>/perquery.csv.gz`` (:func:`_rows`: the file :func:`restore_runs` rebuilds from them).
 
 ``gradrel run --restore`` (:func:`restore_runs`) writes back the run folder of every planned condition whose run key
 the record holds and whose folder is missing: ``condition.json`` (with ``restored_from``), ``train_log.json`` and per
-dataset ``perquery.csv.gz`` and ``metrics.json``. Equal run keys mean equal key material (``RUN_VERSION`` included), and a
-rebuilt per-query file whose hash differs from the record is an error, so nothing stale or edited is restored. The raw
-run (``run.res.gz``) and the model are not kept: a restored run cannot be re-scored with other measures
-(``_store.refresh_metrics`` says so).
+dataset ``perquery.csv.gz`` and ``metrics.json``. Equal run keys mean equal key material (``RUN_VERSION``
+included), and a rebuilt per-query file whose hash differs from the record is an error, so nothing stale or edited is
+restored. The raw run (``run.res.gz``) and the model are not kept: a restored run cannot be re-scored with other
+measures (``_store.refresh_metrics`` says so).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
-from pyterrier_gradrel.experiments._store import csv_gz, eval_dir, is_done, write_evaluation
+from pyterrier_gradrel.experiments._store import EVAL_COLUMNS, csv_gz, eval_dir, is_done, write_evaluation
 
 if TYPE_CHECKING:
     from pyterrier_gradrel.experiments._config import ExperimentConfig
@@ -38,27 +38,24 @@ __all__ = ["RECORDS_FILE", "recorded_keys", "restore_runs", "write_records"]
 #: the record's file name in ``results/<name>/``
 RECORDS_FILE = "runs.json"
 _FORMAT = 1
-_PERQUERY = ["qid", "article", "measure", "value"]
 _READ = {"dtype": {"qid": str, "article": str}, "keep_default_na": False}
 
 
-def write_records(keys: Iterable[str], runs_dir: Path, results_dir: Path, cfg: ExperimentConfig) -> Path:
-    """Write ``results_dir/runs.json`` for the finished runs ``keys`` under ``runs_dir``; returns its path."""
+def write_records(finished: Iterable[tuple[Condition, str]], perquery: pd.DataFrame, runs_dir: Path,
+                  results_dir: Path, cfg: ExperimentConfig) -> Path:
+    """Write ``results_dir/runs.json`` for the ``finished`` (condition, run key) pairs, whose run folders are under
+    ``runs_dir`` and whose rows ``perquery`` (the report's per-query frame) holds; returns its path."""
     labels = [m.label for m in cfg.measures]
     runs = {}
-    for key in sorted(keys):
+    for cond, key in sorted(finished, key=lambda pair: pair[1]):
         run_dir = runs_dir / key
-        if not is_done(run_dir):
-            continue
         condition = json.loads((run_dir / "condition.json").read_text(encoding="utf-8"))
         condition.pop("restored_from", None)
         log = run_dir / "train_log.json"
         runs[key] = {
             "condition": condition,
             "train_log": json.loads(log.read_text(encoding="utf-8")) if log.is_file() else None,
-            "perquery_sha256": {
-                _dataset(edir): _sha(_measure_rows(pd.read_csv(edir / "perquery.csv.gz", **_READ), labels))
-                for edir in sorted((run_dir / "eval").iterdir())},
+            "perquery_sha256": {t.dataset: _sha(_rows(perquery, cond, t.dataset, labels)) for t in cond.targets},
         }
     path = results_dir / RECORDS_FILE
     _atomic.write_text(path, json.dumps({"format": _FORMAT, "experiment": cfg.name, "measures": labels, "runs": runs},
@@ -73,9 +70,8 @@ def restore_runs(keyed: list[tuple[Condition, dict[str, object], str]], runs_dir
 
     Raises:
         ValueError: the record is not this experiment's, was made with other measures, the results folder has no
-            ``perquery.csv.gz``, or a rebuilt per-query file
-            differs from the hash the record holds for it (the committed files were edited or do not belong
-            together).
+            ``perquery.csv.gz``, or a rebuilt per-query file differs from the hash the record holds for it (the
+            committed files were edited or do not belong together).
     """
     record = _load(results_dir, cfg)
     if record is None:
@@ -119,13 +115,9 @@ def _load(results_dir: Path, cfg: ExperimentConfig) -> dict | None:
 def _restore(run_dir: Path, cond: Condition, run: dict, perquery: pd.DataFrame, labels: list[str], *,
              source: Path) -> None:
     """Write one run folder from its record and its rows of the results' per-query frame, atomically."""
-    rows = _condition_rows(perquery, cond)
     with _atomic.atomic_path(run_dir) as tmp:
         for target in cond.targets:
-            sel = rows[rows["target"] == target.dataset]
-            if cond.system != "fine-tuned" and not sel.empty:  # a baseline's rows repeat in every scenario
-                sel = sel[sel["scenario"] == sel["scenario"].iloc[0]]
-            frame = _measure_rows(sel, labels)
+            frame = _rows(perquery, cond, target.dataset, labels)
             expected = run["perquery_sha256"].get(target.dataset)
             if _sha(frame) != expected:
                 raise ValueError(f"cannot restore {run_dir.name} from {source}: its {len(frame)} per-query rows on "
@@ -139,24 +131,19 @@ def _restore(run_dir: Path, cond: Condition, run: dict, perquery: pd.DataFrame, 
         (tmp / "condition.json").write_text(json.dumps(condition, indent=2, default=str), encoding="utf-8")
 
 
-def _condition_rows(perquery: pd.DataFrame, cond: Condition) -> pd.DataFrame:
-    """The rows of ``perquery`` that ``cond`` produced (a baseline's in every scenario that evaluates its targets)."""
-    sel = perquery["system"] == cond.system
-    if cond.system == "fine-tuned":
+def _rows(perquery: pd.DataFrame, cond: Condition, dataset: str, labels: list[str]) -> pd.DataFrame:
+    """``cond``'s per-query rows on ``dataset`` in the report's per-query frame, as its run folder's file holds them
+    (columns ``_store.EVAL_COLUMNS``, the configured measures, in frame order); a baseline's rows repeat in every
+    scenario that evaluates ``dataset``, so those of the first are taken."""
+    sel = (perquery["system"] == cond.system) & (perquery["target"] == dataset) & perquery["measure"].isin(labels)
+    if cond.fine_tuned:
         sel &= ((perquery["scenario"] == cond.scenario) & (perquery["variant"] == cond.variant)
                 & (perquery["seed"] == cond.seed) & (perquery["fraction"] == cond.fraction)
                 & (perquery["noise"] == cond.noise))
-    return perquery[sel]
-
-
-def _measure_rows(frame: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
-    """A per-query file's columns, only the rows of the configured measures, in file order."""
-    return frame.loc[frame["measure"].isin(labels), _PERQUERY].reset_index(drop=True)
-
-
-def _dataset(edir: Path) -> str:
-    """The dataset id an evaluation folder scores (its ``metrics.json`` says)."""
-    return json.loads((edir / "metrics.json").read_text(encoding="utf-8"))["dataset"]
+    rows = perquery[sel]
+    if not cond.fine_tuned and not rows.empty:
+        rows = rows[rows["scenario"] == rows["scenario"].iloc[0]]
+    return rows[EVAL_COLUMNS].reset_index(drop=True)
 
 
 def _sha(frame: pd.DataFrame) -> str:

@@ -105,8 +105,8 @@ def run_experiment(
 
     Raises:
         ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
-        ValueError: an unknown scenario name; ``report`` with no finished condition (here or in the run record) while the results folder
-            holds per-query scores, which are left as they are.
+        ValueError: an unknown scenario name; ``report`` with no finished condition (here or in the run record)
+            while the results folder holds per-query scores, which are left as they are.
     """
     start = time.time()
     cfg = load_config(config, **({} if limit_queries is None else {"limit_queries": limit_queries}))
@@ -140,7 +140,8 @@ def run_experiment(
     result.wall_time = time.time() - start
     if report and _keeps_results(result, results_dir):
         write_report(result, results_dir)
-        write_records(result.conditions, runs_dir, results_dir, cfg)
+        write_records([(cond, key) for cond, _material, key in keyed if key in result.conditions], result.perquery,
+                      runs_dir, results_dir, cfg)
     if result.failed:
         raise ConditionsFailed(result)
     return result

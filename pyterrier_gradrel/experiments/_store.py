@@ -57,6 +57,10 @@ PERQUERY_COLUMNS = ["scenario", "label", "target", "split", "role", "system", "v
                     "fraction", "noise", "qid", "article", "measure", "rel", "base", "value"]
 
 
+#: the columns of a run folder's ``eval/<dataset>/perquery.csv.gz``
+EVAL_COLUMNS = ["qid", "article", "measure", "value"]
+
+
 def default_root() -> Path:
     """Where ``experiments/`` lives: ``$GRADREL_EXPERIMENTS`` or ``./experiments``."""
     return Path(os.environ.get("GRADREL_EXPERIMENTS", "experiments"))
@@ -204,12 +208,12 @@ def write_metrics(edir: Path, res: pd.DataFrame, target: Target, cfg: Experiment
     per_query = data.per_query(target.dataset, res, cfg.measures)
     articles = d.topics.set_index("qid")["article"].astype(str) if "article" in d.topics.columns else None
     per_query["article"] = per_query["qid"].map(articles) if articles is not None else ""
-    write_evaluation(edir, per_query[["qid", "article", "measure", "value"]], target.dataset)
+    write_evaluation(edir, per_query[EVAL_COLUMNS], target.dataset)
 
 
 def write_evaluation(edir: Path, per_query: pd.DataFrame, dataset: str) -> None:
-    """Write an evaluation folder's ``perquery.csv.gz`` (columns ``qid``, ``article``, ``measure``, ``value``) and
-    ``metrics.json`` (the query count and each measure's mean)."""
+    """Write an evaluation folder's ``perquery.csv.gz`` (columns :data:`EVAL_COLUMNS`) and ``metrics.json`` (the
+    query count and each measure's mean)."""
     _atomic.write_bytes(edir / "perquery.csv.gz", csv_gz(per_query))
     means = per_query.groupby("measure")["value"].mean().to_dict()
     _atomic.write_text(edir / "metrics.json", json.dumps(
@@ -239,8 +243,9 @@ def refresh_metrics(run_dir: Path, cond: Condition, cfg: ExperimentConfig, data:
         if wanted <= set(pq["measure"]):
             continue
         if not (edir / "run.res.gz").is_file():
-            raise ValueError(f"{run_dir} has no raw run to score {sorted(wanted - set(pq['measure']))} with (it was "
-                             f"restored from a results folder's run record): delete the folder to compute the run again")
+            raise ValueError(f"{run_dir} has no raw run to score {sorted(wanted - set(pq['measure']))} with (it "
+                             f"was restored from a results folder's run record): delete the folder to compute the run "
+                             f"again")
         res = pt.io.read_results(str(edir / "run.res.gz"))
         write_metrics(edir, res, target, cfg, data)
 

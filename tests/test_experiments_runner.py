@@ -288,7 +288,8 @@ def test_a_record_that_does_not_match_the_committed_scores_is_refused(tmp_path, 
 
     shutil.copytree(done.results_dir, results, dirs_exist_ok=True)
     other = _config(thresholds=[1], measures={"graded": ["nDCG@10"], "binary": ["RR"], "rels": [3]})
-    with pytest.raises(ValueError, match=r"runs.json records .*'RR\(rel=2\)'.*expected .*'RR\(rel=3\)'"):
+    with pytest.raises(ValueError, match=r"runs.json records \d+ run\(s\) to restore, scored with the measures "
+                                         r".*'RR\(rel=2\)'.*this config's are .*'RR\(rel=3\)'"):
         _run(other, results.parent.parent, scripted, restore=True)
     # restored runs have no raw run to score a new measure with
     _run(_config(thresholds=[1]), results.parent.parent, scripted, restore=True)
@@ -304,9 +305,110 @@ def test_a_report_of_nothing_never_replaces_committed_results(tmp_path, mirror, 
     shutil.copytree(done.results_dir, results)
     (results / "runs.json").unlink()  # as committed before run records existed
     before = _files(results)
-    with pytest.raises(ValueError, match=r"no finished run of unit .*the results in .* are left as they are"):
+    with pytest.raises(ValueError, match=r"no run of unit's plan has finished \(there is no finished run under .* nor "
+                                         r"a run record .*\): the results in .* are left as they are"):
         _run(_config(thresholds=[1]), results.parent.parent, scripted, compute=False, report=True, restore=True)
     assert _files(results) == before
+
+
+def test_a_partial_report_never_drops_recorded_runs(tmp_path, mirror, shared_data):
+    """A clone on another machine kind (another model fingerprint: e.g. bf16 where the record is float32) restores
+    only the BM25 runs; its partial report would drop the others, so it is refused and the files stay. A complete run
+    of the new keys replaces them."""
+    done = _run(_config(thresholds=[1]), tmp_path / "a" / "experiments", Scripted(shared_data), report=True)
+    clone = tmp_path / "clone" / "experiments"
+    results = clone / "results" / "unit"
+    shutil.copytree(done.results_dir, results)
+    before = _files(results)
+    other = Scripted(shared_data, fingerprint="e" * 64)
+    with pytest.raises(ValueError, match=r"a partial report \(4 of 10 conditions finished\) would replace the 6 "
+                                         r"recorded run\(s\) of other run keys .*left as they are"):
+        _run(_config(thresholds=[1]), clone, other, compute=False, report=True, restore=True)
+    assert _files(results) == before
+    res = _run(_config(thresholds=[1]), clone, other, restore=True, report=True)
+    assert (res.n_run, res.n_reused) == (6, 4)
+    assert set(json.loads((results / "runs.json").read_text())["runs"]) == set(res.conditions)
+
+
+def test_a_sweep_resumed_without_restore_is_refused_before_it_drops_the_record(tmp_path, mirror, shared_data):
+    scripted = Scripted(shared_data)
+    cfg = _config(scenarios=[{"type": "monolingual", "collection": "xquad-r", "languages": ["en"]},
+                             {"type": "crosslingual", "collection": "xquad-r", "pairs": [["th", "en"]]}])
+    done = _run(cfg, tmp_path / "a" / "experiments", scripted, scenarios=["monolingual-xquad-r"], report=True)
+    clone = tmp_path / "clone" / "experiments"
+    shutil.copytree(done.results_dir, clone / "results" / "unit")
+    before = _files(clone / "results" / "unit")
+    with pytest.raises(ValueError, match=r"6 finished run\(s\) that .*runs.json records are neither under .* nor "
+                                         r"restored: .*\(pass --restore"):
+        _run(cfg, clone, scripted, scenarios=["crosslingual-xquad-r"], report=True)
+    assert _files(clone / "results" / "unit") == before
+    res = _run(cfg, clone, scripted, scenarios=["crosslingual-xquad-r"], report=True, restore=True)
+    assert (res.n_reused, res.n_missing) == (6, 0)
+
+
+def test_a_smoke_run_reports_beside_the_full_results(root, tmp_path, mirror, shared_data):
+    scripted = Scripted(shared_data)
+    path = tmp_path / "unit.yaml"
+    path.write_text(json.dumps(_config(thresholds=[1])))  # JSON is YAML
+    full = _run(path, root, scripted, report=True)
+    before = _files(full.results_dir)
+    smoke = _run(path, root, scripted, data=LightData(limit_queries=3), limit_queries=3, report=True)
+    assert smoke.results_dir == root / "results" / "unit-limit3" and smoke.n_run == 10
+    assert _files(full.results_dir) == before
+    text = (smoke.results_dir / "report.md").read_text()
+    assert "--limit-queries 3` (finished conditions" in text and "first 3 queries of every dataset" in text
+    again = _run(path, root, scripted, data=LightData(limit_queries=3), limit_queries=3, compute=False, report=True)
+    assert again.results_dir == smoke.results_dir and again.n_reused == 10
+
+
+def test_a_restored_run_is_not_copied_into_another_experiment(tmp_path, mirror, shared_data):
+    """A restored run has no raw run to score another experiment's measures with: the other experiment computes it."""
+    scripted = Scripted(shared_data)
+    done = _run(_config(thresholds=[1]), tmp_path / "a" / "experiments", scripted, report=True)
+    clone = tmp_path / "clone" / "experiments"
+    shutil.copytree(done.results_dir, clone / "results" / "unit")
+    res = _run(_config(thresholds=[1]), clone, scripted, restore=True, report=True)
+    assert res.n_reused == 10 and "(10 restored from the run record" in (res.results_dir / "report.md").read_text()
+    other = _config(name="other", thresholds=[1], measures={"graded": ["nDCG@10"], "binary": ["RR"], "rels": [3]})
+    res = _run(other, clone, scripted)
+    assert (res.n_run, res.n_reused) == (10, 0) and "RR(rel=3)" in set(res.perquery["measure"])
+
+
+def test_a_report_with_new_measures_needs_no_restore_when_every_run_is_here(root, mirror, shared_data):
+    scripted = Scripted(shared_data)
+    _run(_config(thresholds=[1]), root, scripted, report=True)
+    more = _config(thresholds=[1], measures={"graded": ["nDCG@10"], "binary": ["RR"], "rels": [2, 3]})
+    res = _run(more, root, scripted, compute=False, restore=True, report=True)
+    assert res.n_reused == 10 and "RR(rel=3)" in set(res.perquery["measure"])
+    assert json.loads((res.results_dir / "runs.json").read_text())["measures"] == ["nDCG@10", "RR(rel=2)",
+                                                                                  "RR(rel=3)"]
+
+
+def test_a_renamed_scenario_restores_its_runs(tmp_path, mirror, shared_data):
+    """The scenario name is not part of a run key: rows are found under the name the record holds."""
+    def cfg(label):
+        return _config(thresholds=[1], calibration={"enabled": False}, scenarios=[
+            {"type": "transfer", "train": ["gradrel/xquad-r/de/train"], "test": ["gradrel/xquad-r/en/test"],
+             "label": label}])
+
+    scripted = Scripted(shared_data)
+    done = _run(cfg("de-en"), tmp_path / "a" / "experiments", scripted, report=True)
+    clone = tmp_path / "clone" / "experiments"
+    shutil.copytree(done.results_dir, clone / "results" / "unit")
+    res = _run(cfg("de-to-en"), clone, scripted, compute=False, restore=True, report=True)
+    assert res.n_reused == len(done.conditions) and res.n_missing == 0
+    assert set(res.perquery["scenario"]) == {"transfer-de-to-en"}
+
+
+def test_one_run_key_in_two_scenarios_is_computed_once(root, mirror, shared_data):
+    scripted = Scripted(shared_data)
+    cfg = _config(thresholds=[1], calibration={"enabled": False}, scenarios=[
+        {"type": "monolingual", "collection": "xquad-r", "languages": ["en"]},
+        {"type": "transfer", "train": ["gradrel/xquad-r/en/train"], "test": ["gradrel/xquad-r/en/test"]}])
+    res = _run(cfg, root, scripted, report=True)
+    assert scripted.trained == [(("gradrel/xquad-r/en/train",), "tau=1", 0)]
+    assert res.n_run + res.n_reused == len(load_config(cfg).conditions) and res.n_missing == 0
+    assert set(res.perquery["scenario"]) >= {"monolingual-xquad-r", "transfer-xquad-r.en-to-xquad-r.en"}
 
 
 def test_scenarios_selects_what_is_computed_and_the_report_covers_the_whole_config(root, mirror, shared_data,

@@ -26,8 +26,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           "the baselines its targets need; the report covers the whole config, partial until the "
                           "others have run")
     run.add_argument("--limit-queries", type=int, default=None, metavar="N",
-                     help="only the first N queries of every dataset (smoke runs; part of the run keys)")
-    run.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
+                     help="only the first N queries of every dataset (smoke runs; part of the run keys); the report "
+                          "goes to results/<name>-limit<N>")
+    run.add_argument("--root", default=None, help="the experiments folder (default: $GRADREL_EXPERIMENTS, else ./experiments)")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
     run.add_argument("--executor", choices=["local", "ray"], default="local",
                      help="local: one condition after the other in this process (default); ray: each condition "
@@ -45,8 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                                 "under runs/<name>/ and those its run record results/<name>/runs.json holds")
     rep.add_argument("config", help="path to experiments/<name>.yaml")
     rep.add_argument("--limit-queries", type=int, default=None, metavar="N",
-                     help="the report of a run made with the same --limit-queries")
-    rep.add_argument("--root", default=None, help="the experiments folder (default: ./experiments)")
+                     help="the report of a smoke run made with the same --limit-queries (results/<name>-limit<N>)")
+    rep.add_argument("--root", default=None, help="the experiments folder (default: $GRADREL_EXPERIMENTS, else ./experiments)")
     rep.add_argument("--from-results", action="store_true",
                      help="no run folders needed: rebuild only diagonal.csv, the diagonal heatmaps and the report's "
                           "τ × evaluation-threshold section from results/<name>/perquery.csv.gz")

@@ -150,7 +150,8 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         lines += [cfg.description.strip(), ""]
     lines += ["## Setup", ""]
     if cfg.source:
-        lines.append(f"- Reproduce: `gradrel run {_shown_path(cfg.source)}` (finished conditions are reused; "
+        command = " ".join(filter(None, ["gradrel run", _shown_path(cfg.source), result.options]))
+        lines.append(f"- Reproduce: `{command}` (finished conditions are reused; "
                      "`--executor ray` runs the others as Ray tasks).")
     lines += [
         f"- Base model: `{cfg.base_model}`; training hyper-parameters: `{cfg.training.given()}` (each fine-tuned "
@@ -274,8 +275,8 @@ def _calibration_lines(cal: pd.DataFrame, cfg) -> list[str]:
 def _provenance(result: ExperimentResult) -> str:
     """`` (n copied from ...; m restored from ...)`` for the finished runs copied from another experiment
     (``_store.adopt_run``) or restored from the committed run record (:mod:`._records`)."""
-    copied = sum("copied_from" in cond for cond in result.conditions.values())
     restored = sum("restored_from" in cond for cond in result.conditions.values())
+    copied = sum("copied_from" in cond and "restored_from" not in cond for cond in result.conditions.values())
     parts = ([f"{copied} copied from other experiments' finished runs with the same run keys"] if copied else []) + (
         [f"{restored} restored from the run record `{RECORDS_FILE}` of an earlier invocation"] if restored else [])
     return f" ({'; '.join(parts)})" if parts else ""

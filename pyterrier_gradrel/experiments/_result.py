@@ -26,6 +26,8 @@ class ExperimentResult:
             without a finished run (not computed with ``compute=False``, or failed).
         conditions: ``run key -> condition.json`` content (``_store.read_condition``).
         failed: ``run key -> error`` of the conditions that failed in this call.
+        options: the ``gradrel run`` options beyond the config's path that reproduce these results
+            (``--limit-queries N`` of a smoke run), for the report.
     """
 
     config: ExperimentConfig
@@ -38,6 +40,7 @@ class ExperimentResult:
     n_missing: int = 0
     conditions: dict[str, dict] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
+    options: str = ""
 
 
 class ConditionsFailed(RuntimeError):

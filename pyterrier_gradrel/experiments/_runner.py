@@ -81,7 +81,8 @@ def run_experiment(
         config: a path to ``experiments/<name>.yaml``, a mapping, or an :class:`ExperimentConfig`.
         root: the ``experiments`` folder (runs go to ``root/runs/<name>``, the report to ``root/results/<name>``);
             default ``$GRADREL_EXPERIMENTS`` or ``./experiments``.
-        limit_queries: override the config's query limit (smoke runs; part of the run keys).
+        limit_queries: override the config's query limit (smoke runs; part of the run keys). Its report goes to
+            ``root/results/<name>-limit<N>``, beside the results of the config's own limit.
         dry_run: only list the conditions and whether each is reusable; nothing is trained or evaluated.
         report: write the Markdown report and plots at the end.
         components: the retrieval/training back-end (default: the package's real components).
@@ -105,14 +106,16 @@ def run_experiment(
 
     Raises:
         ConditionsFailed: after the sweep, when some conditions failed (``.result`` holds the rest).
-        ValueError: an unknown scenario name; ``report`` with no finished condition (here or in the run record)
-            while the results folder holds per-query scores, which are left as they are.
+        ValueError: an unknown scenario name; a report that would drop results its folder holds (see
+            :func:`_check_keeps`; refused before anything is computed where it can be foreseen), which are then
+            left as they are.
     """
     start = time.time()
-    cfg = load_config(config, **({} if limit_queries is None else {"limit_queries": limit_queries}))
+    smoke = limit_queries is not None
+    cfg = load_config(config, **({"limit_queries": limit_queries} if smoke else {}))
     root = Path(root) if root is not None else default_root()
     runs_dir = root / "runs" / cfg.name
-    results_dir = root / "results" / cfg.name
+    results_dir = root / "results" / (f"{cfg.name}-limit{limit_queries}" if smoke else cfg.name)
     components = components or Components(base_model=cfg.base_model, verbose=verbose,
                                          device=device or cfg.training.device)
     if isinstance(executor, str):
@@ -122,7 +125,8 @@ def run_experiment(
     targets_by_scenario = scenario_targets(cfg.scenarios, calibrate=cfg.calibration.enabled)
     wanted = _selected(keyed, scenarios, targets_by_scenario)
     result = ExperimentResult(config=cfg, perquery=pd.DataFrame(columns=PERQUERY_COLUMNS),
-                              runs_dir=runs_dir, results_dir=results_dir)
+                              runs_dir=runs_dir, results_dir=results_dir,
+                              options=f"--limit-queries {limit_queries}" if smoke else "")
     if dry_run:
         _print_plan(keyed, runs_dir, with_model=cfg.keep_models,
                     recorded=recorded_keys(results_dir, cfg) if restore else set(), wanted=wanted)
@@ -133,12 +137,17 @@ def run_experiment(
         restore_runs(keyed, runs_dir, results_dir, cfg)
     if compute:
         _adopt_finished(keyed, runs_dir, with_model=cfg.keep_models)
+    planned = {key for _cond, _material, key in keyed}
+    if report:  # refuse now, not after hours of compute, a report that would drop results
+        done = {key for key in planned if is_done(runs_dir / key)}
+        _check_keeps(done | (wanted if compute else set()), planned, results_dir, result)
     eta = _Eta(keyed, runs_dir, wanted)
     _run_conditions(keyed, result, executor=executor, eta=eta, cfg=cfg, data=data, components=components,
                     compute=compute, verbose=verbose, wanted=wanted)
     _collect(result, keyed, targets_by_scenario)
     result.wall_time = time.time() - start
-    if report and _keeps_results(result, results_dir):
+    if report and (result.conditions or not result.failed):
+        _check_keeps(set(result.conditions), planned, results_dir, result)
         write_report(result, results_dir)
         write_records([(cond, key) for cond, _material, key in keyed if key in result.conditions], result.perquery,
                       runs_dir, results_dir, cfg)
@@ -147,20 +156,40 @@ def run_experiment(
     return result
 
 
-def _keeps_results(result: ExperimentResult, results_dir: Path) -> bool:
-    """Whether a report of ``result`` may be written: it has finished runs, or ``results_dir`` has no per-query scores
-    that an empty report would replace (when every condition failed, ``ConditionsFailed`` follows instead).
+def _check_keeps(finished: set[str], planned: set[str], results_dir: Path, result: ExperimentResult) -> None:
+    """Refuse a report of the ``finished`` run keys (of the ``planned`` ones) that would replace results
+    ``results_dir`` holds without keeping every run they hold.
+
+    A report is written from the finished runs alone, so it may replace earlier results only when nothing is lost:
+    always when every planned condition has finished (a complete report, e.g. after a code change gave all runs new
+    keys); a partial report only when the run record (:mod:`._records`) shows that every recorded run is among its own.
 
     Raises:
-        ValueError: no condition has finished here nor in the run record, and ``results_dir`` holds scores.
+        ValueError: a recorded run of this plan was neither found nor restored (pass ``--restore``); a partial report
+            would replace results of other run keys or results without a run record (other code, data, model,
+            inference precision or query limit); or nothing finished at all.
     """
-    if result.conditions or not (results_dir / "perquery.csv.gz").is_file():
-        return True
-    if result.failed:
-        return False
-    raise ValueError(f"no finished run of {result.config.name} under {result.runs_dir} nor in the run record "
-                     f"{results_dir / RECORDS_FILE}: the results in {results_dir} are left as they are (run the "
-                     f"experiment, or 'gradrel report --from-results' to rebuild only their diagonal section)")
+    if not (results_dir / "perquery.csv.gz").is_file() or finished == planned:
+        return
+    recorded = recorded_keys(results_dir, result.config)
+    record = results_dir / RECORDS_FILE
+    kept = f"the results in {results_dir} are left as they are"
+    unrestored = (recorded & planned) - finished
+    if unrestored:
+        raise ValueError(f"{len(unrestored)} finished run(s) that {record} records are neither under {result.runs_dir} "
+                         f"nor restored: {kept} (pass --restore to rebuild them from the record)")
+    if not finished:
+        found = (f"{len(recorded)} recorded run(s) have other run keys" if recorded
+                 else f"there is no finished run under {result.runs_dir} nor a run record {record}")
+        raise ValueError(f"no run of {result.config.name}'s plan has finished ({found}: other code, data, model, "
+                         f"inference precision or query limit): {kept} (run the experiment, or 'gradrel report "
+                         f"--from-results' to rebuild only their diagonal section)")
+    if recorded - planned or not recorded:
+        dropped = (f"the {len(recorded - planned)} recorded run(s) of other run keys (other code, data, model, inference "
+                   f"precision or query limit)" if recorded else f"results that have no run record {record}")
+        raise ValueError(f"a partial report ({len(finished)} of {len(planned)} conditions finished) would replace "
+                         f"{dropped}: {kept} (finish the sweep to replace them with a complete report, or remove "
+                         f"{results_dir} first)")
 
 
 def _check_data(data: DataCache | None, cfg: ExperimentConfig) -> DataCache:
@@ -208,10 +237,12 @@ def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], resul
 
     with tqdm(total=len(keyed), desc=cfg.name, unit="cond", disable=not verbose,
               bar_format="{l_bar}{bar}| {n}/{total} [{elapsed}] {postfix}") as bar:
-        tasks, index = [], {}
+        tasks, index, repeats = [], {}, []
         for i, (cond, material, key) in enumerate(keyed):
             run_dir = result.runs_dir / key
-            if is_done(run_dir):
+            if key in index:  # the same run in two scenarios: computed once
+                repeats.append(key)
+            elif is_done(run_dir):
                 result.n_reused += 1
                 refresh_metrics(run_dir, cond, cfg, data)
                 bar.update(1)
@@ -229,6 +260,10 @@ def _run_conditions(keyed: list[tuple[Condition, dict[str, object], str]], resul
 
         for outcome in executor.run(tasks, started=started):
             _record_outcome(outcome, result, eta, bar, verbose)
+            bar.update(1)
+        for key in repeats:
+            result.n_reused += key not in result.failed
+            result.n_missing += key in result.failed
             bar.update(1)
 
 

@@ -111,9 +111,11 @@ def is_done(run_dir: Path) -> bool:
 
 def finished_elsewhere(run_dir: Path, *, with_model: bool = False) -> Path | None:
     """A finished run with ``run_dir``'s key in another experiment's runs folder (``runs/<other>/<run key>``),
-    holding its model when ``with_model``; ``None`` when there is none."""
+    holding its model when ``with_model``; ``None`` when there is none. A run restored from a run record is not one:
+    it has no raw run to score with another experiment's measures."""
     for other in sorted(run_dir.parent.parent.glob(f"*/{run_dir.name}")):
-        if other.parent != run_dir.parent and is_done(other) and (not with_model or (other / "model").is_dir()):
+        if (other.parent != run_dir.parent and is_done(other) and (not with_model or (other / "model").is_dir())
+                and "restored_from" not in json.loads((other / "condition.json").read_text(encoding="utf-8"))):
             return other
     return None
 

@@ -341,3 +341,37 @@ def test_loading_and_saving_an_encoder_print_nothing(tiny_encoder_dir, tmp_path,
         assert hf_logging.is_progress_bar_enabled()
     finally:
         (hf_logging.enable_progress_bar if was else hf_logging.disable_progress_bar)()
+
+
+def _digest_of_weights_tokenizer_settings(enc):
+    """The fingerprint as it was before the token limit entered it: weights, tokenizer, settings (float32)."""
+    import hashlib
+
+    from pyterrier_gradrel.models._encoder import _tokenizer_identity
+
+    digest = hashlib.sha256()
+    state = enc.model.state_dict()
+    for name in sorted(state):
+        tensor = state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(memoryview(tensor.view(torch.uint8).numpy() if tensor.numel() else np.empty(0, np.uint8)))
+    digest.update(_tokenizer_identity(enc.tokenizer).encode())
+    digest.update(json.dumps(enc.settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def test_fingerprint_names_a_token_limit_other_than_the_settings(tiny_encoder_dir):
+    default = load_encoder(tiny_encoder_dir, precision="float32")
+    same = load_encoder(tiny_encoder_dir, precision="float32", max_length=default.settings["max_length"])
+    short = load_encoder(tiny_encoder_dir, precision="float32", max_length=8)
+    # the default (and an explicit limit equal to it) keeps the fingerprint it always had
+    assert default.max_length == same.max_length == 128
+    assert default.fingerprint() == same.fingerprint() == _digest_of_weights_tokenizer_settings(default)
+    # texts cut at 8 tokens are other vectors: other fingerprint, so no shared dense cache
+    long_text = ["The quick brown fox jumps over the lazy dog. Paris is the capital of France."]
+    assert not np.allclose(short.encode_docs(long_text), default.encode_docs(long_text))
+    assert short.fingerprint() != default.fingerprint()
+    # the attribute changed after loading counts too (the cached value is not returned)
+    short.max_length = default.max_length
+    assert short.fingerprint() == default.fingerprint()
+

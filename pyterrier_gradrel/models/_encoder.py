@@ -211,9 +211,12 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                 raise ValueError(f"max_length must be None or an int >= 2, got {max_length!r}")
             limit = max_length
         self.max_length = min(limit, positions) if isinstance(positions, int) else limit
+        #: the token limit without a ``max_length`` override: :meth:`fingerprint` names only a limit that differs
+        self._default_max_length = min(self.settings["max_length"], positions) if isinstance(positions, int) \
+            else self.settings["max_length"]
         pad = tokenizer.pad_token_id
         self._pad_id = int(pad) if pad is not None else 0
-        self._fp_cache: tuple[tuple[int, ...], str] | None = None
+        self._fp_cache: tuple[tuple[object, ...], str] | None = None
         self._bf16_cache: tuple[tuple[int, ...], Any] | None = None
 
     # ------------------------------------------------------------------ construction
@@ -502,10 +505,16 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
     def fingerprint(self) -> str:
         """Hex sha256 over the weights (names, dtypes, shapes, bytes), the tokenizer and the settings.
 
-        Cached until a parameter changes in place (torch's version counters), so it is cheap to call again.
+        Also over the precision when it is not float32, and over the effective token limit
+        (:attr:`max_length`) when it differs from the one the settings give (``max_length=`` at load time, or the
+        attribute changed later): texts cut elsewhere are other vectors. An encoder loaded with its defaults keeps
+        the fingerprint it always had.
+
+        Cached until a parameter changes in place (torch's version counters), or the precision or token limit
+        changes, so it is cheap to call again.
         """
         state = self.model.state_dict()
-        versions = tuple(t._version for t in state.values())
+        versions = (self.precision, self.max_length, *(t._version for t in state.values()))
         if self._fp_cache is not None and self._fp_cache[0] == versions:
             return self._fp_cache[1]
         digest = hashlib.sha256()
@@ -517,6 +526,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         digest.update(json.dumps(self.settings, sort_keys=True).encode())
         if self.precision != "float32":  # other inference numerics, other vectors
             digest.update(f"precision={self.precision}{_PRECISION_NUMERICS.get(self.precision, '')}".encode())
+        if self.max_length != self._default_max_length:  # texts cut at another length, other vectors
+            digest.update(f"max_length={self.max_length}".encode())
         value = digest.hexdigest()
         self._fp_cache = (versions, value)
         return value

@@ -375,3 +375,13 @@ def test_fingerprint_names_a_token_limit_other_than_the_settings(tiny_encoder_di
     short.max_length = default.max_length
     assert short.fingerprint() == default.fingerprint()
 
+
+def test_fingerprint_follows_a_replaced_model(tmp_path):
+    from conftest import build_tiny_encoder
+
+    a = E5BiEncoder.from_pretrained(build_tiny_encoder(tmp_path / "a", seed=0), precision="float32")
+    b = E5BiEncoder.from_pretrained(build_tiny_encoder(tmp_path / "b", seed=1), precision="float32")
+    fa, fb = a.fingerprint(), b.fingerprint()
+    assert fa != fb
+    a.model = b.model  # same tokenizer and settings, other weights
+    assert a.fingerprint() == fb

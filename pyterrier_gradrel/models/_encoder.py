@@ -510,11 +510,11 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         attribute changed later): texts cut elsewhere are other vectors. An encoder loaded with its defaults keeps
         the fingerprint it always had.
 
-        Cached until a parameter changes in place (torch's version counters), or the precision or token limit
-        changes, so it is cheap to call again.
+        Cached until the model object is replaced (``enc.model = other``), a parameter changes in place (torch's
+        version counters), or the precision or token limit changes, so it is cheap to call again.
         """
         state = self.model.state_dict()
-        versions = (self.precision, self.max_length, *(t._version for t in state.values()))
+        versions = (id(self.model), self.precision, self.max_length, *(t._version for t in state.values()))
         if self._fp_cache is not None and self._fp_cache[0] == versions:
             return self._fp_cache[1]
         digest = hashlib.sha256()

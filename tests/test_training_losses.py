@@ -136,3 +136,16 @@ def test_infonce_is_masked_cross_entropy_on_the_diagonal_bit_for_bit():
     assert torch.equal(loss, ref) and torch.equal(grad, ref_grad)
     # the grades do not weigh single-positive InfoNCE: only the mask decides the negatives
     assert torch.equal(InfoNCELoss(temperature=0.05)(s.detach(), _diagonal(4, 9), mask), ref.detach())
+
+
+def test_graded_default_weights_follow_the_grade_scale():
+    from pyterrier_gradrel.training._losses import default_weights
+
+    assert GradedInfoNCELoss().weights == {1: 1.0, 2: 3.0, 3: 7.0} == default_weights((0, 1, 2, 3))
+    assert GradedInfoNCELoss(grades=(0, 1, 2, 3, 4)).weights == {1: 1.0, 2: 3.0, 3: 7.0, 4: 15.0}
+    # a grade-4 candidate is a positive on a 0..4 scale, not a negative: the loss differs from one where it weighs 0
+    s = _scores(1, 3, seed=5)
+    grades = torch.tensor([[4, 1, 0]])
+    loss = GradedInfoNCELoss(grades=(0, 1, 2, 3, 4))(s, grades)
+    logp = torch.log_softmax(s / 0.05, dim=1)[0]
+    assert torch.allclose(loss, -(15 * logp[0] + 1 * logp[1]) / 16)

@@ -125,6 +125,27 @@ def test_run_name_carries_the_settings():
         TrainConfig(loss="graded", grade_weights={3: 1.0})
 
 
+def test_graded_config_weighs_every_positive_grade_of_its_scale():
+    # the built-in scale: the same weights and the same run name and identity key as before weights followed the scale
+    default = TrainConfig(loss="graded")
+    assert default.loss_weights == {1: 1.0, 2: 3.0, 3: 7.0} and default.make_loss().weights == default.loss_weights
+    assert default.run_name() == "rel1-negzero-query-graded1x1-2x3-3x7-s0-f1-p0-17892118"
+    assert default.key() == "17892118"
+    assert TrainConfig(loss="graded", negatives="below", seed=2, fraction=0.5).run_name() == \
+        "rel1-negbelow-query-graded1x1-2x3-3x7-s2-f0.5-p0-43ec5843"
+    # a 0..4 scale: grade 4 is weighted 15 (it used to weigh 0 and act as a negative); the key is unchanged
+    five = TrainConfig(loss="graded", grades=(0, 1, 2, 3, 4))
+    assert five.make_loss().weights == {1: 1.0, 2: 3.0, 3: 7.0, 4: 15.0}
+    assert five.run_name() == "rel1-negzero-query-graded1x1-2x3-3x7-4x15-s0-f1-p0-abfb142c"
+    # explicit weights must weigh every grade from the smallest weighted one up
+    with pytest.raises(ValueError, match=r"no weight > 0 to grade\(s\) \[4\] of the scale \[0, 1, 2, 3, 4\]"):
+        TrainConfig(loss="graded", grades=(0, 1, 2, 3, 4), grade_weights={1: 1.0, 2: 3.0, 3: 7.0})
+    with pytest.raises(ValueError, match=r"no weight > 0 to grade\(s\) \[2\]"):
+        TrainConfig(loss="graded", grade_weights={1: 1.0, 2: 0.0, 3: 7.0})
+    # leaving out grades below the smallest weighted one is a threshold, as before
+    assert TrainConfig(loss="graded", negatives=1, grade_weights={2: 1.0, 3: 3.0}).positive_rel == 2
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"unit": "doc"}, r"unit must be one of \['query', 'pair'\]"),
     ({"loss": "triplet"}, r"loss must be one of \['infonce', 'graded'\]"),

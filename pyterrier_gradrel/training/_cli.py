@@ -45,7 +45,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--loss", choices=LOSSES, default="infonce",
                    help="infonce: binary InfoNCE at τ; graded: grade-weighted InfoNCE")
     p.add_argument("--grade-weights", type=_weights, default=None,
-                   help="--loss graded: weight per grade, e.g. 1:1,2:3,3:7 (default: 2^g - 1)")
+                   help="--loss graded: weight per grade, e.g. 1:1,2:3,3:7 (default: 2^g - 1 for every grade g > 0 of the dataset's scale)")
     p.add_argument("--temperature", type=float, default=0.05, help="softmax temperature of the loss")
     p.add_argument("--hard-negatives", type=int, default=1, help="hard negatives per example")
     p.add_argument("--batch-size", type=int, default=16, help="examples per training step")

@@ -62,7 +62,9 @@ class TrainConfig:
         grades: The dataset's grade scale.
         unit: Sampling unit, ``"query"`` (default) or ``"pair"``.
         loss: ``"infonce"`` or ``"graded"`` (grade-weighted multi-positive InfoNCE).
-        grade_weights: grade → weight for ``loss="graded"`` (default ``2^g - 1``).
+        grade_weights: grade → weight for ``loss="graded"`` (default ``2^g - 1`` for every grade ``g > 0`` of
+            ``grades``). Given weights must weigh (> 0) every grade of ``grades`` from the smallest weighted
+            grade up: a higher grade left out would act as a negative.
         temperature: Softmax temperature (0.05 = scale 20).
         hard_negatives: Hard negatives sampled per example.
         batch_size: Examples per step.
@@ -138,6 +140,7 @@ class TrainConfig:
         neg_max_for(self.negatives, self.positive_rel, self.grades)  # validates rel, negatives, grades
         self._check_numbers()
         self.make_loss()  # validates grade weights
+        self._check_weights_cover_grades()
 
     def _check_numbers(self) -> None:
         """Raise ``ValueError`` naming the field for any count, rate or fraction out of its range."""
@@ -159,10 +162,30 @@ class TrainConfig:
         if not 0 <= self.noise <= 1:
             raise ValueError(f"noise must be in [0, 1], got {self.noise!r}")
 
+    def _check_weights_cover_grades(self) -> None:
+        """Raise ``ValueError`` when explicit grade weights leave a grade of the scale above a weighted one at 0."""
+        if self.loss != "graded" or self.grade_weights is None:
+            return
+        weights = dict(self.grade_weights)
+        lowest = min(g for g, w in weights.items() if w > 0)
+        unweighted = [g for g in self.grades if g >= lowest and not weights.get(g, 0.0) > 0]
+        if unweighted:
+            raise ValueError(f"grade_weights {weights} give no weight > 0 to grade(s) {unweighted} of the scale "
+                             f"{list(self.grades)}, above the weighted grade {lowest}: such a grade would act as a "
+                             f"negative; weigh every grade from {lowest} up")
+
     @property
     def weights(self) -> dict[int, float] | None:
         """The graded loss's weights as a dict (``None`` for the default)."""
         return dict(self.grade_weights) if self.grade_weights is not None else None
+
+    @property
+    def loss_weights(self) -> dict[int, float]:
+        """The graded loss's weights in effect: :attr:`weights`, or by default ``2^g - 1`` for every grade
+        ``g > 0`` of :attr:`grades` (``{1: 1.0, 2: 3.0, 3: 7.0}`` on 0..3)."""
+        from pyterrier_gradrel.training._losses import default_weights
+
+        return self.weights if self.weights is not None else default_weights(self.grades)
 
     @property
     def positive_rel(self) -> int:
@@ -170,7 +193,7 @@ class TrainConfig:
         if self.loss == "graded":
             from pyterrier_gradrel.training._losses import GradedInfoNCELoss
 
-            return GradedInfoNCELoss(weights=self.weights).min_positive_grade
+            return GradedInfoNCELoss(weights=self.loss_weights).min_positive_grade
         return self.rel
 
     def make_loss(self) -> InfoNCELoss | GradedInfoNCELoss:
@@ -178,7 +201,7 @@ class TrainConfig:
         from pyterrier_gradrel.training._losses import GradedInfoNCELoss, InfoNCELoss
 
         if self.loss == "graded":
-            return GradedInfoNCELoss(weights=self.weights, temperature=self.temperature)
+            return GradedInfoNCELoss(weights=self.loss_weights, temperature=self.temperature)
         return InfoNCELoss(temperature=self.temperature)
 
     def to_dict(self) -> dict[str, object]:
@@ -226,7 +249,7 @@ class TrainConfig:
     def run_name(self) -> str:
         """Run name carrying τ, negatives policy, sampling unit, loss, seed, fraction, noise (+ config hash)."""
         loss = self.loss if self.loss == "infonce" else "graded" + "-".join(
-            f"{g}x{_fmt(w)}" for g, w in sorted((self.weights or {1: 1.0, 2: 3.0, 3: 7.0}).items()))
+            f"{g}x{_fmt(w)}" for g, w in sorted(self.loss_weights.items()))
         rel = f"rel{self.rel}" if self.loss == "infonce" else f"rel{self.positive_rel}"
         side = "" if self.side == "both" else f"-{self.side}side"
         return (f"{rel}-neg{policy_name(self.negatives)}-{self.unit}-{loss}{side}-s{self.seed}"

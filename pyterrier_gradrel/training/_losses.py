@@ -17,12 +17,23 @@ the loss:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
-__all__ = ["GradedInfoNCELoss", "InfoNCELoss"]
+from pyterrier_gradrel.datasets import GRADES
+
+__all__ = ["GradedInfoNCELoss", "InfoNCELoss", "default_weights"]
+
+
+def default_weights(grades: Sequence[int]) -> dict[int, float]:
+    """The graded loss's default weights on a grade scale: ``2^g - 1`` for every grade ``g > 0``.
+
+    ``{1: 1.0, 2: 3.0, 3: 7.0}`` on the built-in scale 0..3; every positive grade of a longer scale gets its
+    weight too (``4: 15.0`` on 0..4), so no grade of the scale is left to act as a negative.
+    """
+    return {int(g): float(2 ** int(g) - 1) for g in sorted(grades) if int(g) > 0}
 
 
 class InfoNCELoss(nn.Module):
@@ -95,16 +106,19 @@ class GradedInfoNCELoss(nn.Module):
     the nDCG gains, the default).
     """
 
-    def __init__(self, *, weights: Mapping[int, float] | None = None, temperature: float = 0.05):
+    def __init__(self, *, weights: Mapping[int, float] | None = None, grades: Sequence[int] | None = None,
+                 temperature: float = 0.05):
         """Args:
         weights: grade → weight (>= 0, at least one > 0); grades not listed weigh 0.
-            Default ``{1: 1.0, 2: 3.0, 3: 7.0}`` (``2^g - 1``).
+            Default: :func:`default_weights` of ``grades``, ``2^g - 1`` for every grade ``g > 0``.
+        grades: The grade scale the default weights are made for (default ``(0, 1, 2, 3)``, giving
+            ``{1: 1.0, 2: 3.0, 3: 7.0}``); not read when ``weights`` is given.
         temperature: Softmax temperature ``T`` (> 0).
         """
         super().__init__()
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature!r}")
-        weights = dict(weights) if weights is not None else {1: 1.0, 2: 3.0, 3: 7.0}
+        weights = dict(weights) if weights is not None else default_weights(GRADES if grades is None else grades)
         if not weights or any(float(w) < 0 for w in weights.values()) or not any(float(w) > 0 for w in weights.values()):
             raise ValueError(f"weights must map grades to weights >= 0 with at least one > 0, got {weights!r}")
         if any(isinstance(g, bool) or not isinstance(g, int) or g < 0 for g in weights):

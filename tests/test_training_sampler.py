@@ -191,3 +191,27 @@ def test_mask_covers_every_pair_of_candidates(data):
             twin = (ex.qid.startswith("q0") and other.positive == "a1-p0-s2") or \
                    (ex.qid.startswith("q1") and other.positive == "a0-p0-s0")
             assert m[i, j] == (same or twin)
+
+
+def test_noise_to_grade_zero_makes_a_judged_hard_negative_exempt_from_the_own_article_rule(data):
+    # a grade replaced by 0 keeps its row (label 0): under negatives="zero" it is a judged negative, drawn first,
+    # and may come from the query's own article, which no unjudged hard negative can
+    topics, qrels, docs = data
+    article = dict(zip(docs["docno"], docs["article"], strict=True))
+    q_article = dict(zip(topics["qid"], topics["article"], strict=True))
+
+    def own_article_hard_negatives(labels):
+        b = binarize(labels, rel=2, negatives="zero", qids=topics["qid"])
+        s = PairSampler(b, topics, docs, unit="query", batch_size=2, hard_negatives=1, seed=0)
+        hard = [(ex.qid, h) for epoch in range(10) for batch in s.epoch(epoch) for ex in batch for h in ex.hard]
+        return b, s, sum(article[h] == q_article[q] for q, h in hard)
+
+    noisy = grade_noise(qrels, 0.4, seed=0)
+    zeroed = noisy[noisy["noisy"] & (noisy["label"] == 0)]
+    assert len(noisy) == len(qrels) and len(zeroed) > 0  # kept, with label 0
+    b, s, own = own_article_hard_negatives(noisy)
+    same_article = [(q, d) for q, d in zip(zeroed["qid"], zeroed["docno"], strict=True)
+                    if q in b.positives and article[d] == q_article[q] and s._in_split(d)]
+    assert same_article and all(d in b.negatives_judged[q] and d in s._judged_neg[q] for q, d in same_article)
+    assert own > 0
+    assert own_article_hard_negatives(qrels)[2] == 0  # without noise the rule keeps every hard negative out

@@ -426,7 +426,8 @@ class ExperimentConfig(_Section):
     fractions: Annotated[tuple[Annotated[Float, _rule(lambda f: 0 < f <= 1, "must lie in (0, 1]")], ...], Unique] = (1.0,)
     """fractions of the training queries kept (nested, stratified by language)."""
     noise_rates: Annotated[tuple[Annotated[Float, _rule(lambda n: 0 <= n < 1, "must lie in [0, 1)")], ...], Unique] = (0.0,)
-    """grade-noise rates: the probability that a judged grade is replaced by a random other grade."""
+    """grade-noise rates: the probability that a judged grade is replaced by a random other grade (a grade replaced
+    by 0 stays a judged grade-0 pair: a hard negative exempt from the own-article rule)."""
     training: TrainingSpec = TrainingSpec()
     """the trainer's hyper-parameters (``training.*`` keys below)."""
     base_model: Str = "multilingual-e5-small"

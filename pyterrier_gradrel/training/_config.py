@@ -81,7 +81,8 @@ class TrainConfig:
         freeze_embeddings: Freeze the word-embedding matrix (the 250k-row matrix dominates memory).
         seed: Seed of sampling, dropout and subsets.
         fraction: Fraction of training queries kept (nested, stratified by language).
-        noise: Grade-noise rate ``p`` (see :mod:`pyterrier_gradrel.training._subsets`).
+        noise: Grade-noise rate ``p`` (see :mod:`pyterrier_gradrel.training._subsets`; a grade replaced by 0
+            stays a judged grade-0 pair: a hard negative exempt from the own-article rule).
         negative_split: Only passages of this split may be hard negatives (``None``: any).
         exclude_own_article: Unjudged hard negatives come from outside the query's article.
         checkpoint_every: Steps between checkpoints (0: only at the end of each epoch).

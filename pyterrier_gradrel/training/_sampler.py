@@ -11,9 +11,11 @@ Sampling unit (recorded in the run name):
 Hard negatives (``hard_negatives`` per example) are drawn only from training-split passages
 (``split == negative_split`` when the corpus has a ``split`` column; a passage with an empty split counts
 as one) that are legal negatives for the query: judged negatives of the policy first (grades
-``1..neg_max`` under ``"below"``/``neg_max``: the structurally close passages), then uniformly random
-unjudged passages, which must come from outside the query's own article when topics and corpus carry
-``article`` and the query's article is not empty (structure-derived grades).
+``1..neg_max`` under ``"below"``/``neg_max``: the structurally close passages; and, under every policy,
+pairs judged 0, such as the grades that grade noise replaced by 0), then uniformly random unjudged
+passages, which must come from outside the query's own article when topics and corpus carry
+``article`` and the query's article is not empty (structure-derived grades). The own-article rule
+applies to the unjudged draws only: a judged negative of the query's own article may be drawn.
 
 A passage is a *legal negative* for a query iff its grade for that query is ``<= neg_max`` **and** its
 text differs from the text of every passage judged above ``neg_max`` for it (positives and grey band;

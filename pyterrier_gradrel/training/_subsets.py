@@ -5,10 +5,15 @@
   it, so the 25% subset is inside the 50% one, which is inside 100%.
 * :func:`grade_noise` is the noise model: every *judged* (query, passage) pair independently has its
   grade replaced, with probability ``p``, by a grade drawn uniformly from the *other* grades of the
-  scale (a replaced grade never stays the same; a replacement by 0 unjudges the pair). Unjudged
-  (implicit grade 0) pairs are left alone: noise models an annotator mislabelling the pairs they
-  saw. Draws are fixed per pair for a seed (sorted by qid, docno), so noise sets are nested in ``p``
-  too: the pairs corrupted at ``p=0.1`` are corrupted (identically) at ``p=0.2``.
+  scale (a replaced grade never stays the same). A replacement by 0 does not unjudge the pair: its row
+  stays in the qrels with label 0, a *judged* grade-0 pair. Binarization lists it among the query's
+  judged negatives under every negatives policy, so the sampler draws it as a hard negative before
+  any unjudged passage, and the own-article rule (which filters only the unjudged draws) does not
+  apply to it: under ``negatives="zero"`` on structure-derived grades, a noised same-article
+  passage becomes a hard negative that no unjudged draw could have been. Unjudged (implicit
+  grade 0) pairs are left alone: noise models an annotator mislabelling the pairs they saw. Draws
+  are fixed per pair for a seed (sorted by qid, docno), so noise sets are nested in ``p`` too: the
+  pairs corrupted at ``p=0.1`` are corrupted (identically) at ``p=0.2``.
 """
 from __future__ import annotations
 
@@ -65,7 +70,8 @@ def grade_noise(qrels: pd.DataFrame, p: float, *, seed: int = 0, grades: Sequenc
 
     Returns:
         A copy with noisy ``label`` and a boolean ``noisy`` column (sorted by qid, docno). Rows whose
-        new grade is 0 are kept with ``label`` 0 (they are judged-zero now).
+        new grade is 0 are kept with ``label`` 0: they are judged grade-0 pairs now, not unjudged ones, so
+        training draws them as judged hard negatives, exempt from the own-article rule (module docstring).
     """
     if not isinstance(p, (int, float)) or isinstance(p, bool) or not 0 <= p <= 1:
         raise ValueError(f"noise rate p must be a number in [0, 1], got {p!r}")

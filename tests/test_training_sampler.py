@@ -193,6 +193,21 @@ def test_mask_covers_every_pair_of_candidates(data):
             assert m[i, j] == (same or twin)
 
 
+def test_a_languages_fraction_subset_depends_on_the_other_languages_present():
+    # the stratum order is seeded by (seed, 1000 + position among the languages present), not by the language:
+    # committed data-efficiency subsets depend on it, so this pins what the docs say
+    from pyterrier_gradrel.training._subsets import _rng
+
+    topics = pd.DataFrame({"qid": [f"q{i:03d}" for i in range(200)], "lang": ["en"] * 120 + ["th"] * 80})
+    th = topics[topics["lang"] == "th"]
+    alone = set(nested_fraction(th, 0.25, seed=5)["qid"])
+    in_multi = set(nested_fraction(topics, 0.25, seed=5).query("lang == 'th'")["qid"])
+    qids = sorted(th["qid"])
+    assert alone == {qids[j] for j in _rng(5, 1000 + 0).permutation(80)[:20]}  # th is the only language: i = 0
+    assert in_multi == {qids[j] for j in _rng(5, 1000 + 1).permutation(80)[:20]}  # after en: i = 1
+    assert alone != in_multi and len(alone) == len(in_multi) == 20
+
+
 def test_noise_to_grade_zero_makes_a_judged_hard_negative_exempt_from_the_own_article_rule(data):
     # a grade replaced by 0 keeps its row (label 0): under negatives="zero" it is a judged negative, drawn first,
     # and may come from the query's own article, which no unjudged hard negative can

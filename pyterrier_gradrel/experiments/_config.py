@@ -424,7 +424,8 @@ class ExperimentConfig(_Section):
     seeds: Annotated[tuple[Int, ...], NotEmpty, Unique] = (0, 1, 2)
     """one model per seed and variant."""
     fractions: Annotated[tuple[Annotated[Float, _rule(lambda f: 0 < f <= 1, "must lie in (0, 1]")], ...], Unique] = (1.0,)
-    """fractions of the training queries kept (nested, stratified by language)."""
+    """fractions of the training queries kept (nested, stratified by language; a language's order is seeded by its
+    position among the training set's languages, so its subset differs between training sets)."""
     noise_rates: Annotated[tuple[Annotated[Float, _rule(lambda n: 0 <= n < 1, "must lie in [0, 1)")], ...], Unique] = (0.0,)
     """grade-noise rates: the probability that a judged grade is replaced by a random other grade (a grade replaced
     by 0 stays a judged grade-0 pair: a hard negative exempt from the own-article rule)."""

@@ -80,7 +80,9 @@ class TrainConfig:
         max_length: Maximum tokens per query/passage in training.
         freeze_embeddings: Freeze the word-embedding matrix (the 250k-row matrix dominates memory).
         seed: Seed of sampling, dropout and subsets.
-        fraction: Fraction of training queries kept (nested, stratified by language).
+        fraction: Fraction of training queries kept (nested, stratified by language; a language's order is
+            seeded by its position among the training set's languages, so its subset differs between training
+            sets, see :mod:`pyterrier_gradrel.training._subsets`).
         noise: Grade-noise rate ``p`` (see :mod:`pyterrier_gradrel.training._subsets`; a grade replaced by 0
             stays a judged grade-0 pair: a hard negative exempt from the own-article rule).
         negative_split: Only passages of this split may be hard negatives (``None``: any).

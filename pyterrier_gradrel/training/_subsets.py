@@ -2,7 +2,12 @@
 
 * :func:`nested_fraction` keeps a fraction of the training queries, stratified by language. For a
   given seed, each language's queries are put in one random order and a fraction keeps a prefix of
-  it, so the 25% subset is inside the 50% one, which is inside 100%.
+  it, so the 25% subset is inside the 50% one, which is inside 100%. That order is seeded by the seed
+  and the language's position among the languages present in the topics (``1000 + i``, ``i`` its
+  index in sorted order), not by the language itself: at the same seed and fraction, a language
+  alone (position 0) and the same language in a multilingual training set (e.g. ``th``, position 8
+  of XQuAD-R's 12) keep different subsets. Subsets are nested across fractions within one training
+  set, not shared between training sets.
 * :func:`grade_noise` is the noise model: every *judged* (query, passage) pair independently has its
   grade replaced, with probability ``p``, by a grade drawn uniformly from the *other* grades of the
   scale (a replaced grade never stays the same). A replacement by 0 does not unjudge the pair: its row
@@ -34,10 +39,15 @@ def _rng(seed: int, salt: int) -> np.random.Generator:
 def nested_fraction(topics: pd.DataFrame, fraction: float, *, seed: int = 0, by: str = "lang") -> pd.DataFrame:
     """Keep ``fraction`` of the queries of each stratum (nested across fractions for one seed).
 
+    Each stratum's queries (sorted by qid) are permuted by a generator seeded with ``(seed, 1000 + i)``,
+    ``i`` the stratum's index among the sorted strata present in ``topics``; the fraction keeps a prefix.
+    A stratum's subset therefore depends on which other strata ``topics`` holds: the same language
+    keeps other queries in a monolingual and in a multilingual training set at the same seed.
+
     Args:
         topics: Frame with ``qid`` (and ``by`` for stratification; without it, one stratum).
         fraction: In ``(0, 1]``; each stratum keeps ``max(1, round(fraction * n))`` queries.
-        seed: Seed of the per-stratum query order.
+        seed: Seed of the per-stratum query order (together with the stratum's position, see above).
         by: Column to stratify by (default ``lang``).
 
     Returns:

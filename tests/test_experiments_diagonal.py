@@ -397,6 +397,28 @@ def test_positive_grades_from_logs_reads_the_key_and_skips_runs_without_it(tmp_p
         positive_grades_from_logs(tmp_path / "nope")
 
 
+def test_positive_grades_from_logs_leaves_out_counts_of_part_of_a_run(tmp_path, caplog):
+    import json
+
+    from pyterrier_gradrel.experiments._positives import LOG_KEY, positive_grades_from_logs
+
+    runs = tmp_path / "runs" / "x"
+    for name, extra in (("whole", {"steps_this_session": 4, "positive_grades_steps": 12}),  # resumed, count carried
+                        ("old-whole", {"steps_this_session": 12}),  # an older log of an uninterrupted run
+                        ("partial", {"steps_this_session": 4, "positive_grades_steps": 4}),  # from an old checkpoint
+                        ("old-resumed", {"steps_this_session": 4})):  # an older log: its last session only
+        run = runs / name
+        run.mkdir(parents=True)
+        log = {"steps": 12, LOG_KEY: {"1": 20, "2": 4}, "config": {"rel": 1, "unit": "pair", "seed": 0}, **extra}
+        (run / "train_log.json").write_text(json.dumps(log))
+        (run / "condition.json").write_text(json.dumps({"condition": {"scenario": "s", "variant": "tau=1",
+                                                                      "train": ["gradrel/xquad-r/en/train"]}}))
+    with caplog.at_level("WARNING"):
+        counts = positive_grades_from_logs(runs)
+    assert set(counts["run"]) == {"whole", "old-whole"}
+    assert "2 run(s)" in caplog.text and "part of their steps" in caplog.text
+
+
 @pytest.mark.parametrize("unit", ["query", "pair"])
 def test_replay_counts_the_trainers_positives(unit, mirror):
     from pyterrier_gradrel.experiments._positives import replay_positive_grades

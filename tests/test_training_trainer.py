@@ -95,6 +95,52 @@ def test_resume_after_kill_gives_the_same_weights(tiny_encoder_dir, data, tmp_pa
     assert again.last_report["steps_this_session"] == 2  # the stored report, not a new run
 
 
+def test_resumed_run_reports_the_positive_grades_of_every_step(tiny_encoder_dir, data, tmp_path, monkeypatch):
+    topics, qrels, docs = data
+    cfg = _cfg(seed=4, rel=1, unit="pair", negatives="zero")  # τ = 1, pairs: positives of every grade are drawn
+    t_full = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    full = _weights(t_full.train(topics, qrels, docs, run_dir=tmp_path / "full"))
+    expected = t_full.last_report["positive_grades"]
+    steps = t_full.last_report["steps"]
+    assert t_full.last_report["positive_grades_steps"] == steps and sum(expected.values()) == \
+        t_full.last_report["pairs_this_session"]
+
+    def killed_run(name):
+        real_step = ContrastiveTrainer._step
+        _kill_at_step(monkeypatch, steps - 1)  # checkpoints every 2 steps and at the epoch's end
+        with pytest.raises(KeyboardInterrupt):
+            ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, docs,
+                                                                                  run_dir=tmp_path / name)
+        monkeypatch.setattr(ContrastiveTrainer, "_step", real_step)
+        return tmp_path / name / "checkpoint.pt"
+
+    ckpt_path = killed_run("killed")
+    ckpt = torch.load(ckpt_path, weights_only=True)  # the count is a plain dict of ints
+    assert 0 < ckpt["step"] < steps and sum(ckpt["positive_grades"].values()) > 0
+    assert all(type(g) is int and type(n) is int for g, n in ckpt["positive_grades"].items())
+    t = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    resumed = _weights(t.train(topics, qrels, docs, run_dir=tmp_path / "killed"))
+    assert t.last_report["steps_this_session"] < steps
+    assert t.last_report["positive_grades"] == expected and t.last_report["positive_grades_steps"] == steps
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+    # a checkpoint written before checkpoints carried the count still resumes, to the same weights; the report
+    # says its count covers only the steps of the last session
+    ckpt_path = killed_run("old")
+    old = torch.load(ckpt_path, weights_only=True)
+    del old["positive_grades"]
+    torch.save(old, ckpt_path)
+    t = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    resumed_old = _weights(t.train(topics, qrels, docs, run_dir=tmp_path / "old"))
+    assert all(torch.equal(full[k], resumed_old[k]) for k in full)
+    report = t.last_report
+    assert report["positive_grades_steps"] == report["steps_this_session"] == steps - old["step"]
+    assert sum(report["positive_grades"].values()) == report["pairs_this_session"]
+    from pyterrier_gradrel.experiments._positives import partial_count
+
+    assert partial_count(report) and not partial_count(t_full.last_report)
+
+
 def test_pair_unit_and_max_steps(tiny_encoder_dir, data, tmp_path):
     topics, qrels, docs = data
     t = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(rel=1, unit="pair", max_steps=5, hard_negatives=0),

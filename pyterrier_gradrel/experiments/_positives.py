@@ -7,8 +7,11 @@ on different mixtures of grade-1/2/3 positives, which is what the unit × τ int
 Two sources:
 
 * :func:`positive_grades_from_logs` reads the ``train_log.json`` of finished run folders, where the trainer
-  records the grades of the positives it trained on as :data:`LOG_KEY` (``{"1": n1, "2": n2, "3": n3}``, the
-  steps of its last session).
+  records the grades of the positives it trained on as :data:`LOG_KEY` (``{"1": n1, "2": n2, "3": n3}``, every
+  step of the run: a resumed run continues the count its checkpoint carries). A log whose count covers fewer
+  steps than the run (``positive_grades_steps`` < ``steps``: resumed from a checkpoint written before
+  checkpoints carried the count; or, in logs older than that key, any resumed run, ``steps_this_session`` <
+  ``steps``) is partial and left out.
 * :func:`replay_positive_grades` needs no log: the trainer's batches are deterministic in ``(seed, epoch)``, so
   it rebuilds each fine-tuned condition's sampler with the trainer's own data preparation (noise, fraction,
   binarization) and walks the same steps; it needs the datasets (``GRADREL_MIRROR``) but no model.
@@ -53,7 +56,8 @@ def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
 
     Returns:
         Columns :data:`COLUMNS` (``source`` = ``"log"``), one row per run and grade; runs whose log lacks
-        :data:`LOG_KEY` are left out (a warning says how many).
+        :data:`LOG_KEY`, or counts only part of the run's steps (:func:`partial_count`), are left out (a
+        warning says how many).
 
     Raises:
         FileNotFoundError: ``runs_dir`` is not a folder.
@@ -61,11 +65,14 @@ def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         raise FileNotFoundError(f"expected a folder of run folders (experiments/runs/<name>), got {runs_dir}")
-    rows, missing = [], 0
+    rows, missing, partial = [], 0, 0
     for run in sorted(p for p in runs_dir.iterdir() if (p / "train_log.json").is_file()):
         log = json.loads((run / "train_log.json").read_text(encoding="utf-8"))
         if LOG_KEY not in log:
             missing += 1
+            continue
+        if partial_count(log):
+            partial += 1
             continue
         # a run folder appears with both files at once (``_store.write_run``)
         cond = json.loads((run / "condition.json").read_text(encoding="utf-8"))["condition"]
@@ -74,7 +81,22 @@ def positive_grades_from_logs(runs_dir: str | Path) -> pd.DataFrame:
     if missing:
         logger.warning("%d run(s) under %s do not record %r in train_log.json; replay_positive_grades(config) "
                        "recomputes them", missing, runs_dir, LOG_KEY)
+    if partial:
+        logger.warning("%d run(s) under %s record %r for only part of their steps (resumed from a checkpoint that "
+                       "did not carry the count); left out, replay_positive_grades(config) recomputes them",
+                       partial, runs_dir, LOG_KEY)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def partial_count(log: Mapping[str, object]) -> bool:
+    """Whether a trainer report's :data:`LOG_KEY` counts fewer steps than the run trained.
+
+    ``positive_grades_steps`` says how many steps the count covers; a report without it (written before the count
+    travelled in checkpoints) counted its last session only, ``steps_this_session``.
+    """
+    steps = log.get("steps")
+    covered = log.get("positive_grades_steps", log.get("steps_this_session", steps))
+    return isinstance(steps, int) and isinstance(covered, int) and covered < steps
 
 
 def count_drawn_positives(sampler: PairSampler, steps: int) -> Counter:

@@ -15,15 +15,18 @@ CHECKPOINT = "checkpoint.pt"
 
 @dataclass
 class State:
-    """Where a training run stands: steps done, the loss of each, and the training seconds they took.
+    """Where a training run stands: steps done, the loss of each, the training seconds they took and the grades of
+    the positives they drew.
 
     ``seconds`` sums every session's training time up to ``step``; ``None`` when a session's time is unknown (a
-    checkpoint written before checkpoints recorded it).
+    checkpoint written before checkpoints recorded it). ``positive_grades`` counts the drawn positives per grade
+    over every step up to ``step``; ``None`` when an earlier session's count is unknown (likewise).
     """
 
     step: int = 0
     losses: list[float] = field(default_factory=list)
     seconds: float | None = 0.0
+    positive_grades: dict[int, int] | None = field(default_factory=dict)
 
 
 def load_checkpoint(path: Path) -> dict:
@@ -52,12 +55,17 @@ def load_checkpoint(path: Path) -> dict:
             raise fail(f"expected {key!r} to be a {kind.__name__}, got {type(ckpt.get(key)).__name__}")
     if not isinstance(ckpt.get("seconds"), (float, int, type(None))):
         raise fail(f"expected 'seconds' to be a number or absent, got {type(ckpt['seconds']).__name__}")
+    counts = ckpt.get("positive_grades")
+    if counts is not None and not (isinstance(counts, dict) and all(
+            type(g) is int and type(n) is int for g, n in counts.items())):
+        raise fail(f"expected 'positive_grades' to be a dict of int grade -> int count or absent, got {counts!r}"[:300])
     return ckpt
 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                     scheduler: torch.optim.lr_scheduler.LRScheduler, state: State) -> None:
-    """Write the trainable weights, optimizer, scheduler, RNG states, step, losses and seconds atomically."""
+    """Write the trainable weights, optimizer, scheduler, RNG states, step, losses, seconds and drawn positive
+    grades atomically."""
     import torch
 
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
@@ -66,12 +74,17 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
         torch.save({"model": sd, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                    "step": state.step, "losses": state.losses, "seconds": state.seconds}, tmp)
+                    "step": state.step, "losses": state.losses, "seconds": state.seconds,
+                    "positive_grades": None if state.positive_grades is None else
+                    {int(g): int(n) for g, n in sorted(state.positive_grades.items())}}, tmp)
 
 
 def resume_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                       scheduler: torch.optim.lr_scheduler.LRScheduler) -> State:
-    """Load the checkpoint at ``path`` into ``model``, ``optimizer``, ``scheduler`` and torch's RNG; its state."""
+    """Load the checkpoint at ``path`` into ``model``, ``optimizer``, ``scheduler`` and torch's RNG; its state.
+
+    A checkpoint written before checkpoints counted the drawn positives gives ``positive_grades=None``.
+    """
     import torch
 
     ckpt = load_checkpoint(path)
@@ -85,4 +98,6 @@ def resume_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim
     torch.set_rng_state(ckpt["rng"])
     if ckpt.get("cuda_rng") is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(ckpt["cuda_rng"])
-    return State(step=ckpt["step"], losses=list(ckpt["losses"]), seconds=ckpt.get("seconds"))
+    counts = ckpt.get("positive_grades")
+    return State(step=ckpt["step"], losses=list(ckpt["losses"]), seconds=ckpt.get("seconds"),
+                 positive_grades=None if counts is None else dict(counts))

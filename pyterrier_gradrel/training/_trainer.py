@@ -283,7 +283,10 @@ class ContrastiveTrainer:
         model.train()
         t0, pairs, started, step_seconds = time.perf_counter(), 0, state.step, []
         earlier = state.seconds  # the training seconds of the sessions before this one (None: unknown)
-        drawn: Counter[int] = Counter()  # grades of the positives trained on in this session
+        # grades of the positives trained on: every session's, continued from the checkpoint; from this session's
+        # first step only when the checkpoint predates the count (then the report says how many steps it covers)
+        drawn: Counter[int] = Counter(state.positive_grades or {})
+        counted_from = 0 if state.positive_grades is not None else state.step
         bar = tqdm(total=total, initial=state.step, desc=cfg.run_name(), disable=not self.verbose, unit="step")
         try:
             for epoch, batch in sampler.steps(state.step, total):
@@ -301,6 +304,7 @@ class ContrastiveTrainer:
                 if state.step < total and ((cfg.checkpoint_every and state.step % cfg.checkpoint_every == 0)
                                            or end_of_epoch):
                     state.seconds = None if earlier is None else earlier + time.perf_counter() - t0
+                    state.positive_grades = dict(drawn) if counted_from == 0 else None
                     save_checkpoint(ckpt_path, model, optimizer, scheduler, state)
         finally:
             bar.close()
@@ -323,4 +327,5 @@ class ContrastiveTrainer:
                 "loss_last20": float(np.mean(state.losses[-20:])) if state.losses else None,
                 "losses": [round(x, 5) for x in state.losses], "step_seconds": step_seconds,
                 "positive_grades": {str(g): n for g, n in sorted(drawn.items())},
+                "positive_grades_steps": state.step - counted_from,
                 "schedule": schedule, "config": cfg.to_dict()}

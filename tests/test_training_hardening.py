@@ -177,11 +177,14 @@ def test_default_run_folder_of_the_older_fingerprint_is_found(tiny_encoder_dir, 
 
     base = _materialise(tiny_encoder_dir, tmp_path / "base", 99.0)
     t = ContrastiveTrainer(base, config=_cfg(seed=41), verbose=False)
-    assert t.run_dir() == home() / "runs" / t._base_fingerprint() / t.config.run_name()
-    old = home() / "runs" / _legacy_fingerprint_folder(base)[:12] / _cfg(seed=42).run_name()
+    assert t.run_dir(data="0123abcd4567") == home() / "runs" / t._base_fingerprint() / \
+        f"{t.config.run_name()}-data0123abcd4567"
+    old = home() / "runs" / _legacy_fingerprint_folder(base)[:12] / f"{_cfg(seed=42).run_name()}-data0123abcd4567"
     old.mkdir(parents=True)
     (old / "run.json").write_text("{}")
-    assert ContrastiveTrainer(base, config=_cfg(seed=42), verbose=False).run_dir() == old
+    assert ContrastiveTrainer(base, config=_cfg(seed=42), verbose=False).run_dir(data="0123abcd4567") == old
+    with pytest.raises(TypeError, match="needs run_dir or data"):
+        t.run_dir()
 
 
 def test_resume_removes_temporaries_of_the_killed_writer(tiny_encoder_dir, data, tmp_path, monkeypatch):
@@ -260,3 +263,52 @@ def test_a_train_that_fails_after_a_checkpoint_keeps_its_run_json_to_resume(tiny
     run = tmp_path / "run"
     _killed_run(tiny_encoder_dir, data, run, monkeypatch)
     assert (run / "run.json").is_file() and (run / "checkpoint.pt").is_file()
+
+
+def test_the_default_run_folder_and_run_json_are_keyed_by_the_training_data(tiny_encoder_dir, data, tmp_path,
+                                                                             monkeypatch):
+    from pyterrier_gradrel.training._data import data_identity
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    topics, qrels, docs = data
+    cfg = _cfg(max_steps=2)
+    a = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    path_a = a.train(topics, qrels, docs)
+    assert a.last_report["data"]["queries_kept"] == 6
+    # other training data, same config and base: another folder, trained afresh (not the first model returned)
+    topics_b = topics[topics["lang"] == "de"]
+    b = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    path_b = b.train(topics_b, qrels, docs)
+    assert path_b != path_a and b.last_report["steps_this_session"] == 2
+    assert b.last_report["data"]["queries_kept"] == len(topics_b) < 6
+    meta = json.loads((path_b.parent / "run.json").read_text())
+    assert meta["data"] == data_identity(topics_b, qrels, docs)
+    assert path_b.parent.name == f"{cfg.run_name()}-data{meta['data']['sha256'][:12]}"
+    # the same data in another row order and as a corpus iterable is the same run: returned without training
+    c = ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False)
+    shuffled = topics.sample(frac=1, random_state=0), qrels.sample(frac=1, random_state=1)
+    assert c.train(*shuffled, iter(docs.to_dict("records"))) == path_a
+    assert c.last_report == a.last_report
+    # other labels or other passage texts are other data too
+    relabelled = qrels.assign(label=qrels["label"].map({3: 2, 2: 3, 1: 1}))
+    assert ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, relabelled, docs) != path_a
+    retexted = docs.assign(text=docs["text"] + " (v2)")
+    assert ContrastiveTrainer(tiny_encoder_dir, config=cfg, verbose=False).train(topics, qrels, retexted) != path_a
+
+
+def test_a_run_folder_of_other_training_data_is_refused(tiny_encoder_dir, data, tmp_path):
+    topics, qrels, docs = data
+    run = tmp_path / "run"
+    ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1), verbose=False).train(topics, qrels, docs,
+                                                                                       run_dir=run)
+    relabelled = qrels.assign(label=qrels["label"].map({3: 2, 2: 3, 1: 1}))
+    with pytest.raises(ValueError, match=r"holds a different run(.|\n)*training qrels: sha256 \w{12} \(36 judgements\) "
+                                         r"in the folder, \w{12} \(36 judgements\) now") as err:
+        ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1), verbose=False).train(topics, relabelled, docs,
+                                                                                           run_dir=run)
+    assert "training topics" not in str(err.value) and "training corpus" not in str(err.value)
+    # a run.json written before run folders recorded the data is judged by config and base model, as then
+    meta = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({k: v for k, v in meta.items() if k != "data"}))
+    again = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1), verbose=False)
+    assert again.train(topics, qrels, docs, run_dir=run) == run / "model"

@@ -66,7 +66,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="float32, or bfloat16 autocast mixed precision (aliases fp32, bf16)")
     p.add_argument("--checkpoint-every", type=int, default=50, help="steps between resumable checkpoints (0: at the end of each epoch)")
     p.add_argument("--run-dir", default=None,
-                   help="run folder (default: the cache, runs/<base fingerprint>/<run name>)")
+                   help="run folder (default: the cache, runs/<base fingerprint>/<run name>-data<hash of the "
+                        "training topics, qrels and passages>); a folder of another run or other data is refused")
     p.add_argument("--device", default="auto", metavar="DEVICE",
                    help="auto (CUDA when available, else CPU), cpu, cuda, cuda:1; not part of the run name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

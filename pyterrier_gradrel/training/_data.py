@@ -71,6 +71,55 @@ def topics_frame(topics: pd.DataFrame) -> pd.DataFrame:
     return topics.assign(qid=topics["qid"].astype(str))
 
 
+#: the columns of each part of the training data that :func:`data_identity` hashes (when present; the first ones
+#: are required)
+_IDENTITY_COLUMNS = {"topics": (("qid", "query"), ("article", "lang")),
+                     "qrels": (("qid", "docno", "label"), ()),
+                     "corpus": (("docno", "text"), ("split", "article"))}
+
+
+def _frame_sha256(frame: pd.DataFrame, part: str) -> str:
+    """sha256 over ``frame``'s identity columns (:data:`_IDENTITY_COLUMNS`), rows sorted, values as text."""
+    import hashlib
+    import json
+
+    required, optional = _IDENTITY_COLUMNS[part]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ValueError(f"training {part} must have columns {list(required)}, missing {missing} "
+                         f"(got {list(frame.columns)})")
+    cols = [*required, *(c for c in optional if c in frame.columns)]
+    text = frame[cols].astype(object).where(frame[cols].notna(), "").astype(str)
+    text = text.sort_values(cols, kind="stable").reset_index(drop=True)
+    digest = hashlib.sha256()
+    for col in cols:  # column by column: json escapes every value, so no separator can be forged
+        digest.update(json.dumps([col, text[col].tolist()], ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def data_identity(train_topics: pd.DataFrame, train_qrels: pd.DataFrame, docs: pd.DataFrame) -> dict[str, object]:
+    """What identifies a run's training data: the sha256 of its topics (qid and text, ``article``/``lang`` when
+    present), qrels (qid, docno, label) and corpus (docno and text, ``split``/``article`` when present), each over
+    its rows sorted, their sizes, and ``sha256`` over the three.
+
+    Two calls give the same identity exactly when the three parts hold the same rows (in any order); a run folder
+    records it in ``run.json`` and the default run folder's name carries ``sha256[:12]``.
+
+    Args:
+        train_topics: As :meth:`ContrastiveTrainer.fit` takes them (``query`` or ``text``).
+        train_qrels: ``qid``, ``docno``, ``label``.
+        docs: The corpus frame (:func:`corpus_frame`).
+    """
+    import hashlib
+
+    topics = topics_frame(train_topics)
+    parts = {"topics": _frame_sha256(topics, "topics"), "qrels": _frame_sha256(train_qrels, "qrels"),
+             "corpus": _frame_sha256(docs, "corpus")}
+    whole = hashlib.sha256("".join(f"{k}={v}\n" for k, v in parts.items()).encode()).hexdigest()
+    return {"sha256": whole, **parts, "queries": int(len(topics)), "judgements": int(len(train_qrels)),
+            "passages": int(len(docs))}
+
+
 def prepare(cfg: TrainConfig, train_topics: pd.DataFrame, train_qrels: pd.DataFrame,
             corpus: pd.DataFrame | Iterable) -> tuple[PairSampler, dict[str, object], pd.DataFrame]:
     """The training data of ``cfg``: qrels noised, topics subsampled, binarized at ``cfg.positive_rel``, and the

@@ -46,9 +46,10 @@ def fine_tuned_config(train_dataset: str, *, rel: int | None, config: TrainConfi
 class FineTuned(pt.Estimator):
     """A bi-encoder fine-tuned at threshold τ on graded qrels, retrieving densely from a dataset's pool.
 
-    ``fit(topics, qrels)`` trains (or reuses the finished run of the same config and base model: runs are
-    cached under ``$GRADREL_HOME/runs/<base fingerprint>/<run name>`` unless ``run_dir`` is given; an
-    interrupted one resumes from its checkpoint); ``transform`` retrieves ``num_results`` passages per query::
+    ``fit(topics, qrels)`` trains (or reuses the finished run of the same config, base model and training data:
+    runs are cached under ``$GRADREL_HOME/runs/<base fingerprint>/<run name>-data<hash>``, the hash over the
+    topics, qrels and training passages, unless ``run_dir`` is given; an interrupted one resumes from its
+    checkpoint); ``transform`` retrieves ``num_results`` passages per query::
 
         ft = gr.FineTuned("multilingual-e5-small", dataset="gradrel/xquad-r/en/test", rel=3)
         train = pt.get_dataset("irds:gradrel/xquad-r/en/train")
@@ -64,7 +65,8 @@ class FineTuned(pt.Estimator):
         train_dataset: the dataset(s) whose pools give the training passages (hard negatives and positives'
             texts; several pools are joined, one row per docno); default ``dataset`` (an XQuAD-R pool holds
             every split's passages, each with its ``split``). The first also gives the default config's grades.
-        run_dir: where checkpoints and the model go (default: the cache, see above).
+        run_dir: where checkpoints and the model go (default: the cache, see above). A folder holding a run of
+            another config, base model or training data is refused.
         backend: the dense index backend (``numpy``, ``faiss-flat``, ``faiss-hnsw``).
         num_results: passages retrieved per query.
         device: where the model trains and encodes (``auto``: CUDA when available, else CPU).

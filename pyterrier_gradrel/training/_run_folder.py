@@ -1,4 +1,5 @@
-"""Training run folders: the base model's fingerprint, and adopting a folder only for the run it holds."""
+"""Training run folders: the base model's fingerprint, and adopting a folder only for the run it holds (config, base
+model and training data)."""
 from __future__ import annotations
 
 import hashlib
@@ -74,7 +75,29 @@ def identity_diff(old: Mapping[str, object], new: Mapping[str, object]) -> list[
                     lines.append(f"base file {name}: sha256 {of[name][:12]} in the folder, {nf[name][:12]} now")
         elif of is None:
             lines.append("(the folder does not record its base model's files, so which files differ is unknown)")
+    lines += _data_diff(old.get("data"), new.get("data"))
     return lines
+
+
+def _data_diff(old: object, new: object) -> list[str]:
+    """The differing parts of two training-data records (``data_identity``); none when the folder has no record."""
+    if not isinstance(old, Mapping) or not isinstance(new, Mapping) or old.get("sha256") == new.get("sha256"):
+        return []
+    sizes = {"topics": "queries", "qrels": "judgements", "corpus": "passages"}
+    lines = [f"training {part}: sha256 {str(old.get(part))[:12]} ({old.get(size)} {size}) in the folder, "
+             f"{str(new.get(part))[:12]} ({new.get(size)} {size}) now"
+             for part, size in sizes.items() if old.get(part) != new.get(part)]
+    return lines or [f"training data: sha256 {str(old.get('sha256'))[:12]} in the folder, "
+                     f"{str(new.get('sha256'))[:12]} now"]
+
+
+def same_data(old: Mapping[str, object], new: Mapping[str, object]) -> bool:
+    """Whether a run folder's recorded training data is the requested run's. A folder written before ``run.json``
+    recorded the data (no ``data``) cannot tell and is taken as it was before: by config and base model."""
+    recorded = old.get("data")
+    if recorded is None:
+        return True
+    return isinstance(recorded, Mapping) and recorded.get("sha256") == (new.get("data") or {}).get("sha256")
 
 
 def is_ours(name: str) -> bool:
@@ -83,8 +106,8 @@ def is_ours(name: str) -> bool:
 
 
 def adopt(run_dir: Path, meta: Mapping[str, object], *, legacy_fingerprint: Callable[[], str | None]) -> bool:
-    """Take ``run_dir`` for the run ``meta`` describes: a new or empty folder, or one holding this very run; refuse
-    any other. ``legacy_fingerprint`` gives the base model's fingerprint over every file of its folder (``None``
+    """Take ``run_dir`` for the run ``meta`` describes: a new or empty folder, or one holding this very run (same
+    config, base model and training data); refuse any other. ``legacy_fingerprint`` gives the base model's fingerprint over every file of its folder (``None``
     for an in-memory encoder), which older run folders record.
 
     Returns:
@@ -109,7 +132,7 @@ def adopt(run_dir: Path, meta: Mapping[str, object], *, legacy_fingerprint: Call
         same_base = True  # recorded with the fingerprint over every file of the folder: same folder
         _atomic.write_text(meta_path, json.dumps({**old, **{k: meta[k] for k in ("base_fingerprint", "base_files")}},
                                                  indent=2))
-    if old.get("config") != meta["config"] or not same_base:
+    if old.get("config") != meta["config"] or not same_base or not same_data(old, meta):
         differences = "\n".join(f"  - {line}" for line in identity_diff(old, meta))
         raise ValueError(f"run_dir {run_dir} holds a different run ({old.get('run_name')}) than "
                          f"{meta['run_name']}:\n{differences}\nUse another run_dir, or delete {run_dir} "

@@ -24,7 +24,7 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel._paths import home
 from pyterrier_gradrel.training._checkpoint import CHECKPOINT, State, resume_checkpoint, save_checkpoint
 from pyterrier_gradrel.training._config import LOSSES, SIDES, TrainConfig, schedule_note
-from pyterrier_gradrel.training._data import prepare
+from pyterrier_gradrel.training._data import corpus_frame, data_identity, prepare
 from pyterrier_gradrel.training._run_folder import (
     adopt,
     base_files,
@@ -37,11 +37,16 @@ from pyterrier_gradrel.training._vectors import OnDemandVectors, checked_vectors
 if TYPE_CHECKING:
     from pyterrier_gradrel.models import E5BiEncoder, QueryTunedEncoder
 
-__all__ = ["LOSSES", "SIDES", "ContrastiveTrainer", "TrainConfig"]
+__all__ = ["LOSSES", "SIDES", "ContrastiveTrainer", "TrainConfig", "data_key"]
 
 logger = logging.getLogger(__name__)
 
 _DONE = "train_report.json"
+
+
+def data_key(data: dict[str, object]) -> str:
+    """12 hex characters naming a run's training data in the default run folder's name (``data["sha256"]``)."""
+    return str(data["sha256"])[:12]
 
 
 class ContrastiveTrainer:
@@ -107,8 +112,11 @@ class ContrastiveTrainer:
             train_qrels: ``qid``, ``docno``, ``label`` (graded).
             corpus: Frame or iterable of docs (``docno``/``doc_id``, ``text``, optional ``split``, ``article``).
             run_dir: Where checkpoints and the final model go (default: the cache,
-                ``runs/<base fingerprint>/<run name>``). A finished run there is returned without
-                training; an interrupted one resumes from its last checkpoint.
+                ``runs/<base fingerprint>/<run name>-data<training data hash>``). A finished run there is
+                returned without training; an interrupted one resumes from its last checkpoint. The folder's
+                ``run.json`` records the config, the base model and the training data
+                (:func:`~pyterrier_gradrel.training._data.data_identity`: topics, qrels and corpus hashed), and a
+                folder holding another run, on other data included, is refused.
             doc_vectors: Only for ``side="query"``: docnos -> ``(n, dim)`` float32 array of the base
                 encoder's passage vectors, e.g. read from its cached index (the runner does this). Default:
                 the needed passages are encoded with the base encoder on first use. Either way the
@@ -130,9 +138,11 @@ class ContrastiveTrainer:
         if doc_vectors is not None and cfg.side != "query":
             raise ValueError(f"doc_vectors only apply to side='query', got side={cfg.side!r}")
         fp = self._base_fingerprint()  # resolves the base model first: a missing one leaves no folder behind
+        docs = corpus_frame(corpus)
+        data = data_identity(train_topics, train_qrels, docs)  # also checks the columns before a folder is made
         meta = {"config": cfg.to_dict(), "run_name": cfg.run_name(), "base": str(self.base),
-                "base_fingerprint": fp, "base_files": self._base_files()}
-        path = Path(run_dir) if run_dir is not None else self._default_run_dir()
+                "base_fingerprint": fp, "base_files": self._base_files(), "data": data}
+        path = Path(run_dir) if run_dir is not None else self._default_run_dir(data_key(data))
         created = not path.exists()
         run_dir = self.run_dir(path)
         try:
@@ -148,7 +158,7 @@ class ContrastiveTrainer:
 
         old_threads = torch.get_num_threads()
         try:
-            sampler, data_report, topics = prepare(cfg, train_topics, train_qrels, corpus)
+            sampler, data_report, topics = prepare(cfg, train_topics, train_qrels, docs)
             if cfg.threads is not None:
                 torch.set_num_threads(cfg.threads)
             report = self._train(sampler, topics, self.base_path(), run_dir, doc_vectors)
@@ -186,14 +196,27 @@ class ContrastiveTrainer:
             self._legacy_fp = legacy_fingerprint_folder(self.base_path())[:12]
         return self._legacy_fp
 
-    def run_dir(self, run_dir: str | os.PathLike | None = None) -> Path:
-        """The run folder: ``run_dir`` if given, else ``<cache>/runs/<base fingerprint>/<run name>``."""
-        path = Path(run_dir) if run_dir is not None else self._default_run_dir()
+    def run_dir(self, run_dir: str | os.PathLike | None = None, *, data: str | None = None) -> Path:
+        """The run folder, made if missing: ``run_dir`` if given, else the default,
+        ``<cache>/runs/<base fingerprint>/<run name>-data<data>``.
+
+        Args:
+            run_dir: The folder to use.
+            data: Without ``run_dir``: the training data's key (:func:`data_key` of
+                :func:`~pyterrier_gradrel.training._data.data_identity`), part of the default folder's name.
+
+        Raises:
+            TypeError: neither ``run_dir`` nor ``data`` is given (the default folder depends on the data).
+        """
+        if run_dir is None and data is None:
+            raise TypeError("run_dir() needs run_dir or data (the training data's key, "
+                            "data_key(data_identity(topics, qrels, corpus))): the default run folder depends on it")
+        path = Path(run_dir) if run_dir is not None else self._default_run_dir(data)
         path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def _default_run_dir(self) -> Path:
-        name = self.config.run_name()
+    def _default_run_dir(self, data: str) -> Path:
+        name = f"{self.config.run_name()}-data{data}"
         runs = home() / "runs"
         path = runs / self._base_fingerprint() / name
         if not path.exists() and any(runs.glob(f"*/{glob.escape(name)}/run.json")):

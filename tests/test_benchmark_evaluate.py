@@ -145,6 +145,29 @@ def test_a_result_computed_on_other_data_is_refused(factory_result, tmp_path):
         benchmark.evaluate(factory, tasks=[TASK], out=copy, name="bm25-overlap", fingerprint="v1", verbose=False)
 
 
+def test_changed_data_is_a_user_error_that_names_the_overwrite_option(factory_result, tmp_path):
+    """The command line shows a DataChangedError as its message (no "unexpected ... --debug"), naming --overwrite."""
+    from pyterrier_gradrel.cli import error_message, is_user_error
+
+    error = benchmark.DataChangedError("x.json was computed on data sha256:0 (remove it or recompute it with "
+                                       "--overwrite, overwrite=True in Python)")
+    assert is_user_error(error) and error_message(error) == str(error)
+    out, factory, _, first = factory_result
+    path = out / first.folder.relative_to(out) / f"{TASK}.json"
+    record = json.loads(path.read_text())
+    copy = tmp_path / "out" / first.folder.relative_to(out)
+    copy.mkdir(parents=True)
+    for f in first.folder.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    record["task"]["data_fingerprint"] = "sha256:" + "0" * 64
+    (copy / path.name).write_text(json.dumps(record))
+    with pytest.raises(benchmark.DataChangedError) as caught:
+        benchmark.evaluate(factory, tasks=[TASK], out=tmp_path / "out", name="bm25-overlap", fingerprint="v1",
+                           verbose=False)
+    assert is_user_error(caught.value)
+    assert "--overwrite, overwrite=True in Python" in error_message(caught.value)
+
+
 def test_factory_fingerprint_follows_its_source():
     from pyterrier_gradrel.benchmark._systems import as_system
 

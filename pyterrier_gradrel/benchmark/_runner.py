@@ -198,7 +198,7 @@ def _reusable(path: Path, task: Task, suite: Suite, system: System) -> TaskResul
     if result.data_fingerprint != task.fingerprint:
         raise DataChangedError(
             f"{path} was computed on data {result.data_fingerprint}, but task {task.name!r} now declares "
-            f"{task.fingerprint}; it cannot be reused or compared (remove it or pass overwrite=True)")
+            f"{task.fingerprint}; it cannot be reused or compared (remove it or recompute it with --overwrite, overwrite=True in Python)")
     if result.record["system"]["fingerprint"] != system.fingerprint:
         raise ResultError(f"{path} belongs to system fingerprint {result.record['system']['fingerprint']}, "
                           f"not {system.fingerprint}")

@@ -33,8 +33,12 @@ _REQUIRED_SUITE = ("name", "version", "main_score", "profile", "depth", "groups"
 _REQUIRED_TASK = ("name", "dataset", "group", "fingerprint")
 
 
-class DataChangedError(RuntimeError):
-    """A task's data (queries, qrels or pool) no longer matches the fingerprint its suite or result recorded."""
+class DataChangedError(ValueError):
+    """A task's data (queries, qrels or pool) no longer matches the fingerprint its suite or result recorded.
+
+    A ``ValueError``: it reports data the user has to refresh or results to recompute, so the command line shows
+    its message as a user error (exit 1), not as an unexpected failure.
+    """
 
 
 @dataclass(frozen=True)

@@ -95,3 +95,32 @@ def test_precision_overrides_the_pinned_one(monkeypatch):
     check("mE5-zero-shot", tasks=[TASK], verbose=False)
     check("mE5-zero-shot", tasks=[TASK], precision="bfloat16", verbose=False)
     assert seen == ["float32", "bfloat16"]  # the pinned precision, then the one asked for
+
+
+def test_a_misspelled_task_key_is_refused_naming_file_and_key(tmp_path):
+    path = tmp_path / "typo.expected.yaml"
+    path.write_text(expectations_path().read_text().replace("xquad-r-en: ", "xquad-r-EN: ", 1))
+    with pytest.raises(ValueError, match=r"typo\.expected\.yaml: system 'BM25' pins unknown tasks \['xquad-r-EN'\]"):
+        load_expectations(path)
+
+
+def test_a_check_that_checked_nothing_exits_non_zero(tmp_path, capsys):
+    """Every selected task unpinned: nothing evaluated, nothing compared, exit 1 (not a silent 0)."""
+    from pyterrier_gradrel.cli import main
+
+    path = tmp_path / "unpinned.expected.yaml"
+    pinned = load_expectations().scores("BM25")[TASK]
+    path.write_text(expectations_path().read_text().replace(f"xquad-r-en: {pinned:.4f}", "xquad-r-en: null", 1))
+    assert load_expectations(path).scores("BM25")[TASK] is None
+    assert main(["benchmark", "check", "--systems", "BM25", "--tasks", TASK, "--expected", str(path),
+                 "--out", str(tmp_path / "out"), "--quiet"]) == 1
+    captured = capsys.readouterr()
+    assert "NOT PINNED" in captured.out and "nothing was checked" in captured.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_expectations_of_a_yml_suite_are_its_own_file(tmp_path):
+    suite = tmp_path / "mysuite.yml"
+    suite.write_text(load_suite().path.read_text())
+    assert expectations_path(suite) == tmp_path / "mysuite.expected.yml"
+    assert expectations_path("gradrel-v1").name == "gradrel-v1.expected.yaml"

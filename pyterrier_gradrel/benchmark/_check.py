@@ -56,18 +56,20 @@ class Expectations:
 
 
 def expectations_path(suite: str | Path = DEFAULT_SUITE) -> Path:
-    """``<suite>.expected.yaml`` beside the suite's YAML."""
+    """``<suite>.expected<suffix>`` beside the suite's YAML (``x.yml`` -> ``x.expected.yml``)."""
     path = suite_path(suite)
-    return path.with_name(path.name.replace(".yaml", ".expected.yaml"))
+    return path.with_name(path.stem + ".expected" + path.suffix)
 
 
 def load_expectations(path: str | Path | None = None, *, suite: str | Path = DEFAULT_SUITE) -> Expectations:
     """Read an expectations YAML (default: the suite's own).
 
     Raises:
-        ValueError: Missing keys or tolerances that are not 0 <= ok <= okish (the message names the file).
+        ValueError: Missing keys, tolerances that are not 0 <= ok <= okish, or (when the file pins the suite
+            ``suite`` names) a task key that is not one of that suite's tasks; the message names the file.
     """
     from pyterrier_gradrel._yaml import load_file
+    from pyterrier_gradrel.benchmark._suite import load_suite
 
     path = Path(path) if path is not None else expectations_path(suite)
     raw = load_file(path) or {}
@@ -78,7 +80,25 @@ def load_expectations(path: str | Path | None = None, *, suite: str | Path = DEF
     if not 0 <= ok <= okish:
         raise ValueError(f"{path}: tolerances must satisfy 0 <= ok <= okish, got ok={ok}, okish={okish}")
     systems = {str(k): dict(v or {}) for k, v in (raw["systems"] or {}).items()}
-    return Expectations(str(raw["suite"]), str(raw["measure"]), ok, okish, systems, path)
+    exp = Expectations(str(raw["suite"]), str(raw["measure"]), ok, okish, systems, path)
+    spec = load_suite(suite)
+    if spec.name == exp.suite:  # another suite's file is refused by check(), which names both suites
+        check_task_keys(exp, [t.name for t in spec.tasks])
+    return exp
+
+
+def check_task_keys(exp: Expectations, tasks: Iterable[str]) -> None:
+    """Refuse expectations that pin a task the suite does not have (a misspelled key would pin nothing).
+
+    Raises:
+        ValueError: Naming the file, the system and the unknown task keys.
+    """
+    known = list(tasks)
+    for system, entry in exp.systems.items():
+        unknown = [str(t) for t in (entry.get("scores") or {}) if str(t) not in known]
+        if unknown:
+            raise ValueError(f"{exp.path}: system {system!r} pins unknown tasks {unknown}; suite {exp.suite}'s "
+                             f"tasks are {known}")
 
 
 def status(measured: float | None, expected: float | None, *, ok: float, okish: float) -> str:
@@ -113,6 +133,11 @@ def check_scores(measured: Mapping[str, float], expected: Mapping[str, float | N
     return pd.DataFrame(rows, columns=["task", "expected", "measured", "diff", "status"])
 
 
+def checked_any(table: pd.DataFrame) -> bool:
+    """Whether a :func:`check_scores` table compared at least one task (OK, OKish or FAIL)."""
+    return bool(table["status"].isin(("OK", "OKish", "FAIL")).any())
+
+
 def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] | None = None, *,
           expectations: str | Path | Expectations | None = None, out: str | Path | None = None,
           pinned_only: bool = True, precision: str | None = None, verbose: bool = True) -> pd.DataFrame:
@@ -140,6 +165,7 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
     spec = load_suite(suite)
     if exp.suite != spec.name or exp.measure != spec.main_score:
         raise ValueError(f"{exp.path} pins {exp.measure} of suite {exp.suite}, not {spec.main_score} of {spec.name}")
+    check_task_keys(exp, [t.name for t in spec.tasks])
     expected = exp.scores(system)
     names = [t.name for t in spec.select(tasks)]
     run = [t for t in names if expected.get(t) is not None] if pinned_only else names

@@ -59,8 +59,9 @@ def add_parser(subparsers: Any) -> None:
                         "(default: float32)")
     p.add_argument("--threads", type=int, default=None, help="torch threads while encoding")
     p.add_argument("--check", action="store_true",
-                   help="compare the main scores with the suite's pinned expectations (exit 1 on FAIL; a system "
-                        "without pinned scores is refused before anything is evaluated)")
+                   help="compare the main scores with the suite's pinned expectations (exit 1 on FAIL or when no "
+                        "evaluated task is pinned; a system without pinned scores is refused before anything is "
+                        "evaluated)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
@@ -96,7 +97,8 @@ def add_parser(subparsers: Any) -> None:
     f.add_argument("--write", action="store_true",
                    help="write the fingerprints into the suite YAML (only before results are published under it)")
     f.set_defaults(func=_fingerprint)
-    c = sub.add_parser("check", help="evaluate the pinned systems and report OK / OKish / FAIL per task")
+    c = sub.add_parser("check", help="evaluate the pinned systems and report OK / OKish / FAIL per task (exit 1 on "
+                                    "FAIL, on a task key the suite does not have, or when no selected task is pinned)")
     c.add_argument("--suite", default="gradrel-v1", help="benchmark suite name or YAML file")
     c.add_argument("--systems", type=_csv, default=None, help="pinned systems to check (default: all pinned)")
     c.add_argument("--tasks", type=_csv, default=None, help="restrict to these tasks / groups (CI: a few)")
@@ -164,11 +166,22 @@ def load_factory(spec: str) -> Any:
 
 
 def _print_check(system: str, table: Any, exp: Any) -> bool:
+    """Print a check table; False when a task failed."""
     print(f"\n{system}: pinned {exp.measure}, OK <= {exp.ok:g}, OKish <= {exp.okish:g} ({exp.path})")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     counts = table["status"].value_counts().to_dict()
     print("  " + ", ".join(f"{k}: {v}" for k, v in counts.items()))
     return "FAIL" not in counts
+
+
+def _nothing_checked(tables: list[Any], exp: Any) -> bool:
+    """True (after saying so on stderr) when no selected task of any system had a pinned score to compare."""
+    from pyterrier_gradrel.benchmark._check import checked_any
+
+    if any(checked_any(t) for t in tables):
+        return False
+    print(f"gradrel: nothing was checked: no selected task has a pinned score in {exp.path}", file=sys.stderr)
+    return True
 
 
 def _check_key(args: argparse.Namespace, system: Any) -> str:
@@ -207,7 +220,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         key = _check_key(args, system)
         checked = check_scores(result.main_scores(), exp.scores(key), ok=exp.ok, okish=exp.okish,
                                tasks=list(result.results))
-        return 0 if _print_check(key, checked, exp) else 1
+        good = _print_check(key, checked, exp)
+        return 0 if good and not _nothing_checked([checked], exp) else 1
     return 0
 
 
@@ -297,8 +311,10 @@ def _check(args: argparse.Namespace) -> int:
     exp = load_expectations(args.expected, suite=args.suite)
     systems = args.systems or list(exp.systems)
     good = True
+    tables = []
     for system in systems:
         table = check(system, args.suite, args.tasks, expectations=exp, out=args.out, precision=args.precision,
                       verbose=not args.quiet)
         good &= _print_check(system, table, exp)
-    return 0 if good else 1
+        tables.append(table)
+    return 0 if good and not _nothing_checked(tables, exp) else 1

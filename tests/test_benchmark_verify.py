@@ -123,6 +123,17 @@ def test_a_missing_result_json_is_refused_by_verify(copy, capsys):
     assert "a per-query file without its result JSON" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(("key", "inner", "value"), [("system", "name", None), ("system", "fingerprint", 7),
+                                                     ("task", "name", ["x"]), ("per_query", "file", None),
+                                                     ("per_query", "sha256", {"a": 1})])
+def test_a_result_whose_names_are_not_strings_is_refused(copy, capsys, key, inner, value):
+    def change(record):
+        record[key][inner] = value
+
+    _edit(_json(copy), change)
+    _refused(copy, f"{key}.{inner} must be a non-empty string, got {value!r}", _json(copy), capsys)
+
+
 def test_a_result_copied_under_another_system_is_refused(copy, capsys):
     fake = copy / "gradrel-v1" / "Cheater" / "b807f900c4e0d536"
     shutil.copytree(copy / BM25, fake)

@@ -49,6 +49,10 @@ _RECORD_KEYS = {"schema": (), "suite": ("name", "version", "hash"),
                 "system": ("name", "fingerprint"), "main_score": (), "scores": (), "queries": (), "depth": (),
                 "per_query": ("file", "sha256")}
 
+#: fields a result names things with (folders, files, hashes): anything but a string is refused, not crashed on
+_STRING_FIELDS = (("suite", "hash"), ("task", "name"), ("system", "name"), ("system", "fingerprint"),
+                  ("per_query", "file"), ("per_query", "sha256"))
+
 
 @lru_cache(maxsize=64)
 def _articles(dataset: str, fingerprint: str | None) -> tuple[tuple[str, str], ...]:
@@ -81,6 +85,10 @@ def _check_schema(path: Path, record: dict[str, Any]) -> None:
         missing = [k for k in inner if not isinstance(record[key], dict) or k not in record[key]]
         if missing:
             raise ResultError(f"{path}: {key!r} lacks {missing}")
+    for key, inner in _STRING_FIELDS:
+        value = record[key][inner]
+        if not isinstance(value, str) or not value:
+            raise ResultError(f"{path}: {key}.{inner} must be a non-empty string, got {value!r}")
 
 
 def _check_identity(path: Path, record: dict[str, Any], suite: Suite) -> Task:

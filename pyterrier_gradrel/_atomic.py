@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "remove_stale", "write_bytes", "write_text"]
+__all__ = ["atomic_path", "is_temporary", "remove_stale", "write_bytes", "write_text"]
 
 #: Temporaries in the format without owner (``.<name>.<8 random chars>.tmp``) are removed only when
 #: untouched for this long: their writer cannot be asked whether it is alive, and no single write runs
@@ -49,6 +49,15 @@ def _alive(pid: int, host: str | None) -> bool:
     except OSError:  # pragma: no cover - pid out of range and the like
         return False
     return True
+
+
+def is_temporary(name: str) -> bool:
+    """Whether ``name`` (a file or folder name) is one of this module's temporaries or a moved-aside old
+    version: ``.<name>.<pid>@<host>.<random>.tmp``, ``.<name>.<8 random chars>.tmp`` (the format without
+    owner) or ``.<name>.old-<pid>[@<host>]``, whether its writer is alive or not."""
+    return bool(re.fullmatch(r"\..+\.\d+@[A-Za-z0-9-]+\.[A-Za-z0-9_]+\.tmp", name)
+                or re.fullmatch(r"\..+\.[a-z0-9_]{8}\.tmp", name)
+                or re.fullmatch(r"\..+\.old-\d+(?:@[A-Za-z0-9-]+)?", name))
 
 
 def _stale(name: str, target_name: str, now: float, entry: os.DirEntry) -> bool:

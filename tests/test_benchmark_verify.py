@@ -123,6 +123,30 @@ def test_a_missing_result_json_is_refused_by_verify(copy, capsys):
     assert "a per-query file without its result JSON" in capsys.readouterr().out
 
 
+def test_the_leftovers_of_an_interrupted_atomic_write_are_notes_not_refusals(copy, capsys):
+    """A killed write leaves ``.<name>.<pid>@<host>.<random>.tmp/<name>`` (and a moved-aside ``.old-``): the
+    folder still verifies, and verify names them as notes."""
+    folder = copy / BM25
+    tmp = folder / f".{TASK}.queries.csv.gz.4242@somehost.k2j3h4g5.tmp"
+    tmp.mkdir()
+    shutil.copy(folder / f"{TASK}.queries.csv.gz", tmp / f"{TASK}.queries.csv.gz")
+    (folder / f".{TASK}.json.old-4242@somehost").write_text("{}")
+    legacy = folder / f".{TASK}.json.ab12cd34.tmp"
+    legacy.mkdir()
+    (legacy / f"{TASK}.json").write_text("{}")
+    report = verify_folder(copy, load_suite())
+    assert report.ok and not report.errors and not report.stray
+    assert report.leftovers == sorted([tmp / f"{TASK}.queries.csv.gz", folder / f".{TASK}.json.old-4242@somehost",
+                                       legacy / f"{TASK}.json"])
+    assert main(["benchmark", "verify", str(copy)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {tmp / f'{TASK}.queries.csv.gz'} is left over from an interrupted write" in out
+    assert ", 0 refused" in out
+    # a per-query file without its JSON outside any temporary is still refused
+    shutil.copy(folder / f"{TASK}.queries.csv.gz", folder / "orphan.queries.csv.gz")
+    assert "a per-query file without its result JSON" in " ".join(verify_folder(copy, load_suite()).errors)
+
+
 @pytest.mark.parametrize(("key", "inner", "value"), [("system", "name", None), ("system", "fingerprint", 7),
                                                      ("task", "name", ["x"]), ("per_query", "file", None),
                                                      ("per_query", "sha256", {"a": 1})])

@@ -283,6 +283,9 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"REFUSED {message}")
     for path in report.stray:
         print(f"note: {path} is not a result file (ignored)")
+    for path in report.leftovers:
+        print(f"note: {path} is left over from an interrupted write (ignored; safe to remove once no "
+              "gradrel process writes there)")
     for note in report.copies:
         print(f"note: {note} (another system's result, copied?)")
     systems = {(r.system["name"], r.system["fingerprint"]) for r in report.verified}

@@ -243,6 +243,9 @@ class VerifyReport:
         stray: Files in the folder that are neither a result, its per-query file nor a leaderboard file.
         copies: Notes on results of different systems whose per-query files are identical (a copied folder
             passes verification when renamed consistently; two systems may also agree honestly).
+        leftovers: Temporaries of interrupted atomic writes (``.<name>.<pid>@<host>.<random>.tmp``) and
+            moved-aside old versions (``.<name>.old-<pid>@<host>``), and the files in them: not results,
+            reported as notes (the next write of the same file removes those of dead writers).
     """
 
     folder: Path
@@ -250,6 +253,7 @@ class VerifyReport:
     errors: list[str] = field(default_factory=list)
     stray: list[Path] = field(default_factory=list)
     copies: list[str] = field(default_factory=list)
+    leftovers: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -257,14 +261,21 @@ class VerifyReport:
         return not self.errors and bool(self.verified)
 
 
-def _stray_files(folder: Path, results: list[Path]) -> list[Path]:
+def _stray_files(folder: Path, results: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(files that are neither a result, its per-query file nor a leaderboard file; the files inside or named as
+    an atomic write's temporary, :func:`pyterrier_gradrel._atomic.is_temporary`)."""
+    from pyterrier_gradrel._atomic import is_temporary
+
     expected = set(results) | {p.with_name(p.stem + ".queries.csv.gz") for p in results}
-    out = []
+    stray, leftovers = [], []
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         if path in expected or (path.parent == folder and path.name.startswith("leaderboard")):
             continue
-        out.append(path)
-    return out
+        if any(is_temporary(part) for part in path.relative_to(folder).parts):
+            leftovers.append(path)
+        else:
+            stray.append(path)
+    return stray, leftovers
 
 
 def _identical_results(results: list[TaskResult]) -> list[str]:
@@ -281,7 +292,7 @@ def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
     """Verify every result of ``suite`` in a results root (or its suite folder), e.g. a folder received to merge.
 
     Also reports, as errors, two results of one system (same fingerprint) and task that differ, and per-query
-    files without their JSON.
+    files without their JSON; the temporaries of interrupted atomic writes are notes (``leftovers``), not errors.
     """
     folder = suite_folder(root, suite)
     report = VerifyReport(folder)
@@ -295,7 +306,8 @@ def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
         except ResultError as exc:
             report.errors.append(str(exc))
     report.copies = _identical_results(report.verified)
-    for path in _stray_files(folder, paths):
+    stray, report.leftovers = _stray_files(folder, paths)
+    for path in stray:
         if path.name.endswith(".queries.csv.gz"):
             report.errors.append(f"{path}: a per-query file without its result JSON")
         else:

@@ -100,6 +100,23 @@ def test_two_fingerprints_of_one_name_are_two_rows(results):
     assert {s for s in board.table["system"] if s.startswith("mid@")} == {"mid@ffffffff", f"mid@{fingerprint('mid')[:8]}"}
 
 
+def test_one_name_whose_fingerprints_share_16_characters_is_two_rows_from_two_roots(results, tmp_path):
+    """The same name and first 16 fingerprint characters, other full fingerprints (each root has its own
+    folder ``mid/<fp[:16]>``): two rows with labels long enough to differ, never one merged row."""
+    suite = load_suite()
+    fp_a, fp_b = "ab" * 8 + "0" * 48, "ab" * 8 + "1" * 48
+    roots = [tmp_path / "a", tmp_path / "b"]
+    for root, fp in zip(roots, (fp_a, fp_b), strict=True):
+        for name in TASKS:
+            result = TaskResult.load(next(results.glob(f"gradrel-v1/mid/*/{name}.json")))
+            result.record["system"]["fingerprint"] = fp
+            TaskResult(result.record).write(result_folder(root, suite.name, "mid", fp) / f"{name}.json",
+                                            result.per_query())
+    collected = collect(roots, suite, TASKS)
+    assert sorted(collected) == [f"mid@{fp_a[:32]}", f"mid@{fp_b[:32]}"]
+    assert all(len(tasks) == len(TASKS) for tasks in collected.values())
+
+
 def test_cli_leaderboard_writes_the_files(results, tmp_path):
     from pyterrier_gradrel.cli import main
 

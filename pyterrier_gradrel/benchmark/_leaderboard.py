@@ -50,16 +50,40 @@ def _same_result(a: TaskResult, b: TaskResult) -> bool:
     return a.record["per_query"]["sha256"] == b.record["per_query"]["sha256"] and a.scores == b.scores
 
 
+
+def _labels(keys: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """A unique label per (name, fingerprint): the name, or ``name@<fingerprint prefix>`` when several systems
+    share the name, the prefix 8 characters long, longer where 8 (then 16, ...) do not tell them apart."""
+    labels = {}
+    for name in dict.fromkeys(n for n, _ in keys):
+        prints = [f for n, f in keys if n == name]
+        if len(prints) == 1:
+            labels[(name, prints[0])] = name
+            continue
+        width = 8
+        while len({f[:width] for f in prints}) < len(prints) and width < max(len(f) for f in prints):
+            width *= 2
+        labels.update({(name, f): f"{name}@{f[:width]}" for f in prints})
+    seen: dict[str, tuple[str, str]] = {}
+    for key, label in labels.items():
+        other = seen.setdefault(label, key)
+        if other != key:  # e.g. a system literally named "A@1234abcd" beside two systems named "A"
+            raise ResultError(f"two systems get the leaderboard label {label!r}: {other[0]!r} ({other[1]}) and "
+                              f"{key[0]!r} ({key[1]}); rename one (--name)")
+    return labels
+
+
 def collect(results: str | Path | Sequence[str | Path], suite: Suite,
             tasks: Iterable[str] | None = None) -> dict[str, dict[str, TaskResult]]:
     """System label -> task -> verified result, for every system folder under each root's suite folder.
 
-    A label is the system's name, with ``@<fingerprint[:8]>`` when one name has several fingerprints. The same
-    result found in two roots counts once.
+    A label is the system's name, with ``@<fingerprint prefix>`` when one name has several fingerprints: 8
+    characters, or as many more as it takes to tell them apart (results of one name from two roots that share
+    the first 8 or 16 characters are never merged into one row). The same result found in two roots counts once.
 
     Raises:
-        ResultError: A result fails verification (the message names the file), or two different results of one
-            system and task were found.
+        ResultError: A result fails verification (the message names the file), two different results of one
+            system and task were found, or two systems would get the same label.
     """
     from pyterrier_gradrel.benchmark._verify import load_verified, result_paths
 
@@ -79,8 +103,7 @@ def collect(results: str | Path | Sequence[str | Path], suite: Suite,
                 raise ResultError(f"{path} and {other.path}: two different results of system {system['name']!r} "
                                   f"({system['fingerprint'][:16]}) on task {result.task!r}")
             slot.setdefault(result.task, result)
-    names = [n for n, _ in found]
-    labels = {key: f"{key[0]}@{key[1][:8]}" if names.count(key[0]) > 1 else key[0] for key in found}
+    labels = _labels(list(found))
     order = [t.name for t in suite.select(tasks)]
     return {labels[key]: {t: found[key][t] for t in order if t in found[key]} for key in found}
 

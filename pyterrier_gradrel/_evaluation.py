@@ -251,8 +251,9 @@ class Evaluator:
     sent to an executor's worker) carries its qrels and measures and prepares its ir_measures evaluators again.
 
     By default trec_eval ranks each query's documents by score and breaks ties by docno. With
-    ``keep_order`` a run is scored in its own order instead: by ``rank`` where the run has that column,
-    else by descending score with ties in row order; each document's score becomes minus its position.
+    ``keep_order`` a run is scored in its own order instead: by descending score (as ``pt.Experiment``), score
+    ties broken by ``rank`` where the run has that column, else by row order; by ``rank`` alone for a run
+    without scores. Each document's score becomes minus its position.
 
     Args:
         qrels: ``qid``, ``docno``, ``label``.
@@ -401,18 +402,26 @@ def _top(run: pd.DataFrame, depth: int) -> pd.DataFrame:
 
 
 def _positions(run: pd.DataFrame, depth: int | None) -> dict[str, dict[str, float]]:
-    """``{qid: {docno: -position}}`` of each query's top ``depth`` results (by rank when given, else by score,
-    ties in row order): trec_eval, which sorts by score, then keeps the run's order exactly."""
+    """``{qid: {docno: -position}}`` of each query's top ``depth`` results: trec_eval, which sorts by score, then
+    keeps the run's order exactly.
+
+    The order is the one ``pt.Experiment`` scores: by score (descending) when the run has a score, score ties
+    broken by ``rank`` when it has one too, else by row order; by ``rank`` only for a run without scores. A stale
+    ``rank`` (a re-ranker that rewrote ``score`` without re-ranking) therefore cannot put the first stage's
+    order back; a run whose ranks follow its scores is ordered exactly as by its ranks.
+    """
     if run.empty:
         return {}
-    if "rank" in run.columns:
+    if "score" in run.columns:
+        ties = ["rank"] if "rank" in run.columns else []
+        top = run[["qid", "docno", "score", *ties]].sort_values(
+            ["qid", "score", *ties], ascending=[True, False, *(True for _ in ties)], kind="stable")
+    else:
         top = run
         if depth is not None:
             # cheap pre-filter of large runs: 0- or 1-based ranks up to depth hold every query's top depth
             top = run.loc[run["rank"].to_numpy() <= depth]
         top = top[["qid", "docno", "rank"]].sort_values(["qid", "rank"], kind="stable")
-    else:
-        top = run[["qid", "docno", "score"]].sort_values(["qid", "score"], ascending=[True, False], kind="stable")
     if depth is not None:
         top = top.groupby("qid", sort=False).head(depth)
     position = top.groupby("qid", sort=False).cumcount().to_numpy()

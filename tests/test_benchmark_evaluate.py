@@ -43,6 +43,24 @@ def test_score_run_matches_hand_computed_values():
     assert len(table) == 3
 
 
+def test_a_stale_rank_does_not_override_the_score():
+    """A re-ranker that rewrote ``score`` without re-ranking: the run is scored by score (as pt.Experiment),
+    not in the first stage's order its stale ``rank`` still holds; ranks break score ties."""
+    suite = benchmark.load_suite()
+    qrels = pd.DataFrame({"qid": ["q1", "q1"], "docno": ["rel3", "rel1"], "label": [3, 1]})
+    evaluator = prepare_evaluators(qrels, suite)
+    run = pd.DataFrame({"qid": ["q1"] * 3, "docno": ["junk", "rel1", "rel3"], "score": [0.1, 0.5, 0.9],
+                        "rank": [0, 1, 2]})
+    stale = score_run(evaluator, run).iloc[0]
+    by_score = score_run(evaluator, run.drop(columns="rank")).iloc[0]
+    assert stale["RR(rel=3)@100"] == 1.0 and stale["nDCG@10"] == by_score["nDCG@10"]
+    # tied scores: the rank decides (rel1 ranked above rel3), whatever the row order
+    tied = pd.DataFrame({"qid": ["q1"] * 2, "docno": ["rel3", "rel1"], "score": [1.0, 1.0], "rank": [1, 0]})
+    assert score_run(evaluator, tied).iloc[0]["RR(rel=3)@100"] == 0.5
+    # without scores the rank is the order
+    assert score_run(evaluator, tied.drop(columns="score")).iloc[0]["RR(rel=3)@100"] == 0.5
+
+
 def test_score_run_rejects_a_frame_that_is_not_a_run():
     ev = prepare_evaluators(pd.DataFrame([("q1", "d1", 1)], columns=["qid", "docno", "label"]))
     with pytest.raises(ValueError, match="qid, docno and rank or score"):

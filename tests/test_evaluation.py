@@ -179,9 +179,13 @@ def test_keep_order_scores_the_system_order_not_trec_eval_tie_breaking():
     assert Evaluator(qrels, [rr], keep_order=True).means(run)["RR"] == 1.0
     # without ranks the order is descending score, ties in row order
     assert Evaluator(qrels, [rr], keep_order=True).means(run.drop(columns="rank")[::-1])["RR"] == 0.5
-    # ranks rule over scores and over row order
-    reranked = run.assign(rank=[1, 0], score=[2.0, 1.0])
-    assert Evaluator(qrels, [rr], keep_order=True).means(reranked)["RR"] == 0.5
+    # ranks rule over row order (above: a before b on tied scores, whatever the rows' order) ...
+    assert Evaluator(qrels, [rr], keep_order=True).means(run[::-1])["RR"] == 1.0
+    # ... but not over scores: a stale rank (a re-ranker rewrote the scores) is scored by score, as pt.Experiment
+    stale = run.assign(rank=[0, 1], score=[1.0, 2.0])
+    assert Evaluator(qrels, [rr], keep_order=True).means(stale)["RR"] == 0.5
+    # a run with ranks and no scores is scored in rank order
+    assert Evaluator(qrels, [rr], keep_order=True).means(stale.drop(columns="score"))["RR"] == 1.0
 
 
 def test_depth_cuts_every_measure_and_ndcg_still_sees_its_top_k():

@@ -11,7 +11,8 @@ A suite declares its measures (``main_score`` and ``profile: {rels, measures}`` 
 
 One :class:`pyterrier_gradrel._evaluation.Evaluator` is prepared per task (the qrels are converted once, which
 matters for XQuAD-R's ``multi`` pool with 1.26M qrels rows) and reused for every system. Systems are scored in their
-own order (``keep_order``: by rank, else by score with ties in row order), cut to the suite's depth, so ``RR`` is
+own order (``keep_order``: by score as ``pt.Experiment`` sorts, score ties by rank, else in row order; by rank
+only for a run without scores), cut to the suite's depth, so ``RR`` is
 ``RR@depth`` whatever depth a system returns; queries a system does not answer score 0.
 """
 from __future__ import annotations

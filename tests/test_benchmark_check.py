@@ -124,3 +124,19 @@ def test_the_expectations_of_a_yml_suite_are_its_own_file(tmp_path):
     suite.write_text(load_suite().path.read_text())
     assert expectations_path(suite) == tmp_path / "mysuite.expected.yml"
     assert expectations_path("gradrel-v1").name == "gradrel-v1.expected.yaml"
+
+
+def test_the_precision_and_name_reach_the_baseline_system(monkeypatch, tiny_encoder_dir):
+    """as_system (under evaluate and check) loads a baseline's model in the precision asked for, not float32, and
+    honours the name: the fingerprint differs per precision, the name does not change it."""
+    from pyterrier_gradrel.benchmark import _systems
+
+    monkeypatch.setattr(_systems, "_BASELINE_ENCODER", str(tiny_encoder_dir))
+    f32 = _systems.as_system("mE5-zero-shot", threads=1)
+    bf16 = _systems.as_system("mE5-zero-shot", precision="bfloat16", threads=1)
+    assert f32.description["encoder"]["precision"] == "float32"
+    assert bf16.description["encoder"]["precision"] == "bfloat16"
+    assert bf16.fingerprint != f32.fingerprint
+    renamed = _systems.as_system("BM25", name="my-bm25")
+    assert (renamed.name, renamed.slug) == ("my-bm25", "my-bm25")
+    assert renamed.fingerprint == _systems.as_system("BM25").fingerprint == _systems.baseline_system("BM25").fingerprint

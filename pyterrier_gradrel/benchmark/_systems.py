@@ -17,7 +17,7 @@ import json
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -272,11 +272,14 @@ def as_system(system: Any, *, name: str | None = None, fingerprint: str | None =
 
     ``system`` may be a :class:`System`, a baseline name (``"BM25"``), a model name or folder, an encoder
     object (anything with ``fingerprint()`` and ``encode_queries``) or a factory ``dataset_id -> pt.Transformer``.
+    A baseline's mE5 model is loaded in ``precision`` (part of its fingerprint) and ``name`` renames it (its
+    results then go to that name's folder; the fingerprint is the baseline's).
     """
     if isinstance(system, System):
         return system
     if isinstance(system, str) and system in BASELINES:
-        return baseline_system(system, threads=threads)
+        baseline = baseline_system(system, precision=precision, threads=threads)
+        return replace(baseline, name=name) if name else baseline
     if isinstance(system, str | Path):
         return encoder_system(system, name=name, precision=precision, threads=threads)
     if callable(getattr(system, "fingerprint", None)) and hasattr(system, "encode_queries"):

@@ -186,13 +186,80 @@ def test_changed_data_is_a_user_error_that_names_the_overwrite_option(factory_re
     assert "--overwrite, overwrite=True in Python" in error_message(caught.value)
 
 
+def _own(modules) -> list[str]:
+    """The modules of a fingerprint other than this package's (local code when a checkout shadows the install)."""
+    return [m for m in modules if m.split(".")[0] != "pyterrier_gradrel"]
+
+
+def _fileless(source: str, name: str = "factory"):
+    """A factory defined as by ``python -c``, stdin or ``exec``: a module namespace without ``__file__``."""
+    import types
+
+    module = types.ModuleType("__main__")
+    exec(compile(source, "<string>", "exec"), module.__dict__)
+    return getattr(module, name)
+
+
+def test_a_fileless_factory_is_fingerprinted_by_its_code_and_the_globals_it_reads():
+    from pyterrier_gradrel.benchmark._systems import UnstableFingerprintError, as_system
+
+    def fp(source: str, **kw) -> str:
+        return as_system(_fileless(source), name="mine", **kw).fingerprint
+
+    head = "import pyterrier_gradrel as gr\n"
+    top100 = fp(head + "def factory(ds):\n    return gr.bm25(ds) % 100\n")
+    assert fp(head + "def factory(ds):\n    return gr.bm25(ds) % 100\n") == top100  # stable
+    assert fp(head + "def factory(ds):\n    return gr.bm25(ds) % 1\n") != top100  # edited: recomputed
+    # a global the factory reads (a notebook's earlier cell), a helper function it calls, a closure cell
+    with_k = head + "K = {k}\nfactory = lambda ds: gr.bm25(ds) % K\n"
+    assert fp(with_k.format(k=100)) != fp(with_k.format(k=1))
+    helper = head + "def cut(ds):\n    return gr.bm25(ds) % {k}\ndef factory(ds):\n    return cut(ds)\n"
+    assert fp(helper.format(k=100)) != fp(helper.format(k=1))
+    closure = head + "def make(k):\n    return lambda ds: gr.bm25(ds) % k\nfactory = make({k})\n"
+    assert fp(closure.format(k=100)) != fp(closure.format(k=1))
+    # a value without a stable repr is refused, unless the caller versions the system
+    unstable = head + "W = object()\ndef factory(ds):\n    return gr.bm25(ds) % len(str(W))\n"
+    with pytest.raises(UnstableFingerprintError, match=r"global 'W'.*fingerprint=.*--system-version"):
+        fp(unstable)
+    assert len(fp(unstable, fingerprint="v1")) == 64
+
+
+def test_a_local_package_named_like_an_installed_one_is_hashed(tmp_path, monkeypatch):
+    """``docs`` is a top-level name a distribution installs (pyterrier); a local ``docs`` package beside the
+    factory is the user's code: its source enters the fingerprint."""
+    import sys
+
+    from pyterrier_gradrel.benchmark._cli import load_factory
+    from pyterrier_gradrel.benchmark._systems import _distributions, as_system
+
+    assert "docs" in _distributions()
+    monkeypatch.syspath_prepend(str(tmp_path))
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "__init__.py").write_text("")
+    (tmp_path / "my_docs_factory.py").write_text(
+        "from docs.helper import K\n\n\ndef factory(ds):\n    import pyterrier_gradrel as gr\n"
+        "    return gr.bm25(ds) % K\n")
+
+    def system(k: int):
+        (tmp_path / "docs" / "helper.py").write_text(f"K = {k}\n")
+        for name in ("docs", "docs.helper", "my_docs_factory"):
+            monkeypatch.delitem(sys.modules, name, raising=False)
+        return as_system(load_factory(f"{tmp_path / 'my_docs_factory.py'}:factory"))
+
+    first = system(100)
+    assert "docs.helper" in first.description["modules"]
+    assert system(1).fingerprint != first.fingerprint
+
+
 def test_factory_fingerprint_follows_its_source():
     from pyterrier_gradrel.benchmark._systems import as_system
 
     a = as_system(bm25_then_overlap)
     assert a.name == "bm25_then_overlap" and len(a.fingerprint) == 64
     assert as_system(bm25_then_overlap, fingerprint="v2").fingerprint != a.fingerprint
-    assert list(a.description["modules"]) == [__name__]  # everything else it imports is an installed package
+    # everything else it imports is an installed package (this package too, unless this checkout shadows an
+    # installed one elsewhere: then its modules are local code and hashed)
+    assert _own(a.description["modules"]) == [__name__]
     assert "pyterrier-gradrel" in a.description["packages"] and "pandas" in a.description["packages"]
     with pytest.raises(TypeError, match="dataset_id -> pt.Transformer"):
         as_system(42)
@@ -298,7 +365,7 @@ def test_editing_a_local_module_the_factory_imports_recomputes_the_result(mirror
 
     first = run(100)
     assert first.computed == [TASK]
-    assert set(first.results[TASK].record["system"]["description"]["modules"]) == {"my_factory", "cut_helper"}
+    assert set(_own(first.results[TASK].record["system"]["description"]["modules"])) == {"my_factory", "cut_helper"}
     assert run(100).reused == [TASK]  # unchanged code: reused
     edited = run(5)  # the class the factory returns changed, the factory itself did not
     assert edited.computed == [TASK] and edited.reused == []

@@ -17,8 +17,9 @@ import json
 import re
 import sys
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -113,16 +114,25 @@ def factory_system(factory: Callable[[str], Any], *, name: str | None = None,
             time, a remote service).
 
     The system's fingerprint (its result folder) covers the factory's qualified name, the source of its module
-    and of every local module it imports (recursively: modules that no installed distribution provides), the
-    versions of the distributions it imports, and ``fingerprint``; a result is reused only when all of it
-    matches (:func:`code_fingerprint`).
+    and of every local module it imports (recursively: modules whose file is not an installed distribution's),
+    the versions of the distributions it imports, and ``fingerprint``; a result is reused only when all of it
+    matches (:func:`code_fingerprint`). A factory without a module file (``python -c``, stdin, ``exec``, a
+    notebook) is fingerprinted by its code objects, closures and the globals it reads.
+
+    Raises:
+        UnstableFingerprintError: A fileless factory reads a value without a stable repr and ``fingerprint`` is
+            None (pass one, or define the factory in a file).
     """
     if not callable(factory):
         raise TypeError(f"a system is an encoder or a callable dataset_id -> pt.Transformer, got {factory!r}")
     target = getattr(factory, "func", factory)  # functools.partial
     module_name = getattr(target, "__module__", None) or type(target).__module__
     qualname = f"{module_name}:{getattr(target, '__qualname__', type(target).__name__)}"
-    modules, packages = code_fingerprint(factory)
+    token = _LENIENT.set(fingerprint is not None)
+    try:
+        modules, packages = code_fingerprint(factory)
+    finally:
+        _LENIENT.reset(token)
     material = json.dumps({"factory": qualname, "modules": modules, "packages": packages, "version": fingerprint},
                           sort_keys=True)
     description = {"kind": "factory", "factory": qualname, "version": fingerprint, "modules": modules,
@@ -131,17 +141,154 @@ def factory_system(factory: Callable[[str], Any], *, name: str | None = None,
 
 
 def _factory_source(factory: Any) -> tuple[str, str | None, bool]:
-    """(module name, its source, is a package) where the factory is defined; the factory's own source when fileless."""
+    """(module name, the text its hash is taken of, is a package) where the factory is defined.
+
+    A factory in a module file: that file's source. A fileless one (``python -c``, stdin, ``exec``, a notebook
+    cell): a digest of what it runs (:func:`_runtime_digest`: its code, closures and the globals it reads), so
+    that editing it, or a global it uses, changes the fingerprint.
+    """
     target = getattr(factory, "func", factory)
     module = sys.modules.get(getattr(target, "__module__", None) or type(target).__module__)
     name = getattr(module, "__name__", "__main__")
     path = getattr(module, "__file__", None)
-    if module is not None and path and Path(path).is_file():
+    scope = getattr(target, "__globals__", None)
+    # exec'd code may carry the name of a module with a file (``__main__``) without being that module's code
+    same = module is not None and (scope is None or scope is vars(module))
+    if same and path and Path(path).is_file():
         return name, Path(path).read_text(encoding="utf-8"), Path(path).name == "__init__.py"
-    try:
-        return name, inspect.getsource(target), False
-    except (OSError, TypeError):
-        return name, None, False
+    return name, "fileless factory " + _runtime_digest(factory), False
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+|object at |<built-in method ")
+
+
+#: set while fingerprinting a factory the caller versions itself (``fingerprint=``): unstable values are named
+#: by their type instead of refused
+_LENIENT: ContextVar[bool] = ContextVar("gradrel_lenient_fingerprint", default=False)
+
+
+class UnstableFingerprintError(ValueError):
+    """A fileless factory reads a value whose content cannot be hashed stably (its repr holds a memory address)."""
+
+
+def _runtime_digest(factory: Any) -> str:
+    """sha256 of what a fileless factory runs: code objects recursively (bytecode, constants, names), closure
+    cells, defaults, ``functools.partial`` arguments, and the globals its code reads (functions and classes by
+    their code, modules by file or distribution version, other values by repr).
+
+    Raises:
+        UnstableFingerprintError: A value it depends on has no stable repr (e.g. ``<object at 0x7f...>``).
+    """
+    return hashlib.sha256(_digest_value(factory, set(), "the factory").encode("utf-8")).hexdigest()
+
+
+def _digest_code(code: Any, seen: set[int], where: str) -> str:
+    consts = [_digest_code(c, seen, where) if inspect.iscode(c) else _digest_value(c, seen, where)
+              for c in code.co_consts]
+    return f"code({code.co_code.hex()},{consts},{code.co_names},{code.co_varnames},{code.co_freevars})"
+
+
+def _global_names(code: Any) -> list[str]:
+    names = list(code.co_names)
+    for const in code.co_consts:
+        if inspect.iscode(const):
+            names += _global_names(const)
+    return sorted(set(names))
+
+
+def _digest_function(fn: Any, seen: set[int], where: str) -> str:
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    if (getattr(module, "__file__", None) and Path(module.__file__).is_file() and module.__name__ != "__main__"
+            and fn.__globals__ is vars(module)):
+        return f"function {fn.__module__}:{fn.__qualname__} in {_module_digest(module)}"
+    where = f"{fn.__qualname__}"
+    parts = [_digest_code(fn.__code__, seen, where), _digest_value(fn.__defaults__, seen, where),
+             _digest_value(fn.__kwdefaults__, seen, where)]
+    for cell_name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True):
+        try:
+            parts.append(f"{cell_name}={_digest_value(cell.cell_contents, seen, f'{where}.{cell_name}')}")
+        except ValueError:  # an empty cell
+            parts.append(f"{cell_name}=<empty>")
+    scope = fn.__globals__
+    for name in _global_names(fn.__code__):
+        if name in scope:
+            parts.append(f"{name}={_digest_value(scope[name], seen, f'the global {name!r} of {where}')}")
+    return f"function({','.join(parts)})"
+
+
+def _module_digest(module: Any) -> str:
+    path = getattr(module, "__file__", None)
+    top = module.__name__.split(".")[0]
+    if top in sys.stdlib_module_names or not path:
+        return f"module {module.__name__}"
+    if not _is_local(Path(path), top):
+        from importlib.metadata import PackageNotFoundError, version
+
+        versions = []
+        for dist in _distributions().get(top, []):
+            try:
+                versions.append(f"{dist}=={version(dist)}")
+            except PackageNotFoundError:
+                continue
+        return f"module {module.__name__} {versions}"
+    return f"module {module.__name__} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
+
+
+def _digest_class(cls: type, seen: set[int], where: str) -> str:
+    module = sys.modules.get(cls.__module__)
+    if module is not None and module.__name__ != "__main__" and (
+            getattr(module, "__file__", None) or cls.__module__ == "builtins"):
+        return f"class {cls.__module__}:{cls.__qualname__} in {_module_digest(module)}"
+    members = {k: v for k, v in vars(cls).items() if k not in ("__dict__", "__weakref__", "__module__")}
+    body = [f"{k}={_digest_value(v, seen, f'{cls.__qualname__}.{k}')}" for k, v in sorted(members.items())]
+    bases = [_digest_value(b, seen, where) for b in cls.__bases__]
+    return f"class {cls.__qualname__}({bases}){{{','.join(body)}}}"
+
+
+def _digest_container(value: Any, seen: set[int], where: str) -> str:
+    if isinstance(value, list | tuple):
+        return f"{type(value).__name__}[{','.join(_digest_value(v, seen, where) for v in value)}]"
+    if isinstance(value, set | frozenset):
+        return f"{type(value).__name__}{{{','.join(sorted(_digest_value(v, seen, where) for v in value))}}}"
+    items = sorted(f"{_digest_value(k, seen, where)}:{_digest_value(v, seen, where)}" for k, v in value.items())
+    return f"dict{{{','.join(items)}}}"
+
+
+def _digest_value(value: Any, seen: set[int], where: str) -> str:
+    """A stable text of ``value`` for :func:`_runtime_digest` (see there)."""
+    import functools
+    import types
+
+    if value is None or isinstance(value, bool | int | float | complex | str | bytes):
+        return repr(value)
+    if id(value) in seen:
+        return f"<recursive {type(value).__name__}>"
+    seen = seen | {id(value)}
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        return _digest_container(value, seen, where)
+    if isinstance(value, functools.partial):
+        return (f"partial({_digest_value(value.func, seen, where)},{_digest_value(value.args, seen, where)},"
+                f"{_digest_value(value.keywords, seen, where)})")
+    if isinstance(value, types.FunctionType):
+        return _digest_function(value, seen, where)
+    if isinstance(value, types.MethodType):
+        return f"method({_digest_value(value.__func__, seen, where)},{_digest_value(value.__self__, seen, where)})"
+    if isinstance(value, types.ModuleType):
+        return _module_digest(value)
+    if isinstance(value, type):
+        return _digest_class(value, seen, where)
+    if isinstance(value, types.BuiltinFunctionType):
+        return f"builtin {getattr(value, '__module__', None)}.{value.__qualname__}"
+    text = repr(value)
+    if _ADDRESS.search(text) and _LENIENT.get():
+        return f"<{type(value).__module__}.{type(value).__qualname__}: versioned by the caller's fingerprint>"
+    if _ADDRESS.search(text):
+        raise UnstableFingerprintError(
+            f"cannot fingerprint {where}: a {type(value).__name__} whose repr is not stable ({text[:80]}); a "
+            "fileless factory (python -c, stdin, exec, a notebook) is fingerprinted by its code and the values it "
+            "reads. Define the factory in a .py file, or pass fingerprint=... (--system-version) yourself and bump "
+            "it whenever the system changes")
+    return f"{type(value).__module__}.{type(value).__qualname__}:{text}"
 
 
 def _imported_names(source: str, module: str, is_package: bool) -> list[str]:
@@ -193,13 +340,62 @@ def _local_file(name: str) -> Path | None:
     return Path(origin)
 
 
+@lru_cache(maxsize=1)
+def _install_dirs() -> tuple[Path, ...]:
+    """The folders installed distributions live in: site-packages, purelib, platlib (user site included)."""
+    import site
+    import sysconfig
+
+    dirs = {sysconfig.get_paths().get(k) for k in ("purelib", "platlib")}
+    try:
+        dirs |= set(site.getsitepackages()) | {site.getusersitepackages()}
+    except AttributeError:  # pragma: no cover - a virtualenv's old site module
+        pass
+    return tuple(Path(d).resolve() for d in dirs if d)
+
+
+@cache
+def _distribution_files(dist: str) -> tuple[frozenset[Path], Path | None]:
+    """(the files a distribution installed, the source folder of an editable install or None)."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        found = distribution(dist)
+    except PackageNotFoundError:
+        return frozenset(), None
+    files = frozenset(Path(found.locate_file(f)).resolve() for f in (found.files or ()))
+    editable = None
+    direct = found.read_text("direct_url.json")
+    if direct:
+        info = json.loads(direct)
+        if (info.get("dir_info") or {}).get("editable") and str(info.get("url", "")).startswith("file://"):
+            editable = Path(info["url"].removeprefix("file://")).resolve()
+    return files, editable
+
+
+def _is_local(path: Path, top: str) -> bool:
+    """Whether the module file ``path`` is the user's own code rather than an installed distribution's: outside
+    site-packages/purelib/platlib, not among the files of a distribution providing ``top`` and not under an
+    editable install's source folder (a local ``tests`` package is local although a distribution installs one)."""
+    path = path.resolve()
+    if any(path.is_relative_to(d) for d in _install_dirs()):
+        return False
+    for dist in _distributions().get(top, []):
+        files, editable = _distribution_files(dist)
+        if path in files or (editable is not None and path.is_relative_to(editable)):
+            return False
+    return True
+
+
 def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
     """What a factory's runs depend on: (module -> sha256 of its source, distribution -> version).
 
     Starts from the factory's module and follows its imports: standard-library modules are skipped, a module
-    provided by an installed distribution contributes that distribution's version, any other module found on
-    ``sys.path`` (a local file or package, e.g. beside the factory) contributes its source hash and is followed
-    in turn. Imports inside functions count (the source is parsed, not executed).
+    whose file is a local one (:func:`_is_local`: outside the install folders and the files of the distribution
+    its top-level name belongs to, e.g. a ``tests`` package beside the factory) contributes its source hash and
+    is followed in turn, any other contributes its distribution's version. Imports inside functions count (the
+    source is parsed, not executed). A fileless factory's module entry is the digest of its code and the
+    globals it reads.
     """
     from importlib.metadata import PackageNotFoundError, version
 
@@ -215,16 +411,15 @@ def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
             top = imported.split(".")[0]
             if top in sys.stdlib_module_names or top == "__future__" or imported in modules:
                 continue
+            path = _local_file(imported)
+            if path is not None and _is_local(path, top):
+                pending.append((imported, path.read_text(encoding="utf-8"), path.name == "__init__.py"))
+                continue
             for dist in _distributions().get(top, []):
                 try:
                     packages[dist] = version(dist)
                 except PackageNotFoundError:
                     continue
-            if top in _distributions():
-                continue
-            path = _local_file(imported)
-            if path is not None:
-                pending.append((imported, path.read_text(encoding="utf-8"), path.name == "__init__.py"))
     return dict(sorted(modules.items())), dict(sorted(packages.items()))
 
 

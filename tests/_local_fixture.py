@@ -13,7 +13,7 @@ QUESTIONS = ["Was ist die Hauptstadt von Deutschland?", "Was ist die Hauptstadt 
              "Welcher Fluss fließt durch Rom?", "Wo liegt Madrid?", "Wo liegt Wien?", "Was ist Athen?"]
 
 
-def judged_collection(home: Path, name: str, *, grades: str = "{0: no, 1: some, 2: most, 3: all}",
+def judged_collection(home: Path, name: str, *, grades: str = "{0: none, 1: some, 2: most, 3: all}",
                       rel: int = 2) -> Path:
     """Write the collection to ``home/collections/<name>`` (found by name with ``GRADREL_HOME=home``).
 

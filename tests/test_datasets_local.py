@@ -174,8 +174,18 @@ def test_bad_inputs_name_file_and_line(tmp_path, files, where, message):
 
 @pytest.mark.parametrize("files, message", [
     ({"manifest__yaml": "name: x\ncolour: blue\n"}, "unknown keys ['colour']"),
-    ({"manifest__yaml": "grades: {0: no, 1: yes}\ndefault_rel: 2\n"}, "default_rel must be one of [1]"),
+    ({"manifest__yaml": "grades: {0: none, 1: some}\ndefault_rel: 2\n"}, "default_rel must be one of [1]"),
     ({"manifest__yaml": "grades: [a, b]\n"}, "grades must map integer grades to texts"),
+    ({"manifest__yaml": "grades: {0: none, 1.7: some}\ndefault_rel: 1\n"}, "grades: key 1.7 is not a grade"),
+    ({"manifest__yaml": "grades: {0: none, true: some}\ndefault_rel: 1\n"},
+     "grades: key True is a boolean, not a grade (YAML reads unquoted yes/no/on/off/true/false as booleans"),
+    ({"manifest__yaml": "grades: {0: none, 1: some, '1': again}\ndefault_rel: 1\n"},
+     "grades: keys 1 and '1' both name grade 1"),
+    ({"manifest__yaml": "grades: {0: no, 1: some}\ndefault_rel: 1\n"},
+     "grades: the text of grade 0 must be a string, got False (YAML reads unquoted"),
+    ({"manifest__yaml": "grades: {0: none, 1: 5}\ndefault_rel: 1\n"}, "the text of grade 1 must be a string, got 5"),
+    ({"manifest__yaml": "grades: {0: none, 1: some}\ndefault_rel: true\n"},
+     "default_rel must be one of [1] (the declared grades above 0), got True"),
     ({"docs__jsonl": None}, "docs.jsonl: missing"),
     ({"qrels__test__txt": None}, "no qrels file"),
 ])
@@ -183,6 +193,15 @@ def test_bad_folder_or_manifest_fails_at_registration(tmp_path, files, message):
     with pytest.raises(LocalCollectionError) as err:
         register_local(_name(), make(tmp_path, **files))
     assert message in str(err.value)
+
+
+def test_manifest_grade_keys_may_be_digit_strings(tmp_path):
+    """JSON keys are strings: '0'..'2' are the grades 0..2, the same scale as YAML's integer keys."""
+    manifest = json.dumps({"grades": {"0": "not relevant", "1": "related", "2": "answers it"}, "default_rel": 2})
+    folder = make(tmp_path, manifest__yaml=None, manifest__json=manifest)
+    m = _local.read_manifest(folder)
+    assert m.grades == {0: "not relevant", 1: "related", 2: "answers it"} and m.default_rel == 2
+    assert len(_local.load_split(folder, "test").qrels) == 4
 
 
 def test_the_default_scale_is_0_to_3_and_json_manifest_works(tmp_path):

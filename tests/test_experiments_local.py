@@ -20,7 +20,7 @@ def _collection(root, name: str, *, splits=("train", "dev", "test"), manifest="m
     if manifest == "manifest.json":
         (folder / manifest).write_text(json.dumps({"name": name, "lang": "en"}), encoding="utf-8")
     elif manifest is not None:
-        (folder / manifest).write_text(f"name: {name}\nlang: en\ngrades: {{0: no, 1: some, 2: most, 3: all}}\n",
+        (folder / manifest).write_text(f"name: {name}\nlang: en\ngrades: {{0: none, 1: some, 2: most, 3: all}}\n",
                                        encoding="utf-8")
     return folder
 

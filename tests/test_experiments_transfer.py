@@ -55,7 +55,7 @@ def test_transfer_plans_train_on_a_and_test_on_b(home, mirror):
      r"scenarios\[0\]: unknown key\(s\) \['test'\]"),
 ])
 def test_bad_transfer_scenarios(home, mirror, scenario, message):
-    _collection(home, "small", grades="{0: no, 1: yes}", rel=1)
+    _collection(home, "small", grades="{0: none, 1: some}", rel=1)
     with pytest.raises(ConfigError, match=message):
         load_config(_cfg(scenario, thresholds=[1], measures={"rels": [1]}))
 

@@ -95,14 +95,43 @@ def _manifest_file(folder: Path) -> tuple[Path | None, dict[str, Any]]:
     return None, {}
 
 
+_YAML_BOOLEANS = "YAML reads unquoted yes/no/on/off/true/false as booleans: quote them"
+
+
+def _grade_key(path: Path | None, key: Any) -> int:
+    """A manifest grade key as an int: an int (not a bool) or a string of digits; anything else is an error."""
+    if isinstance(key, bool):
+        raise _err(path, None, f"grades: key {key!r} is a boolean, not a grade ({_YAML_BOOLEANS}); "
+                               f"keys must be non-negative integers")
+    if isinstance(key, int):
+        return key
+    if isinstance(key, str) and key.strip().isascii() and key.strip().isdigit():
+        return int(key.strip())
+    raise _err(path, None, f"grades: key {key!r} is not a grade; keys must be non-negative integers such as 0 or '2'")
+
+
 def _manifest_grades(path: Path | None, data: dict[str, Any], default: dict[int, str]) -> dict[int, str]:
-    """The manifest's ``grades`` (integer grade -> text), validated; ``default`` when absent."""
+    """The manifest's ``grades`` (integer grade -> text), validated; ``default`` when absent.
+
+    Keys must be ints (not booleans) or digit strings, two keys may not name one grade (``1`` and ``'1'``), and
+    every text must be a string (an unquoted YAML ``no`` is the boolean ``False``, not a text).
+    """
     if "grades" not in data:
         return default
-    try:
-        grades = {int(k): str(v) for k, v in dict(data["grades"]).items()}
-    except (TypeError, ValueError):
-        raise _err(path, None, f"grades must map integer grades to texts, got {data['grades']!r}") from None
+    if not isinstance(data["grades"], dict):
+        raise _err(path, None, f"grades must map integer grades to texts, got {data['grades']!r}")
+    grades: dict[int, str] = {}
+    written: dict[int, Any] = {}
+    for key, text in data["grades"].items():
+        grade = _grade_key(path, key)
+        if grade in written:
+            raise _err(path, None, f"grades: keys {written[grade]!r} and {key!r} both name grade {grade}; "
+                                   f"write each grade once")
+        if not isinstance(text, str):
+            hint = f" ({_YAML_BOOLEANS})" if isinstance(text, bool) else ""
+            raise _err(path, None, f"grades: the text of grade {grade} must be a string, got {text!r}{hint}")
+        written[grade] = key
+        grades[grade] = text
     if not grades or min(grades) < 0:
         raise _err(path, None, f"grades must be non-negative integers, got {sorted(grades)}")
     return grades
@@ -119,7 +148,7 @@ def read_manifest(folder: str | Path) -> Manifest:
     grades = _manifest_grades(path, data, defaults.grades)
     default_rel = data.get("default_rel", defaults.default_rel)
     allowed = sorted(g for g in grades if g > 0)
-    if not isinstance(default_rel, int) or default_rel not in allowed:
+    if isinstance(default_rel, bool) or not isinstance(default_rel, int) or default_rel not in allowed:
         raise _err(path, None, f"default_rel must be one of {allowed} (the declared grades above 0), got {default_rel!r}")
     for key in ("lang", "query_lang"):
         if data.get(key) is not None and (not isinstance(data[key], str) or not data[key].strip()):

@@ -157,6 +157,21 @@ def test_name_conflicts_and_bad_names(tmp_path):
     ({"queries__test__tsv": "q1\t\n"}, "queries.test.tsv:1", "'text' is empty or only whitespace"),
     ({"queries__test__tsv": None, "queries__jsonl": '{"query_id": "q1", "text": "x"}\n{"query_id": "q2", "text": ""}\n'},
      "queries.jsonl:2", "'text' is empty or only whitespace"),
+    # a split other than train/dev/test: the sampler would silently never draw the document as a negative
+    ({"docs__jsonl": '{"doc_id": "d1", "text": "a", "split": "train"}\n{"doc_id": "d2", "text": "b", "split": "Train"}\n'},
+     "docs.jsonl:2", "'split' must be one of ['train', 'dev', 'test'] or left out, got 'Train'"),
+    ({"docs__jsonl": '{"doc_id": "d1", "text": "a", "split": "training"}\n'},
+     "docs.jsonl:1", "'split' must be one of ['train', 'dev', 'test'] or left out, got 'training'"),
+    # ids with whitespace: qrels are split on whitespace, so no judgement could name them
+    ({"docs__jsonl": '{"doc_id": "d1 ", "text": "a"}\n'}, "docs.jsonl:1", "'doc_id' 'd1 ' contains whitespace"),
+    ({"docs__jsonl": '{"doc_id": "d1", "text": "a"}\n{"doc_id": "d 2", "text": "b"}\n'},
+     "docs.jsonl:2", "'doc_id' 'd 2' contains whitespace"),
+    ({"queries__test__tsv": "q1\tWhat?\nq 2\tWhere?\n"}, "queries.test.tsv:2", "'query_id' 'q 2' contains whitespace"),
+    ({"queries__test__tsv": None, "queries__jsonl": '{"query_id": "q1", "text": "x"}\n{"query_id": "q2\\t", "text": "y"}\n'},
+     "queries.jsonl:2", "'query_id' 'q2\\t' contains whitespace"),
+    # a header line is not a query
+    ({"queries__test__tsv": "query_id\ttext\nq1\tWhat?\nq2\tWhere?\n"}, "queries.test.tsv:1",
+     "a header line ('query_id\\ttext'); the file has none: every line is query_id<TAB>text of one query"),
 ])
 def test_bad_inputs_name_file_and_line(tmp_path, files, where, message):
     import ir_datasets
@@ -280,3 +295,15 @@ def test_non_utf8_manifest_names_the_file(tmp_path):
     (folder / "manifest.yaml").write_bytes(b"name: caf\xe9\n")
     with pytest.raises(LocalCollectionError, match=re.escape(f"{folder / 'manifest.yaml'}: not valid UTF-8")):
         _local.read_manifest(folder)
+
+
+def test_check_reports_bad_splits_ids_and_headers_each_with_its_line(tmp_path):
+    docs = ('{"doc_id": "d1", "text": "a", "split": "Train"}\n{"doc_id": "d2 ", "text": "b"}\n'
+            '{"doc_id": "d3", "text": "c", "split": "dev"}\n')
+    folder = make(tmp_path, docs__jsonl=docs, queries__test__tsv="query_id\ttext\nq1\tx\n",
+                  qrels__test__txt="q1 0 d3 2\n")
+    report = _local.check(folder)
+    assert [e.split(": ", 1)[0].rsplit("/", 1)[-1] for e in report.errors] == [
+        "docs.jsonl:1", "docs.jsonl:2", "queries.test.tsv:1"]
+    assert [q.query_id for q in report.splits["test"].queries] == ["q1"]  # the header is not a query
+    assert [d.split for d in report.splits["test"].pool.docs] == ["dev"]

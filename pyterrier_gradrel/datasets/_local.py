@@ -2,7 +2,7 @@
 
 Folder layout (see ``datasets_registry/local.yaml``)::
 
-    docs.jsonl                      {"doc_id": ..., "text": ..., optional "lang", "article", "split"}
+    docs.jsonl                      {"doc_id": ..., "text": ..., optional "lang", "article", "split" (train|dev|test)}
     queries.<split>.tsv|.jsonl      query_id<TAB>text  |  {"query_id", "text", optional "lang", "article"}
     queries.tsv|.jsonl              for splits without their own file (restricted to the split's qrels)
     qrels.<split>.txt               TREC 4 columns: query_id iteration doc_id grade (a split exists iff this does)
@@ -245,11 +245,30 @@ def _json_lines(path: Path, problems: Problems | None = None) -> Iterator[tuple[
         yield lineno, obj
 
 
+def _no_whitespace(path: Path, lineno: int, value: str, key: str) -> str:
+    """``value`` unchanged; an id with whitespace is an error (qrels are split on whitespace, so no qrel could
+    name it)."""
+    if re.search(r"\s", value):
+        raise _err(path, lineno, f"{key!r} {value!r} contains whitespace; ids must not (the qrels file is split on "
+                                 f"whitespace, so no judgement could name it)")
+    return value
+
+
 def _id(path: Path, lineno: int, obj: dict[str, Any], key: str) -> str:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, (str, int)) or str(value).strip() == "":
         raise _err(path, lineno, f"{key!r} must be a non-empty string, got {value!r}")
-    return str(value)
+    return _no_whitespace(path, lineno, str(value), key)
+
+
+def _split(path: Path, lineno: int, value: Any) -> str:
+    """A document's optional ``split``: empty (absent, null or ``""``) or one of ``SPLITS``."""
+    if value is None or value == "":
+        return ""
+    if value not in SPLITS:
+        raise _err(path, lineno, f"'split' must be one of {list(SPLITS)} or left out, got {value!r} (a document "
+                                 f"with another split would never be a training negative)")
+    return value
 
 
 def _text(path: Path, lineno: int, value: Any, key: str = "text") -> str:
@@ -270,7 +289,7 @@ def _read_docs(path: Path, lang: str, problems: Problems | None = None) -> DocPo
             if doc_id in first:
                 raise _err(path, lineno, f"duplicate doc_id {doc_id!r} (first on line {first[doc_id]})")
             doc = LocalDoc(doc_id, _text(path, lineno, obj.get("text")), str(obj.get("lang") or lang),
-                           str(obj.get("article") or ""), str(obj.get("split") or ""))
+                           str(obj.get("article") or ""), _split(path, lineno, obj.get("split")))
         except LocalCollectionError as exc:
             _report(problems, exc)
             continue
@@ -279,6 +298,15 @@ def _read_docs(path: Path, lang: str, problems: Problems | None = None) -> DocPo
     if not docs:
         raise _err(path, None, "no documents")
     return DocPool.build(docs, source=str(path))
+
+
+_HEADER_IDS = ("query_id", "qid", "queryid", "query-id", "id")
+_HEADER_TEXTS = ("text", "query", "query_text", "question")
+
+
+def _is_header(cols: list[str]) -> bool:
+    """Whether two TSV columns are a header such as ``query_id<TAB>text`` rather than a query."""
+    return cols[0].strip().lower() in _HEADER_IDS and cols[1].strip().lower() in _HEADER_TEXTS
 
 
 def _read_queries(path: Path, lang: str, problems: Problems | None = None) -> dict[str, LocalQuery]:
@@ -292,7 +320,11 @@ def _read_queries(path: Path, lang: str, problems: Problems | None = None) -> di
         cols = line.split("\t")
         if len(cols) != 2 or not cols[0].strip():
             raise _err(path, lineno, f"expected 2 tab-separated columns query_id<TAB>text, got {len(cols)}")
-        return LocalQuery(cols[0].strip(), _text(path, lineno, cols[1]), lang, "")
+        if _is_header(cols):
+            raise _err(path, lineno, f"a header line ({line!r}); the file has none: every line is "
+                                     f"query_id<TAB>text of one query, remove this line")
+        qid = _no_whitespace(path, lineno, cols[0].strip(), "query_id")
+        return LocalQuery(qid, _text(path, lineno, cols[1]), lang, "")
 
     if path.suffix == ".jsonl":
         rows: Iterator[tuple[int, str | dict[str, Any]]] = _json_lines(path, problems)

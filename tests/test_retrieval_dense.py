@@ -280,6 +280,32 @@ def test_dense_scorer_reranks_from_the_pool_cache(home, encoder):
     assert encode_count(scorer.index.index_path) == 1 and ds.corpus_reads == 1
 
 
+def test_dense_scorer_looks_vectors_up_by_docno_never_by_an_incoming_docid(home, encoder):
+    """Another engine's docids (e.g. a Terrier or PISA index's row numbers) are not this pool's rows."""
+    import pyterrier_gradrel as gr
+
+    scorer = gr.dense_scorer(encoder, TinyDataset())
+    plain = scorer(CANDIDATES)
+    foreign = [7, 0, 3, 1, 5]  # rows of some other index: looking these up would score other passages
+    res = scorer(CANDIDATES.assign(docid=foreign))
+    np.testing.assert_allclose(res["score"].to_numpy(), _expected_scores(encoder, res), atol=1e-5)
+    pd.testing.assert_frame_equal(res.drop(columns="docid"), plain)
+    # the incoming docid is kept as a column, unchanged, on the row it came with
+    assert dict(zip(zip(res["qid"], res["docno"], strict=True), res["docid"], strict=True)) == dict(
+        zip(zip(CANDIDATES["qid"], CANDIDATES["docno"], strict=True), foreign, strict=True))
+
+
+def test_dense_scorer_refuses_docnos_that_are_not_in_the_pool(home, encoder):
+    """A docno outside the pool looked up as row -1, i.e. the last passage's vector: a silent wrong score."""
+    import pyterrier_gradrel as gr
+
+    scorer = gr.dense_scorer(encoder, TinyDataset())
+    extra = pd.DataFrame({"qid": ["q1"] * 3, "query": ["capital of France"] * 3, "docno": ["nope", "en-0", "gone"],
+                          "score": [0.0] * 3, "rank": [3, 4, 5], "lang": ["en"] * 3})
+    with pytest.raises(ValueError, match=r"2 docno\(s\) of the input are not in the pool .*\['nope', 'gone'\]"):
+        scorer(pd.concat([CANDIDATES, extra], ignore_index=True))
+
+
 def test_dense_scorer_without_a_pool_encodes_the_text_column(home, encoder):
     import pyterrier_gradrel as gr
 

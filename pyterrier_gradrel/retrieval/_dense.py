@@ -70,6 +70,8 @@ def has_faiss() -> bool:
 
 _META = "gradrel_embeddings.json"
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
+#: an input's own ``docid`` while :class:`DenseScorer` hands pyterrier-dr this pool's rows under that name
+_FOREIGN_DOCID = "_gradrel_input_docid"
 
 #: corpus encodings per index path in this process (tests use it to prove reuse / invalidation)
 _ENCODES: collections.Counter[str] = collections.Counter()
@@ -339,7 +341,9 @@ class DenseScorer(pt.Transformer):
     Input: ``qid``, ``query``, ``docno`` (plus ``text`` when there is no ``index``); output: the same rows with the
     encoder's ``score`` (query vector · passage vector) and ``rank``, best first per query; other columns are kept.
     With an ``index`` the passage vectors are read from it (the pool cache of :func:`dense_index`: nothing is
-    encoded per query); without one each input row's ``text`` is encoded (once per docno and call).
+    encoded per query), each row's vector found by its ``docno``: an input ``docid`` column (another engine's row
+    numbers) is kept but never used, and a docno not in the pool raises ``ValueError`` naming a few of them.
+    Without an index each input row's ``text`` is encoded (once per docno and call).
     """
 
     def __init__(self, encoder: DenseEncoder, index: FlexIndex | None = None) -> None:
@@ -357,8 +361,7 @@ class DenseScorer(pt.Transformer):
         inp = inp.drop(columns=["query_vec", "score", "rank"], errors="ignore")
         topics = inp[["qid", "query"]].drop_duplicates("qid")
         if self.index is not None:
-            vecs = self.encoder.query_encoder()(topics)[["qid", "query_vec"]]
-            res = self.index.np_scorer()(inp.merge(vecs, on="qid"))
+            res = self._index_scores(inp, topics)
         else:
             res = pt.model.add_ranks(inp.assign(score=self._text_scores(inp, topics)))
             res = res.sort_values(["qid", "rank"], kind="stable")
@@ -375,6 +378,30 @@ class DenseScorer(pt.Transformer):
                     f"{exc.args[0]} DenseScorer without a pool encodes each row's 'text': give the pool "
                     "(pyterrier_gradrel.dense_scorer(encoder, dataset)) or add the texts first "
                     "(>> pt.text.get_text(dataset, 'text')).", exc.modes) from None
+
+    def _pool_rows(self, docnos: np.ndarray) -> np.ndarray:
+        """The pool rows of ``docnos`` in :attr:`index`; a docno not in the pool raises ``ValueError``."""
+        lookup, _ = self.index.payload(return_dvecs=False)
+        rows = np.asarray(lookup.inv[docnos], dtype=np.int64)
+        missing = pd.unique(docnos[(rows < 0) | (rows >= len(lookup))])
+        if len(missing):
+            raise ValueError(
+                f"DenseScorer: {len(missing)} docno(s) of the input are not in the pool whose vectors it reads "
+                f"({self.index.index_path}), e.g. {[str(d) for d in missing[:5]]}; re-score results retrieved "
+                "from the same dataset the scorer was given")
+        return rows
+
+    def _index_scores(self, inp: pd.DataFrame, topics: pd.DataFrame) -> pd.DataFrame:
+        """Score ``inp`` with the pool's vectors, each row's vector found by its ``docno``.
+
+        An incoming ``docid`` (another engine's row numbers) is never used for the look-up: it is kept as a
+        column only. pyterrier-dr's scorer is handed this pool's own rows as ``docid``.
+        """
+        rows = self._pool_rows(inp["docno"].to_numpy())
+        vecs = self.encoder.query_encoder()(topics)[["qid", "query_vec"]]
+        scored = inp.rename(columns={"docid": _FOREIGN_DOCID}).assign(docid=rows)
+        res = self.index.np_scorer()(scored.merge(vecs, on="qid")).drop(columns="docid")
+        return res.rename(columns={_FOREIGN_DOCID: "docid"})
 
     def _text_scores(self, inp: pd.DataFrame, topics: pd.DataFrame) -> np.ndarray:
         docs = inp[["docno", "text"]].drop_duplicates("docno")

@@ -59,6 +59,31 @@ def test_baselines_share_one_encoding_of_the_corpus(home, encoder):
     assert ds.corpus_reads == 2  # one BM25 build + one encoding, then both are reused
 
 
+def test_baselines_reuse_the_cached_vectors_of_sibling_pools_as_dense_does(home, encoder, monkeypatch):
+    """XQuAD-R's multi pool is the union of the 12 language pools: with those cached, baselines() encodes nothing.
+
+    The fixture stands in for a fixed collection ``toyb`` whose pools ``toyb.a`` and ``toyb.b`` are cached and
+    whose union pool is ``toyb.und``.
+    """
+    import json
+
+    from pyterrier_gradrel.retrieval import _dense, dense_index
+
+    docs = [{"docno": d, "text": t} for d, t in TINY_DOCS]
+    dense_index(encoder, docs[:5], corpus="toyb.a", reuse_collection="toyb")
+    dense_index(encoder, docs[5:], corpus="toyb.b", reuse_collection="toyb")
+    monkeypatch.setattr(_dense, "fixed_collection", lambda dataset: "toyb")
+    before = encode_count()
+    systems = baselines(TinyDataset("toyb"), encoder=encoder, tokenizer="script")
+    index = systems["mE5-zero-shot"].index
+    assert index.index_path.name == "toyb.und.flex"
+    meta = json.loads((index.index_path / "gradrel_embeddings.json").read_text())
+    assert (meta["encoded"], meta["reused"]) == (0, len(TINY_DOCS))
+    assert encode_count() == before  # nothing was encoded
+    assert systems["BM25>>mE5"][-1].index.index_path == index.index_path  # the re-ranker reads the same vectors
+    assert set(systems["mE5-zero-shot"](TOPICS)["qid"]) == set(TOPICS["qid"])
+
+
 def test_every_baseline_handles_an_empty_frame(home, encoder):
     empty = TOPICS.iloc[:0]
     for name, system in baselines(TinyDataset(), encoder=encoder, tokenizer="script").items():

@@ -11,13 +11,13 @@ import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
 
-from pyterrier_gradrel.retrieval._bm25 import _as_pt_dataset, _LazyCorpus, bm25, corpus_key, validate_frame
+from pyterrier_gradrel.retrieval._bm25 import bm25, validate_frame
 from pyterrier_gradrel.retrieval._dense import (
     BACKENDS,
     DenseRetriever,
     DenseScorer,
+    _pool_index,
     _resolve_encoder,
-    dense_index,
 )
 from pyterrier_gradrel.retrieval._names import BASELINES
 from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer
@@ -94,6 +94,10 @@ def baselines(
         rrf_k: The RRF constant.
         verbose: Progress bars.
 
+    The dense baselines read the pool's vectors from the cache :func:`pyterrier_gradrel.retrieval.dense` fills
+    (and, for a fixed collection, take the vectors of its cached sibling pools: XQuAD-R's ``multi`` pool costs
+    no encoding once the 12 language pools are cached).
+
     Returns:
         ``{"BM25": ..., "mE5-zero-shot": ..., "BM25>>mE5": ..., "RRF(BM25,mE5)": ...}``.
     """
@@ -103,9 +107,8 @@ def baselines(
         raise ValueError(f"rerank_depth must be >= 1, got {rerank_depth!r}")
     encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
     sparse = bm25(dataset, tokenizer=tokenizer, num_results=num_results, verbose=verbose)
-    collection, lang = corpus_key(dataset)
-    index = dense_index(encoder, _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose),
-                        corpus=f"{collection}.{lang}", verbose=verbose)
+    # the pool cache dense() uses, with its reuse of the vectors of sibling pools (XQuAD-R's multi pool)
+    index = _pool_index(encoder, dataset, verbose=verbose)
     dense_retr = DenseRetriever(encoder, index, backend=backend, num_results=num_results)
     return {
         "BM25": sparse,

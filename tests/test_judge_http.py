@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 
 import pandas as pd
@@ -240,6 +241,40 @@ def test_well_formed_logprobs_edge_cases_are_accepted():
     assert probs is not None and probs[2] == pytest.approx(1.0) and probs[1] == 0.0
     assert _grade_probs(None) is None and _grade_probs({"content": None}) is None
     assert _grade_probs({"content": [{"token": "yes", "logprob": -0.1}]}) is None
+
+
+
+def _lp(token, p, alts=()):
+    return {"token": token, "logprob": math.log(p), "top_logprobs": [{"token": t, "logprob": math.log(q)} for t, q in alts]}
+
+
+@pytest.mark.parametrize("tokens, grade, probs", [
+    # a digit inside the reasoning is not the grade token: the answer's '2' (p=0.8, '3' 0.2) is
+    ([_lp("<think>", 1), _lp("Step", 1), _lp(" 1", 0.9, [(" 2", 0.1)]), _lp(":", 1), _lp("</think>", 1),
+      _lp("2", 0.8, [("3", 0.2)])], 2, (0.0, 0.0, 0.8, 0.2)),
+    # tags split over tokens, in capitals, whitespace before the block and after it
+    ([_lp(" ", 1), _lp("<TH", 1), _lp("INK>", 1), _lp("0", 0.6, [("1", 0.4)]), _lp("</th", 1), _lp("ink>", 1),
+      _lp("\n", 1), _lp("Grade: ", 1), _lp("3", 0.7, [("2", 0.3)])], 3, (0.0, 0.0, 0.3, 0.7)),
+    # an unclosed block: no answer after it, so neither a grade nor probabilities
+    ([_lp("<think>", 1), _lp("3", 0.9, [("2", 0.1)])], None, None),
+    # no think block: the first grade token, as before
+    ([_lp("1", 0.6, [("0", 0.4)])], 1, (0.4, 0.6, 0.0, 0.0)),
+])
+def test_grade_probabilities_come_from_the_token_the_grade_is_parsed_from(tokens, grade, probs):
+    """parse_grade skips a leading <think>...</think> block; the stored p_0..p_3 must skip it too, or they
+    contradict the stored grade."""
+    from pyterrier_gradrel.judge._http import OpenAIChatBackend
+    from pyterrier_gradrel.judge._prompt import parse_grade
+
+    text = "".join(t["token"] for t in tokens)
+    body = {"choices": [{"message": {"content": text}, "logprobs": {"content": tokens}}]}
+    answer, got = OpenAIChatBackend(model="m", base_url="http://127.0.0.1:9/v1")._extract(body)
+    assert parse_grade(answer) == grade
+    if probs is None:
+        assert got is None
+    else:
+        assert got == pytest.approx(probs)
+        assert max(range(4), key=lambda g: got[g]) == grade  # the most probable grade is the parsed one
 
 
 NOT_A_CHAT_COMPLETION = {

@@ -31,12 +31,13 @@ import logging
 import math
 import os
 import random
+import re
 import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
@@ -132,11 +133,52 @@ def _token_logprob(entry: Any, where: str) -> tuple[str, float]:
     return token, min(value, 0.0)
 
 
+_THINK_OPEN = "<think>"
+_THINK_OPEN_RE = re.compile(r"\s*<think>", re.IGNORECASE)
+_THINK_CLOSE_RE = re.compile(r"</think>", re.IGNORECASE)
+
+
+def _answer_entries(content: list[Any]) -> Iterator[tuple[int, Any, str]]:
+    """``(n, entry, token)`` of the logprobs entries after a leading ``<think>...</think>`` block.
+
+    The block is found in the tokens' own text as :func:`~pyterrier_gradrel.judge._prompt.parse_grade` finds
+    it in the answer (a leading ``<think>``, case-insensitive, closed by the first ``</think>``), so a digit
+    inside the reasoning is never taken as the grade. A token that straddles the block's end is skipped; after
+    an unclosed block nothing is yielded. Each entry up to the last yielded one is validated.
+    """
+    text = ""
+    start: int | None = None  # where the answer proper begins in ``text``; None while undecided
+    for n, entry in enumerate(content):
+        token, _ = _token_logprob(entry, f"content[{n}]")
+        at = len(text)
+        text += token
+        if start is None:
+            start = _answer_start(text)
+        if start is not None and at >= start:
+            yield n, entry, token
+
+
+def _answer_start(text: str) -> int | None:
+    """Where the answer begins in ``text`` (the tokens so far): 0 without a leading think block, the end of the
+    block once it is closed, ``None`` while that cannot be told yet (inside the block or part of its tag)."""
+    head = text.lstrip().lower()
+    if not head or _THINK_OPEN.startswith(head):
+        return None  # only whitespace so far, or a prefix of "<think>"
+    opened = _THINK_OPEN_RE.match(text)
+    if opened is None:
+        return 0
+    closed = _THINK_CLOSE_RE.search(text, opened.end())
+    return None if closed is None else closed.end()
+
+
 def _grade_probs(logprobs: Any) -> tuple[float, float, float, float] | None:
     """Probabilities of grades 0..3 at the first answer token that is a grade, from a choice's ``logprobs``.
 
-    ``None`` when the server sent no log-probabilities or no grade token; raises :class:`_Transient` when
-    the entries up to the grade token, or its alternatives, are malformed.
+    Tokens of a leading ``<think>...</think>`` block are not answer tokens (:func:`_answer_entries`), as
+    :func:`~pyterrier_gradrel.judge._prompt.parse_grade` skips the block: the probabilities are those of the
+    token the grade was parsed from. ``None`` when the server sent no log-probabilities or no grade token after
+    the block; raises :class:`_Transient` when the entries up to the grade token, or its alternatives, are
+    malformed.
     """
     if logprobs is None:
         return None
@@ -147,8 +189,7 @@ def _grade_probs(logprobs: Any) -> tuple[float, float, float, float] | None:
         return None
     if not isinstance(content, list):
         raise _malformed(f"logprobs.content is {type(content).__name__}, expected a list")
-    for n, entry in enumerate(content):
-        token, _ = _token_logprob(entry, f"content[{n}]")
+    for n, entry, token in _answer_entries(content):
         if token.strip() not in _GRADE_TOKENS:
             continue
         alternatives = entry.get("top_logprobs")

@@ -137,6 +137,50 @@ def test_model_id_tracks_the_weights(tiny_lm, tmp_path, hf_backend):
     assert other.model_id != hf_backend.model_id
 
 
+
+def test_model_id_tracks_the_settings_that_change_judgements(tiny_lm, tmp_path, hf_backend):
+    """max_length (truncation), the prompt format and min_grade_mass change what a judge answers, so they are
+    part of the cache key; with every default the id is the one earlier versions wrote."""
+    import os
+
+    from pyterrier_gradrel.judge import TransformersBackend
+
+    base = f"hf:{os.path.basename(str(tiny_lm).rstrip('/'))}@{hf_backend._fingerprint()[:12]}"
+    assert hf_backend.model_id == base  # default settings: unchanged
+    assert TransformersBackend(tiny_lm, max_length=2048, chat_template="auto", min_grade_mass=0.0,
+                               device="cpu").model_id == base
+    short = TransformersBackend(tiny_lm, max_length=1500, device="cpu")
+    strict = TransformersBackend(tiny_lm, min_grade_mass=0.25, device="cpu")
+    both = TransformersBackend(tiny_lm, max_length=1500, min_grade_mass=0.25, device="cpu")
+    assert short.model_id == base + "[max_length=1500]"
+    assert strict.model_id == base + "[min_grade_mass=0.25]"
+    assert both.model_id == base + "[max_length=1500,min_grade_mass=0.25]"
+    assert TransformersBackend(tiny_lm, model_id="mine", max_length=1500, device="cpu").model_id == "mine"
+
+    chat = build_tiny_causal_lm(tmp_path / "chat", chat_template=CHAT)
+    auto = TransformersBackend(chat, device="cpu")
+    assert TransformersBackend(chat, chat_template="always", device="cpu").model_id == auto.model_id  # same prompts
+    never = TransformersBackend(chat, chat_template="never", device="cpu")
+    assert never.model_id == auto.model_id + "[chat_template=never]"
+    assert TransformersBackend(tiny_lm, chat_template="never", device="cpu").model_id == base  # no template: as auto
+
+
+def test_judgements_cached_under_other_settings_are_not_reused(tiny_lm, tmp_path):
+    """A passage truncated at 1,500 tokens was graded on other text than at 2,048: judge it again."""
+    from pyterrier_gradrel.judge import LLMJudge, TransformersBackend
+
+    passage = "Paris is the capital of France. " * 300  # longer than either limit
+    row = pd.DataFrame({"qid": ["q"], "query": ["capital of france"], "docno": ["d"], "text": [passage]})
+    cache = tmp_path / "judgements.jsonl"
+    LLMJudge(TransformersBackend(tiny_lm, max_length=1500, device="cpu"), cache=cache).transform(row)
+    full = LLMJudge(TransformersBackend(tiny_lm, device="cpu"), cache=cache)
+    full.transform(row)
+    assert full.judged_last == 1  # asked its own model, not served the truncated run's answer
+    again = LLMJudge(TransformersBackend(tiny_lm, device="cpu"), cache=cache)
+    again.transform(row)
+    assert again.judged_last == 0  # same settings: the cache answers
+
+
 def test_llm_judge_with_transformers_backend_and_cache(hf_backend, tmp_path):
     from pyterrier_gradrel.judge import JudgementCache, LLMJudge
 

@@ -25,6 +25,7 @@ from pyterrier_gradrel.judge._prompt import build_messages, build_plain_prompt
 logger = logging.getLogger(__name__)
 
 _CHAT_TEMPLATE = ("auto", "always", "never")
+_DEFAULT_MAX_LENGTH = 2048
 
 
 class TransformersBackend:
@@ -39,10 +40,13 @@ class TransformersBackend:
         chat_template: ``"auto"`` (use the tokenizer's chat template if it has one), ``"always"`` or ``"never"``.
         min_grade_mass: pairs whose grade tokens together get less next-token probability than this are
             recorded as missing instead of taking the most probable grade (0 keeps every argmax).
-        model_id: the judge's name in cache keys (default ``hf:<name>@<sha256 of weights+tokenizer>``).
+        model_id: the judge's name in cache keys (default ``hf:<name>@<sha256 of weights+tokenizer>``, followed
+            by ``[...]`` naming every setting that changes the judgements and differs from its default:
+            ``max_length``, ``chat_template=never`` on a tokenizer that has one, ``min_grade_mass``; see
+            :meth:`settings_suffix`). A judgement cached under other settings is therefore never reused.
     """
 
-    def __init__(self, model: Any, *, tokenizer: Any = None, batch_size: int = 4, max_length: int = 2048,
+    def __init__(self, model: Any, *, tokenizer: Any = None, batch_size: int = 4, max_length: int = _DEFAULT_MAX_LENGTH,
                  device: str | None = None, chat_template: str = "auto", min_grade_mass: float = 0.0,
                  model_id: str | None = None) -> None:
         import torch
@@ -77,7 +81,8 @@ class TransformersBackend:
         if chat_template == "always" and not getattr(tokenizer, "chat_template", None):
             raise ValueError("chat_template='always' but the tokenizer has no chat template")
         self.grade_token_ids = self._grade_tokens()
-        self._model_id = model_id or f"hf:{os.path.basename(name.rstrip('/')) or name}@{self._fingerprint()[:12]}"
+        self._model_id = model_id or (f"hf:{os.path.basename(name.rstrip('/')) or name}@{self._fingerprint()[:12]}"
+                                      f"{self.settings_suffix()}")
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -88,6 +93,24 @@ class TransformersBackend:
     def __repr__(self) -> str:
         return (f"TransformersBackend({self.name!r}, device={self.device!r}, batch_size={self.batch_size}, "
                 f"chat_template={'on' if self._use_chat else 'off'})")
+
+    def settings_suffix(self) -> str:
+        """The settings that change this judge's answers and differ from the defaults, as ``[k=v,...]`` (or ``""``).
+
+        ``max_length`` (how far a long passage is truncated), the prompt format when it is not the default
+        ``chat_template="auto"`` would give (only ``"never"`` on a tokenizer with a chat template differs;
+        ``"always"`` is what ``"auto"`` does there) and ``min_grade_mass`` (which pairs are recorded as
+        missing). With every default the suffix is empty, so the default ``model_id`` is the one earlier
+        versions wrote and their cached judgements stay valid.
+        """
+        parts = []
+        if self.max_length != _DEFAULT_MAX_LENGTH:
+            parts.append(f"max_length={self.max_length}")
+        if self._use_chat != bool(getattr(self.tokenizer, "chat_template", None)):
+            parts.append(f"chat_template={self.chat_template}")
+        if self.min_grade_mass != 0.0:
+            parts.append(f"min_grade_mass={self.min_grade_mass!r}")
+        return f"[{','.join(parts)}]" if parts else ""
 
     def _fingerprint(self) -> str:
         import torch

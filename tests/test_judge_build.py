@@ -275,6 +275,56 @@ def test_a_split_without_grades_fails_and_queries_without_grades_are_warned(home
     assert {j["judge_error"] for j in judgements if j["grade"] is not None} == {None}
 
 
+def test_records_the_local_reader_rejects_are_skipped_and_counted(home, tmp_path):
+    """Empty texts and ids with whitespace would make the built collection unloadable; a split name the reader
+    does not know would be rejected too. They are left out (the split field only) and counted in build.json."""
+    from pyterrier_gradrel.judge import LLMJudge, build_collection
+
+    docs = [*DOCS, {"docno": "d6", "text": "   "}, {"docno": "d 7", "text": "Paris capital France again."},
+            {"docno": "d8", "text": "Faust is a play.", "split": "training"}]
+    topics = pd.concat([TOPICS, pd.DataFrame({"qid": ["q 4", "q5"], "query": ["capital of france", " \t "]})],
+                       ignore_index=True)
+    name = f"judge-skip-{tmp_path.name}"
+    with pytest.warns(UserWarning, match="left out"):
+        folder = build_collection(name, judge=LLMJudge(ScriptedBackend()), topics=topics, corpus=iter(docs),
+                                  retrievers={"lex": Overlap(docs)}, depth=3, split="test")
+    written = [json.loads(x) for x in (folder / "docs.jsonl").read_text().splitlines()]
+    assert [d["doc_id"] for d in written] == ["d0", "d1", "d2", "d3", "d4", "d5", "d8"]
+    assert "split" not in written[-1]
+    judgements = [json.loads(x) for x in (folder / "judgements.jsonl").read_text().splitlines()]
+    assert {j["qid"] for j in judgements} == {"q1", "q2", "q3"}
+    assert not {"d6", "d 7"} & {j["docno"] for j in judgements}
+    skipped = json.loads((folder / "build.json").read_text())["counts"]["skipped"]
+    lex = Overlap(docs)(topics.head(3))
+    dropped = int(lex[(lex["rank"] < 3) & lex["docno"].isin(["d6", "d 7"])].shape[0])
+    assert dropped >= 1  # 'd 7' shares words with 'capital of france'
+    assert skipped == {"queries_id_with_whitespace": 1, "queries_empty_text": 1, "docs_empty_text": 1,
+                       "docs_id_with_whitespace": 1, "docs_split_dropped": 1, "pooled_pairs_of_skipped_docs": dropped}
+    # the folder passes the reader's own check and loads
+    from pyterrier_gradrel.datasets import _local
+
+    assert _local.check(folder).errors == ()
+    assert sorted(pt.get_dataset(f"irds:gradrel/local/{name}/test").get_topics("text")["qid"]) == ["q1", "q2", "q3"]
+
+
+def test_a_build_the_local_reader_would_reject_is_not_written(home, tmp_path):
+    """The local-collection check runs on the temporary folder before the rename: a failing build leaves
+    nothing, and an existing collection stays as it was."""
+    from pyterrier_gradrel.judge import LLMJudge, build_collection
+
+    name = f"judge-check-{tmp_path.name}"
+    kw = {"judge": LLMJudge(ScriptedBackend()), "retrievers": [Overlap(DOCS)], "depth": 2, "register": False}
+    folder = build_collection(name, topics=TOPICS, corpus=iter(DOCS), **kw)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    # a query the TSV reader takes for a header line: queries.tsv would be rejected at line 1
+    header_like = pd.concat([pd.DataFrame({"qid": ["query_id"], "query": ["text"]}), TOPICS], ignore_index=True)
+    with pytest.raises(ValueError, match=r"fails the local-collection check, so nothing was written: "
+                                         rf".*{name}/queries\.tsv:1: a header line"):
+        build_collection(name, topics=header_like, corpus=iter(DOCS), overwrite=True, **kw)
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    assert sorted(p.name for p in (home / "collections").iterdir()) == [name]  # no temporary left behind
+
+
 def test_a_split_without_topics_or_candidates_is_refused(home, tmp_path):
     from pyterrier_gradrel.judge import LLMJudge, build_collection
 

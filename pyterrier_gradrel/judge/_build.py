@@ -13,8 +13,12 @@ The folder follows the local-collection layout of ``datasets_registry/local.yaml
                         counts per split and grade
     judgements.jsonl    every judged pair: qid, docno, split, grade (or null), judge_raw, judge_error, p_0..p_3
 
-The whole folder is written atomically. Judgements go through the judge's cache, so a build that was
-interrupted and run again judges only what is missing.
+The whole folder is written atomically, and only after the local-collection check (``gradrel datasets
+check``) passed on the temporary folder: a build never leaves a collection the reader rejects. Records the reader
+would reject are left out and counted in ``build.json`` (``counts.skipped``): documents with empty text or a
+docno with whitespace (and their pooled pairs), queries with an empty qid or whitespace in it or with empty
+text; a document ``split`` other than train/dev/test is dropped from its record. Judgements go through the
+judge's cache, so a build that was interrupted and run again judges only what is missing.
 
 A split's queries are those with at least one graded pair (``datasets_registry/local.yaml``). A build in
 which some split has no graded pair at all (every answer missing, e.g. a broken endpoint) fails with
@@ -214,9 +218,29 @@ def _resolve_source(dataset: Any, topics: Any, corpus: Any, *, splits: Sequence[
     return _Source(dataset, ds, info, sources, topics, split or "test", lang, license, citation)
 
 
-def _topics_by_split(topics: pd.DataFrame | Mapping[str, pd.DataFrame], split: str,
-                     max_queries: int | None) -> dict[str, pd.DataFrame]:
-    """split -> its queries, deduplicated by qid and cut to ``max_queries``; qids unique across splits."""
+def _usable_queries(frame: pd.DataFrame, split: str, skipped: dict[str, int]) -> pd.DataFrame:
+    """``frame`` without the queries a local collection rejects (an empty qid or whitespace in it, no text), counted in
+    ``skipped``; a split left without queries is an error."""
+    qids = frame["qid"].astype(str)
+    bad_id = qids.str.contains(_WHITESPACE) | (qids == "")
+    no_text = ~bad_id & (frame["query"].map(_one_line) == "")
+    skipped["queries_id_with_whitespace"] += int(bad_id.sum())
+    skipped["queries_empty_text"] += int(no_text.sum())
+    if bad_id.any() or no_text.any():
+        warnings.warn(f"split {split!r}: {int(bad_id.sum())} queries with an empty qid or whitespace in it and "
+                      f"{int(no_text.sum())} with empty text are left out (a local collection rejects them); "
+                      f"counted in build.json", stacklevel=4)
+    kept = frame[~bad_id & ~no_text]
+    if kept.empty:
+        raise ValueError(f"topics[{split!r}] has no usable query: {int(bad_id.sum())} have whitespace in the qid "
+                         f"and {int(no_text.sum())} empty text")
+    return kept
+
+
+def _topics_by_split(topics: pd.DataFrame | Mapping[str, pd.DataFrame], split: str, max_queries: int | None,
+                     skipped: dict[str, int]) -> dict[str, pd.DataFrame]:
+    """split -> its queries, deduplicated by qid, without the unusable ones (counted in ``skipped``) and cut to
+    ``max_queries``; qids unique across splits."""
     by_split = dict(topics) if isinstance(topics, Mapping) else {split: topics}
     bad = [s for s in by_split if s not in SPLITS]
     if bad:
@@ -226,7 +250,7 @@ def _topics_by_split(topics: pd.DataFrame | Mapping[str, pd.DataFrame], split: s
             raise ValueError(f"topics[{s!r}] must be a frame with qid and query columns")
         if len(frame) == 0:
             raise ValueError(f"topics[{s!r}] has no queries; a split needs at least one")
-        frame = frame.drop_duplicates("qid")
+        frame = _usable_queries(frame.drop_duplicates("qid"), s, skipped)
         by_split[s] = (frame.head(max_queries) if max_queries else frame).reset_index(drop=True)
     all_qids = pd.concat([f["qid"] for f in by_split.values()]).astype(str)
     if all_qids.duplicated().any():
@@ -297,8 +321,12 @@ def _check_replaceable(folder: str | Path) -> None:
                               f"delete: move them out of the folder first")
 
 
-def _doc_record(doc: Mapping[str, Any]) -> dict[str, str]:
-    """The ``docs.jsonl`` record of a corpus document."""
+_WHITESPACE = re.compile(r"\s")
+
+
+def _doc_record(doc: Mapping[str, Any]) -> tuple[dict[str, str], bool]:
+    """The ``docs.jsonl`` record of a corpus document, and whether its ``split`` was left out (only one of
+    ``SPLITS`` is kept: the local reader rejects any other)."""
     docno = str(doc.get("docno", doc.get("doc_id", "")))
     text = doc.get("text")
     if not docno or not isinstance(text, str):
@@ -307,29 +335,73 @@ def _doc_record(doc: Mapping[str, Any]) -> dict[str, str]:
     for key in ("lang", "article", "split"):
         if doc.get(key) not in (None, ""):
             record[key] = str(doc[key])
-    return record
+    dropped = record.get("split", SPLITS[0]) not in SPLITS
+    if dropped:
+        del record["split"]
+    return record, dropped
 
 
-def _write_corpus(path: Path, corpus: Iterable[Mapping[str, Any]], needed: set[str]) -> tuple[dict[str, str], int]:
-    """Write ``docs.jsonl``; returns the texts of the ``needed`` (pooled) documents and the number of documents."""
+def _unusable(record: Mapping[str, str]) -> str | None:
+    """Why the local reader would reject a document record (``docs_*`` key of the skipped counts), or None."""
+    if _WHITESPACE.search(record["doc_id"]):
+        return "docs_id_with_whitespace"
+    if not record["text"].strip():
+        return "docs_empty_text"
+    return None
+
+
+@dataclass
+class _Corpus:
+    """What :func:`_write_corpus` wrote: the pooled documents' texts, the count, and what it left out."""
+
+    texts: dict[str, str]
+    n_docs: int
+    skipped_docnos: set[str]
+    skipped: dict[str, int]
+
+
+def _write_corpus(path: Path, corpus: Iterable[Mapping[str, Any]], needed: set[str]) -> _Corpus:
+    """Write ``docs.jsonl``: every document the local reader accepts.
+
+    A document with empty or whitespace-only text or a docno with whitespace is skipped and counted; a
+    ``split`` other than ``SPLITS`` is left out of its record and counted (``docs_split_dropped``).
+    """
     texts: dict[str, str] = {}
+    skipped: dict[str, int] = {"docs_empty_text": 0, "docs_id_with_whitespace": 0, "docs_split_dropped": 0}
+    skipped_docnos: set[str] = set()
     n_docs = 0
     seen: set[str] = set()
     with open(path, "w", encoding="utf-8") as f:
         for doc in corpus:
-            record = _doc_record(doc)
+            record, split_dropped = _doc_record(doc)
             docno = record["doc_id"]
             if docno in seen:
                 raise ValueError(f"duplicate docno {docno!r} in the corpus")
             seen.add(docno)
+            reason = _unusable(record)
+            if reason is not None:
+                skipped[reason] += 1
+                skipped_docnos.add(docno)
+                continue
+            skipped["docs_split_dropped"] += int(split_dropped)
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
             n_docs += 1
             if docno in needed:
                 texts[docno] = record["text"]
-    unknown = sorted(needed - set(texts))
+    unknown = sorted(needed - set(texts) - skipped_docnos)
     if unknown:
         raise ValueError(f"retrievers returned docnos that are not in the corpus, e.g. {unknown[:5]}")
-    return texts, n_docs
+    if skipped["docs_empty_text"] or skipped["docs_id_with_whitespace"]:
+        warnings.warn(f"{skipped['docs_empty_text']} document(s) with empty text and "
+                      f"{skipped['docs_id_with_whitespace']} with whitespace in the docno are left out of the "
+                      f"collection (a local collection rejects them); counted in build.json", stacklevel=3)
+    return _Corpus(texts, n_docs, skipped_docnos, skipped)
+
+
+def _drop_skipped(pools: Mapping[str, pd.DataFrame], skipped_docnos: set[str]) -> tuple[dict[str, pd.DataFrame], int]:
+    """The pools without the pairs of skipped documents, and how many pairs that removed."""
+    kept = {s: pool[~pool["docno"].isin(skipped_docnos)].reset_index(drop=True) for s, pool in pools.items()}
+    return kept, sum(len(pools[s]) - len(kept[s]) for s in pools)
 
 
 def _split_counts(out: pd.DataFrame, queries: pd.DataFrame) -> dict[str, Any]:
@@ -388,14 +460,31 @@ def _write_judgements(path: Path, judged: pd.DataFrame) -> None:
             }, ensure_ascii=False) + "\n")
 
 
+def _check_readable(tmp: Path, folder: Path) -> None:
+    """Run the local-collection check (``gradrel datasets check``) on the written folder ``tmp``.
+
+    Raises:
+        ValueError: the reader would reject it; every problem found is listed (paths as ``folder``'s) and
+            nothing is written.
+    """
+    from pyterrier_gradrel.datasets import _local
+
+    report = _local.check(tmp)
+    if report.errors:
+        problems = "; ".join(e.replace(str(tmp), str(folder)) for e in report.errors[:5])
+        more = f" (and {len(report.errors) - 5} more)" if len(report.errors) > 5 else ""
+        raise ValueError(f"the collection built for {folder} fails the local-collection check, so nothing was "
+                         f"written: {problems}{more}")
+
+
 def _write_json(path: Path, obj: Any) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def _write_metadata(folder: Path, *, name: str, source: _Source, judge: Any, retrievers: Mapping[str, Any],
                     depth: int, max_queries: int | None, created: str, n_docs: int,
-                    counts: Mapping[str, Mapping[str, Any]]) -> None:
-    """Write ``manifest.json`` and ``build.json``."""
+                    counts: Mapping[str, Mapping[str, Any]], skipped: Mapping[str, int]) -> None:
+    """Write ``manifest.json`` and ``build.json`` (``counts.skipped``: what was left out as unusable)."""
     totals = {str(g): sum(c["per_grade"][str(g)] for c in counts.values()) for g in sorted(GRADE_TEXTS)}
     missing = sum(c["missing"] for c in counts.values())
     description = (f"LLM-graded by {judge.model_id} (prompt {PROMPT_VERSION}) on {created}; pool: "
@@ -419,7 +508,7 @@ def _write_metadata(folder: Path, *, name: str, source: _Source, judge: Any, ret
         "pool": {"depth": depth, "retrievers": {k: repr(v) for k, v in retrievers.items()},
                  "max_queries": max_queries},
         "counts": {"docs": n_docs, "queries": sum(c["queries"] for c in counts.values()), "per_grade": totals,
-                   "missing": missing, "splits": counts},
+                   "missing": missing, "splits": counts, "skipped": dict(skipped)},
         "note": "Judge quality depends on the judge model; grades from a small or random model are for tests only.",
     }
     _write_json(folder / BUILD_MARKER, build)
@@ -470,14 +559,16 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
     Raises:
         JudgeBackendError: the judge graded no pair of some split (nothing is written), or the endpoint
             failed (see :class:`~pyterrier_gradrel.judge.OpenAIChatBackend`).
-        ValueError: invalid arguments, a split without topics, or retrievers that found no candidates.
+        ValueError: invalid arguments, a split without (usable) topics, retrievers that found no candidates, or
+            a written folder that fails the local-collection check (nothing is written).
         FileExistsError: ``folder`` exists and ``overwrite`` is off, or it is not a folder this function wrote.
     """
     _check_args(name, judge, depth, max_queries, split)
     folder = _target_folder(name, folder, overwrite)  # before any work: a refused folder costs nothing
     source = _resolve_source(dataset, topics, corpus, splits=splits, split=split, lang=lang, license=license,
                              citation=citation)
-    by_split = _topics_by_split(source.topics, source.split, max_queries)
+    skipped = {"queries_id_with_whitespace": 0, "queries_empty_text": 0}
+    by_split = _topics_by_split(source.topics, source.split, max_queries, skipped)
     retrievers = _named_retrievers(retrievers, source, depth=depth, encoder=encoder, verbose=verbose)
 
     pools = {s: _pool(frame, retrievers, depth, verbose) for s, frame in by_split.items()}
@@ -487,14 +578,18 @@ def build_collection(name: str, *, judge: Any, dataset: Any = None,
     created = _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
     with atomic_path(folder) as tmp:
         tmp.mkdir(parents=True)
-        texts, n_docs = _write_corpus(tmp / "docs.jsonl", corpus, needed)
-        judged, counts = _judge_pools(judge, pools, by_split, texts)
+        docs = _write_corpus(tmp / "docs.jsonl", corpus, needed)
+        pools, skipped["pooled_pairs_of_skipped_docs"] = _drop_skipped(pools, docs.skipped_docnos)
+        skipped.update(docs.skipped)
+        judged, counts = _judge_pools(judge, pools, by_split, docs.texts)
         _check_graded(counts, judge, folder)
         _write_queries(tmp / "queries.tsv", by_split)
         _write_qrels(tmp, by_split, judged)
         _write_judgements(tmp / "judgements.jsonl", judged)
         _write_metadata(tmp, name=name, source=source, judge=judge, retrievers=retrievers, depth=depth,
-                        max_queries=max_queries, created=created, n_docs=n_docs, counts=counts)
+                        max_queries=max_queries, created=created, n_docs=docs.n_docs, counts=counts,
+                        skipped=skipped)
+        _check_readable(tmp, folder)  # before the rename: a build never leaves a collection the reader rejects
 
     if register:
         from pyterrier_gradrel.datasets import register_local

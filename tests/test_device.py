@@ -15,11 +15,21 @@ from pyterrier_gradrel.experiments._config import ConfigError
 
 @pytest.fixture
 def cuda(monkeypatch):
-    """Pretend torch sees a CUDA device (``bf16`` says whether it multiplies bf16 natively)."""
+    """Pretend torch sees CUDA devices (``bf16`` says whether device 0, the current one, multiplies bf16 natively;
+    ``capabilities`` gives other devices' compute capability). ``is_bf16_supported`` answers ``True`` throughout,
+    as torch does for GPUs that emulate bf16."""
 
-    def set_cuda(available: bool = True, bf16: bool = True) -> None:
+    def set_cuda(available: bool = True, bf16: bool = True, capabilities: dict[int, tuple[int, int]] | None = None):
+        caps = {0: (8, 0) if bf16 else (7, 5), **(capabilities or {})}
+
+        def capability(device=None):
+            index = torch.device(device).index if device is not None else None
+            return caps[0 if index is None else index]  # no index: the current device (0)
+
         monkeypatch.setattr(torch.cuda, "is_available", lambda: available)
-        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+        monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+        monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
 
     return set_cuda
 
@@ -57,6 +67,20 @@ def test_precision_auto_is_bf16_on_bf16_cuda_only(cuda):
     cuda(False)
     assert not _device.bf16_capable("cuda")
     assert resolve_precision("float32", torch.device("cuda")) == "float32"
+
+
+def test_precision_auto_needs_native_bf16_on_the_device_asked_about(cuda):
+    """A T4 or V100 (compute capability 7.x) only emulates bf16: float32 there, though is_bf16_supported() says
+    True; the capability read is that of the device passed, not of the current device."""
+    from pyterrier_gradrel.models._encoder import resolve_precision
+
+    cuda(True, bf16=True, capabilities={1: (7, 5), 2: (9, 0), 3: (7, 0)})
+    assert resolve_precision("auto", torch.device("cuda", 1)) == "float32"  # T4 beside a current A100
+    assert resolve_precision("auto", torch.device("cuda", 2)) == "bfloat16"
+    assert not _device.bf16_capable("cuda:3") and _device.bf16_capable("cuda:0") and _device.bf16_capable("cuda")
+    cuda(True, bf16=False, capabilities={1: (8, 6)})
+    assert resolve_precision("auto", torch.device("cuda")) == "float32"  # current device: sm_75
+    assert resolve_precision("auto", torch.device("cuda", 1)) == "bfloat16"
 
 
 def test_encoder_and_trainer_default_to_auto(tiny_encoder_dir, cuda):

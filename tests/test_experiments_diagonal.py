@@ -20,10 +20,10 @@ from pyterrier_gradrel.experiments._diagonal import (
     compare_units,
     diagonal_match_test,
     heatmap_matrix,
-    refresh_diagonal,
     splice_plots,
     splice_section,
 )
+from pyterrier_gradrel.experiments._report import refresh_report
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -272,18 +272,25 @@ def test_report_section_csv_heatmap_and_refresh_from_results(tmp_path, mirror):
     assert text.rstrip().endswith("![diagonal_monolingual-xquad-r](diagonal_monolingual-xquad-r.png)")
     csv = pd.read_csv(res.results_dir / "diagonal.csv")
     assert len(csv) == 36 and csv["is_best"].sum() == 12
-    # a report without the section (as committed before it existed) gets exactly what write_report writes
+    # from the per-query file alone: a report of older analyses (here: without the section, and with other tables)
+    # gets exactly what write_report writes; its title, description and setup stay as committed
+    files = {p.name: p.read_bytes() for p in res.results_dir.iterdir()}
     stripped = splice_plots(splice_section(text, SECTION_TITLE, []), [], prefix="diagonal_")
+    stripped = stripped.replace("## Which τ wins", "## Which τ wins\n\nan older table")
     assert SECTION_TITLE not in stripped and "diagonal_" not in stripped
     (res.results_dir / "report.md").write_text(stripped, encoding="utf-8")
     png.unlink()
     (res.results_dir / "diagonal.csv").unlink()
-    path = refresh_diagonal(_config(tmp_path), root=tmp_path)
+    (res.results_dir / "thresholds.csv").write_text("stale\n", encoding="utf-8")
+    path = refresh_report(_config(tmp_path), root=tmp_path)
     assert path.read_text(encoding="utf-8") == text
-    assert png.is_file() and pd.read_csv(res.results_dir / "diagonal.csv").equals(csv)
-    # refreshing again changes nothing
-    refresh_diagonal(_config(tmp_path), root=tmp_path)
-    assert path.read_text(encoding="utf-8") == text
+    assert {p.name: p.read_bytes() for p in res.results_dir.iterdir()} == files
+    # refreshing again changes nothing; the setup section is the committed one, whatever the config says now
+    refresh_report({**_config(tmp_path), "note": "a note added later"}, root=tmp_path)
+    assert {p.name: p.read_bytes() for p in res.results_dir.iterdir()} == files
+    (res.results_dir / "report.md").write_text("# Experiment\n\nno setup\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"report.md: expected a '## Setup' section followed by"):
+        refresh_report(_config(tmp_path), root=tmp_path)
 
 
 def test_splice_section_places_and_replaces():

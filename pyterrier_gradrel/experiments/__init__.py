@@ -40,7 +40,7 @@ _LAZY: dict[str, str] = {
     "pooled_difference": "pyterrier_gradrel.experiments._significance:pooled_difference",
     "positive_grades_from_logs": "pyterrier_gradrel.experiments._positives:positive_grades_from_logs",
     "positive_shares": "pyterrier_gradrel.experiments._positives:positive_shares",
-    "refresh_diagonal": "pyterrier_gradrel.experiments._diagonal:refresh_diagonal",
+    "refresh_report": "pyterrier_gradrel.experiments._report:refresh_report",
     "replay_positive_grades": "pyterrier_gradrel.experiments._positives:replay_positive_grades",
     "run_experiment": "pyterrier_gradrel.experiments._runner:run_experiment",
     "run_key": "pyterrier_gradrel.experiments._store:run_key",

@@ -49,8 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                      help="the report of a smoke run made with the same --limit-queries (results/<name>-limit<N>)")
     rep.add_argument("--root", default=None, help="the experiments folder (default: $GRADREL_EXPERIMENTS, else ./experiments)")
     rep.add_argument("--from-results", action="store_true",
-                     help="no run folders needed: rebuild only diagonal.csv, the diagonal heatmaps and the report's "
-                          "τ × evaluation-threshold section from results/<name>/perquery.csv.gz")
+                     help="no run folders needed: rebuild every CSV, plot and section of the report from "
+                          "results/<name>/perquery.csv.gz with this code's analyses; the title, description and Setup "
+                          "section stay as committed (a 'Sampling unit × τ' section needs --control again)")
     rep.add_argument("--control", default=None, metavar="CONFIG",
                      help="a control experiment with the same targets and variants (e.g. the unit: query runs of a "
                           "unit: pair config): writes units.csv and a 'Sampling unit × τ' section")
@@ -94,11 +95,12 @@ def summary(report: str) -> str:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from pyterrier_gradrel.experiments._diagonal import add_unit_comparison, refresh_diagonal
+    from pyterrier_gradrel.experiments._diagonal import add_unit_comparison
+    from pyterrier_gradrel.experiments._report import refresh_report
     from pyterrier_gradrel.experiments._runner import run_experiment
 
     if args.from_results:
-        print(f"diagonal section rebuilt from the committed per-query results: {refresh_diagonal(args.config, root=args.root)}")
+        print(f"report rebuilt from the committed per-query results: {refresh_report(args.config, root=args.root)}")
     else:
         result = run_experiment(args.config, root=args.root, limit_queries=args.limit_queries, compute=False,
                                 verbose=False, restore=True)

@@ -12,8 +12,8 @@ fraction, the lowest noise rate), where every experiment has all its targets.
 measures (e.g. ``unit: pair`` against its ``unit: query`` control): does switching the unit help one τ more than
 another?
 
-:func:`refresh_diagonal` and :func:`add_unit_comparison` write these sections into a committed ``report.md``
-from its ``perquery.csv.gz``.
+:func:`._report.refresh_report` (the diagonal with every other analysis) and :func:`add_unit_comparison` write these
+sections into a committed ``report.md`` from its ``perquery.csv.gz``.
 """
 from __future__ import annotations
 
@@ -424,35 +424,6 @@ def load_results_perquery(results_dir: str | Path) -> pd.DataFrame:
         raise ValueError(f"{path}: expected the columns {PERQUERY_COLUMNS}, missing {missing}; "
                          f"rerun `gradrel report` on the run folders to rewrite it")
     return df.assign(variant=df["variant"].fillna(""), loss=df["loss"].fillna(""), article=df["article"].fillna(""))
-
-
-def refresh_diagonal(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *, root: str | Path | None = None) -> Path:
-    """Rebuild ``diagonal.csv``, the heatmaps and the report's diagonal section from ``results/<name>/perquery.csv.gz``.
-
-    For experiments whose run folders are not on this machine: everything else in ``report.md`` stays as
-    committed. The section and the plot lines are placed where :func:`._report.write_report` puts them.
-
-    Args:
-        config: the experiment config (path, mapping or ``ExperimentConfig``).
-        root: the experiments folder (default ``$GRADREL_EXPERIMENTS`` or ``./experiments``).
-
-    Returns:
-        The path of the updated ``report.md``.
-    """
-    cfg = load_config(config)
-    results_dir = (Path(root) if root is not None else default_root()) / "results" / cfg.name
-    report = results_dir / "report.md"
-    if not report.is_file():
-        raise FileNotFoundError(f"expected a report to update at {report}")
-    perquery = load_results_perquery(results_dir)
-    diag = compare_diagonal(perquery, significance=cfg.significance)
-    _atomic.write_text(results_dir / "diagonal.csv", diag.to_csv(index=False))
-    plots = write_heatmaps(diag, cfg, results_dir)
-    text = splice_section(report.read_text(encoding="utf-8"), SECTION_TITLE, diagonal_lines(diag, perquery, cfg),
-                          after=DIAGONAL_AFTER, before=DIAGONAL_BEFORE)
-    text = splice_plots(text, plots, prefix="diagonal_")
-    _atomic.write_text(report, text)
-    return report
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -17,10 +17,12 @@ Files written (each atomically):
   experiment varies fractions / noise; ``diagonal_<scenario>.png`` (training τ × evaluation rel heatmaps).
 
 The runner writes ``runs.json`` beside them, the run record of every finished condition (:mod:`._records`).
+:func:`refresh_report` rebuilds all of these but the setup from a committed ``perquery.csv.gz``.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -128,10 +130,11 @@ def level_lines(lev: pd.DataFrame, cfg) -> list[str]:
 
 def markdown_tables(result: ExperimentResult, agg: pd.DataFrame, sig: pd.DataFrame, boot: pd.DataFrame,
                     cal: pd.DataFrame, thr: pd.DataFrame, lev: pd.DataFrame, diag: pd.DataFrame,
-                    res: pd.DataFrame) -> str:
-    """The body of ``report.md``."""
+                    res: pd.DataFrame, *, head: list[str] | None = None) -> str:
+    """The body of ``report.md``: ``head`` (default: the title, description and ``## Setup`` of ``result``), then the
+    tables of the analyses."""
     cfg = result.config
-    lines = _setup_lines(result) + _scenario_lines(agg, cfg, _significance_markers(sig))
+    lines = (_setup_lines(result) if head is None else head) + _scenario_lines(agg, cfg, _significance_markers(sig))
     lines += threshold_lines(thr, cfg) + diagonal_lines(diag, result.perquery, cfg) + resource_lines(res, cfg)
     lines += level_lines(lev, cfg)
     if not boot.empty:
@@ -341,6 +344,59 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     """Write the report files (see the module docstring) into ``results_dir`` (default: ``result.results_dir``);
     returns the path of ``report.md``."""
     results_dir = Path(results_dir) if results_dir is not None else result.results_dir
+    return _write(result, results_dir, write_perquery=True)
+
+
+def refresh_report(config: str | os.PathLike | Mapping[str, object] | ExperimentConfig, *,
+                   root: str | os.PathLike | None = None) -> Path:
+    """Rebuild a committed report from its per-query scores, without run folders (``gradrel report --from-results``).
+
+    Every CSV, plot and section of ``results/<name>/report.md`` that is computed from ``perquery.csv.gz`` is written
+    again with this code's analyses; the title, description and ``## Setup`` section stay as committed (they record
+    the runs' provenance and timings, which the per-query file does not hold), and so does ``perquery.csv.gz``. A
+    ``Sampling unit × τ`` section is not rebuilt: :func:`._diagonal.add_unit_comparison` (``--control``) writes it.
+
+    Args:
+        config: the experiment config (path, mapping or ``ExperimentConfig``).
+        root: the experiments folder (default ``$GRADREL_EXPERIMENTS`` or ``./experiments``).
+
+    Returns:
+        The path of the rewritten ``report.md``.
+
+    Raises:
+        FileNotFoundError: the results folder has no ``report.md`` or no ``perquery.csv.gz``.
+        ValueError: the report has no ``## Setup`` section followed by another section.
+    """
+    from pyterrier_gradrel.experiments._config import load_config
+    from pyterrier_gradrel.experiments._diagonal import load_results_perquery
+    from pyterrier_gradrel.experiments._result import ExperimentResult
+    from pyterrier_gradrel.experiments._store import default_root
+
+    cfg = load_config(config)
+    base = Path(root) if root is not None else default_root()
+    results_dir = base / "results" / cfg.name
+    report = results_dir / "report.md"
+    if not report.is_file():
+        raise FileNotFoundError(f"expected a report to rebuild at {report}")
+    head = _committed_head(report.read_text(encoding="utf-8"), report)
+    result = ExperimentResult(config=cfg, perquery=load_results_perquery(results_dir),
+                              runs_dir=base / "runs" / cfg.name, results_dir=results_dir)
+    return _write(result, results_dir, write_perquery=False, head=head)
+
+
+def _committed_head(text: str, path: Path) -> list[str]:
+    """The lines of ``text`` before the first section that follows ``## Setup`` (title, description, setup)."""
+    setup = text.find("\n## Setup\n")
+    end = text.find("\n## ", setup + 1) if setup >= 0 else -1
+    if end < 0:
+        raise ValueError(f"{path}: expected a '## Setup' section followed by the report's tables")
+    return text[:end + 1].rstrip("\n").split("\n") + [""]
+
+
+def _write(result: ExperimentResult, results_dir: Path, *, write_perquery: bool, head: list[str] | None = None
+           ) -> Path:
+    """The analyses of ``result.perquery``: their CSVs, plots and ``report.md`` (after ``head``, see
+    :func:`markdown_tables`), and ``perquery.csv.gz`` when ``write_perquery``."""
     pq, cfg = result.perquery, result.config
     agg, sig, boot = _analyses.aggregate(pq), _analyses.significance(pq, cfg), _analyses.bootstrap(pq, cfg)
     cal, thr, lev = _analyses.calibration(pq, cfg), _analyses.thresholds(pq, cfg), _analyses.levels(pq, cfg)
@@ -349,8 +405,9 @@ def write_report(result: ExperimentResult, results_dir: str | os.PathLike | None
     for name, table in dict(aggregate=agg, significance=sig, thresholds=thr, levels=lev, diagonal=diag,
                             resource=res, bootstrap=boot, calibration=cal).items():
         _atomic.write_text(results_dir / f"{name}.csv", table.to_csv(index=False))
-    _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
-    text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag, res)
+    if write_perquery:
+        _atomic.write_bytes(results_dir / "perquery.csv.gz", csv_gz(result.perquery))
+    text = markdown_tables(result, agg, sig, boot, cal, thr, lev, diag, res, head=head)
     plots = write_plots(result, agg, results_dir) + write_heatmaps(diag, result.config, results_dir)
     if plots:
         text += "## Plots\n\n" + "\n".join(f"![{p.stem}]({p.name})" for p in plots) + "\n"

@@ -23,6 +23,7 @@ from pyterrier_gradrel.experiments import (
     pooled_difference,
 )
 from pyterrier_gradrel.experiments._plan import Variant
+from pyterrier_gradrel.experiments._significance import paired_row
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS
 
 T_HOLM = SignificanceSpec(test="t", correction="holm")
@@ -393,3 +394,34 @@ def test_grouped_binary_measures_equal_separate_calls():
         alone = evaluate(run, topics, qrels, [spec], grades=[0, 1, 2, 3]).set_index("qid")["value"].sort_index()
         grouped = together[together["measure"] == spec.label].set_index("qid")["value"].sort_index()
         pd.testing.assert_series_equal(alone, grouped, check_names=False)
+
+
+def test_ulp_differences_are_ties_for_counts_and_rank_tests():
+    # a seed mean of equal scores is an ulp off the score: (0.1 + 0.1 + 0.1) / 3 != 0.1
+    tie = (0.1 + 0.1 + 0.1) / 3
+    assert tie != 0.1
+    rng = np.random.default_rng(5)
+    y = rng.uniform(0.2, 0.8, 30)
+    x = y + rng.normal(0, 0.05, 30)
+    x[:10], y[:10] = tie, 0.1  # 10 ties, each 1 ulp above
+    a, b = pd.Series(x, index=[f"q{i}" for i in range(30)]), pd.Series(y, index=[f"q{i}" for i in range(30)])
+    d = x[10:] - y[10:]
+    for test in ("t", "wilcoxon", "permutation"):
+        row = paired_row(a, b, SignificanceSpec(test=test, permutations=2000))
+        assert row["wins"] == int((d > 0).sum()) and row["losses"] == int((d < 0).sum())
+        assert row["wins"] + row["losses"] == 20
+    # Wilcoxon drops the ties instead of ranking them: scipy with the ties as exact zeros, which (zeros present)
+    # is its normal approximation over the 20 real differences
+    _, p = paired_test(x, y, test="wilcoxon")
+    assert p == stats.wilcoxon(np.r_[np.zeros(10), d]).pvalue
+    assert p == pytest.approx(stats.wilcoxon(d, method="approx").pvalue, rel=1e-12)
+    assert p != pytest.approx(stats.wilcoxon(x - y).pvalue, rel=1e-6)  # the 10 ulps ranked as differences
+    # the sign-flip test treats them as 0: the same p as with the ties written as exact zeros
+    exact = x.copy()
+    exact[:10] = y[:10]
+    assert paired_test(x, y, test="permutation", permutations=2000) == paired_test(
+        exact, y, test="permutation", permutations=2000)
+    # the t-test runs on the scores as given (ttest_rel), bit for bit
+    assert paired_test(x, y, test="t")[1] == stats.ttest_rel(x, y).pvalue
+    # all differences ulp-sized: no test at all
+    assert paired_test(np.full(5, tie), np.full(5, 0.1), test="wilcoxon") == (0.0, 1.0)

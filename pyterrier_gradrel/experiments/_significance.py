@@ -63,9 +63,27 @@ def seed_average(perquery: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+#: paired differences of at most this size are ties (seed means of equal scores differ by an ulp or so:
+#: ``(0.1 + 0.1 + 0.1) / 3 != 0.1``)
+TIE = 1e-12
+
+
+def clean_differences(diff: np.ndarray) -> np.ndarray:
+    """``diff`` (as floats) with every value of absolute size at most :data:`TIE` set to exactly 0."""
+    diff = np.asarray(diff, dtype=float)
+    return np.where(np.abs(diff) <= TIE, 0.0, diff)
+
+
 def paired_test(x: np.ndarray, y: np.ndarray, *, test: str = "t", permutations: int = 10000,
                 random_seed: int = 0) -> tuple[float, float]:
     """Two-sided paired test of ``x`` against ``y`` (same queries, same order).
+
+    The rank and sign tests run on the differences ``x − y`` after :func:`clean_differences` (a difference of at
+    most :data:`TIE` is exactly 0): a seed mean of equal scores can be one ulp off the score itself, and such a
+    difference is a tie, which Wilcoxon drops (``zero_method="wilcox"``) instead of ranking it, and which the
+    permutation test does not flip. The t-test (``ttest_rel(x, y)``) is continuous in the differences, so an
+    ulp moves its p-value by about 1e-16: it runs on the scores as given, which keeps p-values already reported
+    bit for bit. When every cleaned difference is (close to) 0 the result is ``(0.0, 1.0)``.
 
     Args:
         x: per-query scores of the system.
@@ -76,7 +94,8 @@ def paired_test(x: np.ndarray, y: np.ndarray, *, test: str = "t", permutations: 
         random_seed: seeds the permutation test.
 
     Returns:
-        ``(statistic, p_value)``; identical inputs give ``(0.0, 1.0)``.
+        ``(statistic, p_value)``; identical inputs (differences all within ``np.allclose`` of 0) give
+        ``(0.0, 1.0)``.
 
     Raises:
         ValueError: different lengths, fewer than 2 queries, or an unknown test.
@@ -89,14 +108,14 @@ def paired_test(x: np.ndarray, y: np.ndarray, *, test: str = "t", permutations: 
         raise ValueError(f"paired test needs two 1-d arrays of equal length, got {x.shape} and {y.shape}")
     if len(x) < 2:
         raise ValueError(f"paired test needs at least 2 queries, got {len(x)}")
-    diff = x - y
+    diff = clean_differences(x - y)
     if np.allclose(diff, 0.0):
         return 0.0, 1.0
     if test == "t":
         res = stats.ttest_rel(x, y)
         return float(res.statistic), float(res.pvalue)
     if test == "wilcoxon":
-        res = stats.wilcoxon(x, y)
+        res = stats.wilcoxon(diff)
         return float(res.statistic), float(res.pvalue)
     if test == "permutation":
         rng = np.random.default_rng(random_seed)
@@ -141,15 +160,18 @@ def paired_row(a: pd.Series, b: pd.Series, sig: SignificanceSpec, *,
 
     Returns:
         The fields of a test row: the two means (named ``means``), ``delta`` (mean of ``a`` − ``b``), ``n_queries``,
-        ``wins``, ``losses``, ``statistic`` and ``p_value``; ``None`` when fewer than 2 queries are shared.
+        ``wins`` and ``losses`` (queries whose difference is above / below 0 after :func:`clean_differences`, so an
+        ulp-sized difference is a tie), ``statistic`` and ``p_value``; ``None`` when fewer than 2 queries are
+        shared.
     """
     qids = a.index.intersection(b.index)
     if len(qids) < 2:
         return None
-    x, y = a.loc[qids].to_numpy(), b.loc[qids].to_numpy()
+    x, y = a.loc[qids].to_numpy(dtype=float), b.loc[qids].to_numpy(dtype=float)
     stat, p = paired_test(x, y, test=sig.test, permutations=sig.permutations, random_seed=sig.random_seed)
+    diff = clean_differences(x - y)
     return {means[0]: float(x.mean()), means[1]: float(y.mean()), "delta": float((x - y).mean()),
-            "n_queries": len(x), "wins": int((x > y).sum()), "losses": int((x < y).sum()), "statistic": stat,
+            "n_queries": len(x), "wins": int((diff > 0).sum()), "losses": int((diff < 0).sum()), "statistic": stat,
             "p_value": p}
 
 

@@ -78,7 +78,9 @@ def test_diagonal_matches_an_independent_computation():
     pq = crossing_perquery()
     diag = compare_diagonal(pq)
     assert set(diag["tau"]) == set(TAUS) and len(diag) == len(LANGS) * len(RELS) * len(TAUS)
-    expected, p_raw, keys = {}, [], {}
+    assert all(diag[c].dtype.kind == "i" for c in ("tau", "rel", "best", "n_queries", "n_seeds", "family_size"))
+    assert diag["is_best"].dtype == bool and diag["tied"].dtype == bool
+    expected, p_raw = {}, []
     for lang in LANGS:
         for rel in RELS:
             scores = {t: _seed_mean(pq, lang, rel, t) for t in TAUS}
@@ -86,9 +88,8 @@ def test_diagonal_matches_an_independent_computation():
             best = max(TAUS, key=lambda t: means[t])
             for t in TAUS:
                 expected[(lang, rel, t)] = (best, means[t], means[t] - means[best])
-                if t != best:
-                    keys.setdefault(rel, []).append((lang, t))
-                    p_raw.append(((lang, rel, t), stats.ttest_rel(scores[best], scores[t]).pvalue))
+            for a, b in itertools.combinations(TAUS, 2):  # every pair of τ is in the family
+                p_raw.append(((lang, rel, frozenset((a, b))), stats.ttest_rel(scores[a], scores[b]).pvalue))
     # the planted crossing is found: τ = rel wins everywhere except zh at rel >= 2
     for (lang, rel, t), (best, mean, delta) in expected.items():
         row = diag[(diag["label"] == lang) & (diag["rel"] == rel) & (diag["tau"] == t)].iloc[0]
@@ -96,15 +97,23 @@ def test_diagonal_matches_an_independent_computation():
         assert row["mean"] == pytest.approx(mean, abs=1e-12) and row["delta"] == pytest.approx(delta, abs=1e-12)
         assert row["base"] == "nDCG@10" and row["n_seeds"] == 3 and row["n_queries"] == N_Q
         assert best == (3 if (lang, rel) == ("zh", 2) else rel)
-    # Holm within one measure label (= one rel): all targets × losing τ
+    # Holm within one measure label (= one rel), by hand over all targets × all 3 pairs of τ; the rows show the
+    # winner's 2 pairs per target (oriented winner − τ), the third pair is tested and counted only
     for rel in RELS:
         fam = [(k, p) for k, p in p_raw if k[1] == rel]
         adj = _holm_reference([p for _, p in fam])
-        for ((lang, _, t), p), a in zip(fam, adj, strict=True):
+        shown = 0
+        for ((lang, _, pair), p), a in zip(fam, adj, strict=True):
+            best = expected[(lang, rel, TAUS[0])][0]
+            if best not in pair:
+                continue
+            (t,) = pair - {best}
             row = diag[(diag["label"] == lang) & (diag["rel"] == rel) & (diag["tau"] == t)].iloc[0]
-            assert row["p_value"] == pytest.approx(p, rel=1e-9)
+            assert row["p_value"] == pytest.approx(p, rel=1e-9) and row["statistic"] > 0
             assert row["p_adjusted"] == pytest.approx(a, rel=1e-9)
-            assert row["family_size"] == len(LANGS) * 2 and bool(row["significant"]) == (a < 0.05)
+            assert row["family_size"] == len(LANGS) * 3 and bool(row["significant"]) == (a < 0.05)
+            shown += 1
+        assert shown == len(LANGS) * 2
     winners = diag[diag["is_best"]]
     assert winners["p_value"].isna().all() and not winners["significant"].any()
     assert diag[diag["measure"] == "nDCG(rel=3)@10"]["significant"].sum() >= 6  # a 0.04 boost is detectable

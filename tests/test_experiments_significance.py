@@ -171,25 +171,28 @@ def test_p_values_recomputed_with_scipy_on_seed_averaged_scores():
     assert not z.loc[("en", "tau=2"), "significant"]
 
 
-def test_threshold_winner_tested_against_the_other_variants():
+def test_threshold_winner_reported_from_all_pairs_corrected_together():
     pq = synthetic_perquery()
     thr = compare_thresholds(pq, measure="nDCG@10", significance=T_HOLM)
     assert len(thr) == 2 * 2  # per target: the winner against the two other τ
     test = pq[(pq["split"] == "test") & (pq["system"] == "fine-tuned")]
-    expected = {}
+    pairs, bests = {}, {}
     for label in TARGETS:
         t = test[test["label"] == label]
         avg = {v: t[t["variant"] == v].pivot(index="qid", columns="seed", values="value").mean(axis=1).sort_index()
                for v in VARIANTS}
-        best = max(VARIANTS, key=lambda v: avg[v].mean())
-        for other in VARIANTS:
-            if other != best:
-                expected[(label, best, other)] = stats.ttest_rel(avg[best].to_numpy(), avg[other].to_numpy()).pvalue
-    ref = dict(zip(expected, _holm_reference(list(expected.values())), strict=True))
+        bests[label] = max(VARIANTS, key=lambda v: avg[v].mean())
+        for a, b in [("tau=1", "tau=2"), ("tau=1", "tau=3"), ("tau=2", "tau=3")]:  # all k(k-1)/2 = 3 pairs
+            pairs[(label, frozenset((a, b)))] = stats.ttest_rel(avg[a].to_numpy(), avg[b].to_numpy()).pvalue
+    # Holm by hand over the 2 targets × 3 pairs = 6 p-values, not over the winner's 2 × 2 = 4
+    ref = dict(zip(pairs, _holm_reference(list(pairs.values())), strict=True))
     for r in thr.itertuples():
-        assert math.isclose(r.p_value, expected[(r.label, r.best, r.other)], rel_tol=1e-12)
-        assert math.isclose(r.p_adjusted, ref[(r.label, r.best, r.other)], rel_tol=1e-12)
-        assert r.family_size == 4 and r.n_seeds == 3 and r.delta >= 0
+        key = (r.label, frozenset((r.best, r.other)))
+        assert r.best == bests[r.label] and r.delta >= 0 and r.statistic >= 0  # oriented winner − other
+        assert math.isclose(r.p_value, pairs[key], rel_tol=1e-12)
+        assert math.isclose(r.p_adjusted, ref[key], rel_tol=1e-12)
+        assert r.significant == (ref[key] < 0.05)
+        assert r.family_size == 6 and r.n_seeds == 3
     # planted: th τ=2 (+0.09) wins and beats τ=1 (-0.02); en τ=3 (+0.01) or τ=2 (0.0) wins and beats τ=1 (-0.08)
     winners = thr.groupby("label")["best"].first()
     assert winners["th"] == "tau=2" and winners["en"] in ("tau=2", "tau=3")

@@ -2,7 +2,8 @@
 
 **Diagonal.** A model fine-tuned at training threshold τ may win when relevance is judged at one evaluation
 threshold ``rel`` and lose at another. :func:`compare_diagonal` names, per target and binary measure (the frame's
-typed ``rel`` and ``base`` columns), the τ that wins at each ``rel`` and tests it against every other τ;
+typed ``rel`` and ``base`` columns), the τ that wins at each ``rel`` and reports its tests against every other τ
+(every pair of τ tested, corrected over all pairs);
 :func:`diagonal_match_test` asks across targets whether "the winning τ equals ``rel``" happens more often than if
 τ did not matter, with a randomization clustered by question (XQuAD-R's languages translate the same questions).
 Only variants with a ``tau`` take part (the graded loss has no threshold), at the reference level (the largest
@@ -35,8 +36,8 @@ from pyterrier_gradrel.experiments._display import save_figure as _save
 from pyterrier_gradrel.experiments._significance import (
     correct_families,
     effects_and_interactions,
-    paired_row,
     seed_average,
+    winner_pairs,
 )
 from pyterrier_gradrel.experiments._store import PERQUERY_COLUMNS, default_root
 
@@ -74,20 +75,26 @@ def _reference_rows(perquery: pd.DataFrame) -> tuple[pd.DataFrame, float, float]
 def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """Per target and binary measure: which training τ wins at each evaluation threshold on test, and by how much.
 
+    Every pair of τ of a (target, measure) cell is compared (:func:`._significance.winner_pairs`), and the
+    correction runs over every pair of every cell of the measure label, so the winner's tests keep the family-wise
+    error although the winner was picked by its mean. The winner is significantly above every other τ only when
+    all its tests are ``significant``.
+
     Args:
         perquery: the per-query long frame (see :mod:`._store`).
         significance: the paired test of per-query scores averaged over seeds (:func:`._significance.paired_test`;
             ``permutations`` and ``random_seed`` for the permutation test), the correction
-            (:func:`._significance.correct`; one family per measure label) and ``alpha``, applied to the adjusted
-            p-values (default: :class:`SignificanceSpec`'s).
+            (:func:`._significance.correct`; one family per measure label: all pairs of τ of all its targets) and
+            ``alpha``, applied to the adjusted p-values (default: :class:`SignificanceSpec`'s).
 
     Returns:
         One row per (scenario, label, target, measure, τ) with ``base`` (the measure without its rel),
         ``rel``, ``mean`` (seed-averaged), ``delta`` (``mean`` − the winner's mean; 0 for the winner), ``best``
         (the winning τ; ties go to the smaller τ), ``is_best``, ``tied`` (the winner's mean equals another τ's,
         the same on every row of the cell), ``n_queries``, ``n_seeds`` and the winner-vs-this-τ
-        test (``statistic``, ``p_value``, ``p_adjusted``, ``significant``, ``family_size``; NaN/False for the
-        winner itself). Empty when no target has two τ variants on a binary measure.
+        test (``statistic`` of winner − τ, ``p_value``, ``p_adjusted``, ``significant``, ``family_size``: the
+        number of pairs in the measure's family; NaN/False for the winner itself). The pairs without the winner
+        are tested and counted, not returned. Empty when no target has two τ variants on a binary measure.
     """
     sig = significance or SignificanceSpec()
     avg, f, n = _reference_rows(perquery)
@@ -102,16 +109,22 @@ def compare_diagonal(perquery: pd.DataFrame, *, significance: SignificanceSpec |
         best = max(sorted(means), key=means.__getitem__)
         tied = sum(abs(m - means[best]) <= _TIE for m in means.values()) > 1
         n_seeds = {int(t): int(g["n_seeds"].max()) for t, g in grp.groupby("tau")}
+        tests = {(first, second): test for first, second, test in winner_pairs(scores, best, sig)}
         for tau in sorted(scores):
             row = dict(scenario=scenario, label=label, target=target, fraction=f, noise=n, measure=measure,
                        base=base, rel=rel, tau=tau, mean=means[tau], delta=means[tau] - means[best], best=best,
                        is_best=tau == best, tied=tied, n_queries=len(scores[tau]), n_seeds=n_seeds[tau],
-                       statistic=np.nan, p_value=np.nan)
-            test = None if tau == best else paired_row(scores[best], scores[tau], sig)
-            if test is not None:
+                       statistic=np.nan, p_value=np.nan, shown=True)
+            if (test := tests.pop((best, tau), None)) is not None:
                 row["statistic"], row["p_value"] = test["statistic"], test["p_value"]
             rows.append(row)
-    return correct_families(rows, DIAGONAL_COLUMNS, ["measure"], sig, skip_untested=True)
+        rows += [dict(measure=measure, statistic=test["statistic"], p_value=test["p_value"], shown=False)
+                 for test in tests.values()]
+    out = correct_families(rows, [*DIAGONAL_COLUMNS, "shown"], ["measure"], sig, skip_untested=True)
+    if out.empty:
+        return out[DIAGONAL_COLUMNS]
+    dtypes = pd.DataFrame([r for r in rows if r["shown"]]).dtypes.drop("shown").to_dict()  # before the pairs' NaN
+    return out[out["shown"].astype(bool)][DIAGONAL_COLUMNS].astype(dtypes).reset_index(drop=True)
 
 
 def _match_counts(means: np.ndarray, cell_rel: np.ndarray, taus: np.ndarray, rels: list[int]) -> np.ndarray:
@@ -257,10 +270,11 @@ def diagonal_lines(diag: pd.DataFrame, perquery: pd.DataFrame, cfg: ExperimentCo
     signs = diagonal_match_test(perquery, permutations=s.permutations, random_seed=s.random_seed)
     lines = [f"## {SECTION_TITLE}", "",
              f"Which training τ wins when relevance is judged at rel ≥ r (binary measures, test{level}). Per target "
-             f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up, tested against "
-             f"every other τ (paired {s.test}-test on per-query scores averaged over seeds; "
-             f"{CORRECTION_NAMES[s.correction]} per measure over all targets × losing τ of this experiment; "
-             f"**bold** = significantly better than every other τ, α = {s.alpha}). The last row counts the targets "
+             f"and rel, the τ with the best seed-averaged mean; Δ is its margin over the runner-up. Every pair of τ is "
+             f"compared (paired {s.test}-test on per-query scores averaged over seeds; "
+             f"{CORRECTION_NAMES[s.correction]} per measure over all pairs of τ of all targets of this experiment, "
+             f"not only the winner's); p is the adjusted p of the winner against the runner-up; **bold** = "
+             f"significantly above every other τ (all the winner's pairs significant), α = {s.alpha}. The last row counts the targets "
              f"where the winning τ equals rel (a cell whose best τ is tied is shown as a tie and not counted), with a "
              f"one-sided clustered permutation test of that count ({s.permutations} permutations, seed "
              f"{s.random_seed}; the smallest possible p is {1 / (s.permutations + 1):.2g}): under the null that τ "

@@ -81,13 +81,14 @@ def threshold_lines(thr: pd.DataFrame, cfg) -> list[str]:
     """The "which τ wins" section: per target the winning variant and the variants it is / is not separable from."""
     if thr.empty:
         return []
-    n, alpha = len(thr), cfg.significance.alpha
+    n, alpha = int(thr["family_size"].max()), cfg.significance.alpha
     lines = [f"## Which τ wins (test, `{cfg.primary_measure}`)", "",
-             f"Per target, the variant with the best seed-averaged mean, tested against every other variant "
+             f"Per target, the variant with the best seed-averaged mean. Every pair of variants is compared "
              f"(paired {cfg.significance.test}-test on per-query scores averaged over seeds; "
-             f"{CORRECTION_NAMES[cfg.significance.correction]} over all {n} comparisons of this experiment; "
-             f"α = {alpha}). *beats* lists the variants it is significantly better than; a winner that beats "
-             f"nothing is not a finding.", ""]
+             f"{CORRECTION_NAMES[cfg.significance.correction]} over all {n} pairs of this experiment, not only the "
+             f"winner's; α = {alpha}) and the table shows the winner's pairs. *beats* lists the variants it is "
+             f"significantly better than; it is significantly above every other variant only when it beats all "
+             f"of them, and a winner that beats nothing is not a finding.", ""]
     rows = []
     for (scenario, label, target, fraction, noise), g in thr.groupby(["scenario", "label", "target", "fraction",
                                                                       "noise"], sort=False):

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,7 @@ KEY = ["scenario", "label", "target", "split", "system", "variant", "fraction", 
 #: typed columns that follow from ``KEY`` (τ and loss from the variant, rel and base from the measure), kept by
 #: :func:`seed_average`
 TYPED = ["tau", "loss", "rel", "base"]
+K = TypeVar("K")
 
 
 def seed_average(perquery: pd.DataFrame) -> pd.DataFrame:
@@ -248,15 +249,36 @@ def compare_to_baselines(perquery: pd.DataFrame, *, baselines: Sequence[str],
     return correct_families(rows, columns, ["measure", "baseline"], sig)
 
 
+def winner_pairs(scores: Mapping[K, pd.Series], best: K, sig: SignificanceSpec, *,
+                 means: tuple[str, str] = ("best_mean", "other_mean")) -> list[tuple[K, K, dict[str, object]]]:
+    """Every pair of the variants ``scores`` (per-query series, index ``qid``) tested with :func:`paired_row`.
+
+    The pairs are ``itertools.combinations`` of the sorted keys; a pair that holds ``best`` is oriented with
+    ``best`` first (its ``delta`` and ``statistic`` are ``best`` − the other), any other pair in sorted order.
+    All of them belong to the correction family: choosing the winner by its mean and testing it only against the
+    others does not control the family-wise error (the winner is the variant that drew the luckiest queries).
+
+    Returns:
+        ``(first, second, row)`` per pair with at least 2 shared queries.
+    """
+    out = []
+    for a, b in itertools.combinations(sorted(scores), 2):
+        first, second = (b, a) if b == best else (a, b)
+        if (row := paired_row(scores[first], scores[second], sig, means=means)) is not None:
+            out.append((first, second, row))
+    return out
+
+
 def compare_thresholds(perquery: pd.DataFrame, *, measure: str,
                        significance: SignificanceSpec | None = None) -> pd.DataFrame:
     """Which fine-tuned variant (τ, or the graded loss) wins on each target, and is it separable from the rest?
 
     For every test (scenario, label, target, fraction, noise) the variant with the highest seed-averaged mean of
-    ``measure`` is the winner; it is tested against every other variant with a paired test on per-query
-    scores averaged over seeds. The family of the correction is every such test of the experiment (all
-    targets × fractions × noise rates × runner-up variants), so "τ = 3 wins on th" means the winner is
-    significantly better than each variant it is listed as beating, after the correction.
+    ``measure`` is the winner. Every pair of variants of the target is compared with a paired test on per-query
+    scores averaged over seeds (:func:`winner_pairs`), and the correction runs over every pair of the experiment
+    (all targets × fractions × noise rates × k(k−1)/2 pairs of k variants), which controls the family-wise error
+    of the claims made from the winner's rows. The rows returned are the winner's pairs; the winner is
+    significantly above every other variant only when all its rows are ``significant``.
 
     Args:
         perquery: the per-query long frame.
@@ -265,8 +287,9 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str,
 
     Returns:
         One row per (target, fraction, noise, other variant) with ``best``, ``other``, ``best_mean``,
-        ``other_mean``, ``delta``, ``n_queries``, ``n_seeds``, ``statistic``, ``p_value``, ``p_adjusted``,
-        ``significant`` and ``family_size``; empty when no target has two variants.
+        ``other_mean``, ``delta`` (``best`` − ``other``), ``n_queries``, ``n_seeds``, ``statistic``, ``p_value``,
+        ``p_adjusted``, ``significant`` and ``family_size`` (every pair of the experiment, the winner's or not);
+        empty when no target has two variants.
     """
     sig = significance or SignificanceSpec()
     columns = ["scenario", "label", "target", "fraction", "noise", "measure", "best", "other", "best_mean",
@@ -282,12 +305,11 @@ def compare_thresholds(perquery: pd.DataFrame, *, measure: str,
             continue
         means = {v: float(x.mean()) for v, x in scores.items()}
         best = max(sorted(means), key=means.__getitem__)
-        for other in sorted(scores):
-            if other != best and (row := paired_row(scores[best], scores[other], sig,
-                                                    means=("best_mean", "other_mean"))) is not None:
-                rows.append(dict(zip(columns[:5], key, strict=True), measure=measure, best=best, other=other,
-                                 n_seeds=int(grp["n_seeds"].max()), **row))
-    return correct_families(rows, columns, [], sig)
+        rows += [dict(zip(columns[:5], key, strict=True), measure=measure, best=first, other=second,
+                      n_seeds=int(grp["n_seeds"].max()), winners=first == best, **row)
+                 for first, second, row in winner_pairs(scores, best, sig)]
+    out = correct_families(rows, [*columns, "winners"], [], sig)
+    return out[out["winners"].astype(bool)][columns].reset_index(drop=True) if len(out) else out[columns]
 
 
 def compare_levels(perquery: pd.DataFrame, *, measure: str,

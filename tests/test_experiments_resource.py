@@ -16,14 +16,14 @@ from pyterrier_gradrel.experiments._resource import _assignments, resource_level
 NINE = {"el": 3, "ro": 3, "th": 3, "hi": 4, "ru": 4, "tr": 4, "ar": 5, "de": 5, "en": 5}
 
 
-def _frame(d: dict[str, float], *, seeds: int = 2) -> pd.DataFrame:
+def _frame(d: dict[str, float], *, seeds: int = 2, fraction: float = 1.0, noise: float = 0.0) -> pd.DataFrame:
     """Per-query rows whose τ=1 − τ=3 difference per language is ``d[lang]`` (two queries, ``seeds`` seeds)."""
     rows = []
     for lang, diff in d.items():
         for seed, qid, tau in itertools.product(range(seeds), ("q1", "q2"), (1, 2, 3)):
             value = 0.5 + (diff if tau == 1 else 0.0) + 0.01 * seed
             rows.append(dict(target=f"gradrel/xquad-r/{lang}/test", label=lang, split="test", measure="nDCG@10",
-                             tau=tau, seed=seed, qid=f"{lang}-{qid}", value=value))
+                             tau=tau, seed=seed, fraction=fraction, noise=noise, qid=f"{lang}-{qid}", value=value))
     return pd.DataFrame(rows).astype({"tau": "Int64"})
 
 
@@ -82,3 +82,19 @@ def test_the_report_section_names_the_verdict_per_scenario() -> None:
     assert set(res["scenario"]) == {"mono"} and len(res) == 9  # one class only: left out
     text = "\n".join(resource_lines(res, cfg))
     assert "## Resource level (test, `nDCG@10`)" in text and "**mono**: ρ = -0.9" in text and "supported" in text
+
+
+def test_d_is_taken_at_one_training_level_not_pooled() -> None:
+    rng = np.random.default_rng(1)
+    d = {lang: float(x) for lang, x in zip(NINE, rng.normal(size=9), strict=True)}
+    other = {lang: float(x) for lang, x in zip(NINE, rng.normal(size=9), strict=True)}
+    # the reference level (fraction 1, noise 0) next to a smaller fraction and a noise rate with other differences
+    frame = pd.concat([_frame(d), _frame(other, fraction=0.25), _frame(other, noise=0.4)])
+    res = resource_level_test(frame, measure="nDCG@10")
+    assert dict(zip(res.table["label"], res.table["D"], strict=True)) == pytest.approx(d)
+    assert res.rho == pytest.approx(spearmanr(list(NINE.values()), list(d.values())).statistic)
+    at = resource_level_test(frame, measure="nDCG@10", fraction=0.25)
+    assert dict(zip(at.table["label"], at.table["D"], strict=True)) == pytest.approx(other)
+    # one query twice at the level (two scenarios on one target) is refused, not averaged in
+    with pytest.raises(ValueError, match="appear twice"):
+        resource_level_test(pd.concat([_frame(d), _frame(other)]), measure="nDCG@10")

@@ -359,6 +359,25 @@ def test_pooled_difference_resamples_articles_shared_by_all_targets():
         pooled_difference(pq, treatment=Variant(None), control=Variant(1), measure="nDCG@10")
 
 
+def test_pooled_difference_takes_one_training_level():
+    pq = synthetic_perquery()
+    ft = pq[pq["system"] == "fine-tuned"]
+    # τ=2 at a tenth of the data is 0.5 lower, at noise 0.4 0.3 lower: pooling them in would move the estimate
+    levels = pd.concat([pq, ft.assign(fraction=0.1, value=ft["value"] - 0.5), ft.assign(noise=0.4, value=ft["value"] - 0.3)])
+    ref = pooled_difference(pq, treatment=Variant(2), control="mE5-zero-shot", measure="nDCG@10")
+    got = pooled_difference(levels, treatment=Variant(2), control="mE5-zero-shot", measure="nDCG@10")
+    assert got == ref  # the default is the reference level: largest fraction, lowest noise
+    small = pooled_difference(levels, treatment=Variant(2), control="mE5-zero-shot", measure="nDCG@10", fraction=0.1)
+    assert small.estimate == pytest.approx(ref.estimate - 0.5) and small.n_queries == ref.n_queries
+    noisy = pooled_difference(levels, treatment=Variant(2), control=Variant(1), measure="nDCG@10", noise=0.4)
+    assert noisy.estimate == pytest.approx(pooled_difference(pq, treatment=Variant(2), control=Variant(1),
+                                                             measure="nDCG@10").estimate)
+    # a (target, qid) twice after the selection (a second scenario on the same target) is refused
+    twice = pd.concat([pq, pq.assign(scenario="transfer")])
+    with pytest.raises(ValueError, match="more than once"):
+        pooled_difference(twice, treatment=Variant(2), control="mE5-zero-shot", measure="nDCG@10")
+
+
 def test_bootstrap_table_uses_articles_and_paired_differences():
     pq = synthetic_perquery()
     boot = bootstrap_table(pq, baselines=["BM25", "mE5-zero-shot"], significance=SignificanceSpec(bootstrap_samples=500))

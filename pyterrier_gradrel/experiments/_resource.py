@@ -1,7 +1,8 @@
 """The resource-level test: does the effect of τ follow the query language's resource class?
 
 Per test target L (one query language), ``D(L)`` is the primary measure of τ = ``low`` minus that of τ = ``high``
-(each the mean over seeds of the per-seed query mean). The statistic is Spearman's ρ between the language's
+(each the mean over seeds of the per-seed query mean, at one training level: by default the largest fraction
+without noise). The statistic is Spearman's ρ between the language's
 resource class (Joshi et al. 2020, the registry's ``joshi_class``) and ``D``; its two-sided p-value is exact:
 the share of all distinct assignments of the observed classes to the targets whose ``|ρ|`` reaches the observed
 one. Classes move between whole targets, so the test keeps whatever the targets share (XQuAD-R's languages
@@ -66,23 +67,39 @@ def _assignments(classes: np.ndarray) -> np.ndarray:
 
 
 def resource_level_test(perquery: pd.DataFrame, *, measure: str, low: int = 1, high: int = 3,
-                        split: str = "test", max_assignments: int = 1_000_000) -> ResourceTest:
+                        split: str = "test", fraction: float | None = None, noise: float | None = None,
+                        max_assignments: int = 1_000_000) -> ResourceTest:
     """Spearman's ρ between resource class and ``D = measure(τ=low) − measure(τ=high)`` over the test targets.
 
+    ``D`` is computed at one training level: ``fraction`` and ``noise``, by default the reference level (the
+    largest fraction and the lowest noise rate of the τ=``low`` and τ=``high`` rows), never pooled over levels.
+
     Args:
-        perquery: the experiment's per-query frame (typed ``tau`` column).
+        perquery: the experiment's per-query frame (typed ``tau`` column, ``fraction``, ``noise``, ``seed``,
+            ``qid``).
         measure: the measure's label (e.g. ``nDCG@10``).
         low, high: the two thresholds τ whose difference is ``D``.
         split: the targets' split.
+        fraction: the training fraction (default: the largest).
+        noise: the grade-noise rate (default: the lowest).
         max_assignments: refuse larger exact enumerations.
 
     Raises:
-        ValueError: fewer than three targets with a known class and both thresholds, one class only, or more
-            distinct assignments than ``max_assignments``.
+        ValueError: fewer than three targets with a known class and both thresholds, one class only, more
+            distinct assignments than ``max_assignments``, or a (target, τ, seed, qid) present twice after the
+            selection (e.g. two scenarios testing one target: pass one scenario's rows).
     """
     from pyterrier_gradrel.datasets import info
 
     sel = perquery[(perquery["split"] == split) & (perquery["measure"] == measure) & perquery["tau"].isin([low, high])]
+    f = float(sel["fraction"].max()) if fraction is None else float(fraction)
+    n = float(sel["noise"].min()) if noise is None else float(noise)
+    sel = sel[(sel["fraction"] == f) & (sel["noise"] == n)]
+    if (dup := sel.duplicated(["target", "tau", "seed", "qid"])).any():
+        first = sel[dup].iloc[0]
+        raise ValueError(f"{int(dup.sum())} (target, τ, seed, qid) rows appear twice at fraction {f:g}, noise {n:g}, "
+                         f"e.g. ({first['target']!r}, τ={first['tau']}, seed {first['seed']}, {first['qid']!r}): "
+                         "expected one row per query; pass one scenario's rows")
     per_seed = sel.groupby(["target", "label", "tau", "seed"])["value"].mean()
     means = per_seed.groupby(level=["target", "label", "tau"]).mean().unstack("tau").reindex(columns=[low, high])
     rows = [(label, info(target).joshi_class, means.loc[(target, label), low] - means.loc[(target, label), high])

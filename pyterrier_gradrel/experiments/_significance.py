@@ -404,7 +404,7 @@ class PooledDifference(NamedTuple):
 
 
 def pooled_difference(perquery: pd.DataFrame, *, treatment: Variant | str, control: Variant | str, measure: str,
-                      targets: Sequence[str] | None = None,
+                      targets: Sequence[str] | None = None, fraction: float | None = None, noise: float | None = None,
                       significance: SignificanceSpec | None = None) -> PooledDifference:
     """Mean test difference ``treatment − control`` over the targets both have, with an article-clustered interval.
 
@@ -413,6 +413,10 @@ def pooled_difference(perquery: pd.DataFrame, *, treatment: Variant | str, contr
     question counts once however many languages ask it. Seeds are averaged first (:func:`seed_average`). With
     equal query counts per target the estimate is the mean over targets of each target's mean difference.
 
+    Fine-tuned rows are taken at one level only: ``fraction`` and ``noise``, by default the reference level (the
+    largest fraction and the lowest noise rate of the fine-tuned test rows of ``measure``); baselines are not
+    trained and keep all their rows.
+
     Args:
         perquery: the per-query long frame.
         treatment: a fine-tuned :class:`~pyterrier_gradrel.experiments.Variant` (``Variant(tau=3)``; ``Variant(None)``
@@ -420,16 +424,24 @@ def pooled_difference(perquery: pd.DataFrame, *, treatment: Variant | str, contr
         control: the same, for the other side.
         measure: the measure's canonical name, e.g. ``"nDCG@10"``.
         targets: restrict to these test targets (default: all targets both sides have).
+        fraction: the training fraction of the fine-tuned rows (default: the largest).
+        noise: the grade-noise rate of the fine-tuned rows (default: the lowest).
         significance: resamples, coverage and seed (default: :class:`SignificanceSpec`'s).
 
     Returns:
         :class:`PooledDifference`.
 
     Raises:
-        ValueError: when the two sides share no test query, or a query lacks its article.
+        ValueError: when the two sides share no test query, a query lacks its article, or a side holds a
+            (target, query) twice after the selection (e.g. two scenarios test the same target: select one first).
     """
     sig = significance or SignificanceSpec()
     test = perquery[(perquery["split"] == "test") & (perquery["measure"] == measure)]
+    trained = test["system"] == "fine-tuned"
+    if trained.any():
+        f = float(test.loc[trained, "fraction"].max()) if fraction is None else float(fraction)
+        n = float(test.loc[trained, "noise"].min()) if noise is None else float(noise)
+        test = test[~trained | ((test["fraction"] == f) & (test["noise"] == n))]
     if targets is not None:
         test = test[test["target"].isin(list(targets))]
     avg = seed_average(test)
@@ -440,7 +452,13 @@ def pooled_difference(perquery: pd.DataFrame, *, treatment: Variant | str, contr
         else:
             tau = avg["tau"].isna() if which.tau is None else (avg["tau"] == which.tau)
             chosen = (avg["system"] == "fine-tuned") & (avg["loss"] == which.loss) & tau
-        return avg[chosen].set_index(["target", "qid"])
+        rows = avg[chosen]
+        if (dup := rows.duplicated(["target", "qid"])).any():
+            first = rows[dup].iloc[0]
+            raise ValueError(f"{which!r} has {int(dup.sum())} (target, qid) pairs more than once on {measure!r}, e.g. "
+                             f"({first['target']!r}, {first['qid']!r}) in scenarios "
+                             f"{sorted(set(rows['scenario']))}: expected one row per query; select one scenario")
+        return rows.set_index(["target", "qid"])
 
     a, b = side(treatment), side(control)
     shared = a.index.intersection(b.index)

@@ -447,3 +447,28 @@ def test_ulp_differences_are_ties_for_counts_and_rank_tests():
     assert paired_test(x, y, test="t")[1] == stats.ttest_rel(x, y).pvalue
     # all differences ulp-sized: no test at all
     assert paired_test(np.full(5, tie), np.full(5, 0.1), test="wilcoxon") == (0.0, 1.0)
+
+
+def test_a_query_without_article_is_its_own_cluster():
+    pq = synthetic_perquery()
+    missing = pq["qid"] == "th-test-q7"
+    pq.loc[missing, "article"] = ""
+    sig = SignificanceSpec(bootstrap_samples=500)
+    boot = bootstrap_table(pq, baselines=["mE5-zero-shot"], significance=sig)
+    th, en = boot[boot["label"] == "th"], boot[boot["label"] == "en"]
+    assert set(th["unit"]) == {"article+query"} and set(th["n_clusters"]) == {5}  # 4 articles + the one query
+    assert set(en["unit"]) == {"article"} and set(en["n_clusters"]) == {4}
+    # the interval resamples the 4 articles and the lone query, computed here by hand
+    test = pq[(pq["split"] == "test") & (pq["label"] == "th")]
+    x = test[test["variant"] == "tau=2"].groupby("qid")["value"].mean()
+    z = test[test["system"] == "mE5-zero-shot"].set_index("qid")["value"].loc[x.index]
+    arts = test.drop_duplicates("qid").set_index("qid")["article"].loc[x.index]
+    clusters = np.where(arts == "", x.index, arts)
+    row = th[(th["variant"] == "tau=2") & (th["versus"] == "mE5-zero-shot")].iloc[0]
+    assert (row["low"], row["high"]) == pytest.approx(cluster_bootstrap((x - z).to_numpy(), clusters, samples=500),
+                                                      abs=1e-12)
+    # no article at all, or the query unit asked for: single queries
+    pq["article"] = ""
+    assert set(bootstrap_table(pq, baselines=[], significance=sig)["unit"]) == {"query"}
+    assert set(bootstrap_table(synthetic_perquery(), baselines=[],
+                               significance=SignificanceSpec(bootstrap_unit="query"))["n_clusters"]) == {N_Q}

@@ -21,7 +21,8 @@ Procedure (what the report states):
    FDR control, valid under positive dependence) is available for exploratory sweeps.
 4. **Cluster bootstrap over articles**: XQuAD-R's test questions come from 12 articles and questions
    of one article are correlated, so confidence intervals resample whole articles (queries carry
-   ``article``); datasets without articles fall back to resampling queries (the table says which).
+   ``article``); a query without an article is a cluster of its own, and datasets without articles
+   resample queries (the table says which).
 """
 from __future__ import annotations
 
@@ -480,8 +481,9 @@ def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str],
     """Bootstrap CIs of each system's test mean and of each fine-tuned variant's difference from each baseline.
 
     Scores are seed-averaged first (as for the tests). ``significance`` (default: :class:`SignificanceSpec`'s) gives
-    the resamples, the coverage, the seed and the unit: ``bootstrap_unit='article'`` resamples articles when the
-    queries carry one, else queries (column ``unit`` says which was used).
+    the resamples, the coverage, the seed and the unit: ``bootstrap_unit='article'`` resamples articles, a query
+    without an article being a cluster of its own (:func:`bootstrap_clusters`; column ``unit`` says ``article``,
+    ``article+query`` when some queries had none, or ``query``; ``n_clusters`` counts the clusters resampled).
 
     Returns:
         Rows with ``scenario``, ``label``, ``target``, ``system``, ``variant``, ``fraction``, ``noise``,
@@ -509,15 +511,31 @@ def bootstrap_table(perquery: pd.DataFrame, *, baselines: Sequence[str],
         for versus, vals in comparisons:
             if len(vals) < 2:
                 continue
-            articles = g.loc[vals.index, "article"]
-            use_articles = (sig.bootstrap_unit == "article" and articles.notna().all()
-                            and articles.astype(str).ne("").all())
-            clusters = articles.to_numpy() if use_articles else None
+            clusters, unit = bootstrap_clusters(g.loc[vals.index, "article"], sig.bootstrap_unit)
             low, high = cluster_bootstrap(vals.to_numpy(), clusters, samples=sig.bootstrap_samples,
                                           confidence=sig.confidence, random_seed=sig.random_seed)
             rows.append(dict(
                 scenario=scenario, label=label, target=target, system=system, variant=variant, fraction=fraction,
                 noise=noise, measure=measure, versus=versus, estimate=float(vals.mean()), low=low, high=high,
-                unit="article" if use_articles else "query",
-                n_clusters=int(pd.Series(clusters).nunique()) if use_articles else len(vals)))
+                unit=unit, n_clusters=int(pd.Series(clusters).nunique())))
     return pd.DataFrame(rows, columns=columns)
+
+
+def bootstrap_clusters(articles: pd.Series, bootstrap_unit: str) -> tuple[np.ndarray, str]:
+    """The resampling cluster of each query (``articles``: its article, index ``qid``) and the unit's name.
+
+    With ``bootstrap_unit='article'`` a query's cluster is its article, and a query without one (NaN or ``""``)
+    is a cluster of its own (keyed by its qid), so one query lacking an article leaves the others clustered;
+    otherwise every query is its own cluster.
+
+    Returns:
+        ``(clusters, unit)``: ``unit`` is ``"article"`` when every query has an article, ``"query"`` when
+        the queries are resampled one by one (no article at all, or ``bootstrap_unit='query'``), and
+        ``"article+query"`` when articles are resampled and some queries without one are single clusters.
+    """
+    qids = articles.index.astype(str)
+    missing = (articles.isna() | articles.astype(str).eq("")).to_numpy()
+    if bootstrap_unit != "article" or missing.all():
+        return np.array(["query:" + q for q in qids], dtype=object), "query"
+    clusters = np.where(missing, "query:" + qids, "article:" + articles.astype(str).to_numpy()).astype(object)
+    return clusters, "article+query" if missing.any() else "article"

@@ -128,6 +128,10 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     Works for files and folders. On error the temporary path is removed and ``target`` is untouched.
     Temporaries left by killed writers of the same target are removed first (:func:`remove_stale`).
     Concurrent writers of one target (processes or threads) each complete; the last rename wins.
+
+    Raises:
+        ValueError: ``target`` is a folder and what was written is a file: a folder is replaced only by a folder
+            (a file written onto, say, an output folder given by mistake would delete the folder).
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +140,7 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
     tmp_target = tmp / target.name
     try:
         yield tmp_target
+        _refuse_file_over_folder(target, tmp_target)
         _swap_in(tmp_target, target, tmp.name.split(".")[-2])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -173,6 +178,12 @@ def _swap_in(new: Path, target: Path, tag: str) -> None:
     finally:
         for old in olds:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _refuse_file_over_folder(target: Path, written: Path) -> None:
+    """Raise ``ValueError`` when ``written`` is a file and ``target`` an existing (real) folder."""
+    if target.is_dir() and not target.is_symlink() and not written.is_dir():
+        raise ValueError(f"{target} is a folder: refusing to replace it with a file (give a file path)")
 
 
 def write_text(target: str | os.PathLike, text: str) -> None:

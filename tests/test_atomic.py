@@ -175,14 +175,26 @@ def test_single_writer_replacements_and_the_old_folder_name(tmp_path):
     with pytest.raises(NotADirectoryError), _atomic.atomic_path(target) as tmp:  # a folder never replaces a file
         tmp.mkdir()
     assert target.read_text() == "a file"
-    target.unlink()
-    target.mkdir()
-    (target / "x").write_text("x")
-    _atomic.write_text(target, "a file over a folder")
-    assert target.read_text() == "a file over a folder"
     old = f".model.old-{_dead_pid()}@{_atomic._host()}.abc_12345"  # moved aside by a write killed mid-swap
     assert _atomic.is_temporary(old)
     target.unlink()
     (tmp_path / old).mkdir()
     _atomic.remove_stale(target)
     assert target.is_dir() and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_file_is_never_written_over_a_folder(tmp_path):
+    """An output folder given where a file belongs is refused and kept with its files, not moved aside and deleted."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"out is a folder: refusing to replace it with a file"):
+        _atomic.write_text(folder, "report")
+    with pytest.raises(ValueError, match="is a folder"), _atomic.atomic_path(folder) as tmp:
+        tmp.write_bytes(b"x")
+    assert (folder / "keep.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    with _atomic.atomic_path(folder) as tmp:  # a folder still replaces a folder
+        tmp.mkdir()
+        (tmp / "new.txt").write_text("new")
+    assert sorted(p.name for p in folder.iterdir()) == ["new.txt"]

@@ -227,3 +227,19 @@ def test_build_command_on_an_xquad_r_slice_loads_and_evaluates(tmp_path, tiny_lm
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["dataset"] == "gradrel/xquad-r/en/test" and report["groups"][-1]["n"] == counts["splits"]["test"]["pooled"]
+
+
+@pytest.mark.parametrize("command", ["judge", "agreement"])
+def test_an_output_folder_is_refused_before_any_work_and_kept(tmp_path, capsys, command):
+    """``--output DIR`` by mistake: one line, exit 1, the folder and its files untouched (a file never replaces it)."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "keep.md").write_text("mine")
+    pairs = tmp_path / "pairs.tsv"
+    PAIRS.to_csv(pairs, sep="\t", index=False)
+    argv = (["judge", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1", "--input",
+             str(pairs), "--no-cache"] if command == "judge" else ["agreement", str(tmp_path / "none.jsonl")])
+    assert main([*argv, "--output", str(folder)]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f"gradrel {command}: --output {folder} is a folder: give the path of a file to write"]
+    assert [p.name for p in folder.iterdir()] == ["keep.md"] and (folder / "keep.md").read_text() == "mine"

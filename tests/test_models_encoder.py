@@ -401,3 +401,24 @@ def test_fingerprint_follows_a_replaced_model(tmp_path):
     assert fa != fb
     a.model = b.model  # same tokenizer and settings, other weights
     assert a.fingerprint() == fb
+
+
+def test_save_refuses_a_folder_that_is_not_a_saved_encoder(enc, tmp_path):
+    """A non-empty folder without gradrel_encoder.json (or a file) is refused and left as it was; an empty folder
+    or an earlier saved encoder is written."""
+    other = tmp_path / "thesis"
+    other.mkdir()
+    (other / "chapter1.tex").write_text("years of work")
+    with pytest.raises(ValueError, match=r"thesis is a non-empty folder that is not a saved encoder \(no gradrel_encoder"):
+        enc.save(other)
+    assert [p.name for p in other.iterdir()] == ["chapter1.tex"]
+    afile = tmp_path / "notes.txt"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        enc.save(afile)
+    assert afile.read_text() == "x"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    saved = enc.save(empty)
+    assert (saved / "gradrel_encoder.json").is_file()
+    assert enc.save(saved) == saved and (saved / "gradrel_encoder.json").is_file()  # a saved encoder is replaced

@@ -135,7 +135,14 @@ def judged_rows(out: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _check_output_file(output: str | None) -> None:
+    """Refuse an ``--output`` that is a folder before any work (a file never replaces a folder)."""
+    if output not in (None, "-") and Path(output).is_dir():
+        raise ValueError(f"--output {output} is a folder: give the path of a file to write")
+
+
 def _judge_cmd(args: argparse.Namespace) -> int:
+    _check_output_file(args.output)
     frame = _read_pairs(args.input)
     judge = make_judge(args)
     out = judge.transform(frame)
@@ -199,6 +206,7 @@ def _agreement_cmd(args: argparse.Namespace) -> int:
 
     from pyterrier_gradrel.judge._agreement import agreement
 
+    _check_output_file(args.output)
     path, build = _resolve_judgements(args.judgements)
     source = (build or {}).get("source") or {}
     if args.dataset:

@@ -568,8 +568,13 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
 
         Returns:
             The folder, loadable with :meth:`from_pretrained` / :func:`~pyterrier_gradrel.models.load_encoder`.
+
+        Raises:
+            ValueError: ``path`` is a file, or a non-empty folder that is not a saved encoder (it has no
+                ``gradrel_encoder.json``): it is left as it is, never replaced.
         """
         target = Path(path)
+        _check_save_target(target)
         with atomic_path(target) as tmp, quiet_transformers():
             tmp.mkdir()
             self.model.save_pretrained(tmp, state_dict=_state_dict_to_save(self.model))
@@ -577,6 +582,15 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             write_text(tmp / SETTINGS_FILE, json.dumps(self.settings, indent=2))
             write_st_metadata(tmp, self.settings, self.dim)
         return target
+
+
+def _check_save_target(target: Path) -> None:
+    """Refuse to replace anything but a missing or empty folder or a saved encoder's folder."""
+    if target.is_file() or target.is_symlink() and not target.is_dir():
+        raise ValueError(f"{target} is a file: an encoder is saved as a folder; give a new or empty folder")
+    if target.is_dir() and not (target / SETTINGS_FILE).is_file() and any(target.iterdir()):
+        raise ValueError(f"{target} is a non-empty folder that is not a saved encoder (no {SETTINGS_FILE}): "
+                         f"refusing to replace it; give a new or empty folder, or a saved encoder's folder")
 
 
 def _split_repo(repo: str, branch: str | None) -> tuple[str, str | None]:

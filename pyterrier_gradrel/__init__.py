@@ -10,6 +10,7 @@ Heavy components are loaded on first attribute access, e.g. ``pyterrier_gradrel.
 from __future__ import annotations
 
 import sys
+import types
 
 from pyterrier_gradrel._lazy import lazy_exports
 
@@ -49,6 +50,29 @@ __all__ = ["__version__", *_LAZY]
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY)
+
+#: public functions named like the sub-module that defines them: the package attribute stays the function
+_SHADOWED_SUBMODULES = ("binarize",)
+
+
+class _Package(types.ModuleType):
+    """This package's module type: ``gr.binarize`` stays the function when its sub-module is imported.
+
+    The import system sets a package attribute to each sub-module it imports (``import pyterrier_gradrel.binarize``,
+    which ``gr.Binarize`` and ``gr.FineTuned`` run), which would turn ``gr.binarize`` into the module; here the
+    function replaces the module in that assignment. The module itself stays in ``sys.modules`` for
+    ``from pyterrier_gradrel.binarize import ...`` (not ``import pyterrier_gradrel.binarize as b``, which reads the
+    package attribute).
+    """
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if (name in _SHADOWED_SUBMODULES and isinstance(value, types.ModuleType)
+                and value.__name__ == f"{self.__name__}.{name}"):
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 class _RegisterOnImport:

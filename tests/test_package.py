@@ -32,6 +32,22 @@ def test_datasets_are_registered_whatever_is_imported_first(order):
     assert out.strip().splitlines()[-3:] == ["XQuadDoc", "AfriqaDoc", "True"]
 
 
+def test_gr_binarize_stays_the_function_after_its_submodule_is_imported():
+    """``gr.Binarize`` / ``gr.FineTuned`` import the sub-module ``pyterrier_gradrel.binarize``, which the import
+    system binds to the package attribute of that name; ``gr.binarize`` must still be the function (a fresh
+    interpreter: nothing imported before)."""
+    code = ("import pandas as pd, sys, pyterrier_gradrel as gr\n"
+            "gr.Binarize(rel=2); gr.FineTuned\n"
+            "import pyterrier_gradrel.binarize\n"
+            "from pyterrier_gradrel import binarize\n"
+            "qrels = pd.DataFrame({'qid': ['1', '1', '2'], 'docno': ['a', 'b', 'c'], 'label': [3, 1, 1]})\n"
+            "b = gr.binarize(qrels, rel=2)\n"
+            "print(b.positives, b.dropped, binarize is gr.binarize,\n"
+            "      type(sys.modules['pyterrier_gradrel.binarize']).__name__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "{'1': ['a']} ['2'] True module"
+
+
 def test_tiny_encoder_fixture(tiny_encoder_dir):
     from transformers import AutoModel, AutoTokenizer
 

@@ -537,3 +537,21 @@ def test_a_run_is_copied_with_its_model_only_where_the_experiment_keeps_models(t
     adopt_run(tmp_path / "runs" / "third" / "ft-key", source, with_model=True)
     assert (tmp_path / "runs" / "third" / "ft-key" / "model" / "weights").read_text() == "w"
     assert "copied_from" not in json.loads((source / "condition.json").read_text())
+
+
+def test_the_result_offers_the_documented_analyses(root, mirror, shared_data):
+    """``result.aggregate(); result.significance(); result.bootstrap(); result.calibration()`` (pt_docs/experiments.rst)
+    are the analyses of the result's per-query frame with its config."""
+    from pyterrier_gradrel.experiments import _analyses
+
+    res = _run(_config(), root, Scripted(shared_data))
+    agg = res.aggregate()
+    pd.testing.assert_frame_equal(agg, _analyses.aggregate(res.perquery))
+    assert set(agg["system"]) == {"BM25", "mE5-zero-shot", "fine-tuned"} and agg["mean"].notna().all()
+    pd.testing.assert_frame_equal(res.significance(), _analyses.significance(res.perquery, res.config))
+    assert set(res.significance()["baseline"]) == {"BM25", "mE5-zero-shot"}
+    pd.testing.assert_frame_equal(res.bootstrap(), _analyses.bootstrap(res.perquery, res.config))
+    assert not res.bootstrap().empty
+    calibration = res.calibration()
+    pd.testing.assert_frame_equal(calibration, _analyses.calibration(res.perquery, res.config))
+    assert not calibration.empty

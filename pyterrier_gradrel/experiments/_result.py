@@ -42,6 +42,33 @@ class ExperimentResult:
     failed: dict[str, str] = field(default_factory=dict)
     options: str = ""
 
+    def aggregate(self) -> pd.DataFrame:
+        """Mean ± sd over seeds per scenario, target, split, system, variant, level and measure
+        (:func:`._analyses.aggregate` of :attr:`perquery`)."""
+        from pyterrier_gradrel.experiments import _analyses
+
+        return _analyses.aggregate(self.perquery)
+
+    def significance(self) -> pd.DataFrame:
+        """Paired tests of each fine-tuned variant against each baseline, corrected, with the config's significance
+        settings (:func:`._analyses.significance`)."""
+        from pyterrier_gradrel.experiments import _analyses
+
+        return _analyses.significance(self.perquery, self.config)
+
+    def bootstrap(self) -> pd.DataFrame:
+        """Cluster-bootstrap confidence intervals of the differences to each baseline (:func:`._analyses.bootstrap`)."""
+        from pyterrier_gradrel.experiments import _analyses
+
+        return _analyses.bootstrap(self.perquery, self.config)
+
+    def calibration(self) -> pd.DataFrame:
+        """τ chosen on dev against the oracle and each fixed τ, on test (:func:`._analyses.calibration`; empty when
+        the config turns calibration off)."""
+        from pyterrier_gradrel.experiments import _analyses
+
+        return _analyses.calibration(self.perquery, self.config)
+
 
 class ConditionsFailed(RuntimeError):
     """Some conditions of a sweep failed; the others finished and are in :attr:`result`.

@@ -250,6 +250,15 @@ def test_training_hyperparameters_are_validated_up_front(training, message, mirr
         load_config(_cfg(training=training))
 
 
+def test_training_grades_are_refused_the_grade_scale_comes_from_the_datasets(mirror):
+    """``training.grades`` would be overwritten by the training datasets' scale: refused, and not in the reference."""
+    from pyterrier_gradrel._sphinx import config_keys
+
+    with pytest.raises(ConfigError, match=r"training: \['grades'\]: the grade scale comes from the training datasets"):
+        load_config(_cfg(training={"grades": [0, 1, 2]}))
+    assert not any(k.key == "training.grades" for k in config_keys())
+
+
 def test_yaml_syntax_error_names_the_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("name: broken\nscenarios:\n  - {type: monolingual, languages: [en\nseeds: [0]\n", encoding="utf-8")

@@ -75,6 +75,8 @@ CORRECTIONS = ("holm", "bonferroni", "bh", "none")
 BOOTSTRAP_UNITS = ("article", "query")
 # TrainConfig fields that the sweep itself sets per condition; a config may not fix them in `training:`
 SWEEP_KEYS = ("rel", "seed", "fraction", "noise", "loss")
+# TrainConfig fields that the training datasets set (their grade scale); a config may not set them either
+DATASET_KEYS = ("grades",)
 _TRANSFER_KEYS = ("type", "train", "test", "label")
 
 
@@ -352,6 +354,10 @@ class _Training(_Section):
         if swept:
             raise ValueError(f"{swept} are set by the sweep (thresholds, seeds, fractions, noise_rates, graded_loss); "
                              f"remove them from 'training'")
+        from_data = sorted(set(data) & set(DATASET_KEYS))
+        if from_data:
+            raise ValueError(f"{from_data}: the grade scale comes from the training datasets (their registry entry or "
+                             f"a local collection's manifest); remove it from 'training'")
         return super()._keys(data)
 
     def given(self) -> dict[str, object]:
@@ -386,11 +392,12 @@ def _strict(hint: Any) -> Any:
 
 def _training_spec() -> type[_Training]:
     """The ``training:`` model, made from :class:`TrainConfig`'s fields (defaults and descriptions included), less
-    the sweep's keys, plus ``device`` (where a model trains, never part of a run key)."""
+    the sweep's keys and the datasets' ``grades``, plus ``device`` (where a model trains, never part of a run
+    key)."""
     hints, docs = typing.get_type_hints(TrainConfig), TrainConfig.field_descriptions()
     fields: dict[str, Any] = {
         f.name: (_TRAINING_TYPES.get(f.name, _strict(hints[f.name])), Field(f.default, description=docs[f.name]))
-        for f in dataclasses.fields(TrainConfig) if f.name not in SWEEP_KEYS}
+        for f in dataclasses.fields(TrainConfig) if f.name not in (*SWEEP_KEYS, *DATASET_KEYS)}
     fields["device"] = (_TRAINING_TYPES["device"], Field("auto", description=(
         "where fine-tuning runs: auto (CUDA when available, else CPU), cpu, cuda or a torch device such as cuda:1; "
         "never part of a run key")))

@@ -66,3 +66,24 @@ def test_yaml_manifest_or_none_is_a_collection_too(tmp_path, monkeypatch, manife
         t.dataset for c in plan(cfg) for t in c.targets}
     with pytest.raises(ConfigError, match="unknown language 'notes'"):
         load_config(_cfg("notes"))
+
+
+def test_exclude_own_article_defaults_to_the_training_datasets_rule(tmp_path, monkeypatch):
+    """The config reference's default for ``training.exclude_own_article`` is null (the datasets' rule), which is
+    what a judged local collection trains with (false); null written out is the same as the key left out."""
+    from pyterrier_gradrel._sphinx import config_keys
+
+    row = {k.key: k for k in config_keys()}["training.exclude_own_article"]
+    assert (row.default, row.type) == ("null", "bool or null") and "training datasets' rule" in row.description
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path))
+    _collection(tmp_path, "judged")
+
+    def rule(training):
+        cfg = load_config({**_cfg("judged"), "training": training})
+        return {c.train_config.exclude_own_article for c in cfg.conditions if c.fine_tuned}, cfg.conditions
+
+    (unset, planned), (null, planned_null) = rule({}), rule({"exclude_own_article": None})
+    assert unset == null == {False} and planned == planned_null
+    assert rule({"exclude_own_article": True})[0] == {True}
+    with pytest.raises(ConfigError, match=r"training\.exclude_own_article: expected true, false or null, got 'no'"):
+        rule({"exclude_own_article": "no"})

@@ -392,12 +392,17 @@ def _strict(hint: Any) -> Any:
 
 def _training_spec() -> type[_Training]:
     """The ``training:`` model, made from :class:`TrainConfig`'s fields (defaults and descriptions included), less
-    the sweep's keys and the datasets' ``grades``, plus ``device`` (where a model trains, never part of a run
+    the sweep's keys and the datasets' ``grades``, with ``exclude_own_article`` defaulting to ``None`` (the
+    training datasets' rule, resolved by the plan), plus ``device`` (where a model trains, never part of a run
     key)."""
     hints, docs = typing.get_type_hints(TrainConfig), TrainConfig.field_descriptions()
     fields: dict[str, Any] = {
         f.name: (_TRAINING_TYPES.get(f.name, _strict(hints[f.name])), Field(f.default, description=docs[f.name]))
         for f in dataclasses.fields(TrainConfig) if f.name not in (*SWEEP_KEYS, *DATASET_KEYS)}
+    fields["exclude_own_article"] = (Annotated[Bool | None, _expect("true, false or null")], Field(None, description=(
+        "draw unjudged hard negatives from outside the query's article; null (default): the training datasets' "
+        "rule, as in gradrel train: true for structure-derived grades (XQuAD-R, AfriQA), false for judged ones "
+        "(a local collection without 'structural: true')")))
     fields["device"] = (_TRAINING_TYPES["device"], Field("auto", description=(
         "where fine-tuning runs: auto (CUDA when available, else CPU), cpu, cuda or a torch device such as cuda:1; "
         "never part of a run key")))

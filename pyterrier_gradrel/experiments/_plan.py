@@ -141,7 +141,8 @@ def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, s
 
     The config's ``training:`` hyper-parameters, plus what the sweep sets: ``seed``, ``fraction``, ``noise``,
     the training datasets' ``grades`` and either ``loss="infonce", rel=τ`` or ``loss="graded"`` (grade-weighted
-    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it, what
+    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it (to true
+    or false; null is unset), what
     the training datasets ask for as ``exclude_own_article`` (``datasets.exclude_own_article``: True for
     structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data.
 
@@ -152,7 +153,7 @@ def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, s
     params: dict[str, object] = dict(cfg.hyperparameters)
     params.update(seed=seed, fraction=fraction, noise=noise, grades=info(train[0]).grade_scale,
                   loss=variant.loss)
-    if "exclude_own_article" not in params:
+    if params.get("exclude_own_article") is None:
         from pyterrier_gradrel.datasets import exclude_own_article
 
         params["exclude_own_article"] = exclude_own_article(train)

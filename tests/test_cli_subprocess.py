@@ -334,3 +334,24 @@ def test_benchmark_upgrade_leaves_current_results_alone(env, results):
 def test_every_command_has_a_real_invocation_here():
     """A new sub-command must get a real run in this module (its --help is covered by the parametrization)."""
     assert sorted(INVOKED) == sorted(LEAVES), f"no real invocation for {sorted(set(LEAVES) - set(INVOKED))}"
+
+
+# ---------------------------------------------------------------- user errors: one line, `gradrel <command>: ...`
+
+#: (arguments, exit status, the one line on stderr); ``{home}`` is the module's GRADREL_HOME
+USER_ERRORS = [
+    (["train", "--dataset", "gradrel/xquad-r/en"], 1,
+     "gradrel train: 'gradrel/xquad-r/en' names documents only: add a split, e.g. gradrel/xquad-r/en/train"),
+    (["build", "x", "--dataset", "gradrel/xquad-r/de", "--backend", "openai", "--model", "m", "--base-url",
+      "http://127.0.0.1:9/v1"], 1,
+     "gradrel build: 'gradrel/xquad-r/de' names documents only: add a split, e.g. gradrel/xquad-r/de/test"),
+    (["agreement", "{home}/collections/tiny/qrels.test.txt", "--dataset", "gradrel/local/tiny"], 1,
+     "gradrel agreement: 'gradrel/local/tiny' names documents only: add a split, e.g. gradrel/local/tiny/test"),
+]
+
+
+@pytest.mark.parametrize(("args", "status", "line"), USER_ERRORS, ids=[" ".join(a[:2]) for a, _, _ in USER_ERRORS])
+def test_user_errors_are_one_line_naming_the_command(env, args, status, line):
+    home = env["GRADREL_HOME"]
+    done = gradrel(env, *(a.format(home=home) for a in args), check=False)
+    assert (done.returncode, done.stderr.strip().splitlines()) == (status, [line.format(home=home)])

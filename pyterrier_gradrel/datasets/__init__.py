@@ -34,7 +34,7 @@ from pyterrier_gradrel.datasets._sentences import split_sentences
 
 __all__ = [
     "GRADES", "SPLITS", "DEFAULT_REL", "MIRROR_ENV", "DatasetInfo", "register", "register_local", "info", "dataset_ids",
-    "exclude_own_article", "question_key",
+    "exclude_own_article", "question_key", "require_split",
     "collection_languages", "fetch", "local_home", "local_collections", "collection", "collections", "CollectionSpec", "FileSpec", "split_sentences",
     "DownloadError", "ChecksumError", "LocalCollectionError",
 ]
@@ -429,6 +429,24 @@ def info(dataset_id: str) -> DatasetInfo:
             manifest.license, manifest.citation,
         )
     raise bad
+
+
+def require_split(dataset_id: str, example: str = "train") -> DatasetInfo:
+    """:func:`info` of a dataset id that names a split (and so has queries and qrels).
+
+    Args:
+        dataset_id: A gradrel dataset id (an ``irds:`` prefix is allowed).
+        example: The split the error message suggests.
+
+    Raises:
+        ValueError: ``dataset_id`` is unknown (see :func:`info`), or names documents only (no split):
+            ``'gradrel/xquad-r/en' names documents only: add a split, e.g. gradrel/xquad-r/en/train``.
+    """
+    ds_id = dataset_id.removeprefix("irds:")
+    meta = info(ds_id)
+    if meta.split is None:
+        raise ValueError(f"{ds_id!r} names documents only: add a split, e.g. {ds_id.rstrip('/')}/{example}")
+    return meta
 
 
 def exclude_own_article(dataset_ids: str | Iterable[str]) -> bool:

@@ -182,8 +182,9 @@ def _open_dataset(dataset: Any, topics: Any) -> tuple[Any, str | None, Any, Any]
     info = None
     if gradrel:
         from pyterrier_gradrel.datasets import info as dataset_info
+        from pyterrier_gradrel.datasets import require_split
 
-        info = dataset_info(dataset_id)
+        info = dataset_info(dataset_id) if topics is not None else require_split(dataset_id, "test")
     if topics is None:
         topics = ds.get_topics("text") if gradrel else ds.get_topics()
     return ds, dataset_id, info, topics

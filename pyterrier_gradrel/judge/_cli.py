@@ -215,6 +215,11 @@ def _agreement_cmd(args: argparse.Namespace) -> int:
         datasets = list((source.get("datasets") or {}).values()) or ([source["dataset"]] if source.get("dataset") else [])
     if not datasets:
         raise SystemExit("gradrel agreement: pass --dataset (the judgements do not name their source dataset)")
+    from pyterrier_gradrel.datasets import require_split
+
+    for d in datasets:
+        if d.startswith("gradrel/"):
+            require_split(d, "test")  # the grades to compare with are a split's qrels
     dataset = ", ".join(datasets)
     judged = pd.read_json(path, orient="records", lines=True, dtype={"qid": str, "docno": str})
     judged["grade"] = judged["grade"].astype("Int64")

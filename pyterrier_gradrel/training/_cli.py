@@ -79,13 +79,15 @@ def run(args: argparse.Namespace) -> int:
     """Run ``gradrel train``: print the run folder and the training report as JSON."""
     import pyterrier as pt
 
-    from pyterrier_gradrel.datasets import GRADES, exclude_own_article, info
+    from pyterrier_gradrel.datasets import GRADES, exclude_own_article, info, require_split
     from pyterrier_gradrel.training import ContrastiveTrainer, TrainConfig
     from pyterrier_gradrel.training._data import dataset_topics
 
     grades = GRADES
     own_article = True
     dataset_id = args.dataset.removeprefix("irds:")
+    if dataset_id.startswith("gradrel/"):
+        require_split(dataset_id, "train")  # the training queries and qrels are a split's
     try:
         meta = info(dataset_id)
         grades = meta.grade_scale

@@ -355,3 +355,18 @@ def test_user_errors_are_one_line_naming_the_command(env, args, status, line):
     home = env["GRADREL_HOME"]
     done = gradrel(env, *(a.format(home=home) for a in args), check=False)
     assert (done.returncode, done.stderr.strip().splitlines()) == (status, [line.format(home=home)])
+
+
+def test_judge_exits_1_when_the_backend_failed_on_every_pair(env, work):
+    """An endpoint that is down: every pair fails on a backend error; the output still lists them, and the command
+    says so in one line and exits 1 (not 0, as if the pairs had been judged)."""
+    pairs = work / "pairs-down.tsv"
+    pairs.write_text("qid\tquery\tdocno\ttext\nq1\thello\td1\tworld\nq2\thi\td2\tthere\n", encoding="utf-8")
+    out = work / "judged-down.jsonl"
+    done = gradrel(env, "judge", "--input", str(pairs), "--output", str(out), "--backend", "openai", "--model", "m",
+                   "--base-url", "http://127.0.0.1:9/v1", "--no-cache", "--max-retries", "0", check=False)
+    lines = [x for x in done.stderr.splitlines() if x.startswith("gradrel")]
+    assert done.returncode == 1 and len(lines) == 1, done.stderr
+    assert lines[0].startswith("gradrel judge: no pair got a grade: 2 of the 2 pairs failed on backend errors (first: ")
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["grade"] for r in rows] == [None, None] and all(r["judge_error"] for r in rows)

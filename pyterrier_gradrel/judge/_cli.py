@@ -44,7 +44,8 @@ def add_parser(subparsers: Any) -> None:
                               description="Read pairs (TSV with a header or JSON Lines: qid, query, docno, text), "
                                           "write JSON Lines with grade, judge_raw, judge_error and p_0..p_3, one "
                                           "line per input row. A pair without a grade has \"grade\": null and "
-                                          "judge_error saying why.")
+                                          "judge_error saying why; when no pair got a grade because the backend "
+                                          "failed (endpoint down, every request erred) the command exits 1.")
     p.add_argument("--input", required=True, help="pairs file (.tsv with header qid query docno text, or .jsonl)")
     p.add_argument("--output", default="-", help="output JSON Lines (default: stdout)")
     _add_backend_args(p)
@@ -155,6 +156,10 @@ def _judge_cmd(args: argparse.Namespace) -> int:
 
         write_text(args.output, text)
     missing = int(out["grade"].isna().sum())
+    if len(out) and missing == len(out) and judge.transient_last:  # the backend failed: no judge answered
+        first = next((e for e in out["judge_error"] if isinstance(e, str) and e), "unknown error")
+        raise ValueError(f"no pair got a grade: {judge.transient_last} of the {len(out)} pairs failed on backend "
+                         f"errors (first: {first}); the output holds each pair's judge_error")
     print(f"judged {len(out)} pairs ({missing} without a grade)", file=sys.stderr)
     if missing:
         print(f"  {judge.transient_last} of the pairs sent failed transiently (not cached: the next run asks "

@@ -315,8 +315,8 @@ def test_cli_evaluates_a_factory_from_a_file(mirror, tmp_path, capsys):
     assert record["scores"]["R@100"] < 0.3  # top 5 only (BM25 with 1000 results: 0.45)
     assert main(args) == 0
     assert "0 computed, 1 reused" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="no attribute 'nope'"):
-        main(["evaluate", "--system", f"{module}:nope", "--tasks", TASK, "--out", str(tmp_path / "out")])
+    assert main(["evaluate", "--system", f"{module}:nope", "--tasks", TASK, "--out", str(tmp_path / "out")]) == 1
+    assert capsys.readouterr().err.splitlines() == [f"gradrel evaluate: --system: {module} has no attribute 'nope'"]
 
 
 def test_evaluate_command_encodes_in_float32_unless_asked():

@@ -133,14 +133,18 @@ def _add_folder_command(sub: Any, name: str, func: Any, *, help: str, descriptio
 
 
 def load_factory(spec: str) -> Any:
-    """``module:attribute`` or ``path/to/file.py:attribute`` -> the object."""
+    """``module:attribute`` or ``path/to/file.py:attribute`` -> the object.
+
+    Raises:
+        ValueError: ``spec`` is malformed, names no file, a module that cannot be imported or no attribute of it.
+    """
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
-        raise SystemExit(f"--system must be module:attribute or file.py:attribute, got {spec!r}")
+        raise ValueError(f"--system must be module:attribute or file.py:attribute, got {spec!r}")
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
-            raise SystemExit(f"--system: no file {path}")
+            raise ValueError(f"--system: no file {path}")
         module_spec = importlib.util.spec_from_file_location(path.stem, path)
         assert module_spec is not None and module_spec.loader is not None
         module = importlib.util.module_from_spec(module_spec)
@@ -157,12 +161,12 @@ def load_factory(spec: str) -> Any:
         try:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
-            raise SystemExit(f"--system: cannot import {target!r} ({exc}); give module:attribute for a module "
+            raise ValueError(f"--system: cannot import {target!r} ({exc}); give module:attribute for a module "
                              "in the current directory or on sys.path, or path/to/file.py:attribute") from None
     try:
         return getattr(module, attr)
     except AttributeError:
-        raise SystemExit(f"--system: {target} has no attribute {attr!r}") from None
+        raise ValueError(f"--system: {target} has no attribute {attr!r}") from None
 
 
 def _print_check(system: str, table: Any, exp: Any) -> bool:

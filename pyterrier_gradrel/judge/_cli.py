@@ -87,7 +87,7 @@ def make_backend(args: argparse.Namespace) -> Any:
         return OpenAIChatBackend(model=args.model, base_url=args.base_url, max_workers=args.max_workers,
                                  timeout=args.timeout, max_retries=args.max_retries, logprobs=not args.no_logprobs)
     if not args.model:
-        raise SystemExit("gradrel: --model (a model folder or cached hub id) is required with --backend hf")
+        raise ValueError("--model (a model folder or cached hub id) is required with --backend hf")
     from pyterrier_gradrel.judge._hf import TransformersBackend
 
     return TransformersBackend(args.model, batch_size=args.batch_size, max_length=args.max_length, device=args.device)

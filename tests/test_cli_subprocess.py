@@ -358,12 +358,20 @@ USER_ERRORS = [
      "gradrel evaluate: --system: json has no attribute 'nope'"),
     (["build", "x", "--dataset", "gradrel/local/tiny/test", "--backend", "hf"], 1,
      "gradrel build: --model (a model folder or cached hub id) is required with --backend hf"),
+    (["agreement", "{home}/nograde.jsonl", "--dataset", "gradrel/local/tiny/test"], 1,
+     "gradrel agreement: {home}/nograde.jsonl lacks ['grade']: judgements are JSON Lines with qid, docno and grade"),
+    (["agreement", "{home}/bad.jsonl", "--dataset", "gradrel/local/tiny/test"], 1,
+     "gradrel agreement: {home}/bad.jsonl: not JSON Lines (one JSON object per line): "),
+    (["judge", "--input", "{home}/bad.jsonl", "--backend", "openai", "--model", "m", "--base-url",
+      "http://127.0.0.1:9/v1", "--no-cache"], 1, "gradrel judge: {home}/bad.jsonl: not JSON Lines (one JSON object "),
 ]
 
 
 @pytest.mark.parametrize(("args", "status", "line"), USER_ERRORS, ids=[" ".join(a[:2]) for a, _, _ in USER_ERRORS])
 def test_user_errors_are_one_line_naming_the_command(env, args, status, line):
     home = env["GRADREL_HOME"]
+    (Path(home) / "nograde.jsonl").write_text('{"qid": "q1", "docno": "d1"}\n', encoding="utf-8")
+    (Path(home) / "bad.jsonl").write_text('{"qid": "q1", "docno": "d1", "grade": 1}\nnot json\n', encoding="utf-8")
     done = gradrel(env, *(a.format(home=home) for a in args), check=False)
     lines = done.stderr.strip().splitlines()
     assert done.returncode == status and len(lines) == 1 and lines[0].startswith(line.format(home=home)), done.stderr

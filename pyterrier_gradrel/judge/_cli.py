@@ -101,6 +101,17 @@ def make_judge(args: argparse.Namespace) -> Any:
     return LLMJudge(make_backend(args), cache=cache, retry_missing=args.retry_missing, verbose=True)
 
 
+def _read_jsonl(path: str | Path, **kwargs: Any) -> Any:
+    """``path`` read as JSON Lines into a frame (``pandas.read_json`` keywords); ``ValueError`` naming the file
+    when it is not JSON Lines."""
+    import pandas as pd
+
+    try:
+        return pd.read_json(path, orient="records", lines=True, **kwargs)
+    except ValueError as exc:  # pandas' parser names neither the file nor the line
+        raise ValueError(f"{path}: not JSON Lines (one JSON object per line): {exc}") from None
+
+
 def _read_pairs(path: str) -> Any:
     import pandas as pd
 
@@ -108,9 +119,12 @@ def _read_pairs(path: str) -> Any:
     if not p.is_file():
         raise SystemExit(f"gradrel judge: no such file {path}")
     if p.suffix == ".jsonl":
-        frame = pd.read_json(p, orient="records", lines=True, dtype=False)
+        frame = _read_jsonl(p, dtype=False)
     elif p.suffix == ".tsv":
-        frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+        try:
+            frame = pd.read_csv(p, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+        except ValueError as exc:  # a ParserError or a decoding error
+            raise ValueError(f"{path}: not a tab-separated file with a header: {exc}") from None
     else:
         raise SystemExit(f"gradrel judge: --input must end with .tsv or .jsonl, got {path}")
     missing = [c for c in ("qid", "query", "docno", "text") if c not in frame.columns]
@@ -226,7 +240,11 @@ def _agreement_cmd(args: argparse.Namespace) -> int:
         if d.startswith("gradrel/"):
             require_split(d, "test")  # the grades to compare with are a split's qrels
     dataset = ", ".join(datasets)
-    judged = pd.read_json(path, orient="records", lines=True, dtype={"qid": str, "docno": str})
+    judged = _read_jsonl(path, dtype={"qid": str, "docno": str})
+    missing = [c for c in ("qid", "docno", "grade") if c not in judged.columns]
+    if missing:
+        raise ValueError(f"{path} lacks {missing}: judgements are JSON Lines with qid, docno and grade (0-3 or null), "
+                         f"as gradrel judge and gradrel build write them")
     judged["grade"] = judged["grade"].astype("Int64")
     qrels = pd.concat([pt.get_dataset(f"irds:{d}").get_qrels() for d in datasets], ignore_index=True)
     by = None if args.by in ("none", "") else args.by

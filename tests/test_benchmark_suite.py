@@ -121,6 +121,23 @@ def test_malformed_suites_are_rejected_with_the_file_named(tmp_path, edit, messa
     assert str(path) in str(info.value)
 
 
-def test_unknown_suite_names_the_places_looked():
-    with pytest.raises(FileNotFoundError, match="gradrel-v99"):
+def test_unknown_suite_names_the_places_looked(monkeypatch):
+    with pytest.raises(FileNotFoundError, match="gradrel-v99") as info:
         load_suite("gradrel-v99")
+    assert "expected one of ['gradrel-v1'] or a .yaml file" in str(info.value)
+    from pyterrier_gradrel.benchmark import _suite
+
+    folder = _suite._suites_dirs()[0]  # a source checkout's folder is also the installed package's: listed once
+    monkeypatch.setattr(_suite, "_suites_dirs", lambda: [folder, folder / ".." / folder.name])
+    with pytest.raises(FileNotFoundError) as info:
+        suite_path("gradrel-v99")
+    assert str(info.value).endswith(f"(looked in [{str(folder.resolve())!r}])")
+
+
+def test_a_file_that_is_not_yaml_is_no_suite_name(tmp_path, monkeypatch):
+    """``--suite README.md`` is refused as it is, not looked up as ``README.md.yaml``."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "README.md").write_text("# not a suite\n")
+    for name in ("README.md", str(tmp_path / "README.md"), "sub/gradrel-v1"):
+        with pytest.raises(ValueError, match=re.escape(f"a suite is a registered name or a .yaml file, got {name!r}")):
+            suite_path(name)

@@ -164,6 +164,9 @@ def test_cli_registers_its_commands():
     assert args.pairs == [("th", "en")] and args.split == "test" and callable(args.func)
     args = parser.parse_args(["bm25-tokenizers", "--langs", "th,zh", "--tokenizers", "script"])
     assert args.langs == ["th", "zh"] and args.tokenizers == ["script"]
+    for bad in ("th-en", "th,xx", ","):  # a pair is no language: once silently taken as 'th'
+        with pytest.raises(SystemExit):
+            parser.parse_args(["bm25-tokenizers", "--langs", bad])
 
 
 def test_fixture_has_every_script():

@@ -172,19 +172,27 @@ def _registered_hash(name: str) -> str:
 
 
 def suite_path(name: str | Path = DEFAULT_SUITE) -> Path:
-    """The YAML file of suite ``name`` (a suite name or a path to a ``.yaml`` file)."""
+    """The YAML file of suite ``name`` (a suite name or a path to a ``.yaml`` file).
+
+    Raises:
+        FileNotFoundError: No such suite file or registered suite (the message lists the registered names).
+        ValueError: ``name`` is a file (or a path) that does not end with ``.yaml`` or ``.yml``.
+    """
     candidate = Path(name)
     if candidate.suffix in (".yaml", ".yml"):
         if not candidate.is_file():
             raise FileNotFoundError(f"suite file {candidate} does not exist")
         return candidate
-    tried = []
-    for folder in _suites_dirs():
+    if candidate.is_file() or len(candidate.parts) > 1:
+        raise ValueError(f"a suite is a registered name or a .yaml file, got {str(name)!r}")
+    dirs = list(dict.fromkeys(d.resolve() for d in _suites_dirs()))  # a source checkout is also the package
+    for folder in dirs:
         path = folder / f"{name}.yaml"
         if path.is_file():
             return path
-        tried.append(str(path))
-    raise FileNotFoundError(f"no suite {str(name)!r}; looked for {tried}")
+    known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml") if not p.stem.endswith(".expected")})
+    raise FileNotFoundError(f"no suite {str(name)!r}: expected one of {known} or a .yaml file "
+                            f"(looked in {[str(d) for d in dirs]})")
 
 
 def load_suite(name: str | Path = DEFAULT_SUITE) -> Suite:

@@ -40,8 +40,16 @@ def parse_pairs(text: str) -> list[tuple[str, str]]:
 
 
 def _langs(text: str) -> list[str]:
-    langs = [p[0] for p in parse_pairs(text)]
-    return langs
+    """``"en,th"`` -> ``["en", "th"]``: XQuAD-R languages (the BM25 study is monolingual: no pairs)."""
+    known = collection_languages("xquad-r")
+    langs = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [lang for lang in langs if lang not in known]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"languages must be among {list(known)} (the study is monolingual: no "
+                                         f"<qlang>-<dlang> pairs), got {unknown}")
+    if not langs:
+        raise argparse.ArgumentTypeError("give at least one language, e.g. 'en,th'")
+    return list(dict.fromkeys(langs))
 
 
 def _csv_list(text: str) -> list[str]:

@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import socket
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -167,7 +168,13 @@ def _swap_in(new: Path, target: Path, tag: str) -> None:
                 os.replace(new, target)
                 return
             except OSError as exc:
-                if exc.errno not in _IN_THE_WAY or not (target.is_dir() and not target.is_symlink()):
+                if exc.errno not in _IN_THE_WAY:
+                    raise
+                try:  # one look at what is in the way now
+                    in_the_way = os.lstat(target).st_mode
+                except FileNotFoundError:  # another writer moved it away meanwhile: try again
+                    continue
+                if not stat.S_ISDIR(in_the_way):  # not a folder: no race explains it
                     raise
             old = target.with_name(f".{target.name}.old-{_owner()}.{tag}{attempt or ''}")
             with contextlib.suppress(FileNotFoundError):  # another writer moved it first: retry the rename

@@ -141,10 +141,10 @@ def train_config(cfg: PlanConfig, train: tuple[str, ...], variant: Variant, *, s
 
     The config's ``training:`` hyper-parameters, plus what the sweep sets: ``seed``, ``fraction``, ``noise``,
     the training datasets' ``grades`` and either ``loss="infonce", rel=τ`` or ``loss="graded"`` (grade-weighted
-    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it (to true
-    or false; null is unset), what
-    the training datasets ask for as ``exclude_own_article`` (``datasets.exclude_own_article``: True for
-    structure-derived grades, False for judged ones), the rule ``gradrel train`` applies to the same data.
+    multi-positive InfoNCE with the trainer's default weights 2^g - 1), and, unless ``training:`` sets it to true or
+    false (null leaves it unset), what the training datasets ask for as ``exclude_own_article``
+    (``datasets.exclude_own_article``: True for structure-derived grades, False for judged ones), the rule
+    ``gradrel train`` applies to the same data.
 
     Raises:
         ValueError: the trainer refuses the parameters (e.g. ``batch_size: 0``); the message names the model

@@ -222,14 +222,7 @@ def _module_digest(module: Any) -> str:
     if top in sys.stdlib_module_names or not path:
         return f"module {module.__name__}"
     if not _is_local(Path(path), top):
-        from importlib.metadata import PackageNotFoundError, version
-
-        versions = []
-        for dist in _distributions().get(top, []):
-            try:
-                versions.append(f"{dist}=={version(dist)}")
-            except PackageNotFoundError:
-                continue
+        versions = [f"{dist}=={v}" for dist, v in _versions(top).items()]
         return f"module {module.__name__} {versions}"
     return f"module {module.__name__} sha256:{hashlib.sha256(Path(path).read_bytes()).hexdigest()}"
 
@@ -397,8 +390,6 @@ def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
     source is parsed, not executed). A fileless factory's module entry is the digest of its code and the
     globals it reads.
     """
-    from importlib.metadata import PackageNotFoundError, version
-
     modules: dict[str, str] = {}
     packages: dict[str, str] = {}
     pending = [_factory_source(factory)]
@@ -415,12 +406,21 @@ def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
             if path is not None and _is_local(path, top):
                 pending.append((imported, path.read_text(encoding="utf-8"), path.name == "__init__.py"))
                 continue
-            for dist in _distributions().get(top, []):
-                try:
-                    packages[dist] = version(dist)
-                except PackageNotFoundError:
-                    continue
+            packages.update(_versions(top))
     return dict(sorted(modules.items())), dict(sorted(packages.items()))
+
+
+def _versions(top: str) -> dict[str, str]:
+    """``{distribution: version}`` of the installed distributions that provide the top-level name ``top``."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in _distributions().get(top, []):
+        try:
+            found[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return found
 
 
 def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32",

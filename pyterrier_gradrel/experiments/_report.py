@@ -33,7 +33,12 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel._markdown import table_lines
 from pyterrier_gradrel.experiments import _analyses
 from pyterrier_gradrel.experiments._calibration import calibration_summary
-from pyterrier_gradrel.experiments._diagonal import diagonal_lines, write_heatmaps
+from pyterrier_gradrel.experiments._diagonal import (
+    _sections,
+    diagonal_lines,
+    load_results_perquery,
+    write_heatmaps,
+)
 from pyterrier_gradrel.experiments._display import CORRECTION_NAMES, differ_cell, effect_cells
 from pyterrier_gradrel.experiments._display import column_name as _col_name
 from pyterrier_gradrel.experiments._display import save_figure as _save
@@ -369,7 +374,6 @@ def refresh_report(config: str | os.PathLike | Mapping[str, object] | Experiment
         ValueError: the report has no ``## Setup`` section followed by another section.
     """
     from pyterrier_gradrel.experiments._config import load_config
-    from pyterrier_gradrel.experiments._diagonal import load_results_perquery
     from pyterrier_gradrel.experiments._result import ExperimentResult
     from pyterrier_gradrel.experiments._store import default_root
 
@@ -387,11 +391,14 @@ def refresh_report(config: str | os.PathLike | Mapping[str, object] | Experiment
 
 def _committed_head(text: str, path: Path) -> list[str]:
     """The lines of ``text`` before the first section that follows ``## Setup`` (title, description, setup)."""
-    setup = text.find("\n## Setup\n")
-    end = text.find("\n## ", setup + 1) if setup >= 0 else -1
-    if end < 0:
+    blocks = _sections(text)
+    setup = next((i for i, block in enumerate(blocks) if block[0] == "## Setup"), None)
+    if setup is None or setup + 1 == len(blocks):
         raise ValueError(f"{path}: expected a '## Setup' section followed by the report's tables")
-    return text[:end + 1].rstrip("\n").split("\n") + [""]
+    head = [line for block in blocks[:setup + 1] for line in block]
+    while head and not head[-1]:
+        head.pop()
+    return head + [""]
 
 
 def _write(result: ExperimentResult, results_dir: Path, *, write_perquery: bool, head: list[str] | None = None

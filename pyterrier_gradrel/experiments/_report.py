@@ -185,7 +185,8 @@ def _setup_lines(result: ExperimentResult) -> list[str]:
         "- Markers: " + ", ".join(f"**{_MARKERS.get(b, b[0]).upper()}** / {_MARKERS.get(b, b[0])} = "
                                   f"significantly better / worse than {b}" for b in cfg.baselines) + ".",
         f"- Bootstrap: {s.bootstrap_samples} resamples of test **{s.bootstrap_unit}s** "
-        f"({int(s.confidence * 100)}% percentile intervals).",
+        f"({int(s.confidence * 100)}% percentile intervals" + ("; a query without an article is a cluster of its own"
+                                                              if s.bootstrap_unit == "article" else "") + ").",
         f"- Conditions: {result.n_run} computed, {result.n_reused} reused" + _provenance(result)
         + (f", **{result.n_missing} not run yet (this report is partial)**" if result.n_missing else "")
         + f"; wall time of this invocation {result.wall_time:.0f} s; " + _compute_sentence(result),

@@ -146,7 +146,8 @@ def resource_lines(res: pd.DataFrame, cfg: ExperimentConfig) -> list[str]:
         return []
     low, high = int(res["low"].iloc[0]), int(res["high"].iloc[0])
     lines = [f"## Resource level (test, `{cfg.primary_measure}`)", "",
-             f"D = τ={low} − τ={high} per test language (mean over seeds of the query mean); ρ = Spearman's ρ "
+             f"D = τ={low} − τ={high} per test language (mean over seeds of the query mean, at the reference level: "
+             f"all training data, no noise); ρ = Spearman's ρ "
              f"between the language's resource class (Joshi et al. 2020) and D; p = exact two-sided permutation "
              f"p over every distinct assignment of the classes to the languages. ρ < 0 (lower class, larger D) "
              f"with p < {cfg.significance.alpha} supports the hypothesis that lower-resource languages prefer a "

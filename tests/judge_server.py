@@ -10,6 +10,10 @@ which every request gets the default answer. Actions:
 * ``("sleep", seconds)``: sleep, then answer ``ok`` (a client with a shorter timeout times out).
 * ``("text", content)``: answer ``content`` as the assistant message (garbage answers).
 * ``("body", bytes)``: a 200 with a raw, non-JSON body.
+
+``server.refuse(query, passage, payload)``, when set, is asked first for each request (after the scripted
+action is taken from the script): an HTTP status it returns is answered with an OpenAI-style error body
+(``vLLM``'s words for a prompt beyond the model's context), ``None`` lets the request through.
 """
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ class JudgeServer:
         self.max_in_flight = 0
         self.killed = False
         self.delay = 0.0  # seconds every answer waits (to make a run slow enough to be killed halfway)
+        self.refuse: Callable[[str, str, dict[str, Any]], int | None] | None = None
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -101,6 +106,15 @@ class JudgeServer:
                 if self.path != "/v1/chat/completions":
                     self._send(404, b'{"error": "not found"}')
                     return
+                if server.refuse is not None:
+                    data = data_block(payload["messages"])
+                    code = server.refuse(data["query"], data["passage"], payload)
+                    if code is not None:
+                        self._send(code, json.dumps({
+                            "object": "error", "type": "BadRequestError", "code": code,
+                            "message": "This model's maximum context length is 4096 tokens. However, you "
+                                       "requested 5000 tokens"}).encode())
+                        return
                 kind = action if isinstance(action, str) else action[0]
                 if kind == "status":
                     _, code, headers = action

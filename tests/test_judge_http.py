@@ -346,6 +346,69 @@ def test_logprobs_rejected_by_server_falls_back():
     assert "logprobs" not in server.requests[1]["payload"]
 
 
+def _too_long(query, passage, payload):
+    return 400 if len(passage) > 100 else None
+
+
+def test_a_refused_pair_fails_alone_and_keeps_logprobs(tmp_path):
+    """A 400 for one pair (its prompt is beyond the model's context) fails that pair with the server's message; it
+    neither switches log-probabilities off for the run nor counts toward stopping it, and is not cached."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    long = "Paris is the capital of France. " + "filler " * 40
+    pairs = [PAIRS[1], ("capital of france", long), PAIRS[2], ("who wrote faust", long), ("river", long), PAIRS[0]]
+    with JudgeServer() as server:
+        server.refuse = _too_long
+        be = backend(server, max_workers=1, max_consecutive_failures=2)
+        judge = LLMJudge(be, cache=JudgementCache(tmp_path / "c.jsonl"))
+        out = judge.transform(frame(pairs))
+        # a refused pair is asked once more without log-probabilities (is the parameter refused?), then fails
+        assert len(server.requests) == 3 * 1 + 3 * 2
+        assert be.logprobs and server.requests[-1]["payload"]["logprobs"] is True
+        graded = out["grade"].notna().tolist()
+        assert graded == [True, False, True, False, False, True]
+        assert out.loc[graded, "grade"].tolist() == [3, 0, 2]
+        assert out.loc[graded, "p_0"].notna().all()  # the pairs after a refusal still get probabilities
+        for error in out.loc[[not g for g in graded], "judge_error"]:
+            assert error.startswith("HTTP 400: the endpoint refused this request") and "maximum context length" in error
+        assert judge.transient_last == 3 and len(JudgementCache(tmp_path / "c.jsonl")) == 3  # refusals not cached
+        server.refuse = None  # a server with a longer context: the next run asks only for the refused pairs
+        again = LLMJudge(backend(server), cache=JudgementCache(tmp_path / "c.jsonl")).transform(frame(pairs))
+        assert len(server.requests) == 9 + 3 and again["grade"].notna().all()
+
+
+def test_a_server_that_refuses_every_request_stops_the_run():
+    """Refusals stop the run only while the endpoint has accepted nothing: an option the server never takes."""
+    with JudgeServer() as server:
+        server.refuse = lambda q, p, payload: 422
+        with pytest.raises(JudgeBackendError, match=r"refused the first 2 requests and accepted none \(HTTP 422"):
+            backend(server, max_workers=1, max_consecutive_failures=2).judge_many(PAIRS)
+        sent = len(server.requests)
+        assert sent in (2, 3)  # the worker may take the next pair before the run stops; never the 4th
+        server.refuse = lambda q, p, payload: 400 if payload.get("logprobs") else None
+        be = backend(server, max_workers=1)  # the logprobs parameters refused: one pair asks twice, then none
+        result = be.judge_many(PAIRS)
+        assert [r.grade for r in result] == [2, 3, 0, 1] and not be.logprobs
+        assert len(server.requests) == sent + 5 and all(r.probs is None for r in result)
+
+
+@pytest.mark.parametrize("status", [405, 407, 501])
+def test_a_wrong_endpoint_stops_the_run_at_once(status):
+    with JudgeServer() as server:
+        server.script = [("status", status, {})]
+        with pytest.raises(JudgeBackendError, match=f"answered HTTP {status}: check the base URL"):
+            backend(server, max_workers=1).judge_many(PAIRS[:1])
+        assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize("status", [507, 520, 529])
+def test_other_server_errors_are_retried(status):
+    with JudgeServer() as server:
+        server.script = [("status", status, {})]
+        result = backend(server, max_workers=1).judge_many(PAIRS[1:2])
+    assert result[0].grade == 3 and len(server.requests) == 2
+
+
 def test_bounded_concurrency():
     with JudgeServer() as server:
         server.script = [("sleep", 0.2)] * 6

@@ -15,7 +15,9 @@ well-formed answer without a clean grade (text such as ``"maybe 3"`` or ``"5"``,
 final too: cached as missing (``grade=None``) and asked again only with ``retry_missing=True``
 (``--retry-missing``). Transient failures are never cached and are asked again by the next run: timeouts,
 connection errors, HTTP 429/5xx, and 200 answers that are not a well-formed chat completion (a non-JSON,
-HTML, truncated or empty body, JSON without a message, malformed ``logprobs``). Missing grades are
+HTML, truncated or empty body, JSON without a message, malformed ``logprobs``). A request the server refuses
+(HTTP 400, 413, 422, ...: e.g. a prompt beyond the model's context) fails only its pair, is not cached and
+is asked again by the next run; HTTP 401/403/404 stop the run. Missing grades are
 ``<NA>`` in ``grade`` with the reason in ``judge_error``, and ``null`` in JSON output; nothing is guessed.
 :func:`build_collection` refuses to write a collection with a split in which no pair was graded.
 

@@ -24,7 +24,8 @@ class Judgement:
             backend exposes token probabilities, else ``None``.
         error: why ``grade`` is missing, if it is.
         transient: ``True`` if the failure was transient (timeouts, 5xx, connection errors, a 200 answer
-            that is not a well-formed response): such outcomes are not cached, so a later run tries again.
+            that is not a well-formed response) or the server refused the request (an HTTP 400 for a prompt
+            beyond the model's context): such outcomes are not cached, so a later run tries again.
             A missing grade with ``transient=False`` is final: the judge answered, without a clean grade.
     """
 

@@ -16,7 +16,14 @@ objects, log-probabilities that are not finite numbers <= 0 such as ``1000``, ``
 strings; with ``logprobs=False`` (``--no-logprobs``) the ``logprobs`` a server sends anyway are not read).
 Transient outcomes are retried with backoff within the run (``max_retries``), then returned as
 missing grades that are never cached, so the next run asks for them again; ``max_consecutive_failures``
-of them in a row stop the run with :class:`JudgeBackendError`. HTTP 401/403/404 stop it at once.
+of them in a row stop the run with :class:`JudgeBackendError`. HTTP 401/403/404/405/407/501 (a wrong key, base
+URL or model name) stop it at once. Any other HTTP error (400, 413, 422, ...: the server refuses this request,
+e.g. a prompt longer than the model's context) fails only its pair: it is not retried within the run, not
+cached (the next run asks again) and its ``judge_error`` quotes the server's message. Such refusals stop the run
+only while the endpoint has accepted none of this backend's requests (``max_consecutive_failures`` of them in a
+row: every request is refused, e.g. an option the server does not take). A 400 to a request that asks for
+log-probabilities is sent once more without them, and log-probabilities are switched off for the rest of the
+run only when that request is accepted (the server refuses the parameter, not the prompt).
 
 Judge quality depends entirely on the model behind the endpoint: use a real instruction-tuned judge
 model (e.g. a 7B+ model served by vLLM). No judge-quality LLM is available offline on the development
@@ -56,8 +63,14 @@ SNIPPET_CHARS = 200
 ERROR_BODY_BYTES = 65536
 #: the shortest start of the API key hidden where a cut leaves it at the end of a snippet
 MIN_KEY_PREFIX = 4
-_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
-_FATAL_STATUS = frozenset({401, 403, 404})
+#: retried with backoff, as is every other 5xx but those in :data:`_FATAL_STATUS` and 505
+_RETRY_STATUS = frozenset({408, 409, 425, 429})
+#: the endpoint, the key or the model is wrong: the run stops at once
+_FATAL_STATUS = frozenset({401, 403, 404, 405, 407, 501})
+
+
+def _retryable(status: int) -> bool:
+    return status in _RETRY_STATUS or (500 <= status < 600 and status not in _FATAL_STATUS and status != 505)
 
 
 class _Transient(Exception):
@@ -67,8 +80,17 @@ class _Transient(Exception):
         self.retry_after = retry_after
 
 
-class _ItemFailure(Exception):
-    pass
+class _Refused(Exception):
+    """The server refused this one request (an HTTP error that is neither retried nor fatal)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(f"HTTP {status}: {detail!r}")
+        self.status = status
+        self.detail = detail
+
+
+# what became of one pair (``_judge_one``), as ``judge_many`` counts it
+_GRADED, _FINAL, _TRANSIENT, _REFUSED, _ABORTED = "graded", "final", "transient", "refused", "aborted"
 
 
 class _Secret:
@@ -238,11 +260,13 @@ class OpenAIChatBackend:
         parse_retries: extra requests when an answer is not a clean grade; after that the pair is
             recorded as missing (``grade=None``, final) with the raw answer. Nothing is guessed.
         max_consecutive_failures: after this many pairs in a row fail on transient errors (all retries
-            spent), the run stops with :class:`JudgeBackendError` (a dead server is not hammered).
+            spent), the run stops with :class:`JudgeBackendError` (a dead server is not hammered); so does it
+            when this many pairs in a row are refused (HTTP 400, 422, ...) before the endpoint accepted any.
         temperature: sampling temperature (0 = greedy).
         max_tokens: answer length limit (a grade needs 1-3 tokens; raise it for reasoning models).
         logprobs: ask for token log-probabilities (``top_logprobs=top_logprobs``) to derive ``p_0..p_3``;
-            switched off automatically if the server rejects the parameter. Switch it off for a server
+            switched off for the run when a request refused with HTTP 400 is accepted without them (the
+            server refuses the parameter, not the prompt). Switch it off for a server
             that answers malformed log-probabilities (they make the answer transient, see above).
         top_logprobs: how many alternatives per token to request.
         seed: sent as ``seed`` for servers that support reproducible sampling (``None``: not sent).
@@ -297,7 +321,9 @@ class OpenAIChatBackend:
             handlers.append(urllib.request.ProxyHandler({}))  # loopback traffic never goes through a proxy
         self._opener = urllib.request.build_opener(*handlers)
         self._lock = threading.Lock()
-        self._consecutive_failures = 0
+        self._consecutive_failures = 0  # pairs in a row that failed transiently (this judge_many call)
+        self._refused_in_a_row = 0  # pairs in a row the endpoint refused while it had accepted no request
+        self._accepted = False  # whether the endpoint has accepted a request of this backend
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -341,7 +367,8 @@ class OpenAIChatBackend:
         return cut
 
     # -- one request -------------------------------------------------------------------------------
-    def _payload(self, query: str, passage: str) -> dict[str, Any]:
+    def _payload(self, query: str, passage: str, *, logprobs: bool | None = None) -> dict[str, Any]:
+        """The request body; ``logprobs`` (default: the backend's setting) asks for log-probabilities."""
         payload: dict[str, Any] = {
             "model": self.model,
             "messages": build_messages(query, passage),
@@ -350,7 +377,7 @@ class OpenAIChatBackend:
         }
         if self.seed is not None:
             payload["seed"] = self.seed
-        if self.logprobs:
+        if self.logprobs if logprobs is None else logprobs:
             payload["logprobs"] = True
             payload["top_logprobs"] = self.top_logprobs
         return payload
@@ -372,16 +399,14 @@ class OpenAIChatBackend:
                 detail = ""
             retry_after = _retry_after_seconds(exc.headers.get("Retry-After") if exc.headers else None)
             exc.close()
-            if status in _RETRY_STATUS:
+            if _retryable(status):
                 raise _Transient(f"HTTP {status}", retry_after) from None
             if status in _FATAL_STATUS:
                 raise JudgeBackendError(
                     f"{self.endpoint} answered HTTP {status}: check the base URL, the model name "
                     f"({self.model!r}) and the API key ({'set' if self._key else 'unset'}); {detail!r}"
                 ) from None
-            if status == 400 and payload.get("logprobs"):
-                raise _ItemFailure("logprobs-rejected") from None
-            raise _ItemFailure(f"HTTP {status}: {detail!r}") from None
+            raise _Refused(status, detail) from None
         except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise _Transient(self._scrub(f"{type(exc).__name__}: {reason}")) from None
@@ -391,12 +416,14 @@ class OpenAIChatBackend:
             snippet = self._snippet(body)
             raise _Transient(f"HTTP 200 with a body that is not JSON ({len(body)} bytes): {snippet!r}") from None
 
-    def _extract(self, body: Any) -> tuple[str | None, tuple[float, float, float, float] | None]:
+    def _extract(self, body: Any, *,
+                 logprobs: bool | None = None) -> tuple[str | None, tuple[float, float, float, float] | None]:
         """(answer text, grade probabilities) from a chat-completions body.
 
         The text is ``None`` for a ``null`` message (an answer without a grade). Raises :class:`_Transient`
-        when the body is not a well-formed chat completion or, while log-probabilities are asked for, its
-        ``logprobs`` are malformed. With ``logprobs`` off, a server's ``logprobs`` are not read at all.
+        when the body is not a well-formed chat completion or, when the request asked for log-probabilities
+        (``logprobs``; default: the backend's setting), its ``logprobs`` are malformed. Otherwise a server's
+        ``logprobs`` are not read at all.
         """
         try:
             choice = body["choices"][0]
@@ -406,7 +433,8 @@ class OpenAIChatBackend:
                              f"{self._snippet(json.dumps(body))!r}") from None
         if text is not None and not isinstance(text, str):
             raise _Transient(f"HTTP 200 with message content of type {type(text).__name__}, expected text")
-        return text, (_grade_probs(choice.get("logprobs")) if self.logprobs else None)
+        asked = self.logprobs if logprobs is None else logprobs
+        return text, (_grade_probs(choice.get("logprobs")) if asked else None)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -416,40 +444,65 @@ class OpenAIChatBackend:
 
     def judge_one(self, query: str, passage: str, *, abort: threading.Event | None = None) -> Judgement:
         """Grade one pair with retries (see the class docstring); raises :class:`JudgeBackendError` on fatal errors."""
-        abort = abort or threading.Event()
+        return self._judge_one(query, passage, abort or threading.Event())[0]
+
+    def _request(self, query: str, passage: str, logprobs: bool) -> tuple[str | None, Any]:
+        """One request: (answer text with the key hidden, grade probabilities); raises :class:`_Transient`,
+        :class:`_Refused` or :class:`JudgeBackendError`."""
+        text, probs = self._extract(self._post(self._payload(query, passage, logprobs=logprobs)), logprobs=logprobs)
+        return (self._scrub(text) if text is not None else None), probs
+
+    def _logprobs_refused(self) -> None:
+        """The server refused a request for its log-probabilities and took it without them: stop asking."""
+        with self._lock:
+            if not self.logprobs:
+                return
+            self.logprobs = False
+        logger.warning("%s refused the logprobs parameters; continuing without grade probabilities", self.endpoint)
+
+    def _refused(self, exc: _Refused) -> Judgement:
+        reason = (f"HTTP {exc.status}: the endpoint refused this request (not retried, not cached: the next run "
+                  f"asks again; a prompt longer than the model's context is one cause): {exc.detail!r}")
+        logger.warning("judge request to %s refused: %s", self.endpoint, reason)
+        return Judgement(None, error=reason, transient=True)
+
+    def _judge_one(self, query: str, passage: str, abort: threading.Event) -> tuple[Judgement, str]:
+        """:meth:`judge_one` and what became of the pair (``_GRADED``, ``_FINAL``, ``_TRANSIENT``, ``_REFUSED``,
+        ``_ABORTED``)."""
         transport = parse_failures = 0
         last_text: str | None = None
+        logprobs = self.logprobs
         while True:
             if abort.is_set():
-                return Judgement(None, error="aborted: the endpoint failed repeatedly", transient=True)
+                return Judgement(None, error="aborted: the run stopped", transient=True), _ABORTED
             try:
-                text, probs = self._extract(self._post(self._payload(query, passage)))
+                text, probs = self._request(query, passage, logprobs)
             except _Transient as exc:
                 transport += 1
                 reason = self._scrub(exc.reason)
                 if transport > self.max_retries:
                     return Judgement(None, raw=last_text, error=f"gave up after {transport} attempts: {reason}",
-                                     transient=True)
+                                     transient=True), _TRANSIENT
                 delay = self._delay(transport, exc.retry_after)
                 logger.warning("judge request to %s failed (%s); retry %d/%d in %.2fs", self.endpoint,
                                reason, transport, self.max_retries, delay)
                 abort.wait(delay)
                 continue
-            except _ItemFailure as exc:
-                if str(exc) == "logprobs-rejected":
-                    logger.warning("%s rejected the logprobs parameters; continuing without grade probabilities",
-                                   self.endpoint)
-                    self.logprobs = False
+            except _Refused as exc:
+                if exc.status == 400 and logprobs:  # the parameter or the prompt? ask once without logprobs
+                    logprobs = False
                     continue
-                return Judgement(None, error=str(exc), transient=True)
-            text = self._scrub(text) if text is not None else None
+                return self._refused(exc), _REFUSED
+            self._accepted = True
+            if logprobs != self.logprobs:  # accepted only without log-probabilities
+                self._logprobs_refused()
             grade = parse_grade(text)
             if grade is not None:
-                return Judgement(grade, raw=text, probs=probs)
+                return Judgement(grade, raw=text, probs=probs), _GRADED
             last_text = text
             parse_failures += 1
             if parse_failures > self.parse_retries:
-                return Judgement(None, raw=text, error=f"unparseable answer after {parse_failures} attempts")
+                return Judgement(None, raw=text, error=f"unparseable answer after {parse_failures} attempts"), _FINAL
             logger.info("unparseable judge answer %r; asking again (%d/%d)", (text or "")[:80], parse_failures,
                         self.parse_retries)
 
@@ -461,43 +514,56 @@ class OpenAIChatBackend:
         ``on_result(i, judgement)`` is called in the calling thread as each pair completes.
 
         Raises:
-            JudgeBackendError: on HTTP 401/403/404, or when ``max_consecutive_failures`` pairs in a row
-                failed on transient errors. Judgements completed before that were already passed to
-                ``on_result``.
+            JudgeBackendError: on HTTP 401/403/404/405/407/501, when ``max_consecutive_failures`` pairs in a row
+                failed on transient errors, or when as many pairs in a row were refused (an HTTP error such as
+                400) before the endpoint accepted any request. Judgements completed before that were already
+                passed to ``on_result``.
         """
         results: list[Judgement | None] = [None] * len(pairs)
         if not pairs:
             return []
         abort = threading.Event()
-        self._consecutive_failures = 0
+        self._consecutive_failures = self._refused_in_a_row = 0
         fatal: BaseException | None = None
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(pairs)),
                                 thread_name_prefix="gradrel-judge") as pool:
-            futures = {pool.submit(self.judge_one, q, p, abort=abort): i for i, (q, p) in enumerate(pairs)}
+            futures = {pool.submit(self._judge_one, q, p, abort): i for i, (q, p) in enumerate(pairs)}
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
                     i = futures[future]
                     try:
-                        judgement = future.result()
+                        judgement, outcome = future.result()
                     except JudgeBackendError as exc:
                         fatal = fatal or exc
                         abort.set()
                         continue
                     results[i] = judgement
-                    aborted = judgement.error is not None and judgement.error.startswith("aborted")
-                    if judgement.transient and judgement.error and not aborted:
-                        self._consecutive_failures += 1
-                        if self._consecutive_failures >= self.max_consecutive_failures and fatal is None:
-                            fatal = JudgeBackendError(
-                                f"{self.endpoint}: {self._consecutive_failures} pairs in a row failed "
-                                f"({judgement.error}); stopping")
-                            abort.set()
-                    elif not judgement.transient:
-                        self._consecutive_failures = 0
-                    if on_result is not None and not aborted:
+                    stop = self._count(judgement, outcome)
+                    if stop is not None and fatal is None:
+                        fatal = stop
+                        abort.set()
+                    if on_result is not None and outcome != _ABORTED:
                         on_result(i, judgement)
         if fatal is not None:
             raise fatal
         return [r if r is not None else Judgement(None, error="not judged", transient=True) for r in results]
+
+    def _count(self, judgement: Judgement, outcome: str) -> JudgeBackendError | None:
+        """Count a completed pair toward the run's stopping rules; the error that stops the run, if it must."""
+        if outcome in (_GRADED, _FINAL):
+            self._consecutive_failures = 0
+        elif outcome == _TRANSIENT:
+            self._consecutive_failures += 1
+            if self._consecutive_failures >= self.max_consecutive_failures:
+                return JudgeBackendError(f"{self.endpoint}: {self._consecutive_failures} pairs in a row failed "
+                                         f"({judgement.error}); stopping")
+        elif outcome == _REFUSED and not self._accepted:
+            self._refused_in_a_row += 1
+            if self._refused_in_a_row >= self.max_consecutive_failures:
+                return JudgeBackendError(
+                    f"{self.endpoint} refused the first {self._refused_in_a_row} requests and accepted none "
+                    f"({judgement.error}); check the model name ({self.model!r}) and the options the server "
+                    f"takes (--no-logprobs, logprobs=False, drops the log-probability ones); stopping")
+        return None

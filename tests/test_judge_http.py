@@ -438,6 +438,27 @@ def test_killed_server_stops_the_run_and_keeps_what_was_judged(tmp_path):
     assert out["grade"].tolist() == [2, 3, 0, 1]
 
 
+@pytest.mark.parametrize("stop", ["interrupt", "on_result", "worker"])
+def test_an_interrupted_run_sends_no_queued_pair(stop):
+    """Ctrl-C (KeyboardInterrupt in the calling thread), an on_result that raises (say the cache's disk is full)
+    or a request that raises: the exception propagates at once, and the pairs still queued are never sent."""
+    pairs = [(f"query {i}", f"passage {i}") for i in range(40)]
+    seen = []
+
+    def on_result(i, judgement):
+        seen.append(i)
+        if len(seen) == 2 and stop != "worker":
+            raise KeyboardInterrupt if stop == "interrupt" else OSError("No space left on device")
+
+    if stop == "worker":
+        pairs[3] = ("query 3", None)  # build_messages refuses a passage that is not text
+    with JudgeServer() as server:
+        server.delay = 0.05
+        with pytest.raises({"interrupt": KeyboardInterrupt, "on_result": OSError, "worker": TypeError}[stop]):
+            backend(server, max_workers=2).judge_many(pairs, on_result=on_result)
+        assert len(server.requests) <= 6  # those in flight when it stopped; before, all 40 were sent
+
+
 def test_bad_key_is_fatal_and_never_shown(caplog):
     from pyterrier_gradrel.judge import LLMJudge
 

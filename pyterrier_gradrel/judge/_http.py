@@ -511,7 +511,9 @@ class OpenAIChatBackend:
                    on_result: ResultCallback | None = None) -> list[Judgement]:
         """Grade ``pairs`` of (query, passage) with at most ``max_workers`` requests in flight.
 
-        ``on_result(i, judgement)`` is called in the calling thread as each pair completes.
+        ``on_result(i, judgement)`` is called in the calling thread as each pair completes. An exception in the
+        calling thread (Ctrl-C, one raised by ``on_result``) or in a request stops the run at once: queued pairs
+        are never sent, requests in flight are not retried, and the exception propagates.
 
         Raises:
             JudgeBackendError: on HTTP 401/403/404/405/407/501, when ``max_consecutive_failures`` pairs in a row
@@ -529,23 +531,28 @@ class OpenAIChatBackend:
                                 thread_name_prefix="gradrel-judge") as pool:
             futures = {pool.submit(self._judge_one, q, p, abort): i for i, (q, p) in enumerate(pairs)}
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    i = futures[future]
-                    try:
-                        judgement, outcome = future.result()
-                    except JudgeBackendError as exc:
-                        fatal = fatal or exc
-                        abort.set()
-                        continue
-                    results[i] = judgement
-                    stop = self._count(judgement, outcome)
-                    if stop is not None and fatal is None:
-                        fatal = stop
-                        abort.set()
-                    if on_result is not None and outcome != _ABORTED:
-                        on_result(i, judgement)
+            try:
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        i = futures[future]
+                        try:
+                            judgement, outcome = future.result()
+                        except JudgeBackendError as exc:
+                            fatal = fatal or exc
+                            abort.set()
+                            continue
+                        results[i] = judgement
+                        stop = self._count(judgement, outcome)
+                        if stop is not None and fatal is None:
+                            fatal = stop
+                            abort.set()
+                        if on_result is not None and outcome != _ABORTED:
+                            on_result(i, judgement)
+            except BaseException:  # Ctrl-C, a failing on_result or worker: no queued pair is sent, none retried
+                abort.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
         if fatal is not None:
             raise fatal
         return [r if r is not None else Judgement(None, error="not judged", transient=True) for r in results]

@@ -132,6 +132,23 @@ def test_missing_input_columns_are_named():
             LLMJudge(backend(server)).transform(pd.DataFrame({"qid": ["q"], "query": ["x"], "docno": ["d"]}))
 
 
+@pytest.mark.parametrize("column,value", [("text", None), ("text", float("nan")), ("query", None)])
+def test_a_row_without_text_is_refused_before_any_request(tmp_path, column, value):
+    """A missing passage (a docno the text loader did not find) is an error naming the row, before any request:
+    it used to end the run with a TypeError from a worker thread (astype(str) keeps the missing value) while the
+    rest of the batch was sent and its answers dropped."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    rows = frame(PAIRS[:3])
+    rows[column] = rows[column].astype(object)
+    rows.loc[1, column] = value
+    with JudgeServer() as server:
+        with pytest.raises(ValueError, match=rf"^{column} is missing in 1 of 3 rows \(first: qid 'q1', docno 'd1'\)"):
+            LLMJudge(backend(server), cache=JudgementCache(tmp_path / "c.jsonl")).transform(rows)
+        assert server.requests == []
+    assert len(JudgementCache(tmp_path / "c.jsonl")) == 0
+
+
 def test_retries_500_then_succeeds():
     with JudgeServer() as server:
         server.script = [("status", 500, {}), ("status", 503, {})]

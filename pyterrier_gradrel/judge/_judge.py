@@ -90,8 +90,24 @@ class LLMJudge(pt.Transformer):
                 "probs": list(judgement.probs) if judgement.probs is not None else None,
                 "error": judgement.error, "qid": str(qid), "docno": str(docno)}
 
+    @staticmethod
+    def _check_texts(rows: pd.DataFrame) -> None:
+        """Refuse rows without a query or passage text (``None``/NaN), before any request."""
+        for column in ("query", "text"):
+            absent = rows[column].isna().to_numpy()
+            if absent.any():
+                first = rows[absent].iloc[0]
+                raise ValueError(f"{column} is missing in {int(absent.sum())} of {len(rows)} rows (first: qid "
+                                 f"{first['qid']!r}, docno {first['docno']!r}); the judge needs every pair's query "
+                                 f"and passage text (a text loader, e.g. pt.text.get_text(dataset, 'text'), adds it)")
+
     def judge_pairs(self, rows: pd.DataFrame) -> dict[str, dict]:
-        """Judge the distinct (query, text) pairs of ``rows``; returns key -> record (from cache or fresh)."""
+        """Judge the distinct (query, text) pairs of ``rows``; returns key -> record (from cache or fresh).
+
+        Raises:
+            ValueError: a row has no query or no text (``None``/NaN); nothing is judged.
+        """
+        self._check_texts(rows)
         keys = [self.key(q, t) for q, t in zip(rows["query"].astype(str), rows["text"].astype(str), strict=True)]
         found: dict[str, dict] = {}
         todo: dict[str, tuple[str, str, Any, Any]] = {}
@@ -137,7 +153,11 @@ class LLMJudge(pt.Transformer):
         return {k: found[k] for k in keys if k in found}
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
-        """Add ``grade``, ``judge_raw``, ``judge_error`` and ``p_0..p_3`` to each row of ``inp``."""
+        """Add ``grade``, ``judge_raw``, ``judge_error`` and ``p_0..p_3`` to each row of ``inp``.
+
+        Raises:
+            ValueError: a row has no query or no text (``None``/NaN); nothing is judged.
+        """
         pta.validate.columns(inp, includes=INPUT_COLUMNS)
         out = inp.drop(columns=[c for c in OUTPUT_COLUMNS if c in inp.columns]).copy()
         if len(out) == 0:

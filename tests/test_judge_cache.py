@@ -120,3 +120,32 @@ def test_run_killed_halfway_resumes_with_only_the_missing_pairs(tmp_path):
         i = int(rec["qid"][1:])
         assert key == judgement_key("openai:judge-model", *pairs[i])
         assert build_messages(*pairs[i])[1]["content"] not in judged_again
+
+
+def test_openai_sampling_settings_are_part_of_the_key(tmp_path):
+    """A reasoning model's answer cut by max_tokens=8 is cached as missing; a run with room for the answer (or
+    another temperature) must ask again, not reuse it. With every default the id is the bare one earlier
+    versions wrote, so their caches stay valid."""
+    import pandas as pd
+    from judge_server import JudgeServer
+
+    from pyterrier_gradrel.judge import LLMJudge, OpenAIChatBackend
+
+    def model_id(**kw):
+        return OpenAIChatBackend(model="m", base_url="http://127.0.0.1:9/v1", **kw).model_id
+
+    assert model_id() == model_id(seed=7) == model_id(logprobs=False, top_logprobs=2, max_workers=1) == "openai:m"
+    assert model_id(max_tokens=512) == "openai:m[max_tokens=512]"
+    assert model_id(temperature=0.7) == "openai:m[temperature=0.7]"
+    assert model_id(temperature=0.7, seed=1, max_tokens=64) == "openai:m[temperature=0.7,max_tokens=64,seed=1]"
+    rows = pd.DataFrame({"qid": ["q1"], "query": ["capital of france"], "docno": ["d1"],
+                         "text": ["Paris is the capital of France."]})
+    with JudgeServer() as server:
+        server.script = [("text", "<think>The passage")] * 3  # cut off by max_tokens
+        short = LLMJudge(OpenAIChatBackend(model="m", base_url=server.base_url, max_tokens=4, parse_retries=2),
+                         cache=tmp_path / "c.jsonl")
+        assert short.transform(rows)["grade"].isna().all() and len(server.requests) == 3
+        roomy = LLMJudge(OpenAIChatBackend(model="m", base_url=server.base_url, max_tokens=512),
+                         cache=tmp_path / "c.jsonl")
+        assert roomy.transform(rows)["grade"].tolist() == [3] and len(server.requests) == 4
+        assert short.transform(rows)["grade"].isna().all() and len(server.requests) == 4  # its own entry

@@ -65,6 +65,8 @@ ERROR_BODY_BYTES = 65536
 MIN_KEY_PREFIX = 4
 #: retried with backoff, as is every other 5xx but those in :data:`_FATAL_STATUS` and 505
 _RETRY_STATUS = frozenset({408, 409, 425, 429})
+# the defaults of the settings that change answers: a judge with all of them has the bare ``openai:<model>`` id
+_DEFAULT_TEMPERATURE, _DEFAULT_MAX_TOKENS, _DEFAULT_SEED = 0.0, 8, 0
 #: the endpoint, the key or the model is wrong: the run stops at once
 _FATAL_STATUS = frozenset({401, 403, 404, 405, 407, 501})
 
@@ -263,7 +265,8 @@ class OpenAIChatBackend:
             spent), the run stops with :class:`JudgeBackendError` (a dead server is not hammered); so does it
             when this many pairs in a row are refused (HTTP 400, 422, ...) before the endpoint accepted any.
         temperature: sampling temperature (0 = greedy).
-        max_tokens: answer length limit (a grade needs 1-3 tokens; raise it for reasoning models).
+        max_tokens: answer length limit (a grade needs 1-3 tokens; raise it for reasoning models). Like
+            ``temperature`` (and ``seed`` when sampling), part of :attr:`model_id` when not the default.
         logprobs: ask for token log-probabilities (``top_logprobs=top_logprobs``) to derive ``p_0..p_3``;
             switched off for the run when a request refused with HTTP 400 is accepted without them (the
             server refuses the parameter, not the prompt). Switch it off for a server
@@ -275,8 +278,8 @@ class OpenAIChatBackend:
     def __init__(self, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                  max_workers: int = 4, timeout: float = 60.0, max_retries: int = 5, backoff: float = 1.0,
                  max_backoff: float = 30.0, parse_retries: int = 2, max_consecutive_failures: int = 3,
-                 temperature: float = 0.0, max_tokens: int = 8, logprobs: bool = True, top_logprobs: int = 5,
-                 seed: int | None = 0) -> None:
+                 temperature: float = _DEFAULT_TEMPERATURE, max_tokens: int = _DEFAULT_MAX_TOKENS,
+                 logprobs: bool = True, top_logprobs: int = 5, seed: int | None = _DEFAULT_SEED) -> None:
         model = model or os.environ.get(ENV_MODEL)
         base_url = base_url or os.environ.get(ENV_BASE_URL)
         if not model:
@@ -328,8 +331,26 @@ class OpenAIChatBackend:
     # -- identity ----------------------------------------------------------------------------------
     @property
     def model_id(self) -> str:
-        """The judge model's name in cache keys and manifests (``openai:<model>``)."""
-        return f"openai:{self.model}"
+        """The judge model's name in cache keys and manifests: ``openai:<model>`` followed by
+        :meth:`settings_suffix`, so a judgement cached under other sampling settings is never reused."""
+        return f"openai:{self.model}{self.settings_suffix()}"
+
+    def settings_suffix(self) -> str:
+        """The settings that change this judge's answers and differ from the defaults, as ``[k=v,...]`` (or ``""``).
+
+        ``temperature``, ``max_tokens`` (a reasoning model's answer cut at 8 tokens has no grade and is cached as
+        missing; with a larger limit it is asked again) and, when sampling (``temperature`` > 0), ``seed``. With
+        every default the suffix is empty, so the default ``model_id`` is the one earlier versions wrote and
+        their cached judgements stay valid. ``logprobs`` changes only ``p_0..p_3``, not the grade, and is left out.
+        """
+        parts = []
+        if self.temperature != _DEFAULT_TEMPERATURE:
+            parts.append(f"temperature={self.temperature!r}")
+        if self.max_tokens != _DEFAULT_MAX_TOKENS:
+            parts.append(f"max_tokens={self.max_tokens}")
+        if self.temperature != 0 and self.seed != _DEFAULT_SEED:
+            parts.append(f"seed={self.seed!r}")
+        return f"[{','.join(parts)}]" if parts else ""
 
     @property
     def has_api_key(self) -> bool:

@@ -413,3 +413,43 @@ def test_agreement_per_language_with_unlisted_pairs_as_grade_zero():
         agreement(judged, qrels, by="script")
     with pytest.raises(ValueError, match="lacks columns"):
         agreement(judged.drop(columns="grade"), qrels)
+
+
+def test_weighted_kappa_weighs_the_distance_between_grade_values():
+    """A scale with a gap weighs 1-vs-3 as two steps; shifting every grade changes nothing."""
+    from pyterrier_gradrel.judge._agreement import weighted_kappa
+
+    confusion = np.array([[5, 1, 0], [1, 4, 2], [0, 2, 6]])
+    grades = np.array([0, 1, 3])
+    n = confusion.sum()
+    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / n
+    for weights, power in (("quadratic", 2), ("linear", 1)):
+        w = np.abs(grades[:, None] - grades[None, :]) ** power
+        by_formula = 1 - (w * confusion).sum() / (w * expected).sum()
+        assert weighted_kappa(confusion, weights=weights, values=(0, 1, 3)) == pytest.approx(by_formula, abs=1e-12)
+        assert weighted_kappa(confusion, weights=weights, values=(0, 1, 3)) != pytest.approx(
+            weighted_kappa(confusion, weights=weights))
+        assert weighted_kappa(confusion, weights=weights, values=(1, 2, 3)) == pytest.approx(
+            weighted_kappa(confusion, weights=weights), abs=1e-12)
+    with pytest.raises(ValueError, match="one grade per row"):
+        weighted_kappa(confusion, values=(0, 1))
+
+
+def test_agreement_on_a_reference_scale_other_than_the_judges():
+    """A reference graded 0..4 (a local collection's own scale): refused on the judge's 0..3 with a hint, computed
+    over the union when asked; a reference pair listed twice counts once, with its highest grade."""
+    from pyterrier_gradrel.judge import agreement
+    from pyterrier_gradrel.judge._agreement import weighted_kappa
+
+    judged = pd.DataFrame({"qid": ["a", "a", "b", "c"], "docno": ["1", "2", "1", "9"],
+                           "grade": pd.array([3, 1, 2, 0], dtype="Int64")})
+    qrels = pd.DataFrame({"qid": ["a", "a", "b", "b"], "docno": ["1", "2", "1", "1"], "label": [4, 1, 1, 2]})
+    with pytest.raises(ValueError, match=r"reference has \[4\], judge has \[\] \(pass grades="):
+        agreement(judged, qrels, by=None)
+    report = agreement(judged, qrels, by=None, grades=[4, 3, 2, 1, 0, 0])
+    assert report.grades == (0, 1, 2, 3, 4) and report.overall.n == 4
+    conf = report.confusion_frame()
+    assert conf.shape == (5, 5) and int(conf.to_numpy().sum()) == 4
+    assert conf.loc["4", "3"] == 1 and conf.loc["1", "1"] == 1 and conf.loc["2", "2"] == 1 and conf.loc["0", "0"] == 1
+    assert report.overall.exact == pytest.approx(3 / 4)
+    assert report.overall.kappa_quadratic == pytest.approx(weighted_kappa(conf.to_numpy()), abs=1e-12)

@@ -119,7 +119,7 @@ def test_judge_command_rejects_bad_input(tmp_path):
         main(["judge", "--backend", "hf", "--model", "x", "--input", str(nocols)])
 
 
-def _reference_collection(tmp_path, *, qrels=None):
+def _reference_collection(tmp_path, *, qrels=None, grades=None):
     """A registered local collection with known grades (q2 is German, the others English)."""
     from pyterrier_gradrel.datasets import register_local
 
@@ -131,6 +131,8 @@ def _reference_collection(tmp_path, *, qrels=None):
         for q, t in zip(TOPICS["qid"], TOPICS["query"], strict=True)))
     for split, text in (qrels or {"test": "q1 0 d0 3\nq1 0 d4 1\nq2 0 d2 3\nq3 0 d1 2\n"}).items():
         (ref / f"qrels.{split}.txt").write_text(text)
+    if grades is not None:
+        (ref / "manifest.json").write_text(json.dumps({"grades": grades, "default_rel": 2}))
     name = f"ref-{tmp_path.name}"
     register_local(name, ref)
     return name
@@ -192,6 +194,34 @@ def test_agreement_command_against_a_reference_collection(tmp_path, monkeypatch,
     assert printed["confusion"] == expected.confusion_frame().to_numpy().tolist()
     assert sum(map(sum, printed["confusion"])) == 9
     assert "kappa (quadratic)" in (tmp_path / "report.md").read_text()
+
+
+def test_agreement_command_on_a_reference_with_its_own_scale(tmp_path, monkeypatch, capsys):
+    """A reference collection graded 0..4 (its manifest's scale): the command compares over 0..4, says that the
+    scales differ, and its numbers are agreement()'s on that scale (it stopped with 'grades must be in
+    [0, 1, 2, 3]; reference has [4]')."""
+    from pyterrier_gradrel.judge import agreement
+
+    monkeypatch.setenv("GRADREL_HOME", str(tmp_path / "home"))
+    ref_name = _reference_collection(tmp_path, qrels={"test": "q1 0 d0 4\nq1 0 d4 1\nq2 0 d2 3\nq3 0 d1 2\n"},
+                                     grades={str(g): f"grade {g}" for g in range(5)})
+    judgements = tmp_path / "judgements.jsonl"
+    rows = [("q1", "d0", 3), ("q1", "d4", 1), ("q2", "d2", 3), ("q3", "d1", 1), ("q3", "d3", 0)]
+    judgements.write_text("".join(json.dumps({"qid": q, "docno": d, "grade": g}) + "\n" for q, d, g in rows))
+    rc = main(["agreement", str(judgements), "--dataset", f"gradrel/local/{ref_name}/test", "--by", "none",
+               "--json", "--output", str(tmp_path / "report.md")])
+    assert rc == 0
+    captured = capsys.readouterr()
+    printed = json.loads(captured.out)
+    assert printed["grades"] == [0, 1, 2, 3, 4] and len(printed["confusion"]) == 5
+    assert "reference grades are on the scale [0, 1, 2, 3, 4]" in captured.err
+    judged = pd.DataFrame(rows, columns=["qid", "docno", "grade"]).astype({"grade": "Int64"})
+    qrels = pt.get_dataset(f"irds:gradrel/local/{ref_name}/test").get_qrels()
+    expected = agreement(judged, qrels, by=None, grades=range(5))
+    assert printed["confusion"] == expected.confusion_frame().to_numpy().tolist()
+    assert printed["confusion"][4][3] == 1 and printed["groups"][-1]["n"] == 5
+    assert printed["groups"][-1]["kappa_quadratic"] == pytest.approx(expected.overall.kappa_quadratic, abs=1e-12)
+    assert "[0, 1, 2, 3, 4]" in (tmp_path / "report.md").read_text()
 
 
 @pytest.mark.slow

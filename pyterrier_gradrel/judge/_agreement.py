@@ -17,22 +17,33 @@ from pyterrier_gradrel.datasets import GRADES
 WEIGHTS = ("quadratic", "linear", None)
 
 
-def weighted_kappa(confusion: np.ndarray, *, weights: str | None = "quadratic") -> float:
+def weighted_kappa(confusion: np.ndarray, *, weights: str | None = "quadratic",
+                   values: Sequence[float] | None = None) -> float:
     """Cohen's kappa of a square confusion matrix (rows: reference, columns: judge).
 
-    ``weights``: ``"quadratic"`` (disagreement weight ``(i-j)^2``), ``"linear"`` (``|i-j|``) or ``None``
-    (unweighted). Returns NaN when the expected disagreement is zero (e.g. a single grade everywhere).
+    Args:
+        confusion: ``k x k`` counts.
+        weights: ``"quadratic"`` (disagreement weight ``(a-b)^2`` between the grades ``a`` and ``b`` of a cell),
+            ``"linear"`` (``|a-b|``) or ``None`` (unweighted).
+        values: the grade of each row and column (default ``0..k-1``), so that a scale with a gap, such as
+            ``(0, 1, 3)``, weighs a 1-vs-3 disagreement as two steps.
+
+    Returns:
+        Kappa, or NaN when the expected disagreement is zero (e.g. a single grade everywhere).
     """
     if weights not in WEIGHTS:
         raise ValueError(f"weights must be one of {list(WEIGHTS)}, got {weights!r}")
     observed = np.asarray(confusion, dtype=float)
     if observed.ndim != 2 or observed.shape[0] != observed.shape[1]:
         raise ValueError(f"confusion must be a square matrix, got shape {observed.shape}")
+    k = observed.shape[0]
+    grade = np.arange(k, dtype=float) if values is None else np.asarray(values, dtype=float)
+    if grade.shape != (k,):
+        raise ValueError(f"values must give one grade per row of the {k} x {k} confusion, got {list(grade)}")
     n = observed.sum()
     if n == 0:
         return float("nan")
-    k = observed.shape[0]
-    i, j = np.indices((k, k))
+    i, j = np.meshgrid(grade, grade, indexing="ij")
     if weights == "quadratic":
         w = (i - j) ** 2
     elif weights == "linear":
@@ -110,8 +121,8 @@ def _group(ref: np.ndarray, judge: np.ndarray, missing: int, grades: Sequence[in
     n = int(confusion.sum())
     return GroupAgreement(
         n=n, missing=int(missing), confusion=confusion,
-        kappa_quadratic=weighted_kappa(confusion, weights="quadratic"),
-        kappa_linear=weighted_kappa(confusion, weights="linear"),
+        kappa_quadratic=weighted_kappa(confusion, weights="quadratic", values=grades),
+        kappa_linear=weighted_kappa(confusion, weights="linear", values=grades),
         exact=float(np.trace(confusion) / n) if n else float("nan"),
     )
 
@@ -124,9 +135,14 @@ def agreement(judged: pd.DataFrame, qrels: pd.DataFrame, *, by: str | None = "la
         judged: frame with ``qid``, ``docno``, ``grade`` (judge; missing allowed) and, if ``by`` is set,
             the grouping column (e.g. ``lang``).
         qrels: reference qrels with ``qid``, ``docno``, ``label``; judged pairs absent from it have
-            reference grade 0.
+            reference grade 0; a pair listed twice counts with its highest grade.
         by: column of ``judged`` to group by (``None``: overall only).
-        grades: the grade scale (both sides must stay inside it).
+        grades: the grade scale: the rows and columns of the confusion matrix, and the grade values the kappa
+            weights are distances between. Both sides must stay inside it: for a reference collection on another
+            scale than the judge's 0..3, pass the union (``gradrel agreement`` does, from the dataset's grades).
+
+    Raises:
+        ValueError: a column is missing, ``judged`` repeats a pair, or a grade is outside ``grades``.
 
     Returns:
         An :class:`AgreementReport` (overall and per group).
@@ -138,17 +154,19 @@ def agreement(judged: pd.DataFrame, qrels: pd.DataFrame, *, by: str | None = "la
             raise ValueError(f"{frame_name} lacks columns {missing_cols}; it needs {cols}, has {list(frame.columns)}")
     if by is not None and by not in judged.columns:
         raise ValueError(f"by={by!r} is not a column of judged; choose one of {list(judged.columns)} or None")
-    grades = tuple(int(g) for g in grades)
+    grades = tuple(sorted({int(g) for g in grades}))
     if judged.duplicated(["qid", "docno"]).any():
         raise ValueError("judged has duplicate (qid, docno) pairs")
     ref = qrels[["qid", "docno", "label"]].astype({"qid": str, "docno": str})
+    ref = ref.groupby(["qid", "docno"], as_index=False, sort=False)["label"].max()  # the highest grade counts
     merged = judged.astype({"qid": str, "docno": str}).merge(ref, on=["qid", "docno"], how="left")
     merged["label"] = merged["label"].fillna(0).astype(int)
     bad_ref = sorted(set(merged["label"]) - set(grades))
     present = merged["grade"].notna()
     bad_judge = sorted(set(merged.loc[present, "grade"].astype(int)) - set(grades))
     if bad_ref or bad_judge:
-        raise ValueError(f"grades must be in {list(grades)}; reference has {bad_ref}, judge has {bad_judge}")
+        raise ValueError(f"grades must be in {list(grades)}; reference has {bad_ref}, judge has {bad_judge} "
+                         f"(pass grades=... with the scale of both, e.g. the reference dataset's grades and 0..3)")
 
     def summarise(part: pd.DataFrame) -> GroupAgreement:
         ok = part["grade"].notna()

@@ -70,7 +70,9 @@ def add_parser(subparsers: Any) -> None:
 
     p = subparsers.add_parser("agreement", help="compare judge grades with a dataset's existing grades",
                               description="Confusion matrix and Cohen's weighted kappa of a built collection's "
-                                          "judgements against the grades of the dataset it was built from.")
+                                          "judgements against the grades of the dataset it was built from, over "
+                                          "the judge's 0-3 and the reference dataset's own grade scale (a "
+                                          "judged pair the reference does not list has grade 0).")
     p.add_argument("judgements", help="a collection name, a collection folder or a judgements.jsonl file")
     p.add_argument("--dataset", default=None, help="reference dataset id (default: the collection's source)")
     p.add_argument("--by", default="lang", help="group by this query field (default lang; 'none' for overall only)")
@@ -219,10 +221,24 @@ def _resolve_judgements(target: str) -> tuple[Path, dict[str, Any] | None]:
     return path, build
 
 
+def _scales(datasets: list[str], qrels: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the scale to compare on, the reference's scale): the reference's is its datasets' declared grades (a
+    ``gradrel/`` id's, e.g. a local collection's manifest), the grades its qrels use and 0 (unlisted pairs); the
+    comparison's adds the judge's 0..3."""
+    from pyterrier_gradrel.datasets import GRADES, info
+
+    reference = {0, *(int(g) for g in qrels["label"].dropna().unique())}
+    for d in datasets:
+        if d.startswith("gradrel/"):
+            reference |= set(info(d).grade_scale)
+    return tuple(sorted(reference | set(GRADES))), tuple(sorted(reference))
+
+
 def _agreement_cmd(args: argparse.Namespace) -> int:
     import pandas as pd
     import pyterrier as pt
 
+    from pyterrier_gradrel.datasets import GRADES
     from pyterrier_gradrel.judge._agreement import agreement
 
     _check_output_file(args.output)
@@ -255,15 +271,24 @@ def _agreement_cmd(args: argparse.Namespace) -> int:
         if not any(v is not None for v in field.values()):
             raise SystemExit(f"gradrel agreement: the queries of {dataset} have no field {by!r}; use --by none")
         judged[by] = judged["qid"].map(field)
-    report = agreement(judged, qrels, by=by)
+    grades, reference_scale = _scales(datasets, qrels)
+    report = agreement(judged, qrels, by=by, grades=grades)
+    note = ""
+    if set(reference_scale) != set(GRADES):
+        note = (f"The reference grades are on the scale {list(reference_scale)} (0 also for a pair it does not "
+                f"list), the judge's on {list(GRADES)}: the confusion matrix covers {list(grades)}, and exact "
+                f"agreement and kappa compare the grade numbers.")
+        print(f"note: {note}", file=sys.stderr)
     if args.json:
         frame = report.to_frame()
-        print(json.dumps({"dataset": dataset, "judgements": str(path), "groups": frame.to_dict("records"),
+        print(json.dumps({"dataset": dataset, "judgements": str(path), "grades": list(report.grades),
+                          "groups": frame.to_dict("records"),
                           "confusion": report.confusion_frame().to_numpy().tolist()}, indent=2))
     else:
         print(report.to_markdown())
     if args.output:
         from pyterrier_gradrel._atomic import write_text
 
-        write_text(args.output, f"# Judge agreement with {dataset}\n\nJudgements: `{path}`\n\n{report.to_markdown()}\n")
+        write_text(args.output, f"# Judge agreement with {dataset}\n\nJudgements: `{path}`\n\n"
+                                f"{note + chr(10) * 2 if note else ''}{report.to_markdown()}\n")
     return 0

@@ -10,6 +10,7 @@ which every request gets the default answer. Actions:
 * ``("sleep", seconds)``: sleep, then answer ``ok`` (a client with a shorter timeout times out).
 * ``("text", content)``: answer ``content`` as the assistant message (garbage answers).
 * ``("body", bytes)``: a 200 with a raw, non-JSON body.
+* ``("raw", bytes)``: these bytes as the whole response (status line included), then the connection is closed.
 
 ``server.refuse(query, passage, payload)``, when set, is asked first for each request (after the scripted
 action is taken from the script): an HTTP status it returns is answered with an OpenAI-style error body
@@ -122,6 +123,11 @@ class JudgeServer:
                     return
                 if kind == "body":
                     self._send(200, action[1])
+                    return
+                if kind == "raw":
+                    self._done()
+                    self.wfile.write(action[1])
+                    self.close_connection = True
                     return
                 if kind == "sleep":
                     time.sleep(action[1])

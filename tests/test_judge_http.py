@@ -326,6 +326,22 @@ def test_a_200_that_is_not_a_chat_completion_is_transient_and_asked_again(tmp_pa
     assert again["grade"].tolist() == [3, 0]
 
 
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"choices\": [{\"mess",
+    b"HTP/1.1 OK\r\n\r\n",
+], ids=["body cut short", "not an HTTP status line"])
+def test_a_connection_dropped_mid_answer_is_transient(raw):
+    """A body shorter than its Content-Length (a proxy or server dying mid-answer) or a status line that is not HTTP
+    is retried like any transport failure; it raised http.client's IncompleteRead / BadStatusLine out of the run."""
+    with JudgeServer() as server:
+        server.script = [("raw", raw)]
+        result = backend(server, max_workers=1).judge_many([PAIRS[1]])
+        assert result[0].grade == 3 and len(server.requests) == 2
+        server.script = [("raw", raw)] * 3
+        failed = backend(server, max_workers=1, max_retries=1).judge_many([PAIRS[1]])
+    assert failed[0].grade is None and failed[0].transient and failed[0].error.startswith("gave up after 2 attempts")
+
+
 def test_an_answer_without_a_grade_is_final():
     """A well-formed completion whose content is null or out of range is the judge's answer: final, not transient."""
     with JudgeServer() as server:

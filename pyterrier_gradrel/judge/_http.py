@@ -10,7 +10,8 @@ message): after ``parse_retries`` extra requests the pair is recorded as missing
 cache keeps it, and a later run asks again only with ``retry_missing=True`` (``--retry-missing``).
 Everything else that yields no grade is *transient* (``Judgement.transient``): timeouts, connection
 errors, HTTP 408/409/425/429/5xx, and 200 answers that are not a well-formed chat completion (a body that
-is not JSON, such as a proxy's HTML error page, a truncated or empty body; JSON without
+is not JSON, such as a proxy's HTML error page, a truncated or empty body, a connection closed before the body
+its ``Content-Length`` announces, a status line that is not HTTP; JSON without
 ``choices[0].message.content`` or with non-text content; malformed ``logprobs``: entries that are not
 objects, log-probabilities that are not finite numbers <= 0 such as ``1000``, ``Infinity``, ``NaN`` or
 strings; with ``logprobs=False`` (``--no-logprobs``) the ``logprobs`` a server sends anyway are not read).
@@ -32,6 +33,7 @@ machines of this project, so the tests exercise this backend against a local scr
 from __future__ import annotations
 
 import email.utils
+import http.client
 import ipaddress
 import json
 import logging
@@ -428,7 +430,8 @@ class OpenAIChatBackend:
                     f"({self.model!r}) and the API key ({'set' if self._key else 'unset'}); {detail!r}"
                 ) from None
             raise _Refused(status, detail) from None
-        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError, http.client.HTTPException) as exc:
+            # HTTPException: a body cut short (IncompleteRead), a status line that is not HTTP (BadStatusLine)
             reason = getattr(exc, "reason", exc)
             raise _Transient(self._scrub(f"{type(exc).__name__}: {reason}")) from None
         try:

@@ -178,8 +178,9 @@ def _judge_cmd(args: argparse.Namespace) -> int:
                          f"errors (first: {first}); the output holds each pair's judge_error")
     print(f"judged {len(out)} pairs ({missing} without a grade)", file=sys.stderr)
     if missing:
-        print(f"  {judge.transient_last} of the pairs sent failed transiently (not cached: the next run asks "
-              f"again); answers without a clean grade are cached as final (--retry-missing asks again)",
+        print(f"  {judge.transient_last} of the pairs sent failed on transport errors or were refused by the "
+              f"server (not cached: the next run asks again); answers without a clean grade are cached as final "
+              f"(--retry-missing asks again)",
               file=sys.stderr)
     return 0
 

@@ -69,7 +69,8 @@ class LLMJudge(pt.Transformer):
         self.batch_size = batch_size
         self.verbose = bool(verbose)
         self.judged_last = 0  # how many pairs the last transform sent to the backend
-        self.transient_last = 0  # how many of those failed transiently (not cached; the next run asks again)
+        # how many of those failed transiently or were refused by the server (not cached; the next run asks again)
+        self.transient_last = 0
 
     @property
     def model_id(self) -> str:

@@ -116,6 +116,17 @@ def test_long_passages_are_truncated_not_the_instructions(tiny_lm):
     assert short.judge_many([("fox", passage)])[0].grade in (0, 1, 2, 3)
 
 
+def test_a_query_too_long_for_max_length_fails_only_its_pair(tiny_lm):
+    """A prompt that cannot fit even without its passage is that pair's missing grade, not the whole run's error."""
+    from pyterrier_gradrel.judge import TransformersBackend
+
+    be = TransformersBackend(tiny_lm, max_length=1200, device="cpu")
+    seen = []
+    result = be.judge_many([PAIRS[0], ("fox " * 2000, "The dog."), PAIRS[1]], on_result=lambda i, j: seen.append(i))
+    assert result[1].grade is None and not result[1].transient and "does not fit max_length=1200" in result[1].error
+    assert result[0].grade in (0, 1, 2, 3) and result[2].grade in (0, 1, 2, 3) and sorted(seen) == [0, 1, 2]
+
+
 def test_chat_template_is_used_when_present(tmp_path):
     from pyterrier_gradrel.judge import TransformersBackend
 

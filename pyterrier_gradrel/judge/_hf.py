@@ -190,10 +190,21 @@ class TransformersBackend:
 
     def judge_many(self, pairs: Sequence[tuple[str, str]], *,
                    on_result: ResultCallback | None = None) -> list[Judgement]:
-        """Grade ``pairs`` of (query, passage); one forward pass per batch of ``batch_size`` prompts."""
-        encoded = [self._encode(q, p) for q, p in pairs]
-        order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))  # similar lengths batch together
+        """Grade ``pairs`` of (query, passage); one forward pass per batch of ``batch_size`` prompts.
+
+        A pair whose prompt does not fit ``max_length`` even without its passage (a query that long) gets no
+        grade (final: ``max_length`` is part of :attr:`model_id`); the other pairs are judged.
+        """
         results: list[Judgement | None] = [None] * len(pairs)
+        encoded: dict[int, list[int]] = {}
+        for i, (q, p) in enumerate(pairs):
+            try:
+                encoded[i] = self._encode(q, p)
+            except ValueError as exc:
+                results[i] = Judgement(None, error=str(exc))
+                if on_result is not None:
+                    on_result(i, results[i])
+        order = sorted(encoded, key=lambda i: len(encoded[i]))  # similar lengths batch together
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
             probs = self._forward([encoded[i] for i in idx])

@@ -132,6 +132,7 @@ def test_the_precision_and_name_reach_the_baseline_system(monkeypatch, tiny_enco
     from pyterrier_gradrel.benchmark import _systems
 
     monkeypatch.setattr(_systems, "_BASELINE_ENCODER", str(tiny_encoder_dir))
+    monkeypatch.setattr(_systems, "bm25_engine", lambda: dict(_systems.REFERENCE_BM25_ENGINE))
     f32 = _systems.as_system("mE5-zero-shot", threads=1)
     bf16 = _systems.as_system("mE5-zero-shot", precision="bfloat16", threads=1)
     assert f32.description["encoder"]["precision"] == "float32"

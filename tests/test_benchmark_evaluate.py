@@ -455,3 +455,35 @@ def test_the_fingerprint_option_enters_the_system_fingerprint():
     args = build_parser().parse_args(["evaluate", "--system", "m:f", "--fingerprint", "weights-2024"])
     assert args.system_version == "weights-2024"
     assert build_parser().parse_args(["evaluate", "--system", "m:f", "--system-version", "v3"]).system_version == "v3"
+
+
+def test_the_bm25_baselines_fingerprint_their_engine(monkeypatch, tiny_encoder_dir):
+    """pyterrier-pisa's version and the resolved tokenizer enter the BM25 baselines' fingerprints, so results of
+    another engine are never reused; the engine of the committed reference results keeps their fingerprint."""
+    from pathlib import Path
+
+    from pyterrier_gradrel.benchmark import _systems
+
+    committed = Path(__file__).resolve().parents[1] / "experiments" / "results" / "benchmark" / "gradrel-v1"
+    reference = dict(_systems.REFERENCE_BM25_ENGINE)
+    # the constant is what the committed BM25-based results record
+    for folder in ("BM25", "BM25_mE5", "RRF_BM25_mE5"):
+        for path in (committed / folder).glob("*/*.json"):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            assert record["versions"]["pyterrier-pisa"] == reference["pyterrier-pisa"], path
+            assert f"tokenizer='{reference['tokenizer']}'" in record["system"]["pipeline"], path
+    [bm25_folder] = (committed / "BM25").iterdir()
+
+    def fingerprints(engine):
+        monkeypatch.setattr(_systems, "bm25_engine", lambda: dict(engine))
+        systems = [_systems.baseline_system(n, encoder=str(tiny_encoder_dir), threads=1)
+                   for n in ("BM25", "BM25>>mE5", "RRF(BM25,mE5)")]
+        assert all(s.description["bm25_engine"] == engine for s in systems)
+        return [s.fingerprint for s in systems]
+
+    kept = fingerprints(reference)
+    assert kept[0][:16] == bm25_folder.name
+    upgraded = fingerprints({**reference, "pyterrier-pisa": "0.5.0"})
+    retokenized = fingerprints({**reference, "tokenizer": "subword-multilingual-e5-small-0123456789-lc"})
+    for before, pisa, tokenizer in zip(kept, upgraded, retokenized, strict=True):
+        assert len({before, pisa, tokenizer}) == 3

@@ -7,7 +7,9 @@
   reproduce on any CPU.
 
 The system fingerprint names the result folder: an encoder's is its weights hash (precision included); a
-factory's covers the code it runs (:func:`code_fingerprint`) and an optional version string of the caller's.
+factory's covers the code it runs (:func:`code_fingerprint`) and an optional version string of the caller's; a
+baseline's its settings, its encoder's fingerprint and, for the BM25 baselines, the BM25 engine
+(:func:`bm25_engine`) when it is not the one the reference results were made with.
 """
 from __future__ import annotations
 
@@ -26,9 +28,16 @@ from typing import Any
 # the light home of the baseline names (importing retrieval._baselines would load PyTerrier)
 from pyterrier_gradrel.retrieval._names import BASELINES
 
-__all__ = ["System", "as_system", "baseline_system", "code_fingerprint", "slug"]
+__all__ = ["REFERENCE_BM25_ENGINE", "System", "as_system", "baseline_system", "bm25_engine", "bm25_settings",
+           "code_fingerprint", "slug"]
 
 _BASELINE_ENCODER = "multilingual-e5-small"
+
+#: the BM25 engine of the committed reference results (``experiments/results/benchmark``: BM25, BM25>>mE5 and
+#: RRF(BM25,mE5) record pyterrier-pisa 0.4.9 in ``versions`` and this tokenizer in ``system.pipeline``). Their
+#: fingerprints were computed before the engine entered the fingerprint: a baseline built on this engine keeps that
+#: fingerprint (and reuses those results); any other engine adds itself to the fingerprint (:func:`bm25_settings`)
+REFERENCE_BM25_ENGINE = {"pyterrier-pisa": "0.4.9", "tokenizer": "subword-multilingual-e5-small-b7b03bb354-lc"}
 
 
 @dataclass
@@ -423,9 +432,50 @@ def _versions(top: str) -> dict[str, str]:
     return found
 
 
+def bm25_engine() -> dict[str, str | None]:
+    """What decides the built-in BM25's scores besides k1 and b: the installed pyterrier-pisa version (its wheel
+    ships PISA's indexer and query processor; None when it is not installed) and the exact name of the tokenizer
+    ``tokenizer="auto"`` resolves to (:attr:`pyterrier_gradrel.retrieval.Bm25Tokenizer.name`, which changes with
+    the vocabulary and the tokenizing rules; loading it loads the tokenizer of multilingual-e5-small).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    from pyterrier_gradrel.retrieval import get_tokenizer
+
+    try:
+        pisa: str | None = version("pyterrier-pisa")
+    except PackageNotFoundError:
+        pisa = None
+    return {"pyterrier-pisa": pisa, "tokenizer": get_tokenizer("auto").name}
+
+
+def bm25_settings() -> tuple[str, dict[str, str | None]]:
+    """(the BM25 baselines' fingerprint material, the engine it was made for).
+
+    The material names k1 and b (the defaults of :func:`pyterrier_gradrel.retrieval.bm25`, which the baselines
+    use) and the tokenizer spec; it adds the engine (:func:`bm25_engine`) unless the engine is
+    :data:`REFERENCE_BM25_ENGINE`, so upgrading pyterrier-pisa or changing the tokenizer gives new fingerprints
+    (never reusing results of the old engine) while the reference results keep theirs.
+    """
+    import inspect
+
+    from pyterrier_gradrel.retrieval import AUTO_TOKENIZER, bm25
+
+    defaults = inspect.signature(bm25).parameters
+    settings = f"pisa k1={defaults['k1'].default} b={defaults['b'].default} tokenizer={AUTO_TOKENIZER}"
+    engine = bm25_engine()
+    if engine != REFERENCE_BM25_ENGINE:
+        settings += " engine=" + json.dumps(engine, sort_keys=True)
+    return settings, engine
+
+
 def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32",
                     threads: int | None = None) -> System:
     """One of the named baselines as a system.
+
+    The fingerprint covers the baseline's name, its encoder's fingerprint (the mE5 baselines) and its BM25
+    settings with the BM25 engine (:func:`bm25_settings`: pyterrier-pisa's version and the resolved tokenizer,
+    left out while they are those of the reference results).
 
     Args:
         name: One of :data:`pyterrier_gradrel.retrieval.BASELINES`.
@@ -433,16 +483,14 @@ def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32
         precision: Inference precision of that model (default float32: the pinned scores are float32).
         threads: torch threads while encoding.
     """
-    from pyterrier_gradrel.retrieval import AUTO_TOKENIZER
-
     if name not in BASELINES:
         raise ValueError(f"baseline must be one of {list(BASELINES)}, got {name!r}")
-    bm25_settings = f"pisa k1=0.9 b=0.4 tokenizer={AUTO_TOKENIZER}"
     if name == "BM25":
         from pyterrier_gradrel.retrieval import bm25
 
-        return System(name, _sha("baseline", name, bm25_settings), lambda dataset_id: bm25(dataset_id),
-                      {"kind": "baseline", "baseline": name, "bm25": bm25_settings})
+        settings, engine = bm25_settings()
+        return System(name, _sha("baseline", name, settings), lambda dataset_id: bm25(dataset_id),
+                      {"kind": "baseline", "baseline": name, "bm25": settings, "bm25_engine": engine})
     enc = _load(encoder if encoder is not None else _BASELINE_ENCODER, precision, threads)
     description = {"kind": "baseline", "baseline": name, "encoder": _encoder_description(enc),
                    "model": str(encoder or _BASELINE_ENCODER)}
@@ -457,8 +505,9 @@ def baseline_system(name: str, *, encoder: Any = None, precision: str = "float32
 
         return baselines(dataset_id, encoder=enc)[name]
 
-    description["bm25"] = bm25_settings
-    return System(name, _sha("baseline", name, enc.fingerprint(), bm25_settings), factory, description)
+    settings, engine = bm25_settings()
+    description.update(bm25=settings, bm25_engine=engine)
+    return System(name, _sha("baseline", name, enc.fingerprint(), settings), factory, description)
 
 
 def as_system(system: Any, *, name: str | None = None, fingerprint: str | None = None,

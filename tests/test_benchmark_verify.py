@@ -251,3 +251,43 @@ def test_the_readme_leaderboard_rows_are_the_committed_ones():
         row = board.loc[int(rank)]
         assert (interval, system.split(" (")[0]) == (row["rank_interval"], row["system"]), line
         assert scores == [f"{row[c]:.4f}" for c in columns], line
+
+
+def test_a_factory_result_of_the_earlier_fingerprint_scheme_is_named_not_reused(tmp_path, mirror, capsys):
+    """The example factories' committed results carry fingerprints of the earlier scheme (the factory function's
+    source only). Evaluating the factory again computes under today's fingerprint into a new folder, and evaluate,
+    verify and the leaderboard say which folder is the earlier scheme's, rather than showing two unexplained rows."""
+    from pyterrier_gradrel.benchmark._cli import load_factory
+    from pyterrier_gradrel.benchmark._systems import earlier_fingerprint, factory_system
+
+    legacy = "gradrel-v1/BM25-script/a3ea0c52a58a27f4"
+    root = tmp_path / "root"
+    shutil.copytree(COMMITTED / legacy, root / legacy)
+    before = {p.name: p.read_bytes() for p in (root / legacy).iterdir()}
+    factory = load_factory(f"{REPO / 'examples' / 'systems' / 'bm25_script.py'}:factory")
+    assert earlier_fingerprint(factory)[:16] == "a3ea0c52a58a27f4"  # the factory function is unchanged
+    current = factory_system(factory).fingerprint[:16]
+    assert current != "a3ea0c52a58a27f4"
+
+    assert main(["evaluate", "--system", f"{REPO / 'examples' / 'systems' / 'bm25_script.py'}:factory", "--name",
+                 "BM25-script", "--tasks", "xquad-r-en", "--out", str(root), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "1 computed, 0 reused" in out and f"BM25-script/{current}" in out
+    for folder in (root / legacy, COMMITTED / legacy):  # the copy in --out and the reference results
+        assert f"note: {folder.resolve()}: 33 results of this factory's function under the earlier factory " \
+               "fingerprint scheme (fingerprint_from: source" in out
+    assert {p.name: p.read_bytes() for p in (root / legacy).iterdir()} == before
+
+    assert main(["benchmark", "verify", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert (f"its per-query scores are identical to {root / legacy / 'xquad-r-en.json'} (the same system name under "
+            "another fingerprint)") in out and "copied?" not in out
+    assert "note: BM25-script (a3ea0c52a58a27f4): a fingerprint of the earlier factory fingerprint scheme" in out
+
+    board = leaderboard(results=root, reference=False, tasks=["xquad-r-en"], n_boot=20, figure=False)
+    assert sorted(board.table["system"]) == ["BM25-script@a3ea0c52", f"BM25-script@{current[:8]}"]
+    assert board.same_factory == {"BM25-script@a3ea0c52": [f"BM25-script@{current[:8]}"]}
+    md = (root / "gradrel-v1" / "leaderboard.md").read_text()
+    assert ("- `BM25-script@a3ea0c52`: a fingerprint of the earlier factory fingerprint scheme" in md
+            and f"BM25-script@{current[:8]}: the same name and factory (bm25_script:factory) under the current "
+                "scheme" in md)

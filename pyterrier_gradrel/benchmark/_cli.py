@@ -218,6 +218,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     table = result.table()
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print(f"{len(result.computed)} computed, {len(result.reused)} reused; results in {result.folder}")
+    for note in result.notes:
+        print(f"note: {note}")
     if exp is not None:
         from pyterrier_gradrel.benchmark._check import check_scores
 
@@ -245,6 +247,8 @@ def _leaderboard(args: argparse.Namespace) -> int:
               f"{', '.join(board.used)}")
         for system, missing in board.incomplete.items():
             print(f"  {system}: {len(board.selected) - len(missing)} of {len(board.selected)} tasks")
+    for label, note in board.earlier.items():
+        print(f"note: {label}: {note}")
     print("wrote " + ", ".join(str(p) for p in board.written))
     return 0
 
@@ -292,6 +296,10 @@ def _verify(args: argparse.Namespace) -> int:
               "gradrel process writes there)")
     for note in report.copies:
         print(f"note: {note} (another system's result, copied?)")
+    for note in report.refingerprinted:
+        print(f"note: {note} (the same system name under another fingerprint)")
+    for note in report.earlier:
+        print(f"note: {note}")
     systems = {(r.system["name"], r.system["fingerprint"]) for r in report.verified}
     print(f"{report.folder}: {len(report.verified)} results of {len(systems)} systems verified against {spec.name} "
           f"({spec.hash}), {len(report.errors)} refused")

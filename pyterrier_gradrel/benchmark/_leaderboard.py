@@ -20,6 +20,7 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.benchmark._results import ResultError, TaskResult, default_results, reference_results
 from pyterrier_gradrel.benchmark._stats import RankIntervals, rank_intervals
 from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite, suite_measures
+from pyterrier_gradrel.benchmark._systems import earlier_scheme
 
 __all__ = ["Leaderboard", "collect", "leaderboard", "results_roots"]
 
@@ -121,6 +122,12 @@ class Leaderboard:
         used: The tasks every system has, on which all are ranked.
         selected: The tasks asked for.
         written: The files written.
+        earlier: System label -> a note on its fingerprint, for the ranked systems whose results record an
+            earlier fingerprint scheme (:func:`pyterrier_gradrel.benchmark._systems.earlier_scheme`), naming the
+            rows of the same name and factory under the current scheme. The Markdown shows the notes of systems
+            that have such a row (two rows of one factory).
+        same_factory: System label -> the labels of the rows of the same name and factory under the current
+            scheme, for the systems in ``earlier``.
     """
 
     table: pd.DataFrame
@@ -131,6 +138,8 @@ class Leaderboard:
     used: list[str] = field(default_factory=list)
     selected: list[str] = field(default_factory=list)
     written: list[Path] = field(default_factory=list)
+    earlier: dict[str, str] = field(default_factory=dict)
+    same_factory: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _mean_of_groups(frame: pd.DataFrame, groups: dict[str, str], columns: list[str]) -> pd.Series:
@@ -209,7 +218,32 @@ def build(collected: dict[str, dict[str, TaskResult]], suite: Suite, tasks: Iter
     if len(table):
         profile = profile.set_index("system").loc[table["system"]].reset_index()
         tasks_frame = tasks_frame.set_index("system").loc[table["system"]].reset_index()
-    return Leaderboard(table, profile, tasks_frame, incomplete, intervals, names, selected)
+    earlier, same_factory = _earlier_schemes(collected, set(table["system"]) if len(table) else set())
+    return Leaderboard(table, profile, tasks_frame, incomplete, intervals, names, selected, earlier=earlier,
+                       same_factory=same_factory)
+
+
+def _earlier_schemes(collected: dict[str, dict[str, TaskResult]],
+                     ranked: set[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """(label -> note, label -> rows of the same name and factory) for the ranked systems of an earlier scheme."""
+    systems = {label: next(iter(results.values())).record["system"] for label, results in collected.items()
+               if results and label in ranked}
+    earlier, same_factory = {}, {}
+    for label, system in systems.items():
+        description = system.get("description")
+        scheme = earlier_scheme(description)
+        if scheme is None:
+            continue
+        same_factory[label] = [
+            other for other, s in systems.items()
+            if other != label and s["name"] == system["name"] and isinstance(s.get("description"), dict)
+            and s["description"].get("factory") == description.get("factory")
+            and earlier_scheme(s["description"]) is None]
+        beside = (f"; {', '.join(same_factory[label])}: the same name and factory ({description.get('factory')}) "
+                  "under the current scheme" if same_factory[label] else "")
+        earlier[label] = (f"a fingerprint of the {scheme}; evaluating its factory today gives another fingerprint "
+                          f"(another row){beside}")
+    return earlier, same_factory
 
 
 def _markdown(frame: pd.DataFrame, digits: int = 4) -> str:
@@ -264,8 +298,14 @@ def _scope_lines(board: Leaderboard) -> list[str]:
     return [*lines, ""]
 
 
+def _earlier_lines(board: Leaderboard) -> list[str]:
+    """A note under the table for each system of an earlier fingerprint scheme that has a row of the same name and
+    factory under the current scheme: one factory in two rows, not two systems."""
+    return [f"- `{label}`: {note}" for label, note in board.earlier.items() if board.same_factory.get(label)]
+
+
 def _write(board: Leaderboard, spec: Suite, out: Path, header: list[str], figure: bool) -> list[Path]:
-    lines = [*header, *_scope_lines(board), _markdown(board.table), "",
+    lines = [*header, *_scope_lines(board), _markdown(board.table), *_earlier_lines(board), "",
              "## Threshold profile (binary measures at rel >= 1, 2, 3; mean of group means)", "",
              _markdown(board.profile), ""]
     out.mkdir(parents=True, exist_ok=True)

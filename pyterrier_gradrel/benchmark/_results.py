@@ -224,6 +224,8 @@ class BenchmarkResult:
         results: Task name -> :class:`TaskResult`, in suite order.
         computed: Tasks evaluated by this call.
         reused: Tasks whose existing results were reused.
+        notes: Things the caller should know, one line each (e.g. results of the same factory under the
+            earlier fingerprint scheme, which are not reused).
     """
 
     suite: str
@@ -232,6 +234,7 @@ class BenchmarkResult:
     results: dict[str, TaskResult]
     computed: list[str] = field(default_factory=list)
     reused: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def table(self) -> pd.DataFrame:
         """One row per task: ``task``, ``group`` and every measure (means over queries)."""

@@ -28,7 +28,7 @@ from pyterrier_gradrel.benchmark._suite import (
 )
 from pyterrier_gradrel.benchmark._systems import System, as_system
 
-__all__ = ["SystemOutputError", "evaluate", "task_data", "task_pool", "validate_run"]
+__all__ = ["SystemOutputError", "earlier_results", "evaluate", "task_data", "task_pool", "validate_run"]
 
 
 class SystemOutputError(ValueError):
@@ -205,6 +205,44 @@ def _reusable(path: Path, task: Task, suite: Suite, system: System) -> TaskResul
     return verify_result(result, suite)
 
 
+def earlier_results(system: System, suite: Suite, roots: Iterable[str | Path], *,
+                    fingerprint: str | None = None) -> list[str]:
+    """Notes on result folders of ``system`` made under the earlier factory fingerprint scheme, in ``roots``.
+
+    A factory's fingerprint now covers its module, local imports and package versions
+    (:func:`~pyterrier_gradrel.benchmark._systems.factory_system`); results written before record the earlier
+    scheme (:func:`~pyterrier_gradrel.benchmark._systems.earlier_scheme`) and sit in the folder of the
+    fingerprint that scheme gives. They are never reused: the earlier fingerprint covers only the factory
+    function's source (or the given version string). A note names each such folder (under any system name) that
+    exists, so that a new folder beside it is explained.
+
+    Returns:
+        One line per folder, empty for other kinds of system or when no such folder exists.
+    """
+    from pyterrier_gradrel.benchmark._systems import earlier_fingerprint, earlier_scheme
+
+    if system.description.get("kind") != "factory":
+        return []
+    old = earlier_fingerprint(system.factory, fingerprint)
+    if old is None or old == system.fingerprint:
+        return []
+    notes = []
+    for root in dict.fromkeys(Path(r).resolve() for r in roots):
+        for folder in sorted((root / suite.folder_name).glob(f"*/{old[:16]}")):
+            paths = sorted(folder.glob("*.json"))
+            try:
+                record = TaskResult.load(paths[0], schema=None).record if paths else {}
+            except ResultError:
+                continue
+            recorded = record.get("system") if isinstance(record.get("system"), dict) else {}
+            scheme = earlier_scheme(recorded.get("description"))
+            if scheme is None or recorded.get("fingerprint") != old:
+                continue
+            notes.append(f"{folder}: {len(paths)} results of this factory's function under the {scheme}; not "
+                         f"reused: this system's fingerprint is {system.fingerprint[:16]}")
+    return notes
+
+
 def evaluate(
     system: Any,
     suite: str | Path = DEFAULT_SUITE,
@@ -239,7 +277,9 @@ def evaluate(
         verbose: A progress bar over tasks (with ETA).
 
     Returns:
-        A :class:`BenchmarkResult` (``.table()``, ``.main_scores()``, ``.computed``, ``.reused``).
+        A :class:`BenchmarkResult` (``.table()``, ``.main_scores()``, ``.computed``, ``.reused``; ``.notes`` names
+        folders of the same factory under the earlier fingerprint scheme in ``out`` or the reference results,
+        :func:`earlier_results`).
 
     Raises:
         DataChangedError: A task's data does not match the suite's fingerprint, or an existing result was
@@ -292,5 +332,12 @@ def evaluate(
     finally:
         if bar is not None:
             bar.close()
+    from pyterrier_gradrel.benchmark._results import reference_results
+
+    root = out if out is not None else default_results()
+    reference = reference_results()
+    notes = earlier_results(resolved, spec, [root] + ([reference] if reference is not None else []),
+                            fingerprint=fingerprint)
     return BenchmarkResult(spec.name, {"name": resolved.name, "fingerprint": resolved.fingerprint,
-                                       "description": resolved.description}, folder, results, computed, reused)
+                                       "description": resolved.description}, folder, results, computed, reused,
+                           notes)

@@ -29,7 +29,7 @@ from typing import Any
 from pyterrier_gradrel.retrieval._names import BASELINES
 
 __all__ = ["REFERENCE_BM25_ENGINE", "System", "as_system", "baseline_system", "bm25_engine", "bm25_settings",
-           "code_fingerprint", "slug"]
+           "code_fingerprint", "earlier_fingerprint", "earlier_scheme", "slug"]
 
 _BASELINE_ENCODER = "multilingual-e5-small"
 
@@ -147,6 +147,45 @@ def factory_system(factory: Callable[[str], Any], *, name: str | None = None,
     description = {"kind": "factory", "factory": qualname, "version": fingerprint, "modules": modules,
                    "packages": packages}
     return System(name or qualname.split(":")[-1], _sha("factory", material), factory, description)
+
+
+def earlier_scheme(description: Any) -> str | None:
+    """What a result's system fingerprint covers when an earlier fingerprint scheme made it, else None.
+
+    Factory results written before fingerprints covered the code a factory runs record
+    ``fingerprint_from: "source"`` (the fingerprint was the sha256 of the factory's qualified name and the source
+    of the factory function alone) or ``"given"`` (of the ``fingerprint`` string alone), and no ``modules`` or
+    ``packages``. Today's fingerprint of the same factory (:func:`factory_system`) also covers its module, the
+    local modules it imports and the versions of the packages it imports: it is another value, so evaluating the
+    factory again writes a new folder, and those results are never reused for it.
+
+    Args:
+        description: A result's ``system.description``.
+    """
+    if not isinstance(description, dict) or description.get("kind") != "factory" or "modules" in description:
+        return None
+    covered = {"source": "the factory function's qualified name and source only",
+               "given": "the version string given for the factory only"}.get(description.get("fingerprint_from"))
+    if covered is None:
+        return None
+    return (f"earlier factory fingerprint scheme (fingerprint_from: {description['fingerprint_from']}: {covered}, "
+            "not the factory's module, local imports or package versions)")
+
+
+def earlier_fingerprint(factory: Callable[[str], Any], fingerprint: str | None = None) -> str | None:
+    """The fingerprint the earlier factory scheme (see :func:`earlier_scheme`) gives ``factory`` today.
+
+    Equal to a result's fingerprint, it shows that the factory function's qualified name and source (or the given
+    version string) are those the result was made with; it says nothing about the rest of the code the factory
+    runs. None when the factory's source cannot be read.
+    """
+    if fingerprint is not None:
+        return _sha("factory", fingerprint)
+    qualname = f"{getattr(factory, '__module__', '?')}:{getattr(factory, '__qualname__', type(factory).__name__)}"
+    try:
+        return _sha("factory", qualname, inspect.getsource(factory))
+    except (OSError, TypeError):
+        return None
 
 
 def _factory_source(factory: Any) -> tuple[str, str | None, bool]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import math
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -243,6 +243,10 @@ class VerifyReport:
         stray: Files in the folder that are neither a result, its per-query file nor a leaderboard file.
         copies: Notes on results of different systems whose per-query files are identical (a copied folder
             passes verification when renamed consistently; two systems may also agree honestly).
+        refingerprinted: Notes on results of one system name under two fingerprints whose per-query files are
+            identical (e.g. a factory evaluated again after its fingerprint scheme changed).
+        earlier: One note per system whose fingerprint was made by an earlier scheme
+            (:func:`pyterrier_gradrel.benchmark._systems.earlier_scheme`): evaluating it today writes a new folder.
         leftovers: Temporaries of interrupted atomic writes (``.<name>.<pid>@<host>.<random>.tmp``) and
             moved-aside old versions (``.<name>.old-<pid>@<host>``), and the files in them: not results,
             reported as notes (the next write of the same file removes those of dead writers).
@@ -254,6 +258,8 @@ class VerifyReport:
     stray: list[Path] = field(default_factory=list)
     copies: list[str] = field(default_factory=list)
     leftovers: list[Path] = field(default_factory=list)
+    refingerprinted: list[str] = field(default_factory=list)
+    earlier: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -278,13 +284,30 @@ def _stray_files(folder: Path, results: list[Path]) -> tuple[list[Path], list[Pa
     return stray, leftovers
 
 
-def _identical_results(results: list[TaskResult]) -> list[str]:
+def _identical_results(results: list[TaskResult]) -> tuple[list[str], list[str]]:
+    """(notes on identical per-query files of differently named systems, of one name under two fingerprints)."""
     seen: dict[str, TaskResult] = {}
-    notes = []
+    copies, refingerprinted = [], []
     for result in results:
         first = seen.setdefault(result.record["per_query"]["sha256"], result)
         if first is not result and first.path is not None and first.path.parent != result.path.parent:
-            notes.append(f"{result.path}: its per-query scores are identical to {first.path}")
+            note = f"{result.path}: its per-query scores are identical to {first.path}"
+            same = first.record["system"]["name"] == result.record["system"]["name"]
+            (refingerprinted if same else copies).append(note)
+    return copies, refingerprinted
+
+
+def earlier_scheme_notes(results: Iterable[TaskResult]) -> dict[tuple[str, str], str]:
+    """(system name, fingerprint) -> what its fingerprint covers, for the systems whose results record an earlier
+    fingerprint scheme (:func:`pyterrier_gradrel.benchmark._systems.earlier_scheme`)."""
+    from pyterrier_gradrel.benchmark._systems import earlier_scheme
+
+    notes = {}
+    for result in results:
+        system = result.record["system"]
+        scheme = earlier_scheme(system.get("description"))
+        if scheme is not None:
+            notes.setdefault((system["name"], system["fingerprint"]), scheme)
     return notes
 
 
@@ -305,7 +328,10 @@ def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
             report.verified.append(load_verified(path, suite))
         except ResultError as exc:
             report.errors.append(str(exc))
-    report.copies = _identical_results(report.verified)
+    report.copies, report.refingerprinted = _identical_results(report.verified)
+    report.earlier = [f"{name} ({fingerprint[:16]}): a fingerprint of the {scheme}; evaluating its factory today "
+                      "gives another fingerprint, so a new folder, and never reuses these results"
+                      for (name, fingerprint), scheme in earlier_scheme_notes(report.verified).items()]
     stray, report.leftovers = _stray_files(folder, paths)
     for path in stray:
         if path.name.endswith(".queries.csv.gz"):

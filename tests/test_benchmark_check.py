@@ -141,3 +141,26 @@ def test_the_precision_and_name_reach_the_baseline_system(monkeypatch, tiny_enco
     renamed = _systems.as_system("BM25", name="my-bm25")
     assert (renamed.name, renamed.slug) == ("my-bm25", "my-bm25")
     assert renamed.fingerprint == _systems.as_system("BM25").fingerprint == _systems.baseline_system("BM25").fingerprint
+
+
+def test_a_system_pinned_without_a_precision_is_checked_in_float32(monkeypatch):
+    """Encoders are scored in float32 unless asked otherwise (evaluate's default): a pinned system without a
+    ``precision`` key must not be checked in ``auto`` (bf16 on AMX CPUs and bf16 GPUs), another fingerprint and
+    other scores than the float32 ones pinned."""
+    import pyterrier_gradrel.benchmark._runner as runner
+    from pyterrier_gradrel.benchmark._check import Expectations
+
+    seen = []
+
+    class Result:
+        def main_scores(self):
+            return {TASK: 0.5}
+
+    def fake_evaluate(system, suite, tasks, **kwargs):
+        seen.append(kwargs["precision"])
+        return Result()
+
+    monkeypatch.setattr(runner, "evaluate", fake_evaluate)
+    exp = Expectations("gradrel-v1", "nDCG@10", 5e-5, 5e-3, {"my-model": {"scores": {TASK: 0.5}}})
+    assert check("my-model", tasks=[TASK], expectations=exp, verbose=False)["status"].tolist() == ["OK"]
+    assert seen == ["float32"]

@@ -152,7 +152,8 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
             recomputed from their per-query files.
         pinned_only: Evaluate only tasks with a pinned score (others are reported NOT PINNED, not run).
         precision: Encoder precision to evaluate in (default: the one the expectations pin for the system,
-            else ``"auto"``); e.g. ``"bfloat16"`` checks that bf16 inference stays within the tolerance.
+            else ``"float32"``, :func:`~pyterrier_gradrel.benchmark.evaluate`'s default); e.g. ``"bfloat16"``
+            checks that bf16 inference stays within the tolerance.
         verbose: Progress bar.
 
     Returns:
@@ -172,7 +173,7 @@ def check(system: str, suite: str | Path = DEFAULT_SUITE, tasks: Iterable[str] |
     measured: dict[str, float] = {}
     if run:
         if precision is None:
-            precision = exp.systems[system].get("precision", "auto")
+            precision = exp.systems[system].get("precision", "float32")
         result = evaluate(system, spec.path or suite, run, out=out, precision=precision,
                           verbose=verbose)
         measured = result.main_scores()

@@ -105,7 +105,8 @@ def add_parser(subparsers: Any) -> None:
     c.add_argument("--expected", type=Path, default=None, help="expectations YAML (default: <suite>.expected.yaml)")
     c.add_argument("--out", type=Path, default=None, help=f"results root (default: {_DEFAULT_OUT})")
     c.add_argument("--precision", default=None, choices=["auto", "float32", "bfloat16"],
-                   help="encoder precision of the dense systems (default: each system's pinned precision)")
+                   help="encoder precision of the dense systems (default: each system's pinned precision, else "
+                        "float32)")
     c.add_argument("--quiet", action="store_true", help="no progress bar")
     c.set_defaults(func=_check)
     _add_folder_command(

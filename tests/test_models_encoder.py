@@ -147,6 +147,19 @@ def test_query_tuned_encoder_exposes_the_torch_hooks(tiny_encoder_dir, enc):
     assert not torch.allclose(d, enc.encode_docs_torch(TEXTS[:3]), atol=1e-4)
 
 
+def test_a_query_tuned_folder_takes_a_query_prefix_only(enc, tmp_path):
+    """Its passages are the base encoder's: options on the passage side or on the pooling would not match them."""
+    from pyterrier_gradrel.models import QueryTunedEncoder
+
+    folder = QueryTunedEncoder(enc, enc).save(tmp_path / "query-tuned")
+    loaded = load_encoder(folder, precision="float32", query_prefix="q: ")
+    assert isinstance(loaded, QueryTunedEncoder)
+    assert (loaded.query.query_prefix, loaded.docs.doc_prefix) == ("q: ", "passage: ")
+    for option in ({"doc_prefix": "p: "}, {"pooling": "cls"}, {"normalize": False}):
+        with pytest.raises(ValueError, match=rf"is query-tuned: .* {next(iter(option))} cannot be changed"):
+            load_encoder(folder, precision="float32", **option)
+
+
 def test_precision_aliases_are_the_canonical_values(tiny_encoder_dir):
     from pyterrier_gradrel.models._encoder import resolve_precision
 
@@ -232,6 +245,16 @@ def test_validation_errors(tiny_encoder_dir, enc):
         enc.encode_docs(["ok", None])
 
 
+def test_a_malformed_settings_file_is_named(tiny_encoder_dir, tmp_path):
+    import shutil
+
+    folder = tmp_path / "broken"
+    shutil.copytree(tiny_encoder_dir, folder)
+    (folder / "gradrel_encoder.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"broken/gradrel_encoder.json is not valid JSON"):
+        load_encoder(folder)
+
+
 def test_settings_inferred_from_sentence_transformers_metadata(tiny_encoder_dir, tmp_path):
     import shutil
 
@@ -266,9 +289,119 @@ def test_empty_sentence_transformers_prompts_keep_the_e5_prefixes(tiny_encoder_d
     s = infer_settings(folder, base="someorg/multilingual-e5-small-finetuned")
     assert (s["query_prefix"], s["doc_prefix"]) == ("query: ", "passage: ")
     assert infer_settings(folder, base="someorg/bge-like")["query_prefix"] == ""
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": None, "document": None}}))
+    s = infer_settings(folder, base="someorg/multilingual-e5-small-finetuned")  # sentence-transformers 6: null
+    assert (s["query_prefix"], s["doc_prefix"]) == ("query: ", "passage: ")
+
+
+def test_a_non_empty_prompt_makes_the_prompts_give_both_sides(tiny_encoder_dir, tmp_path):
+    """Once a folder declares a prompt, an empty or missing one means what sentence-transformers does with it:
+    no prefix (an E5-instruct model saved with its query instruction has ``document: ""``)."""
+    import shutil
+
+    folder = tmp_path / "st-saved"
+    shutil.copytree(tiny_encoder_dir, folder)
+    (folder / "gradrel_encoder.json").unlink()
+    instruct = "Instruct: Given a question, retrieve passages that answer it\nQuery: "
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": instruct, "document": ""}}))
+    s = infer_settings(folder, base="intfloat/multilingual-e5-large-instruct")
+    assert (s["query_prefix"], s["doc_prefix"]) == (instruct, "")
     (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"query": "", "document": "D: "}}))
     s = infer_settings(folder, base="someorg/multilingual-e5-small-finetuned")
-    assert (s["query_prefix"], s["doc_prefix"]) == ("query: ", "D: ")
+    assert (s["query_prefix"], s["doc_prefix"]) == ("", "D: ")
+    # encode_document's order: document, then passage, then corpus
+    (folder / "config_sentence_transformers.json").write_text(json.dumps({"prompts": {"corpus": "C: ", "passage": "P: "}}))
+    assert infer_settings(folder, base="x")["doc_prefix"] == "P: "
+
+
+def _plain_copy(tiny_encoder_dir, folder):
+    """The tiny encoder as a folder without ``gradrel_encoder.json`` (settings from its name and metadata)."""
+    import shutil
+
+    shutil.copytree(tiny_encoder_dir, folder)
+    (folder / "gradrel_encoder.json").unlink()
+    return folder
+
+
+@pytest.mark.parametrize(("name", "query_prefix", "doc_prefix", "pooling"), [
+    ("intfloat/multilingual-e5-large-instruct",
+     "Instruct: Given a web search query, retrieve relevant passages that answer the query\nQuery: ", "", "mean"),
+    ("intfloat/e5-base-v2", "query: ", "passage: ", "mean"),
+    ("intfloat/multilingual-e5-small", "query: ", "passage: ", "mean"),
+    ("me5-small", "query: ", "passage: ", "mean"),
+    ("BAAI/bge-m3", "", "", "cls"),
+    ("4be5d0c2f1a3", "", "", "mean"),  # a hex folder name holds "e5" but names no E5 model
+    ("someorg/my-retriever", "", "", "mean"),
+])
+def test_the_name_rule_per_model_family(tiny_encoder_dir, tmp_path, name, query_prefix, doc_prefix, pooling):
+    folder = _plain_copy(tiny_encoder_dir, tmp_path / "plain")
+    s = infer_settings(folder, base=name)
+    assert (s["query_prefix"], s["doc_prefix"], s["pooling"], s["normalize"]) == (query_prefix, doc_prefix, pooling, True)
+
+
+def test_an_unknown_name_warns_once_and_options_override(tiny_encoder_dir, tmp_path, caplog):
+    folder = _plain_copy(tiny_encoder_dir, tmp_path / "checkpoint-500")
+    with caplog.at_level("WARNING", logger="pyterrier_gradrel.models._encoder"):
+        enc = load_encoder(folder, precision="float32")
+        load_encoder(folder, precision="float32")
+    assert (enc.query_prefix, enc.doc_prefix) == ("", "")
+    warnings = [r.getMessage() for r in caplog.records if "no known model family" in r.getMessage()]
+    assert len(warnings) == 1 and "checkpoint-500" in warnings[0] and "query_prefix=" in warnings[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pyterrier_gradrel.models._encoder"):
+        tuned = load_encoder(folder, precision="float32", query_prefix="query: ", doc_prefix="passage: ",
+                             pooling="cls", normalize=False)
+    assert not caplog.records
+    assert tuned.settings == {**enc.settings, "query_prefix": "query: ", "doc_prefix": "passage: ",
+                              "pooling": "cls", "normalize": False}
+    assert tuned.fingerprint() != enc.fingerprint()
+    with torch.no_grad():
+        ids = tuned.tokenizer("passage: fox", return_tensors="pt")["input_ids"]
+        ref = tuned.model(input_ids=ids).last_hidden_state[:, 0].numpy()
+    np.testing.assert_allclose(tuned.encode_docs(["fox"]), ref, atol=2e-5)
+    # an option wins over a folder's own gradrel_encoder.json too
+    assert load_encoder(tiny_encoder_dir, precision="float32", query_prefix="q: ").query_prefix == "q: "
+    with pytest.raises(ValueError, match=r"settings\['pooling'\] must be one of \['mean', 'cls'\], got 'max'"):
+        load_encoder(folder, pooling="max")
+
+
+def test_sentence_transformers_6_pooling_spelling(tiny_encoder_dir, tmp_path):
+    """sentence-transformers >= 6 writes ``{"pooling_mode": "cls"}``, not the ``pooling_mode_*`` flags."""
+    folder = _plain_copy(tiny_encoder_dir, tmp_path / "st6")
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.transformer.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.sentence_transformer.modules.pooling.Pooling"},
+        {"idx": 2, "name": "2", "path": "2_Normalize", "type": "sentence_transformers.base.modules.normalize.Normalize"}]))
+    (folder / "1_Pooling").mkdir()
+    for mode, expected in (("cls", "cls"), (["mean"], "mean")):
+        (folder / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 32, "pooling_mode": mode,
+                                                                      "include_prompt": True}))
+        s = infer_settings(folder, base="BAAI/bge-m3" if expected == "mean" else "x")
+        assert (s["pooling"], s["normalize"]) == (expected, True)
+
+
+@pytest.mark.parametrize(("pooling", "modules", "message"), [
+    ({"pooling_mode": "lasttoken"}, (), r"pools this model with 'lasttoken'.*pass pooling="),
+    ({"pooling_mode_max_tokens": True}, (), r"pools this model with 'max'"),
+    ({"pooling_mode": "mean", "include_prompt": False}, (), r"'mean without the prompt'"),
+    ({"pooling_mode": ["cls", "mean"]}, (), r"'cls\+mean'"),
+    ({"pooling_mode": "cls"}, ("Dense",), r"has Dense, which this encoder does not apply"),
+])
+def test_a_sentence_transformers_pipeline_it_cannot_reproduce_is_refused(tiny_encoder_dir, tmp_path, pooling, modules,
+                                                                          message):
+    """Silently pooling another way (or leaving out a Dense layer, as LaBSE has) would give other vectors."""
+    folder = _plain_copy(tiny_encoder_dir, tmp_path / "st")
+    extra = [{"idx": 2 + i, "name": str(2 + i), "path": f"{2 + i}_{m}", "type": f"sentence_transformers.models.{m}"}
+             for i, m in enumerate(modules)]
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}, *extra]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps(pooling))
+    with pytest.raises(ValueError, match=message):
+        load_encoder(folder, precision="float32")
+    if not modules:  # the caller may choose a pooling the encoder has; a module it lacks has no such way out
+        assert load_encoder(folder, precision="float32", pooling="mean").settings["pooling"] == "mean"
 
 
 def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):

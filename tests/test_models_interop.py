@@ -172,3 +172,30 @@ def test_from_hf_offline_without_a_cached_copy_names_the_repo(tmp_path, monkeypa
     with pytest.raises(FileNotFoundError, match=r"'someone/absent'.*HF cache.*offline"):
         E5BiEncoder.from_hf("someone/absent")
     assert hub.calls[-1] == ("snapshot_download", "someone/absent", {"revision": None, "offline": True})
+
+
+def test_a_folder_saved_by_sentence_transformers_gives_its_vectors(tiny_encoder_dir, tmp_path):
+    """A model saved by sentence-transformers itself (its own file spellings: ``pooling_mode``, a query prompt
+    with an empty document prompt) is encoded as sentence-transformers encodes it."""
+    import shutil
+
+    st = pytest.importorskip("sentence_transformers")
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    from pyterrier_gradrel.models import load_encoder
+
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_encoder_dir, plain)
+    (plain / "gradrel_encoder.json").unlink()
+    module = Transformer(str(plain), model_args={"add_pooling_layer": False})
+    instruct = "Instruct: Given a question, retrieve passages that answer it\nQuery: "
+    pooling = Pooling(module.auto_model.config.hidden_size, pooling_mode="cls")
+    model = st.SentenceTransformer(modules=[module, pooling, Normalize()],
+                                   prompts={"query": instruct}, device="cpu")
+    folder = tmp_path / "someorg--multilingual-e5-small-instruct-ft"
+    model.save(str(folder))
+    enc = load_encoder(folder, precision="float32", device="cpu")
+    assert (enc.query_prefix, enc.doc_prefix, enc.settings["pooling"]) == (instruct, "", "cls")
+    reloaded = st.SentenceTransformer(str(folder), device="cpu")
+    assert _min_cosine(reloaded.encode_query(TINY_CORPUS), enc.encode_queries(TINY_CORPUS)) >= 0.9999
+    assert _min_cosine(reloaded.encode_document(TINY_CORPUS), enc.encode_docs(TINY_CORPUS)) >= 0.9999

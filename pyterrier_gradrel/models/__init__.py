@@ -21,7 +21,9 @@ __all__ = ["DEFAULT_MODEL", "E5BiEncoder", "QueryTunedEncoder", "ResolvedModel",
 
 def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size: int | None = None,
                  max_length: int | None = None, verbose: bool = False, device: str | None = "auto",
-                 num_threads: int | None = None, precision: str = "auto") -> E5BiEncoder | QueryTunedEncoder:
+                 num_threads: int | None = None, precision: str = "auto", query_prefix: str | None = None,
+                 doc_prefix: str | None = None, pooling: str | None = None,
+                 normalize: bool | None = None) -> E5BiEncoder | QueryTunedEncoder:
     """Resolve a model (see :func:`resolve_model`) and load it as an :class:`E5BiEncoder`.
 
     A folder fine-tuned on the query side only (``TrainConfig(side="query")``) loads as a
@@ -41,6 +43,16 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
         num_threads: torch threads while encoding (default: leave torch's setting alone).
         precision: ``"auto"`` (default: bfloat16 where the hardware has native bf16 matmuls, else
             float32), ``"float32"`` or ``"bfloat16"``; see :class:`E5BiEncoder`.
+        query_prefix: the text put before each query (``None``: the folder's ``gradrel_encoder.json``, else
+            what its sentence-transformers prompts and its model family say, else nothing; see
+            :func:`~pyterrier_gradrel.models._encoder.infer_settings`).
+        doc_prefix: the text put before each passage (``None``: found as ``query_prefix`` is).
+        pooling: ``"mean"`` or ``"cls"`` (``None``: the folder's).
+        normalize: L2-normalise the vectors (``None``: the folder's).
+
+    Raises:
+        ValueError: ``doc_prefix``, ``pooling`` or ``normalize`` for a query-tuned folder (its passages are the
+            base encoder's, and its queries must match them).
     """
     from pyterrier_gradrel.models._encoder import E5BiEncoder
 
@@ -48,12 +60,18 @@ def load_encoder(name_or_path: str | os.PathLike = DEFAULT_MODEL, *, batch_size:
     base = resolved.name if resolved.source == "hub" else None
     enc = E5BiEncoder.from_pretrained(resolved.path, batch_size=batch_size, max_length=max_length,
                                       verbose=verbose, device=device, num_threads=num_threads,
-                                      precision=precision, base=base)
+                                      precision=precision, base=base, query_prefix=query_prefix,
+                                      doc_prefix=doc_prefix, pooling=pooling, normalize=normalize)
     from pyterrier_gradrel.models._query_tuned import DOC_ENCODER_KEY, QueryTunedEncoder, load_doc_encoder
 
     reference = enc.settings.pop(DOC_ENCODER_KEY, None)
     if reference is None:
         return enc
+    given = [name for name, value in (("doc_prefix", doc_prefix), ("pooling", pooling), ("normalize", normalize))
+             if value is not None]
+    if given:
+        raise ValueError(f"{resolved.path} is query-tuned: its passages are encoded by its base encoder, and its "
+                         f"queries must be pooled as they were trained; {', '.join(given)} cannot be changed")
     docs = load_doc_encoder(reference, batch_size=batch_size, verbose=verbose, device=device,
                             num_threads=num_threads)
     return QueryTunedEncoder(enc, docs)

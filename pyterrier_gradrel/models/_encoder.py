@@ -4,8 +4,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,8 @@ POOLER_MODEL_TYPES = ("bert", "xlm-roberta", "roberta")
 #: Inference precisions: ``"auto"`` and :data:`pyterrier_gradrel._device.PRECISIONS`
 #: (``"fp32"``/``"bf16"`` are accepted as aliases)
 PRECISIONS = ("auto", *_NUMERIC_PRECISIONS)
+
+logger = logging.getLogger(__name__)
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -70,9 +74,24 @@ def _tokenizer_identity(tokenizer: Any) -> str:
 _PRECISION_NUMERICS = {"bfloat16": ":bf16-weights"}
 
 E5_PREFIXES = {"query_prefix": "query: ", "doc_prefix": "passage: "}
+#: The query instruction of the ``multilingual-e5-*-instruct`` models for passage retrieval (their model card's
+#: web-search task); their passages take no prefix.
+E5_INSTRUCT_QUERY_PREFIX = ("Instruct: Given a web search query, retrieve relevant passages that answer the query"
+                            "\nQuery: ")
+#: Settings of a folder that has no ``gradrel_encoder.json`` before its name and metadata are read.
+DEFAULT_SETTINGS: dict[str, Any] = {"query_prefix": "", "doc_prefix": "", "pooling": "mean", "normalize": True,
+                                    "max_length": 512}
+#: The settings keys that :func:`infer_settings` (and ``from_pretrained`` / ``load_encoder``) take as overrides.
+OVERRIDES = ("query_prefix", "doc_prefix", "pooling", "normalize")
+#: sentence-transformers modules whose computation the encoder reproduces (any other module is refused).
+_ST_MODULES = ("Transformer", "Pooling", "Normalize")
+#: the prompt names sentence-transformers' ``encode_document`` reads, in its order (``doc``: an older spelling)
+_DOC_PROMPTS = ("document", "passage", "corpus", "doc")
 _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
     "query_prefix": str, "doc_prefix": str, "pooling": str, "normalize": bool, "max_length": int, "base": str,
 }
+# folders already warned about (no convention known): the warning is said once per folder and process
+_warned_unknown: set[str] = set()
 
 
 def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
@@ -97,53 +116,169 @@ def validate_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return dict(settings)
 
 
-def infer_settings(folder: str | os.PathLike, *, base: str | None = None) -> dict[str, Any]:
+def name_defaults(name: str) -> dict[str, Any] | None:
+    """The prefixes and pooling a model family's name stands for, or ``None`` for a name of no known family.
+
+    The name's last path component is split into words at every character that is not a letter or digit, so a
+    word must match whole (a hex folder name such as ``4be5d0`` is no E5):
+
+    - ``e5`` or ``me5`` with ``instruct`` (``intfloat/multilingual-e5-large-instruct``): queries take
+      :data:`E5_INSTRUCT_QUERY_PREFIX`, passages nothing; mean pooling.
+    - ``e5`` or ``me5`` (``intfloat/multilingual-e5-small``, ``intfloat/e5-base-v2``): ``query: `` /
+      ``passage: ``; mean pooling.
+    - ``bge`` (``BAAI/bge-m3``): no prefixes, CLS pooling.
+    """
+    words = set(re.split(r"[^a-z0-9]+", name.replace("\\", "/").rsplit("/", 1)[-1].lower()))
+    if words & {"e5", "me5"}:
+        if "instruct" in words:
+            return {"query_prefix": E5_INSTRUCT_QUERY_PREFIX, "doc_prefix": "", "pooling": "mean"}
+        return {**E5_PREFIXES, "pooling": "mean"}
+    if "bge" in words:
+        return {"query_prefix": "", "doc_prefix": "", "pooling": "cls"}
+    return None
+
+
+def infer_settings(folder: str | os.PathLike, *, base: str | None = None, query_prefix: str | None = None,
+                   doc_prefix: str | None = None, pooling: str | None = None,
+                   normalize: bool | None = None) -> dict[str, Any]:
     """Encoder settings for a model folder.
 
-    ``gradrel_encoder.json`` wins; otherwise they come from sentence-transformers metadata (pooling mode,
-    a ``Normalize`` module, non-empty ``query``/``passage``/``document`` prompts), with E5's ``query: ``/
-    ``passage: `` prefixes for models whose name contains ``e5`` and no non-empty prompt for that side (an empty
-    prompt, as sentence-transformers >= 5 saves for a model without prompts, sets nothing).
+    A folder's ``gradrel_encoder.json`` (every folder this package writes has one) gives them as they are.
+    Otherwise, each later source wins over the earlier ones:
+
+    1. :data:`DEFAULT_SETTINGS`: no prefixes, mean pooling, L2 normalisation;
+    2. the model family the name stands for (:func:`name_defaults`: E5, E5-instruct, BGE);
+    3. sentence-transformers metadata: the pipeline of ``modules.json`` (its ``Pooling`` mode, a ``Normalize``
+       module) and the ``query`` / ``document`` (``passage``, ``corpus``) prompts of
+       ``config_sentence_transformers.json``. When a prompt is non-empty the prompts say what
+       sentence-transformers computes, so they give both sides (a missing or empty one: no prefix); when
+       all are empty (sentence-transformers >= 5 writes ``""`` or ``null`` for a model saved without prompts)
+       they say nothing and the family's prefixes stay;
+    4. the keyword options given here.
+
+    A folder with neither a known family nor a non-empty prompt is encoded without prefixes, with a warning
+    (once per folder): pass ``query_prefix=`` / ``doc_prefix=`` when the model expects them. The token limit is
+    the smallest of 512, the sentence-transformers ``max_seq_length`` and the position embeddings (so a model
+    made for longer texts, such as bge-m3, reads 512 tokens; ``max_length=`` at load time changes it).
 
     Args:
         folder: the model folder.
-        base: the model's name (recorded as ``settings['base']``, and what the ``e5`` test reads). ``None``:
+        base: the model's name (recorded as ``settings['base']``, and what the family is read from). ``None``:
             the hub id when ``folder`` is an HF cache snapshot (``.../models--org--name/snapshots/<commit>``
             gives ``org/name``, as loading it by its hub id does), else the folder's name.
+        query_prefix: the text put before each query (``None``: as found).
+        doc_prefix: the text put before each passage (``None``: as found).
+        pooling: ``"mean"`` or ``"cls"`` (``None``: as found).
+        normalize: L2-normalise the vectors (``None``: as found).
+
+    Raises:
+        ValueError: a malformed ``gradrel_encoder.json`` or option, or a sentence-transformers pipeline the
+            encoder would not reproduce (a module other than Transformer, Pooling and Normalize; a pooling mode
+            other than mean and CLS, unless ``pooling=`` is given).
     """
     folder = Path(folder)
+    overrides = {key: value for key, value in zip(OVERRIDES, (query_prefix, doc_prefix, pooling, normalize),
+                                                   strict=True) if value is not None}
     own = folder / SETTINGS_FILE
     if own.is_file():
-        return validate_settings(json.loads(own.read_text(encoding="utf-8")))
+        try:
+            settings = json.loads(own.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{own} is not valid JSON ({exc})") from None
+    else:
+        settings = _settings_from_metadata(folder, base, pooling_given="pooling" in overrides)
+        if not settings.pop("_conventions") and not {"query_prefix", "doc_prefix"} <= set(overrides):
+            _warn_unknown(folder, settings["base"])
+    if isinstance(settings, dict):
+        settings = {**settings, **overrides}
+    return validate_settings(settings)
+
+
+def _settings_from_metadata(folder: Path, base: str | None, *, pooling_given: bool) -> dict[str, Any]:
+    """:func:`infer_settings` for a folder without ``gradrel_encoder.json``; ``_conventions`` says whether the
+    name or the prompts said anything about prefixes."""
     name = base or hf_cache_repo_id(folder) or folder.name
-    settings: dict[str, Any] = {"query_prefix": "", "doc_prefix": "", "pooling": "mean", "normalize": True,
-                                "max_length": 512, "base": name}
-    if "e5" in name.lower():
-        settings.update(E5_PREFIXES)
-    st_cfg = _read_json(folder / "config_sentence_transformers.json")
-    # sentence-transformers >= 5 writes {"query": "", "document": ""} for a model saved without prompts:
-    # only a non-empty prompt says something, so an empty one leaves the prefixes above (E5's) in place
-    prompts = st_cfg.get("prompts") or {}
-    if prompts.get("query"):
-        settings["query_prefix"] = prompts["query"]
-    for key in ("passage", "document", "doc"):
-        if prompts.get(key):
-            settings["doc_prefix"] = prompts[key]
-            break
+    family = name_defaults(name)
+    prompts = _prompt_prefixes(_read_json(folder / "config_sentence_transformers.json").get("prompts"))
+    pipeline = _st_pipeline(folder, check_pooling=not pooling_given)
+    return {**DEFAULT_SETTINGS, **(family or {}), **(prompts or {}), **pipeline, "max_length": _token_limit(folder),
+            "base": name, "_conventions": family is not None or prompts is not None}
+
+
+def _prompt_prefixes(prompts: Any) -> dict[str, str] | None:
+    """Both prefixes from sentence-transformers prompts, or ``None`` when no query/document prompt is non-empty."""
+    if not isinstance(prompts, dict):
+        return None
+    query = prompts.get("query") or ""
+    doc = next((prompts[key] for key in _DOC_PROMPTS if prompts.get(key)), "")
+    if not isinstance(query, str) or not isinstance(doc, str) or not (query or doc):
+        return None
+    return {"query_prefix": query, "doc_prefix": doc}
+
+
+def _st_pipeline(folder: Path, *, check_pooling: bool) -> dict[str, Any]:
+    """``pooling`` / ``normalize`` from a sentence-transformers ``modules.json`` (none there: ``{}``).
+
+    Raises:
+        ValueError: a module the encoder does not apply, or (with ``check_pooling``) a pooling it does not do.
+    """
     modules = _read_json(folder / "modules.json", default=[])
-    if modules:
-        settings["normalize"] = any(str(m.get("type", "")).endswith("Normalize") for m in modules)
-        for m in modules:
-            if str(m.get("type", "")).endswith("Pooling"):
-                pool = _read_json(folder / m.get("path", "") / "config.json")
-                if pool.get("pooling_mode_cls_token"):
-                    settings["pooling"] = "cls"
+    if not isinstance(modules, list) or not modules:
+        return {}
+    kinds = [str(m.get("type", "")).rsplit(".", 1)[-1] if isinstance(m, dict) else "" for m in modules]
+    other = [kind or repr(module) for kind, module in zip(kinds, modules, strict=True) if kind not in _ST_MODULES]
+    if other:
+        raise ValueError(f"{folder}: its sentence-transformers pipeline (modules.json) has {', '.join(other)}, "
+                         f"which this encoder does not apply (it runs {' -> '.join(_ST_MODULES)} only): its "
+                         "vectors would not be the model's")
+    out: dict[str, Any] = {"normalize": "Normalize" in kinds}
+    for kind, module in zip(kinds, modules, strict=True):
+        if kind == "Pooling":
+            mode = _pooling_mode(_read_json(folder / str(module.get("path", "")) / "config.json"))
+            if mode in POOLINGS:
+                out["pooling"] = mode
+            elif mode is not None and check_pooling:
+                raise ValueError(f"{folder}: sentence-transformers pools this model with {mode!r}; this encoder "
+                                 f"pools with one of {list(POOLINGS)} (pass pooling= to use one anyway)")
+    return out
+
+
+def _pooling_mode(config: dict[str, Any]) -> str | None:
+    """The pooling a sentence-transformers ``Pooling`` config names (``None``: it names none).
+
+    Both spellings: ``pooling_mode`` (sentence-transformers >= 6: a name or a list) and the ``pooling_mode_*``
+    flags of earlier versions. A prompt excluded from the pooling (``include_prompt: false``) is a pooling of
+    its own (``"mean without the prompt"``), which this encoder does not do.
+    """
+    mode: Any = config.get("pooling_mode")
+    if mode is None:
+        flags = {"cls_token": "cls", "max_tokens": "max", "mean_tokens": "mean",
+                 "mean_sqrt_len_tokens": "mean_sqrt_len_tokens", "weightedmean_tokens": "weightedmean",
+                 "lasttoken": "lasttoken"}
+        mode = [name for flag, name in flags.items() if config.get(f"pooling_mode_{flag}")] or None
+    if isinstance(mode, list):
+        mode = mode[0] if len(mode) == 1 else "+".join(map(str, mode))
+    if mode is not None and config.get("include_prompt") is False:
+        return f"{mode} without the prompt"
+    return None if mode is None else str(mode)
+
+
+def _token_limit(folder: Path) -> int:
+    """The smallest of 512, sentence-transformers' ``max_seq_length`` and the position embeddings."""
     sbert = _read_json(folder / "sentence_bert_config.json")
     config = _read_json(folder / "config.json")
-    limits = [v for v in (sbert.get("max_seq_length"), config.get("max_position_embeddings")) if isinstance(v, int)]
-    if limits:
-        settings["max_length"] = min([512, *limits])
-    return validate_settings(settings)
+    limits = [v for v in (sbert.get("max_seq_length"), config.get("max_position_embeddings"))
+              if isinstance(v, int) and not isinstance(v, bool)]
+    return min([DEFAULT_SETTINGS["max_length"], *limits])
+
+
+def _warn_unknown(folder: Path, name: str) -> None:
+    key = str(folder.resolve())
+    if key not in _warned_unknown:
+        _warned_unknown.add(key)
+        logger.warning("model %r (%s): no %s, no sentence-transformers prompt and no known model family (E5, "
+                       "E5-instruct, BGE) in its name: queries and passages are encoded without prefixes; pass "
+                       "query_prefix=/doc_prefix= if the model expects them", name, folder, SETTINGS_FILE)
 
 
 def hf_cache_repo_id(folder: str | os.PathLike) -> str | None:
@@ -249,8 +384,13 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
     def from_pretrained(cls, path: str | os.PathLike, *, batch_size: int | None = None, max_length: int | None = None,
                         verbose: bool = False, device: str | torch.device | None = "auto",
                         num_threads: int | None = None, precision: str = "auto",
-                        base: str | None = None) -> E5BiEncoder:
+                        base: str | None = None, query_prefix: str | None = None, doc_prefix: str | None = None,
+                        pooling: str | None = None, normalize: bool | None = None) -> E5BiEncoder:
         """Load an encoder from a folder, a hub id or an alias, as pyterrier-dr's ``from_pretrained`` does.
+
+        The prefixes, pooling and normalisation come from the folder (:func:`infer_settings`: its
+        ``gradrel_encoder.json``, else its sentence-transformers metadata and the model family its name
+        stands for); the keyword options of the same names replace them.
 
         Args:
             path: an encoder folder (HF model + fast tokenizer, optionally ``gradrel_encoder.json``), a hub id
@@ -260,7 +400,16 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             base: the name recorded as ``settings['base']`` when the folder has no ``gradrel_encoder.json``
                 (``None``: the hub id the name resolved to, an HF cache snapshot's hub id, else the folder's
                 name; see :func:`infer_settings`).
+            query_prefix: the text put before each query (``None``: the folder's).
+            doc_prefix: the text put before each passage (``None``: the folder's).
+            pooling: ``"mean"`` or ``"cls"`` (``None``: the folder's).
+            normalize: L2-normalise the vectors (``None``: the folder's).
             batch_size, max_length, verbose, device, num_threads, precision: as for the constructor.
+
+        Raises:
+            FileNotFoundError: a folder that is no HF model folder (no ``config.json``); a name nothing
+                provides (``LookupError`` from the resolver).
+            ValueError: settings or options that are not valid (:func:`infer_settings`).
         """
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -276,7 +425,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             if base is None and resolved.source == "hub":
                 base = resolved.name
         path = folder
-        settings = infer_settings(path, base=base)
+        settings = infer_settings(path, base=base, query_prefix=query_prefix, doc_prefix=doc_prefix,
+                                  pooling=pooling, normalize=normalize)
         with quiet_transformers():
             config = AutoConfig.from_pretrained(path)
             has_pooler = config.model_type in POOLER_MODEL_TYPES

@@ -493,10 +493,12 @@ def test_loading_and_saving_an_encoder_print_nothing(tiny_encoder_dir, tmp_path,
 
 
 def _digest_of_weights_tokenizer_settings(enc):
-    """The fingerprint as it was before the token limit entered it: weights, tokenizer, settings (float32)."""
+    """The fingerprint of an encoder loaded with its defaults, in float32: weights, tokenizer, settings, and the
+    architecture settings where they are not BERT's (as the tiny encoder's 2 heads are not; a BERT model's, as
+    the default model's, add nothing: tests/test_models_real.py checks its committed value)."""
     import hashlib
 
-    from pyterrier_gradrel.models._encoder import _tokenizer_identity
+    from pyterrier_gradrel.models._encoder import _tokenizer_identity, architecture_identity
 
     digest = hashlib.sha256()
     state = enc.model.state_dict()
@@ -506,7 +508,34 @@ def _digest_of_weights_tokenizer_settings(enc):
         digest.update(memoryview(tensor.view(torch.uint8).numpy() if tensor.numel() else np.empty(0, np.uint8)))
     digest.update(_tokenizer_identity(enc.tokenizer).encode())
     digest.update(json.dumps(enc.settings, sort_keys=True).encode())
+    architecture = architecture_identity(enc.model.config)
+    if architecture is not None:
+        digest.update(f"architecture={architecture}".encode())
     return digest.hexdigest()
+
+
+@pytest.mark.parametrize(("edit", "same_vectors"), [
+    ({"num_attention_heads": 4}, False),
+    ({"layer_norm_eps": 1e-5}, False),
+    ({"hidden_act": "relu"}, False),
+    ({"is_decoder": True}, False),  # causal attention
+    ({"model_type": "xlm-roberta", "architectures": ["XLMRobertaModel"]}, False),  # same weight names
+    ({"attn_implementation": "eager"}, True),  # how attention is computed, not what
+])
+def test_the_fingerprint_covers_what_the_config_makes_of_the_weights(tiny_encoder_dir, enc, tmp_path, edit,
+                                                                     same_vectors):
+    """Same weights, tokenizer and settings under another config.json: other vectors, other fingerprint."""
+    import shutil
+
+    folder = tmp_path / "edited"
+    shutil.copytree(tiny_encoder_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, **edit}))
+    edited = E5BiEncoder.from_pretrained(folder, precision="float32")
+    texts = TEXTS[:4]
+    differ = not np.allclose(edited.encode_docs(texts), enc.encode_docs(texts), atol=1e-6, rtol=0)
+    assert differ != same_vectors
+    assert (edited.fingerprint() == enc.fingerprint()) == same_vectors
 
 
 def test_fingerprint_names_a_token_limit_other_than_the_settings(tiny_encoder_dir):

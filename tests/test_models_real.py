@@ -173,3 +173,27 @@ def test_bfloat16_inference_stays_close_to_float32(real_encoder_dir, real_encode
     got = fast.encode_docs(texts)
     assert (ref * got).sum(axis=1).min() >= 0.9995
     assert (got * engine.passage(texts)).sum(axis=1).min() >= 0.999
+
+
+def test_the_default_model_keeps_the_fingerprint_committed_results_are_keyed_by(real_encoder, tmp_path):  # noqa: F811
+    """The committed benchmark results name the default model's embedding cache by its fingerprint: a change to
+    what the fingerprint covers must leave it as it is, through a save and a load as well."""
+    import json
+    import re
+    from pathlib import Path
+
+    from pyterrier_gradrel.models import E5BiEncoder
+    from pyterrier_gradrel.models._encoder import architecture_identity
+
+    results = Path(__file__).resolve().parents[1] / "experiments/results/benchmark/gradrel-v1/mE5-zero-shot"
+    committed = {re.search(r"embeddings/([0-9a-f]{16})/", json.loads(f.read_text())["system"]["pipeline"]).group(1)
+                 for f in sorted(results.glob("*/xquad-r-*.json"))}
+    assert len(committed) == 1
+    assert architecture_identity(real_encoder.model.config) is None
+    assert real_encoder.fingerprint()[:16] in committed
+    again = E5BiEncoder.from_pretrained(real_encoder.save(tmp_path / "saved"), batch_size=16, num_threads=1,
+                                        device="cpu", precision="float32")
+    assert again.fingerprint() == real_encoder.fingerprint()
+    texts = list(_short(real_encoder).values())
+    np.testing.assert_array_equal(again.encode_docs(texts), real_encoder.encode_docs(texts))
+    np.testing.assert_array_equal(again.encode_queries(texts), real_encoder.encode_queries(texts))

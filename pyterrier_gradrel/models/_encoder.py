@@ -73,6 +73,34 @@ def _tokenizer_identity(tokenizer: Any) -> str:
 #: made another way never share a cache entry with these.
 _PRECISION_NUMERICS = {"bfloat16": ":bf16-weights"}
 
+#: The architecture settings of config.json that change what given weights compute, at the values of BERT (and of
+#: multilingual-e5-small, whose fingerprints key the committed results). :meth:`E5BiEncoder.fingerprint` hashes
+#: them only when one differs (:func:`architecture_identity`), so every fingerprint made before they entered it
+#: stays what it was. ``pad_token_id`` joins them for every other model type: RoBERTa-style models number
+#: positions after it.
+ARCHITECTURE_REFERENCE: dict[str, Any] = {"model_type": "bert", "num_attention_heads": 12, "hidden_act": "gelu",
+                                          "layer_norm_eps": 1e-12, "position_embedding_type": "absolute",
+                                          "is_decoder": False}
+
+
+def architecture_identity(config: Any) -> str | None:
+    """What a model's config adds to its weights' identity: ``None`` for :data:`ARCHITECTURE_REFERENCE`.
+
+    Weights alone do not fix the computation: the same tensors under another head count, activation, layer norm
+    epsilon, attention mask (``is_decoder``) or model type (BERT and XLM-R name their weights alike) give other
+    vectors. Shapes (hidden size, layers, vocabulary, positions) are in the weights already.
+
+    Returns:
+        The settings as sorted JSON when one differs from the reference, else ``None``.
+    """
+    values = {key: getattr(config, key, None) for key in ARCHITECTURE_REFERENCE}
+    if values == ARCHITECTURE_REFERENCE:
+        return None
+    if values["model_type"] != "bert":
+        values["pad_token_id"] = getattr(config, "pad_token_id", None)
+    return json.dumps(values, sort_keys=True, default=str)
+
+
 E5_PREFIXES = {"query_prefix": "query: ", "doc_prefix": "passage: "}
 #: The query instruction of the ``multilingual-e5-*-instruct`` models for passage retrieval (their model card's
 #: web-search task); their passages take no prefix.
@@ -682,13 +710,16 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
     def fingerprint(self) -> str:
         """Hex sha256 over the weights (names, dtypes, shapes, bytes), the tokenizer and the settings.
 
-        Also over the precision when it is not float32, and over the effective token limit
-        (:attr:`max_length`) when it differs from the one the settings give (``max_length=`` at load time, or the
-        attribute changed later): texts cut elsewhere are other vectors. An encoder loaded with its defaults keeps
-        the fingerprint it always had.
+        The settings hold the prefixes, pooling, normalisation and token limit. Also over the precision when it
+        is not float32, over the effective token limit (:attr:`max_length`) when it differs from the one the
+        settings give (``max_length=`` at load time, or the attribute changed later): texts cut elsewhere are
+        other vectors; and over the model's architecture settings when they are not BERT's
+        (:func:`architecture_identity`: head count, activation, layer norm epsilon, attention mask, model type).
+        An encoder of a BERT model loaded with its defaults keeps the fingerprint it always had.
 
         Cached until the model object is replaced (``enc.model = other``), a parameter changes in place (torch's
-        version counters), or the precision or token limit changes, so it is cheap to call again.
+        version counters), or the precision or token limit changes, so it is cheap to call again (a config
+        edited in place on the same model object is not noticed).
         """
         state = self.model.state_dict()
         versions = (id(self.model), self.precision, self.max_length, *(t._version for t in state.values()))
@@ -705,6 +736,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             digest.update(f"precision={self.precision}{_PRECISION_NUMERICS.get(self.precision, '')}".encode())
         if self.max_length != self._default_max_length:  # texts cut at another length, other vectors
             digest.update(f"max_length={self.max_length}".encode())
+        architecture = architecture_identity(self.model.config)
+        if architecture is not None:  # the same weights computed another way, other vectors
+            digest.update(f"architecture={architecture}".encode())
         value = digest.hexdigest()
         self._fp_cache = (versions, value)
         return value

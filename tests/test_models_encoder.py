@@ -170,6 +170,14 @@ def test_precision_aliases_are_the_canonical_values(tiny_encoder_dir):
     assert short.precision == "bfloat16" and short.fingerprint() == long.fingerprint()
 
 
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True])
+def test_a_batch_size_that_is_not_a_positive_int_is_refused(enc, batch_size):
+    """``range(0, n, -1)`` is empty: a negative batch size returned the output buffer unwritten (garbage)."""
+    for encode in (enc.encode_docs, enc.encode_queries):
+        with pytest.raises(ValueError, match=rf"batch_size must be None or a positive int, got {batch_size!r}"):
+            encode(TEXTS, batch_size=batch_size)
+
+
 def test_empty_inputs(enc):
     assert enc.encode_docs([]).shape == (0, enc.dim)
     assert enc.encode_queries_torch([]).shape == (0, enc.dim)

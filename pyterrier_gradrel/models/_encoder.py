@@ -583,7 +583,9 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        bs = batch_size or self.batch_size
+        bs = self.batch_size if batch_size is None else batch_size
+        if not isinstance(bs, int) or isinstance(bs, bool) or bs < 1:  # range() would skip every batch
+            raise ValueError(f"batch_size must be None or a positive int, got {batch_size!r}")
         ids = self._tokenize(texts)
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(-lengths, kind="stable")  # longest first: memory errors show up at once

@@ -253,6 +253,18 @@ def test_validation_errors(tiny_encoder_dir, enc):
         enc.encode_docs(["ok", None])
 
 
+def test_a_folder_without_tokenizer_files_is_refused(tiny_encoder_dir, tmp_path):
+    """AutoTokenizer builds an empty vocabulary from config.json alone: every text would be one vector."""
+    import shutil
+
+    folder = tmp_path / "weights-only"
+    folder.mkdir()
+    for name in ("config.json", "model.safetensors", "gradrel_encoder.json"):
+        shutil.copy(tiny_encoder_dir / name, folder)
+    with pytest.raises(FileNotFoundError, match=r"weights-only has no tokenizer files \(one of tokenizer.json"):
+        load_encoder(folder)
+
+
 def test_a_malformed_settings_file_is_named(tiny_encoder_dir, tmp_path):
     import shutil
 

@@ -39,6 +39,9 @@ def test_bad_local_paths(tmp_path):
         resolve_model("./no/such/model")
     with pytest.raises(FileNotFoundError, match="no config.json"):
         resolve_model(tmp_path)
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="config.json' is a file, not a model folder"):
+        resolve_model(tmp_path / "config.json")
     with pytest.raises(ValueError, match="hub must be one of"):
         resolve_model("multilingual-e5-small", hub="yes")
 

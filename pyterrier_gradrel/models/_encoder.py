@@ -435,8 +435,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             batch_size, max_length, verbose, device, num_threads, precision: as for the constructor.
 
         Raises:
-            FileNotFoundError: a folder that is no HF model folder (no ``config.json``); a name nothing
-                provides (``LookupError`` from the resolver).
+            FileNotFoundError: a folder that is no HF model folder (no ``config.json``) or has no tokenizer
+                files; a name nothing provides (``LookupError`` from the resolver).
             ValueError: settings or options that are not valid (:func:`infer_settings`).
         """
         from transformers import AutoConfig, AutoModel, AutoTokenizer
@@ -453,6 +453,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             if base is None and resolved.source == "hub":
                 base = resolved.name
         path = folder
+        _check_tokenizer_files(path)
         settings = infer_settings(path, base=base, query_prefix=query_prefix, doc_prefix=doc_prefix,
                                   pooling=pooling, normalize=normalize)
         with quiet_transformers():
@@ -768,6 +769,19 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
             write_text(tmp / SETTINGS_FILE, json.dumps(self.settings, indent=2))
             write_st_metadata(tmp, self.settings, self.dim)
         return target
+
+
+#: files that hold a tokenizer ``AutoTokenizer`` can load (fast, SentencePiece or WordPiece/BPE vocabularies)
+_TOKENIZER_FILES = ("tokenizer.json", "sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.txt",
+                    "vocab.json")
+
+
+def _check_tokenizer_files(folder: Path) -> None:
+    """Refuse a model folder without tokenizer files: ``AutoTokenizer`` would build an empty vocabulary from
+    the config alone, and every text would encode as unknown tokens (one vector for every text)."""
+    if not any((folder / name).is_file() for name in _TOKENIZER_FILES):
+        raise FileNotFoundError(f"{folder} has no tokenizer files (one of {', '.join(_TOKENIZER_FILES)}); "
+                                "save the model's tokenizer into the folder (tokenizer.save_pretrained)")
 
 
 def _check_save_target(target: Path) -> None:

@@ -73,6 +73,8 @@ def resolve_model(name: str | os.PathLike = DEFAULT_MODEL, *, hub: bool | None =
         if not (path / "config.json").is_file():
             raise FileNotFoundError(f"{path} is a folder but not an HF model folder (no config.json)")
         return ResolvedModel(path.resolve(), "local", str(path))
+    if path.exists():
+        raise FileNotFoundError(f"{text!r} is a file, not a model folder: give the folder that holds config.json")
     if isinstance(name, os.PathLike) or text.startswith(("/", "./", "../", "~")) or text.count("/") > 1:
         raise FileNotFoundError(f"model folder {text!r} does not exist")
     repo_id = _ALIASES.get(text.lower(), text)

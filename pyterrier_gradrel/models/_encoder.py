@@ -751,7 +751,10 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
 
         The folder loads in sentence-transformers with the library's defaults (``encode_query`` /
         ``encode_document`` apply our prefixes) and in ``transformers.AutoModel`` with no missing weights:
-        the unused CLS pooler is written as zeros.
+        the unused CLS pooler is written as zeros. Loaded again with its defaults it gives the same vectors and
+        fingerprint. The settings are written as they are, so a ``max_length=`` given at load time is not saved:
+        the folder reads texts at the settings' limit again (the trainer, which trains at a shorter limit, records
+        that one as ``train_max_length``).
 
         Returns:
             The folder, loadable with :meth:`from_pretrained` / :func:`~pyterrier_gradrel.models.load_encoder`.

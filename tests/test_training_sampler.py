@@ -230,3 +230,23 @@ def test_noise_to_grade_zero_makes_a_judged_hard_negative_exempt_from_the_own_ar
     assert same_article and all(d in b.negatives_judged[q] and d in s._judged_neg[q] for q, d in same_article)
     assert own > 0
     assert own_article_hard_negatives(qrels)[2] == 0  # without noise the rule keeps every hard negative out
+
+
+def test_own_article_rule_without_query_articles_warns_that_it_is_off(data):
+    """Topics without ``article`` (what ``get_topics("text")`` returns) cannot apply the own-article rule the config
+    asks for: training says so instead of silently drawing hard negatives from the query's own article."""
+    import warnings
+
+    from pyterrier_gradrel.training import TrainConfig
+    from pyterrier_gradrel.training._data import prepare
+
+    topics, qrels, docs = data
+    cfg = TrainConfig(rel=2, exclude_own_article=True)
+    with pytest.warns(UserWarning, match="own-article rule is off"):
+        _, report, _ = prepare(cfg, topics[["qid", "query"]], qrels, docs)
+    assert report["own_article_rule"] is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, report, _ = prepare(cfg, topics, qrels, docs)  # with the articles: applied, nothing to say
+        assert report["own_article_rule"] is True
+        prepare(TrainConfig(rel=2, exclude_own_article=False), topics[["qid", "query"]], qrels, docs)

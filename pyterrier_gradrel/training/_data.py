@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -144,6 +145,12 @@ def prepare(cfg: TrainConfig, train_topics: pd.DataFrame, train_qrels: pd.DataFr
     sampler = PairSampler(b, topics, docs, unit=cfg.unit, batch_size=cfg.batch_size,
                           hard_negatives=cfg.hard_negatives, seed=cfg.seed,
                           negative_split=cfg.negative_split, exclude_own_article=cfg.exclude_own_article)
+    if (cfg.exclude_own_article and "article" not in topics.columns and "article" in docs.columns
+            and docs["article"].fillna("").astype(str).ne("").any()):
+        warnings.warn("exclude_own_article is on but the training topics have no 'article' column (get_topics('text') "
+                      "keeps only qid and query), so the own-article rule is off for this run: hard negatives may "
+                      "come from the query's own article. Pass topics with 'article' (e.g. the dataset's "
+                      "get_topics()) to apply it, or exclude_own_article=False to say so.", UserWarning, stacklevel=2)
     report = {**b.report(), "queries_in": int(len(topics)), "noisy_judgements": noisy,
               "units_per_epoch": sampler.units(), "hard_negative_pool": len(sampler.pool),
               "negative_split": sampler.negative_split, "own_article_rule": bool(sampler.q_article)}

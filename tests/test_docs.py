@@ -1,4 +1,5 @@
-"""The reference docs build without a warning and cover the public API, the command line and the config keys."""
+"""The reference docs build without a warning and cover the public API, the command line and the config keys; the
+commands, options and Python snippets written in the user docs exist."""
 from __future__ import annotations
 
 import argparse
@@ -123,3 +124,78 @@ def test_developing_maps_every_module():
     text = (REPO / "DEVELOPING.md").read_text(encoding="utf-8")
     mapped = set(re.findall(r"^\| `([\w/]+\.py)` \|", text, flags=re.M))
     assert mapped == modules, f"not mapped: {sorted(modules - mapped)}; no such module: {sorted(mapped - modules)}"
+
+
+#: the user-facing documents whose commands and snippets the tests below keep honest
+USER_DOCS = ["README.md", "DEVELOPING.md", "experiments/README.md", "examples/systems/README.md", "benchmarks/README.md",
+             *sorted(p.relative_to(REPO).as_posix() for p in (REPO / "pyterrier_gradrel" / "pt_docs").glob("*.rst"))]
+
+
+def _code(text: str) -> list[tuple[str, str]]:
+    """``(language, code)`` of every code block (Markdown fences, ``.. code-block::``) and inline code span."""
+    import textwrap
+
+    out = [(lang, body) for lang, body in re.findall(r"```(\w*)[^\n]*\n(.*?)```", text, flags=re.S)]
+    out += [(lang, textwrap.dedent(body)) for lang, body in
+            re.findall(r"^\.\. code-block:: *(\w*)\n((?:[ \t]*\n|[ \t]+[^\n]*\n)+)", text, flags=re.M)]
+    out += [("inline", a or b) for a, b in re.findall(r"``(.+?)``|(?<!`)`([^`\n]+)`(?!`)", text, flags=re.S)]
+    return out
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next((a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {})
+
+
+def test_every_gradrel_command_and_option_in_the_docs_exists():
+    """Each ``gradrel <command> [<sub-command>] ... --option`` written in a code block or code span of the user docs
+    names a command the parser has and options that command takes (a renamed or removed option fails here)."""
+    from pyterrier_gradrel.cli import build_parser
+
+    root = build_parser()
+    wrong, seen = [], 0
+    for doc in USER_DOCS:
+        for _lang, code in _code((REPO / doc).read_text(encoding="utf-8")):
+            for line in code.replace("\\\n", " ").splitlines():
+                # a command ends at a shell separator or a comment
+                for match in re.finditer(r"(?<![\w/.-])gradrel((?:[ \t]+[^\s|;&#>]+)*)", line):
+                    parser, path = root, ["gradrel"]
+                    for token in (t.strip("[](),'\"") for t in match.group(1).split()):
+                        subs = _subparsers(parser)
+                        if token.startswith("--"):
+                            seen += 1
+                            option = token.split("=")[0]
+                            if option not in {o for a in parser._actions for o in a.option_strings}:
+                                wrong.append(f"{doc}: `{' '.join(path)}` has no {option}: {line.strip()}")
+                        elif token in subs:
+                            parser = subs[token]
+                            path.append(token)
+                        elif subs and len(path) < 3 and re.fullmatch(r"[a-z][a-z0-9-]*", token):
+                            wrong.append(f"{doc}: `{' '.join(path)}` has no command {token!r}: {line.strip()}")
+                            break
+    assert seen > 40  # the docs' commands were found
+    assert not wrong, "\n".join(wrong)
+
+
+def test_python_snippets_of_the_docs_parse_and_their_gr_names_exist():
+    """Every Python block of the user docs is valid Python, and every ``gr.<name>`` (``gr.experiments.<name>``) the
+    docs write is a public name of the package (read from the lazy exports: nothing heavy is imported)."""
+    import ast
+
+    import pyterrier_gradrel as gr
+
+    blocks, names = 0, set()
+    for doc in USER_DOCS:
+        for lang, code in _code((REPO / doc).read_text(encoding="utf-8")):
+            if lang == "python":
+                blocks += 1
+                ast.parse(code, filename=doc)
+            names |= set(re.findall(r"(?<![\w.])gr\.(\w+(?:\.\w+)?)", code))
+    assert blocks >= 10 and {"bm25", "dense", "FineTuned", "experiments.load"} <= names
+    missing = []
+    for name in sorted(names):
+        head, _, tail = name.partition(".")
+        if head not in dir(gr):
+            missing.append(name)
+        elif tail and head == "experiments" and tail not in dir(gr.experiments):
+            missing.append(name)
+    assert not missing, f"gr names in the docs that the package does not have: {missing}"

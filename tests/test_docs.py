@@ -51,14 +51,20 @@ def test_cli_reference_has_every_command_and_option(built):
     from pyterrier_gradrel.cli import build_parser
 
     text = (built / "cli.html").read_text(encoding="utf-8")
-    parser = build_parser()
-    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    for name, command in sub.choices.items():
-        assert f"gradrel {name}" in text
+
+    def walk(parser: argparse.ArgumentParser, path: str):  # every command, nested ones (datasets check) included
+        yield path, parser
+        for name, sub in _subparsers(parser).items():
+            yield from walk(sub, f"{path} {name}")
+
+    commands = list(walk(build_parser(), "gradrel"))[1:]
+    assert {"gradrel datasets check", "gradrel benchmark verify"} <= {path for path, _ in commands}
+    for path, command in commands:
+        assert path in text, f"{path} missing from cli.html"
         for action in command._actions:
             for option in action.option_strings:
                 if action.help != argparse.SUPPRESS:
-                    assert option in text, f"gradrel {name} {option} missing from cli.html"
+                    assert option in text, f"{path} {option} missing from cli.html"
 
 
 def test_config_reference_has_every_key(built):

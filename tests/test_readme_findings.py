@@ -205,9 +205,14 @@ def test_train_at_the_evaluation_threshold_counts(findings):
 
 
 @functools.cache
+def _mixture_diagonal() -> pd.DataFrame:
+    """The query-side mixture's diagonal on binary nDCG@10."""
+    return _analyses.diagonal(_base("multilingual_queryside", "nDCG@10"), _config("multilingual_queryside"))
+
+
 def _mixture_winners() -> pd.DataFrame:
-    """The query-side mixture's diagonal on binary nDCG@10: the winning τ of every untied (target, rel) cell."""
-    diag = _analyses.diagonal(_base("multilingual_queryside", "nDCG@10"), _config("multilingual_queryside"))
+    """The winning τ of every untied (target, rel) cell of the query-side mixture's diagonal."""
+    diag = _mixture_diagonal()
     return diag[diag.is_best & ~diag.tied]
 
 
@@ -225,6 +230,10 @@ def test_mixture_every_rel_claim(findings):
     winners = _mixture_winners()
     others = winners[winners.tau != 3]
     assert [(r.label, int(r.rel), int(r.tau)) for r in others.itertuples()] == [("en", 1, 2)]
+    diag = _mixture_diagonal()
+    (tau3,) = diag[(diag.label == "en") & (diag.rel == 1) & (diag.tau == 3)].itertuples()
+    assert not tau3.significant
+    assert f"on en at rel ≥ 1 τ=2 by {-tau3.delta:+.4f}, not significant" in findings
     assert f"τ=3 best at every rel on {winners.label.nunique() - 1} of {winners.label.nunique()} targets" in findings
 
 
@@ -432,3 +441,7 @@ def test_protocol_noise(findings):
     assert "[noise](experiments/results/protocol_noise/report.md) (en, th, hau, kin; 108 models)" in findings
     row = _protocol_row(findings, "It mitigates annotation noise")
     _check_level_row(name, row, "without noise", 0.4)
+    _, _, effects, _ = _level_interactions(name)
+    mean_change = effects[effects["level"] == 0.4].groupby("variant")["delta"].mean()
+    assert list(mean_change.sort_values(ascending=False).index) == ["tau=1", "tau=2", "tau=3"]
+    assert "The lenient τ=1 is the most robust to this noise, the strict τ=3 the least" in row

@@ -119,13 +119,22 @@ def error_message(exc: BaseException) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``gradrel``; returns the exit status (0 ok, 1 error, 2 usage error, 130 interrupted)."""
+    """Run ``gradrel``; returns the exit status (0 ok, 1 error, 2 usage error, 130 interrupted).
+
+    A reader that closes the output early (``gradrel datasets list | head``) ends the command quietly, as it
+    does for other command-line tools, with status 0 when nothing else failed.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if _debug_requested(args):
         return int(args.func(args) or 0)
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
+    except BrokenPipeError:
+        _silence_stdout()
+        return 0
     except KeyboardInterrupt:
         print(f"gradrel {args.command}: interrupted", file=sys.stderr)
         return 130
@@ -134,6 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         if not is_user_error(exc):
             print(f"gradrel: run with --debug (or {DEBUG_ENV}=1) for the traceback", file=sys.stderr)
         return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again on the closed pipe."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
 
 
 if __name__ == "__main__":

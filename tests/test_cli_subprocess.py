@@ -113,6 +113,18 @@ def test_datasets_list(env):
     assert len(declared) == 483
 
 
+def test_output_closed_early_ends_quietly(env):
+    # `gradrel datasets list | head -1`: the reader is gone before the command writes (the worst case)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run([*GRADREL, "datasets", "list"], env=env, stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=TIMEOUT)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")
+
+
 @invokes("datasets", "stats")
 def test_datasets_stats(env):
     [stats] = json.loads(gradrel(env, "datasets", "stats", "gradrel/local/tiny/test", "--json").stdout)

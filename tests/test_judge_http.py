@@ -41,6 +41,10 @@ PAIRS = [
 @pytest.mark.parametrize("answer,grade", [
     ("0", 0), ("3", 3), (" 2\n", 2), ("2.", 2), ("Grade: 1", 1), ("grade=3", 3), ("**2**", 2),
     ('{"grade": 2}', 2), ('{"grade": "1"}', 1), ("<think>hmm, maybe 1 or 2</think>\n2", 2),
+    # the chat template opened the think block: the answer has only its end
+    ("The passage names Paris, maybe 3.</think>\n2", 2), ("reasoning</THINK> Grade: 1", 1),
+    # the last </think> ends the block (the reasoning may mention the tag)
+    ("<think>is </think> a tag? 3</think>\n0", 0),
 ])
 def test_parse_accepts_clean_grades(answer, grade):
     assert parse_grade(answer) == grade
@@ -49,6 +53,9 @@ def test_parse_accepts_clean_grades(answer, grade):
 @pytest.mark.parametrize("answer", [
     "", "   ", None, 3, "4", "-1", "2 or 3", "I would say 3", "3/3", "23", "Grade: 5", '{"grade": 4}',
     '{"grade": true}', '{"grade": 2, "why": "x"}', "<think>3</think>", "two", "２",
+    # after the think block the answer is parsed as strictly as without one
+    "reasoning</think>\n2 or 3", "reasoning</think>\n5", "reasoning</think>", "reasoning: 3</think>\nI'd say 2",
+    "<think>unclosed 3", "3</think>",
 ])
 def test_parse_rejects_everything_else(answer):
     assert parse_grade(answer) is None
@@ -276,10 +283,16 @@ def _lp(token, p, alts=()):
     ([_lp("<think>", 1), _lp("3", 0.9, [("2", 0.1)])], None, None),
     # no think block: the first grade token, as before
     ([_lp("1", 0.6, [("0", 0.4)])], 1, (0.4, 0.6, 0.0, 0.0)),
+    # the chat template opened the block: only its end is in the answer, the grade follows it
+    ([_lp("Step", 1), _lp(" 1", 0.9, [(" 2", 0.1)]), _lp("</think>", 1), _lp("\n", 1), _lp("2", 0.8, [("3", 0.2)])],
+     2, (0.0, 0.0, 0.8, 0.2)),
+    # the last </think> ends the block
+    ([_lp("<think>", 1), _lp("</think>", 1), _lp("?", 1), _lp("3", 0.9, [("0", 0.1)]), _lp("</think>", 1),
+      _lp("0", 0.6, [("1", 0.4)])], 0, (0.6, 0.4, 0.0, 0.0)),
 ])
 def test_grade_probabilities_come_from_the_token_the_grade_is_parsed_from(tokens, grade, probs):
-    """parse_grade skips a leading <think>...</think> block; the stored p_0..p_3 must skip it too, or they
-    contradict the stored grade."""
+    """parse_grade skips a think block (up to the last </think>, opened or not); the stored p_0..p_3 must skip it
+    too, or they contradict the stored grade."""
     from pyterrier_gradrel.judge._http import OpenAIChatBackend
     from pyterrier_gradrel.judge._prompt import parse_grade
 
@@ -348,6 +361,21 @@ def test_an_answer_without_a_grade_is_final():
         server.script = [("body", _chat_body(None)), ("text", "4")]
         result = backend(server, max_workers=1, parse_retries=1).judge_many([PAIRS[1]])
     assert result[0].grade is None and not result[0].transient and result[0].raw == "4"
+
+
+def test_an_answer_whose_think_block_the_template_opened_is_graded_and_cached(tmp_path):
+    """A reasoning model whose chat template opens the think block answers "...</think>\\n2": that is grade 2,
+    cached as such (it was cached as a missing grade, asked again only with --retry-missing)."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    answer = "The passage says Paris is the capital; 3 would need more.</think>\n\n2"
+    with JudgeServer() as server:
+        server.script = [("text", answer)]
+        out = LLMJudge(backend(server, max_workers=1), cache=JudgementCache(tmp_path / "c.jsonl")).transform(
+            frame(PAIRS[1:2]))
+        assert len(server.requests) == 1
+    assert out["grade"].tolist() == [2] and out["judge_raw"].tolist() == [answer]
+    assert [r["grade"] for r in JudgementCache(tmp_path / "c.jsonl").records()] == [2]
 
 
 def test_an_endpoint_answering_only_html_stops_the_run(tmp_path):

@@ -40,7 +40,6 @@ import logging
 import math
 import os
 import random
-import re
 import threading
 import time
 import urllib.error
@@ -51,7 +50,7 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from typing import Any
 
 from pyterrier_gradrel.judge._base import JudgeBackendError, Judgement, ResultCallback, normalise_probs
-from pyterrier_gradrel.judge._prompt import build_messages, parse_grade
+from pyterrier_gradrel.judge._prompt import answer_start, build_messages, parse_grade
 
 logger = logging.getLogger(__name__)
 
@@ -159,51 +158,33 @@ def _token_logprob(entry: Any, where: str) -> tuple[str, float]:
     return token, min(value, 0.0)
 
 
-_THINK_OPEN = "<think>"
-_THINK_OPEN_RE = re.compile(r"\s*<think>", re.IGNORECASE)
-_THINK_CLOSE_RE = re.compile(r"</think>", re.IGNORECASE)
-
-
 def _answer_entries(content: list[Any]) -> Iterator[tuple[int, Any, str]]:
-    """``(n, entry, token)`` of the logprobs entries after a leading ``<think>...</think>`` block.
+    """``(n, entry, token)`` of the logprobs entries of the answer proper, after a think block.
 
-    The block is found in the tokens' own text as :func:`~pyterrier_gradrel.judge._prompt.parse_grade` finds
-    it in the answer (a leading ``<think>``, case-insensitive, closed by the first ``</think>``), so a digit
-    inside the reasoning is never taken as the grade. A token that straddles the block's end is skipped; after
-    an unclosed block nothing is yielded. Each entry up to the last yielded one is validated.
+    The answer begins where :func:`~pyterrier_gradrel.judge._prompt.answer_start` says it does in the tokens'
+    joined text, as :func:`~pyterrier_gradrel.judge._prompt.parse_grade` finds it in the answer: after the last
+    ``</think>`` (with or without an opening ``<think>``), so a digit inside the reasoning is never taken as the
+    grade. A token that straddles the block's end is skipped; after an unclosed block nothing is yielded. Every
+    entry is validated (the block's end is looked for in all of them).
     """
-    text = ""
-    start: int | None = None  # where the answer proper begins in ``text``; None while undecided
-    for n, entry in enumerate(content):
-        token, _ = _token_logprob(entry, f"content[{n}]")
-        at = len(text)
-        text += token
-        if start is None:
-            start = _answer_start(text)
-        if start is not None and at >= start:
+    tokens = [_token_logprob(entry, f"content[{n}]")[0] for n, entry in enumerate(content)]
+    start = answer_start("".join(tokens))
+    if start is None:
+        return
+    at = 0
+    for n, (entry, token) in enumerate(zip(content, tokens, strict=True)):
+        if at >= start:
             yield n, entry, token
-
-
-def _answer_start(text: str) -> int | None:
-    """Where the answer begins in ``text`` (the tokens so far): 0 without a leading think block, the end of the
-    block once it is closed, ``None`` while that cannot be told yet (inside the block or part of its tag)."""
-    head = text.lstrip().lower()
-    if not head or _THINK_OPEN.startswith(head):
-        return None  # only whitespace so far, or a prefix of "<think>"
-    opened = _THINK_OPEN_RE.match(text)
-    if opened is None:
-        return 0
-    closed = _THINK_CLOSE_RE.search(text, opened.end())
-    return None if closed is None else closed.end()
+        at += len(token)
 
 
 def _grade_probs(logprobs: Any) -> tuple[float, float, float, float] | None:
     """Probabilities of grades 0..3 at the first answer token that is a grade, from a choice's ``logprobs``.
 
-    Tokens of a leading ``<think>...</think>`` block are not answer tokens (:func:`_answer_entries`), as
+    Tokens of a think block (up to the last ``</think>``) are not answer tokens (:func:`_answer_entries`), as
     :func:`~pyterrier_gradrel.judge._prompt.parse_grade` skips the block: the probabilities are those of the
     token the grade was parsed from. ``None`` when the server sent no log-probabilities or no grade token after
-    the block; raises :class:`_Transient` when the entries up to the grade token, or its alternatives, are
+    the block; raises :class:`_Transient` when an entry, or the grade token's alternatives, are
     malformed.
     """
     if logprobs is None:

@@ -260,6 +260,30 @@ def test_judge(env, work, judge_server):
     assert grades == [overlap_rule(q, t) for _, q, _, t in rows]
 
 
+def test_judge_sampling_options_reach_the_request_and_the_cache_key(env, work, judge_server):
+    """--max-tokens, --temperature and --seed are sent with each request and name the judge in its cache exactly as
+    the Python API's model_id does (a reasoning model needs a longer answer than the default 8 tokens)."""
+    from pyterrier_gradrel.judge import OpenAIChatBackend
+
+    pairs = work / "pairs-sampling.tsv"
+    pairs.write_text("qid\tquery\tdocno\ttext\nq1\tcapital of France\td1\tParis is the capital of France.\n",
+                     encoding="utf-8")
+    cache = work / "sampling-cache.jsonl"
+    sent = len(judge_server.requests)
+    gradrel(env, "judge", "--input", str(pairs), "--output", str(work / "sampling.jsonl"), "--backend", "openai",
+            "--model", "m", "--base-url", judge_server.base_url, "--cache", str(cache), "--max-tokens", "512",
+            "--temperature", "0.5", "--seed", "7")
+    payload = judge_server.requests[sent]["payload"]
+    assert (payload["max_tokens"], payload["temperature"], payload["seed"]) == (512, 0.5, 7)
+    expected = OpenAIChatBackend(model="m", base_url=judge_server.base_url, max_tokens=512, temperature=0.5,
+                                 seed=7).model_id
+    assert expected == "openai:m[temperature=0.5,max_tokens=512,seed=7]"
+    assert [json.loads(x)["model"] for x in cache.read_text(encoding="utf-8").splitlines()] == [expected]
+    done = gradrel(env, "judge", "--input", str(pairs), "--backend", "openai", "--model", "m", "--base-url",
+                   judge_server.base_url, "--max-tokens", "1.5", check=False)
+    assert done.returncode == 2 and "--max-tokens: invalid int value: '1.5'" in done.stderr
+
+
 @pytest.fixture(scope="module")
 def built(env, work, judge_server, tiny_encoder_dir) -> Path:
     folder = work / "built"

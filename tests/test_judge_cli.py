@@ -78,6 +78,29 @@ def test_no_logprobs_option_does_not_ask_for_logprobs(tmp_path):
     assert all(r["p_0"] is None and r["judge_error"] is None for r in rows)
 
 
+def test_sampling_options_default_to_the_backend_defaults_and_refuse_hf(tmp_path, capsys):
+    """Without --max-tokens/--temperature/--seed the judge keeps the bare model id (existing caches stay valid); with
+    --max-tokens alone only it enters the id; the hf backend, which generates nothing, refuses them."""
+    from pyterrier_gradrel.cli import build_parser
+    from pyterrier_gradrel.judge._cli import make_backend
+
+    base = ["judge", "--input", "x.tsv", "--backend", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1"]
+    parser = build_parser()
+    assert make_backend(parser.parse_args(base)).model_id == "openai:m"
+    assert make_backend(parser.parse_args([*base, "--max-tokens", "512"])).model_id == "openai:m[max_tokens=512]"
+    assert make_backend(parser.parse_args([*base, "--seed", "3"])).model_id == "openai:m"  # greedy: seed unused
+    pairs = tmp_path / "pairs.tsv"
+    PAIRS.to_csv(pairs, sep="\t", index=False)
+    rc = main(["judge", "--backend", "hf", "--model", "x", "--input", str(pairs), "--max-tokens", "64",
+               "--temperature", "0.7"])
+    assert rc == 1
+    assert capsys.readouterr().err.splitlines()[0] == (
+        "gradrel judge: --max-tokens, --temperature: only for --backend openai (the hf backend reads the grade "
+        "probabilities from one forward pass and generates no answer)")
+    rc = main([*base[:2], str(pairs), *base[3:], "--temperature", "3"])
+    assert rc == 1 and "temperature must be in [0, 2], got 3.0" in capsys.readouterr().err
+
+
 def test_build_command_fails_without_grades_and_leaves_nothing(tmp_path, monkeypatch):
     """`gradrel build` against an endpoint that never gives a grade: a clear error, exit status 1, no folder."""
     import pyterrier_gradrel.retrieval as retrieval

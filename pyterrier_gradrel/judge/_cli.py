@@ -28,6 +28,17 @@ def _add_backend_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--timeout", type=float, default=60.0, help="seconds per request (openai)")
     g.add_argument("--max-retries", type=int, default=5,
                    help="retries on timeouts, 429, 5xx and malformed answers (openai)")
+    g.add_argument("--max-tokens", type=int, default=None, metavar="N",
+                   help="longest answer in tokens (openai; default 8, enough for a bare grade): raise it for a "
+                        "reasoning model (e.g. 2048), whose answer cut off inside its reasoning has no grade; a "
+                        "non-default value is part of the judge's model id, e.g. openai:<model>[max_tokens=2048], so "
+                        "judgements cached with another limit are not reused")
+    g.add_argument("--temperature", type=float, default=None, metavar="T",
+                   help="sampling temperature in [0, 2] (openai; default 0: greedy); a non-default value is part of "
+                        "the judge's model id")
+    g.add_argument("--seed", type=int, default=None,
+                   help="seed sent with each request for servers that sample reproducibly (openai; default 0); part "
+                        "of the judge's model id when not 0 and --temperature is above 0")
     g.add_argument("--no-logprobs", action="store_true",
                    help="do not ask for token log-probabilities (no p_0..p_3; for servers that send malformed ones)")
     g.add_argument("--batch-size", type=int, default=4, help="prompts per forward pass (hf)")
@@ -81,13 +92,29 @@ def add_parser(subparsers: Any) -> None:
     p.set_defaults(func=_agreement_cmd)
 
 
+#: options of the OpenAI backend that change its answers: given only when set, so the backend's defaults (and the
+#: default model id) apply otherwise
+_SAMPLING_OPTIONS = ("max_tokens", "temperature", "seed")
+
+
 def make_backend(args: argparse.Namespace) -> Any:
-    """The judge backend described by the command-line options."""
+    """The judge backend described by the command-line options.
+
+    Raises:
+        ValueError: ``--max-tokens``, ``--temperature`` or ``--seed`` with ``--backend hf`` (which reads one
+            forward pass and samples nothing), or a value the backend refuses.
+    """
+    sampling = {k: getattr(args, k) for k in _SAMPLING_OPTIONS if getattr(args, k, None) is not None}
     if args.backend == "openai":
         from pyterrier_gradrel.judge._http import OpenAIChatBackend
 
         return OpenAIChatBackend(model=args.model, base_url=args.base_url, max_workers=args.max_workers,
-                                 timeout=args.timeout, max_retries=args.max_retries, logprobs=not args.no_logprobs)
+                                 timeout=args.timeout, max_retries=args.max_retries, logprobs=not args.no_logprobs,
+                                 **sampling)
+    if sampling:
+        given = ", ".join("--" + k.replace("_", "-") for k in sampling)
+        raise ValueError(f"{given}: only for --backend openai (the hf backend reads the grade probabilities from one "
+                         f"forward pass and generates no answer)")
     if not args.model:
         raise ValueError("--model (a model folder or cached hub id) is required with --backend hf")
     from pyterrier_gradrel.judge._hf import TransformersBackend

@@ -438,19 +438,52 @@ def test_a_refused_pair_fails_alone_and_keeps_logprobs(tmp_path):
         assert len(server.requests) == 9 + 3 and again["grade"].notna().all()
 
 
+def _probes(server: JudgeServer) -> int:
+    """How many of the server's requests were the backend's probe (PROBE_PAIR)."""
+    return sum(data_block(r["payload"]["messages"]) == {"query": "test", "passage": "test"} for r in server.requests)
+
+
 def test_a_server_that_refuses_every_request_stops_the_run():
     """Refusals stop the run only while the endpoint has accepted nothing: an option the server never takes."""
     with JudgeServer() as server:
         server.refuse = lambda q, p, payload: 422
-        with pytest.raises(JudgeBackendError, match=r"refused the first 2 requests and accepted none \(HTTP 422"):
+        with pytest.raises(JudgeBackendError, match=r"refused the first 2 requests and accepted none \(HTTP 422.*"
+                                                    r"nor a minimal one \(HTTP 422"):
             backend(server, max_workers=1, max_consecutive_failures=2).judge_many(PAIRS)
         sent = len(server.requests)
-        assert sent in (2, 3)  # the worker may take the next pair before the run stops; never the 4th
+        assert sent in (3, 4)  # 2 pairs, the probe, and the worker may take the next pair; never the 4th
+        assert _probes(server) == 1
         server.refuse = lambda q, p, payload: 400 if payload.get("logprobs") else None
         be = backend(server, max_workers=1)  # the logprobs parameters refused: one pair asks twice, then none
         result = be.judge_many(PAIRS)
         assert [r.grade for r in result] == [2, 3, 0, 1] and not be.logprobs
         assert len(server.requests) == sent + 5 and all(r.probs is None for r in result)
+
+
+def test_first_pairs_beyond_the_context_do_not_stop_the_run(tmp_path):
+    """The first max_consecutive_failures pairs all refused (prompts beyond the model's context, say sorted longest
+    first) while the server takes shorter ones: one minimal request tells the two apart, and the run goes on (it
+    stopped, as if the server refused everything)."""
+    from pyterrier_gradrel.judge import JudgementCache, LLMJudge
+
+    def slowly_too_long(query, passage, payload):  # the run's thread counts each refusal before the next is sent
+        if _too_long(query, passage, payload):
+            time.sleep(0.05)
+            return 400
+        return None
+
+    long = "Paris is the capital of France. " + "filler " * 40
+    pairs = [(f"question {i}", long) for i in range(4)] + PAIRS
+    with JudgeServer() as server:
+        server.refuse = slowly_too_long
+        judge = LLMJudge(backend(server, max_workers=1, max_consecutive_failures=3),
+                         cache=JudgementCache(tmp_path / "c.jsonl"))
+        out = judge.transform(frame(pairs))
+        # each long pair is asked twice (with, then without logprobs), the probe once, the 4 short pairs once
+        assert len(server.requests) == 4 * 2 + 1 + 4 and _probes(server) == 1
+    assert out["grade"].tolist()[4:] == [2, 3, 0, 1] and out["grade"].iloc[:4].isna().all()
+    assert all(e.startswith("HTTP 400: the endpoint refused") for e in out["judge_error"].iloc[:4])
+    assert judge.transient_last == 4 and len(JudgementCache(tmp_path / "c.jsonl")) == 4  # probe not cached
 
 
 @pytest.mark.parametrize("status", [405, 407, 501])

@@ -21,8 +21,11 @@ of them in a row stop the run with :class:`JudgeBackendError`. HTTP 401/403/404/
 URL or model name) stop it at once. Any other HTTP error (400, 413, 422, ...: the server refuses this request,
 e.g. a prompt longer than the model's context) fails only its pair: it is not retried within the run, not
 cached (the next run asks again) and its ``judge_error`` quotes the server's message. Such refusals stop the run
-only while the endpoint has accepted none of this backend's requests (``max_consecutive_failures`` of them in a
-row: every request is refused, e.g. an option the server does not take). A 400 to a request that asks for
+only while the endpoint has accepted none of this backend's requests: after ``max_consecutive_failures`` of them in a
+row, one minimal request (:data:`PROBE_PAIR`, a one-word query and passage, without log-probabilities) is sent, and
+the run stops only if it is not accepted either (every request is refused, e.g. an option the server does not take);
+if it is, the first pairs were refused for themselves (prompts beyond the model's context) and the run goes on. A
+400 to a request that asks for
 log-probabilities is sent once more without them, and log-probabilities are switched off for the rest of the
 run only when that request is accepted (the server refuses the parameter, not the prompt).
 
@@ -66,6 +69,10 @@ ERROR_BODY_BYTES = 65536
 MIN_KEY_PREFIX = 4
 #: retried with backoff, as is every other 5xx but those in :data:`_FATAL_STATUS` and 505
 _RETRY_STATUS = frozenset({408, 409, 425, 429})
+#: the (query, passage) of the one request that tells a server refusing every request from one refusing the first
+#: pairs (their prompts beyond the model's context): sent when ``max_consecutive_failures`` pairs in a row were
+#: refused before any request was accepted
+PROBE_PAIR = ("test", "test")
 # the defaults of the settings that change answers: a judge with all of them has the bare ``openai:<model>`` id
 _DEFAULT_TEMPERATURE, _DEFAULT_MAX_TOKENS, _DEFAULT_SEED = 0.0, 8, 0
 #: the endpoint, the key or the model is wrong: the run stops at once
@@ -246,7 +253,8 @@ class OpenAIChatBackend:
             recorded as missing (``grade=None``, final) with the raw answer. Nothing is guessed.
         max_consecutive_failures: after this many pairs in a row fail on transient errors (all retries
             spent), the run stops with :class:`JudgeBackendError` (a dead server is not hammered); so does it
-            when this many pairs in a row are refused (HTTP 400, 422, ...) before the endpoint accepted any.
+            when this many pairs in a row are refused (HTTP 400, 422, ...) before the endpoint accepted any, and a
+            minimal request (:data:`PROBE_PAIR`) sent then is not accepted either.
         temperature: sampling temperature (0 = greedy).
         max_tokens: answer length limit (a grade needs 1-3 tokens; raise it for reasoning models). Like
             ``temperature`` (and ``seed`` when sampling), part of :attr:`model_id` when not the default.
@@ -310,6 +318,9 @@ class OpenAIChatBackend:
         self._consecutive_failures = 0  # pairs in a row that failed transiently (this judge_many call)
         self._refused_in_a_row = 0  # pairs in a row the endpoint refused while it had accepted no request
         self._accepted = False  # whether the endpoint has accepted a request of this backend
+        self._probe_failed: str | None = None  # why the probe request of this judge_many call failed, if it did
+        self._resume = threading.Event()  # cleared while the probe request is in flight: no pair is sent then
+        self._resume.set()
 
     # -- identity ----------------------------------------------------------------------------------
     @property
@@ -478,6 +489,7 @@ class OpenAIChatBackend:
         last_text: str | None = None
         logprobs = self.logprobs
         while True:
+            self._resume.wait()
             if abort.is_set():
                 return Judgement(None, error="aborted: the run stopped", transient=True), _ABORTED
             try:
@@ -523,14 +535,15 @@ class OpenAIChatBackend:
         Raises:
             JudgeBackendError: on HTTP 401/403/404/405/407/501, when ``max_consecutive_failures`` pairs in a row
                 failed on transient errors, or when as many pairs in a row were refused (an HTTP error such as
-                400) before the endpoint accepted any request. Judgements completed before that were already
-                passed to ``on_result``.
+                400) before the endpoint accepted any request and a minimal request was not accepted either.
+                Judgements completed before that were already passed to ``on_result``.
         """
         results: list[Judgement | None] = [None] * len(pairs)
         if not pairs:
             return []
         abort = threading.Event()
         self._consecutive_failures = self._refused_in_a_row = 0
+        self._probe_failed = None
         fatal: BaseException | None = None
         with ThreadPoolExecutor(max_workers=min(self.max_workers, len(pairs)),
                                 thread_name_prefix="gradrel-judge") as pool:
@@ -574,8 +587,35 @@ class OpenAIChatBackend:
         elif outcome == _REFUSED and not self._accepted:
             self._refused_in_a_row += 1
             if self._refused_in_a_row >= self.max_consecutive_failures:
+                if self._probe_failed is None:  # once per run: later refusals arrive after the run stopped
+                    self._probe_failed = self._probe()
+                    if self._probe_failed is None:
+                        return None
                 return JudgeBackendError(
                     f"{self.endpoint} refused the first {self._refused_in_a_row} requests and accepted none "
-                    f"({judgement.error}); check the model name ({self.model!r}) and the options the server "
-                    f"takes (--no-logprobs, logprobs=False, drops the log-probability ones); stopping")
+                    f"({judgement.error}), nor a minimal one ({self._probe_failed}); check the model name ({self.model!r}) and "
+                    f"the options the server takes (--no-logprobs, logprobs=False, drops the log-probability ones); "
+                    f"stopping")
+        return None
+
+    def _probe(self) -> str | None:
+        """Send one minimal request (:data:`PROBE_PAIR`, without log-probabilities) after the first pairs were all
+        refused: ``None`` if the endpoint accepts it (it refused those pairs, e.g. prompts beyond the model's
+        context, not every request: the run goes on), else why it failed. Its answer is not used; no pair is sent
+        while it is in flight."""
+        self._resume.clear()
+        try:
+            self._request(*PROBE_PAIR, logprobs=False)
+        except _Refused as exc:
+            return f"HTTP {exc.status}: {exc.detail!r}"
+        except _Transient as exc:
+            return self._scrub(exc.reason)
+        except JudgeBackendError as exc:
+            return str(exc)
+        finally:
+            self._resume.set()
+        self._accepted = True
+        logger.warning("%s refused the first %d pairs but accepted a minimal request: those pairs are refused "
+                       "(prompts beyond the model's context?), not every request; going on", self.endpoint,
+                       self._refused_in_a_row)
         return None

@@ -553,6 +553,49 @@ def test_an_interrupted_run_sends_no_queued_pair(stop):
         assert len(server.requests) <= 6  # those in flight when it stopped; before, all 40 were sent
 
 
+def test_an_interrupted_run_passes_on_the_answers_in_flight():
+    """Ctrl-C while several answers have arrived (or are arriving): every answer the server gave reaches on_result
+    (so the cache keeps it) before the interruption propagates; only the first used to."""
+    pairs = [(f"query {i}", f"passage {i}") for i in range(12)]
+    seen = []
+
+    def on_result(i, judgement):
+        seen.append((i, judgement.grade))
+        if len(seen) == 1:
+            raise KeyboardInterrupt
+
+    with JudgeServer() as server:
+        server.delay = 0.2
+        with pytest.raises(KeyboardInterrupt):
+            backend(server, max_workers=4).judge_many(pairs, on_result=on_result)
+        answered = len(server.requests)
+    assert answered >= 4 and len(seen) == answered  # each request sent was answered and passed on, once
+    assert len({i for i, _ in seen}) == answered and all(g == overlap_rule(*pairs[i]) for i, g in seen)
+
+
+def test_an_interrupted_run_waits_for_a_slow_request_only_briefly():
+    """A request slower than interrupt_grace is abandoned: the interruption propagates after the grace (it used to
+    wait for the request to end, up to the request timeout), and the answers already there are passed on."""
+    seen = []
+
+    def on_result(i, judgement):
+        seen.append(i)
+        raise KeyboardInterrupt
+
+    def slow_rule(query, passage):  # pair 0's answer takes 3 s
+        if passage == "passage 0":
+            time.sleep(3.0)
+        return overlap_rule(query, passage)
+
+    with JudgeServer(slow_rule) as server:
+        be = backend(server, max_workers=2, interrupt_grace=0.3)
+        start = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            be.judge_many([(f"query {i}", f"passage {i}") for i in range(6)], on_result=on_result)
+        elapsed = time.monotonic() - start
+    assert elapsed < 2.0 and seen and 0 not in seen
+
+
 def test_bad_key_is_fatal_and_never_shown(caplog):
     from pyterrier_gradrel.judge import LLMJudge
 
@@ -604,6 +647,7 @@ def test_key_never_in_logs_repr_or_errors(caplog, monkeypatch, tmp_path):
     ({"model": None}, "GRADREL_JUDGE_MODEL"), ({"base_url": None}, "GRADREL_JUDGE_BASE_URL"),
     ({"base_url": "ftp://x"}, "http"), ({"base_url": "http://user:pw@127.0.0.1/v1"}, "credentials"),
     ({"max_workers": 0}, "max_workers"), ({"timeout": 0}, "timeout"), ({"temperature": 3}, "temperature"),
+    ({"interrupt_grace": -1}, "interrupt_grace must be a positive number of seconds"),
 ])
 def test_invalid_options_are_named(kw, match, monkeypatch):
     from pyterrier_gradrel.judge import OpenAIChatBackend

@@ -49,7 +49,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from pyterrier_gradrel.judge._base import JudgeBackendError, Judgement, ResultCallback, normalise_probs
@@ -264,13 +264,17 @@ class OpenAIChatBackend:
             that answers malformed log-probabilities (they make the answer transient, see above).
         top_logprobs: how many alternatives per token to request.
         seed: sent as ``seed`` for servers that support reproducible sampling (``None``: not sent).
+        interrupt_grace: when a run is interrupted (Ctrl-C, an exception), the longest wait in seconds for the
+            requests in flight; the answers that arrive within it are passed to ``on_result`` (so cached), the
+            others are lost (0: pass on only the answers already there).
     """
 
     def __init__(self, *, model: str | None = None, base_url: str | None = None, api_key: str | None = None,
                  max_workers: int = 4, timeout: float = 60.0, max_retries: int = 5, backoff: float = 1.0,
                  max_backoff: float = 30.0, parse_retries: int = 2, max_consecutive_failures: int = 3,
                  temperature: float = _DEFAULT_TEMPERATURE, max_tokens: int = _DEFAULT_MAX_TOKENS,
-                 logprobs: bool = True, top_logprobs: int = 5, seed: int | None = _DEFAULT_SEED) -> None:
+                 logprobs: bool = True, top_logprobs: int = 5, seed: int | None = _DEFAULT_SEED,
+                 interrupt_grace: float = 2.0) -> None:
         model = model or os.environ.get(ENV_MODEL)
         base_url = base_url or os.environ.get(ENV_BASE_URL)
         if not model:
@@ -288,7 +292,8 @@ class OpenAIChatBackend:
                                  ("max_tokens", max_tokens, 1), ("top_logprobs", top_logprobs, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        for name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff)):
+        for name, value in (("timeout", timeout), ("backoff", backoff), ("max_backoff", max_backoff),
+                            ("interrupt_grace", interrupt_grace)):
             if not isinstance(value, (int, float)) or not value >= 0 or (name == "timeout" and value == 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
         if not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
@@ -310,6 +315,7 @@ class OpenAIChatBackend:
         self.logprobs = bool(logprobs)
         self.top_logprobs = top_logprobs
         self.seed = seed
+        self.interrupt_grace = float(interrupt_grace)
         handlers: list[urllib.request.BaseHandler] = []
         if _is_loopback(parsed.hostname):
             handlers.append(urllib.request.ProxyHandler({}))  # loopback traffic never goes through a proxy
@@ -529,8 +535,10 @@ class OpenAIChatBackend:
         """Grade ``pairs`` of (query, passage) with at most ``max_workers`` requests in flight.
 
         ``on_result(i, judgement)`` is called in the calling thread as each pair completes. An exception in the
-        calling thread (Ctrl-C, one raised by ``on_result``) or in a request stops the run at once: queued pairs
-        are never sent, requests in flight are not retried, and the exception propagates.
+        calling thread (Ctrl-C, one raised by ``on_result``) or in a request stops the run: queued pairs are never
+        sent, requests in flight are not retried, the answers that completed but were not passed on yet and those
+        in flight that arrive within ``interrupt_grace`` seconds are passed to ``on_result``, and the exception
+        propagates (slower requests are abandoned: their threads end with them, within ``timeout``).
 
         Raises:
             JudgeBackendError: on HTTP 401/403/404/405/407/501, when ``max_consecutive_failures`` pairs in a row
@@ -545,35 +553,60 @@ class OpenAIChatBackend:
         self._consecutive_failures = self._refused_in_a_row = 0
         self._probe_failed = None
         fatal: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=min(self.max_workers, len(pairs)),
-                                thread_name_prefix="gradrel-judge") as pool:
-            futures = {pool.submit(self._judge_one, q, p, abort): i for i, (q, p) in enumerate(pairs)}
-            pending = set(futures)
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for future in done:
-                        i = futures[future]
-                        try:
-                            judgement, outcome = future.result()
-                        except JudgeBackendError as exc:
-                            fatal = fatal or exc
-                            abort.set()
-                            continue
-                        results[i] = judgement
-                        stop = self._count(judgement, outcome)
-                        if stop is not None and fatal is None:
-                            fatal = stop
-                            abort.set()
-                        if on_result is not None and outcome != _ABORTED:
-                            on_result(i, judgement)
-            except BaseException:  # Ctrl-C, a failing on_result or worker: no queued pair is sent, none retried
-                abort.set()
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        # not a ``with`` block: leaving one waits for every request in flight, however slow
+        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(pairs)), thread_name_prefix="gradrel-judge")
+        futures = {pool.submit(self._judge_one, q, p, abort): i for i, (q, p) in enumerate(pairs)}
+        pending = set(futures)
+        handled: set[Future] = set()  # completed futures taken in hand (their judgement passed on, or not to be)
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    handled.add(future)
+                    i = futures[future]
+                    try:
+                        judgement, outcome = future.result()
+                    except JudgeBackendError as exc:
+                        fatal = fatal or exc
+                        abort.set()
+                        continue
+                    results[i] = judgement
+                    stop = self._count(judgement, outcome)
+                    if stop is not None and fatal is None:
+                        fatal = stop
+                        abort.set()
+                    if on_result is not None and outcome != _ABORTED:
+                        on_result(i, judgement)
+        except BaseException:  # Ctrl-C, a failing on_result or worker: no queued pair is sent, none retried
+            abort.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pass_on_late(futures, handled, on_result)
+            raise
+        pool.shutdown(wait=True)  # every request has completed
         if fatal is not None:
             raise fatal
         return [r if r is not None else Judgement(None, error="not judged", transient=True) for r in results]
+
+    def _pass_on_late(self, futures: dict[Future, int], handled: set[Future], on_result: ResultCallback | None) -> None:
+        """An interrupted run: pass to ``on_result`` the answers that completed but were not passed on yet, and
+        those in flight that arrive within :attr:`interrupt_grace` seconds (so the cache keeps them); stops at the
+        first error of ``on_result`` (the interruption is what propagates)."""
+        if on_result is None:
+            return
+        left = [f for f in futures if f not in handled and not f.cancelled()]
+        done, _ = wait(left, timeout=self.interrupt_grace)
+        for future in sorted(done, key=futures.__getitem__):
+            if future.cancelled() or future.exception() is not None:
+                continue
+            judgement, outcome = future.result()
+            if outcome == _ABORTED:
+                continue
+            try:
+                on_result(futures[future], judgement)
+            except Exception:  # noqa: BLE001 - say the disk is full: the first error is the one reported
+                logger.warning("could not record the judgements that arrived after the run was interrupted",
+                               exc_info=True)
+                return
 
     def _count(self, judgement: Judgement, outcome: str) -> JudgeBackendError | None:
         """Count a completed pair toward the run's stopping rules; the error that stops the run, if it must."""

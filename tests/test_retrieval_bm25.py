@@ -69,6 +69,58 @@ def test_index_is_built_once_and_reused(home):
     assert other.index.path != path and build_count(other.index.path) == 1
 
 
+def _installed_pisa(monkeypatch, version: str) -> None:
+    """Make importlib.metadata report ``version`` as the installed pyterrier-pisa."""
+    import importlib.metadata
+
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version", lambda dist: version if dist == "pyterrier-pisa" else real(dist))
+
+
+def test_another_pyterrier_pisa_builds_its_own_index(home, monkeypatch):
+    """pyterrier-pisa's wheel is PISA (index format, scoring): an upgraded one never opens the old one's index. The
+    reference version keeps the folder names made before the version entered them; each index records its version."""
+    import json
+
+    from pyterrier_gradrel.retrieval import _engine
+
+    ds = TinyDataset()
+    _installed_pisa(monkeypatch, _engine.REFERENCE_PISA)
+    old = bm25(ds, tokenizer="script")
+    assert old.index.path.name == f"pisa.local-tiny-retrieval.und.{ScriptTokenizer().name}"
+    assert json.loads((old.index.path / "gradrel_index.json").read_text())["pyterrier-pisa"] == _engine.REFERENCE_PISA
+
+    _installed_pisa(monkeypatch, "0.5.0")
+    new = bm25(ds, tokenizer="script")
+    assert new.index.path == old.index.path.with_name(f"{old.index.path.name}.pisa-0.5.0")
+    assert build_count(new.index.path) == 1 and ds.corpus_reads == 2  # built, not reopened
+    assert json.loads((new.index.path / "gradrel_index.json").read_text())["pyterrier-pisa"] == "0.5.0"
+    assert bm25(ds, tokenizer="script").index.path == new.index.path and ds.corpus_reads == 2  # then reused
+    # the old version's index, opened directly or as an index= folder, is refused
+    with pytest.raises(ValueError, match="built by pyterrier-pisa 0.4.9, not the installed 0.5.0"):
+        BM25(old.index, tokenizer=ScriptTokenizer())
+    with pytest.raises(ValueError, match="holds a BM25 index of pyterrier-pisa '0.4.9', not '0.5.0'"):
+        bm25(ds, tokenizer="script", index=old.index.path)
+
+
+def test_an_index_recorded_before_the_pisa_version_counts_as_the_reference_versions(home, tmp_path, monkeypatch):
+    import json
+
+    from pyterrier_gradrel.retrieval import _engine
+
+    folder = tmp_path / "legacy"
+    _installed_pisa(monkeypatch, _engine.REFERENCE_PISA)
+    bm25(TinyDataset(), tokenizer="script", index=folder)
+    meta = json.loads((folder / "gradrel_index.json").read_text())
+    del meta["pyterrier-pisa"]
+    (folder / "gradrel_index.json").write_text(json.dumps(meta))
+    assert bm25(TinyDataset(), tokenizer="script", index=folder).index.path == folder
+    assert build_count(folder) == 1
+    _installed_pisa(monkeypatch, "0.5.0")
+    with pytest.raises(ValueError, match="holds a BM25 index of pyterrier-pisa '0.4.9', not '0.5.0'"):
+        bm25(TinyDataset(), tokenizer="script", index=folder)
+
+
 def test_index_built_with_another_tokenizer_is_refused(home):
     index = bm25_index(_docs(), name="tiny.x", tokenizer=ScriptTokenizer())
     with pytest.raises(ValueError, match="was built with tokenizer 'script-ng2-arnorm'"):

@@ -25,6 +25,9 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
+# the BM25 engine and its reference, defined once in retrieval (light: no PyTerrier)
+from pyterrier_gradrel.retrieval._engine import REFERENCE_BM25_ENGINE, bm25_engine, engine_material
+
 # the light home of the baseline names (importing retrieval._baselines would load PyTerrier)
 from pyterrier_gradrel.retrieval._names import BASELINES
 
@@ -32,13 +35,6 @@ __all__ = ["REFERENCE_BM25_ENGINE", "System", "as_system", "baseline_system", "b
            "code_fingerprint", "earlier_fingerprint", "earlier_scheme", "slug"]
 
 _BASELINE_ENCODER = "multilingual-e5-small"
-
-#: the BM25 engine of the committed reference results (``experiments/results/benchmark``: BM25, BM25>>mE5 and
-#: RRF(BM25,mE5) record pyterrier-pisa 0.4.9 in ``versions`` and this tokenizer in ``system.pipeline``). Their
-#: fingerprints were computed before the engine entered the fingerprint: a baseline built on this engine keeps that
-#: fingerprint (and reuses those results); any other engine adds itself to the fingerprint (:func:`bm25_settings`)
-REFERENCE_BM25_ENGINE = {"pyterrier-pisa": "0.4.9", "tokenizer": "subword-multilingual-e5-small-b7b03bb354-lc"}
-
 
 @dataclass
 class System:
@@ -471,30 +467,14 @@ def _versions(top: str) -> dict[str, str]:
     return found
 
 
-def bm25_engine() -> dict[str, str | None]:
-    """What decides the built-in BM25's scores besides k1 and b: the installed pyterrier-pisa version (its wheel
-    ships PISA's indexer and query processor; None when it is not installed) and the exact name of the tokenizer
-    ``tokenizer="auto"`` resolves to (:attr:`pyterrier_gradrel.retrieval.Bm25Tokenizer.name`, which changes with
-    the vocabulary and the tokenizing rules; loading it loads the tokenizer of multilingual-e5-small).
-    """
-    from importlib.metadata import PackageNotFoundError, version
-
-    from pyterrier_gradrel.retrieval import get_tokenizer
-
-    try:
-        pisa: str | None = version("pyterrier-pisa")
-    except PackageNotFoundError:
-        pisa = None
-    return {"pyterrier-pisa": pisa, "tokenizer": get_tokenizer("auto").name}
-
-
 def bm25_settings() -> tuple[str, dict[str, str | None]]:
     """(the BM25 baselines' fingerprint material, the engine it was made for).
 
     The material names k1 and b (the defaults of :func:`pyterrier_gradrel.retrieval.bm25`, which the baselines
     use) and the tokenizer spec; it adds the engine (:func:`bm25_engine`) unless the engine is
-    :data:`REFERENCE_BM25_ENGINE`, so upgrading pyterrier-pisa or changing the tokenizer gives new fingerprints
-    (never reusing results of the old engine) while the reference results keep theirs.
+    :data:`REFERENCE_BM25_ENGINE` (both defined in :mod:`pyterrier_gradrel.retrieval._engine`, shared with the BM25
+    index cache and the experiments' run keys), so upgrading pyterrier-pisa or changing the tokenizer gives new
+    fingerprints (never reusing results of the old engine) while the reference results keep theirs.
     """
     import inspect
 
@@ -503,8 +483,9 @@ def bm25_settings() -> tuple[str, dict[str, str | None]]:
     defaults = inspect.signature(bm25).parameters
     settings = f"pisa k1={defaults['k1'].default} b={defaults['b'].default} tokenizer={AUTO_TOKENIZER}"
     engine = bm25_engine()
-    if engine != REFERENCE_BM25_ENGINE:
-        settings += " engine=" + json.dumps(engine, sort_keys=True)
+    material = engine_material(engine)
+    if material is not None:
+        settings += " engine=" + json.dumps(material, sort_keys=True)
     return settings, engine
 
 

@@ -5,10 +5,14 @@ queries reach PISA as ``query_toks`` dicts made by the *same* tokenizer object, 
 tokenized identically and PISA's ASCII-only text tokenizer is never used. A query that yields no terms never
 reaches PISA: it gets no results and a warning.
 
-An index is built once per (collection, document language, tokenizer) under
-``_paths.cache_dir('indexes')/pisa.<collection>.<lang>.<tokenizer name>`` (written atomically, reused by every
-later call and process; concurrent processes that need it build it once under :func:`.._lock.file_lock`). BM25's k1 and b are query-time parameters in PISA, so one index serves every (k1, b);
-they are part of the transformer's ``repr``/name instead.
+An index is built once per (collection, document language, tokenizer, pyterrier-pisa version) under
+``_paths.cache_dir('indexes')/pisa.<collection>.<lang>.<tokenizer name>[.pisa-<version>]`` (written atomically,
+reused by every later call and process; concurrent processes that need it build it once under
+:func:`.._lock.file_lock`). The version suffix (:func:`._engine.index_suffix`) is left out for the reference
+pyterrier-pisa (:data:`._engine.REFERENCE_PISA`), whose folders were named before it existed; every index records
+the pyterrier-pisa that built it (``gradrel_index.json``), and an index of another version is refused on opening.
+BM25's k1 and b are query-time parameters in PISA, so one index serves every (k1, b); they are part of the
+transformer's ``repr``/name instead.
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ import pyterrier as pt
 import pyterrier_alpha as pta
 
 from pyterrier_gradrel import _atomic, _lock, _paths
+from pyterrier_gradrel.retrieval._engine import REFERENCE_PISA, index_suffix, pisa_version
 from pyterrier_gradrel.retrieval._tokenize import Bm25Tokenizer, get_tokenizer
 from pyterrier_gradrel.retrieval._types import CorpusDataset, DatasetLike, DocRecord
 
@@ -47,6 +52,9 @@ _log = logging.getLogger(__name__)
 _BUILDS: collections.Counter[str] = collections.Counter()
 
 _META = "gradrel_index.json"
+#: what an index record written before a key existed was made with: indexes built before the pyterrier-pisa
+#: version was recorded are taken as the reference version's (the version of the committed results)
+_LEGACY_META = {"pyterrier-pisa": REFERENCE_PISA}
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
 
 
@@ -149,12 +157,14 @@ def bm25_index(
 
     Args:
         docs: Records with ``docno`` and ``text``; only read when the index is not built yet.
-        name: Cache name (the folder under ``cache_dir('indexes')``); should carry collection, language
+        name: Cache name (the folder under ``cache_dir('indexes')``, plus :func:`._engine.index_suffix`: another
+            pyterrier-pisa than the reference one builds its own index); should carry collection, language
             and tokenizer, as :func:`bm25` does. Not with ``path``.
         tokenizer: The tokenizer whose terms are indexed.
         threads: PISA threads.
         path: The index folder to build or open instead of the cache (the ``index=`` of :func:`bm25`). A
-            folder that holds an index of another ``corpus`` or tokenizer, or anything but an index, is refused.
+            folder that holds an index of another ``corpus``, tokenizer or pyterrier-pisa version, or anything but
+            an index, is refused.
         corpus: The identity of ``docs`` (``"<collection>.<lang>"``), recorded in the index and checked
             when ``path`` already holds one.
         verbose: Show PISA's build log (on stderr); otherwise it is shown only when the build fails.
@@ -163,7 +173,8 @@ def bm25_index(
         ``pyterrier_pisa.PisaIndex`` over the folder.
 
     Raises:
-        ValueError: when ``path`` holds something else than an index of this corpus and tokenizer.
+        ValueError: when ``path`` holds something else than an index of this corpus and tokenizer built by the
+            installed pyterrier-pisa.
     """
     from pyterrier_pisa import PisaIndex
 
@@ -173,13 +184,13 @@ def bm25_index(
         folder = Path(path).expanduser()
         label = str(folder)
         lock = folder_lock(folder)
-        expect = {"tokenizer": tokenizer.name, "corpus": corpus}
+        expect = {"tokenizer": tokenizer.name, "corpus": corpus, "pyterrier-pisa": pisa_version()}
 
         def ready() -> bool:
-            return index_folder_ready(folder, _META, kind="BM25", expect=expect)
+            return index_folder_ready(folder, _META, kind="BM25", expect=expect, legacy=_LEGACY_META)
     else:
-        folder = _paths.cache_dir("indexes") / _slug(name)
-        label = name
+        folder = _paths.cache_dir("indexes") / (_slug(name) + index_suffix())
+        label = folder.name
         lock = folder
 
         def ready() -> bool:
@@ -203,18 +214,20 @@ def folder_lock(folder: Path) -> Path:
     return _paths.cache_dir("locks") / f"{_slug(folder.name)}-{key}"
 
 
-def index_folder_ready(folder: Path, meta_name: str, *, kind: str, expect: Mapping[str, object]) -> bool:
+def index_folder_ready(folder: Path, meta_name: str, *, kind: str, expect: Mapping[str, object],
+                       legacy: Mapping[str, object] | None = None) -> bool:
     """Whether a caller-given index folder already holds the index described by ``expect``.
 
     ``False`` for a missing or empty folder (build it there); ``True`` when its ``meta_name`` record matches
-    ``expect`` key by key.
+    ``expect`` key by key, a key the record lacks counting as its value in ``legacy`` (what records written before
+    the key existed were made with).
 
     Raises:
         ValueError: for a folder holding an index of another corpus/model/tokenizer, or something else.
     """
     meta = folder / meta_name
     if meta.is_file():
-        found = json.loads(meta.read_text(encoding="utf-8"))
+        found = {**(legacy or {}), **json.loads(meta.read_text(encoding="utf-8"))}
         for key, want in expect.items():
             if found.get(key) != want:
                 raise ValueError(f"{folder} holds a {kind} index of {key} {found.get(key)!r}, not {want!r}; "
@@ -312,7 +325,8 @@ def _build_index(path: Path, docs: Iterable[DocRecord], *, name: str, tokenizer:
         index = PisaIndex(str(tmp), stemmer="none", stops="none", threads=threads)
         index.toks_indexer("toks", scale=1.0).index(toks())
         (tmp / _META).write_text(json.dumps({
-            "tokenizer": tokenizer.name, "corpus": corpus, "docs": count, "terms": index.num_terms(),
+            "tokenizer": tokenizer.name, "corpus": corpus, "pyterrier-pisa": pisa_version(), "docs": count,
+            "terms": index.num_terms(),
             "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "build_seconds": round(time.time() - started, 3),
         }, indent=2), encoding="utf-8")
@@ -345,6 +359,21 @@ def validate_frame(inp: pd.DataFrame, *, results: bool = False, hint: str | None
         if hint:
             raise pt.validate.InputValidationError(f"{exc.args[0]} {hint}", exc.modes) from None
         raise
+
+
+def _check_built_with(folder: Path, tokenizer: Bm25Tokenizer) -> None:
+    """Refuse an index (with a ``gradrel_index.json`` record) of another tokenizer or pyterrier-pisa version."""
+    meta_path = folder / _META
+    if not meta_path.exists():
+        return
+    meta = {**_LEGACY_META, **json.loads(meta_path.read_text(encoding="utf-8"))}
+    if meta["tokenizer"] != tokenizer.name:
+        raise ValueError(f"index {folder} was built with tokenizer {meta['tokenizer']!r}, not {tokenizer.name!r}")
+    running = pisa_version()
+    if meta["pyterrier-pisa"] != running:
+        raise ValueError(f"index {folder} was built by pyterrier-pisa {meta['pyterrier-pisa']}, not the installed "
+                         f"{running}: its format or scores may differ; build another index (bm25() names its "
+                         "cache after the version, or pass another index= folder)")
 
 
 class BM25(pt.Transformer):
@@ -380,11 +409,7 @@ class BM25(pt.Transformer):
             raise ValueError(f"b must be in [0, 1], got {b!r}")
         if int(num_results) < 1:
             raise ValueError(f"num_results must be >= 1, got {num_results!r}")
-        meta_path = Path(index.path) / _META
-        if meta_path.exists():
-            built_with = json.loads(meta_path.read_text(encoding="utf-8"))["tokenizer"]
-            if built_with != tokenizer.name:
-                raise ValueError(f"index {index.path} was built with tokenizer {built_with!r}, not {tokenizer.name!r}")
+        _check_built_with(Path(index.path), tokenizer)
         self.index = index
         self.tokenizer = tokenizer
         self.k1 = float(k1)
@@ -439,7 +464,8 @@ def bm25(
     verbose: bool = False,
     index: str | os.PathLike | None = None,
 ) -> BM25:
-    """BM25 over the document pool of ``dataset`` (index built once per collection, language and tokenizer).
+    """BM25 over the document pool of ``dataset`` (index built once per collection, language, tokenizer and
+    pyterrier-pisa version).
 
     Args:
         dataset: Dataset id (``"gradrel/xquad-r/th/test"``, ``"irds:..."``) or a PyTerrier dataset.
@@ -450,7 +476,8 @@ def bm25(
         threads: PISA threads.
         verbose: Progress bars and PISA's log lines (on stderr); ``False`` keeps PISA quiet.
         index: A folder for the PISA index instead of the package cache: built there once (atomically) and
-            opened by later calls; a folder holding an index of another pool or tokenizer is refused. The
+            opened by later calls; a folder holding an index of another pool, tokenizer or pyterrier-pisa
+            version is refused. The
             index is a plain ``pyterrier_pisa.PisaIndex`` (``BM25.index``), so it can be shared like any
             PyTerrier artifact (``.to_hf(...)``).
 

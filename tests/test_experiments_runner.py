@@ -495,6 +495,40 @@ def test_run_keys_carry_tau_the_train_config_and_the_pools_text_version(mirror, 
     assert run_key(changed) != key
 
 
+def test_the_bm25_baselines_run_keys_carry_the_bm25_engine(mirror, monkeypatch):
+    """Another pyterrier-pisa (or auto tokenizer) gives the baselines BM25 makes new run keys, so their runs of the
+    old engine are never reused; the reference engine keeps the keys computed before the engine entered them."""
+    from pyterrier_gradrel.experiments._runner import _keyed_conditions
+    from pyterrier_gradrel.experiments._store import key_material, run_key
+    from pyterrier_gradrel.retrieval import _engine
+
+    cfg = load_config(_config(baselines=["BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)"]))
+    conds = [c for c in plan(cfg) if not c.fine_tuned and c.targets[0].dataset.endswith("/en/test")]
+    assert sorted(c.system for c in conds) == sorted(["BM25", "mE5-zero-shot", "BM25>>mE5", "RRF(BM25,mE5)"])
+
+    def keys(engine):
+        return {c.system: run_key(key_material(c, cfg, DataCache(limit_queries=LIMIT), lambda: "f" * 64,
+                                               lambda: engine)) for c in conds}
+
+    before = keys(None)  # no engine in the material: the keys as computed before it entered them
+    reference = dict(_engine.REFERENCE_BM25_ENGINE)
+    assert keys(reference) == before
+    for engine in ({**reference, "pyterrier-pisa": "0.5.0"}, {**reference, "tokenizer": "subword-x-0123456789-lc"}):
+        changed = keys(engine)
+        assert changed["mE5-zero-shot"] == before["mE5-zero-shot"]
+        assert all(changed[s] != before[s] for s in ("BM25", "BM25>>mE5", "RRF(BM25,mE5)"))
+    # the runner asks its components, once; by default the installed engine (a baseline of one's own: none)
+    asked = []
+    upgraded = {**reference, "pyterrier-pisa": "0.5.0"}
+    monkeypatch.setattr(_engine, "bm25_engine", lambda: asked.append(1) or upgraded)
+    keyed = {cond.system: key for cond, _, key in _keyed_conditions(cfg, DataCache(limit_queries=LIMIT),
+                                                                    Components(fingerprint=lambda: "f" * 64))
+             if cond in conds}
+    assert asked == [1] and keyed["BM25"] == keys(upgraded)["BM25"]
+    custom = Components(baseline=lambda name, ds: None, fingerprint=lambda: "f" * 64)
+    assert custom.bm25_engine() is None and asked == [1]
+
+
 def test_read_condition_counts_the_training_sessions_before_a_resume(tmp_path):
     """``seconds.earlier_sessions``: 0 for a run trained in one session, the earlier sessions' training seconds
     when the trainer reports them, ``None`` for a run resumed from a checkpoint that did not record them; a

@@ -28,6 +28,10 @@ class Components:
         dense: ``(encoder, dataset_id) -> pt.Transformer``.
         train: ``(condition, topics, qrels, corpus, run_dir, config) -> (encoder, train_report)``.
         fingerprint: ``() -> str``, the base model's weight fingerprint (part of every run key).
+        bm25_engine: ``() -> dict | None``, the BM25 engine the BM25 baselines run on (part of their run keys unless
+            it is the reference engine, ``retrieval._engine.engine_material``). Default: the installed one
+            (``retrieval._engine.bm25_engine``: pyterrier-pisa's version, the tokenizer ``"auto"`` resolves to);
+            with a ``baseline`` of your own and no ``bm25_engine``, None: no engine enters the keys.
         verbose: progress bars while a passage pool is encoded (minutes on a large pool).
         device: where models run: ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ...
             ``None``: the config's ``training: {device: ...}`` (default ``"auto"``). Never part of a run key.
@@ -42,6 +46,7 @@ class Components:
         train: Callable[[Condition, pd.DataFrame, pd.DataFrame, pd.DataFrame, Path, ExperimentConfig],
                         tuple[E5BiEncoder | QueryTunedEncoder, dict[str, object]]] | None = None,
         fingerprint: Callable[[], str] | None = None,
+        bm25_engine: Callable[[], dict[str, str | None] | None] | None = None,
         verbose: bool = False,
         device: str | None = None,
     ) -> None:
@@ -52,6 +57,7 @@ class Components:
         self._dense = dense
         self._train = train
         self._fingerprint = fingerprint
+        self._bm25_engine = bm25_engine
         self._encoder: E5BiEncoder | None = None
 
     def __getstate__(self) -> dict[str, object]:
@@ -71,6 +77,16 @@ class Components:
         if self._fingerprint is not None:
             return self._fingerprint()
         return str(self.encoder().fingerprint())
+
+    def bm25_engine(self) -> dict[str, str | None] | None:
+        """The BM25 engine of the BM25 baselines (see the class's ``bm25_engine``)."""
+        if self._bm25_engine is not None:
+            return self._bm25_engine()
+        if self._baseline is not None:
+            return None
+        from pyterrier_gradrel.retrieval._engine import bm25_engine
+
+        return bm25_engine()
 
     def baseline(self, name: str, ds_id: str) -> pt.Transformer:
         """The baseline ``name`` over ``ds_id``'s pool."""

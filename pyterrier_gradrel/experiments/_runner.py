@@ -226,10 +226,11 @@ def _selected(keyed: list[tuple[Condition, dict[str, object], str]], scenarios: 
 
 def _keyed_conditions(cfg: ExperimentConfig, data: DataCache,
                       components: Components) -> list[tuple[Condition, dict[str, object], str]]:
-    """(condition, key material, run key) of every condition of the config's plan; the components' fingerprint is
-    asked once, when a condition needs it."""
+    """(condition, key material, run key) of every condition of the config's plan; the components' fingerprint and
+    BM25 engine are asked once, when a condition needs them."""
     fingerprint = functools.cache(components.fingerprint)
-    materials = [(cond, key_material(cond, cfg, data, fingerprint)) for cond in cfg.conditions]
+    engine = functools.cache(components.bm25_engine)
+    materials = [(cond, key_material(cond, cfg, data, fingerprint, engine)) for cond in cfg.conditions]
     return [(cond, material, run_key(material)) for cond, material in materials]
 
 

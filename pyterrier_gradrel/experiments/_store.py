@@ -20,8 +20,10 @@ The run key is ``<readable prefix>-<identity_key of the key material>`` (the one
 ``training._config.identity_key``). For a fine-tuned condition the material is its ``TrainConfig``'s key
 (τ, loss, seed, fraction, noise and every hyper-parameter) plus the base model's fingerprint, the training
 and evaluated datasets (their ids, a hash of their topics + qrels and their pool's text identity), the
-query limit and the run depth; for a baseline the same without training. Changing any of them gives a new
-key, so a stale run is never reused. Measures are not part of it: metrics are recomputed from the stored
+query limit and the run depth; for a baseline the same without training, and for the baselines BM25 makes
+(``retrieval._names.BM25_BASELINES``) the BM25 engine (pyterrier-pisa's version, the resolved tokenizer) unless
+it is the reference engine (``retrieval._engine.REFERENCE_BM25_ENGINE``, which keeps the keys computed before the
+engine entered them). Changing any of them gives a new key, so a stale run is never reused. Measures are not part of it: metrics are recomputed from the stored
 run file when the configured measures change.
 """
 from __future__ import annotations
@@ -39,6 +41,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.retrieval._engine import engine_material
+from pyterrier_gradrel.retrieval._names import BM25_BASELINES
 from pyterrier_gradrel.training._config import identity_key
 
 if TYPE_CHECKING:
@@ -82,9 +86,19 @@ def run_key(material: Mapping[str, object]) -> str:
     return f"{safe}-{digest}"
 
 
-def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache,
-                 fingerprint: Callable[[], str]) -> dict[str, object]:
-    """Everything that decides a condition's results (see the module docstring)."""
+def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache, fingerprint: Callable[[], str],
+                 bm25_engine: Callable[[], Mapping[str, str | None] | None] | None = None) -> dict[str, object]:
+    """Everything that decides a condition's results (see the module docstring).
+
+    Args:
+        cond: The condition.
+        cfg: Its config (query limit, run depth).
+        data: Topics, qrels and pools (their fingerprints).
+        fingerprint: The base model's fingerprint, asked only for conditions that use the model.
+        bm25_engine: The BM25 engine, asked only for the baselines BM25 makes (default: the installed one,
+            ``retrieval._engine.bm25_engine``; None from it: no engine). It enters the material unless it is the
+            reference engine.
+    """
 
     def dataset(ds_id: str) -> dict[str, object]:
         return {"dataset": ds_id, "data": data.get(ds_id).fingerprint, "pool": data.pool(ds_id)}
@@ -97,11 +111,22 @@ def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache,
     }
     if cond.system != "BM25":
         material["model"] = fingerprint()
+    if cond.system in BM25_BASELINES:
+        engine = (bm25_engine or _installed_bm25_engine)()
+        extra = None if engine is None else engine_material(dict(engine))
+        if extra is not None:
+            material["bm25_engine"] = extra
     if cond.train_config is not None:
         tc = cond.train_config
         material.update(training=tc.key(), tau=cond.tau, loss=tc.loss, seed=tc.seed, fraction=tc.fraction,
                         noise=tc.noise, train=[dataset(d) for d in cond.train])
     return material
+
+
+def _installed_bm25_engine() -> dict[str, str | None]:
+    from pyterrier_gradrel.retrieval._engine import bm25_engine
+
+    return bm25_engine()
 
 
 def is_done(run_dir: Path) -> bool:

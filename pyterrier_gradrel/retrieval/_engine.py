@@ -6,7 +6,8 @@ work carries the engine that produced it, except that the engine of the committe
 (:data:`REFERENCE_BM25_ENGINE`) is left out, so what was made with it keeps its names:
 
 * the BM25 index cache (:func:`pyterrier_gradrel.retrieval.bm25`): :func:`index_suffix`;
-* the benchmark's BM25 baselines' fingerprints (``benchmark._systems.bm25_settings``).
+* the benchmark's BM25 baselines' fingerprints (``benchmark._systems.bm25_settings``);
+* the experiment runner's run keys of the baselines BM25 makes (``experiments._store.key_material``).
 
 This is the one definition of the reference engine; data flows retrieval -> benchmark and experiments.
 """
@@ -20,9 +21,9 @@ __all__ = ["REFERENCE_BM25_ENGINE", "REFERENCE_PISA", "bm25_engine", "engine_mat
 REFERENCE_PISA = "0.4.9"
 
 #: the BM25 engine of the committed reference results (BM25, BM25>>mE5 and RRF(BM25,mE5) record pyterrier-pisa
-#: 0.4.9 in ``versions`` and this tokenizer in ``system.pipeline``). Their fingerprints were computed before the
-#: engine entered them: work done on this engine keeps those names; any other engine adds itself
-#: (:func:`engine_material`)
+#: 0.4.9 in ``versions`` and this tokenizer in ``system.pipeline``). Their fingerprints, and the experiments' run
+#: keys, were computed before the engine entered them: work done on this engine keeps those names; any other
+#: engine adds itself (:func:`engine_material`)
 REFERENCE_BM25_ENGINE: dict[str, str | None] = {
     "pyterrier-pisa": REFERENCE_PISA, "tokenizer": "subword-multilingual-e5-small-b7b03bb354-lc"}
 

@@ -187,8 +187,10 @@ def test_changed_data_is_a_user_error_that_names_the_overwrite_option(factory_re
 
 
 def _own(modules) -> list[str]:
-    """The modules of a fingerprint other than this package's (local code when a checkout shadows the install)."""
-    return [m for m in modules if m.split(".")[0] != "pyterrier_gradrel"]
+    """The modules of a fingerprint other than this package's source entry (there in a checkout, not a release)."""
+    from pyterrier_gradrel.benchmark._systems import GRADREL_SOURCE
+
+    return [m for m in modules if m != GRADREL_SOURCE]
 
 
 def _fileless(source: str, name: str = "factory"):
@@ -257,9 +259,10 @@ def test_factory_fingerprint_follows_its_source():
     a = as_system(bm25_then_overlap)
     assert a.name == "bm25_then_overlap" and len(a.fingerprint) == 64
     assert as_system(bm25_then_overlap, fingerprint="v2").fingerprint != a.fingerprint
-    # everything else it imports is an installed package (this package too, unless this checkout shadows an
-    # installed one elsewhere: then its modules are local code and hashed)
+    # everything else it imports is an installed package; this package is never followed module by module (its
+    # runtime engines' versions, and its source hash in a checkout, enter every factory's fingerprint)
     assert _own(a.description["modules"]) == [__name__]
+    assert not any(m.startswith("pyterrier_gradrel.") for m in a.description["modules"])
     assert "pyterrier-gradrel" in a.description["packages"] and "pandas" in a.description["packages"]
     with pytest.raises(TypeError, match="dataset_id -> pt.Transformer"):
         as_system(42)
@@ -487,3 +490,84 @@ def test_the_bm25_baselines_fingerprint_their_engine(monkeypatch, tiny_encoder_d
     retokenized = fingerprints({**reference, "tokenizer": "subword-multilingual-e5-small-0123456789-lc"})
     for before, pisa, tokenizer in zip(kept, upgraded, retokenized, strict=True):
         assert len({before, pisa, tokenizer}) == 3
+
+
+def _pisa_factory(tmp_path):
+    from pyterrier_gradrel.benchmark._cli import load_factory
+
+    (tmp_path / "pisa_factory.py").write_text(
+        "import pyterrier_gradrel as gr\n\n\ndef factory(dataset_id):\n    return gr.bm25(dataset_id)\n")
+    return load_factory(f"{tmp_path / 'pisa_factory.py'}:factory")
+
+
+def test_a_factory_fingerprint_covers_the_engines_pyterrier_gradrel_imports_lazily(tmp_path, monkeypatch):
+    """A factory on ``gr.bm25`` runs pyterrier-pisa (and the tokenizer's transformers), which pyterrier_gradrel
+    imports inside functions behind lazy names: their versions enter the fingerprint, so an upgraded PISA is a new
+    system folder, not the old results."""
+    import importlib.metadata
+
+    from pyterrier_gradrel.benchmark._systems import as_system
+
+    factory = _pisa_factory(tmp_path)
+    before = as_system(factory)
+    packages = before.description["packages"]
+    assert {"torch", "transformers", "tokenizers", "pyterrier-dr", "pyterrier-gradrel"} <= set(packages)
+    assert any(d.replace("_", "-") == "pyterrier-pisa" for d in packages)
+    assert not {"matplotlib", "pydantic", "statsmodels", "Sphinx"} & set(packages)  # report, config, docs only
+    real = importlib.metadata.version
+    monkeypatch.setattr(importlib.metadata, "version",
+                        lambda dist: "0.5.0" if dist.replace("_", "-") == "pyterrier-pisa" else real(dist))
+    assert as_system(factory).fingerprint != before.fingerprint
+
+
+def test_pyterrier_gradrels_source_enters_a_factory_fingerprint_unless_it_is_a_release(tmp_path, monkeypatch):
+    """In a checkout or editable install the version string does not name the code: the runtime modules' source
+    hash enters every factory's fingerprint, so editing retrieval/_bm25.py recomputes; a release is its version."""
+    from pyterrier_gradrel.benchmark import _systems
+
+    runtime = dict(_systems._gradrel_runtime_files())
+    assert {"pyterrier_gradrel", "pyterrier_gradrel.retrieval._bm25", "pyterrier_gradrel.retrieval._engine",
+            "pyterrier_gradrel.models._encoder", "pyterrier_gradrel.benchmark._runner"} <= set(runtime)
+    assert not [m for m in runtime if m.startswith(("pyterrier_gradrel.experiments", "pyterrier_gradrel.judge"))
+                or m.endswith(("._cli", ".cli", "._sphinx"))]
+    factory = _pisa_factory(tmp_path)
+    edited = tmp_path / "_bm25.py"
+    files = [(name, edited if name == "pyterrier_gradrel.retrieval._bm25" else path) for name, path in runtime.items()]
+    monkeypatch.setattr(_systems, "_gradrel_runtime_files", lambda: files)
+
+    def fingerprint(source: str, release: bool):
+        edited.write_text(source)
+        monkeypatch.setattr(_systems, "_gradrel_is_release", lambda: release)
+        return _systems.as_system(factory)
+
+    text = runtime["pyterrier_gradrel.retrieval._bm25"].read_text(encoding="utf-8")
+    checkout = fingerprint(text, release=False)
+    assert checkout.description["modules"][_systems.GRADREL_SOURCE]
+    assert fingerprint(text, release=False).fingerprint == checkout.fingerprint
+    assert fingerprint(text + "\n# b = 0.5\n", release=False).fingerprint != checkout.fingerprint
+    release = fingerprint(text, release=True)
+    assert _systems.GRADREL_SOURCE not in release.description["modules"]
+    assert fingerprint(text + "\n# b = 0.5\n", release=True).fingerprint == release.fingerprint
+
+
+def test_a_release_is_the_installed_distributions_own_files(monkeypatch):
+    import importlib.metadata
+    from pathlib import Path
+
+    import pyterrier_gradrel
+    from pyterrier_gradrel.benchmark import _systems
+
+    running = Path(pyterrier_gradrel.__file__).resolve()
+    real = importlib.metadata.version
+
+    def installed(files, editable, version="0.1.0"):
+        monkeypatch.setattr(_systems, "_distribution_files", lambda dist: (frozenset(files), editable))
+        monkeypatch.setattr(importlib.metadata, "version",
+                            lambda dist: version if dist == "pyterrier-gradrel" else real(dist))
+        return _systems._gradrel_is_release()
+
+    assert installed({running}, None)
+    assert not installed({running}, running.parent.parent)  # an editable install (direct_url.json)
+    assert not installed(set(), None)  # a checkout on sys.path shadows the installed files
+    assert not installed({running}, None, version="0.1.1.dev3")
+    assert not installed({running}, None, version="0.1.0+g1234abc")

@@ -7,7 +7,8 @@
   reproduce on any CPU.
 
 The system fingerprint names the result folder: an encoder's is its weights hash (precision included); a
-factory's covers the code it runs (:func:`code_fingerprint`) and an optional version string of the caller's; a
+factory's covers the code it runs (:func:`code_fingerprint`: its own, and pyterrier_gradrel's engines and, in a
+checkout, source) and an optional version string of the caller's; a
 baseline's its settings, its encoder's fingerprint and, for the BM25 baselines, the BM25 engine
 (:func:`bm25_engine`) when it is not the one the reference results were made with.
 """
@@ -31,8 +32,8 @@ from pyterrier_gradrel.retrieval._engine import REFERENCE_BM25_ENGINE, bm25_engi
 # the light home of the baseline names (importing retrieval._baselines would load PyTerrier)
 from pyterrier_gradrel.retrieval._names import BASELINES
 
-__all__ = ["REFERENCE_BM25_ENGINE", "System", "as_system", "baseline_system", "bm25_engine", "bm25_settings",
-           "code_fingerprint", "earlier_fingerprint", "earlier_scheme", "slug"]
+__all__ = ["GRADREL_SOURCE", "REFERENCE_BM25_ENGINE", "System", "as_system", "baseline_system", "bm25_engine",
+           "bm25_settings", "code_fingerprint", "earlier_fingerprint", "earlier_scheme", "gradrel_runtime", "slug"]
 
 _BASELINE_ENCODER = "multilingual-e5-small"
 
@@ -120,8 +121,9 @@ def factory_system(factory: Callable[[str], Any], *, name: str | None = None,
 
     The system's fingerprint (its result folder) covers the factory's qualified name, the source of its module
     and of every local module it imports (recursively: modules whose file is not an installed distribution's),
-    the versions of the distributions it imports, and ``fingerprint``; a result is reused only when all of it
-    matches (:func:`code_fingerprint`). A factory without a module file (``python -c``, stdin, ``exec``, a
+    the versions of the distributions it imports, pyterrier_gradrel's runtime (:func:`gradrel_runtime`: the versions
+    of the engines it imports lazily, and its source hash when it is not an installed release) and ``fingerprint``;
+    a result is reused only when all of it matches (:func:`code_fingerprint`). A factory without a module file (``python -c``, stdin, ``exec``, a
     notebook) is fingerprinted by its code objects, closures and the globals it reads.
 
     Raises:
@@ -424,6 +426,75 @@ def _is_local(path: Path, top: str) -> bool:
     return True
 
 
+#: pyterrier_gradrel's modules that no system runs: the command line, the docs build, the leaderboard's tables and
+#: figures, the experiment sweeps and reports, the judge that builds collections (paths relative to the package
+#: folder; a folder ends with ``/``)
+_NOT_RUNTIME = ("cli.py", "_sphinx.py", "benchmark/_leaderboard.py", "experiments/", "judge/")
+
+#: the ``modules`` entry of pyterrier_gradrel's own source when it runs from a checkout, not a release
+GRADREL_SOURCE = "pyterrier_gradrel (source checkout)"
+
+
+def _gradrel_runtime_files() -> list[tuple[str, Path]]:
+    """(module name, file) of every pyterrier_gradrel module a system may run (all but :data:`_NOT_RUNTIME` and
+    the sub-packages' ``_cli.py``), sorted."""
+    import pyterrier_gradrel
+
+    root = Path(pyterrier_gradrel.__file__).resolve().parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if rel in _NOT_RUNTIME or path.name == "_cli.py" or any(
+                rel.startswith(d) for d in _NOT_RUNTIME if d.endswith("/")):
+            continue
+        parts = ["pyterrier_gradrel", *path.relative_to(root).with_suffix("").parts]
+        found.append((".".join(parts[:-1] if parts[-1] == "__init__" else parts), path))
+    return found
+
+
+def _gradrel_is_release() -> bool:
+    """Whether the running pyterrier_gradrel is an installed release, named exactly by its version: its files are
+    those the ``pyterrier-gradrel`` distribution installed, not an editable install (``direct_url.json``), and its
+    version has no development or local part (``.dev``, ``+...``). A checkout on ``sys.path``, an editable install
+    or a build of unreleased code is not: its modules may differ under the same version string."""
+    import pyterrier_gradrel
+
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        installed = version("pyterrier-gradrel")
+    except PackageNotFoundError:
+        return False
+    files, editable = _distribution_files("pyterrier-gradrel")
+    running = Path(pyterrier_gradrel.__file__).resolve()
+    return editable is None and running in files and re.search(r"dev|\+", installed) is None
+
+
+def gradrel_runtime() -> tuple[dict[str, str], str | None]:
+    """What pyterrier_gradrel contributes to every factory's fingerprint.
+
+    A factory runs inside pyterrier_gradrel's benchmark and usually through its code (``gr.bm25``, ``gr.dense``,
+    the encoders), which imports its engines lazily and is reached through lazy names, so an import scan of the
+    factory sees neither: pyterrier-pisa, torch, transformers, faiss... are missing, and pyterrier_gradrel's own
+    modules appear only as its version string.
+
+    Returns:
+        (the versions of the distributions pyterrier_gradrel's runtime modules import, at module level or inside
+        functions, with pyterrier-gradrel's own; the sha256 of those modules' source when pyterrier_gradrel is
+        not an installed release (:func:`_gradrel_is_release`), else None).
+    """
+    packages: dict[str, str] = dict(_versions("pyterrier_gradrel"))
+    digest = hashlib.sha256()
+    for name, path in _gradrel_runtime_files():
+        text = path.read_text(encoding="utf-8")
+        digest.update(f"{name}\n{hashlib.sha256(text.encode('utf-8')).hexdigest()}\n".encode())
+        for imported in _imported_names(text, name, path.name == "__init__.py"):
+            top = imported.split(".")[0]
+            if top not in sys.stdlib_module_names and top not in ("__future__", "pyterrier_gradrel"):
+                packages.update(_versions(top))
+    return dict(sorted(packages.items())), None if _gradrel_is_release() else digest.hexdigest()
+
+
 def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
     """What a factory's runs depend on: (module -> sha256 of its source, distribution -> version).
 
@@ -433,9 +504,16 @@ def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
     is followed in turn, any other contributes its distribution's version. Imports inside functions count (the
     source is parsed, not executed). A fileless factory's module entry is the digest of its code and the
     globals it reads.
+
+    pyterrier_gradrel itself is never followed module by module: every factory gets :func:`gradrel_runtime`, the
+    versions of the engines the package imports (lazily too) and, in a source checkout or editable install, the
+    hash of its runtime modules (the ``modules`` entry :data:`GRADREL_SOURCE`), whether the factory imports the
+    package directly, through a helper or not visibly at all.
     """
     modules: dict[str, str] = {}
-    packages: dict[str, str] = {}
+    packages, gradrel_source = gradrel_runtime()
+    if gradrel_source is not None:
+        modules[GRADREL_SOURCE] = gradrel_source
     pending = [_factory_source(factory)]
     while pending:
         name, text, is_package = pending.pop()
@@ -444,7 +522,7 @@ def code_fingerprint(factory: Any) -> tuple[dict[str, str], dict[str, str]]:
         modules[name] = hashlib.sha256(text.encode("utf-8")).hexdigest()
         for imported in _imported_names(text, name, is_package):
             top = imported.split(".")[0]
-            if top in sys.stdlib_module_names or top == "__future__" or imported in modules:
+            if top in sys.stdlib_module_names or top in ("__future__", "pyterrier_gradrel") or imported in modules:
                 continue
             path = _local_file(imported)
             if path is not None and _is_local(path, top):

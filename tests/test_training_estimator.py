@@ -69,3 +69,29 @@ def test_rel_none_trains_the_graded_loss_and_defaults_follow_the_dataset(mine, t
     default = gr.FineTuned(str(tiny_encoder_dir), dataset=f"{mine}/test")
     assert default.config.exclude_own_article is False and default.config.grades == (0, 1, 2, 3)
     assert default.tau == 2
+
+
+def test_fit_takes_the_articles_of_topics_without_them_from_the_training_dataset():
+    # get_topics("text") keeps qid and query only; the own-article rule needs each query's article
+    train = pt.get_dataset("irds:gradrel/xquad-r/th/train")
+    ft = gr.FineTuned("multilingual-e5-small", dataset="gradrel/xquad-r/th-en/test",
+                      train_dataset="gradrel/xquad-r/th/train", rel=3)
+    assert ft.config.exclude_own_article is True  # XQuAD-R's grades come from the article structure
+    text = train.get_topics("text")
+    assert "article" not in text.columns
+    stranger = pd.DataFrame({"qid": ["not-a-th-question"], "query": ["?"]})
+    filled = ft._with_articles(pd.concat([text, stranger], ignore_index=True))
+    from pyterrier_gradrel.training._data import dataset_topics
+
+    truth = dataset_topics(train).set_index("qid")["article"]
+    assert filled["article"].iloc[:-1].tolist() == truth.loc[text["qid"]].tolist()
+    assert filled["article"].iloc[-1] == ""  # a query the dataset does not hold: no rule for it
+    assert list(filled.columns[:2]) == ["qid", "query"] and len(filled) == len(text) + 1
+
+    # topics that carry their own article, or a config without the rule, are passed through as given
+    given = text.assign(article="x")
+    assert ft._with_articles(given) is given
+    off = gr.FineTuned("multilingual-e5-small", dataset="gradrel/xquad-r/th-en/test",
+                       train_dataset="gradrel/xquad-r/th/train", rel=3,
+                       config=TrainConfig(exclude_own_article=False))
+    assert off._with_articles(text) is text

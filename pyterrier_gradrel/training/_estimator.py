@@ -73,7 +73,9 @@ class FineTuned(pt.Estimator):
         verbose: progress bars for training and pool encoding.
 
     ``fit``'s topics need ``qid`` and ``query``; optional ``article`` (the own-article rule for hard negatives)
-    and ``lang`` (the strata of a training fraction) are used when present.
+    and ``lang`` (the strata of a training fraction) are used when present. Topics without ``article`` (as
+    ``get_topics("text")`` gives them) take each query's article from the training datasets' queries of the
+    same ``qid`` while the config's own-article rule is on, so the rule applies as in ``gradrel train``.
     """
 
     def __init__(self, base: str | os.PathLike | E5BiEncoder = "multilingual-e5-small", *, dataset: str,
@@ -121,11 +123,29 @@ class FineTuned(pt.Estimator):
         from pyterrier_gradrel.training._trainer import ContrastiveTrainer
 
         trainer = ContrastiveTrainer(self.base, config=self.config, verbose=self.verbose, device=self.device)
-        self.encoder = trainer.fit(topics_tr, qrels_tr, dataset_pools(self.train_datasets), run_dir=self.run_dir)
+        self.encoder = trainer.fit(self._with_articles(topics_tr), qrels_tr, dataset_pools(self.train_datasets), run_dir=self.run_dir)
         self.train_report = trainer.last_report
         self._retriever = dense(self.encoder, self.dataset, backend=self.backend, num_results=self.num_results,
                                 verbose=self.verbose)
         return self
+
+    def _with_articles(self, topics: pd.DataFrame) -> pd.DataFrame:
+        """``topics`` with ``article`` from the training datasets' queries of the same ``qid``, when the rule is on
+        and ``topics`` has no ``article`` (queries the datasets do not hold get ``""``: no rule for them)."""
+        if not self.config.exclude_own_article or "article" in topics.columns or "qid" not in topics.columns:
+            return topics
+        from pyterrier_gradrel.training._data import dataset_topics
+
+        known = [dataset_topics(pt.get_dataset(d if d.startswith("irds:") else f"irds:{d}"))
+                 for d in self.train_datasets]
+        known = [k for k in known if "article" in k.columns]
+        if not known:
+            return topics
+        articles = pd.concat(known).astype({"qid": str}).drop_duplicates("qid").set_index("qid")["article"]
+        filled = topics["qid"].astype(str).map(articles)
+        if filled.isna().all():
+            return topics
+        return topics.assign(article=filled.fillna("").astype(str))
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Dense retrieval of ``inp``'s queries (``qid``, ``query``) with the fine-tuned encoder.

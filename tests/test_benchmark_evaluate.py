@@ -322,6 +322,29 @@ def test_cli_evaluates_a_factory_from_a_file(mirror, tmp_path, capsys):
     assert capsys.readouterr().err.splitlines() == [f"gradrel evaluate: --system: {module} has no attribute 'nope'"]
 
 
+def test_cli_model_prefixes_and_pooling_are_the_systems_own(mirror, tiny_encoder_dir, tmp_path, capsys):
+    from pyterrier_gradrel.cli import main
+    from pyterrier_gradrel.models import load_encoder
+
+    base = ["evaluate", "--model", str(tiny_encoder_dir), "--tasks", TASK, "--out", str(tmp_path), "--quiet",
+            "--threads", "1"]
+    assert main([*base, "--query-prefix", "Q: ", "--doc-prefix", "", "--pooling", "cls"]) == 0
+    assert "1 computed, 0 reused" in capsys.readouterr().out
+    [result] = (tmp_path / "gradrel-v1" / tiny_encoder_dir.name).glob(f"*/{TASK}.json")
+    # the folder is the fingerprint of the encoder as configured, not of the model's own settings
+    configured = load_encoder(str(tiny_encoder_dir), precision="float32", query_prefix="Q: ", doc_prefix="",
+                              pooling="cls")
+    record = json.loads(result.read_text(encoding="utf-8"))
+    assert record["system"]["fingerprint"] == benchmark.as_system(configured).fingerprint
+    assert record["system"]["fingerprint"] != benchmark.as_system(str(tiny_encoder_dir)).fingerprint
+    # the same options find the same results
+    assert main([*base, "--query-prefix", "Q: ", "--doc-prefix", "", "--pooling", "cls"]) == 0
+    assert "0 computed, 1 reused" in capsys.readouterr().out
+    # they set how a --model encodes: with a baseline or a factory they are refused, before any work
+    assert main(["evaluate", "--baseline", "BM25", "--pooling", "cls", "--tasks", TASK, "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith("gradrel evaluate: --pooling set(s) how a --model encodes")
+
+
 def test_evaluate_command_encodes_in_float32_unless_asked():
     from pyterrier_gradrel.cli import build_parser
 

@@ -62,6 +62,14 @@ def add_parser(subparsers: Any) -> None:
                    help="compare the main scores with the suite's pinned expectations (exit 1 on FAIL or when no "
                         "evaluated task is pinned; a system without pinned scores is refused before anything is "
                         "evaluated)")
+    p.add_argument("--query-prefix", default=None,
+                   help="--model: the text put before each query (default: the model's own, from its folder's "
+                        "settings or sentence-transformers prompts, else its family's, e.g. 'query: ' for E5); "
+                        "part of the fingerprint")
+    p.add_argument("--doc-prefix", default=None,
+                   help="--model: the text put before each passage (default: found as --query-prefix is)")
+    p.add_argument("--pooling", choices=["mean", "cls"], default=None,
+                   help="--model: how token vectors become one vector (default: the model's own)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_evaluate)
 
@@ -189,6 +197,9 @@ def _nothing_checked(tables: list[Any], exp: Any) -> bool:
     return True
 
 
+_ENCODER_OPTIONS = ("query_prefix", "doc_prefix", "pooling")
+
+
 def _check_key(args: argparse.Namespace, system: Any) -> str:
     """The expectations' key of the system asked for (its spec, else its --name or factory name)."""
     return args.baseline or args.model or args.name or getattr(system, "__name__", str(args.system))
@@ -197,8 +208,17 @@ def _check_key(args: argparse.Namespace, system: Any) -> str:
 def _evaluate(args: argparse.Namespace) -> int:
     from pyterrier_gradrel.benchmark._runner import evaluate
 
-    if args.model:
-        system: Any = args.model
+    overrides = {k: getattr(args, k) for k in _ENCODER_OPTIONS if getattr(args, k, None) is not None}
+    if overrides and not args.model:
+        given = ", ".join("--" + k.replace("_", "-") for k in overrides)
+        raise ValueError(f"{given} set(s) how a --model encodes; a --system or --baseline encodes its own way")
+    if overrides:
+        from pyterrier_gradrel.models import load_encoder
+
+        system: Any = load_encoder(args.model, precision=args.precision, num_threads=args.threads, **overrides)
+        args.name = args.name or Path(args.model).name
+    elif args.model:
+        system = args.model
     elif args.baseline:
         system = args.baseline
     else:

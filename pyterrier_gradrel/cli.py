@@ -128,13 +128,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if _debug_requested(args):
         return int(args.func(args) or 0)
+    status = 0  # a closed pipe while the command writes: nothing else failed (yet)
     try:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
         return status
     except BrokenPipeError:
         _silence_stdout()
-        return 0
+        return status  # the command's own status when the pipe shows only at the flush
     except KeyboardInterrupt:
         print(f"gradrel {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -141,6 +141,36 @@ def test_debug_flag_and_env_show_the_exception(monkeypatch):
     assert cli.main(["datasets", "list"]) == 1
 
 
+class _ClosedPipe:
+    """A stdout whose reader is gone: the buffered output fails at the flush."""
+
+    def write(self, text):
+        return len(text)
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def fileno(self):
+        raise ValueError("no file descriptor")
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_output_closed_early_keeps_the_commands_status(monkeypatch, status):
+    """`gradrel ... | head` where the closed pipe shows only at the final flush: the command's own status is the exit
+    status (a failing command used to exit 0)."""
+    from pyterrier_gradrel.datasets import _cli as datasets_cli
+
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+
+    def listing(args):
+        print("a line")
+        return status
+
+    monkeypatch.setattr(datasets_cli, "_list", listing)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert cli.main(["datasets", "list"]) == status
+
+
 def test_interrupt_exits_130(monkeypatch, capsys):
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
     _failing(monkeypatch, KeyboardInterrupt())

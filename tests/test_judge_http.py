@@ -596,6 +596,45 @@ def test_an_interrupted_run_waits_for_a_slow_request_only_briefly():
     assert elapsed < 2.0 and seen and 0 not in seen
 
 
+_ABANDON_SCRIPT = """
+import sys, time
+from judge_server import JudgeServer, overlap_rule
+from pyterrier_gradrel.judge import OpenAIChatBackend
+
+def slow_rule(query, passage):  # pair 0's answer takes 6 s
+    if passage == "passage 0":
+        time.sleep(6.0)
+    return overlap_rule(query, passage)
+
+def on_result(i, judgement):
+    raise KeyboardInterrupt
+
+server = JudgeServer(slow_rule)
+be = OpenAIChatBackend(model="m", base_url=server.base_url, max_workers=2, interrupt_grace=0.2, timeout=30)
+try:
+    be.judge_many([(f"query {i}", f"passage {i}") for i in range(6)], on_result=on_result)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+"""
+
+
+def test_a_request_abandoned_by_an_interrupted_run_does_not_hold_up_the_exit():
+    """Ctrl-C in `gradrel judge`: the process ends once judge_many re-raises, not when the abandoned request does (a
+    ThreadPoolExecutor's threads are joined at interpreter exit, so it waited up to the request timeout)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent), os.environ.get("PYTHONPATH", "")])}
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", _ABANDON_SCRIPT], env=env, capture_output=True, text=True, timeout=60)
+    elapsed = time.monotonic() - start
+    assert done.returncode == 0 and done.stdout == "interrupted\n", done.stderr
+    assert elapsed < 5.0  # the slow answer takes 6 s
+
+
 def test_bad_key_is_fatal_and_never_shown(caplog):
     from pyterrier_gradrel.judge import LLMJudge
 

@@ -42,6 +42,7 @@ import json
 import logging
 import math
 import os
+import queue
 import random
 import threading
 import time
@@ -49,7 +50,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
 
 from pyterrier_gradrel.judge._base import JudgeBackendError, Judgement, ResultCallback, normalise_probs
@@ -101,6 +102,47 @@ class _Refused(Exception):
 
 # what became of one pair (``_judge_one``), as ``judge_many`` counts it
 _GRADED, _FINAL, _TRANSIENT, _REFUSED, _ABORTED = "graded", "final", "transient", "refused", "aborted"
+
+
+class _DaemonPool:
+    """At most ``workers`` calls at a time, on daemon threads.
+
+    Unlike a ``concurrent.futures.ThreadPoolExecutor``, whose threads the interpreter joins at exit, a request that an
+    interrupted :meth:`OpenAIChatBackend.judge_many` abandons does not hold up the end of the process (``gradrel
+    judge`` after Ctrl-C) until it completes, up to the request timeout.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._queue: queue.SimpleQueue[tuple[Future, Any, tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{n}", daemon=True) for n in range(workers)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, fn: Any, *args: Any) -> Future:
+        future: Future = Future()
+        self._queue.put((future, fn, args))
+        return future
+
+    def _work(self) -> None:
+        while (item := self._queue.get()) is not None:
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():  # cancelled while queued
+                continue
+            try:
+                result = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller through the future
+                future.set_exception(exc)
+            else:
+                future.set_result(result)
+
+    def shutdown(self, *, wait: bool) -> None:
+        """Let every thread end after the calls queued before it (cancel their futures first to skip them);
+        ``wait``: until they have."""
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 class _Secret:
@@ -538,7 +580,8 @@ class OpenAIChatBackend:
         calling thread (Ctrl-C, one raised by ``on_result``) or in a request stops the run: queued pairs are never
         sent, requests in flight are not retried, the answers that completed but were not passed on yet and those
         in flight that arrive within ``interrupt_grace`` seconds are passed to ``on_result``, and the exception
-        propagates (slower requests are abandoned: their threads end with them, within ``timeout``).
+        propagates (slower requests are abandoned: their daemon threads end with them, within ``timeout``, or with
+        the process, which does not wait for them).
 
         Raises:
             JudgeBackendError: on HTTP 401/403/404/405/407/501, when ``max_consecutive_failures`` pairs in a row
@@ -553,8 +596,9 @@ class OpenAIChatBackend:
         self._consecutive_failures = self._refused_in_a_row = 0
         self._probe_failed = None
         fatal: BaseException | None = None
-        # not a ``with`` block: leaving one waits for every request in flight, however slow
-        pool = ThreadPoolExecutor(max_workers=min(self.max_workers, len(pairs)), thread_name_prefix="gradrel-judge")
+        # daemon threads, not a ThreadPoolExecutor: an interrupted run abandons slow requests, which must not hold up
+        # the end of the process either
+        pool = _DaemonPool(min(self.max_workers, len(pairs)), "gradrel-judge")
         futures = {pool.submit(self._judge_one, q, p, abort): i for i, (q, p) in enumerate(pairs)}
         pending = set(futures)
         handled: set[Future] = set()  # completed futures taken in hand (their judgement passed on, or not to be)
@@ -579,7 +623,9 @@ class OpenAIChatBackend:
                         on_result(i, judgement)
         except BaseException:  # Ctrl-C, a failing on_result or worker: no queued pair is sent, none retried
             abort.set()
-            pool.shutdown(wait=False, cancel_futures=True)
+            for future in futures:
+                future.cancel()  # the queued ones: never sent
+            pool.shutdown(wait=False)
             self._pass_on_late(futures, handled, on_result)
             raise
         pool.shutdown(wait=True)  # every request has completed

@@ -486,6 +486,24 @@ def test_first_pairs_beyond_the_context_do_not_stop_the_run(tmp_path):
     assert judge.transient_last == 4 and len(JudgementCache(tmp_path / "c.jsonl")) == 4  # probe not cached
 
 
+def test_a_probe_that_fails_transiently_is_retried():
+    """A 503 to the probe says nothing about the pairs: it is retried with backoff, as a pair's would be."""
+    probes = []
+
+    def refuse(query, passage, payload):
+        if (query, passage) == ("test", "test"):
+            probes.append(1)
+            return 503 if len(probes) == 1 else None
+        return 400 if query.startswith("long") else None
+
+    pairs = [(f"long {i}", "x") for i in range(2)] + PAIRS
+    with JudgeServer() as server:
+        server.refuse = refuse
+        result = backend(server, max_workers=1, max_consecutive_failures=2, logprobs=False).judge_many(pairs)
+    assert len(probes) == 2
+    assert [r.grade for r in result[2:]] == [2, 3, 0, 1] and all(r.grade is None for r in result[:2])
+
+
 @pytest.mark.parametrize("status", [405, 407, 501])
 def test_a_wrong_endpoint_stops_the_run_at_once(status):
     with JudgeServer() as server:

@@ -367,7 +367,7 @@ class OpenAIChatBackend:
         self._refused_in_a_row = 0  # pairs in a row the endpoint refused while it had accepted no request
         self._accepted = False  # whether the endpoint has accepted a request of this backend
         self._probe_failed: str | None = None  # why the probe request of this judge_many call failed, if it did
-        self._resume = threading.Event()  # cleared while the probe request is in flight: no pair is sent then
+        self._resume = threading.Event()  # cleared while the probe request is in flight: no request starts then
         self._resume.set()
 
     # -- identity ----------------------------------------------------------------------------------
@@ -615,7 +615,7 @@ class OpenAIChatBackend:
                         abort.set()
                         continue
                     results[i] = judgement
-                    stop = self._count(judgement, outcome)
+                    stop = self._count(judgement, outcome, abort)
                     if stop is not None and fatal is None:
                         fatal = stop
                         abort.set()
@@ -654,8 +654,9 @@ class OpenAIChatBackend:
                                exc_info=True)
                 return
 
-    def _count(self, judgement: Judgement, outcome: str) -> JudgeBackendError | None:
-        """Count a completed pair toward the run's stopping rules; the error that stops the run, if it must."""
+    def _count(self, judgement: Judgement, outcome: str, abort: threading.Event) -> JudgeBackendError | None:
+        """Count a completed pair toward the run's stopping rules; the error that stops the run, if it must
+        (``abort`` is the run's: a failed probe sets it)."""
         if outcome in (_GRADED, _FINAL):
             self._consecutive_failures = 0
         elif outcome == _TRANSIENT:
@@ -667,7 +668,7 @@ class OpenAIChatBackend:
             self._refused_in_a_row += 1
             if self._refused_in_a_row >= self.max_consecutive_failures:
                 if self._probe_failed is None:  # once per run: later refusals arrive after the run stopped
-                    self._probe_failed = self._probe()
+                    self._probe_failed = self._probe(abort)
                     if self._probe_failed is None:
                         return None
                 return JudgeBackendError(
@@ -677,22 +678,37 @@ class OpenAIChatBackend:
                     f"stopping")
         return None
 
-    def _probe(self) -> str | None:
+    def _probe(self, abort: threading.Event) -> str | None:
         """Send one minimal request (:data:`PROBE_PAIR`, without log-probabilities) after the first pairs were all
         refused: ``None`` if the endpoint accepts it (it refused those pairs, e.g. prompts beyond the model's
-        context, not every request: the run goes on), else why it failed. Its answer is not used; no pair is sent
-        while it is in flight."""
+        context, not every request: the run goes on), else why it failed, with ``abort`` set. A transient failure
+        is retried with backoff as a pair's is (``max_retries``). Its answer is not used. No request starts while
+        it is in flight (one a worker had started before may still arrive); a failed probe sets ``abort`` before
+        the workers resume, so none of them sends another pair."""
         self._resume.clear()
+        failed: str | None = None
         try:
-            self._request(*PROBE_PAIR, logprobs=False)
-        except _Refused as exc:
-            return f"HTTP {exc.status}: {exc.detail!r}"
-        except _Transient as exc:
-            return self._scrub(exc.reason)
-        except JudgeBackendError as exc:
-            return str(exc)
+            for attempt in range(1, self.max_retries + 2):
+                try:
+                    self._request(*PROBE_PAIR, logprobs=False)
+                except _Refused as exc:
+                    failed = f"HTTP {exc.status}: {exc.detail!r}"
+                except _Transient as exc:
+                    failed = self._scrub(exc.reason)
+                    if attempt <= self.max_retries:
+                        abort.wait(self._delay(attempt, exc.retry_after))
+                        continue
+                except JudgeBackendError as exc:
+                    failed = str(exc)
+                else:
+                    failed = None
+                break
         finally:
+            if failed is not None:
+                abort.set()
             self._resume.set()
+        if failed is not None:
+            return failed
         self._accepted = True
         logger.warning("%s refused the first %d pairs but accepted a minimal request: those pairs are refused "
                        "(prompts beyond the model's context?), not every request; going on", self.endpoint,

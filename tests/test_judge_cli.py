@@ -296,3 +296,26 @@ def test_an_output_folder_is_refused_before_any_work_and_kept(tmp_path, capsys, 
     assert capsys.readouterr().err.splitlines() == [
         f"gradrel {command}: --output {folder} is a folder: give the path of a file to write"]
     assert [p.name for p in folder.iterdir()] == ["keep.md"] and (folder / "keep.md").read_text() == "mine"
+
+
+def test_agreement_scale_of_another_ir_datasets_collection(monkeypatch):
+    """A reference that is not a gradrel/ dataset: its scale is its qrels_defs() (as ir_datasets declares it) with
+    the grades its qrels use; a 0..3 collection whose qrels happen to use no grade 3 is still on the judge's scale."""
+    import ir_datasets
+    import pandas as pd
+
+    from pyterrier_gradrel.judge._cli import _scales
+
+    class Declared:
+        def __init__(self, defs):
+            self.defs = defs
+
+        def qrels_defs(self):
+            return self.defs
+
+    defs = {"other/fourway": {0: "no", 1: "a", 2: "b", 3: "c", 4: "d"}, "other/usual": {0: "", 1: "", 2: "", 3: ""}}
+    monkeypatch.setattr(ir_datasets, "load", lambda d: Declared(defs[d]) if d in defs else Declared(None))
+    qrels = pd.DataFrame({"qid": ["q", "q"], "docno": ["a", "b"], "label": [1, 2]})
+    assert _scales(["other/fourway"], qrels) == ((0, 1, 2, 3, 4), (0, 1, 2, 3, 4))
+    assert _scales(["other/usual"], qrels) == ((0, 1, 2, 3), (0, 1, 2, 3))
+    assert _scales(["other/undeclared"], qrels) == ((0, 1, 2, 3), (0, 1, 2))  # only what its qrels use

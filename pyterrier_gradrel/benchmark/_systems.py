@@ -554,8 +554,6 @@ def bm25_settings() -> tuple[str, dict[str, str | None]]:
     index cache and the experiments' run keys), so upgrading pyterrier-pisa or changing the tokenizer gives new
     fingerprints (never reusing results of the old engine) while the reference results keep theirs.
     """
-    import inspect
-
     from pyterrier_gradrel.retrieval import AUTO_TOKENIZER, bm25
 
     defaults = inspect.signature(bm25).parameters

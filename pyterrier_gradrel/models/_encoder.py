@@ -75,8 +75,9 @@ _PRECISION_NUMERICS = {"bfloat16": ":bf16-weights"}
 
 #: The architecture settings of config.json that change what given weights compute, at the values of BERT (and of
 #: multilingual-e5-small, whose fingerprints key the committed results). :meth:`E5BiEncoder.fingerprint` hashes
-#: them only when one differs (:func:`architecture_identity`), so every fingerprint made before they entered it
-#: stays what it was. ``pad_token_id`` joins them for every other model type: RoBERTa-style models number
+#: them only when one differs (:func:`architecture_identity`), so the fingerprints of models with these values
+#: (multilingual-e5-small and the models fine-tuned from it) stay what they were before the settings entered it;
+#: other models' fingerprints changed then. ``pad_token_id`` joins them for every other model type: RoBERTa-style models number
 #: positions after it.
 ARCHITECTURE_REFERENCE: dict[str, Any] = {"model_type": "bert", "num_attention_heads": 12, "hidden_act": "gelu",
                                           "layer_norm_eps": 1e-12, "position_embedding_type": "absolute",

@@ -604,3 +604,28 @@ def test_save_refuses_a_folder_that_is_not_a_saved_encoder(enc, tmp_path):
     saved = enc.save(empty)
     assert (saved / "gradrel_encoder.json").is_file()
     assert enc.save(saved) == saved and (saved / "gradrel_encoder.json").is_file()  # a saved encoder is replaced
+
+
+def test_a_decoder_only_model_is_refused_unless_its_pooling_is_given(tiny_encoder_dir, tmp_path):
+    """e5-mistral-7b-instruct and its kind pool the last token: mean pooling them would give poor vectors silently."""
+    import shutil
+
+    from transformers import MistralConfig, MistralModel
+
+    from pyterrier_gradrel.models import E5BiEncoder
+
+    folder = tmp_path / "e5-mistral-tiny"
+    shutil.copytree(tiny_encoder_dir, folder)
+    for weights in folder.glob("*.safetensors"):
+        weights.unlink()
+    (folder / "gradrel_encoder.json").unlink()
+    config = MistralConfig(vocab_size=len(json.loads((folder / "tokenizer.json").read_text())["model"]["vocab"]),
+                           hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                           num_key_value_heads=1, max_position_embeddings=64)
+    torch.manual_seed(0)
+    MistralModel(config).save_pretrained(folder)
+    with pytest.raises(ValueError, match="'mistral' is a decoder-only model type.*Pass pooling="):
+        E5BiEncoder.from_pretrained(folder, device="cpu")
+    encoder = E5BiEncoder.from_pretrained(folder, device="cpu", pooling="mean")
+    assert encoder.settings["pooling"] == "mean"
+    assert encoder.encode_queries(["a question"]).shape == (1, 32)

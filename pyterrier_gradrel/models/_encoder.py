@@ -102,6 +102,22 @@ def architecture_identity(config: Any) -> str | None:
     return json.dumps(values, sort_keys=True, default=str)
 
 
+def _refuse_decoder(folder: Path, config: Any) -> None:
+    """Refuse a decoder-only model (Mistral, Llama, Qwen2, GPT-2, ...: a causal language model type that is no
+    masked one): such embedders pool the last token, which this encoder's mean and CLS pooling are not, so it
+    would silently give poor vectors. An explicit ``pooling=`` is taken as the caller's decision."""
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+        MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    )
+
+    kind = getattr(config, "model_type", None)
+    if kind in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise ValueError(f"{folder}: {kind!r} is a decoder-only model type, whose embedders pool the last token; "
+                         f"this encoder pools bidirectional encoders (mean or CLS: BERT, XLM-R, the E5 and BGE "
+                         f"families). Pass pooling='mean' or 'cls' to load it anyway")
+
+
 E5_PREFIXES = {"query_prefix": "query: ", "doc_prefix": "passage: "}
 #: The query instruction of the ``multilingual-e5-*-instruct`` models for passage retrieval (their model card's
 #: web-search task); their passages take no prefix.
@@ -438,7 +454,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
         Raises:
             FileNotFoundError: a folder that is no HF model folder (no ``config.json``) or has no tokenizer
                 files; a name nothing provides (``LookupError`` from the resolver).
-            ValueError: settings or options that are not valid (:func:`infer_settings`).
+            ValueError: settings or options that are not valid (:func:`infer_settings`); a decoder-only model
+                (Mistral, Llama, ...: its embedders pool the last token) without ``pooling=``.
         """
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -459,6 +476,8 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                                   pooling=pooling, normalize=normalize)
         with quiet_transformers():
             config = AutoConfig.from_pretrained(path)
+            if pooling is None:
+                _refuse_decoder(path, config)
             has_pooler = config.model_type in POOLER_MODEL_TYPES
             # build the pooler only when the folder has its weights (else transformers reports them missing),
             # then drop it: the encoder never uses it, and the fingerprint covers the weights it uses

@@ -424,6 +424,21 @@ def test_a_sentence_transformers_pipeline_it_cannot_reproduce_is_refused(tiny_en
         assert load_encoder(folder, precision="float32", pooling="mean").settings["pooling"] == "mean"
 
 
+def test_a_sentence_transformers_model_that_lowercases_is_refused(tiny_encoder_dir, tmp_path):
+    """do_lower_case: sentence-transformers lowercases every text first; encoding the texts as written differs."""
+    folder = _plain_copy(tiny_encoder_dir, tmp_path / "st")
+    (folder / "modules.json").write_text(json.dumps([
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
+    (folder / "1_Pooling").mkdir()
+    (folder / "1_Pooling" / "config.json").write_text(json.dumps({"pooling_mode": "mean"}))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128, "do_lower_case": False}))
+    assert load_encoder(folder, precision="float32").settings["pooling"] == "mean"
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128, "do_lower_case": True}))
+    with pytest.raises(ValueError, match="lowercases every text"):
+        load_encoder(folder, precision="float32")
+
+
 def test_bfloat16_precision_is_close_and_fingerprinted(tiny_encoder_dir, enc):
     fast = E5BiEncoder.from_pretrained(tiny_encoder_dir, precision="bfloat16", num_threads=1)
     a, b = enc.encode_docs(TEXTS), fast.encode_docs(TEXTS)

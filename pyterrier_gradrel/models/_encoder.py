@@ -265,7 +265,8 @@ def _st_pipeline(folder: Path, *, check_pooling: bool) -> dict[str, Any]:
     """``pooling`` / ``normalize`` from a sentence-transformers ``modules.json`` (none there: ``{}``).
 
     Raises:
-        ValueError: a module the encoder does not apply, or (with ``check_pooling``) a pooling it does not do.
+        ValueError: a module the encoder does not apply, lowercasing (``do_lower_case``), or (with
+            ``check_pooling``) a pooling it does not do.
     """
     modules = _read_json(folder / "modules.json", default=[])
     if not isinstance(modules, list) or not modules:
@@ -276,6 +277,11 @@ def _st_pipeline(folder: Path, *, check_pooling: bool) -> dict[str, Any]:
         raise ValueError(f"{folder}: its sentence-transformers pipeline (modules.json) has {', '.join(other)}, "
                          f"which this encoder does not apply (it runs {' -> '.join(_ST_MODULES)} only): its "
                          "vectors would not be the model's")
+    transformer = _read_json(folder / "sentence_bert_config.json")
+    if isinstance(transformer, dict) and transformer.get("do_lower_case") is True:
+        raise ValueError(f"{folder}: its sentence-transformers Transformer lowercases every text "
+                         "(sentence_bert_config.json: do_lower_case), which this encoder does not do: its vectors "
+                         "would not be the model's")
     out: dict[str, Any] = {"normalize": "Normalize" in kinds}
     for kind, module in zip(kinds, modules, strict=True):
         if kind == "Pooling":

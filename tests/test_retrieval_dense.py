@@ -342,3 +342,34 @@ def test_dense_on_ranked_input_names_dense_scorer(home, encoder):
         pipeline(TOPICS)
     reranked = (gr.bm25(ds, tokenizer="script") % 2 >> gr.dense_scorer(encoder, ds))(TOPICS)
     assert not reranked.empty and reranked.groupby("qid").size().max() <= 2
+
+
+def test_a_damaged_hnsw_graph_is_rebuilt_and_a_failed_write_leaves_none(home, encoder, monkeypatch):
+    """The cached HNSW graph is readable by a later process (pyterrier-dr's own file is refused by FAISS 1.15:
+    'HNSW storage ntotal 0 != index ntotal'), and a truncated one (a writer killed half-way: pyterrier-dr wrote it
+    in place) is rebuilt instead of failing every later ``faiss-hnsw`` retrieval over the pool."""
+    _needs_faiss()
+    import faiss
+
+    from pyterrier_gradrel.retrieval import _dense
+
+    first = dense(encoder, TinyDataset(), backend="faiss-hnsw", num_results=5)
+    expected = first(TOPICS)
+    graph = first.index.index_path / _dense.HNSW_GRAPH
+    # a new process: a fresh FlexIndex reads the graph from disk
+    pd.testing.assert_frame_equal(dense(encoder, TinyDataset(), backend="faiss-hnsw", num_results=5)(TOPICS), expected)
+    data = graph.read_bytes()
+    graph.write_bytes(data[: len(data) // 2])  # what a writer killed half-way leaves
+    again = dense(encoder, TinyDataset(), backend="faiss-hnsw", num_results=5)
+    pd.testing.assert_frame_equal(again(TOPICS), expected)
+    assert faiss.read_index(str(graph)).ntotal == len(TINY_DOCS)
+
+    graph.unlink()
+
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(faiss, "write_index", killed)
+    with pytest.raises(KeyboardInterrupt):
+        dense(encoder, TinyDataset(), backend="faiss-hnsw")(TOPICS)
+    assert not graph.exists()  # written beside it and renamed into place: nothing half-written

@@ -12,7 +12,8 @@ cached for the same model and collection and encode only the rest (``dense_index
 XQuAD-R's ``multi`` pool, the union of the 12 language pools, costs no encoding once those are cached.
 
 Retrievers over the cached ``FlexIndex``: ``"numpy"`` and ``"torch"`` (exact, brute force), ``"faiss-flat"``
-(exact, FAISS) and ``"faiss-hnsw"`` (approximate; for larger pools; the graph is cached in the same folder).
+(exact, FAISS) and ``"faiss-hnsw"`` (approximate; for larger pools; the graph is cached in the same folder,
+written atomically under the pool's lock).
 """
 from __future__ import annotations
 
@@ -318,7 +319,7 @@ class DenseRetriever(pt.Transformer):
                 retr = self.index.faiss_flat_retriever(drop_query_vec=True)
                 retr.num_results = n  # pyterrier-dr's factory has no num_results argument
             else:
-                retr = self.index.faiss_hnsw_retriever(num_results=n, drop_query_vec=True)
+                retr = _hnsw_retriever(self.index, num_results=n)
             self._retriever = retr
         return self._retriever
 
@@ -333,6 +334,68 @@ class DenseRetriever(pt.Transformer):
 
     def __repr__(self) -> str:
         return f"DenseRetriever(index={str(self.index.index_path)!r}, backend={self.backend!r}, num_results={self.num_results})"
+
+
+#: pyterrier-dr's HNSW graph parameters (``faiss_hnsw_retriever``'s defaults) and the file it caches the graph in
+_HNSW_NEIGHBOURS = 32
+_HNSW_EF_CONSTRUCTION = 40
+HNSW_GRAPH = f"hnsw_n-{_HNSW_NEIGHBOURS}_ef-{_HNSW_EF_CONSTRUCTION}.faiss"
+
+
+def _hnsw_retriever(index: FlexIndex, *, num_results: int) -> pt.Transformer:
+    """pyterrier-dr's FAISS HNSW retriever over ``index``, its graph file built once, atomically, under a lock.
+
+    pyterrier-dr caches the graph in the index folder (:data:`HNSW_GRAPH`), and the file it writes cannot be read
+    back by FAISS >= 1.15 (an HNSW index whose emptied storage holds 0 of its ``ntotal`` vectors is refused), so
+    every process after the one that built it failed; it also writes it in place and unlocked, so a process
+    killed while writing, or two writing at once, leave a truncated file. The graph is therefore built here, with
+    the same parameters, written without its storage (``IO_FLAG_SKIP_STORAGE``: pyterrier-dr attaches its flat
+    index on reading, as before) and renamed into place under the pool's lock; a graph FAISS cannot read is rebuilt.
+    """
+    graph = Path(index.index_path) / HNSW_GRAPH
+    if not graph.exists():
+        with _lock.file_lock(folder_lock(graph)):
+            if not graph.exists():
+                _build_hnsw(index, graph)
+    try:
+        return index.faiss_hnsw_retriever(num_results=num_results, drop_query_vec=True)
+    except RuntimeError:
+        if _hnsw_readable(graph):
+            raise
+        _log.warning("HNSW graph %s cannot be read (a build killed while writing it?); rebuilding it", graph)
+        with _lock.file_lock(folder_lock(graph)):
+            if not _hnsw_readable(graph):
+                _build_hnsw(index, graph)
+        return index.faiss_hnsw_retriever(num_results=num_results, drop_query_vec=True)
+
+
+def _hnsw_readable(graph: Path) -> bool:
+    import faiss
+
+    try:
+        faiss.read_index(str(graph))
+    except RuntimeError:
+        return False
+    return True
+
+
+def _build_hnsw(index: FlexIndex, graph: Path) -> None:
+    """Write the HNSW graph of ``index``'s vectors to ``graph`` atomically, as ``faiss_hnsw_retriever`` builds it
+    (same parameters), without the vectors themselves (pyterrier-dr attaches its flat index on reading)."""
+    import faiss
+
+    dvecs, meta = index.payload(return_docnos=False)
+    hnsw = faiss.IndexHNSWFlat(meta["vec_size"], _HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    for start in range(0, dvecs.shape[0], 4096):
+        hnsw.add(np.array(dvecs[start:start + 4096], dtype=np.float32))
+    skip = getattr(faiss, "IO_FLAG_SKIP_STORAGE", None)
+    with _atomic.atomic_path(graph) as tmp:
+        if skip is None:  # a FAISS without the flag (older than the storage check too): pyterrier-dr's own form
+            hnsw.storage = faiss.IndexFlatIP(meta["vec_size"])
+            faiss.write_index(hnsw, str(tmp))
+        else:
+            faiss.write_index(hnsw, str(tmp), skip)
+    _log.info("built HNSW graph %s (%d passages)", graph, dvecs.shape[0])
 
 
 class DenseScorer(pt.Transformer):

@@ -191,3 +191,14 @@ def test_rrf_gives_rrfusions_top_10_and_keeps_the_inputs_columns(home, encoder):
     for name in ("BM25", "mE5-zero-shot", "BM25>>mE5"):
         assert "lang" in systems[name](topics).columns, name
     assert list(rrf(topics.iloc[:0]).columns) == ["qid", "query", "docno", "score", "rank", "lang"]
+
+
+def test_repeated_qids_are_refused_by_every_baseline(home, encoder):
+    """A query frame with a qid on two rows was answered twice: BM25, dense and RRF returned every (qid, docno)
+    of that query twice (the benchmark refuses such runs), with no error."""
+    repeated = pd.concat([TOPICS, TOPICS.iloc[[0]]], ignore_index=True)
+    for name, system in baselines(TinyDataset(), encoder=encoder, tokenizer="script", num_results=3).items():
+        with pytest.raises(ValueError, match=r"1 qid\(s\) are on several rows, e\.g\. \['en'\]"):
+            system(repeated)
+        res = system(TOPICS)
+        assert not res.duplicated(["qid", "docno"]).any(), name

@@ -347,6 +347,8 @@ def validate_frame(inp: pd.DataFrame, *, results: bool = False, hint: str | None
 
     Raises:
         pyterrier.validate.InputValidationError: as ``pta.validate`` does, with the hint appended.
+        ValueError: a query frame with a ``qid`` on several rows (each would be answered again, every
+            (qid, docno) of its results repeated).
     """
     check = pta.validate.result_frame if results else pta.validate.query_frame
     try:
@@ -359,6 +361,13 @@ def validate_frame(inp: pd.DataFrame, *, results: bool = False, hint: str | None
         if hint:
             raise pt.validate.InputValidationError(f"{exc.args[0]} {hint}", exc.modes) from None
         raise
+    if not results:
+        repeated = inp["qid"][inp["qid"].duplicated()]
+        if len(repeated):
+            raise ValueError(
+                f"a query frame has one row per query, but {repeated.nunique()} qid(s) are on several rows, e.g. "
+                f"{[str(q) for q in pd.unique(repeated)[:5]]}: their results would repeat every (qid, docno); drop "
+                "the repeats (topics.drop_duplicates('qid')) or give each query its own qid")
 
 
 def _check_built_with(folder: Path, tokenizer: Bm25Tokenizer) -> None:

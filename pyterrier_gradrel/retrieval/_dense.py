@@ -13,7 +13,9 @@ XQuAD-R's ``multi`` pool, the union of the 12 language pools, costs no encoding 
 
 Retrievers over the cached ``FlexIndex``: ``"numpy"`` and ``"torch"`` (exact, brute force), ``"faiss-flat"``
 (exact, FAISS) and ``"faiss-hnsw"`` (approximate; for larger pools; the graph is cached in the same folder,
-written atomically under the pool's lock).
+written atomically under the pool's lock). The exact back-ends agree on every score, but passages with exactly
+equal scores (duplicate texts) come in a back-end-specific order, so at a ``num_results`` cut-off they may keep
+different ones of them (trec_eval-style evaluation re-sorts ties by docno, so measures above the cut-off agree).
 """
 from __future__ import annotations
 

@@ -515,7 +515,9 @@ def experiment_groups(measures: Sequence[Measure]) -> list[list[Measure]]:
     ir_measures 0.4.3 runs one pytrec_eval invocation per distinct (``rel``, ``gains``) and puts an nDCG
     without gains into whichever invocation exists first, so its value would depend on the other measures of
     the call; nDCGs with explicit gains (every nDCG of :func:`parse_measures`) have invocations of their own.
+    A measure given twice (equal objects) is in one group once.
     """
+    measures = list(dict.fromkeys(measures))  # an equal measure given twice is evaluated once
     plain = [[m] for m in measures if m.NAME == "nDCG" and m.params.get("gains") is None]
     rest = [m for m in measures if not (m.NAME == "nDCG" and m.params.get("gains") is None)]
     return ([rest] if rest else []) + plain
@@ -568,7 +570,9 @@ def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame,
     """Per-query scores of runs, computed by ``pt.Experiment`` (runs passed as DataFrames, ``perquery=True``).
 
     Every query of ``topics`` that has qrels is scored; one a run does not answer scores 0 (ir_measures'
-    default), also when the run is empty.
+    default), also when the run is empty. A query without qrels is not scored, also when a run answers it (as
+    :class:`Evaluator`). ``qid`` and ``docno`` are compared as strings. Measures that are equal under two names
+    (graded nDCG and ``nDCG(rel=1)`` on grades ``{0, 1}``) are evaluated once and give rows under each name.
 
     Args:
         runs: system name -> run (``qid``, ``docno``, ``score``).
@@ -588,23 +592,33 @@ def experiment_per_query(runs: Mapping[str, pd.DataFrame], topics: pd.DataFrame,
     import pyterrier as pt
 
     names = [label(m) for m in measures] if names is None else list(names)
-    by_measure = dict(zip(measures, names, strict=True))
+    by_measure: dict[Measure, list[str]] = {}
+    for measure, name in zip(measures, names, strict=True):
+        by_measure.setdefault(measure, []).append(name)
     if isinstance(qrels, ExperimentQrels):
         qrels.check_topics(topics)
         prepared = qrels
     else:
         prepared = experiment_qrels(topics, qrels)
+    judged = set(prepared.qids)
+    # pt.Experiment gives every topic a row (NaN without qrels): only the judged ones are passed
+    judged_topics = prepared.topics[prepared.topics["qid"].isin(judged)]
     frames = []
     for name, run in runs.items():
-        if run.empty or not prepared.qids:  # pt.Experiment refuses an empty run: every judged query scores 0
+        # ids as strings, as the prepared qrels (and the Evaluator's dict form) have them; a query the qrels do not
+        # judge is not scored (pt.Experiment would give it NaN, i.e. 0 below, when the run answers it)
+        run = run[["qid", "docno", "score"]].astype({"qid": str, "docno": str, "score": float})
+        run = run[run["qid"].isin(judged)].astype({"qid": object, "docno": object})
+        if run.empty:  # pt.Experiment refuses an empty run: every judged query scores 0
             frames.append(pd.DataFrame([{"name": name, "qid": q, "measure": m, "value": 0.0}
                                         for q in prepared.qids for m in names]))
             continue
-        run = run[["qid", "docno", "score"]].astype({"qid": object, "docno": object, "score": float})
         for group in experiment_groups(measures):
-            pq = pt.Experiment([run], prepared.topics, prepared.qrels, group, names=[name], perquery=True,
+            pq = pt.Experiment([run], judged_topics, prepared.qrels, group, names=[name], perquery=True,
                                verbose=False, filter_by_topics=False)
-            frames.append(pq.assign(measure=pq["measure"].map({str(m): by_measure[m] for m in group})))
+            # one row per name: equal measures under two names (graded nDCG and nDCG(rel=1) on grades {0, 1})
+            pq = pq.assign(measure=pq["measure"].map({str(m): by_measure[m] for m in group})).explode("measure")
+            frames.append(pq)
     if not frames:
         return pd.DataFrame(columns=["name", "qid", "measure", "value"])
     out = pd.concat(frames, ignore_index=True)[["name", "qid", "measure", "value"]]

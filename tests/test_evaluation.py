@@ -300,3 +300,62 @@ def test_the_runners_data_cache_prepares_each_pools_qrels_once(monkeypatch):
     assert len(calls) == 1 and list(first.columns) == ["qid", "measure", "value"] and len(first) == len(second)
     reference = spec_evaluator(qrels, specs, grades=GRADES).per_query(run)
     pd.testing.assert_frame_equal(first, reference)
+
+
+def _edge_case_data():
+    """Qrels with grade-0 rows, a query relevant only at rel=1, one judged only 0, one the run misses, a run with a
+    repeated (qid, docno) and a topic without qrels that the run answers."""
+    qrels = pd.DataFrame([("q1", "d1", 3), ("q1", "d2", 1), ("q1", "d3", 0), ("q2", "d1", 1), ("q2", "d4", 0),
+                          ("q3", "d5", 0), ("q4", "d6", 2), ("q5", "d7", 3)], columns=["qid", "docno", "label"])
+    topics = pd.DataFrame({"qid": ["q1", "q2", "q3", "q4", "q5", "q6"]})
+    run = pd.DataFrame([("q1", "d3", 5.0), ("q1", "d2", 4.0), ("q1", "d1", 3.0), ("q1", "d9", 2.0), ("q2", "d4", 3.0),
+                        ("q2", "d1", 1.0), ("q3", "d5", 1.0), ("q5", "d8", 2.0), ("q5", "d7", 1.0), ("q5", "d7", 0.5),
+                        ("q6", "d1", 1.0)], columns=["qid", "docno", "score"])
+    return topics, qrels, run
+
+
+def test_edge_cases_equal_plain_ir_measures_and_unjudged_topics_are_not_scored():
+    """Per query, experiment_per_query = the Evaluator = plain ir_measures.iter_calc (each measure alone) for the
+    judged queries (a missed one scores 0); q6, answered but without qrels, has no row (it used to score 0)."""
+    topics, qrels, run = _edge_case_data()
+    specs = _specs()
+    measures, names = [s.ir_measure(GRADES) for s in specs], [s.label for s in specs]
+    ours = _evaluation.experiment_per_query({"s": run}, topics, qrels, measures, names=names).drop(columns="name")
+    pd.testing.assert_frame_equal(ours, spec_evaluator(qrels, specs, grades=GRADES).per_query(run))
+    assert set(ours["qid"]) == {"q1", "q2", "q3", "q4", "q5"}
+    irm_qrels = qrels.rename(columns={"qid": "query_id", "docno": "doc_id", "label": "relevance"})
+    irm_run = run.rename(columns={"qid": "query_id", "docno": "doc_id"})
+    for measure, name in zip(measures, names, strict=True):
+        plain = {m.query_id: m.value for m in ir_measures.iter_calc([measure], irm_qrels, irm_run)}
+        got = ours[ours["measure"] == name].set_index("qid")["value"]
+        assert got.to_dict() == {q: plain.get(q, 0.0) for q in got.index}, name
+    by = ours.set_index(["qid", "measure"])["value"]
+    assert by["q2", "R@100"] == 1.0 and by["q2", "R(rel=2)@100"] == 0.0 and by["q3", "nDCG@10"] == 0.0
+    assert by["q4", "RR"] == 0.0 and by["q1", "RR(rel=3)"] == pytest.approx(1 / 3)
+
+
+def test_equal_measures_under_two_names_each_get_their_rows_from_pt_experiment():
+    """On grades {0, 1} graded nDCG@10 and nDCG(rel=1)@10 are one ir_measures object: both names keep their rows
+    (the runner's path used to keep only the last name, so a binary collection had no nDCG@10)."""
+    specs = parse_measures(graded=["nDCG@10"], binary=["nDCG@10", "R@100"], rels=[1])
+    qrels = pd.DataFrame({"qid": ["q1", "q1", "q2"], "docno": ["a", "b", "a"], "label": [1, 1, 1]})
+    run = pd.DataFrame({"qid": ["q1", "q1", "q2"], "docno": ["b", "c", "c"], "score": [2.0, 1.0, 1.0]})
+    topics = pd.DataFrame({"qid": ["q1", "q2"]})
+    measures = [s.ir_measure([0, 1]) for s in specs]
+    ours = _evaluation.experiment_per_query({"s": run}, topics, qrels, measures, names=[s.label for s in specs])
+    pd.testing.assert_frame_equal(ours.drop(columns="name"), spec_evaluator(qrels, specs, grades=[0, 1]).per_query(run))
+    assert list(ours["measure"]) == ["nDCG@10"] * 2 + ["nDCG(rel=1)@10"] * 2 + ["R@100"] * 2
+    assert _evaluation.experiment_groups(measures) == [[measures[0], measures[2]]]
+
+
+def test_a_run_with_integer_ids_is_scored_as_the_evaluator_scores_it():
+    """Ids compare as strings, as in the Evaluator (pytrec_eval used to refuse the run: 'Unable to extract')."""
+    topics, qrels, run = _random_data(0, n_queries=5)
+    numeric = lambda f: f.assign(qid=f["qid"].str[1:].astype(int), docno=f["docno"].str[1:].astype(int))  # noqa: E731
+    specs = _specs()
+    measures, names = [s.ir_measure(GRADES) for s in specs], [s.label for s in specs]
+    topics = topics.assign(qid=topics["qid"].str[1:].astype(int))
+    ours = _evaluation.experiment_per_query({"s": numeric(run)}, topics, numeric(qrels), measures, names=names)
+    reference = spec_evaluator(numeric(qrels), specs, grades=GRADES).per_query(numeric(run))
+    pd.testing.assert_frame_equal(ours.drop(columns="name"), reference)
+    assert (reference["value"] > 0).any()

@@ -58,3 +58,22 @@ def test_experiment_passes_pt_experiment_options(config):
     means = scenario.experiment(baseline=0, correction="holm")
     assert list(means["name"]) == ["BM25", "mE5-zero-shot", "tau=1", "tau=3"]
     assert any(c.endswith(" p-value") for c in means.columns)
+
+
+def test_rename_gives_a_measure_shared_by_two_names_under_both():
+    """On grades {0, 1} graded nDCG@10 and nDCG(rel=1)@10 are one ir_measures object, so pt.Experiment writes one
+    row per query; rename gives it under both names, as the runner's frame has them (it used to keep only the
+    last name, so the notebook's frame had no nDCG@10)."""
+    from types import SimpleNamespace
+
+    from pyterrier_gradrel._evaluation import parse_measures
+    from pyterrier_gradrel.experiments import Scenario
+
+    specs = parse_measures(graded=["nDCG@10"], binary=["nDCG@10", "R@100"], rels=[1])
+    fake = SimpleNamespace(measures=[s.ir_measure([0, 1]) for s in specs], names=[s.label for s in specs])
+    table = pd.DataFrame({"name": ["s"] * 4, "qid": ["q1", "q1", "q2", "q2"],
+                          "measure": [str(fake.measures[0]), "R@100"] * 2, "value": [0.5, 1.0, 0.0, 0.0]})
+    out = Scenario.rename(fake, table)
+    assert list(zip(out["qid"], out["measure"], out["value"], strict=True)) == [
+        ("q1", "nDCG@10", 0.5), ("q1", "nDCG(rel=1)@10", 0.5), ("q1", "R@100", 1.0),
+        ("q2", "nDCG@10", 0.0), ("q2", "nDCG(rel=1)@10", 0.0), ("q2", "R@100", 0.0)]

@@ -113,10 +113,16 @@ class Scenario:
                                  names=list(systems), **kwargs)
 
     def rename(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """``frame``'s ``measure`` column (ir_measures' names, as ``pt.Experiment`` writes them) in the result
-        files' names (:attr:`names`)."""
-        return frame.assign(measure=frame["measure"].map(dict(zip(map(str, self.measures), self.names,
-                                                                  strict=True))))
+        """``frame``'s ``measure`` column (ir_measures' names, as ``pt.Experiment(..., perquery=True)`` writes them)
+        in the result files' names (:attr:`names`).
+
+        A measure that two names share (graded nDCG and ``nDCG(rel=1)`` on grades ``{0, 1}``, which
+        ``pt.Experiment`` evaluates once) gives each of its rows once per name, as in the runner's frame.
+        """
+        names: dict[str, list[str]] = {}
+        for measure, name in zip(map(str, self.measures), self.names, strict=True):
+            names.setdefault(measure, []).append(name)
+        return frame.assign(measure=frame["measure"].map(names)).explode("measure")
 
 
 @dataclass

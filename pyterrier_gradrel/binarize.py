@@ -16,6 +16,7 @@ turned into a query that only has negatives.
 from __future__ import annotations
 
 import logging
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -43,11 +44,38 @@ def _check_grades(grades: Sequence[int]) -> tuple[int, ...]:
     return out
 
 
+def _is_int(value: object) -> bool:
+    """An integer (Python's or numpy's, e.g. a value of a frame's int column), not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
 def _check_rel(rel: int, grades: tuple[int, ...]) -> int:
     allowed = [g for g in grades if g > 0]
-    if isinstance(rel, bool) or not isinstance(rel, int) or rel not in allowed:
+    if not _is_int(rel) or int(rel) not in allowed:
         raise ValueError(f"rel must be one of {allowed} (the dataset's positive grades), got {rel!r}")
-    return rel
+    return int(rel)
+
+
+def _check_labels(label: pd.Series, grades: tuple[int, ...]) -> np.ndarray:
+    """The labels as int grades of ``grades``.
+
+    Raises:
+        ValueError: a missing label, or one that is not an integer grade of the scale (``2.5`` is not truncated
+            to 2, nor ``-0.5`` to 0).
+    """
+    if label.isna().any():
+        raise ValueError(f"qrels labels must be grades in {list(grades)}, found {int(label.isna().sum())} "
+                         f"missing label(s) (NaN)")
+    try:
+        values = np.asarray(label.to_numpy(), dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"qrels labels must be grades in {list(grades)}, got non-numeric labels") from exc
+    ints = np.rint(values)
+    bad = (values != ints) | ~np.isin(ints, grades)
+    if bad.any():
+        found = sorted({int(v) if float(v).is_integer() else float(v) for v in values[bad]})
+        raise ValueError(f"qrels labels must be grades in {list(grades)}, found {found}")
+    return ints.astype(np.int64)
 
 
 def neg_max_for(negatives: str | int, rel: int, grades: Sequence[int] = GRADES) -> int:
@@ -73,11 +101,11 @@ def neg_max_for(negatives: str | int, rel: int, grades: Sequence[int] = GRADES) 
             return max(g for g in grades if g < rel)
         raise ValueError(f"negatives must be one of {list(NEGATIVE_POLICIES)} or an integer grade below rel, got {negatives!r}")
     allowed = [g for g in grades if g < rel]
-    if isinstance(negatives, bool) or not isinstance(negatives, int) or negatives not in allowed:
+    if not _is_int(negatives) or int(negatives) not in allowed:
         raise ValueError(
             f"negatives as an integer neg_max must be one of {allowed} (grades below rel={rel}), got {negatives!r}"
         )
-    return negatives
+    return int(negatives)
 
 
 def policy_name(negatives: str | int) -> str:
@@ -143,8 +171,9 @@ def binarize(
     """Split graded qrels into positives, judged negatives and grey band per query at threshold ``rel``.
 
     Args:
-        qrels: Frame with ``qid``, ``docno``, ``label`` (integer grades on the ``grades`` scale).
-        rel: τ, the minimum grade counted positive (must be a positive grade of ``grades``).
+        qrels: Frame with ``qid``, ``docno``, ``label`` (integer grades on the ``grades`` scale; a float column
+            of whole numbers, ``2.0``, is read as those grades).
+        rel: τ, the minimum grade counted positive (must be a positive grade of ``grades``; a Python or numpy int).
         negatives: ``"zero"``, ``"below"`` or an integer ``neg_max`` (see the module docstring).
         grades: The dataset's grade scale (must include 0).
         qids: The training queries. A query listed here but without a positive (or without any
@@ -154,7 +183,8 @@ def binarize(
         A :class:`BinarizedQrels`.
 
     Raises:
-        ValueError: For a bad ``rel``/``negatives``/``grades``, missing columns, or labels off the scale.
+        ValueError: For a bad ``rel``/``negatives``/``grades``, missing columns, or labels that are missing, not
+            whole numbers (``2.5``) or off the scale.
     """
     grades_t = _check_grades(grades)
     rel = _check_rel(rel, grades_t)
@@ -162,10 +192,8 @@ def binarize(
     missing = [c for c in ("qid", "docno", "label") if c not in qrels.columns]
     if missing:
         raise ValueError(f"qrels must have columns ['qid', 'docno', 'label'], missing {missing}")
-    labels = qrels["label"].to_numpy()
-    bad = sorted({int(x) for x in labels if int(x) not in grades_t}) if len(labels) else []
-    if bad:
-        raise ValueError(f"qrels labels must be grades in {list(grades_t)}, found {bad}")
+    labels = _check_labels(qrels["label"], grades_t)
+    negatives = negatives if isinstance(negatives, str) else neg_max
 
     out = BinarizedQrels(rel=rel, neg_max=neg_max, negatives=negatives)
     by_q: dict[str, dict[str, int]] = {}
@@ -214,8 +242,8 @@ class Binarize(pt.Transformer):
         """
         self.grades = _check_grades(grades)
         self.rel = _check_rel(rel, self.grades)
-        self.negatives = negatives
         self.neg_max = neg_max_for(negatives, self.rel, self.grades)
+        self.negatives = negatives if isinstance(negatives, str) else self.neg_max
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         """Add ``positive``/``negative``/``grey`` columns, keep one row per pair, drop queries without a positive."""
@@ -223,7 +251,7 @@ class Binarize(pt.Transformer):
         b = binarize(inp, rel=self.rel, negatives=self.negatives, grades=self.grades)
         qid, docno = inp["qid"].astype(str).to_numpy(), inp["docno"].astype(str).to_numpy()
         # the highest-graded row of each pair (the first of equal grades), kept in input order
-        by_grade = np.argsort(-inp["label"].to_numpy().astype(int), kind="stable")
+        by_grade = np.argsort(-_check_labels(inp["label"], self.grades), kind="stable")
         repeated = pd.DataFrame({"qid": qid[by_grade], "docno": docno[by_grade]}).duplicated().to_numpy()
         keep = np.zeros(len(inp), dtype=bool)
         keep[by_grade[~repeated]] = True

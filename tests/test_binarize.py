@@ -1,6 +1,7 @@
 """The τ policy: exact positives / negatives / grey band on a tiny graded fixture, and validation."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -154,3 +155,34 @@ def test_duplicate_judgements_count_their_highest_grade_in_both():
     # kept rows stay in input order: the two pairs whose highest grade came last are the last rows
     assert list(zip(out["qid"], out["docno"], strict=True))[-2:] == [("q1", "a1p1s0"), ("q4", "a1p1s0")]
     assert out["qid"].iloc[:-2].tolist() == ["q1"] * 5 + ["q2"] * 5 + ["q3"] * 3 + ["q4"] * 2
+
+
+@pytest.mark.parametrize("label, found", [(2.5, r"found \[2.5\]"), (-0.5, r"found \[-0.5\]"),
+                                          (float("nan"), r"found 1 missing label\(s\)")])
+def test_labels_that_are_not_whole_grades_are_rejected_not_truncated(label, found):
+    """2.5 used to count as grade 2 (a positive at τ=2) and -0.5 as grade 0; NaN failed inside int()."""
+    bad = pd.concat([QRELS, pd.DataFrame([("q1", "x", label)], columns=["qid", "docno", "label"])])
+    with pytest.raises(ValueError, match=r"grades in \[0, 1, 2, 3\], " + found):
+        binarize(bad, rel=2)
+    with pytest.raises(ValueError, match=found):
+        Binarize(rel=2)(bad)
+    nullable = QRELS.astype({"label": "Int64"})
+    nullable.loc[0, "label"] = pd.NA
+    with pytest.raises(ValueError, match=r"found 1 missing label"):
+        binarize(nullable, rel=2)
+
+
+def test_float_and_numpy_integer_inputs_mean_the_same_grades():
+    """Whole-number float labels (2.0) are the grades; a numpy int τ or neg_max (a value read from a frame) is the
+    int, in the result too (it used to be refused: 'rel must be one of [1, 2, 3] ..., got np.int64(2)')."""
+    b = binarize(QRELS.astype({"label": float}), rel=np.int64(2), negatives=np.int64(1))
+    ref = binarize(QRELS, rel=2, negatives=1)
+    assert (b.positives, b.negatives_judged, b.grey, b.grades, b.dropped) == (
+        ref.positives, ref.negatives_judged, ref.grey, ref.grades, ref.dropped)
+    assert type(b.rel) is int and type(b.negatives) is int and b.report() == ref.report()
+    t = Binarize(rel=np.int64(3), negatives=np.int64(1))
+    pd.testing.assert_frame_equal(t(QRELS.astype({"label": float})).astype({"label": int}),
+                                  Binarize(rel=3, negatives=1)(QRELS))
+    assert repr(t) == "Binarize(rel=3, negatives=1, grades=(0, 1, 2, 3))"
+    with pytest.raises(ValueError, match="rel must be one of"):
+        binarize(QRELS, rel=np.bool_(True))

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MEASURE_NAMES", "evaluate_runs", "markdown_table", "measures"]
 
-#: column names of the measures, in table order (``_evaluation.label(m, form="ir_measures")`` of :func:`measures`)
+#: column names of the measures, in table order (``_evaluation.label(m)`` of :func:`measures`)
 MEASURE_NAMES = ("nDCG@10", "R(rel=2)@100", "RR(rel=2)", "RR(rel=3)")
 
 

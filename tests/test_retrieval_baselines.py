@@ -56,14 +56,16 @@ def test_baselines_share_one_encoding_of_the_corpus(home, encoder):
     baselines(ds, encoder=encoder, tokenizer="script")
     baselines(ds, encoder=encoder, tokenizer="script")
     assert encode_count() >= 1
-    assert ds.corpus_reads == 2  # one BM25 build + one encoding, then both are reused
+    # each call hashes the documents once for both caches (the pool's key); the first also builds BM25 and
+    # encodes the pool, the second reuses both
+    assert ds.corpus_reads == 3 + 1
 
 
 def test_baselines_reuse_the_cached_vectors_of_sibling_pools_as_dense_does(home, encoder, monkeypatch):
     """XQuAD-R's multi pool is the union of the 12 language pools: with those cached, baselines() encodes nothing.
 
     The fixture stands in for a fixed collection ``toyb`` whose pools ``toyb.a`` and ``toyb.b`` are cached and
-    whose union pool is ``toyb.und``.
+    whose union pool is ``toyb.und`` (an ir_datasets dataset ``toyb``: keyed by its id, as a fixed collection is).
     """
     import json
 
@@ -74,7 +76,9 @@ def test_baselines_reuse_the_cached_vectors_of_sibling_pools_as_dense_does(home,
     dense_index(encoder, docs[5:], corpus="toyb.b", reuse_collection="toyb")
     monkeypatch.setattr(_dense, "fixed_collection", lambda dataset: "toyb")
     before = encode_count()
-    systems = baselines(TinyDataset("toyb"), encoder=encoder, tokenizer="script")
+    ds = TinyDataset("toyb")
+    ds.irds_id = "toyb"
+    systems = baselines(ds, encoder=encoder, tokenizer="script")
     index = systems["mE5-zero-shot"].index
     assert index.index_path.name == "toyb.und.flex"
     meta = json.loads((index.index_path / "gradrel_embeddings.json").read_text())

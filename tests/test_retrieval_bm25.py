@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pandas as pd
 import pytest
@@ -18,6 +19,15 @@ def home(tmp_path, monkeypatch):
 
 def _docs():
     return [{"docno": d, "text": t} for d, t in TINY_DOCS]
+
+
+def _pool_name(docs=TINY_DOCS) -> str:
+    """The pool key of ``TinyDataset()`` (read from a copy, so the caller's read count stays as it was)."""
+    from pyterrier_gradrel.retrieval import corpus_key
+
+    collection, lang = corpus_key(TinyDataset(docs=docs))
+    assert re.fullmatch(r"local-tiny-retrieval-[0-9a-f]{12}", collection) and lang == "und"
+    return collection
 
 
 def _self_retrieval(retriever):
@@ -53,13 +63,13 @@ def test_index_is_built_once_and_reused(home):
     first = bm25(ds, tokenizer="script")
     path = first.index.path
     assert path.parent == home / "indexes"
-    assert path.name == f"pisa.local-tiny-retrieval.und.{ScriptTokenizer().name}"
+    assert path.name == f"pisa.{_pool_name()}.und.{ScriptTokenizer().name}"
     mtime = (path / "gradrel_index.json").stat().st_mtime_ns
     builds, reads = build_count(path), ds.corpus_reads
-    assert builds == 1 and reads == 1
+    assert builds == 1 and reads == 2  # one read hashes the documents (the pool's key), one builds
     second = bm25(ds, tokenizer="script", k1=1.2, b=0.75)  # k1/b are query-time: same index
     assert second.index.path == path
-    assert build_count(path) == 1 and ds.corpus_reads == 1
+    assert build_count(path) == 1 and ds.corpus_reads == 3  # hashed again, not built
     assert (path / "gradrel_index.json").stat().st_mtime_ns == mtime
     assert "k1=1.2" in repr(second) and "b=0.75" in repr(second) and str(path) in repr(second)
     q = pd.DataFrame({"qid": ["1"], "query": ["capital of France"]})
@@ -87,15 +97,15 @@ def test_another_pyterrier_pisa_builds_its_own_index(home, monkeypatch):
     ds = TinyDataset()
     _installed_pisa(monkeypatch, _engine.REFERENCE_PISA)
     old = bm25(ds, tokenizer="script")
-    assert old.index.path.name == f"pisa.local-tiny-retrieval.und.{ScriptTokenizer().name}"
+    assert old.index.path.name == f"pisa.{_pool_name()}.und.{ScriptTokenizer().name}"
     assert json.loads((old.index.path / "gradrel_index.json").read_text())["pyterrier-pisa"] == _engine.REFERENCE_PISA
 
     _installed_pisa(monkeypatch, "0.5.0")
     new = bm25(ds, tokenizer="script")
     assert new.index.path == old.index.path.with_name(f"{old.index.path.name}.pisa-0.5.0")
-    assert build_count(new.index.path) == 1 and ds.corpus_reads == 2  # built, not reopened
+    assert build_count(new.index.path) == 1 and ds.corpus_reads == 4  # hashed and built, not reopened
     assert json.loads((new.index.path / "gradrel_index.json").read_text())["pyterrier-pisa"] == "0.5.0"
-    assert bm25(ds, tokenizer="script").index.path == new.index.path and ds.corpus_reads == 2  # then reused
+    assert bm25(ds, tokenizer="script").index.path == new.index.path and ds.corpus_reads == 5  # then reused
     # the old version's index, opened directly or as an index= folder, is refused
     with pytest.raises(ValueError, match="built by pyterrier-pisa 0.4.9, not the installed 0.5.0"):
         BM25(old.index, tokenizer=ScriptTokenizer())
@@ -196,9 +206,9 @@ def test_index_folder_is_built_once_and_exposes_the_pisa_index(home, tmp_path):
     assert isinstance(first.index, PisaIndex) and first.index.path == folder
     assert (folder / "gradrel_index.json").is_file() and not (home / "indexes").exists()
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("my-bm25")) == ["my-bm25"]  # no lock litter
-    assert build_count(folder) == 1 and ds.corpus_reads == 1
+    assert build_count(folder) == 1 and ds.corpus_reads == 2  # hashed (the pool's key) and built
     again = bm25(ds, tokenizer="script", index=str(folder), k1=1.2)
-    assert build_count(folder) == 1 and ds.corpus_reads == 1
+    assert build_count(folder) == 1 and ds.corpus_reads == 3  # hashed, not built
     q = pd.DataFrame({"qid": ["1"], "query": ["capital of France"]})
     assert again(q)["docno"].iloc[0] == "en-1"
     # the conventional PisaIndex API works on the same folder (PISA's own tokenizer: ASCII text only)
@@ -208,7 +218,8 @@ def test_index_folder_is_built_once_and_exposes_the_pisa_index(home, tmp_path):
 def test_index_folder_of_another_corpus_or_tokenizer_or_anything_else_is_refused(home, tmp_path):
     folder = tmp_path / "idx"
     bm25(TinyDataset(), tokenizer="script", index=folder)
-    with pytest.raises(ValueError, match="holds a BM25 index of corpus 'local-tiny-retrieval.und', not 'local-other.und'"):
+    with pytest.raises(ValueError, match=r"holds a BM25 index of corpus 'local-tiny-retrieval-[0-9a-f]{12}\.und', "
+                                         r"not 'local-other-[0-9a-f]{12}\.und'"):
         bm25(TinyDataset(name="local/other", docs=TINY_DOCS[:3]), tokenizer="script", index=folder)
     with pytest.raises(ValueError, match="holds a BM25 index of tokenizer 'script-ng2-arnorm'"):
         bm25(TinyDataset(), tokenizer=ScriptTokenizer(ngram=3), index=folder)
@@ -270,3 +281,52 @@ def test_topics_without_a_query_column_hint_at_get_topics_text(home):
     retr = bm25(TinyDataset(), tokenizer="script")
     with pytest.raises(pt.validate.InputValidationError, match=r"get_topics\('text'\)"):
         retr(pd.DataFrame({"qid": ["1"], "text": ["capital of France"], "lang": ["en"]}))
+
+
+NEW_DOCS = [("new-0", "Mount Everest is the highest mountain on Earth."),
+            ("new-1", "Lisbon is the capital of Portugal.")]
+EVEREST = pd.DataFrame({"qid": ["1"], "query": ["Everest"]})
+
+
+def test_changed_documents_under_one_name_get_their_own_index(home):
+    """A dataset object (no ``gradrel/`` id, no ir_datasets id) is keyed on its documents, not on its name alone:
+    the index of other documents under the same name was reused, so a word only in the new documents found
+    nothing."""
+    old = bm25(TinyDataset("my/pool", TINY_DOCS[:3]), tokenizer="script")
+    new = bm25(TinyDataset("my/pool", NEW_DOCS), tokenizer="script")
+    assert new.index.path != old.index.path and build_count(new.index.path) == 1
+    assert list(new(EVEREST)["docno"]) == ["new-0"]
+    assert old(EVEREST).empty
+    # the same object, its documents edited in place: the next call hashes them again
+    ds = TinyDataset("my/pool", TINY_DOCS[:3])
+    assert bm25(ds, tokenizer="script").index.path == old.index.path
+    ds.docs[:] = NEW_DOCS
+    assert list(bm25(ds, tokenizer="script")(EVEREST)["docno"]) == ["new-0"]
+
+
+def test_ids_and_ir_datasets_objects_keep_their_pool_keys_and_are_not_read(home):
+    """What committed results were made with keeps its key: ids and ir_datasets datasets are named, not hashed."""
+    from pyterrier_gradrel.retrieval import corpus_key
+
+    irds = TinyDataset("ignored")
+    irds._irds_id = "some/dataset"  # as PyTerrier's IRDSDataset
+    assert corpus_key(irds) == ("some-dataset", "und") and irds.corpus_reads == 0
+    assert corpus_key("irds:some/dataset") == corpus_key("some/dataset") == ("some-dataset", "und")
+
+
+class _Drifting(TinyDataset):
+    """Gives one more document on every read (a corpus iterator over a source that keeps changing)."""
+
+    def get_corpus_iter(self, verbose: bool = False):
+        self.corpus_reads += 1
+        for docno, text in [*self.docs, *NEW_DOCS[:self.corpus_reads - 1]]:
+            yield {"docno": docno, "text": text}
+
+
+def test_documents_that_change_between_hashing_and_building_are_not_cached(home, tmp_path):
+    with pytest.raises(ValueError, match="changed between reading them for the pool's identity and building"):
+        bm25(_Drifting("my/drift", TINY_DOCS[:3]), tokenizer="script")
+    assert [p.name for p in (home / "indexes").iterdir() if not p.name.endswith(".lock")] == []  # nothing cached
+    with pytest.raises(ValueError, match="changed between reading them"):
+        bm25(_Drifting("my/drift", TINY_DOCS[:3]), tokenizer="script", index=tmp_path / "drift")
+    assert not (tmp_path / "drift").exists() or not any((tmp_path / "drift").iterdir())

@@ -37,11 +37,11 @@ def test_same_fingerprint_reuses_vectors(home, encoder):
     first = dense(encoder, ds)
     path = first.index.index_path
     assert path.parent == home / "embeddings" / encoder.fingerprint()[:16]
-    assert encode_count(path) == 1 and ds.corpus_reads == 1
+    assert encode_count(path) == 1 and ds.corpus_reads == 2  # one read hashes the documents (the pool's key)
     mtime = (path / "vecs.f4").stat().st_mtime_ns
     second = dense(encoder, ds, backend="torch")
     assert second.index.index_path == path
-    assert encode_count(path) == 1 and ds.corpus_reads == 1
+    assert encode_count(path) == 1 and ds.corpus_reads == 3  # hashed again, not encoded
     assert (path / "vecs.f4").stat().st_mtime_ns == mtime
     meta = json.loads((path / "gradrel_embeddings.json").read_text())
     assert meta["fingerprint"] == encoder.fingerprint() and meta["docs"] == len(TINY_DOCS)
@@ -55,7 +55,7 @@ def test_changed_model_is_re_encoded(home, encoder, tiny_encoder_dir, tmp_path):
     assert changed.fingerprint() != encoder.fingerprint()
     new = dense(changed, ds).index
     assert new.index_path != old.index_path
-    assert encode_count(new.index_path) == 1 and ds.corpus_reads == 2
+    assert encode_count(new.index_path) == 1 and ds.corpus_reads == 4  # each model: hashed, then encoded
     assert not np.allclose(np.asarray(new.np_vecs()), np.asarray(old.np_vecs()))
     expected = changed.encode_docs([t for _, t in TINY_DOCS])
     np.testing.assert_allclose(np.asarray(new.np_vecs()), expected, atol=1e-5)
@@ -213,7 +213,7 @@ def test_index_folder_is_encoded_once_and_exposes_the_flex_index(home, encoder, 
     assert isinstance(first.index, FlexIndex) and first.index.index_path == folder
     assert not (home / "embeddings").exists() and encode_count(folder) == 1
     dense(encoder, ds, index=str(folder), backend="torch")
-    assert encode_count(folder) == 1 and ds.corpus_reads == 1
+    assert encode_count(folder) == 1 and ds.corpus_reads == 3  # hashed twice, encoded once
     # the conventional pyterrier-dr pattern on the same folder gives the same ranking
     plain = (encoder.query_encoder() >> FlexIndex(str(folder)).np_retriever(num_results=5))(TOPICS)
     ours = first(TOPICS).query("rank < 5")
@@ -268,7 +268,7 @@ def test_dense_scorer_reranks_from_the_pool_cache(home, encoder):
 
     ds = TinyDataset()
     scorer = gr.dense_scorer(encoder, ds)
-    assert isinstance(scorer, DenseScorer) and ds.corpus_reads == 1
+    assert isinstance(scorer, DenseScorer) and ds.corpus_reads == 2  # hashed, encoded
     res = scorer(CANDIDATES)
     assert res.groupby("qid").size().to_dict() == {"q1": 3, "q2": 2}
     np.testing.assert_allclose(res["score"].to_numpy(), _expected_scores(encoder, res), atol=1e-5)
@@ -277,7 +277,7 @@ def test_dense_scorer_reranks_from_the_pool_cache(home, encoder):
     assert list(res["lang"]) == ["en"] * 3 + ["zh"] * 2  # the input's other columns are kept
     # the pool is the one dense retrieval reads: no second encoding
     assert dense(encoder, ds).index.index_path == scorer.index.index_path
-    assert encode_count(scorer.index.index_path) == 1 and ds.corpus_reads == 1
+    assert encode_count(scorer.index.index_path) == 1 and ds.corpus_reads == 3  # hashed, not encoded
 
 
 def test_dense_scorer_looks_vectors_up_by_docno_never_by_an_incoming_docid(home, encoder):
@@ -373,3 +373,41 @@ def test_a_damaged_hnsw_graph_is_rebuilt_and_a_failed_write_leaves_none(home, en
     with pytest.raises(KeyboardInterrupt):
         dense(encoder, TinyDataset(), backend="faiss-hnsw")(TOPICS)
     assert not graph.exists()  # written beside it and renamed into place: nothing half-written
+
+
+NEW_DOCS = [("new-0", "Mount Everest is the highest mountain on Earth."),
+            ("new-1", "Lisbon is the capital of Portugal.")]
+
+
+def test_changed_documents_under_one_name_get_their_own_vectors(home, encoder):
+    """A dataset object (no ``gradrel/`` id, no ir_datasets id) is keyed on its documents, not on its name alone:
+    the vectors of other documents under the same name were reused, so retrieval returned the old docnos."""
+    import pyterrier_gradrel as gr
+
+    old = dense(encoder, TinyDataset("my/pool", TINY_DOCS[:3]))
+    new_ds = TinyDataset("my/pool", NEW_DOCS)
+    new = dense(encoder, new_ds)
+    assert new.index.index_path != old.index.index_path and encode_count(new.index.index_path) == 1
+    assert set(new(TOPICS)["docno"]) == {"new-0", "new-1"}
+    np.testing.assert_allclose(np.asarray(new.index.np_vecs()), encoder.encode_docs([t for _, t in NEW_DOCS]),
+                               atol=1e-5)
+    # the re-ranker reads the same pool: the new docnos are in it
+    cand = pd.DataFrame({"qid": ["q1", "q1"], "query": ["capital"] * 2, "docno": ["new-0", "new-1"]})
+    assert gr.dense_scorer(encoder, new_ds).index.index_path == new.index.index_path
+    assert set(gr.dense_scorer(encoder, new_ds)(cand)["docno"]) == {"new-0", "new-1"}
+
+
+class _Drifting(TinyDataset):
+    """Gives one more document on every read (a corpus iterator over a source that keeps changing)."""
+
+    def get_corpus_iter(self, verbose: bool = False):
+        self.corpus_reads += 1
+        for docno, text in [*self.docs, *NEW_DOCS[:self.corpus_reads - 1]]:
+            yield {"docno": docno, "text": text}
+
+
+def test_documents_that_change_between_hashing_and_encoding_are_not_cached(home, encoder):
+    with pytest.raises(ValueError, match="changed between reading them for the pool's identity and building"):
+        dense(encoder, _Drifting("my/drift", TINY_DOCS[:3]))
+    folder = home / "embeddings" / encoder.fingerprint()[:16]
+    assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []  # nothing cached

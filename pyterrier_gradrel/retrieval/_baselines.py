@@ -11,7 +11,7 @@ import pandas as pd
 import pyterrier as pt
 import pyterrier_alpha as pta
 
-from pyterrier_gradrel.retrieval._bm25 import bm25, validate_frame
+from pyterrier_gradrel.retrieval._bm25 import bm25, pool_scope, validate_frame
 from pyterrier_gradrel.retrieval._dense import (
     BACKENDS,
     DenseRetriever,
@@ -106,9 +106,10 @@ def baselines(
     if int(rerank_depth) < 1:
         raise ValueError(f"rerank_depth must be >= 1, got {rerank_depth!r}")
     encoder = _resolve_encoder("multilingual-e5-small" if encoder is None else encoder)
-    sparse = bm25(dataset, tokenizer=tokenizer, num_results=num_results, verbose=verbose)
-    # the pool cache dense() uses, with its reuse of the vectors of sibling pools (XQuAD-R's multi pool)
-    index = _pool_index(encoder, dataset, verbose=verbose)
+    with pool_scope():  # a dataset object's documents are read once for the identity of both caches
+        sparse = bm25(dataset, tokenizer=tokenizer, num_results=num_results, verbose=verbose)
+        # the pool cache dense() uses, with its reuse of the vectors of sibling pools (XQuAD-R's multi pool)
+        index = _pool_index(encoder, dataset, verbose=verbose)
     dense_retr = DenseRetriever(encoder, index, backend=backend, num_results=num_results)
     return {
         "BM25": sparse,

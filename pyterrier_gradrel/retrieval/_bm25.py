@@ -6,9 +6,10 @@ tokenized identically and PISA's ASCII-only text tokenizer is never used. A quer
 reaches PISA: it gets no results and a warning.
 
 An index is built once per (collection, document language, tokenizer, pyterrier-pisa version) under
-``_paths.cache_dir('indexes')/pisa.<collection>.<lang>.<tokenizer name>[.pisa-<version>]`` (written atomically,
-reused by every later call and process; concurrent processes that need it build it once under
-:func:`.._lock.file_lock`). The version suffix (:func:`._engine.index_suffix`) is left out for the reference
+``_paths.cache_dir('indexes')/pisa.<collection>.<lang>.<tokenizer name>[.pisa-<version>]`` (``<collection>.<lang>``
+is :func:`corpus_key`'s: for a dataset object with neither a ``gradrel/`` nor an ir_datasets id, its name and a
+hash of its documents; written atomically, reused by every later call and process; concurrent processes that need
+it build it once under :func:`.._lock.file_lock`). The version suffix (:func:`._engine.index_suffix`) is left out for the reference
 pyterrier-pisa (:data:`._engine.REFERENCE_PISA`), whose folders were named before it existed; every index records
 the pyterrier-pisa that built it (``gradrel_index.json``), and an index of another version is refused on opening.
 BM25's k1 and b are query-time parameters in PISA, so one index serves every (k1, b); they are part of the
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import contextvars
 import io
 import json
 import logging
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 
     from pyterrier_gradrel.datasets import DatasetInfo
 
-__all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key"]
+__all__ = ["BM25", "bm25", "bm25_index", "build_count", "corpus_key", "pool_scope"]
 
 _log = logging.getLogger(__name__)
 
@@ -76,8 +78,17 @@ def corpus_key(dataset: DatasetLike) -> tuple[str, str]:
         dataset: A dataset id (``"gradrel/xquad-r/de-en/test"``, with or without ``"irds:"``) or a PyTerrier
             dataset. Benchmark datasets use :func:`pyterrier_gradrel.datasets.info`, so all splits and query
             languages that share a pool share one key (a local collection's key also carries its name and a
-            hash of its documents); other datasets use their id and ``"und"``.
+            hash of its documents); other ir_datasets datasets (an id, or an object with ``irds_id``/``_irds_id``)
+            use their id and ``"und"``; any other object (``get_corpus_iter`` and a ``name``) uses its name and a
+            hash of its documents (docno and text, in order), so changed documents under one name get a new key.
+            That hash reads the documents once per call (once per outer call within :func:`pool_scope`).
     """
+    return _pool_identity(dataset)[:2]
+
+
+def _pool_identity(dataset: DatasetLike) -> tuple[str, str, str | None]:
+    """:func:`corpus_key`, plus the document hash a dataset object's key was made from (``None`` for ids and
+    ir_datasets datasets, whose build is not checked against it)."""
     dataset_id = _dataset_id(dataset)
     if dataset_id.startswith("gradrel/"):
         from pyterrier_gradrel.datasets import info
@@ -88,9 +99,76 @@ def corpus_key(dataset: DatasetLike) -> tuple[str, str]:
             # a local collection's files may be edited (and all report collection "local"): key on its name
             # and on a hash of the documents themselves
             name = dataset_id.split("/")[2]
-            return _slug(f"local-{name}-{_corpus_digest(_as_pt_dataset(dataset))[:12]}"), _slug(lang)
-        return _collection_slug(meta), _slug(lang)
-    return _slug(dataset_id), "und"
+            return _slug(f"local-{name}-{_corpus_digest(_as_pt_dataset(dataset))[:12]}"), _slug(lang), None
+        return _collection_slug(meta), _slug(lang), None
+    if _irds_backed(dataset):
+        return _slug(dataset_id), "und", None
+    # the user's own object: its name alone says nothing about its documents
+    digest = _object_digest(dataset)
+    return _slug(f"{dataset_id}-{digest[:12]}"), "und", digest
+
+
+def _irds_backed(dataset: DatasetLike) -> bool:
+    """Whether a dataset's documents come from ir_datasets: a dataset id, or an object naming its ir_datasets id
+    (PyTerrier's ``IRDSDataset``); such a pool is identified by its id (its documents are versioned there)."""
+    if isinstance(dataset, str):
+        return True
+    return any(isinstance(getattr(dataset, attr, None), str) and getattr(dataset, attr)
+               for attr in ("_irds_id", "irds_id"))
+
+
+#: per :func:`pool_scope`: id(dataset object) -> (the object, its document hash)
+_SCOPE: contextvars.ContextVar[dict[int, tuple[object, str]] | None] = contextvars.ContextVar(
+    "gradrel_pool_scope", default=None)
+
+
+@contextlib.contextmanager
+def pool_scope() -> Iterator[None]:
+    """Within the block, a dataset object's documents are hashed (for :func:`corpus_key`) once.
+
+    ``baselines`` and ``passage_vectors`` open one, so such a call reads an object's documents once for its
+    identity however many caches it opens (``bm25``, ``dense`` and ``dense_scorer`` need it once anyway). Nested
+    blocks share the outer one; nothing is kept after the outermost block: a later call hashes the documents
+    again, so an object whose documents changed in place is never answered from the cache of its old documents.
+    """
+    if _SCOPE.get() is not None:
+        yield
+        return
+    token = _SCOPE.set({})
+    try:
+        yield
+    finally:
+        _SCOPE.reset(token)
+
+
+def _object_digest(dataset: CorpusDataset) -> str:
+    """sha256 of a dataset object's documents (:class:`_PoolHasher`), computed once per :func:`pool_scope`."""
+    memo = _SCOPE.get()
+    if memo is not None and id(dataset) in memo and memo[id(dataset)][0] is dataset:
+        return memo[id(dataset)][1]
+    hasher = _PoolHasher()
+    for doc in dataset.get_corpus_iter(verbose=False):
+        hasher.add(doc)
+    digest = hasher.hexdigest()
+    if memo is not None:
+        memo[id(dataset)] = (dataset, digest)  # the object is held, so its id is not reused within the scope
+    return digest
+
+
+class _PoolHasher:
+    """sha256 over a pool's (docno, text) pairs in order, each length-prefixed (no two pools share an input)."""
+
+    def __init__(self) -> None:
+        import hashlib
+
+        self._sha = hashlib.sha256()
+
+    def add(self, doc: DocRecord) -> None:
+        docno, text = str(doc["docno"]), str(doc["text"])
+        self._sha.update(f"{len(docno)}:{docno}{len(text)}:{text}".encode("utf-8", "surrogatepass"))
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
 
 
 def _collection_slug(meta: DatasetInfo) -> str:
@@ -496,10 +574,9 @@ def bm25(
     Example:
         >>> run = bm25("gradrel/xquad-r/th/test")(pt.get_dataset("irds:gradrel/xquad-r/th/test").get_topics("text"))
     """
-    collection, lang = corpus_key(dataset)
+    collection, lang, digest = _pool_identity(dataset)
     tok = get_tokenizer(tokenizer, lang=lang)
-    ds = _as_pt_dataset(dataset)
-    docs = _LazyCorpus(ds, verbose=verbose)
+    docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose, digest=digest)
     corpus = f"{collection}.{lang}"
     if index is None:
         pisa = bm25_index(docs, name=f"pisa.{corpus}.{tok.name}", tokenizer=tok, threads=threads, corpus=corpus,
@@ -510,11 +587,29 @@ def bm25(
 
 
 class _LazyCorpus:
-    """Iterates a dataset's corpus only when asked (a cached index never reads it)."""
+    """Iterates a dataset's corpus only when asked (a cached index never reads it).
 
-    def __init__(self, dataset: CorpusDataset, *, verbose: bool) -> None:
+    With ``digest`` (the document hash a dataset object's pool key was made from), the documents read are hashed
+    again, and a corpus that no longer gives that hash raises ``ValueError`` when its last document has been
+    read, so a cache is never built under the key of other documents.
+    """
+
+    def __init__(self, dataset: CorpusDataset, *, verbose: bool, digest: str | None = None) -> None:
         self.dataset = dataset
         self.verbose = verbose
+        self.digest = digest
 
     def __iter__(self) -> Iterator[DocRecord]:
-        return iter(self.dataset.get_corpus_iter(verbose=self.verbose))
+        docs = self.dataset.get_corpus_iter(verbose=self.verbose)
+        if self.digest is None:
+            yield from docs
+            return
+        hasher = _PoolHasher()
+        for doc in docs:
+            hasher.add(doc)
+            yield doc
+        if hasher.hexdigest() != self.digest:
+            raise ValueError(
+                f"the documents of dataset {_dataset_id(self.dataset)!r} changed between reading them for the pool's "
+                "identity and building its cache (get_corpus_iter must give the same documents, in the same order, "
+                "every time); nothing was cached")

@@ -37,11 +37,12 @@ from pyterrier_gradrel import _atomic, _lock, _paths
 from pyterrier_gradrel.retrieval._bm25 import (
     _as_pt_dataset,
     _LazyCorpus,
+    _pool_identity,
     _slug,
-    corpus_key,
     fixed_collection,
     folder_lock,
     index_folder_ready,
+    pool_scope,
     validate_frame,
 )
 from pyterrier_gradrel.retrieval._types import DatasetLike, DenseEncoder, DocRecord, EncoderLike
@@ -558,8 +559,8 @@ def dense(
 
 def _pool_index(encoder: DenseEncoder, dataset: DatasetLike, *, verbose: bool = False,
                 path: str | os.PathLike | None = None) -> FlexIndex:
-    collection, lang = corpus_key(dataset)
-    docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose)
+    collection, lang, digest = _pool_identity(dataset)
+    docs = _LazyCorpus(_as_pt_dataset(dataset), verbose=verbose, digest=digest)
     return dense_index(encoder, docs, corpus=f"{collection}.{lang}", verbose=verbose,
                        reuse_collection=fixed_collection(dataset), path=path)
 
@@ -582,7 +583,8 @@ def passage_vectors(encoder: EncoderLike, datasets: Iterable[DatasetLike], *, ve
     datasets = list(datasets)
     if not datasets:
         raise ValueError("datasets must name at least one dataset")
-    row, table = _vector_table(_pool_index(encoder, dataset, verbose=verbose) for dataset in datasets)
+    with pool_scope():  # a dataset object listed twice is read once for its identity
+        row, table = _vector_table([_pool_index(encoder, dataset, verbose=verbose) for dataset in datasets])
 
     def lookup(docnos: Sequence[str]) -> np.ndarray:
         missing = [d for d in docnos if d not in row]

@@ -22,7 +22,8 @@ DocRecord: TypeAlias = Mapping[str, object]
 class CorpusDataset(Protocol):
     """A dataset whose documents can be read: a PyTerrier dataset, or anything with ``get_corpus_iter``.
 
-    Its identity (the cache key of its pool) is its ``irds_id``/``_irds_id``/``name`` attribute.
+    Its identity (the cache key of its pool, :func:`pyterrier_gradrel.retrieval.corpus_key`) is its
+    ``irds_id``/``_irds_id`` (an ir_datasets dataset), else its ``name`` with a hash of its documents.
     """
 
     def get_corpus_iter(self, verbose: bool = ...) -> Iterable[DocRecord]:

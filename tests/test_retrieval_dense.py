@@ -306,6 +306,20 @@ def test_dense_scorer_refuses_docnos_that_are_not_in_the_pool(home, encoder):
         scorer(pd.concat([CANDIDATES, extra], ignore_index=True))
 
 
+def test_dense_scorer_refuses_a_qid_with_two_query_texts(home, encoder):
+    """One query vector per qid: a second text under the same qid was silently scored as the first one."""
+    import pyterrier_gradrel as gr
+
+    two = CANDIDATES.assign(query=["capital of France", "Mount Everest", "capital of France", "狐狸", "狐狸"])
+    text = two.assign(text=[dict(TINY_DOCS)[d] for d in two["docno"]])
+    for scorer, inp in ((gr.dense_scorer(encoder, TinyDataset()), two), (gr.dense_scorer(encoder), text)):
+        with pytest.raises(ValueError, match=r"1 qid\(s\) carry several different 'query' texts, e\.g\. "
+                                             r"\{'q1': \['capital of France', 'Mount Everest'\]\}"):
+            scorer(inp)
+    # the same text on every row of a qid is one query
+    assert len(gr.dense_scorer(encoder, TinyDataset())(CANDIDATES)) == len(CANDIDATES)
+
+
 def test_dense_scorer_without_a_pool_encodes_the_text_column(home, encoder):
     import pyterrier_gradrel as gr
 

@@ -404,8 +404,9 @@ def _build_hnsw(index: FlexIndex, graph: Path) -> None:
 class DenseScorer(pt.Transformer):
     """Re-score and re-rank a result frame with a dense encoder (e.g. BM25's top 100).
 
-    Input: ``qid``, ``query``, ``docno`` (plus ``text`` when there is no ``index``); output: the same rows with the
-    encoder's ``score`` (query vector · passage vector) and ``rank``, best first per query; other columns are kept.
+    Input: ``qid``, ``query``, ``docno`` (plus ``text`` when there is no ``index``), one ``query`` text per ``qid``
+    (a qid with several raises ``ValueError``); output: the same rows with the encoder's ``score`` (query vector ·
+    passage vector) and ``rank``, best first per query; other columns are kept.
     With an ``index`` the passage vectors are read from it (the pool cache of :func:`dense_index`: nothing is
     encoded per query), each row's vector found by its ``docno``: an input ``docid`` column (another engine's row
     numbers) is kept but never used, and a docno not in the pool raises ``ValueError`` naming a few of them.
@@ -435,7 +436,17 @@ class DenseScorer(pt.Transformer):
         return res[[*_RESULT_COLUMNS, *extra]].reset_index(drop=True)
 
     def _validate(self, inp: pd.DataFrame) -> None:
+        """Refuse what the scorer cannot answer: not a result frame, no ``text`` without a pool, or a ``qid``
+        with several query texts (one query vector per qid: the other texts would be scored as the first)."""
         validate_frame(inp, results=True, hint=_QUERY_INPUT_HINT if "docno" not in inp.columns else None)
+        texts = inp[["qid", "query"]].drop_duplicates()
+        if len(texts) > inp["qid"].nunique():
+            shared = texts[texts["qid"].duplicated(keep=False)].groupby("qid", sort=False)["query"]
+            examples = {str(qid): [str(q) for q in group[:3]] for qid, group in list(shared)[:3]}
+            raise ValueError(
+                f"DenseScorer scores each qid with one query, but {shared.ngroups} qid(s) carry several different "
+                f"'query' texts, e.g. {examples}: all their rows would be scored against one of them; give each "
+                "query text its own qid")
         if self.index is None:
             try:
                 pta.validate.columns(inp, includes=["text"])

@@ -88,6 +88,20 @@ def test_baselines_reuse_the_cached_vectors_of_sibling_pools_as_dense_does(home,
     assert set(systems["mE5-zero-shot"](TOPICS)["qid"]) == set(TOPICS["qid"])
 
 
+def test_the_reranker_draws_no_progress_bar_unless_verbose(home, encoder, capfd):
+    """pyterrier-dr's numpy scorer draws a bar on every call; ``BM25>>mE5`` with ``verbose=False`` showed it on
+    every query batch. Nothing reaches stdout or stderr now; ``verbose=True`` shows the scorer's own bar."""
+    quiet = baselines(TinyDataset(), encoder=encoder, tokenizer="script", verbose=False)["BM25>>mE5"]
+    capfd.readouterr()
+    assert not quiet(TOPICS).empty
+    assert capfd.readouterr() == ("", "")
+    loud = baselines(TinyDataset(), encoder=encoder, tokenizer="script", verbose=True)["BM25>>mE5"]
+    capfd.readouterr()
+    reranked = loud(TOPICS)
+    assert "DenseScorer" in capfd.readouterr().err
+    pd.testing.assert_frame_equal(reranked, quiet(TOPICS))
+
+
 def test_every_baseline_handles_an_empty_frame(home, encoder):
     empty = TOPICS.iloc[:0]
     for name, system in baselines(TinyDataset(), encoder=encoder, tokenizer="script").items():

@@ -280,6 +280,21 @@ def test_dense_scorer_reranks_from_the_pool_cache(home, encoder):
     assert encode_count(scorer.index.index_path) == 1 and ds.corpus_reads == 3  # hashed, not encoded
 
 
+def test_dense_scorer_scores_and_ranks_as_pyterrier_drs_numpy_scorer(home, encoder, capfd):
+    """The scorer computes pyterrier-dr's ``np_scorer`` scores (without its bar): same rows, order, scores."""
+    import pyterrier_gradrel as gr
+
+    scorer = gr.dense_scorer(encoder, TinyDataset())
+    capfd.readouterr()
+    ours = scorer(CANDIDATES)
+    assert capfd.readouterr() == ("", "")  # no progress bar
+    vecs = encoder.query_encoder()(CANDIDATES[["qid", "query"]].drop_duplicates("qid"))[["qid", "query_vec"]]
+    theirs = scorer.index.np_scorer()(CANDIDATES.drop(columns=["score", "rank"]).merge(vecs, on="qid"))
+    assert list(zip(ours["qid"], ours["docno"], ours["rank"], strict=True)) == list(
+        zip(theirs["qid"], theirs["docno"], theirs["rank"], strict=True))
+    np.testing.assert_array_equal(ours["score"].to_numpy(), theirs["score"].to_numpy())
+
+
 def test_dense_scorer_looks_vectors_up_by_docno_never_by_an_incoming_docid(home, encoder):
     """Another engine's docids (e.g. a Terrier or PISA index's row numbers) are not this pool's rows."""
     import pyterrier_gradrel as gr

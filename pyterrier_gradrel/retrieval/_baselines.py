@@ -115,6 +115,7 @@ def baselines(
         "BM25": sparse,
         "mE5-zero-shot": dense_retr,
         # PISA retrieves only the re-ranking depth (not 1000 results cut afterwards)
-        "BM25>>mE5": (sparse.fuse_rank_cutoff(int(rerank_depth)) or sparse) >> DenseScorer(encoder, index),
+        "BM25>>mE5": (sparse.fuse_rank_cutoff(int(rerank_depth)) or sparse) >> DenseScorer(encoder, index,
+                                                                                          verbose=verbose),
         "RRF(BM25,mE5)": RRF(sparse, dense_retr, k=rrf_k, num_results=num_results),
     }

@@ -74,8 +74,6 @@ def has_faiss() -> bool:
 
 _META = "gradrel_embeddings.json"
 _RESULT_COLUMNS = ["qid", "query", "docno", "score", "rank"]
-#: an input's own ``docid`` while :class:`DenseScorer` hands pyterrier-dr this pool's rows under that name
-_FOREIGN_DOCID = "_gradrel_input_docid"
 
 #: corpus encodings per index path in this process (tests use it to prove reuse / invalidation)
 _ENCODES: collections.Counter[str] = collections.Counter()
@@ -413,13 +411,15 @@ class DenseScorer(pt.Transformer):
     Without an index each input row's ``text`` is encoded (once per docno and call).
     """
 
-    def __init__(self, encoder: DenseEncoder, index: FlexIndex | None = None) -> None:
+    def __init__(self, encoder: DenseEncoder, index: FlexIndex | None = None, *, verbose: bool = False) -> None:
         """Args:
             encoder: The bi-encoder (``encode_queries``/``encode_docs``; with ``index``: the one whose vectors it holds).
             index: ``FlexIndex`` of the pool (from :func:`dense_index`), or ``None`` to encode the input's ``text``.
+            verbose: A progress bar over the queries scored from ``index`` (on stderr); ``False``: none.
         """
         self.encoder = encoder
         self.index = index
+        self.verbose = verbose
 
     def transform(self, inp: pd.DataFrame) -> pd.DataFrame:
         self._validate(inp)
@@ -472,13 +472,30 @@ class DenseScorer(pt.Transformer):
         """Score ``inp`` with the pool's vectors, each row's vector found by its ``docno``.
 
         An incoming ``docid`` (another engine's row numbers) is never used for the look-up: it is kept as a
-        column only. pyterrier-dr's scorer is handed this pool's own rows as ``docid``.
+        column only. Scores are pyterrier-dr's numpy scorer's (``NumpyScorer.score``: the same vectors and
+        arithmetic), ranked per qid as its ``transform`` ranks them; that ``transform`` is not called because it
+        draws a progress bar on every call (``pt.tqdm``, no way to turn it off), a bar shown here only when
+        :attr:`verbose`.
         """
         rows = self._pool_rows(inp["docno"].to_numpy())
-        vecs = self.encoder.query_encoder()(topics)[["qid", "query_vec"]]
-        scored = inp.rename(columns={"docid": _FOREIGN_DOCID}).assign(docid=rows)
-        res = self.index.np_scorer()(scored.merge(vecs, on="qid")).drop(columns="docid")
-        return res.rename(columns={_FOREIGN_DOCID: "docid"})
+        vecs = self.encoder.query_encoder()(topics)
+        query_vec = dict(zip(vecs["qid"], vecs["query_vec"], strict=True))
+        scorer = self.index.np_scorer()
+        inp = inp.reset_index(drop=True)
+        groups = inp.groupby("qid").indices  # qid -> positions of its rows, in input order
+        keys = sorted(groups)
+        if self.verbose:
+            keys = pt.tqdm(keys, desc="DenseScorer", unit="query")
+        order, scores, ranks = [], [], []
+        for qid in keys:
+            positions = groups[qid]
+            score = scorer.score(np.asarray(query_vec[qid]).reshape(1, -1), rows[positions]).reshape(-1)
+            best = (-score).argsort()
+            order.append(positions[best])
+            scores.append(score[best])
+            ranks.append(np.arange(len(best)))
+        res = inp.iloc[np.concatenate(order)]
+        return res.assign(score=np.concatenate(scores), rank=np.concatenate(ranks))
 
     def _text_scores(self, inp: pd.DataFrame, topics: pd.DataFrame) -> np.ndarray:
         docs = inp[["docno", "text"]].drop_duplicates("docno")
@@ -513,7 +530,7 @@ def dense_scorer(
         dataset: Dataset id or PyTerrier dataset whose pool the results come from: the passage vectors are then
             read from (or encoded once into) the same per-model pool cache :func:`dense` uses. ``None``: encode
             each input row's ``text`` instead (add it with ``pt.text.get_text``).
-        verbose: Progress bars while encoding the pool.
+        verbose: Progress bars while encoding the pool and over the queries scored; ``False``: none.
         index: A folder for the pool's vectors instead of the package cache (as in :func:`dense`); needs ``dataset``.
 
     Returns:
@@ -529,8 +546,8 @@ def dense_scorer(
         if index is not None:
             raise ValueError("index= names the folder of a pool's vectors: pass the dataset too, "
                              "dense_scorer(encoder, dataset, index=...)")
-        return DenseScorer(encoder)
-    return DenseScorer(encoder, _pool_index(encoder, dataset, verbose=verbose, path=index))
+        return DenseScorer(encoder, verbose=verbose)
+    return DenseScorer(encoder, _pool_index(encoder, dataset, verbose=verbose, path=index), verbose=verbose)
 
 
 def dense(

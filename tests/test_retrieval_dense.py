@@ -440,3 +440,10 @@ def test_documents_that_change_between_hashing_and_encoding_are_not_cached(home,
         dense(encoder, _Drifting("my/drift", TINY_DOCS[:3]))
     folder = home / "embeddings" / encoder.fingerprint()[:16]
     assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []  # nothing cached
+
+
+def test_a_pool_of_one_document_is_refused_with_a_clear_error(home, encoder):
+    # npids, which stores the pool's docnos, fails with ZeroDivisionError on a single docno
+    with pytest.raises(ValueError, match="it has one document; a dense pool needs at least two"):
+        dense(encoder, TinyDataset("my/one", TINY_DOCS[:1]))
+    assert dense(encoder, TinyDataset("my/two", TINY_DOCS[:2]))(pd.DataFrame({"qid": ["1"], "query": ["x"]})).shape[0] == 2

@@ -180,6 +180,9 @@ def _encode_pool(encoder: DenseEncoder, docs: Iterable[DocRecord], path: Path, *
     with _atomic.atomic_path(path) as tmp:
         index = FlexIndex(str(tmp), verbose=verbose)
         records = [{"docno": str(d["docno"]), "text": str(d["text"])} for d in docs]
+        if len(records) == 1:  # npids' fixed-width docno store divides by zero on a single docno
+            raise ValueError(f"cannot build dense index for corpus {corpus!r}: it has one document; a dense pool "
+                             "needs at least two")
         todo = [r for r in records if r["docno"] not in row]
         fresh: dict[str, np.ndarray] = {}
         if todo:

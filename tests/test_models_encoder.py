@@ -644,3 +644,6 @@ def test_a_decoder_only_model_is_refused_unless_its_pooling_is_given(tiny_encode
     encoder = E5BiEncoder.from_pretrained(folder, device="cpu", pooling="mean")
     assert encoder.settings["pooling"] == "mean"
     assert encoder.encode_queries(["a question"]).shape == (1, 32)
+    # the folder it saves records that pooling: reloaded as saved (a fine-tuned checkpoint), not refused
+    saved = E5BiEncoder.from_pretrained(encoder.save(tmp_path / "saved"), device="cpu")
+    assert saved.settings["pooling"] == "mean"

@@ -105,7 +105,8 @@ def architecture_identity(config: Any) -> str | None:
 def _refuse_decoder(folder: Path, config: Any) -> None:
     """Refuse a decoder-only model (Mistral, Llama, Qwen2, GPT-2, ...: a causal language model type that is no
     masked one): such embedders pool the last token, which this encoder's mean and CLS pooling are not, so it
-    would silently give poor vectors. An explicit ``pooling=`` is taken as the caller's decision."""
+    would silently give poor vectors. An explicit ``pooling=`` is taken as the caller's decision, and so is the
+    pooling a folder this package saved records (``gradrel_encoder.json``: it was loaded with ``pooling=``)."""
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
         MODEL_FOR_MASKED_LM_MAPPING_NAMES,
@@ -482,7 +483,7 @@ class E5BiEncoder(pyterrier_dr.BiEncoder):
                                   pooling=pooling, normalize=normalize)
         with quiet_transformers():
             config = AutoConfig.from_pretrained(path)
-            if pooling is None:
+            if pooling is None and not (path / SETTINGS_FILE).is_file():  # a saved encoder records its pooling
                 _refuse_decoder(path, config)
             has_pooler = config.model_type in POOLER_MODEL_TYPES
             # build the pooler only when the folder has its weights (else transformers reports them missing),

@@ -313,9 +313,12 @@ def test_agreement_scale_of_another_ir_datasets_collection(monkeypatch):
         def qrels_defs(self):
             return self.defs
 
-    defs = {"other/fourway": {0: "no", 1: "a", 2: "b", 3: "c", 4: "d"}, "other/usual": {0: "", 1: "", 2: "", 3: ""}}
+    defs = {"other/fourway": {0: "no", 1: "a", 2: "b", 3: "c", 4: "d"}, "other/usual": {0: "", 1: "", 2: "", 3: ""},
+            "other/binary": {0: "no", 1: "yes"}}
     monkeypatch.setattr(ir_datasets, "load", lambda d: Declared(defs[d]) if d in defs else Declared(None))
     qrels = pd.DataFrame({"qid": ["q", "q"], "docno": ["a", "b"], "label": [1, 2]})
-    assert _scales(["other/fourway"], qrels) == ((0, 1, 2, 3, 4), (0, 1, 2, 3, 4))
-    assert _scales(["other/usual"], qrels) == ((0, 1, 2, 3), (0, 1, 2, 3))
-    assert _scales(["other/undeclared"], qrels) == ((0, 1, 2, 3), (0, 1, 2))  # only what its qrels use
+    assert _scales(["other/fourway"], qrels) == ((0, 1, 2, 3, 4), (0, 1, 2, 3, 4), True)
+    assert _scales(["other/usual"], qrels) == ((0, 1, 2, 3), (0, 1, 2, 3), True)
+    assert _scales(["other/undeclared"], qrels) == ((0, 1, 2, 3), (0, 1, 2), False)  # only what its qrels use
+    binary = pd.DataFrame({"qid": ["q"], "docno": ["a"], "label": [1]})
+    assert _scales(["other/binary"], binary) == ((0, 1, 2, 3), (0, 1), True)  # declared: the note names it

@@ -249,24 +249,29 @@ def _resolve_judgements(target: str) -> tuple[Path, dict[str, Any] | None]:
     return path, build
 
 
-def _scales(datasets: list[str], qrels: Any) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(the scale to compare on, the reference's scale): the reference's is its datasets' declared grades (a
-    ``gradrel/`` id's, e.g. a local collection's manifest; another ir_datasets id's ``qrels_defs()``), the grades
-    its qrels use and 0 (unlisted pairs); the comparison's adds the judge's 0..3."""
+def _scales(datasets: list[str], qrels: Any) -> tuple[tuple[int, ...], tuple[int, ...], bool]:
+    """(the scale to compare on, the reference's scale, whether a dataset declares its scale): the reference's is
+    its datasets' declared grades (a ``gradrel/`` id's, e.g. a local collection's manifest; another ir_datasets
+    id's ``qrels_defs()``), the grades its qrels use and 0 (unlisted pairs); the comparison's adds the judge's
+    0..3."""
     from pyterrier_gradrel.datasets import GRADES, info
 
     reference = {0, *(int(g) for g in qrels["label"].dropna().unique())}
+    declared = False
     for d in datasets:
         if d.startswith("gradrel/"):
             reference |= set(info(d).grade_scale)
+            declared = True
             continue
         try:
             import ir_datasets
 
-            reference |= {int(g) for g in (ir_datasets.load(d).qrels_defs() or {})}
+            defs = ir_datasets.load(d).qrels_defs() or {}
         except (KeyError, AttributeError, NotImplementedError, TypeError, ValueError):
-            pass  # no declared scale: the grades its qrels use
-    return tuple(sorted(reference | set(GRADES))), tuple(sorted(reference))
+            defs = {}  # no declared scale: the grades its qrels use
+        reference |= {int(g) for g in defs}
+        declared = declared or bool(defs)
+    return tuple(sorted(reference | set(GRADES))), tuple(sorted(reference)), declared
 
 
 def _agreement_cmd(args: argparse.Namespace) -> int:
@@ -306,10 +311,11 @@ def _agreement_cmd(args: argparse.Namespace) -> int:
         if not any(v is not None for v in field.values()):
             raise SystemExit(f"gradrel agreement: the queries of {dataset} have no field {by!r}; use --by none")
         judged[by] = judged["qid"].map(field)
-    grades, reference_scale = _scales(datasets, qrels)
+    grades, reference_scale, declared = _scales(datasets, qrels)
     report = agreement(judged, qrels, by=by, grades=grades)
     note = ""
-    if not set(reference_scale) <= set(GRADES):  # a 1..3 scale (0: unlisted) is the judge's
+    # a declared scale other than 0..3 (a binary one too) is named; grades only seen in the qrels, when they leave it
+    if (set(reference_scale) != set(GRADES)) if declared else not set(reference_scale) <= set(GRADES):
         note = (f"The reference grades are on the scale {list(reference_scale)} (0 also for a pair it does not "
                 f"list), the judge's on {list(GRADES)}: the confusion matrix covers {list(grades)}, and exact "
                 f"agreement and kappa compare the grade numbers.")

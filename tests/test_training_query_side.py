@@ -119,7 +119,8 @@ def test_retrieval_reuses_the_base_models_pool(home, tiny_encoder_dir, data, tmp
     enc = ContrastiveTrainer(tiny_encoder_dir, config=_cfg(max_steps=1), verbose=False).fit(
         topics, qrels, docs, run_dir=tmp_path / "q")
     retriever = dense(enc, ds)
-    assert retriever.index.index_path == path and encode_count(path) == 1 and ds.corpus_reads == 1
+    # the same pool vectors: encoded once; a dataset object is read to hash it on each call (hashed + built, hashed)
+    assert retriever.index.index_path == path and encode_count(path) == 1 and ds.corpus_reads == 3
     res = retriever(topics[["qid", "query"]].head(2))
     assert len(res) == 2 * len(ds.docs)
     # passage_vectors reads the same cache: the vectors retrieval scores against

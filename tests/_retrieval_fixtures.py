@@ -35,6 +35,20 @@ class TinyDataset:
             yield {"docno": docno, "text": text}
 
 
+#: other documents for a pool of the same name (a dataset object's pool is keyed on its documents)
+NEW_DOCS = [("new-0", "Mount Everest is the highest mountain on Earth."),
+            ("new-1", "Lisbon is the capital of Portugal.")]
+
+
+class DriftingDataset(TinyDataset):
+    """Gives one more document on every read (a corpus iterator over a source that keeps changing)."""
+
+    def get_corpus_iter(self, verbose: bool = False):
+        self.corpus_reads += 1
+        for docno, text in [*self.docs, *NEW_DOCS[:self.corpus_reads - 1]]:
+            yield {"docno": docno, "text": text}
+
+
 def folder_bi_encoder(path: Path):
     """The project's ``E5BiEncoder`` over an encoder folder (one torch thread, small batches, float32: the tests
     compare scores of texts encoded in different batches, which bf16 may round apart by more than their 1e-5)."""

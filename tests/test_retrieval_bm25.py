@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 import pytest
-from _retrieval_fixtures import TINY_DOCS, TinyDataset
+from _retrieval_fixtures import NEW_DOCS, TINY_DOCS, DriftingDataset, TinyDataset
 
 from pyterrier_gradrel.retrieval import BM25, ScriptTokenizer, bm25, bm25_index, build_count, get_tokenizer
 
@@ -283,8 +283,6 @@ def test_topics_without_a_query_column_hint_at_get_topics_text(home):
         retr(pd.DataFrame({"qid": ["1"], "text": ["capital of France"], "lang": ["en"]}))
 
 
-NEW_DOCS = [("new-0", "Mount Everest is the highest mountain on Earth."),
-            ("new-1", "Lisbon is the capital of Portugal.")]
 EVEREST = pd.DataFrame({"qid": ["1"], "query": ["Everest"]})
 
 
@@ -314,19 +312,10 @@ def test_ids_and_ir_datasets_objects_keep_their_pool_keys_and_are_not_read(home)
     assert corpus_key("irds:some/dataset") == corpus_key("some/dataset") == ("some-dataset", "und")
 
 
-class _Drifting(TinyDataset):
-    """Gives one more document on every read (a corpus iterator over a source that keeps changing)."""
-
-    def get_corpus_iter(self, verbose: bool = False):
-        self.corpus_reads += 1
-        for docno, text in [*self.docs, *NEW_DOCS[:self.corpus_reads - 1]]:
-            yield {"docno": docno, "text": text}
-
-
 def test_documents_that_change_between_hashing_and_building_are_not_cached(home, tmp_path):
     with pytest.raises(ValueError, match="changed between reading them for the pool's identity and building"):
-        bm25(_Drifting("my/drift", TINY_DOCS[:3]), tokenizer="script")
+        bm25(DriftingDataset("my/drift", TINY_DOCS[:3]), tokenizer="script")
     assert [p.name for p in (home / "indexes").iterdir() if not p.name.endswith(".lock")] == []  # nothing cached
     with pytest.raises(ValueError, match="changed between reading them"):
-        bm25(_Drifting("my/drift", TINY_DOCS[:3]), tokenizer="script", index=tmp_path / "drift")
+        bm25(DriftingDataset("my/drift", TINY_DOCS[:3]), tokenizer="script", index=tmp_path / "drift")
     assert not (tmp_path / "drift").exists() or not any((tmp_path / "drift").iterdir())

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from _retrieval_fixtures import TINY_DOCS, TinyDataset, folder_bi_encoder
+from _retrieval_fixtures import NEW_DOCS, TINY_DOCS, DriftingDataset, TinyDataset, folder_bi_encoder
 from conftest import build_tiny_encoder
 
 from pyterrier_gradrel.retrieval import BACKENDS, DenseScorer, dense, dense_index, encode_count
@@ -404,8 +404,6 @@ def test_a_damaged_hnsw_graph_is_rebuilt_and_a_failed_write_leaves_none(home, en
     assert not graph.exists()  # written beside it and renamed into place: nothing half-written
 
 
-NEW_DOCS = [("new-0", "Mount Everest is the highest mountain on Earth."),
-            ("new-1", "Lisbon is the capital of Portugal.")]
 
 
 def test_changed_documents_under_one_name_get_their_own_vectors(home, encoder):
@@ -426,18 +424,9 @@ def test_changed_documents_under_one_name_get_their_own_vectors(home, encoder):
     assert set(gr.dense_scorer(encoder, new_ds)(cand)["docno"]) == {"new-0", "new-1"}
 
 
-class _Drifting(TinyDataset):
-    """Gives one more document on every read (a corpus iterator over a source that keeps changing)."""
-
-    def get_corpus_iter(self, verbose: bool = False):
-        self.corpus_reads += 1
-        for docno, text in [*self.docs, *NEW_DOCS[:self.corpus_reads - 1]]:
-            yield {"docno": docno, "text": text}
-
-
 def test_documents_that_change_between_hashing_and_encoding_are_not_cached(home, encoder):
     with pytest.raises(ValueError, match="changed between reading them for the pool's identity and building"):
-        dense(encoder, _Drifting("my/drift", TINY_DOCS[:3]))
+        dense(encoder, DriftingDataset("my/drift", TINY_DOCS[:3]))
     folder = home / "embeddings" / encoder.fingerprint()[:16]
     assert [p.name for p in folder.iterdir() if not p.name.endswith(".lock")] == []  # nothing cached
 

@@ -20,7 +20,7 @@ from pyterrier_gradrel import _atomic
 from pyterrier_gradrel.benchmark._results import ResultError, TaskResult, default_results, reference_results
 from pyterrier_gradrel.benchmark._stats import RankIntervals, rank_intervals
 from pyterrier_gradrel.benchmark._suite import DEFAULT_SUITE, Suite, load_suite, suite_measures
-from pyterrier_gradrel.benchmark._systems import earlier_scheme
+from pyterrier_gradrel.benchmark._systems import earlier_scheme, earlier_scheme_note
 
 __all__ = ["Leaderboard", "collect", "leaderboard", "results_roots"]
 
@@ -241,8 +241,7 @@ def _earlier_schemes(collected: dict[str, dict[str, TaskResult]],
             and earlier_scheme(s["description"]) is None]
         beside = (f"; {', '.join(same_factory[label])}: the same name and factory ({description.get('factory')}) "
                   "under the current scheme" if same_factory[label] else "")
-        earlier[label] = (f"a fingerprint of the {scheme}; evaluating its factory today gives another fingerprint "
-                          f"(another row){beside}")
+        earlier[label] = f"{earlier_scheme_note(scheme)} (another row){beside}"
     return earlier, same_factory
 
 

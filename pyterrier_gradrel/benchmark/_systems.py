@@ -33,7 +33,8 @@ from pyterrier_gradrel.retrieval._engine import REFERENCE_BM25_ENGINE, bm25_engi
 from pyterrier_gradrel.retrieval._names import BASELINES
 
 __all__ = ["GRADREL_SOURCE", "REFERENCE_BM25_ENGINE", "System", "as_system", "baseline_system", "bm25_engine",
-           "bm25_settings", "code_fingerprint", "earlier_fingerprint", "earlier_scheme", "gradrel_runtime", "slug"]
+           "bm25_settings", "code_fingerprint", "earlier_fingerprint", "earlier_scheme", "earlier_scheme_note", "gradrel_runtime",
+           "slug"]
 
 _BASELINE_ENCODER = "multilingual-e5-small"
 
@@ -168,6 +169,12 @@ def earlier_scheme(description: Any) -> str | None:
         return None
     return (f"earlier factory fingerprint scheme (fingerprint_from: {description['fingerprint_from']}: {covered}, "
             "not the factory's module, local imports or package versions)")
+
+
+def earlier_scheme_note(scheme: str) -> str:
+    """What a result of an earlier fingerprint scheme (``scheme``, from :func:`earlier_scheme`) means for its
+    factory today: the start of the note ``verify`` and the leaderboard show."""
+    return f"a fingerprint of the {scheme}; evaluating its factory today gives another fingerprint"
 
 
 def earlier_fingerprint(factory: Callable[[str], Any], fingerprint: str | None = None) -> str | None:

@@ -329,9 +329,10 @@ def verify_folder(root: str | Path, suite: Suite) -> VerifyReport:
         except ResultError as exc:
             report.errors.append(str(exc))
     report.copies, report.refingerprinted = _identical_results(report.verified)
-    report.earlier = [f"{name} ({fingerprint[:16]}): a fingerprint of the {scheme}; evaluating its factory today "
-                      "gives another fingerprint, so a new folder, and never reuses these results"
-                      for (name, fingerprint), scheme in earlier_scheme_notes(report.verified).items()]
+    from pyterrier_gradrel.benchmark._systems import earlier_scheme_note
+
+    report.earlier = [f"{name} ({fingerprint[:16]}): {earlier_scheme_note(scheme)}, so a new folder, and never "
+                      "reuses these results" for (name, fingerprint), scheme in earlier_scheme_notes(report.verified).items()]
     stray, report.leftovers = _stray_files(folder, paths)
     for path in stray:
         if path.name.endswith(".queries.csv.gz"):

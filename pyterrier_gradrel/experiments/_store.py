@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from pyterrier_gradrel import _atomic
+from pyterrier_gradrel.retrieval._engine import bm25_engine as installed_bm25_engine
 from pyterrier_gradrel.retrieval._engine import engine_material
 from pyterrier_gradrel.retrieval._names import BM25_BASELINES
 from pyterrier_gradrel.training._config import identity_key
@@ -112,7 +113,7 @@ def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache, finger
     if cond.system != "BM25":
         material["model"] = fingerprint()
     if cond.system in BM25_BASELINES:
-        engine = (bm25_engine or _installed_bm25_engine)()
+        engine = (bm25_engine or installed_bm25_engine)()
         extra = None if engine is None else engine_material(dict(engine))
         if extra is not None:
             material["bm25_engine"] = extra
@@ -121,12 +122,6 @@ def key_material(cond: Condition, cfg: ExperimentConfig, data: DataCache, finger
         material.update(training=tc.key(), tau=cond.tau, loss=tc.loss, seed=tc.seed, fraction=tc.fraction,
                         noise=tc.noise, train=[dataset(d) for d in cond.train])
     return material
-
-
-def _installed_bm25_engine() -> dict[str, str | None]:
-    from pyterrier_gradrel.retrieval._engine import bm25_engine
-
-    return bm25_engine()
 
 
 def is_done(run_dir: Path) -> bool:
